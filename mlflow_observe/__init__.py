@@ -1,0 +1,38 @@
+"""mlflow-observe: model observability native to MLflow.
+
+Record a baseline when you train, then compare production data with it through
+``mlflow.models.evaluate``; results are MLflow metrics, tables, plots and an
+HTML report.
+
+>>> import mlflow_observe as mo
+>>> [name for name in ("log_baseline", "load_baseline", "evaluate_drift") if name in mo.__all__]
+['log_baseline', 'load_baseline', 'evaluate_drift']
+"""
+
+from mlflow_observe._version import __version__
+from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
+from mlflow_observe.core.drift import DriftOptions, DriftResult
+from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
+from mlflow_observe.evaluation import MONITORING_MODEL_TYPE, evaluate_drift
+from mlflow_observe.tracking.baselines import (
+    BaselineNotFoundError,
+    load_baseline,
+    log_baseline,
+)
+
+__all__ = [
+    "BaselineNotFoundError",
+    "DataProfile",
+    "DriftOptions",
+    "DriftResult",
+    "EmptyWindowError",
+    "MONITORING_MODEL_TYPE",
+    "ProfileError",
+    "WindowComparison",
+    "__version__",
+    "build_profile",
+    "compare",
+    "evaluate_drift",
+    "load_baseline",
+    "log_baseline",
+]

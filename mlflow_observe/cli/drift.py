@@ -1,0 +1,108 @@
+"""``mlflow-observe drift``: the drift evaluator, from files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+
+import click
+
+from mlflow_observe.cli import options
+
+_logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
+
+
+def read_table(path: str):
+    """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame."""
+    import pandas as pd
+
+    lower = path.lower()
+    if os.path.isdir(path) or lower.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if lower.endswith((".csv", ".csv.gz", ".tsv")):
+        return pd.read_csv(path, sep="\t" if lower.endswith(".tsv") else ",")
+    raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv or .parquet file.")
+
+
+@click.command("drift")
+@options.BASELINE
+@options.DATA
+@options.PREDICTIONS
+@options.TARGETS
+@options.RUN_ID
+@options.EXPERIMENT_ID
+@options.EXPERIMENT_NAME
+@click.option("--method", default=None, metavar="NAME",
+              help="One method for every column: ks, wasserstein, psi, js, chi2 or ztest "
+                   "(default: chosen per column).")
+@click.option("--threshold", type=float, default=None,
+              help="One threshold for every column (default: the method's own).")
+@click.option("--drift-share", type=float, default=None,
+              help="Share of drifted columns at which the dataset drifts (default 0.5).")
+@click.option("--fail-on-drift", is_flag=True,
+              help="Exit with 1 when the dataset drifts (for CI/CD).")
+@options.OUTPUT
+def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
+          method, threshold, drift_share, fail_on_drift, output):
+    """Compare a production file with a baseline and log the result to MLflow.
+
+    \b
+    Exit codes:
+      0  compared (and, with --fail-on-drift, no dataset drift)
+      1  dataset drift, with --fail-on-drift
+      2  usage error
+      3  could not decide: baseline not found, unreadable data, tracking server unreachable
+    """
+    import mlflow
+
+    from mlflow_observe.evaluation import evaluate_drift
+
+    if run_id and (experiment_id or experiment_name):
+        raise click.UsageError("Give --run-id, or --experiment-id/--experiment-name, not both.")
+    if experiment_id and experiment_name:
+        raise click.UsageError("Must specify at most one of --experiment-id or --experiment-name.")
+    config = {k: v for k, v in {"method": method, "threshold": threshold,
+                                "drift_share": drift_share}.items() if v is not None}
+    try:
+        frame = read_table(data)
+        # MLflow prints run links to stdout; keep stdout for the result (--output json).
+        with contextlib.redirect_stdout(sys.stderr):
+            if experiment_name:
+                mlflow.set_experiment(experiment_name)
+            with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
+                result = evaluate_drift(frame, baseline, predictions=predictions,
+                                        targets=targets, **config)
+    except click.UsageError:
+        raise
+    except Exception as exc:  # report, then exit "could not decide"
+        _logger.debug("drift evaluation failed", exc_info=True)
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(EXIT_UNDECIDED)
+    _print(result, run.info.run_id, output)
+    dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
+    sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
+
+
+def _print(result, run_id: str, output: str) -> None:
+    table = result.artifacts["drift_table"].content
+    if output == "json":
+        click.echo(json.dumps({"run_id": run_id, "metrics": result.metrics, "columns": table},
+                              indent=2))
+        return
+    metrics = result.metrics
+    click.echo(f"run {run_id}: {int(metrics['drift/n_drifted_columns'])} of "
+               f"{int(metrics['drift/n_evaluated_columns'])} columns drifted "
+               f"(share {metrics['drift/share_drifted_columns']:.2f}); dataset drift: "
+               f"{'yes' if metrics['drift/dataset_drift'] else 'no'}")
+    width = max([len(str(r["column"])) for r in table] + [6])
+    click.echo(f"{'column':<{width}}  {'method':<11} {'statistic':>10} {'p-value':>9}  status")
+    for r in table:
+        stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
+        pval = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        click.echo(f"{str(r['column']):<{width}}  {str(r['method'] or ''):<11} {stat:>10} "
+                   f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))

@@ -1,0 +1,39 @@
+"""Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
+
+import click
+from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
+
+BASELINE = click.option(
+    "--baseline", "-b", metavar="URI", required=True,
+    help="The baseline: a run id, runs:/<run_id>, models:/<name>/<version>, "
+         "models:/<name>@<alias>, or a profile JSON file.",
+)
+DATA = click.option(
+    "--data", "-d", metavar="PATH", required=True,
+    type=click.Path(exists=True, dir_okay=True),
+    help="The production window: a CSV or Parquet file (or a directory of Parquet files).",
+)
+PREDICTIONS = click.option(
+    "--predictions", metavar="COLUMN", default=None,
+    help="The prediction column (default: the one the baseline recorded, if present).",
+)
+TARGETS = click.option(
+    "--targets", metavar="COLUMN", default=None,
+    help="The label column (default: the one the baseline recorded, if present).",
+)
+RUN_ID = click.option(
+    "--run-id", metavar="ID", default=None,
+    help="Log the evaluation to this existing run instead of a new one.",
+)
+EXPERIMENT_ID = click.option(
+    "--experiment-id", envvar=MLFLOW_EXPERIMENT_ID.name, metavar="ID", default=None,
+    help="The experiment of the new evaluation run.",
+)
+EXPERIMENT_NAME = click.option(
+    "--experiment-name", envvar=MLFLOW_EXPERIMENT_NAME.name, metavar="NAME", default=None,
+    help="The experiment of the new evaluation run, by name (created if missing).",
+)
+OUTPUT = click.option(
+    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="How to print the result.",
+)

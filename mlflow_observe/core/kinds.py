@@ -1,0 +1,118 @@
+"""Column kinds: which columns are compared, and how.
+
+A column is *numeric*, *categorical* or *boolean*. Datetimes, free text and
+identifier-like high-cardinality columns carry no distribution worth comparing,
+so they are excluded, each with a stated reason that the report shows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+BOOLEAN = "boolean"
+KINDS = (NUMERIC, CATEGORICAL, BOOLEAN)
+
+_DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
+# How many non-missing values the string heuristics look at.
+_SNIFF_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class KindDecision:
+    """The kind chosen for one column, or the reason it is excluded.
+
+    Attributes
+    ----------
+    kind : {'numeric', 'categorical', 'boolean'} or None
+        None when the column is excluded.
+    reason : str
+        Why the kind was chosen or why the column is excluded.
+    """
+
+    kind: str | None
+    reason: str
+
+    @property
+    def excluded(self) -> bool:
+        return self.kind is None
+
+
+def infer_kind(series: pd.Series, *, max_categories: int = 100) -> KindDecision:
+    """Infer the kind of one column from its values.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The reference values of the column.
+    max_categories : int, default=100
+        A text column with more distinct values than this is not treated as
+        categorical (it is an identifier, free text, or high-cardinality).
+
+    Returns
+    -------
+    KindDecision
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> infer_kind(pd.Series([1.5, 2.0, None])).kind
+    'numeric'
+    >>> infer_kind(pd.Series(["a", "b", "a"])).kind
+    'categorical'
+    >>> decision = infer_kind(pd.Series(pd.to_datetime(["2026-01-01"])))
+    >>> decision.excluded, decision.reason.startswith("datetime column")
+    (True, True)
+    """
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return KindDecision(BOOLEAN, "boolean dtype")
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return KindDecision(None, f"datetime column ({dtype}): excluded from drift")
+    if isinstance(dtype, pd.CategoricalDtype):
+        return KindDecision(CATEGORICAL, "pandas categorical dtype")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return KindDecision(NUMERIC, f"numeric dtype ({dtype})")
+    return _infer_object_kind(series, max_categories=max_categories)
+
+
+def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecision:
+    values = series.dropna()
+    if len(values) == 0:
+        return KindDecision(None, "no non-missing values in the reference: kind unknown")
+    head = values.iloc[:_SNIFF_ROWS]
+    python_types = {type(v) for v in head}
+    if python_types <= {bool, np.bool_}:
+        return KindDecision(BOOLEAN, "object column of booleans")
+    if all(issubclass(t, (int, float, np.integer, np.floating)) for t in python_types) and not (
+        python_types & {bool, np.bool_}
+    ):
+        return KindDecision(NUMERIC, "object column of numbers")
+    as_text = head.astype(str)
+    if as_text.str.match(_DATE_LIKE).mean() > 0.9:
+        return KindDecision(None, "datetime-like text (YYYY-MM-DD...): excluded from drift")
+    n_unique = values.nunique()
+    if n_unique <= max_categories:
+        return KindDecision(CATEGORICAL, f"{n_unique} distinct values")
+    mean_length = as_text.str.len().mean()
+    has_spaces = as_text.str.contains(" ", regex=False).mean() > 0.5
+    if has_spaces or mean_length > 40:
+        return KindDecision(
+            None, f"free text ({n_unique} distinct values, mean length {mean_length:.0f})"
+        )
+    if n_unique >= 0.5 * len(values):
+        return KindDecision(
+            None,
+            f"identifier-like ({n_unique} distinct values in {len(values)} rows): "
+            "excluded from drift",
+        )
+    return KindDecision(
+        None,
+        f"high-cardinality text ({n_unique} distinct values > max_categories={max_categories}); "
+        "pass kinds={column: 'categorical'} to compare it anyway",
+    )

@@ -1,0 +1,342 @@
+"""The baseline profile: everything a later comparison needs, from counts alone.
+
+A :class:`DataProfile` holds one column profile per compared column (bin edges
+or categories learned from the reference, and the counts in them), the columns
+left out and why, which column holds the target and which the prediction, and
+a bounded uniform sample of rows for exact small-sample tests.
+
+The profile of a production window is built with :meth:`DataProfile.empty_like`
+of the baseline, so both sides are counted in the same bins.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, Options, checked
+from mlflow_observe.core.columns import (
+    CategoricalColumnProfile,
+    NumericColumnProfile,
+    column_profile_from_dict,
+    to_float_array,
+)
+from mlflow_observe.core.kinds import KINDS, NUMERIC, KindDecision, infer_kind
+from mlflow_observe.core.sample import RowSample
+
+PROFILE_FORMAT = "mlflow-observe/profile"
+PROFILE_VERSION = 1
+
+_NAMES = [NoneValue(), InstanceOf(str, list, tuple, description="a column name or a list of them")]
+
+
+class ProfileError(ValueError):
+    """A profile cannot be built, read or merged."""
+
+
+class DataProfile:
+    """Mergeable sufficient statistics of a table.
+
+    Use :func:`build_profile` to learn a profile from reference data, and
+    :meth:`empty_like` then :meth:`update` to count other data in its bins.
+
+    Attributes
+    ----------
+    columns : dict of str to column profile
+        The compared columns, features first, then target and prediction.
+    excluded : dict of str to str
+        Columns left out, with the reason.
+    targets, predictions : str or None
+        The names of the label and prediction columns, when recorded.
+    n_rows : int
+        Rows counted.
+    sample : RowSample
+        A uniform sample of at most ``settings['sample_size']`` rows.
+    """
+
+    def __init__(self, columns, *, excluded=None, targets=None, predictions=None, settings=None):
+        self.columns = dict(columns)
+        self.excluded = dict(excluded or {})
+        self.targets = targets
+        self.predictions = predictions
+        self.settings = dict(settings or {})
+        self.metadata: dict = {}
+        self.n_rows = 0
+        self._n_updates = 0
+        self.sample = RowSample(self.settings.get("sample_size", 5000), list(self.columns))
+
+    def reset(self) -> None:
+        """Forget every count, keeping the layout."""
+        for column in self.columns.values():
+            column.reset()
+        self.n_rows = 0
+        self._n_updates = 0
+        self.sample = RowSample(self.settings.get("sample_size", 5000), list(self.columns))
+
+    # -- building -------------------------------------------------------------------------
+
+    def empty_like(self) -> "DataProfile":
+        """A profile with the same columns and bins and no counts."""
+        return DataProfile(
+            {name: column.empty_like() for name, column in self.columns.items()},
+            excluded=self.excluded,
+            targets=self.targets,
+            predictions=self.predictions,
+            settings=self.settings,
+        )
+
+    def update(self, frame: pd.DataFrame) -> None:
+        """Count the rows of ``frame``. Columns it lacks are left uncounted."""
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"update() takes a pandas DataFrame. Got {type(frame).__name__}.")
+        for name, column in self.columns.items():
+            if name in frame.columns:
+                column.update(frame[name])
+        rng = np.random.default_rng([self.settings.get("random_state", 0), self._n_updates])
+        self.sample.update(frame, rng=rng)
+        self.n_rows += len(frame)
+        self._n_updates += 1
+
+    def merge(self, other: "DataProfile") -> "DataProfile":
+        """Return the profile of both parts' rows. The two must share their layout."""
+        if list(self.columns) != list(other.columns):
+            raise ProfileError(
+                "Cannot merge profiles of different columns: "
+                f"{list(self.columns)} != {list(other.columns)}."
+            )
+        merged = self.empty_like()
+        merged.columns = {
+            name: column.merge(other.columns[name]) for name, column in self.columns.items()
+        }
+        merged.sample = self.sample.merge(other.sample)
+        merged.n_rows = self.n_rows + other.n_rows
+        merged._n_updates = self._n_updates + other._n_updates
+        return merged
+
+    __add__ = merge
+
+    # -- reading --------------------------------------------------------------------------
+
+    @property
+    def feature_names(self) -> list[str]:
+        roles = {self.targets, self.predictions}
+        return [name for name in self.columns if name not in roles]
+
+    def kind_of(self, name: str) -> str:
+        return self.columns[name].kind
+
+    # -- serialisation --------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "format": PROFILE_FORMAT,
+            "version": PROFILE_VERSION,
+            "metadata": self.metadata,
+            "settings": self.settings,
+            "n_rows": self.n_rows,
+            "n_updates": self._n_updates,
+            "targets": self.targets,
+            "predictions": self.predictions,
+            "excluded": self.excluded,
+            "columns": [
+                {"name": name, **column.to_dict()} for name, column in self.columns.items()
+            ],
+            "sample": self.sample.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> "DataProfile":
+        if not isinstance(payload, dict) or payload.get("format") != PROFILE_FORMAT:
+            raise ProfileError(
+                "This is not an mlflow-observe baseline profile (no "
+                f"'format': {PROFILE_FORMAT!r} field)."
+            )
+        if payload.get("version") != PROFILE_VERSION:
+            raise ProfileError(
+                f"Baseline profile version {payload.get('version')!r} is not supported by this "
+                f"mlflow-observe (reads version {PROFILE_VERSION}). Upgrade mlflow-observe or "
+                "record the baseline again."
+            )
+        columns = {c["name"]: column_profile_from_dict(c["name"], c) for c in payload["columns"]}
+        profile = cls(
+            columns,
+            excluded=payload["excluded"],
+            targets=payload["targets"],
+            predictions=payload["predictions"],
+            settings=payload["settings"],
+        )
+        profile.n_rows = int(payload["n_rows"])
+        profile._n_updates = int(payload.get("n_updates", 1))
+        profile.sample = RowSample.from_dict(payload["sample"])
+        profile.metadata = dict(payload.get("metadata", {}))
+        return profile
+
+    @classmethod
+    def from_json(cls, text: str) -> "DataProfile":
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"The baseline profile is not valid JSON: {exc}") from exc
+        return cls.from_dict(payload)
+
+    def __repr__(self) -> str:
+        return (
+            f"DataProfile(n_rows={self.n_rows}, columns={len(self.columns)}, "
+            f"excluded={len(self.excluded)})"
+        )
+
+
+_BUILD_CONSTRAINTS = {
+    "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame")],
+    "targets": [NoneValue(), InstanceOf(str)],
+    "predictions": [NoneValue(), InstanceOf(str)],
+    "columns": _NAMES,
+    "exclude": _NAMES,
+    "kinds": [NoneValue(), InstanceOf(dict)],
+    "n_bins": [Interval(int, 2, None)],
+    "grid_size": [Interval(int, 10, None)],
+    "max_categories": [Interval(int, 2, None)],
+    "sample_size": [Interval(int, 0, None)],
+    "random_state": [Interval(int, 0, None)],
+}
+
+
+@checked(_BUILD_CONSTRAINTS)
+def build_profile(
+    data: pd.DataFrame,
+    *,
+    targets: str | None = None,
+    predictions: str | None = None,
+    columns=None,
+    exclude=None,
+    kinds: dict | None = None,
+    n_bins: int = 10,
+    grid_size: int = 1000,
+    max_categories: int = 100,
+    sample_size: int = 5000,
+    random_state: int = 0,
+) -> DataProfile:
+    """Learn a baseline profile from reference data.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The reference data (training or validation set), with the target and
+        prediction columns when they are to be compared too.
+    targets, predictions : str, optional
+        The label and prediction columns. They are profiled like features and
+        compared as target drift and prediction drift.
+    columns : list of str, optional
+        Compare only these feature columns (default: all but the excluded).
+    exclude : list of str, optional
+        Columns never to compare (identifiers, timestamps).
+    kinds : dict of str to {'numeric', 'categorical', 'boolean'}, optional
+        Kind overrides; otherwise each column's kind is inferred.
+    n_bins : int, default=10
+        Quantile bins for PSI and Jensen-Shannon, from the reference only.
+    grid_size : int, default=1000
+        Quantile levels of the fine grid used for KS and Wasserstein on large data.
+    max_categories : int, default=100
+        Largest vocabulary kept for a categorical column; a text column with more
+        distinct values is excluded unless ``kinds`` says it is categorical.
+    sample_size : int, default=5000
+        Rows kept in the uniform sample. References up to this size are kept
+        whole, so exact tests on them are exactly SciPy's.
+    random_state : int, default=0
+        Seed of the sample.
+
+    Returns
+    -------
+    DataProfile
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"age": [31, 45, 27, 60], "plan": ["a", "b", "a", "a"]})
+    >>> profile = build_profile(frame, n_bins=2)
+    >>> {name: column.kind for name, column in profile.columns.items()}
+    {'age': 'numeric', 'plan': 'categorical'}
+    >>> profile.columns["plan"].counts.tolist()
+    [3, 1]
+    """
+    if len(data) == 0:
+        raise ProfileError("Cannot build a baseline profile from data with no rows.")
+    _check_unique_columns(data)
+    decisions = _decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories)
+    layout = {}
+    for name, decision in decisions.items():
+        if decision.excluded:
+            continue
+        if decision.kind == NUMERIC:
+            values, _ = to_float_array(data[name])
+            layout[name] = NumericColumnProfile.fit(
+                name, values, n_bins=n_bins, grid_size=grid_size
+            )
+        else:
+            layout[name] = CategoricalColumnProfile.fit(
+                name, data[name], kind=decision.kind, max_categories=max_categories
+            )
+    profile = DataProfile(
+        layout,
+        excluded={name: d.reason for name, d in decisions.items() if d.excluded},
+        targets=targets if targets in layout else None,
+        predictions=predictions if predictions in layout else None,
+        settings={
+            "n_bins": n_bins,
+            "grid_size": grid_size,
+            "max_categories": max_categories,
+            "sample_size": sample_size,
+            "random_state": random_state,
+        },
+    )
+    profile.metadata = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "kind_reasons": {name: d.reason for name, d in decisions.items() if not d.excluded},
+    }
+    profile.update(data)
+    return profile
+
+
+def _check_unique_columns(data: pd.DataFrame) -> None:
+    duplicated = data.columns[data.columns.duplicated()].tolist()
+    if duplicated:
+        raise ProfileError(f"Column names must be unique; repeated: {duplicated}.")
+
+
+def _as_list(names) -> list[str]:
+    if names is None:
+        return []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories):
+    kinds = dict(kinds or {})
+    for name, kind in kinds.items():
+        if kind not in KINDS:
+            raise ValueError(
+                f"The kind of column {name!r} must be one of {', '.join(KINDS)}. Got {kind!r}."
+            )
+    roles = [r for r in (targets, predictions) if r is not None]
+    wanted = _as_list(columns) or [c for c in data.columns if c not in roles]
+    unknown = [c for c in [*wanted, *roles, *kinds] if c not in data.columns]
+    if unknown:
+        raise ProfileError(
+            f"Columns not found in the reference data: {unknown}. "
+            f"It has: {list(map(str, data.columns))[:20]}."
+        )
+    excluded = set(_as_list(exclude))
+    decisions: dict[str, KindDecision] = {}
+    for name in [*wanted, *roles]:
+        if name in excluded:
+            decisions[name] = KindDecision(None, "excluded by the user")
+        elif name in kinds:
+            decisions[name] = KindDecision(kinds[name], "set by the user")
+        else:
+            decisions[name] = infer_kind(data[name], max_categories=max_categories)
+    return decisions

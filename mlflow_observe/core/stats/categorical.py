@@ -1,0 +1,73 @@
+"""Tests for categorical columns: chi-square of homogeneity and the two-proportion Z-test."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from mlflow_observe.core.stats._counts import as_count_pair
+from mlflow_observe.core.stats.result import StatisticResult
+
+
+def chi_square(reference, current) -> StatisticResult:
+    """Pearson's chi-square test that two samples share one categorical distribution.
+
+    The 2 x k contingency table of the reference and current counts, without
+    continuity correction (``scipy.stats.chi2_contingency(..., correction=False)``).
+    Categories absent from both samples are dropped.
+
+    Notes
+    -----
+    The chi-square approximation wants expected counts of about 5 or more in
+    most cells [1]_; with sparser tables read the p-value with care.
+
+    References
+    ----------
+    .. [1] Cochran, W. G. "Some methods for strengthening the common chi-square
+       tests", Biometrics 10(4), 1954.
+
+    Examples
+    --------
+    >>> result = chi_square([30, 70], [50, 50])
+    >>> round(result.statistic, 4), round(result.pvalue, 4)
+    (8.3333, 0.0039)
+    """
+    reference, current = as_count_pair(reference, current, "chi_square")
+    table = np.vstack([reference, current])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return StatisticResult(statistic=0.0, pvalue=1.0)
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    dof = table.shape[1] - 1
+    return StatisticResult(statistic=statistic, pvalue=float(stats.chi2.sf(statistic, dof)))
+
+
+def proportions_ztest(reference, current) -> StatisticResult:
+    """Two-sided Z-test that two samples have the same share of the first category.
+
+    ``z = (p_c - p_r) / sqrt(p (1 - p) (1/n_r + 1/n_c))`` with the pooled share
+    ``p``. Its square equals the 2 x 2 chi-square statistic.
+
+    Parameters
+    ----------
+    reference, current : array_like of length 2
+        Counts of the first and the second category.
+
+    Examples
+    --------
+    >>> result = proportions_ztest([30, 70], [50, 50])
+    >>> round(result.statistic, 4), round(result.pvalue, 4)
+    (2.8868, 0.0039)
+    """
+    reference, current = as_count_pair(reference, current, "proportions_ztest")
+    if len(reference) != 2:
+        raise ValueError(f"proportions_ztest needs two categories. Got {len(reference)}.")
+    n_r, n_c = reference.sum(), current.sum()
+    p_r, p_c = reference[0] / n_r, current[0] / n_c
+    pooled = (reference[0] + current[0]) / (n_r + n_c)
+    variance = pooled * (1 - pooled) * (1 / n_r + 1 / n_c)
+    if variance == 0:
+        return StatisticResult(statistic=0.0, pvalue=1.0)
+    z = float((p_c - p_r) / np.sqrt(variance))
+    return StatisticResult(statistic=z, pvalue=float(2 * stats.norm.sf(abs(z))))

@@ -1,0 +1,5 @@
+"""MLflow evaluators (``mlflow.model_evaluator`` entry points)."""
+
+from mlflow_observe.evaluators.drift import DriftEvaluator
+
+__all__ = ["DriftEvaluator"]

@@ -1,0 +1,252 @@
+"""The ``drift`` evaluator: ``mlflow.models.evaluate(..., evaluators="drift")``.
+
+A thin adapter: it turns MLflow's evaluation dataset into a window frame, runs
+the core comparison against the baseline named in the config, and logs the
+results to the evaluation run as metrics, tables, a report and plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Metric, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
+from mlflow.models.evaluation.artifacts import (
+    ImageEvaluationArtifact,
+    JsonEvaluationArtifact,
+    TextEvaluationArtifact,
+)
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.tracking import MlflowClient
+from mlflow.tracking.artifact_utils import get_artifact_uri
+from mlflow.utils.time import get_current_time_millis
+
+from mlflow_observe._version import __version__
+from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
+from mlflow_observe.core.drift import DRIFT, SKIPPED, WARNING, DriftOptions
+from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.report.html import render_report
+from mlflow_observe.report.plots import figure_to_png, plot_column
+from mlflow_observe.tracking import tags
+from mlflow_observe.tracking.baselines import load_baseline
+
+_logger = logging.getLogger(__name__)
+
+# MLflow accepts at most this many metrics in one log_batch call.
+_MAX_METRICS_PER_BATCH = 1000
+# Keys of the evaluator config besides the DriftOptions fields.
+_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "col_mapping", "log_plots"}
+TABLE_ARTIFACT = "drift_table.json"
+FINDINGS_ARTIFACT = "integrity_findings.json"
+REPORT_ARTIFACT = "drift_report.html"
+PLOTS_DIR = "drift_plots"
+
+
+class DriftEvaluator(ModelEvaluator):
+    """Compares the evaluation data with a baseline profile recorded by a training run.
+
+    Config keys (``evaluator_config``)
+    ----------------------------------
+    baseline : str or DataProfile (required)
+        A run id, ``runs:/<id>``, ``models:/<name>/<version>``,
+        ``models:/<name>@<alias>``, a profile file, or a profile object.
+    method, methods, threshold, thresholds, small_sample_size, drift_share,
+    dataset_method, alpha, warning_ratio, missing_rate_tolerance :
+        The :class:`~mlflow_observe.core.drift.DriftOptions`.
+    max_plots : int, default=6
+        Distribution plots for the most drifted columns.
+    chunk_size : int, optional
+        Count the window this many rows at a time.
+    """
+
+    name = "drift"
+
+    @classmethod
+    def can_evaluate(cls, *, model_type, evaluator_config, **kwargs) -> bool:
+        # Opt-in: MLflow offers every installed evaluator to every evaluate() call,
+        # so only answer when given a baseline.
+        return isinstance(evaluator_config, dict) and "baseline" in evaluator_config
+
+    def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None,
+                 predictions=None, **kwargs) -> EvaluationResult:
+        options = _read_options(evaluator_config)
+        baseline = load_baseline(evaluator_config["baseline"])
+        window = _window_frame(dataset, model, predictions, baseline)
+        try:
+            comparison = compare(
+                baseline, window, options, chunk_size=evaluator_config.get("chunk_size")
+            )
+        except EmptyWindowError as exc:
+            raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        client = MlflowClient()
+        metrics = comparison.metrics()
+        _log_metrics(client, run_id, metrics)
+        artifacts = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts.update(_log_tables(client, run_id, comparison, tmp))
+            plots = {}
+            if evaluator_config.get("log_plots", True):
+                plots = _plot_most_drifted(comparison, baseline,
+                                           evaluator_config.get("max_plots", 6))
+                artifacts.update(_log_plots(client, run_id, plots, comparison, tmp))
+            artifacts.update(
+                _log_report(client, run_id, comparison, baseline, options, plots, tmp)
+            )
+        _log_tags(client, run_id, comparison, baseline, evaluator_config["baseline"])
+        return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
+
+
+def _read_options(config: dict) -> DriftOptions:
+    option_keys = set(DriftOptions.__dataclass_fields__) - {"_constraints"}
+    unknown = set(config) - option_keys - _EVALUATOR_KEYS
+    if unknown:
+        raise MlflowException(
+            f"Unknown drift evaluator config keys: {sorted(unknown)}. Valid keys: "
+            f"{sorted(option_keys | _EVALUATOR_KEYS)}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    try:
+        return DriftOptions.from_config(config)
+    except ValueError as exc:
+        raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+
+
+def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.DataFrame:
+    """The window as one frame: features, then predictions and labels under the baseline's names."""
+    features = dataset.features_data
+    if not isinstance(features, pd.DataFrame):
+        features = pd.DataFrame(np.asarray(features), columns=dataset.feature_names)
+    frame = features.copy(deep=False)
+    output = None
+    if dataset.has_predictions:
+        output = dataset.predictions_data
+    elif model is not None:
+        output = _predict(model, features, predictions)
+    if output is not None:
+        name = baseline.predictions or dataset.predictions_name or "prediction"
+        frame[name] = np.asarray(output).reshape(len(frame), -1)[:, 0] \
+            if np.ndim(output) > 1 else np.asarray(output)
+    if dataset.has_targets:
+        name = baseline.targets or dataset.targets_name or "target"
+        frame[name] = np.asarray(dataset.labels_data)
+    return frame
+
+
+def _predict(model, features: pd.DataFrame, column: str | None):
+    output = model.predict(features)
+    if isinstance(output, pd.DataFrame):
+        if column is not None and column in output.columns:
+            return output[column].to_numpy()
+        return output.iloc[:, 0].to_numpy()
+    if isinstance(output, pd.Series):
+        return output.to_numpy()
+    return np.asarray(output)
+
+
+def _log_metrics(client: MlflowClient, run_id: str, metrics: dict) -> None:
+    timestamp = get_current_time_millis()
+    entries = [Metric(key, float(value), timestamp, 0) for key, value in metrics.items()
+               if np.isfinite(value)]
+    for start in range(0, len(entries), _MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=entries[start:start + _MAX_METRICS_PER_BATCH])
+
+
+def _write_and_log(client, run_id, tmp, relative_path, content: str | bytes):
+    path = os.path.join(tmp, relative_path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    mode = "wb" if isinstance(content, bytes) else "w"
+    with open(path, mode, **({} if isinstance(content, bytes) else {"encoding": "utf-8"})) as fh:
+        fh.write(content)
+    directory = os.path.dirname(relative_path) or None
+    client.log_artifact(run_id, path, artifact_path=directory)
+    return get_artifact_uri(run_id, relative_path)
+
+
+def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
+    table = comparison.drift.to_records()
+    findings = comparison.integrity.to_records()
+    table_uri = _write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
+                               json.dumps(table, indent=1, allow_nan=False, default=_json_default))
+    findings_uri = _write_and_log(client, run_id, tmp, FINDINGS_ARTIFACT,
+                                  json.dumps(findings, indent=1, allow_nan=False,
+                                             default=_json_default))
+    return {
+        "drift_table": JsonEvaluationArtifact(uri=table_uri, content=table),
+        "integrity_findings": JsonEvaluationArtifact(uri=findings_uri, content=findings),
+    }
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    raise TypeError(f"Cannot serialise {type(value).__name__}")
+
+
+def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_plots: int):
+    """PNG bytes for the columns with the largest drift, keyed by column."""
+    ranked = sorted(
+        (c for c in comparison.drift.columns if c.status != SKIPPED),
+        key=lambda c: ({DRIFT: 0, WARNING: 1}.get(c.status, 2), -_severity(c)),
+    )
+    plots = {}
+    for column in ranked[:max_plots]:
+        title = f"{column.column}: {column.method} = {column.statistic:.3g} ({column.status})"
+        try:
+            figure = plot_column(baseline.columns[column.column],
+                                 comparison.current.columns[column.column], title=title)
+            plots[column.column] = figure_to_png(figure)
+        except Exception as exc:  # a plot must never fail the evaluation
+            warnings.warn(f"Failed to log image artifact {column.column!r}: {exc!r}", stacklevel=2)
+    return plots
+
+
+def _severity(column) -> float:
+    """How far past its threshold a column is (larger is worse)."""
+    value = column.decision_value
+    if column.p_value is not None and column.method in ("ks", "chi2", "ztest"):
+        return column.threshold / max(value, 1e-300)
+    return value / max(column.threshold, 1e-12)
+
+
+def _log_plots(client, run_id, plots: dict, comparison, tmp) -> dict:
+    names = {c.column: c.metric_name for c in comparison.drift.columns}
+    artifacts = {}
+    for column, png in plots.items():
+        relative = f"{PLOTS_DIR}/{names[column]}.png"
+        uri = _write_and_log(client, run_id, tmp, relative, png)
+        artifacts[f"drift_plot_{names[column]}"] = ImageEvaluationArtifact(uri=uri)
+    return artifacts
+
+
+def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> dict:
+    label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
+    page = render_report(comparison, baseline=baseline, options=options, baseline_label=label,
+                         plots=plots)
+    uri = _write_and_log(client, run_id, tmp, REPORT_ARTIFACT, page)
+    return {"drift_report": TextEvaluationArtifact(uri=uri, content=page)}
+
+
+def _log_tags(client, run_id, comparison, baseline, reference) -> None:
+    drifted = ", ".join(comparison.drift.drifted_columns)
+    values = {
+        tags.VERSION: __version__,
+        tags.DRIFT_STATUS: comparison.drift.status,
+        tags.DRIFTED_COLUMNS: drifted[:4000],
+        tags.WINDOW_ROWS: str(comparison.drift.n_current),
+        tags.BASELINE_URI: str(reference) if isinstance(reference, (str, os.PathLike))
+        else baseline.metadata.get("source_uri", "profile object"),
+    }
+    if baseline.metadata.get("source_run_id"):
+        values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])

@@ -1,0 +1,1 @@
+"""Rendering results for people: plots (matplotlib) and a self-contained HTML report."""

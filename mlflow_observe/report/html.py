@@ -1,0 +1,208 @@
+"""A self-contained HTML drift report: no scripts, no network, every value escaped."""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import datetime, timezone
+
+from mlflow_observe._version import __version__
+
+_STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828", "skipped": "#757575"}
+
+_STYLE = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}
+h1{font-size:22px;margin-bottom:4px} h2{font-size:17px;margin-top:28px}
+.meta{color:#666;font-size:13px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:140px}
+.card .v{font-size:20px;font-weight:600} .card .k{font-size:12px;color:#666}
+table{border-collapse:collapse;font-size:13px;margin-top:8px}
+th,td{border-bottom:1px solid #e5e5e5;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#fafafa} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px}
+.plots img{max-width:100%;border:1px solid #eee;margin:6px 0}
+.note{color:#666;font-size:12px}
+"""
+
+
+def _e(value) -> str:
+    """Escape any value for HTML text or attribute context."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _number(value, digits: int = 4) -> str:
+    if value is None:
+        return "&mdash;"
+    return _e(f"{value:.{digits}g}") if isinstance(value, float) else _e(value)
+
+
+def _badge(status: str) -> str:
+    colour = _STATUS_COLOURS.get(status, "#555")
+    return f'<span class="badge" style="background:{colour}">{_e(status)}</span>'
+
+
+def render_report(comparison, *, baseline, options, baseline_label: str, plots: dict,
+                  title: str = "Drift report") -> str:
+    """Render a :class:`~mlflow_observe.core.compare.WindowComparison` as one HTML page.
+
+    Parameters
+    ----------
+    comparison : WindowComparison
+    baseline : DataProfile
+        The baseline compared with (for category shares and excluded columns).
+    options : DriftOptions
+        The options used, stated in the report's rules section.
+    baseline_label : str
+        Where the baseline came from (a run id or URI), shown in the header.
+    plots : dict of str to bytes
+        Column name to PNG bytes, embedded as data URIs.
+    title : str
+
+    Returns
+    -------
+    str
+    """
+    drift = comparison.drift
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_e(title)} {_badge(drift.status)}</h1>",
+        f"<div class='meta'>Baseline: {_e(baseline_label)} &middot; generated {_e(created)} "
+        f"by mlflow-observe {_e(__version__)}</div>",
+        _cards(drift),
+        _drift_table(drift),
+        _findings(comparison.integrity),
+        _category_changes(comparison, baseline),
+        _plots(plots),
+        _excluded(baseline.excluded),
+        _rules(options),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def _cards(drift) -> str:
+    cards = [
+        ("dataset drift", "yes" if drift.dataset_drift else "no"),
+        ("drifted columns", f"{drift.n_drifted} of {drift.n_evaluated}"),
+        ("share drifted", f"{drift.share_drifted:.0%}"),
+        ("prediction drift", {None: "n/a", True: "yes", False: "no"}[drift.prediction_drift]),
+        ("target drift", {None: "n/a", True: "yes", False: "no"}[drift.target_drift]),
+        ("rows (reference / current)", f"{drift.n_reference:,} / {drift.n_current:,}"),
+    ]
+    body = "".join(
+        f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
+        for k, v in cards
+    )
+    return f"<div class='cards'>{body}</div>"
+
+
+def _drift_table(drift) -> str:
+    rows = []
+    order = sorted(drift.columns, key=lambda c: ({"drift": 0, "warning": 1, "ok": 2}.get(
+        c.status, 3), c.role != "feature", c.column))
+    for c in order:
+        rows.append(
+            "<tr>"
+            f"<td>{_e(c.column)}</td><td>{_e(c.role)}</td><td>{_e(c.kind)}</td>"
+            f"<td>{_e(c.method or '')}</td><td class='num'>{_number(c.statistic)}</td>"
+            f"<td class='num'>{_number(c.p_value)}</td><td class='num'>{_number(c.threshold)}</td>"
+            f"<td>{_badge(c.status)}</td><td class='note'>{_e(c.note or '')}</td>"
+            "</tr>"
+        )
+    return (
+        "<h2>Columns</h2><table><tr><th>column</th><th>role</th><th>kind</th><th>method</th>"
+        "<th>statistic</th><th>p-value</th><th>threshold</th><th>status</th><th>note</th></tr>"
+        + "".join(rows) + "</table>"
+    )
+
+
+def _findings(integrity) -> str:
+    if not integrity.findings:
+        return "<h2>Data integrity</h2><p>No findings.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(f.severity)}</td><td>{_e(f.check)}</td><td>{_e(f.column or '')}</td>"
+        f"<td>{_e(f.message)}</td></tr>"
+        for f in integrity.findings
+    )
+    return (
+        "<h2>Data integrity</h2><table><tr><th>severity</th><th>check</th><th>column</th>"
+        f"<th>finding</th></tr>{rows}</table>"
+    )
+
+
+def _category_changes(comparison, baseline, top: int = 5) -> str:
+    """For categorical columns that drifted or warn, the categories whose share moved most."""
+    blocks = []
+    for c in comparison.drift.columns:
+        if c.kind == "numeric" or c.status not in ("drift", "warning"):
+            continue
+        ref, cur = baseline.columns[c.column], comparison.current.columns[c.column]
+        labels = [*ref.categories, "(unseen)"]
+        ref_share = [*(ref.counts / max(ref.count, 1)), ref.n_unseen / max(ref.count, 1)]
+        cur_share = [*(cur.counts / max(cur.count, 1)), cur.n_unseen / max(cur.count, 1)]
+        moves = sorted(zip(labels, ref_share, cur_share), key=lambda m: -abs(m[2] - m[1]))[:top]
+        rows = "".join(
+            f"<tr><td>{_e(label)}</td><td class='num'>{r:.1%}</td><td class='num'>{k:.1%}</td>"
+            f"<td class='num'>{k - r:+.1%}</td></tr>"
+            for label, r, k in moves
+        )
+        blocks.append(
+            f"<h3>{_e(c.column)}</h3><table><tr><th>category</th><th>reference</th>"
+            f"<th>current</th><th>change</th></tr>{rows}</table>"
+        )
+    if not blocks:
+        return ""
+    return "<h2>Largest category changes</h2>" + "".join(blocks)
+
+
+def _plots(plots: dict) -> str:
+    if not plots:
+        return ""
+    images = "".join(
+        f"<div><img alt='{_e(name)}' src='data:image/png;base64,"
+        f"{base64.b64encode(png).decode('ascii')}'></div>"
+        for name, png in plots.items()
+    )
+    return f"<h2>Distributions (most drifted first)</h2><div class='plots'>{images}</div>"
+
+
+def _excluded(excluded: dict) -> str:
+    if not excluded:
+        return ""
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in excluded.items())
+    return f"<h2>Columns not compared</h2><table><tr><th>column</th><th>reason</th></tr>{rows}</table>"
+
+
+def _rules(options) -> str:
+    from mlflow_observe.core.drift import DEFAULT_THRESHOLDS
+
+    def limit(method):
+        return options.threshold if options.threshold is not None else DEFAULT_THRESHOLDS[method]
+
+    method = (
+        f"Every column uses {options.method!r}." if options.method != "auto" else
+        f"References of at most {options.small_sample_size} values in a column get hypothesis "
+        f"tests: Kolmogorov-Smirnov for numbers, the two-proportion Z-test for two categories, "
+        f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger references get "
+        f"distances: Wasserstein-1 divided by the reference standard deviation "
+        f"&ge; {limit('wasserstein'):g} for numbers, Jensen-Shannon distance "
+        f"&ge; {limit('js'):g} for categories."
+    )
+    overrides = ""
+    if options.methods or options.thresholds:
+        overrides = (f" Per-column overrides: methods {_e(dict(options.methods))}, "
+                     f"thresholds {_e(dict(options.thresholds))}.")
+    dataset = (
+        f"The dataset drifts when at least {options.drift_share:.0%} of the feature columns drift."
+        if options.dataset_method == "share" else
+        f"The dataset drifts when a {_e(options.dataset_method)} correction over the columns' "
+        f"p-values rejects at alpha = {options.alpha:g}."
+    )
+    return (
+        f"<h2>How columns are judged</h2><p class='note'>{method}{overrides} A warning is a "
+        f"distance at {options.warning_ratio:g} of its threshold or more, or a p-value below "
+        f"threshold / {options.warning_ratio:g}. {dataset}</p>"
+    )

@@ -1,0 +1,104 @@
+"""Reference-versus-current distribution plots, drawn from the profiles' counts alone."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from mlflow_observe.core.kinds import NUMERIC
+
+MAX_CATEGORIES_SHOWN = 15
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # no display: render to files
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_column(reference, current, *, title: str):
+    """A bar chart of the reference and current shares in the reference's bins.
+
+    Parameters
+    ----------
+    reference, current : column profiles of the same column (same layout).
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _pyplot()
+    labels, ref_counts, cur_counts = (
+        _numeric_bars(reference, current) if reference.kind == NUMERIC
+        else _categorical_bars(reference, current)
+    )
+    ref_share = ref_counts / max(ref_counts.sum(), 1)
+    cur_share = cur_counts / max(cur_counts.sum(), 1)
+    positions = np.arange(len(labels))
+    width = 0.4
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(labels) + 2), 3.6))
+    axes.bar(positions - width / 2, ref_share, width, label="reference", color="#4c72b0")
+    axes.bar(positions + width / 2, cur_share, width, label="current", color="#dd8452")
+    axes.set_xticks(positions)
+    axes.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+    axes.set_ylabel("share of rows")
+    axes.set_title(plain_text(title), fontsize=10)
+    axes.legend(frameon=False)
+    figure.tight_layout()
+    return figure
+
+
+def _numeric_bars(reference, current):
+    edges = reference.bin_edges
+    labels = [f"< {edges[0]:.3g}"]
+    if len(edges) == 1:
+        labels.append(f"= {edges[0]:.3g}")
+    else:
+        labels += [f"[{lo:.3g}, {hi:.3g})" for lo, hi in zip(edges[:-2], edges[1:-1])]
+        labels.append(f"[{edges[-2]:.3g}, {edges[-1]:.3g}]")
+    labels.append(f"> {edges[-1]:.3g}")
+    return labels, reference.coarse_counts().astype(float), current.coarse_counts().astype(float)
+
+
+def _categorical_bars(reference, current):
+    order = np.argsort(-(reference.counts + current.counts), kind="stable")
+    shown = order[:MAX_CATEGORIES_SHOWN]
+    labels = [_short(reference.categories[i]) for i in shown]
+    ref_counts = reference.counts[shown].astype(float)
+    cur_counts = current.counts[shown].astype(float)
+    rest = order[MAX_CATEGORIES_SHOWN:]
+    if len(rest):
+        labels.append("(other reference categories)")
+        ref_counts = np.append(ref_counts, reference.counts[rest].sum())
+        cur_counts = np.append(cur_counts, current.counts[rest].sum())
+    if current.n_unseen or reference.n_unseen:
+        labels.append("(unseen)")
+        ref_counts = np.append(ref_counts, reference.n_unseen)
+        cur_counts = np.append(cur_counts, current.n_unseen)
+    return labels, ref_counts, cur_counts
+
+
+def _short(label: str, limit: int = 24) -> str:
+    label = label if len(label) <= limit else label[: limit - 1] + "…"
+    return plain_text(label)
+
+
+def plain_text(text: str) -> str:
+    """Escape ``$`` so that matplotlib shows the text as it is, not as math."""
+    return str(text).replace("$", r"\$")
+
+
+def figure_to_png(figure) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    plt = _pyplot()
+    try:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+    finally:
+        plt.close(figure)

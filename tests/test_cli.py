@@ -1,0 +1,131 @@
+"""The mlflow-observe command, run as a real process on real CSV/Parquet files."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+import requests
+
+import mlflow_observe as mo
+from conftest import make_frame
+
+
+def _cli(*args, env=None, timeout=180):
+    executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
+    return subprocess.run([executable, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def _env(tracking_uri):
+    return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+@pytest.fixture
+def baseline_and_files(tracking_uri, tmp_path):
+    with mlflow.start_run() as run:
+        mo.log_baseline(make_frame(3000, seed=1))
+    drifted = tmp_path / "drifted.parquet"
+    make_frame(3000, seed=2, shift=1.0).to_parquet(drifted)
+    clean = tmp_path / "clean.csv"
+    make_frame(3000, seed=3).to_csv(clean, index=False)
+    return run.info.run_id, str(drifted), str(clean)
+
+
+def test_version():
+    result = _cli("--version")
+    assert result.returncode == 0 and mo.__version__ in result.stdout
+
+
+def test_drift_from_files_json_and_table(tracking_uri, baseline_and_files):
+    run_id, drifted, clean = baseline_and_files
+    result = _cli("drift", "--baseline", run_id, "--data", drifted, "--output", "json",
+                  env=_env(tracking_uri))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["metrics"]["drift/n_drifted_columns"] == 1.0
+    assert mlflow.get_run(payload["run_id"]).data.tags["mlflow_observe.baseline_run_id"] == run_id
+    table = _cli("drift", "-b", f"runs:/{run_id}", "-d", clean, env=_env(tracking_uri))
+    assert table.returncode == 0, table.stderr
+    assert "0 of 4 columns drifted" in table.stdout and "num_a" in table.stdout
+
+
+def test_exit_codes(tracking_uri, baseline_and_files):
+    run_id, drifted, clean = baseline_and_files
+    env = _env(tracking_uri)
+    fail = _cli("drift", "-b", run_id, "-d", drifted, "--fail-on-drift", "--drift-share", "0.25",
+                env=env)
+    assert fail.returncode == 1, fail.stderr
+    passing = _cli("drift", "-b", run_id, "-d", clean, "--fail-on-drift", env=env)
+    assert passing.returncode == 0, passing.stderr
+    usage = _cli("drift", "-b", run_id, env=env)
+    assert usage.returncode == 2 and "Missing option '--data'" in usage.stderr
+    missing = _cli("drift", "-b", "runs:/0123456789abcdef0123456789abcdef", "-d", clean, env=env)
+    assert missing.returncode == 3 and "No MLflow run with id" in missing.stderr
+    assert "Exit codes" in _cli("drift", "--help").stdout
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` process on loopback, with its own SQLite store."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--default-artifact-root", str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("mlflow server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_against_a_real_tracking_server(mlflow_server, tmp_path):
+    mlflow.set_tracking_uri(mlflow_server)
+    mlflow.set_experiment("server")
+    try:
+        with mlflow.start_run() as run:
+            mo.log_baseline(make_frame(2000, seed=1))
+        window = tmp_path / "window.parquet"
+        make_frame(2000, seed=2, shift=1.0).to_parquet(window)
+        result = _cli("drift", "-b", run.info.run_id, "-d", str(window), "--output", "json",
+                      env=_env(mlflow_server))
+        assert result.returncode == 0, result.stderr
+        evaluation = json.loads(result.stdout)["run_id"]
+        stored = mlflow.get_run(evaluation)
+        assert stored.data.metrics["drift/num_a/wasserstein"] > 0.9
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_unreachable_tracking_server_exits_3(tmp_path):
+    window = tmp_path / "window.csv"
+    make_frame(10).to_csv(window, index=False)
+    env = {**_env(f"http://127.0.0.1:{_free_port()}"), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+           "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+    result = _cli("drift", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window), env=env)
+    assert result.returncode == 3
+    assert "Error:" in result.stderr

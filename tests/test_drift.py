@@ -1,0 +1,153 @@
+"""Drift decisions on data with known drift and with known absence of drift."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_observe.core.compare import EmptyWindowError, compare
+from mlflow_observe.core.drift import DriftOptions
+from mlflow_observe.core.profile import build_profile
+from conftest import make_frame
+
+
+def _drifted(reference, window, **options):
+    return compare(build_profile(reference), window, DriftOptions(**options)).drift
+
+
+def test_small_reference_uses_tests_large_uses_distances():
+    small = _drifted(make_frame(800, seed=1), make_frame(800, seed=2))
+    assert {c.column: c.method for c in small.columns} == {
+        "num_a": "ks", "num_b": "ks", "cat": "chi2", "flag": "ztest"}
+    large = _drifted(make_frame(5000, seed=1), make_frame(5000, seed=2))
+    assert {c.column: c.method for c in large.columns} == {
+        "num_a": "wasserstein", "num_b": "wasserstein", "cat": "js", "flag": "js"}
+
+
+def test_small_samples_are_exactly_scipy():
+    from scipy import stats
+
+    reference, window = make_frame(600, seed=1), make_frame(700, seed=2, shift=0.2)
+    result = _drifted(reference, window).column("num_a")
+    expected = stats.ks_2samp(reference["num_a"], window["num_a"])
+    assert result.exact and result.p_value == expected.pvalue
+    assert result.statistic == expected.statistic
+
+
+def test_no_false_alarms_hypothesis_path_near_alpha():
+    flagged, total = 0, 0
+    for seed in range(60):
+        result = _drifted(make_frame(500, seed=seed), make_frame(500, seed=10_000 + seed))
+        flagged += sum(c.drifted for c in result.columns)
+        total += len(result.columns)
+    rate = flagged / total
+    assert rate <= 0.09, f"false alarm rate {rate:.3f} on same-distribution draws"
+
+
+def test_no_false_alarms_large_path_at_100k():
+    for seed in range(3):
+        result = _drifted(make_frame(100_000, seed=seed), make_frame(100_000, seed=50 + seed))
+        assert result.n_drifted == 0 and not result.dataset_drift
+        assert all(c.statistic < 0.05 for c in result.columns)
+
+
+@pytest.mark.parametrize("size", [600, 50_000])
+@pytest.mark.parametrize("change,column", [
+    ({"shift": 0.5}, "num_a"),                      # a 0.5 standard deviation mean shift
+    ({"scale": 1.6}, "num_a"),                      # a scale change
+    ({"category_p": (0.1, 0.3, 0.6)}, "cat"),       # a category-frequency swap
+])
+def test_detection_on_the_right_column_only(size, change, column):
+    result = _drifted(make_frame(size, seed=1), make_frame(size, seed=2, **change))
+    assert result.drifted_columns == [column]
+    assert result.column(column).status == "drift"
+
+
+def test_boolean_shift_is_detected():
+    reference = make_frame(5000, seed=1)
+    window = make_frame(5000, seed=2)
+    window["flag"] = np.random.default_rng(3).random(5000) < 0.7
+    assert _drifted(reference, window).drifted_columns == ["flag"]
+
+
+def test_dataset_drift_by_share_and_by_correction():
+    reference = make_frame(800, seed=1)
+    window = make_frame(800, seed=2, shift=0.5)
+    by_share = _drifted(reference, window)
+    assert by_share.share_drifted == 0.25 and not by_share.dataset_drift
+    assert _drifted(reference, window, drift_share=0.25).dataset_drift
+    corrected = _drifted(reference, window, dataset_method="bonferroni")
+    assert corrected.dataset_drift
+    assert corrected.column("num_a").p_value_adjusted == pytest.approx(
+        min(1.0, corrected.column("num_a").p_value * 4))
+    assert not _drifted(reference, make_frame(800, seed=3), dataset_method="bh").dataset_drift
+
+
+def test_statuses_ok_warning_drift():
+    reference = make_frame(20_000, seed=1)
+    result = _drifted(reference, make_frame(20_000, seed=2, shift=0.07))
+    assert result.column("num_a").status == "warning"  # ~0.07 normalised Wasserstein
+    assert result.column("num_b").status == "ok"
+    assert result.status == "warning" and not result.dataset_drift
+    assert _drifted(reference, make_frame(20_000, seed=2, shift=1)).column("num_a").status == \
+        "drift"
+
+
+def test_per_column_method_and_threshold_overrides():
+    reference, window = make_frame(5000, seed=1), make_frame(5000, seed=2, shift=0.07)
+    result = _drifted(reference, window, methods={"num_a": "psi", "cat": "chi2"},
+                      thresholds={"num_a": 0.001})
+    assert result.column("num_a").method == "psi" and result.column("num_a").threshold == 0.001
+    assert result.column("num_a").drifted
+    assert result.column("cat").method == "chi2" and result.column("cat").p_value is not None
+
+
+def test_bad_options_get_clear_errors():
+    with pytest.raises(ValueError, match="The 'method' parameter of DriftOptions must be one of"):
+        DriftOptions(method="magic")
+    with pytest.raises(ValueError, match="'drift_share' parameter of DriftOptions"):
+        DriftOptions(drift_share=2)
+    with pytest.raises(ValueError, match="does not apply to the categorical column 'cat'"):
+        _drifted(make_frame(100), make_frame(100), methods={"cat": "ks"})
+
+
+def test_prediction_and_target_drift():
+    reference = make_frame(3000, seed=1)
+    reference["prediction"] = reference["num_a"] * 2
+    reference["label"] = reference["flag"]
+    window = make_frame(3000, seed=2, shift=1.0)
+    window["prediction"] = window["num_a"] * 2
+    profile = build_profile(reference, targets="label", predictions="prediction")
+    result = compare(profile, window).drift
+    assert result.prediction_drift is True
+    assert result.target_drift is None  # no labels in the window
+    assert result.column("label").note == "no labels in this window"
+    assert result.drifted_columns == ["num_a"]  # prediction is not a feature
+
+
+def test_empty_window_and_empty_column():
+    profile = build_profile(make_frame(100))
+    with pytest.raises(EmptyWindowError, match="no rows"):
+        compare(profile, make_frame(0))
+    window = make_frame(100, seed=2)
+    window["num_b"] = np.nan
+    result = compare(profile, window)
+    assert result.drift.column("num_b").status == "skipped"
+    assert result.integrity.by_check("empty_column")[0].column == "num_b"
+    assert all(np.isfinite(v) for v in result.metrics().values())
+
+
+@pytest.mark.parametrize("chunk_size", [1, 333, 1500])
+def test_chunked_counting_equals_whole(chunk_size):
+    reference, window = make_frame(3000, seed=1), make_frame(1500, seed=2, shift=0.3)
+    profile = build_profile(reference, sample_size=100)  # binned statistics: no sample
+    chunked = compare(profile, window, chunk_size=chunk_size)
+    assert chunked.drift.to_records() == compare(profile, window).drift.to_records()
+
+
+def test_metric_names_are_sanitised_and_mapped():
+    reference = pd.DataFrame({"income / month": np.arange(50.0), "größe.cm": np.arange(50.0),
+                              "a b": np.arange(50.0)})
+    result = compare(build_profile(reference), reference).drift
+    names = {c.column: c.metric_name for c in result.columns}
+    assert names == {"income / month": "income _ month", "größe.cm": "grosse.cm", "a b": "a b"}
+    assert "drift/income _ month/ks_pvalue" in result.metrics()
