@@ -13,7 +13,7 @@ from mlflow_observe._version import __version__
 from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
 from mlflow_observe.core.drift import DriftOptions, DriftResult
 from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
-from mlflow_observe.evaluation import MONITORING_MODEL_TYPE, evaluate_drift
+from mlflow_observe.evaluation import MONITORING_MODEL_TYPE, evaluate_drift, monitoring_dataset
 from mlflow_observe.tracking.baselines import (
     BaselineNotFoundError,
     load_baseline,
@@ -35,4 +35,5 @@ __all__ = [
     "evaluate_drift",
     "load_baseline",
     "log_baseline",
+    "monitoring_dataset",
 ]

@@ -37,7 +37,7 @@ class WindowComparison:
 
 def compare(
     baseline: DataProfile, data: pd.DataFrame, options: DriftOptions | None = None,
-    *, chunk_size: int | None = None,
+    *, chunk_size: int | None = None, n_jobs: int | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -50,6 +50,8 @@ def compare(
     options : DriftOptions, optional
     chunk_size : int, optional
         Count the rows this many at a time (the result does not depend on it).
+    n_jobs : int, optional
+        Threads that count columns (default: every core; 1: no threads).
 
     Returns
     -------
@@ -78,7 +80,7 @@ def compare(
     current = baseline.empty_like()
     step = chunk_size or len(data)
     for start in range(0, len(data), step):
-        current.update(data.iloc[start:start + step])
+        current.update(data.iloc[start:start + step], n_jobs=n_jobs)
     columns = [str(c) for c in data.columns]
     drift = compare_profiles(baseline, current, options, present_columns=columns)
     integrity = check_integrity(

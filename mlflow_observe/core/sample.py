@@ -69,10 +69,11 @@ class RowSample:
             keep = np.argpartition(keys, self.capacity - 1)[: self.capacity]
         else:
             keep = np.arange(n)
+        rows = frame.iloc[keep] if len(keep) < n else frame  # take rows before converting
         chunk = {}
         for column in self.columns:
-            if column in frame.columns:
-                chunk[column] = _as_object_array(frame[column].to_numpy()[keep])
+            if column in rows.columns:
+                chunk[column] = _as_object_array(rows[column].to_numpy())
             else:
                 chunk[column] = np.full(len(keep), None, dtype=object)
         self._absorb(keys[keep], chunk)

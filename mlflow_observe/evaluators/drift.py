@@ -42,7 +42,7 @@ _logger = logging.getLogger(__name__)
 # MLflow accepts at most this many metrics in one log_batch call.
 _MAX_METRICS_PER_BATCH = 1000
 # Keys of the evaluator config besides the DriftOptions fields.
-_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "col_mapping", "log_plots"}
+_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "n_jobs", "col_mapping", "log_plots"}
 TABLE_ARTIFACT = "drift_table.json"
 FINDINGS_ARTIFACT = "integrity_findings.json"
 REPORT_ARTIFACT = "drift_report.html"
@@ -64,6 +64,10 @@ class DriftEvaluator(ModelEvaluator):
         Distribution plots for the most drifted columns.
     chunk_size : int, optional
         Count the window this many rows at a time.
+    n_jobs : int, optional
+        Threads that count columns (default: every core; 1: no threads).
+    log_plots : bool, default=True
+        Log distribution plots (and embed them in the report).
     """
 
     name = "drift"
@@ -81,7 +85,8 @@ class DriftEvaluator(ModelEvaluator):
         window = _window_frame(dataset, model, predictions, baseline)
         try:
             comparison = compare(
-                baseline, window, options, chunk_size=evaluator_config.get("chunk_size")
+                baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
+                n_jobs=evaluator_config.get("n_jobs"),
             )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
