@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 import mlflow
 import pandas as pd
@@ -46,7 +47,9 @@ def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, na
     dataset = from_pandas(data, targets=targets, predictions=predictions, name=name,
                           digest=digest.hexdigest()[:8])
     try:
-        dataset.__dict__["schema"] = infer_signature(head).inputs  # fills the cached property
+        with warnings.catch_warnings():  # its hint about integer columns is for model inputs
+            warnings.simplefilter("ignore", UserWarning)
+            dataset.__dict__["schema"] = infer_signature(head).inputs  # fills the cached property
     except Exception:  # MLflow then logs the input without a schema, as it does on failure
         dataset.__dict__["schema"] = None
     return dataset
@@ -82,6 +85,20 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
     Returns
     -------
     mlflow.models.EvaluationResult
+
+    Examples
+    --------
+    >>> import tempfile, mlflow, numpy as np, pandas as pd
+    >>> from mlflow_observe import log_baseline
+    >>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/doctest.db")
+    >>> experiment = mlflow.set_experiment("evaluate_drift")
+    >>> rng = np.random.default_rng(0)
+    >>> with mlflow.start_run() as training:
+    ...     _ = log_baseline(pd.DataFrame({"x": rng.normal(size=2000)}))
+    >>> window = pd.DataFrame({"x": rng.normal(1.0, 1.0, size=2000)})
+    >>> result = evaluate_drift(window, baseline=training.info.run_id, log_plots=False)
+    >>> result.metrics["drift/dataset_drift"], round(result.metrics["drift/x/wasserstein"], 1)
+    (1.0, 1.0)
     """
     if hasattr(data, "__len__") and len(data) == 0:
         # Caught here: MLflow's own dataset hashing fails on some empty frames first.

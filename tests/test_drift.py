@@ -151,3 +151,12 @@ def test_metric_names_are_sanitised_and_mapped():
     names = {c.column: c.metric_name for c in result.columns}
     assert names == {"income / month": "income _ month", "größe.cm": "grosse.cm", "a b": "a b"}
     assert "drift/income _ month/ks_pvalue" in result.metrics()
+
+
+def test_threads_compare_exactly_like_one_thread():
+    reference, window = make_frame(60_000, seed=1), make_frame(60_000, seed=2, shift=0.2)
+    profile = build_profile(reference)
+    one = compare(profile, window, n_jobs=1)
+    two = compare(profile, window, n_jobs=2)
+    assert one.drift.to_records() == two.drift.to_records()
+    assert one.integrity.to_records() == two.integrity.to_records()

@@ -187,3 +187,28 @@ def test_every_bad_column_becomes_a_finding_not_a_crash(baseline_run):
     assert {"type_change", "missing_rate_increase", "infinite_values", "unseen_categories",
             "missing_column", "extra_column"} <= checks
     assert all(np.isfinite(v) for v in result.metrics.values())
+
+
+def test_window_is_logged_as_a_run_input_cheaply(baseline_run):
+    window = _production()
+    dataset = mo.monitoring_dataset(window, predictions="prediction")
+    assert dataset.schema.input_names() == list(window.columns)
+    with mlflow.start_run() as run:
+        mlflow.models.evaluate(data=dataset, model_type=mo.MONITORING_MODEL_TYPE,
+                               evaluators="drift", evaluator_config={"baseline": baseline_run})
+    inputs = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+    assert [i.dataset.digest for i in inputs] == [dataset.digest]
+    assert json.loads(inputs[0].dataset.profile)["num_rows"] == len(window)
+    other = mo.monitoring_dataset(_production(shift=0.5), predictions="prediction")
+    assert other.digest != dataset.digest
+
+
+def test_baseline_from_a_profile_file(tmp_path, tracking_uri):
+    profile = mo.build_profile(make_frame(500))
+    path = tmp_path / "baseline.json"
+    path.write_text(profile.to_json())
+    result = mo.evaluate_drift(make_frame(500, seed=3, shift=1.0), baseline=str(path))
+    assert result.metrics["drift/n_drifted_columns"] == 1.0
+    (tmp_path / "other.json").write_text('{"hello": "world"}')
+    with pytest.raises(mo.ProfileError, match="not an mlflow-observe baseline profile"):
+        mo.load_baseline(str(tmp_path / "other.json"))

@@ -23,6 +23,7 @@ def test_kinds_are_inferred_with_reasons():
         "when": pd.date_range("2026-01-01", periods=n, freq="h"),
         "when_text": pd.date_range("2026-01-01", periods=n, freq="h").astype(str),
         "user_id": [f"u{i:06d}" for i in range(n)],
+        "row_id": np.arange(n),
         "comment": [f"this is comment number {i} about things" for i in range(n)],
     })
     profile = build_profile(frame)
@@ -31,6 +32,8 @@ def test_kinds_are_inferred_with_reasons():
     assert "datetime" in profile.excluded["when"]
     assert "datetime" in profile.excluded["when_text"]
     assert "identifier" in profile.excluded["user_id"]
+    assert "identifier" in profile.excluded["row_id"]
+    assert build_profile(frame[["row_id"]], kinds={"row_id": "numeric"}).columns["row_id"].count == n
     assert "free text" in profile.excluded["comment"]
 
 
@@ -167,3 +170,9 @@ def test_odd_column_names_and_mixed_types_are_profiled():
     assert profile.columns["mixed"].kind == "categorical"
     assert profile.columns["mixed"].counts.sum() == 3
     assert profile.columns["mixed"].value_types == {"int", "str"}
+
+
+def test_threads_count_exactly_like_one_thread():
+    frame = make_frame(60_000, seed=4)  # large enough for threads
+    one, two = build_profile(frame, n_jobs=1), build_profile(frame, n_jobs=2)
+    assert _profile_fields(one) == _profile_fields(two)

@@ -94,6 +94,16 @@ class DriftOptions:
         threshold / warning_ratio, is a warning.
     missing_rate_tolerance : float, default=0.05
         Integrity: a rise in a column's missing rate above this is a finding.
+
+    Examples
+    --------
+    >>> options = DriftOptions(methods={"age": "psi"}, drift_share=0.3)
+    >>> options.method_for("age", "numeric", n_reference=50_000, n_categories=0)
+    'psi'
+    >>> options.method_for("plan", "categorical", n_reference=500, n_categories=3)
+    'chi2'
+    >>> options.threshold_for("age", "psi")
+    0.2
     """
 
     method: str = "auto"
@@ -277,6 +287,17 @@ def compare_profiles(
     Returns
     -------
     DriftResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"plan": ["a"] * 900 + ["b"] * 100}))
+    >>> window = baseline.empty_like()
+    >>> window.update(pd.DataFrame({"plan": ["a"] * 500 + ["b"] * 500}))
+    >>> result = compare_profiles(baseline, window)
+    >>> result.column("plan").method, result.column("plan").drifted
+    ('ztest', True)
     """
     options = options or DriftOptions()
     present = set(current.columns) if present_columns is None else set(present_columns)

@@ -97,6 +97,16 @@ def check_integrity(
     Returns
     -------
     IntegrityResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"plan": ["a", "b"] * 50, "x": range(100, 0, -1)}))
+    >>> window = baseline.empty_like()
+    >>> window.update(pd.DataFrame({"plan": ["a", "c"] * 5}))
+    >>> [(f.check, f.column) for f in check_integrity(baseline, window, ["plan"]).findings]
+    [('missing_column', 'x'), ('unseen_categories', 'plan')]
     """
     findings: list[Finding] = []
     window_columns = list(window_columns)

@@ -76,9 +76,20 @@ def infer_kind(series: pd.Series, *, max_categories: int = 100) -> KindDecision:
         return KindDecision(None, f"datetime column ({dtype}): excluded from drift")
     if isinstance(dtype, pd.CategoricalDtype):
         return KindDecision(CATEGORICAL, "pandas categorical dtype")
+    if pd.api.types.is_integer_dtype(dtype) and _is_sequential_key(series):
+        return KindDecision(
+            None, "identifier-like (distinct, increasing integers: a row id or key): "
+                  "excluded from drift; pass kinds={column: 'numeric'} to compare it anyway"
+        )
     if pd.api.types.is_numeric_dtype(dtype):
         return KindDecision(NUMERIC, f"numeric dtype ({dtype})")
     return _infer_object_kind(series, max_categories=max_categories)
+
+
+def _is_sequential_key(series: pd.Series) -> bool:
+    """Distinct, strictly increasing integers (a row id), on at least 100 rows."""
+    values = series.dropna()
+    return len(values) >= 100 and values.is_monotonic_increasing and values.is_unique
 
 
 def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecision:

@@ -56,6 +56,17 @@ class DataProfile:
         Rows counted.
     sample : RowSample
         A uniform sample of at most ``settings['sample_size']`` rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> whole = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    >>> baseline = build_profile(whole, n_bins=2)
+    >>> first, second = baseline.empty_like(), baseline.empty_like()
+    >>> first.update(whole.iloc[:1])
+    >>> second.update(whole.iloc[1:])
+    >>> (first + second).columns["x"].counts.tolist() == baseline.columns["x"].counts.tolist()
+    True
     """
 
     def __init__(self, columns, *, excluded=None, targets=None, predictions=None, settings=None):

@@ -68,6 +68,15 @@ class DriftEvaluator(ModelEvaluator):
         Threads that count columns (default: every core; 1: no threads).
     log_plots : bool, default=True
         Log distribution plots (and embed them in the report).
+
+    Examples
+    --------
+    Opt-in: without a baseline in its config the evaluator declines.
+
+    >>> DriftEvaluator.can_evaluate(model_type="classifier", evaluator_config={})
+    False
+    >>> DriftEvaluator.can_evaluate(model_type=None, evaluator_config={"baseline": "runs:/abc"})
+    True
     """
 
     name = "drift"

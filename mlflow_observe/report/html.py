@@ -62,6 +62,19 @@ def render_report(comparison, *, baseline, options, baseline_label: str, plots: 
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.compare import compare
+    >>> from mlflow_observe.core.drift import DriftOptions
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"<b>": ["x", "y"] * 20}))
+    >>> page = render_report(compare(baseline, pd.DataFrame({"<b>": ["x"] * 40})),
+    ...                      baseline=baseline, options=DriftOptions(),
+    ...                      baseline_label="runs:/abc", plots={})
+    >>> "&lt;b&gt;" in page and "<b>" not in page
+    True
     """
     drift = comparison.drift
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -31,6 +31,15 @@ def plot_column(reference, current, *, title: str):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"x": [v % 7 * 1.5 for v in range(100)]}))
+    >>> png = figure_to_png(plot_column(baseline.columns["x"], baseline.columns["x"], title="x"))
+    >>> png[:4] == b"\\x89PNG"
+    True
     """
     plt = _pyplot()
     labels, ref_counts, cur_counts = (

@@ -110,6 +110,15 @@ def load_baseline(reference) -> DataProfile:
     ------
     BaselineNotFoundError
         When the reference names no run or model, or the run has no baseline.
+
+    Examples
+    --------
+    See :func:`log_baseline`; a profile object passes through:
+
+    >>> import pandas as pd
+    >>> profile = build_profile(pd.DataFrame({"x": [1.0, 2.0]}))
+    >>> load_baseline(profile) is profile
+    True
     """
     if isinstance(reference, DataProfile):
         return reference

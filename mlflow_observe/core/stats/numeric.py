@@ -86,7 +86,13 @@ def ks_binned(reference, current) -> StatisticResult:
 
 
 def wasserstein_exact(reference, current) -> StatisticResult:
-    """Wasserstein-1 distance on every value (``scipy.stats.wasserstein_distance``)."""
+    """Wasserstein-1 distance on every value (``scipy.stats.wasserstein_distance``).
+
+    Examples
+    --------
+    >>> wasserstein_exact([0.0, 1.0], [2.0, 3.0]).statistic
+    2.0
+    """
     distance = stats.wasserstein_distance(_finite(reference), _finite(current))
     return StatisticResult(statistic=float(distance))
 
