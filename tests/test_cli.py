@@ -66,6 +66,8 @@ def test_exit_codes(tracking_uri, baseline_and_files):
     assert passing.returncode == 0, passing.stderr
     usage = _cli("drift", "-b", run_id, env=env)
     assert usage.returncode == 2 and "Missing option '--data'" in usage.stderr
+    bad_method = _cli("drift", "-b", run_id, "-d", clean, "--method", "magic", env=env)
+    assert bad_method.returncode == 2 and "'magic' is not one of" in bad_method.stderr
     missing = _cli("drift", "-b", "runs:/0123456789abcdef0123456789abcdef", "-d", clean, env=env)
     assert missing.returncode == 3 and "No MLflow run with id" in missing.stderr
     assert "Exit codes" in _cli("drift", "--help").stdout

@@ -11,6 +11,7 @@ import sys
 import click
 
 from mlflow_observe.cli import options
+from mlflow_observe.core.drift import METHODS
 
 _logger = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ def read_table(path: str):
 @options.RUN_ID
 @options.EXPERIMENT_ID
 @options.EXPERIMENT_NAME
-@click.option("--method", default=None, metavar="NAME",
-              help="One method for every column: ks, wasserstein, psi, js, chi2 or ztest "
-                   "(default: chosen per column).")
+@click.option("--method", default=None, type=click.Choice(METHODS),
+              help="One method for every column (default: auto, chosen per column by kind "
+                   "and reference size).")
 @click.option("--threshold", type=float, default=None,
               help="One threshold for every column (default: the method's own).")
 @click.option("--drift-share", type=float, default=None,

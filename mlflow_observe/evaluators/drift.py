@@ -30,7 +30,7 @@ from mlflow.utils.time import get_current_time_millis
 
 from mlflow_observe._version import __version__
 from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
-from mlflow_observe.core.drift import DRIFT, SKIPPED, WARNING, DriftOptions
+from mlflow_observe.core.drift import DRIFT, PVALUE_METHODS, SKIPPED, WARNING, DriftOptions
 from mlflow_observe.core.profile import DataProfile
 from mlflow_observe.report.html import render_report
 from mlflow_observe.report.plots import figure_to_png, plot_column
@@ -118,7 +118,7 @@ class DriftEvaluator(ModelEvaluator):
 
 
 def _read_options(config: dict) -> DriftOptions:
-    option_keys = set(DriftOptions.__dataclass_fields__) - {"_constraints"}
+    option_keys = set(DriftOptions.__dataclass_fields__)
     unknown = set(config) - option_keys - _EVALUATOR_KEYS
     if unknown:
         raise MlflowException(
@@ -144,9 +144,10 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     elif model is not None:
         output = _predict(model, features, predictions)
     if output is not None:
-        name = baseline.predictions or dataset.predictions_name or "prediction"
-        frame[name] = np.asarray(output).reshape(len(frame), -1)[:, 0] \
-            if np.ndim(output) > 1 else np.asarray(output)
+        values = np.asarray(output)
+        if values.ndim > 1:  # e.g. class probabilities: compare the first output column
+            values = values.reshape(len(frame), -1)[:, 0]
+        frame[baseline.predictions or dataset.predictions_name or "prediction"] = values
     if dataset.has_targets:
         name = baseline.targets or dataset.targets_name or "target"
         frame[name] = np.asarray(dataset.labels_data)
@@ -228,7 +229,7 @@ def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_
 def _severity(column) -> float:
     """How far past its threshold a column is (larger is worse)."""
     value = column.decision_value
-    if column.p_value is not None and column.method in ("ks", "chi2", "ztest"):
+    if column.method in PVALUE_METHODS:
         return column.threshold / max(value, 1e-300)
     return value / max(column.threshold, 1e-12)
 
