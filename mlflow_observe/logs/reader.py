@@ -1,0 +1,227 @@
+"""Reading the prediction log by time window, and joining labels that arrive later."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+import warnings
+from datetime import date, datetime, timezone
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from mlflow_observe.logs.schema import (
+    DATE_PARTITION,
+    LABEL,
+    LABELED_AT,
+    LABELS_DIR,
+    MODEL_NAME,
+    MODEL_VERSION,
+    REQUEST_ID,
+    TIMESTAMP,
+)
+from mlflow_observe.logs.writer import _filesystem
+
+
+class LogWindowError(ValueError):
+    """A log window is empty or its bounds make no sense."""
+
+
+def _as_utc(value, name: str):
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise LogWindowError(f"The {name!r} bound {value!r} is not a date or time.") from exc
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def log_files(uri: str, start=None, end=None) -> list[str]:
+    """The complete Parquet files of the log whose day partition overlaps ``[start, end)``.
+
+    Temporary (``.*.tmp``) and hidden files are skipped, so a file still being
+    written is never read.
+    """
+    filesystem, base = _filesystem(uri)
+    start, end = _as_utc(start, "start"), _as_utc(end, "end")
+    if start is not None and end is not None and start >= end:
+        raise LogWindowError(f"The window start {start} is not before its end {end}.")
+    info = filesystem.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        raise LogWindowError(f"No prediction log at {uri!r} (the directory does not exist).")
+    files = []
+    for entry in filesystem.get_file_info(pafs.FileSelector(base, recursive=False)):
+        name = entry.base_name
+        if entry.type != pafs.FileType.Directory or not name.startswith(f"{DATE_PARTITION}="):
+            continue
+        try:
+            day = date.fromisoformat(name.split("=", 1)[1])
+        except ValueError:
+            continue
+        if start is not None and day < start.date():
+            continue
+        if end is not None and datetime.combine(day, datetime.min.time(), timezone.utc) >= end:
+            continue
+        for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False)):
+            if child.type == pafs.FileType.File and child.base_name.endswith(".parquet") \
+                    and not child.base_name.startswith((".", "_")):
+                files.append(child.path)
+    return sorted(files)
+
+
+def iter_log_batches(uri: str, start=None, end=None, *, model=None, columns=None,
+                     batch_size: int = 65_536):
+    """Yield the window's rows as Arrow record batches, file by file (bounded memory).
+
+    A corrupt or half-written file is skipped with a warning that names it.
+    """
+    filesystem, _ = _filesystem(uri)
+    start_utc, end_utc = _as_utc(start, "start"), _as_utc(end, "end")
+    for path in log_files(uri, start, end):
+        try:
+            parquet = pq.ParquetFile(filesystem.open_input_file(path))
+            wanted = None
+            if columns is not None:
+                names = set(parquet.schema_arrow.names)
+                wanted = [c for c in dict.fromkeys([*columns, TIMESTAMP, MODEL_NAME,
+                                                    MODEL_VERSION]) if c in names]
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
+                batch = _filter(batch, start_utc, end_utc, model)
+                if batch.num_rows:
+                    yield batch
+        except (OSError, pa.ArrowInvalid) as exc:
+            warnings.warn(f"Skipping unreadable prediction log file {path}: {exc}", stacklevel=2)
+
+
+def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
+    import pyarrow.compute as pc
+
+    mask = None
+
+    def both(a, b):
+        return b if a is None else pc.and_(a, b)
+
+    stamps = batch.column(batch.schema.get_field_index(TIMESTAMP))
+    if start is not None:
+        mask = both(mask, pc.greater_equal(stamps, pa.scalar(start.to_pydatetime(),
+                                                              type=stamps.type)))
+    if end is not None:
+        mask = both(mask, pc.less(stamps, pa.scalar(end.to_pydatetime(), type=stamps.type)))
+    if model is not None:
+        name, _, version = str(model).partition("/")
+        names = batch.column(batch.schema.get_field_index(MODEL_NAME))
+        mask = both(mask, pc.equal(names, name))
+        if version:
+            versions = batch.column(batch.schema.get_field_index(MODEL_VERSION))
+            mask = both(mask, pc.equal(pc.cast(versions, pa.string()), version))
+    return batch if mask is None else batch.filter(pc.fill_null(mask, False))
+
+
+def read_logs(uri: str, start=None, end=None, *, model=None, columns=None,
+              with_labels: bool = False) -> pd.DataFrame:
+    """Read a window of the prediction log into a DataFrame, in time order.
+
+    Parameters
+    ----------
+    uri : str
+        The log directory (``MLFLOW_OBSERVE_LOG_DIR`` of the server) or a
+        ``pyarrow.fs`` URI.
+    start, end : str, date or datetime, optional
+        The window ``[start, end)``; naive values are UTC. Partitions outside it
+        are not opened.
+    model : str, optional
+        Only rows of this model name, or ``"name/version"``.
+    columns : list of str, optional
+        Only these columns (plus ``timestamp``).
+    with_labels : bool, default=False
+        Join the labels logged with :func:`log_labels` on ``request_id`` (a
+        ``label`` column, null where none arrived yet).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    LogWindowError
+        When the directory does not exist, ``start`` is not before ``end``, or
+        the window has no rows.
+    """
+    batches = list(iter_log_batches(uri, start, end, model=model, columns=columns))
+    if not batches:
+        raise LogWindowError(
+            f"No predictions in the log {uri!r} between {start or 'the beginning'} and "
+            f"{end or 'now'}" + (f" for model {model!r}" if model else "") + "."
+        )
+    table = pa.Table.from_batches(batches) if len({b.schema for b in batches}) == 1 else \
+        pa.concat_tables([pa.Table.from_batches([b]) for b in batches],
+                         promote_options="permissive")
+    frame = table.to_pandas().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    if with_labels:
+        frame = frame.merge(read_labels(uri), on=REQUEST_ID, how="left")
+    return frame
+
+
+def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID,
+               label: str = LABEL) -> int:
+    """Record labels that arrived after the predictions, keyed by ``request_id``.
+
+    Parameters
+    ----------
+    uri : str
+        The log directory.
+    labels : pandas.DataFrame
+        With the ``key`` column and the ``label`` column.
+    key, label : str
+        Column names in ``labels``.
+
+    Returns
+    -------
+    int
+        Rows recorded.
+
+    Notes
+    -----
+    A label logged twice for the same request: the later one wins when read.
+    """
+    missing = [c for c in (key, label) if c not in labels.columns]
+    if missing:
+        raise ValueError(f"log_labels needs the columns {missing}; got {list(labels.columns)}.")
+    frame = pd.DataFrame({
+        REQUEST_ID: labels[key].astype(str).to_numpy(),
+        LABEL: labels[label].to_numpy(),
+        LABELED_AT: pd.Timestamp.now(tz="UTC"),
+    })
+    filesystem, base = _filesystem(uri)
+    folder = f"{base}/{LABELS_DIR}"
+    filesystem.create_dir(folder, recursive=True)
+    name = f"labels-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+    temporary, final = f"{folder}/.{name}.tmp", f"{folder}/{name}.parquet"
+    with filesystem.open_output_stream(temporary) as stream:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
+    filesystem.move(temporary, final)
+    return len(frame)
+
+
+def read_labels(uri: str) -> pd.DataFrame:
+    """The latest label of each request id (columns ``request_id``, ``label``)."""
+    filesystem, base = _filesystem(uri)
+    folder = f"{base}/{LABELS_DIR}"
+    if filesystem.get_file_info(folder).type == pafs.FileType.NotFound:
+        return pd.DataFrame({REQUEST_ID: pd.Series(dtype=str), LABEL: pd.Series(dtype=object)})
+    frames = []
+    for entry in filesystem.get_file_info(pafs.FileSelector(folder)):
+        if entry.base_name.endswith(".parquet") and not entry.base_name.startswith("."):
+            try:
+                frames.append(pq.read_table(filesystem.open_input_file(entry.path)).to_pandas())
+            except (OSError, pa.ArrowInvalid) as exc:
+                warnings.warn(f"Skipping unreadable label file {entry.path}: {exc}", stacklevel=2)
+    if not frames:
+        return pd.DataFrame({REQUEST_ID: pd.Series(dtype=str), LABEL: pd.Series(dtype=object)})
+    labels = pd.concat(frames, ignore_index=True).sort_values(LABELED_AT, kind="stable")
+    return labels.drop_duplicates(REQUEST_ID, keep="last")[[REQUEST_ID, LABEL]]

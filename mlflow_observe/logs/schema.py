@@ -1,0 +1,58 @@
+"""Column names of the prediction log, and how inputs and outputs become columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REQUEST_ID = "request_id"
+BATCH_ID = "batch_id"  # one per predict call
+TIMESTAMP = "timestamp"  # UTC
+LATENCY_MS = "latency_ms"
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
+MODEL_URI = "model_uri"
+PREDICTION = "prediction"
+DATE_PARTITION = "date"
+LABEL = "label"
+LABELED_AT = "labeled_at"
+LABELS_DIR = "labels"
+
+BOOKKEEPING = (REQUEST_ID, BATCH_ID, TIMESTAMP, LATENCY_MS, MODEL_NAME, MODEL_VERSION, MODEL_URI,
+               DATE_PARTITION, LABELED_AT)
+# An input column with a bookkeeping name is logged under this prefix.
+INPUT_PREFIX = "input_"
+
+
+def safe_input_names(columns) -> list[str]:
+    """Input column names as logged: text, and never a bookkeeping name.
+
+    >>> safe_input_names(["age", "timestamp", 3])
+    ['age', 'input_timestamp', '3']
+    """
+    reserved = set(BOOKKEEPING) | {PREDICTION}
+    return [INPUT_PREFIX + str(c) if str(c) in reserved else str(c) for c in columns]
+
+
+def output_frame(outputs, n_rows: int) -> pd.DataFrame:
+    """The model's outputs as columns: ``prediction``, or ``prediction_<name>`` for several.
+
+    >>> output_frame([0.2, 0.9], 2).columns.tolist()
+    ['prediction']
+    >>> output_frame(pd.DataFrame({"a": [1], "b": [2]}), 1).columns.tolist()
+    ['prediction_a', 'prediction_b']
+    """
+    if isinstance(outputs, pd.DataFrame):
+        if outputs.shape[1] == 1:
+            return pd.DataFrame({PREDICTION: outputs.iloc[:, 0].to_numpy()})
+        return pd.DataFrame({f"{PREDICTION}_{c}": outputs[c].to_numpy() for c in outputs.columns})
+    if isinstance(outputs, pd.Series):
+        return pd.DataFrame({PREDICTION: outputs.to_numpy()})
+    if isinstance(outputs, dict):
+        return pd.DataFrame({f"{PREDICTION}_{k}": np.asarray(v).reshape(n_rows, -1)[:, 0]
+                             for k, v in outputs.items()})
+    array = np.asarray(outputs)
+    if array.ndim <= 1:
+        return pd.DataFrame({PREDICTION: array.reshape(n_rows)})
+    array = array.reshape(n_rows, -1)
+    return pd.DataFrame({f"{PREDICTION}_{i}": array[:, i] for i in range(array.shape[1])})

@@ -1,0 +1,120 @@
+"""The prediction log: writer and reader on real Parquet files."""
+
+import logging
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlflow_observe.logs.reader import LogWindowError, log_files, log_labels, read_logs
+from mlflow_observe.logs.writer import PredictionLogWriter
+
+
+def _write(root, calls=50, rows=2, **kwargs):
+    writer = PredictionLogWriter(str(root), model_name="churn", model_version="3", **kwargs)
+    for i in range(calls):
+        inputs = pd.DataFrame({"x": np.arange(rows, dtype=float) + i, "plan": ["a"] * rows})
+        writer.submit(inputs, np.full(rows, i), latency_seconds=0.002)
+    assert writer.flush()
+    return writer
+
+
+def test_round_trip_in_time_order_with_unique_ids(tmp_path):
+    writer = _write(tmp_path, calls=50, rows=2)
+    assert writer.stats()["rows_written"] == 100
+    logs = read_logs(str(tmp_path))
+    assert len(logs) == 100 and logs["request_id"].is_unique
+    assert logs["timestamp"].is_monotonic_increasing
+    assert str(logs["timestamp"].dt.tz) == "UTC"
+    assert logs["prediction"].tolist() == [i for i in range(50) for _ in range(2)]
+    assert logs["x"].tolist() == [float(i + r) for i in range(50) for r in range(2)]
+    assert set(logs["model_name"]) == {"churn"} and (logs["latency_ms"] == 2.0).all()
+    assert logs.groupby("batch_id").size().eq(2).all()
+    writer.close()
+
+
+def test_files_are_partitioned_by_day_and_temporary_files_ignored(tmp_path):
+    _write(tmp_path).close()
+    files = log_files(str(tmp_path))
+    assert files and all("/date=" in f and f.endswith(".parquet") for f in files)
+    partition = os.path.dirname(files[0])
+    open(os.path.join(partition, ".part-half-written.parquet.tmp"), "wb").write(b"PAR1junk")
+    assert log_files(str(tmp_path)) == files
+
+
+def test_window_bounds_and_model_filter(tmp_path):
+    _write(tmp_path).close()
+    now = pd.Timestamp.now(tz="UTC")
+    assert len(read_logs(str(tmp_path), start=now - pd.Timedelta("1h"), end=now + pd.Timedelta("1h"))) == 100
+    assert len(read_logs(str(tmp_path), model="churn/3")) == 100
+    with pytest.raises(LogWindowError, match="for model 'other'"):
+        read_logs(str(tmp_path), model="other")
+    with pytest.raises(LogWindowError, match="No predictions"):
+        read_logs(str(tmp_path), start=now + pd.Timedelta("1d"))
+    with pytest.raises(LogWindowError, match="is not before its end"):
+        read_logs(str(tmp_path), start="2026-11-26", end="2026-11-25")
+    with pytest.raises(LogWindowError, match="does not exist"):
+        read_logs(str(tmp_path / "nope"))
+    only = read_logs(str(tmp_path), columns=["x"])
+    assert "plan" not in only.columns and "x" in only.columns
+
+
+def test_corrupt_file_is_skipped_with_a_warning_naming_it(tmp_path):
+    _write(tmp_path).close()
+    partition = os.path.dirname(log_files(str(tmp_path))[0])
+    bad = os.path.join(partition, "part-corrupt.parquet")
+    open(bad, "wb").write(b"not parquet at all")
+    with pytest.warns(UserWarning, match="part-corrupt.parquet"):
+        logs = read_logs(str(tmp_path))
+    assert len(logs) == 100
+
+
+def test_labels_join_and_the_later_label_wins(tmp_path):
+    _write(tmp_path).close()
+    logs = read_logs(str(tmp_path))
+    ids = logs["request_id"]
+    log_labels(str(tmp_path), pd.DataFrame({"request_id": ids[:10], "label": 1}))
+    log_labels(str(tmp_path), pd.DataFrame({"request_id": ids[:4], "label": 0}))
+    joined = read_logs(str(tmp_path), with_labels=True)
+    assert joined["label"].iloc[:4].tolist() == [0] * 4
+    assert joined["label"].iloc[4:10].tolist() == [1] * 6
+    assert joined["label"].iloc[10:].isna().all()
+    with pytest.raises(ValueError, match="needs the columns \\['label'\\]"):
+        log_labels(str(tmp_path), pd.DataFrame({"request_id": ids[:1]}))
+
+
+def test_full_queue_drops_and_counts_never_blocks(tmp_path, caplog):
+    writer = PredictionLogWriter(str(tmp_path), max_queue_rows=10, flush_rows=10**9,
+                                 flush_seconds=3600)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(25):
+            writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0)
+    assert writer.stats()["rows_dropped_queue_full"] == 15
+    assert sum("queue full" in r.message for r in caplog.records) == 1  # reported once
+    writer.close()
+    assert len(read_logs(str(tmp_path))) == 10
+
+
+
+
+def test_unwritable_log_location_is_reported_once_and_counted(tmp_path, caplog):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    writer = PredictionLogWriter(str(blocker / "logs"), flush_rows=1)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(5):
+            writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0)
+            writer.flush()
+    assert writer.stats()["rows_dropped_write_failed"] == 5
+    assert writer.stats()["rows_written"] == 0
+    assert sum("Could not write the prediction log" in r.message for r in caplog.records) == 1
+    writer.close()
+
+
+def test_bad_inputs_never_raise_from_submit(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path))
+    writer.submit(object(), [1], latency_seconds=0.0)  # no len(): counted nowhere, no raise
+    writer.submit([[1.0, 2.0]], [1], latency_seconds=0.0)  # arrays are logged as input_<i>
+    writer.close()
+    assert read_logs(str(tmp_path))[["input_0", "input_1"]].values.tolist() == [[1.0, 2.0]]
