@@ -14,6 +14,8 @@ from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, comp
 from mlflow_observe.core.drift import DriftOptions, DriftResult
 from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
 from mlflow_observe.evaluation import MONITORING_MODEL_TYPE, evaluate_drift, monitoring_dataset
+from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, log_labels, read_logs
+from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
     BaselineNotFoundError,
     load_baseline,
@@ -26,6 +28,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "LogWindowError",
     "MONITORING_MODEL_TYPE",
     "ProfileError",
     "WindowComparison",
@@ -33,7 +36,13 @@ __all__ = [
     "build_profile",
     "compare",
     "evaluate_drift",
+    "iter_log_batches",
     "load_baseline",
+    "load_model",
     "log_baseline",
+    "log_labels",
+    "log_model",
     "monitoring_dataset",
+    "read_logs",
+    "save_model",
 ]

@@ -9,6 +9,7 @@ import mlflow
 import pandas as pd
 
 from mlflow_observe.core.compare import EmptyWindowError
+from mlflow_observe.logs.schema import LABEL, PREDICTION, TIMESTAMP
 from mlflow_observe.tracking.baselines import load_baseline
 
 # MLflow 3 requires targets for model_type "classifier"/"regressor" and extra
@@ -53,6 +54,16 @@ def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, na
     except Exception:  # MLflow then logs the input without a schema, as it does on failure
         dataset.__dict__["schema"] = None
     return dataset
+
+
+def _window_name(data: pd.DataFrame) -> str | None:
+    """``window <first> .. <last>`` for a prediction-log window (shown as the run's input)."""
+    if TIMESTAMP not in data.columns or data.empty:
+        return None
+    stamps = pd.to_datetime(data[TIMESTAMP], utc=True, errors="coerce").dropna()
+    if stamps.empty:
+        return None
+    return f"window {stamps.min():%Y-%m-%d %H:%M:%S} .. {stamps.max():%Y-%m-%d %H:%M:%S} UTC"
 
 
 def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None,
@@ -108,14 +119,15 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
         )
     profile = load_baseline(baseline)
     columns = set(getattr(data, "columns", []))
-    if predictions is None and model is None and profile.predictions in columns:
-        predictions = profile.predictions
-    if targets is None and profile.targets in columns:
-        targets = profile.targets
+    if predictions is None and model is None:
+        # the baseline's column, else the prediction log's
+        predictions = next((c for c in (profile.predictions, PREDICTION) if c in columns), None)
+    if targets is None:
+        targets = next((c for c in (profile.targets, LABEL) if c in columns), None)
     config = {"baseline": profile, **options}
     if isinstance(data, pd.DataFrame):
         data = monitoring_dataset(data, predictions=None if model is not None else predictions,
-                                  targets=targets)
+                                  targets=targets, name=_window_name(data))
         targets = None
         predictions = None if model is None else predictions
     return mlflow.models.evaluate(

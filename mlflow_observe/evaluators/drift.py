@@ -32,6 +32,7 @@ from mlflow_observe._version import __version__
 from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
 from mlflow_observe.core.drift import DRIFT, PVALUE_METHODS, SKIPPED, WARNING, DriftOptions
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.logs.schema import TIMESTAMP, log_bookkeeping_columns
 from mlflow_observe.report.html import render_report
 from mlflow_observe.report.plots import figure_to_png, plot_column
 from mlflow_observe.tracking import tags
@@ -113,7 +114,8 @@ class DriftEvaluator(ModelEvaluator):
             artifacts.update(
                 _log_report(client, run_id, comparison, baseline, options, plots, tmp)
             )
-        _log_tags(client, run_id, comparison, baseline, evaluator_config["baseline"])
+        _log_tags(client, run_id, comparison, baseline, evaluator_config["baseline"],
+                  _time_range(dataset))
         return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
 
 
@@ -137,20 +139,22 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     features = dataset.features_data
     if not isinstance(features, pd.DataFrame):
         features = pd.DataFrame(np.asarray(features), columns=dataset.feature_names)
-    frame = features.copy(deep=False)
+    # A window read from the prediction log carries bookkeeping columns: not features.
+    bookkeeping = [c for c in log_bookkeeping_columns(features.columns)
+                   if c not in baseline.columns]
+    frame = features.drop(columns=bookkeeping) if bookkeeping else features.copy(deep=False)
     output = None
     if dataset.has_predictions:
         output = dataset.predictions_data
     elif model is not None:
         output = _predict(model, features, predictions)
-    if output is not None:
+    if output is not None and baseline.predictions is not None:
         values = np.asarray(output)
         if values.ndim > 1:  # e.g. class probabilities: compare the first output column
             values = values.reshape(len(frame), -1)[:, 0]
-        frame[baseline.predictions or dataset.predictions_name or "prediction"] = values
-    if dataset.has_targets:
-        name = baseline.targets or dataset.targets_name or "target"
-        frame[name] = np.asarray(dataset.labels_data)
+        frame[baseline.predictions] = values
+    if dataset.has_targets and baseline.targets is not None:
+        frame[baseline.targets] = np.asarray(dataset.labels_data)
     return frame
 
 
@@ -252,7 +256,18 @@ def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> di
     return {"drift_report": TextEvaluationArtifact(uri=uri, content=page)}
 
 
-def _log_tags(client, run_id, comparison, baseline, reference) -> None:
+def _time_range(dataset) -> dict:
+    """The window's first and last timestamps, when it came from the prediction log."""
+    features = dataset.features_data
+    if not isinstance(features, pd.DataFrame) or TIMESTAMP not in features.columns:
+        return {}
+    stamps = pd.to_datetime(features[TIMESTAMP], utc=True, errors="coerce").dropna()
+    if stamps.empty:
+        return {}
+    return {tags.WINDOW_START: stamps.min().isoformat(), tags.WINDOW_END: stamps.max().isoformat()}
+
+
+def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> None:
     drifted = ", ".join(comparison.drift.drifted_columns)
     values = {
         tags.VERSION: __version__,
@@ -264,4 +279,5 @@ def _log_tags(client, run_id, comparison, baseline, reference) -> None:
     }
     if baseline.metadata.get("source_run_id"):
         values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
+    values.update(window_range)
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])

@@ -20,6 +20,7 @@ LABELS_DIR = "labels"
 
 BOOKKEEPING = (REQUEST_ID, BATCH_ID, TIMESTAMP, LATENCY_MS, MODEL_NAME, MODEL_VERSION, MODEL_URI,
                DATE_PARTITION, LABELED_AT)
+OUTPUT_PREFIXES = (f"{PREDICTION}_", "probability_")
 # An input column with a bookkeeping name is logged under this prefix.
 INPUT_PREFIX = "input_"
 
@@ -56,3 +57,13 @@ def output_frame(outputs, n_rows: int) -> pd.DataFrame:
         return pd.DataFrame({PREDICTION: array.reshape(n_rows)})
     array = array.reshape(n_rows, -1)
     return pd.DataFrame({f"{PREDICTION}_{i}": array[:, i] for i in range(array.shape[1])})
+
+
+def log_bookkeeping_columns(columns) -> list[str]:
+    """The columns of a prediction log that are not model inputs.
+
+    >>> log_bookkeeping_columns(["request_id", "age", "probability_1", "timestamp"])
+    ['request_id', 'probability_1', 'timestamp']
+    """
+    return [c for c in columns
+            if c in BOOKKEEPING or (isinstance(c, str) and c.startswith(OUTPUT_PREFIXES))]

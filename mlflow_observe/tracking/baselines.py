@@ -75,6 +75,11 @@ def log_baseline(
     profile = build_profile(data, targets=targets, predictions=predictions, **profile_options)
     if run_id is None:
         run_id = (mlflow.active_run() or mlflow.start_run()).info.run_id
+    return record_baseline(profile, run_id)
+
+
+def record_baseline(profile: DataProfile, run_id: str) -> DataProfile:
+    """Log an already-built profile to a run as its baseline (artifact and tags)."""
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, ARTIFACT_FILE)

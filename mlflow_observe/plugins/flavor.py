@@ -1,0 +1,333 @@
+"""The ``mlflow_observe`` model flavor: a model that carries its baseline and logs its predictions.
+
+``save_model``/``log_model`` wrap an inner model (an MLflow model URI or local
+path, a scikit-learn estimator, or an ``mlflow.pyfunc.PythonModel``) into a
+self-contained MLflow model::
+
+    MLmodel                   flavors: mlflow_observe, python_function
+    inner_model/              the inner model, as its own flavor saved it
+    baseline_profile.json     the baseline (when given)
+    requirements.txt, ...     the inner model's, plus mlflow-observe
+
+Loaded as ``python_function`` (``mlflow models serve``, ``mlflow.pyfunc.load_model``,
+:func:`load_model`), it predicts exactly as the inner model and, where a log
+directory is configured (``MLFLOW_OBSERVE_LOG_DIR``, or the model config key
+``mlflow_observe_log_dir``), hands every call to a
+:class:`~mlflow_observe.logs.writer.PredictionLogWriter` off the request path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import mlflow
+import pandas as pd
+from mlflow.models import Model
+from mlflow.models.model import MLMODEL_FILE_NAME
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from mlflow_observe._version import __version__
+from mlflow_observe.core.profile import DataProfile, build_profile
+from mlflow_observe.logs.writer import PredictionLogWriter
+
+FLAVOR_NAME = "mlflow_observe"
+INNER_DIR = "inner_model"
+BASELINE_FILE = "baseline_profile.json"
+LOG_DIR_ENV = "MLFLOW_OBSERVE_LOG_DIR"
+LOG_DIR_CONFIG = "mlflow_observe_log_dir"
+MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
+_ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
+
+# False while save_model/log_model run, so that MLflow's own checks of the
+# input example (which load and call the model) never write prediction logs.
+_LOGGING_ALLOWED = contextvars.ContextVar("mlflow_observe_logging_allowed", default=True)
+
+
+@contextlib.contextmanager
+def _no_prediction_logs():
+    token = _LOGGING_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _LOGGING_ALLOWED.reset(token)
+
+
+# -- saving -----------------------------------------------------------------------------------
+
+
+def save_model(model, path, *, baseline=None, targets=None, predictions=None,
+               model_name=None, mlflow_model=None, signature=None,
+               input_example=None, inner_options=None, **profile_options) -> None:
+    """Save ``model`` wrapped with its baseline as an MLflow model at ``path``.
+
+    Parameters
+    ----------
+    model : str, scikit-learn estimator or mlflow.pyfunc.PythonModel
+        The inner model: an MLflow model URI (``runs:/``, ``models:/``) or local
+        path, or an object that MLflow's sklearn or pyfunc flavor saves.
+    path : str
+        A directory that does not exist yet.
+    baseline : pandas.DataFrame or DataProfile, optional
+        The reference data (or its profile), stored inside the model.
+    targets, predictions : str, optional
+        The label and prediction columns of ``baseline``.
+    model_name : str, optional
+        Recorded on every prediction log row as ``model_name``.
+    signature, input_example :
+        For an inner model object: passed to its flavor's ``save_model``. The
+        wrapped model's signature and input example are the inner model's.
+    inner_options : dict, optional
+        More keyword arguments for the inner flavor's ``save_model`` (for
+        example ``skops_trusted_types`` for tree models).
+    **profile_options
+        Passed to :func:`~mlflow_observe.core.profile.build_profile`.
+    """
+    path = os.path.abspath(path)
+    if os.path.exists(path) and os.listdir(path):
+        raise MlflowException(f"Path '{path}' already exists and is not empty",
+                              error_code=INVALID_PARAMETER_VALUE)
+    os.makedirs(path, exist_ok=True)
+    with _no_prediction_logs():
+        _save_inner(model, os.path.join(path, INNER_DIR), signature, input_example,
+                    inner_options or {})
+    inner = Model.load(os.path.join(path, INNER_DIR))
+    mlflow_model = mlflow_model or Model()
+    mlflow_model.signature = inner.signature
+    _copy_input_example(inner, os.path.join(path, INNER_DIR), path, mlflow_model)
+    profile = _as_profile(baseline, targets, predictions, profile_options)
+    if profile is not None:
+        with open(os.path.join(path, BASELINE_FILE), "w", encoding="utf-8") as handle:
+            handle.write(profile.to_json())
+    mlflow_model.add_flavor(
+        FLAVOR_NAME,
+        inner_model=INNER_DIR,
+        baseline=BASELINE_FILE if profile is not None else None,
+        model_name=model_name,
+        inner_flavors=sorted(inner.flavors),
+        mlflow_observe_version=__version__,
+    )
+    _copy_environment(os.path.join(path, INNER_DIR), path)
+    mlflow.pyfunc.add_to_model(
+        mlflow_model, loader_module=__name__, data=INNER_DIR,
+        conda_env="conda.yaml" if os.path.exists(os.path.join(path, "conda.yaml")) else None,
+        python_env="python_env.yaml" if os.path.exists(os.path.join(path, "python_env.yaml"))
+        else None,
+    )
+    mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+
+
+def log_model(model, name: str = "model", *, baseline=None, targets=None, predictions=None,
+              registered_model_name=None, signature=None, input_example=None,
+              inner_options=None, **kwargs):
+    """Log ``model`` wrapped with its baseline to the active run (see :func:`save_model`).
+
+    The baseline is also recorded on the run, as
+    :func:`~mlflow_observe.tracking.baselines.log_baseline` does, so that
+    ``mlflow_observe.load_baseline("models:/<name>@<alias>")`` finds it.
+
+    Returns
+    -------
+    mlflow.models.model.ModelInfo
+    """
+    from mlflow_observe.tracking.baselines import record_baseline
+
+    profile_keys = {"columns", "exclude", "kinds", "n_bins", "grid_size", "max_categories",
+                    "sample_size", "random_state", "n_jobs"}
+    profile_options = {k: kwargs.pop(k) for k in list(kwargs) if k in profile_keys}
+    profile = _as_profile(baseline, targets, predictions, profile_options)
+    with _no_prediction_logs():
+        info = Model.log(
+            artifact_path=None, name=name, flavor=sys.modules[__name__], registered_model_name=registered_model_name,
+            model=model, baseline=profile, model_name=registered_model_name or name,
+            signature=signature, input_example=input_example, inner_options=inner_options,
+            **kwargs,
+        )
+    if profile is not None:
+        record_baseline(profile, info.run_id)
+    return info
+
+
+def load_model(model_uri: str, dst_path=None, model_config=None):
+    """Load a wrapped model as a pyfunc model that predicts like its inner model."""
+    return mlflow.pyfunc.load_model(model_uri, dst_path=dst_path, model_config=model_config)
+
+
+def _save_inner(model, path, signature, input_example, options) -> None:
+    if isinstance(model, (str, os.PathLike)):
+        source = str(model)
+        if os.path.isdir(source):
+            shutil.copytree(source, path)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
+                shutil.copytree(local, path)
+        if not os.path.exists(os.path.join(path, MLMODEL_FILE_NAME)):
+            raise MlflowException(f"{source!r} is not an MLflow model (no MLmodel file).",
+                                  error_code=INVALID_PARAMETER_VALUE)
+        return
+    if isinstance(model, mlflow.pyfunc.PythonModel):
+        mlflow.pyfunc.save_model(path, python_model=model, signature=signature,
+                                 input_example=input_example, **options)
+        return
+    if type(model).__module__.split(".")[0] == "sklearn" or _is_sklearn_estimator(model):
+        mlflow.sklearn.save_model(model, path, signature=signature, input_example=input_example,
+                                  **options)
+        return
+    raise MlflowException(
+        "mlflow_observe.save_model takes an MLflow model URI or path, a scikit-learn estimator "
+        f"or an mlflow.pyfunc.PythonModel. Got {type(model).__name__}. Log other models with "
+        "their MLflow flavor first and pass the model URI.",
+        error_code=INVALID_PARAMETER_VALUE,
+    )
+
+
+def _is_sklearn_estimator(model) -> bool:
+    try:
+        from sklearn.base import BaseEstimator
+    except ImportError:
+        return False
+    return isinstance(model, BaseEstimator)
+
+
+def _copy_input_example(inner: Model, inner_path: str, path: str, model: Model) -> None:
+    info = inner.saved_input_example_info
+    if not info:
+        return
+    for key in ("artifact_path", "serving_input_path"):
+        name = info.get(key)
+        if name and os.path.exists(os.path.join(inner_path, name)):
+            shutil.copy(os.path.join(inner_path, name), os.path.join(path, name))
+    model.saved_input_example_info = dict(info)
+
+
+def _copy_environment(inner_path: str, path: str) -> None:
+    requirement = f"mlflow-observe=={__version__}"
+    for name in _ENV_FILES:
+        source = os.path.join(inner_path, name)
+        if os.path.exists(source):
+            shutil.copy(source, os.path.join(path, name))
+    requirements = os.path.join(path, "requirements.txt")
+    lines = open(requirements).read().splitlines() if os.path.exists(requirements) else []
+    if not any(line.startswith("mlflow-observe") for line in lines):
+        lines.append(requirement)
+    with open(requirements, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    conda = os.path.join(path, "conda.yaml")
+    if os.path.exists(conda):
+        import yaml
+
+        env = yaml.safe_load(open(conda))
+        for dependency in env.get("dependencies", []):
+            if isinstance(dependency, dict) and "pip" in dependency:
+                if requirement not in dependency["pip"]:
+                    dependency["pip"].append(requirement)
+        with open(conda, "w") as handle:
+            yaml.safe_dump(env, handle, sort_keys=False)
+
+
+def _as_profile(baseline, targets, predictions, options):
+    if baseline is None or isinstance(baseline, DataProfile):
+        return baseline
+    return build_profile(baseline, targets=targets, predictions=predictions, **options)
+
+
+# -- loading and predicting -----------------------------------------------------------------
+
+
+class ObservedModel:
+    """The pyfunc implementation: predicts with the inner model, logs each call."""
+
+    def __init__(self, inner, *, root: str, model_config: dict | None):
+        self.inner = inner
+        # The outer pyfunc model already enforced the (same) signature: call the
+        # inner implementation directly instead of enforcing it twice.
+        self._impl = inner._model_impl
+        outer = Model.load(root)
+        conf = outer.flavors.get(FLAVOR_NAME, {})
+        self._log_dir = (model_config or {}).get(LOG_DIR_CONFIG) or os.environ.get(LOG_DIR_ENV)
+        self._model_fields = {
+            "model_name": conf.get("model_name"),
+            "model_version": os.environ.get(MODEL_VERSION_ENV),
+            "model_uri": f"models:/{outer.model_id}" if getattr(outer, "model_id", None)
+            else (f"runs:/{outer.run_id}" if outer.run_id else None),
+        }
+        self._writer = None
+        self._writer_pid = None
+        self._writer_lock = threading.Lock()
+
+    def predict(self, model_input, params=None):
+        start = time.perf_counter()
+        output = self._impl.predict(model_input, params=params)
+        latency = time.perf_counter() - start
+        if self._log_dir and _LOGGING_ALLOWED.get():
+            writer = self.log_writer
+            if writer is not None:
+                writer.submit(model_input, output, latency_seconds=latency)
+        return output
+
+    @property
+    def log_writer(self) -> PredictionLogWriter | None:
+        """This process's writer (created at the first logged call, again after a fork)."""
+        if self._writer is not None and self._writer_pid == os.getpid():
+            return self._writer
+        with self._writer_lock:
+            if self._writer is None or self._writer_pid != os.getpid():
+                try:
+                    self._writer = PredictionLogWriter(
+                        self._log_dir, probabilities=self._probabilities(),
+                        **_writer_settings(), **self._model_fields)
+                    self._writer_pid = os.getpid()
+                except Exception as exc:  # a broken log location never breaks predictions
+                    import logging
+
+                    logging.getLogger(__name__).warning(
+                        "Prediction logging disabled: cannot start the writer for %s: %r",
+                        self._log_dir, exc)
+                    self._log_dir = None
+                    return None
+        return self._writer
+
+    def _probabilities(self):
+        proba = getattr(self._impl, "predict_proba", None)
+        if proba is None:
+            return None
+        try:
+            classes = list(self.inner.get_raw_model().classes_)
+        except Exception:
+            classes = None
+
+        def probabilities(inputs: pd.DataFrame):
+            values = proba(inputs)
+            return pd.DataFrame(values, columns=classes if classes and len(classes) ==
+                                len(values[0]) else None)
+
+        return probabilities
+
+    def get_raw_model(self):
+        return self
+
+
+def _writer_settings() -> dict:
+    """Writer limits from the environment (``MLFLOW_OBSERVE_FLUSH_SECONDS`` and friends)."""
+    settings = {}
+    for key, env, cast in (("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
+                           ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
+                           ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int)):
+        if os.environ.get(env):
+            settings[key] = cast(os.environ[env])
+    return settings
+
+
+def _load_pyfunc(path, model_config=None):
+    """MLflow's pyfunc loader: ``path`` is the inner model directory."""
+    inner = mlflow.pyfunc.load_model(path)
+    return ObservedModel(inner, root=os.path.dirname(os.path.abspath(path)),
+                         model_config=model_config)
