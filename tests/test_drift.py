@@ -160,3 +160,20 @@ def test_threads_compare_exactly_like_one_thread():
     two = compare(profile, window, n_jobs=2)
     assert one.drift.to_records() == two.drift.to_records()
     assert one.integrity.to_records() == two.integrity.to_records()
+
+
+def test_small_window_against_large_reference_gets_a_test_not_a_noisy_distance():
+    from scipy import stats
+
+    reference = make_frame(20_000, seed=1)
+    flagged = 0
+    for seed in range(40):
+        window = make_frame(150, seed=100 + seed)
+        result = _drifted(reference, window)
+        assert result.column("num_a").method == "ks"
+        flagged += result.column("num_a").drifted
+        # the distance the old rule would have used is often past its threshold here
+    noisy = [stats.wasserstein_distance(reference["num_a"], make_frame(150, seed=100 + s)["num_a"])
+             / reference["num_a"].std(ddof=0) for s in range(40)]
+    assert max(noisy) > 0.1
+    assert flagged <= 5  # about alpha of 40 draws

@@ -22,3 +22,16 @@ def test_quickstart_finds_the_injected_shift(tmp_path):
                 if line.startswith("    - ")]
     assert sorted(drifting) == ["mean radius", "worst texture"]
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_serve_and_monitor_finds_the_shift_in_the_second_half_only(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "serve_and_monitor.py"), "--store",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if "half:" in line}
+    assert "200 logged predictions; drifted columns: none" in lines["first half"]
+    assert "200 logged predictions; drifted columns: ['tenure_months']" in lines["second half"]

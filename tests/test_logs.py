@@ -90,10 +90,12 @@ def test_full_queue_drops_and_counts_never_blocks(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         for _ in range(25):
             writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0)
+        writer.close()
     assert writer.stats()["rows_dropped_queue_full"] == 15
     assert sum("queue full" in r.message for r in caplog.records) == 1  # reported once
-    writer.close()
     assert len(read_logs(str(tmp_path))) == 10
+    # the counters reach the server log too
+    assert any("rows_dropped_queue_full=15" in r.getMessage() for r in caplog.records)
 
 
 
@@ -118,3 +120,18 @@ def test_bad_inputs_never_raise_from_submit(tmp_path):
     writer.submit([[1.0, 2.0]], [1], latency_seconds=0.0)  # arrays are logged as input_<i>
     writer.close()
     assert read_logs(str(tmp_path))[["input_0", "input_1"]].values.tolist() == [[1.0, 2.0]]
+
+
+def test_rows_are_flushed_when_the_process_exits(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import pandas as pd\n"
+        "from mlflow_observe.logs.writer import PredictionLogWriter\n"
+        f"writer = PredictionLogWriter({str(tmp_path)!r}, flush_seconds=3600, flush_rows=10**9)\n"
+        "for i in range(7):\n"
+        "    writer.submit(pd.DataFrame({'x': [float(i)]}), [i], latency_seconds=0.0)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert read_logs(str(tmp_path))["x"].tolist() == [float(i) for i in range(7)]

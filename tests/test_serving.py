@@ -122,9 +122,15 @@ def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, t
     assert np.allclose(logged[["probability_0", "probability_1"]].sum(axis=1), 1.0)
     assert logs["model_uri"].iloc[0] == info.model_uri
     # the logs are a window that the drift evaluator takes as it is
-    result = mo.evaluate_drift(logs, baseline="models:/churn/1")
+    with mlflow.start_run() as run:
+        result = mo.evaluate_drift(logs, baseline="models:/churn/1")
     assert result.metrics["drift/n_evaluated_columns"] == N_FEATURES
     assert result.metrics["integrity/n_extra_columns"] == 0.0
+    stored = mlflow.get_run(run.info.run_id)
+    assert pd.Timestamp(stored.data.tags["mlflow_observe.window.start"]) == logs["timestamp"].min()
+    assert pd.Timestamp(stored.data.tags["mlflow_observe.window.end"]) == logs["timestamp"].max()
+    (dataset_input,) = stored.inputs.dataset_inputs
+    assert dataset_input.dataset.name.startswith("window ")
 
 
 def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking_uri, tmp_path):

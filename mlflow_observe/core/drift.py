@@ -2,14 +2,18 @@
 
 The defaults follow what users of other drift tools know:
 
-* a *small* reference (at most ``small_sample_size`` = 1000 values in the
-  column) gets hypothesis tests at ``p < 0.05``: Kolmogorov-Smirnov for
-  numeric columns, the two-proportion Z-test for columns with two categories,
-  chi-square for other categorical ones;
-* a larger reference gets distances, whose size means something whatever the
-  sample size: Wasserstein-1 normalised by the reference standard deviation
-  ``>= 0.1`` for numeric columns, Jensen-Shannon distance ``>= 0.1`` for
-  categorical ones.
+* *small* samples (the reference or the window has at most
+  ``small_sample_size`` = 1000 values in the column) get hypothesis tests at
+  ``p < 0.05``: Kolmogorov-Smirnov for numeric columns, the two-proportion
+  Z-test for columns with two categories, chi-square for other categorical ones;
+* larger ones get distances, whose size means something whatever the sample
+  size: Wasserstein-1 normalised by the reference standard deviation ``>= 0.1``
+  for numeric columns, Jensen-Shannon distance ``>= 0.1`` for categorical ones.
+
+Other tools choose by the reference size alone. A distance measured on a small
+window is mostly sampling noise (a 200-row window from the reference
+distribution often has a normalised Wasserstein distance above 0.1), so here the
+smaller of the two sizes decides.
 
 Every column can have its own method and threshold. The dataset drifts when the
 share of drifted feature columns is at least ``drift_share`` (0.5), or, with
@@ -82,7 +86,8 @@ class DriftOptions:
     thresholds : dict of str to float, default={}
         Per-column thresholds.
     small_sample_size : int, default=1000
-        References with at most this many values in a column get hypothesis tests.
+        When the reference or the window has at most this many values in a
+        column, the column gets a hypothesis test instead of a distance.
     drift_share : float, default=0.5
         Share of drifted feature columns at which the dataset drifts.
     dataset_method : {'share', 'bonferroni', 'bh'}, default='share'
@@ -98,9 +103,9 @@ class DriftOptions:
     Examples
     --------
     >>> options = DriftOptions(methods={"age": "psi"}, drift_share=0.3)
-    >>> options.method_for("age", "numeric", n_reference=50_000, n_categories=0)
+    >>> options.method_for("age", "numeric", n_reference=50_000, n_current=9000, n_categories=0)
     'psi'
-    >>> options.method_for("plan", "categorical", n_reference=500, n_categories=3)
+    >>> options.method_for("plan", "categorical", n_reference=50_000, n_current=200, n_categories=3)
     'chi2'
     >>> options.threshold_for("age", "psi")
     0.2
@@ -145,7 +150,8 @@ class DriftOptions:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (config or {}).items() if k in names})
 
-    def method_for(self, column: str, kind: str, n_reference: int, n_categories: int) -> str:
+    def method_for(self, column: str, kind: str, n_reference: int, n_current: int,
+                   n_categories: int) -> str:
         method = self.methods.get(column, self.method)
         if method != "auto":
             allowed = NUMERIC_METHODS if kind == NUMERIC else CATEGORICAL_METHODS
@@ -155,7 +161,7 @@ class DriftOptions:
                     f"choose one of {', '.join(allowed)}."
                 )
             return method
-        small = n_reference <= self.small_sample_size
+        small = min(n_reference, n_current) <= self.small_sample_size
         if kind == NUMERIC:
             return "ks" if small else "wasserstein"
         if small:
@@ -346,7 +352,7 @@ def _compare_column(name, metric_name, role, reference, current, baseline, windo
         return _skipped(name, metric_name, role, kind, reference, current,
                         "no values in the window (all missing or invalid)")
     n_categories = len(getattr(reference, "categories", ()))
-    method = options.method_for(name, kind, reference.count, n_categories)
+    method = options.method_for(name, kind, reference.count, current.count, n_categories)
     statistics = (
         _numeric_statistics(name, reference, current, baseline, window)
         if kind == NUMERIC

@@ -10,7 +10,11 @@ partitioned by day::
 Each file is written under a hidden temporary name and renamed when complete,
 so readers never see half a file. A full queue, or a file that cannot be
 written (a full disk, no permission), drops those rows and counts them: the
-count is in ``stats()`` and the first failure of each kind is logged once.
+counts are in ``stats()``, the first failure of each kind is logged once with
+its cause, and the counters are logged (at most once a minute) while they grow.
+
+What a crash (SIGKILL, power loss) can lose is what was queued and not yet
+written: at most ``max_queue_rows`` rows, plus the batch being written.
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ class PredictionLogWriter:
                        "rows_dropped_write_failed": 0, "files_written": 0}
         self._warned: set[str] = set()
         self._flush_waiters: list[threading.Event] = []
+        self.report_seconds = 60.0
+        self._last_report = float("-inf")
+        self._reported_drops = 0
         self._filesystem, self._base = _filesystem(self.root)
         self._thread = threading.Thread(target=self._run, name="mlflow-observe-log-writer",
                                         daemon=True)
@@ -136,9 +143,23 @@ class PredictionLogWriter:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
             self._drain()
+            self._report_drops()
             if self._closed:
                 self._drain()
+                self._report_drops(force=True)
                 return
+
+    def _report_drops(self, force: bool = False) -> None:
+        """Log the drop counters (a metric in the server log) when they grew, at most so often."""
+        dropped = self._stats["rows_dropped_queue_full"] + self._stats["rows_dropped_write_failed"]
+        due = time.monotonic() - self._last_report >= self.report_seconds
+        if dropped > self._reported_drops and (due or force):
+            self._reported_drops = dropped
+            self._last_report = time.monotonic()
+            _logger.warning(
+                "mlflow-observe prediction log %s: rows_written=%d rows_dropped_queue_full=%d "
+                "rows_dropped_write_failed=%d", self.root, self._stats["rows_written"],
+                self._stats["rows_dropped_queue_full"], self._stats["rows_dropped_write_failed"])
 
     def _drain(self) -> None:
         with self._lock:

@@ -197,9 +197,9 @@ def _rules(options) -> str:
 
     method = (
         f"Every column uses {options.method!r}." if options.method != "auto" else
-        f"References of at most {options.small_sample_size} values in a column get hypothesis "
-        f"tests: Kolmogorov-Smirnov for numbers, the two-proportion Z-test for two categories, "
-        f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger references get "
+        f"When the reference or the window has at most {options.small_sample_size} values in a "
+        f"column, it gets a hypothesis test: Kolmogorov-Smirnov for numbers, the two-proportion Z-test for two categories, "
+        f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger samples get "
         f"distances: Wasserstein-1 divided by the reference standard deviation "
         f"&ge; {limit('wasserstein'):g} for numbers, Jensen-Shannon distance "
         f"&ge; {limit('js'):g} for categories."
