@@ -135,3 +135,15 @@ def test_rows_are_flushed_when_the_process_exits(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert read_logs(str(tmp_path))["x"].tolist() == [float(i) for i in range(7)]
+
+
+def test_caller_request_ids_and_file_uris(tmp_path):
+    writer = PredictionLogWriter(f"file://{tmp_path}")
+    writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0, request_id="order-1")
+    writer.submit(pd.DataFrame({"x": [1.0, 2.0]}), [1, 0], latency_seconds=0.0,
+                  request_id="order-2")
+    writer.close()
+    logs = read_logs(f"file://{tmp_path}")
+    assert logs["request_id"].tolist() == ["order-1", "order-2-0", "order-2-1"]
+    log_labels(f"file://{tmp_path}", pd.DataFrame({"request_id": ["order-1"], "label": [1]}))
+    assert read_logs(str(tmp_path), with_labels=True)["label"].tolist()[0] == 1

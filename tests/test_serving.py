@@ -139,13 +139,19 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
     try:
         bad = server.predict(pd.DataFrame({"wrong": [1.0]}))
         good = server.predict(_training_data(3)[0])
+        named = requests.post(f"{server.url}/invocations", timeout=30, json={
+            "dataframe_split": _training_data(1)[0].to_dict(orient="split"),
+            "params": {"request_id": "order-42"}})
+        assert named.status_code == 200, named.text
         time.sleep(1.5)
     finally:
         server.stop()
     assert bad.status_code == 400 and "f0" in bad.text
     assert good.status_code == 200
     logs = mo.read_logs(str(log_dir))
-    assert len(logs) == 3 and "wrong" not in logs.columns
+    assert len(logs) == 3 + 1 and "wrong" not in logs.columns
+    # a caller-supplied id names the rows it sent
+    assert logs["request_id"].tolist()[-1] == "order-42"
 
 
 def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracking_uri, tmp_path):
@@ -190,9 +196,12 @@ def test_load_model_predicts_exactly_like_the_inner_model(wrapped_model, tmp_pat
     X, _ = _training_data(200, seed=11)
     loaded = mo.load_model(info.model_uri)
     assert (loaded.predict(X) == model.predict(X)).all()
+    assert (loaded.predict(X, params={"request_id": "r1"}) == model.predict(X)).all()
     local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(tmp_path / "dl"))
     inner = mlflow.models.Model.load(os.path.join(local, "inner_model"))
-    assert loaded.metadata.signature == inner.signature
+    outer = loaded.metadata.signature
+    assert (outer.inputs, outer.outputs) == (inner.signature.inputs, inner.signature.outputs)
+    assert [p.name for p in outer.params.params] == ["request_id"]
     assert loaded.metadata.saved_input_example_info == inner.saved_input_example_info
     assert mo.load_baseline("models:/churn/1").targets == "label"
     path = tmp_path / "saved"

@@ -114,8 +114,13 @@ class PredictionLogWriter:
 
     # -- the request path ---------------------------------------------------------------
 
-    def submit(self, inputs, outputs, *, latency_seconds: float) -> None:
-        """Queue one prediction call. Never blocks and never raises."""
+    def submit(self, inputs, outputs, *, latency_seconds: float, request_id=None) -> None:
+        """Queue one prediction call. Never blocks and never raises.
+
+        ``request_id``, when the caller gave one, names the call's rows: the id
+        itself for one row, ``<id>-<row>`` for several. Otherwise every row gets
+        a fresh UUID.
+        """
         try:
             n_rows = len(inputs)
             timestamp = time.time_ns()
@@ -124,7 +129,8 @@ class PredictionLogWriter:
                     self._stats["rows_dropped_queue_full"] += n_rows
                     full = not self._closed
                 else:
-                    self._queue.append((inputs, outputs, timestamp, latency_seconds))
+                    self._queue.append((inputs, outputs, timestamp, latency_seconds,
+                                        request_id))
                     self._queued_rows += n_rows
                     full = None
                     if self._queued_rows >= self.flush_rows:
@@ -190,7 +196,8 @@ class PredictionLogWriter:
         n_rows = int(sizes.sum())
         timestamps = np.repeat(np.array([c[2] for c in calls], dtype=np.int64) // 1000, sizes)
         frame = pd.DataFrame({
-            REQUEST_ID: [uuid.uuid4().hex for _ in range(n_rows)],
+            REQUEST_ID: [rid for call, size in zip(calls, sizes)
+                         for rid in _request_ids(call[4], size)],
             BATCH_ID: np.repeat([uuid.uuid4().hex for _ in calls], sizes),
             TIMESTAMP: pd.to_datetime(timestamps, unit="us", utc=True),
             LATENCY_MS: np.repeat([c[3] * 1000.0 for c in calls], sizes),
@@ -267,11 +274,16 @@ class PredictionLogWriter:
             _logger.warning(message, *args)
 
 
+def _request_ids(given, n_rows: int) -> list[str]:
+    if given:
+        return [str(given)] if n_rows == 1 else [f"{given}-{i}" for i in range(n_rows)]
+    return [uuid.uuid4().hex for _ in range(n_rows)]
+
+
 def _filesystem(root: str):
-    if "://" in root and not root.startswith("file://"):
+    if "://" in root:  # file://, s3://, gs://, hdfs://... as pyarrow.fs knows them
         return pafs.FileSystem.from_uri(root)
-    path = root[len("file://"):] if root.startswith("file://") else root
-    return pafs.LocalFileSystem(), os.path.abspath(path).replace(os.sep, "/")
+    return pafs.LocalFileSystem(), os.path.abspath(root).replace(os.sep, "/")
 
 
 def _safe(text: str) -> str:

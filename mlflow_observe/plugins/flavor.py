@@ -44,6 +44,7 @@ BASELINE_FILE = "baseline_profile.json"
 LOG_DIR_ENV = "MLFLOW_OBSERVE_LOG_DIR"
 LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
+REQUEST_ID_PARAM = "request_id"
 _ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
 
 # False while save_model/log_model run, so that MLflow's own checks of the
@@ -100,7 +101,7 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
                     inner_options or {})
     inner = Model.load(os.path.join(path, INNER_DIR))
     mlflow_model = mlflow_model or Model()
-    mlflow_model.signature = inner.signature
+    mlflow_model.signature = _with_request_id_param(inner.signature)
     _copy_input_example(inner, os.path.join(path, INNER_DIR), path, mlflow_model)
     profile = _as_profile(baseline, targets, predictions, profile_options)
     if profile is not None:
@@ -233,6 +234,26 @@ def _copy_environment(inner_path: str, path: str) -> None:
             yaml.safe_dump(env, handle, sort_keys=False)
 
 
+def _with_request_id_param(signature):
+    """The inner signature plus an optional ``request_id`` parameter for the log.
+
+    Inputs and outputs stay the inner model's. A caller that sends
+    ``"params": {"request_id": "order-42"}`` finds its rows in the log under that
+    id, which is how the id becomes known to the caller of a served model.
+    """
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    if signature is None:
+        return None
+    params = list(signature.params.params) if signature.params else []
+    if any(p.name == REQUEST_ID_PARAM for p in params):
+        return signature
+    params.append(ParamSpec(REQUEST_ID_PARAM, "string", ""))
+    return ModelSignature(inputs=signature.inputs, outputs=signature.outputs,
+                          params=ParamSchema(params))
+
+
 def _as_profile(baseline, targets, predictions, options):
     if baseline is None or isinstance(baseline, DataProfile):
         return baseline
@@ -250,6 +271,8 @@ class ObservedModel:
         # The outer pyfunc model already enforced the (same) signature: call the
         # inner implementation directly instead of enforcing it twice.
         self._impl = inner._model_impl
+        signature = inner.metadata.signature
+        self._inner_takes_params = bool(signature and signature.params)
         outer = Model.load(root)
         conf = outer.flavors.get(FLAVOR_NAME, {})
         self._log_dir = (model_config or {}).get(LOG_DIR_CONFIG) or os.environ.get(LOG_DIR_ENV)
@@ -264,13 +287,20 @@ class ObservedModel:
         self._writer_lock = threading.Lock()
 
     def predict(self, model_input, params=None):
+        request_id = None
+        if params and REQUEST_ID_PARAM in params:
+            params = dict(params)
+            request_id = params.pop(REQUEST_ID_PARAM) or None
+            if not self._inner_takes_params:
+                params = None
         start = time.perf_counter()
         output = self._impl.predict(model_input, params=params)
         latency = time.perf_counter() - start
         if self._log_dir and _LOGGING_ALLOWED.get():
             writer = self.log_writer
             if writer is not None:
-                writer.submit(model_input, output, latency_seconds=latency)
+                writer.submit(model_input, output, latency_seconds=latency,
+                              request_id=request_id)
         return output
 
     @property
