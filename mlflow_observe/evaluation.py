@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import warnings
 
@@ -56,6 +57,50 @@ def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, na
     return dataset
 
 
+def _is_stream(data) -> bool:
+    """An iterator or generator of parts (not a frame, dataset, array or list)."""
+    import collections.abc
+
+    return isinstance(data, collections.abc.Iterator)
+
+
+def _evaluate_stream(parts, profile, predictions, targets, config):
+    """Count a window part by part, then log as the evaluator does; return its result."""
+    from mlflow_observe.core.compare import compare
+    from mlflow_observe.evaluators.drift import (
+        log_comparison,
+        prepare_window_part,
+        read_options,
+        timestamp_bounds,
+    )
+    from mlflow_observe.tracking import tags
+
+    config = {"baseline": profile, **config}
+    options = read_options(config)
+    bounds: list = []
+
+    def frames():
+        for part in parts:
+            frame = part if isinstance(part, pd.DataFrame) else part.to_pandas()
+            found = timestamp_bounds(frame)
+            if found:
+                bounds.extend(found)
+            yield prepare_window_part(
+                frame, profile,
+                predictions=predictions or next(
+                    (c for c in (profile.predictions, PREDICTION) if c in frame.columns), None),
+                targets=targets or next(
+                    (c for c in (profile.targets, LABEL) if c in frame.columns), None))
+
+    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"))
+    window_range = {tags.WINDOW_START: min(bounds).isoformat(),
+                    tags.WINDOW_END: max(bounds).isoformat()} if bounds else {}
+    active = mlflow.active_run()
+    with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
+        return log_comparison(run.info.run_id, comparison, profile, options, config,
+                              window_range)
+
+
 def _window_name(data: pd.DataFrame) -> str | None:
     """``window <first> .. <last>`` for a prediction-log window (shown as the run's input)."""
     if TIMESTAMP not in data.columns or data.empty:
@@ -76,8 +121,11 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        The production window.
+    data : pandas.DataFrame, or an iterator of DataFrames or Arrow record batches
+        The production window. An iterator (for example
+        :func:`~mlflow_observe.logs.reader.iter_log_batches` over a log window
+        larger than memory) is counted part by part and logged as the evaluator
+        does, without going through ``mlflow.models.evaluate``.
     baseline : str or DataProfile
         A run id, ``runs:/<id>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
         a profile file or a profile.
@@ -118,6 +166,10 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
             "Check the window's time range or the data source."
         )
     profile = load_baseline(baseline)
+    if _is_stream(data):
+        if model is not None:
+            raise ValueError("A streamed window needs its predictions stored; pass model=None.")
+        return _evaluate_stream(data, profile, predictions, targets, options)
     columns = set(getattr(data, "columns", []))
     if predictions is None and model is None:
         # the baseline's column, else the prediction log's

@@ -147,3 +147,30 @@ def test_caller_request_ids_and_file_uris(tmp_path):
     assert logs["request_id"].tolist() == ["order-1", "order-2-0", "order-2-1"]
     log_labels(f"file://{tmp_path}", pd.DataFrame({"request_id": ["order-1"], "label": [1]}))
     assert read_logs(str(tmp_path), with_labels=True)["label"].tolist()[0] == 1
+
+
+def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
+    import mlflow
+
+    import mlflow_observe as mo
+    from mlflow_observe.logs.reader import iter_log_batches
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=3000), "plan": rng.choice(["a", "b"], 3000)})
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference)
+    writer = PredictionLogWriter(str(tmp_path / "log"), flush_rows=500)
+    for start in range(0, 3000, 100):
+        part = pd.DataFrame({"x": rng.normal(0.5, 1, 100), "plan": rng.choice(["a", "b"], 100)})
+        writer.submit(part, np.zeros(100), latency_seconds=0.0)
+    writer.close()
+    whole = mo.evaluate_drift(read_logs(str(tmp_path / "log")), baseline=training.info.run_id)
+    with mlflow.start_run() as run:
+        streamed = mo.evaluate_drift(iter_log_batches(str(tmp_path / "log"), batch_size=250),
+                                     baseline=training.info.run_id)
+    assert streamed.metrics == pytest.approx(whole.metrics)
+    assert streamed.metrics["drift/x/wasserstein"] > 0.4
+    assert streamed.metrics["integrity/n_extra_columns"] == 0.0
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert "mlflow_observe.window.start" in tags and "drift_report.html" in [
+        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]

@@ -36,7 +36,7 @@ class WindowComparison:
 
 
 def compare(
-    baseline: DataProfile, data: pd.DataFrame, options: DriftOptions | None = None,
+    baseline: DataProfile, data, options: DriftOptions | None = None,
     *, chunk_size: int | None = None, n_jobs: int | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
@@ -45,8 +45,10 @@ def compare(
     ----------
     baseline : DataProfile
         The profile recorded at training time.
-    data : pandas.DataFrame
-        The window: feature columns, and the prediction and label columns when present.
+    data : pandas.DataFrame, or an iterable of DataFrames or Arrow record batches/tables
+        The window: feature columns, and the prediction and label columns when
+        present. An iterable is counted one part at a time, so memory is bounded
+        by the largest part and the profile, not by the window.
     options : DriftOptions, optional
     chunk_size : int, optional
         Count the rows this many at a time (the result does not depend on it).
@@ -67,23 +69,42 @@ def compare(
     >>> compare(build_profile(reference), window).drift.drifted_columns
     ['x']
     """
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(
-            f"The production data must be a pandas DataFrame. Got {type(data).__name__}."
-        )
-    if len(data) == 0:
+    options = options or DriftOptions()
+    current = baseline.empty_like()
+    columns: dict = {}  # every column seen, in order of appearance
+    for part in _parts(data, chunk_size):
+        columns.update(dict.fromkeys(str(c) for c in part.columns))
+        if len(part):
+            current.update(part, n_jobs=n_jobs)
+    if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "
             "Check the window's time range or the data source."
         )
-    options = options or DriftOptions()
-    current = baseline.empty_like()
-    step = chunk_size or len(data)
-    for start in range(0, len(data), step):
-        current.update(data.iloc[start:start + step], n_jobs=n_jobs)
-    columns = [str(c) for c in data.columns]
+    columns = list(columns)
     drift = compare_profiles(baseline, current, options, present_columns=columns)
     integrity = check_integrity(
         baseline, current, columns, missing_rate_tolerance=options.missing_rate_tolerance
     )
     return WindowComparison(drift=drift, integrity=integrity, current=current)
+
+
+def _parts(data, chunk_size):
+    """The window as a sequence of DataFrames."""
+    if isinstance(data, pd.DataFrame):
+        step = chunk_size or max(len(data), 1)
+        for start in range(0, max(len(data), 1), step):
+            yield data.iloc[start:start + step]
+        return
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            "The production data must be a pandas DataFrame or an iterable of DataFrames or "
+            f"Arrow record batches. Got {type(data).__name__}."
+        )
+    for part in data:
+        if hasattr(part, "to_pandas") and not isinstance(part, pd.DataFrame):
+            part = part.to_pandas()
+        if not isinstance(part, pd.DataFrame):
+            raise TypeError(f"Each part of the window must be a DataFrame or an Arrow record "
+                            f"batch. Got {type(part).__name__}.")
+        yield part

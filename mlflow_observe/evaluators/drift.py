@@ -90,7 +90,7 @@ class DriftEvaluator(ModelEvaluator):
 
     def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None,
                  predictions=None, **kwargs) -> EvaluationResult:
-        options = _read_options(evaluator_config)
+        options = read_options(evaluator_config)
         baseline = load_baseline(evaluator_config["baseline"])
         window = _window_frame(dataset, model, predictions, baseline)
         try:
@@ -100,26 +100,28 @@ class DriftEvaluator(ModelEvaluator):
             )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        client = MlflowClient()
-        metrics = comparison.metrics()
-        _log_metrics(client, run_id, metrics)
-        artifacts = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            artifacts.update(_log_tables(client, run_id, comparison, tmp))
-            plots = {}
-            if evaluator_config.get("log_plots", True):
-                plots = _plot_most_drifted(comparison, baseline,
-                                           evaluator_config.get("max_plots", 6))
-                artifacts.update(_log_plots(client, run_id, plots, comparison, tmp))
-            artifacts.update(
-                _log_report(client, run_id, comparison, baseline, options, plots, tmp)
-            )
-        _log_tags(client, run_id, comparison, baseline, evaluator_config["baseline"],
-                  _time_range(dataset))
-        return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
+        return log_comparison(run_id, comparison, baseline, options, evaluator_config,
+                              _time_range(dataset.features_data))
 
 
-def _read_options(config: dict) -> DriftOptions:
+def log_comparison(run_id, comparison, baseline, options, config, window_range) -> EvaluationResult:
+    """Log a window's comparison to a run: metrics, tables, plots, report and tags."""
+    client = MlflowClient()
+    metrics = comparison.metrics()
+    _log_metrics(client, run_id, metrics)
+    artifacts = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts.update(_log_tables(client, run_id, comparison, tmp))
+        plots = {}
+        if config.get("log_plots", True):
+            plots = _plot_most_drifted(comparison, baseline, config.get("max_plots", 6))
+            artifacts.update(_log_plots(client, run_id, plots, comparison, tmp))
+        artifacts.update(_log_report(client, run_id, comparison, baseline, options, plots, tmp))
+    _log_tags(client, run_id, comparison, baseline, config["baseline"], window_range)
+    return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
+
+
+def read_options(config: dict) -> DriftOptions:
     option_keys = set(DriftOptions.__dataclass_fields__)
     unknown = set(config) - option_keys - _EVALUATOR_KEYS
     if unknown:
@@ -140,9 +142,7 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     if not isinstance(features, pd.DataFrame):
         features = pd.DataFrame(np.asarray(features), columns=dataset.feature_names)
     # A window read from the prediction log carries bookkeeping columns: not features.
-    bookkeeping = [c for c in log_bookkeeping_columns(features.columns)
-                   if c not in baseline.columns]
-    frame = features.drop(columns=bookkeeping) if bookkeeping else features.copy(deep=False)
+    frame = prepare_window_part(features, baseline).copy(deep=False)
     output = None
     if dataset.has_predictions:
         output = dataset.predictions_data
@@ -156,6 +156,25 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     if dataset.has_targets and baseline.targets is not None:
         frame[baseline.targets] = np.asarray(dataset.labels_data)
     return frame
+
+
+def prepare_window_part(frame: pd.DataFrame, baseline: DataProfile, *, predictions=None,
+                        targets=None) -> pd.DataFrame:
+    """A part of a streamed window as the baseline sees it.
+
+    The log's bookkeeping columns are dropped, and the prediction and label
+    columns are renamed to the baseline's names.
+    """
+    renames = {}
+    for column, wanted in ((predictions, baseline.predictions), (targets, baseline.targets)):
+        if column and wanted and column in frame.columns and column != wanted:
+            renames[column] = wanted
+    drop = [c for c in log_bookkeeping_columns(frame.columns)
+            if c not in baseline.columns and c not in renames]
+    unused_outputs = [c for c in (predictions, targets)
+                      if c and c in frame.columns and c not in renames and c not in baseline.columns]
+    frame = frame.drop(columns=drop + unused_outputs) if drop or unused_outputs else frame
+    return frame.rename(columns=renames) if renames else frame
 
 
 def _predict(model, features: pd.DataFrame, column: str | None):
@@ -256,15 +275,20 @@ def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> di
     return {"drift_report": TextEvaluationArtifact(uri=uri, content=page)}
 
 
-def _time_range(dataset) -> dict:
-    """The window's first and last timestamps, when it came from the prediction log."""
-    features = dataset.features_data
+def _time_range(features) -> dict:
+    """The window's first and last timestamps as tags, when it came from the prediction log."""
+    bounds = timestamp_bounds(features)
+    if bounds is None:
+        return {}
+    return {tags.WINDOW_START: bounds[0].isoformat(), tags.WINDOW_END: bounds[1].isoformat()}
+
+
+def timestamp_bounds(features):
+    """``(first, last)`` of a frame's log ``timestamp`` column, or None."""
     if not isinstance(features, pd.DataFrame) or TIMESTAMP not in features.columns:
-        return {}
+        return None
     stamps = pd.to_datetime(features[TIMESTAMP], utc=True, errors="coerce").dropna()
-    if stamps.empty:
-        return {}
-    return {tags.WINDOW_START: stamps.min().isoformat(), tags.WINDOW_END: stamps.max().isoformat()}
+    return None if stamps.empty else (stamps.min(), stamps.max())
 
 
 def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> None:
