@@ -139,7 +139,7 @@ def main() -> None:
           "| wrapped p99 ms |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for rows in ("1", "10000"):
-        def med(name, stat):
+        def med(name, stat, rows=rows):
             return statistics.median(p[rows][name][stat] for p in predicts) * 1000
 
         overhead = statistics.median(p[rows]["wrapped"]["median"] / p[rows]["bare"]["median"]

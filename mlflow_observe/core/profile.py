@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core._parallel import parallel_map
-from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, Options, checked
+from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, checked
 from mlflow_observe.core.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,

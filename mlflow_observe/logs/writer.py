@@ -193,7 +193,6 @@ class PredictionLogWriter:
     def _to_table(self, calls) -> pa.Table:
         inputs = [_as_frame(c[0]) for c in calls]
         sizes = np.array([len(f) for f in inputs])
-        n_rows = int(sizes.sum())
         timestamps = np.repeat(np.array([c[2] for c in calls], dtype=np.int64) // 1000, sizes)
         frame = pd.DataFrame({
             REQUEST_ID: [rid for call, size in zip(calls, sizes)
