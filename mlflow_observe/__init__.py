@@ -13,7 +13,12 @@ from mlflow_observe._version import __version__
 from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
 from mlflow_observe.core.drift import DriftOptions, DriftResult
 from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
-from mlflow_observe.evaluation import MONITORING_MODEL_TYPE, evaluate_drift, monitoring_dataset
+from mlflow_observe.evaluation import (
+    MONITORING_MODEL_TYPE,
+    evaluate_degradation,
+    evaluate_drift,
+    monitoring_dataset,
+)
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, log_labels, read_logs
 from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
@@ -35,6 +40,7 @@ __all__ = [
     "__version__",
     "build_profile",
     "compare",
+    "evaluate_degradation",
     "evaluate_drift",
     "iter_log_batches",
     "load_baseline",

@@ -191,3 +191,48 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
         evaluators="drift",
         evaluator_config=config,
     )
+
+
+def evaluate_degradation(data, baseline, *, predictions=None, targets=None, model=None,
+                         model_type=None, **options):
+    """Compare a window's model performance with the baseline's and log it to MLflow.
+
+    Realised metrics when ``data`` has labels, estimated ones otherwise (binary
+    classifiers whose baseline recorded probabilities). Calls
+    ``mlflow.models.evaluate(..., evaluators="degradation")`` and returns its result.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The window, with the prediction column (and the probability columns the
+        baseline recorded; and the label column when labels have arrived).
+    baseline : str or DataProfile
+        Recorded with ``targets``, ``predictions`` (and ``probabilities``).
+    predictions, targets : str, optional
+        Default: the baseline's column names (or the prediction log's), when present.
+    **options
+        ``tolerance``, ``random_state``.
+    """
+    if hasattr(data, "__len__") and len(data) == 0:
+        raise EmptyWindowError("The production window has no rows.")
+    profile = load_baseline(baseline)
+    columns = set(getattr(data, "columns", []))
+    if predictions is None and model is None:
+        predictions = next((c for c in (profile.predictions, PREDICTION) if c in columns), None)
+    if targets is None:
+        targets = next((c for c in (profile.targets, LABEL) if c in columns), None)
+    if targets is not None and targets in columns and data[targets].isna().all():
+        targets = None  # labels not arrived yet
+    task = (profile.performance or {}).get("task")
+    if model_type is None:
+        model_type = ({"classification": "classifier", "regression": "regressor"}.get(task)
+                      if targets is not None else MONITORING_MODEL_TYPE)
+    if isinstance(data, pd.DataFrame):
+        data = monitoring_dataset(data, predictions=None if model is not None else predictions,
+                                  targets=targets, name=_window_name(data))
+        targets, predictions = None, (None if model is None else predictions)
+    return mlflow.models.evaluate(
+        model=model, data=data, predictions=predictions, targets=targets,
+        model_type=model_type or MONITORING_MODEL_TYPE, evaluators="degradation",
+        evaluator_config={"baseline": profile, **options},
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core._parallel import parallel_map
-from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, checked
+from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, Options, checked
 from mlflow_observe.core.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
@@ -69,8 +69,11 @@ class DataProfile:
     True
     """
 
-    def __init__(self, columns, *, excluded=None, targets=None, predictions=None, settings=None):
+    def __init__(self, columns, *, excluded=None, targets=None, predictions=None, settings=None,
+                 performance=None):
         self.columns = dict(columns)
+        # The reference's model performance (see core.degradation), when recorded.
+        self.performance = performance
         self.excluded = dict(excluded or {})
         self.targets = targets
         self.predictions = predictions
@@ -98,6 +101,7 @@ class DataProfile:
             targets=self.targets,
             predictions=self.predictions,
             settings=self.settings,
+            performance=self.performance,
         )
 
     def update(self, frame: pd.DataFrame, *, n_jobs: int | None = None) -> None:
@@ -156,6 +160,7 @@ class DataProfile:
             "targets": self.targets,
             "predictions": self.predictions,
             "excluded": self.excluded,
+            "performance": self.performance,
             "columns": [
                 {"name": name, **column.to_dict()} for name, column in self.columns.items()
             ],
@@ -185,6 +190,7 @@ class DataProfile:
             targets=payload["targets"],
             predictions=payload["predictions"],
             settings=payload["settings"],
+            performance=payload.get("performance"),
         )
         profile.n_rows = int(payload["n_rows"])
         profile._n_updates = int(payload.get("n_updates", 1))
@@ -220,6 +226,8 @@ _BUILD_CONSTRAINTS = {
     "sample_size": [Interval(int, 0, None)],
     "random_state": [Interval(int, 0, None)],
     "n_jobs": [NoneValue(), Interval(int, -1, None)],
+    "probabilities": _NAMES,
+    "task": [NoneValue(), Options("classification", "regression")],
 }
 
 
@@ -238,6 +246,8 @@ def build_profile(
     sample_size: int = 5000,
     random_state: int = 0,
     n_jobs: int | None = None,
+    probabilities=None,
+    task: str | None = None,
 ) -> DataProfile:
     """Learn a baseline profile from reference data.
 
@@ -269,6 +279,13 @@ def build_profile(
         Seed of the sample.
     n_jobs : int, optional
         Threads that count columns on large data (default: every core; 1: no threads).
+    probabilities : str or list of str, optional
+        Class-probability columns (binary: the positive class's; multiclass: one per
+        class, in sorted class order). With ``targets`` and ``predictions``, the
+        profile records the reference performance, its bootstrap intervals and
+        the calibration needed to estimate performance without labels.
+    task : {'classification', 'regression'}, optional
+        Default: inferred from the labels.
 
     Returns
     -------
@@ -317,7 +334,24 @@ def build_profile(
         "kind_reasons": {name: d.reason for name, d in decisions.items() if not d.excluded},
     }
     profile.update(data, n_jobs=n_jobs)
+    if targets is not None and predictions is not None:
+        profile.performance = _performance(data, targets, predictions, _as_list(probabilities),
+                                           task, random_state)
     return profile
+
+
+def _performance(data, targets, predictions, probabilities, task, random_state):
+    from mlflow_observe.core.degradation import reference_performance
+
+    missing = [c for c in probabilities if c not in data.columns]
+    if missing:
+        raise ProfileError(f"Probability columns not found in the reference data: {missing}.")
+    labelled = data[targets].notna() & data[predictions].notna()
+    frame = data[labelled]
+    proba = frame[probabilities].to_numpy(dtype=float) if probabilities else None
+    return reference_performance(frame[targets].to_numpy(), frame[predictions].to_numpy(),
+                                 proba, probabilities=probabilities, task=task,
+                                 random_state=random_state)
 
 
 def _check_unique_columns(data: pd.DataFrame) -> None:

@@ -1,5 +1,6 @@
 """MLflow evaluators (``mlflow.model_evaluator`` entry points)."""
 
+from mlflow_observe.evaluators.degradation import DegradationEvaluator
 from mlflow_observe.evaluators.drift import DriftEvaluator
 
-__all__ = ["DriftEvaluator"]
+__all__ = ["DegradationEvaluator", "DriftEvaluator"]

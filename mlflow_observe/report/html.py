@@ -219,3 +219,52 @@ def _rules(options) -> str:
         f"distance at {options.warning_ratio:g} of its threshold or more, or a p-value below "
         f"threshold / {options.warning_ratio:g}. {dataset}</p>"
     )
+
+
+def render_degradation_report(result, *, baseline_label: str,
+                              title: str = "Performance report") -> str:
+    """Render a :class:`~mlflow_observe.core.degradation.DegradationResult` as one HTML page.
+
+    Examples
+    --------
+    >>> from mlflow_observe.core.degradation import DegradationResult
+    >>> page = render_degradation_report(DegradationResult("classification", "realised", [],
+    ...                                  False, 0, ["<new class>"]), baseline_label="runs:/abc")
+    >>> "&lt;new class&gt;" in page
+    True
+    """
+    status = "drift" if result.degraded else "ok"
+    rows = "".join(
+        f"<tr><td>{_e(m.metric)}</td><td>{_e(m.kind)}</td>"
+        f"<td class='num'>{_number(m.baseline)}</td>"
+        f"<td class='num'>[{_number(m.baseline_low)}, {_number(m.baseline_high)}]</td>"
+        f"<td class='num'>{_number(m.value)}</td>"
+        f"<td class='num'>{'' if m.band_low is None else '[' + _number(m.band_low) + ', ' + _number(m.band_high) + ']'}</td>"
+        f"<td class='num'>{_number(m.delta)}</td><td class='num'>{_number(m.margin)}</td>"
+        f"<td>{_badge('drift' if m.degraded else 'ok')}</td></tr>"
+        for m in result.metrics
+    )
+    findings = "".join(f"<li>{_e(f)}</li>" for f in result.findings)
+    assumptions = (
+        "<p class='note'>Estimated without labels (confidence-based performance estimation): "
+        "it assumes the baseline's calibrated probabilities stay calibrated, that is, no "
+        "concept drift (the relation between features and labels is unchanged). Once labels "
+        "arrive, compare the realised metrics: a gap means the assumption broke.</p>"
+        if result.kind == "estimated" else "")
+    return "\n".join([
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{_e(title)} {_badge(status)}</h1>",
+        f"<div class='meta'>Baseline: {_e(baseline_label)} &middot; {_e(result.kind)} "
+        f"{_e(result.task)} metrics on {result.n_rows:,} rows &middot; mlflow-observe "
+        f"{_e(__version__)}</div>",
+        "<h2>Metrics</h2><table><tr><th>metric</th><th>kind</th><th>baseline</th>"
+        "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
+        f"<th>margin</th><th>status</th></tr>{rows}</table>",
+        f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
+        assumptions,
+        "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
+        "the margin: the baseline's bootstrap interval on the worse side plus the tolerance "
+        "times the baseline value.</p>",
+        "</body></html>",
+    ])

@@ -1,0 +1,256 @@
+"""Has the model got worse? Realised performance with labels, estimated without.
+
+The baseline's performance (recorded by :func:`reference_performance` when the
+reference has labels and predictions) carries a 95% bootstrap interval per
+metric. A metric is *degraded* when the window's value is worse than the
+baseline's by more than the margin::
+
+    margin = h * sqrt(1 + n_reference / n_window) + tolerance * |baseline|
+
+where ``h`` is the half-width of the baseline's interval on the worse side. The
+square root widens the baseline's own uncertainty by the window's sampling
+noise (a metric's standard error shrinks as one over the square root of the
+rows), so that a small window drawn from the reference distribution does not
+alarm; ``tolerance`` (default 2%) is the change too small to matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlflow_observe.core.performance import (
+    ESTIMATED_METRICS,
+    HIGHER_IS_BETTER,
+    bootstrap_intervals,
+    classification_metrics,
+    estimate_binary_performance,
+    isotonic_fit,
+    isotonic_predict,
+    regression_metrics,
+)
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+REALISED, ESTIMATED = "realised", "estimated"
+MAX_CLASSES = 50
+
+
+class DegradationError(ValueError):
+    """Performance cannot be compared (no labels in the baseline, nothing to estimate from)."""
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, task=None,
+                          random_state: int = 0) -> dict:
+    """The reference's performance, its bootstrap intervals and, for binary classifiers
+    with probabilities, the isotonic calibration of those probabilities.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+    proba : array_like of shape (n, k), optional
+        Class probabilities: one column per class, or one column (the positive
+        class's) for binary classifiers.
+    probabilities : list of str, optional
+        The probability column names, remembered to find them in windows.
+    task : {'classification', 'regression'}, optional
+        Default: classification when the labels are text, booleans, or integers
+        with at most 50 distinct values.
+
+    Returns
+    -------
+    dict
+        JSON-safe: ``task``, ``classes``, ``probabilities``, ``metrics`` (each
+        ``{"value", "ci_low", "ci_high"}``), ``calibration`` and ``n_rows``.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    task = task or _infer_task(y_true)
+    record = {"task": task, "probabilities": list(probabilities or []), "n_rows": len(y_true)}
+    if task == REGRESSION:
+        arrays = (y_true.astype(float), y_pred.astype(float))
+        record["metrics"] = bootstrap_intervals(regression_metrics, arrays,
+                                                random_state=random_state)
+        return record
+    classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
+    record["classes"] = classes
+    matrix = probability_matrix(proba, len(classes)) if proba is not None else None
+
+    def metrics(t, p, *rest):
+        return classification_metrics(t, p, rest[0] if rest else None, classes=classes)
+
+    arrays = (y_true, y_pred) + ((matrix,) if matrix is not None else ())
+    record["metrics"] = bootstrap_intervals(metrics, arrays, random_state=random_state)
+    if matrix is not None and len(classes) == 2:
+        x, y = isotonic_fit(matrix[:, 1], y_true == classes[1])
+        record["calibration"] = {"x": x.tolist(), "y": y.tolist()}
+    return record
+
+
+def _infer_task(y_true: np.ndarray) -> str:
+    if y_true.dtype.kind in "biuOSU" or y_true.dtype == bool:
+        values = pd.unique(y_true)
+        if y_true.dtype.kind in "OSUb" or len(values) <= MAX_CLASSES:
+            return CLASSIFICATION
+    return REGRESSION
+
+
+def probability_matrix(proba, n_classes: int) -> np.ndarray:
+    """Probabilities as an (n, n_classes) array; one column is the positive class's."""
+    matrix = np.asarray(proba, dtype=float)
+    if matrix.ndim == 1 or matrix.shape[1] == 1:
+        positive = matrix.reshape(-1)
+        matrix = np.column_stack([1 - positive, positive])
+    if matrix.shape[1] != n_classes:
+        raise DegradationError(
+            f"Got probabilities for {matrix.shape[1]} classes; the baseline has {n_classes}.")
+    return matrix
+
+
+@dataclass(frozen=True)
+class MetricDegradation:
+    """One metric of the window against the baseline."""
+
+    metric: str
+    kind: str  # realised or estimated
+    baseline: float
+    baseline_low: float
+    baseline_high: float
+    value: float
+    band_low: float | None
+    band_high: float | None
+    delta: float
+    relative_change: float | None
+    margin: float
+    degraded: bool
+
+    @property
+    def key(self) -> str:
+        return f"degradation/{'estimated_' if self.kind == ESTIMATED else ''}{self.metric}"
+
+
+@dataclass(frozen=True)
+class DegradationResult:
+    """Realised or estimated performance of a window against the baseline."""
+
+    task: str
+    kind: str
+    metrics: list
+    degraded: bool
+    n_rows: int
+    findings: list
+
+    def metric(self, name: str) -> MetricDegradation:
+        return next(m for m in self.metrics if m.metric == name)
+
+    def mlflow_metrics(self) -> dict:
+        """``degradation/<metric>``, ``_delta``, ``_relative_change`` and ``degradation/degraded``."""
+        out = {"degradation/degraded": float(self.degraded)}
+        for m in self.metrics:
+            out[m.key] = m.value
+            out[f"{m.key}_delta"] = m.delta
+            if m.relative_change is not None:
+                out[f"{m.key}_relative_change"] = m.relative_change
+        return {k: float(v) for k, v in out.items() if np.isfinite(v)}
+
+    def to_records(self) -> list[dict]:
+        return [{**asdict(m), "key": m.key} for m in self.metrics]
+
+
+def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, proba=None,
+                        tolerance: float = 0.02, random_state: int = 0) -> DegradationResult:
+    """Compare a window's performance with the baseline's.
+
+    With ``y_true``: realised metrics. Without: estimated ones (binary
+    classifiers with probabilities and a calibrated baseline). See the module
+    docstring for the rule.
+    """
+    if not performance:
+        raise DegradationError(
+            "The baseline was recorded without labels and predictions, so there is no "
+            "performance to compare with. Record it with log_baseline(df, targets='label', "
+            "predictions='prediction', probabilities=['p_1']) at training time.")
+    if y_pred is None:
+        raise DegradationError("The window has no predictions to judge.")
+    findings: list[str] = []
+    y_pred = np.asarray(y_pred)
+    baseline = performance["metrics"]
+    task = performance["task"]
+    if y_true is not None:
+        kind, bands = REALISED, {}
+        values = _realised(performance, np.asarray(y_true), y_pred, proba, findings)
+    else:
+        kind = ESTIMATED
+        bands = _estimated(performance, y_pred, proba, random_state)
+        values = {name: band["value"] for name, band in bands.items()}
+    results = []
+    for name, value in values.items():
+        if name not in baseline:
+            continue
+        reference = baseline[name]
+        better = HIGHER_IS_BETTER[name]
+        spread = (reference["value"] - reference["ci_low"]) if better else \
+            (reference["ci_high"] - reference["value"])
+        widen = np.sqrt(1 + performance["n_rows"] / max(len(y_pred), 1))
+        margin = max(spread, 0.0) * widen + tolerance * abs(reference["value"])
+        delta = value - reference["value"]
+        worse_by = -delta if better else delta
+        band = bands.get(name)
+        results.append(MetricDegradation(
+            metric=name, kind=kind, baseline=reference["value"],
+            baseline_low=reference["ci_low"], baseline_high=reference["ci_high"], value=value,
+            band_low=band["band_low"] if band else None,
+            band_high=band["band_high"] if band else None,
+            delta=delta,
+            relative_change=delta / abs(reference["value"]) if reference["value"] else None,
+            margin=margin, degraded=bool(worse_by > margin)))
+    for name in baseline:
+        if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
+            findings.append(f"{name}: not computed on this window (see the other findings).")
+    return DegradationResult(task=task, kind=kind, metrics=results,
+                             degraded=any(r.degraded for r in results),
+                             n_rows=len(y_pred), findings=findings)
+
+
+def _realised(performance, y_true, y_pred, proba, findings) -> dict:
+    if performance["task"] == REGRESSION:
+        return regression_metrics(y_true.astype(float), y_pred.astype(float))
+    classes = performance["classes"]
+    known = {str(c) for c in classes}
+    new = sorted({str(v) for v in pd.unique(y_true)} - known)
+    if new:
+        findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
+    matrix = None
+    if proba is not None:
+        matrix = probability_matrix(proba, len(classes))
+        off = np.abs(matrix.sum(axis=1) - 1) > 1e-3
+        if off.any():
+            findings.append(f"{int(off.sum())} rows' probabilities do not sum to one.")
+    if len(pd.unique(y_true)) < 2:
+        findings.append("only one class in the window's labels: ROC AUC is undefined.")
+    return classification_metrics(y_true, y_pred, matrix, classes=classes)
+
+
+def _estimated(performance, y_pred, proba, random_state) -> dict:
+    if performance["task"] != CLASSIFICATION or len(performance.get("classes", [])) != 2:
+        raise DegradationError(
+            "Estimating performance without labels needs a binary classifier with "
+            "probabilities (for regressors it is not available yet).")
+    if "calibration" not in performance:
+        raise DegradationError(
+            "The baseline has no calibration: record it with the probability column, "
+            "log_baseline(df, targets=..., predictions=..., probabilities=['p_1']).")
+    if proba is None:
+        raise DegradationError(
+            f"The window has no probability columns {performance['probabilities']}: "
+            "they are needed to estimate performance without labels.")
+    matrix = probability_matrix(proba, 2)
+    calibration = performance["calibration"]
+    calibrated = isotonic_predict((np.asarray(calibration["x"]), np.asarray(calibration["y"])),
+                                  matrix[:, 1])
+    positive = np.asarray([str(v) for v in y_pred]) == str(performance["classes"][1])
+    return estimate_binary_performance(calibrated, positive, random_state=random_state)

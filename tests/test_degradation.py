@@ -1,0 +1,164 @@
+"""Performance degradation: realised metrics against scikit-learn, estimation where its
+assumptions hold, and the evaluator end to end through mlflow.models.evaluate."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+from sklearn import metrics as skm
+
+import mlflow_observe as mo
+from mlflow_observe.core.degradation import DegradationError, compare_performance
+from mlflow_observe.core.performance import classification_metrics, regression_metrics
+
+
+def _sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _binary(n, seed, shift=0.0, flip_region=False):
+    """A calibrated, correctly specified model: P(y=1 | x) = sigmoid(2 x1 - x2)."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(shift, 1, n), rng.normal(0, 1, n)
+    p = _sigmoid(2 * x1 - x2)
+    y = (rng.random(n) < p).astype(int)
+    if flip_region:  # concept shift: the labels of one region flip
+        region = x1 > 0.5
+        y[region] = 1 - y[region]
+    return pd.DataFrame({"x1": x1, "x2": x2, "p_1": p, "prediction": (p > 0.5).astype(int),
+                         "label": y})
+
+
+def _profile(frame):
+    return mo.build_profile(frame, targets="label", predictions="prediction",
+                            probabilities=["p_1"])
+
+
+def test_classification_metrics_equal_scikit_learn():
+    frame = _binary(3000, seed=1)
+    ours = classification_metrics(frame["label"], frame["prediction"],
+                                  np.column_stack([1 - frame["p_1"], frame["p_1"]]),
+                                  classes=[0, 1])
+    y, yhat, p = frame["label"], frame["prediction"], frame["p_1"]
+    assert ours == pytest.approx({
+        "accuracy": skm.accuracy_score(y, yhat), "precision": skm.precision_score(y, yhat),
+        "recall": skm.recall_score(y, yhat), "f1": skm.f1_score(y, yhat),
+        "roc_auc": skm.roc_auc_score(y, p), "log_loss": skm.log_loss(y, np.c_[1 - p, p])})
+    rng = np.random.default_rng(2)
+    proba = rng.dirichlet([1, 1, 1], 2000)
+    labels = np.array(["a", "b", "c"])[[rng.choice(3, p=row) for row in proba]]
+    predicted = np.array(["a", "b", "c"])[proba.argmax(axis=1)]
+    multi = classification_metrics(labels, predicted, proba, classes=["a", "b", "c"])
+    assert multi == pytest.approx({
+        "accuracy": skm.accuracy_score(labels, predicted),
+        "precision": skm.precision_score(labels, predicted, average="macro"),
+        "recall": skm.recall_score(labels, predicted, average="macro"),
+        "f1": skm.f1_score(labels, predicted, average="macro"),
+        "roc_auc": skm.roc_auc_score(labels, proba, multi_class="ovr"),
+        "log_loss": skm.log_loss(labels, proba)})
+
+
+def test_regression_metrics_equal_scikit_learn():
+    rng = np.random.default_rng(3)
+    y = rng.normal(5, 2, 1000)
+    yhat = y + rng.normal(0, 0.5, 1000)
+    ours = regression_metrics(y, yhat)
+    assert ours == pytest.approx({
+        "mae": skm.mean_absolute_error(y, yhat),
+        "rmse": np.sqrt(skm.mean_squared_error(y, yhat)), "r2": skm.r2_score(y, yhat),
+        "mape": skm.mean_absolute_percentage_error(y, yhat)})
+    with_zero = regression_metrics([0.0, 2.0], [1.0, 3.0])
+    assert with_zero["mape"] == 0.5  # the zero target is left out, not divided by
+
+
+def test_estimation_tracks_realised_under_covariate_shift():
+    baseline = _profile(_binary(5000, seed=10))
+    covered, gaps = 0, []
+    for seed in range(20):
+        window = _binary(4000, seed=100 + seed, shift=0.8)
+        realised = compare_performance(baseline.performance, y_true=window["label"],
+                                       y_pred=window["prediction"], proba=window["p_1"])
+        estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
+                                        proba=window["p_1"], random_state=seed)
+        for name in ("accuracy", "roc_auc"):
+            truth, guess = realised.metric(name).value, estimated.metric(name)
+            gaps.append(abs(truth - guess.value))
+            covered += guess.band_low <= truth <= guess.band_high
+    assert max(gaps) < 0.03
+    assert covered >= 28  # of 40: the band covers the realised value in most windows
+
+
+def test_concept_shift_is_caught_once_labels_arrive():
+    baseline = _profile(_binary(5000, seed=10))
+    window = _binary(4000, seed=7, flip_region=True)
+    realised = compare_performance(baseline.performance, y_true=window["label"],
+                                   y_pred=window["prediction"], proba=window["p_1"])
+    estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
+                                    proba=window["p_1"])
+    assert realised.degraded and realised.metric("accuracy").degraded
+    assert not estimated.degraded  # the estimate cannot see a concept shift
+
+
+def test_no_false_degradation_and_a_real_drop_is_flagged():
+    baseline = _profile(_binary(5000, seed=10))
+    for seed in range(20):
+        calm = _binary(3000, seed=200 + seed)
+        result = compare_performance(baseline.performance, y_true=calm["label"],
+                                     y_pred=calm["prediction"], proba=calm["p_1"])
+        assert not result.degraded, [m for m in result.metrics if m.degraded]
+    noisy = _binary(3000, seed=300)
+    rng = np.random.default_rng(0)
+    x1 = noisy["x1"] + rng.normal(0, 1.5, len(noisy))  # the model now sees a noisy feature
+    noisy["p_1"] = _sigmoid(2 * x1 - noisy["x2"])
+    noisy["prediction"] = (noisy["p_1"] > 0.5).astype(int)
+    dropped = compare_performance(baseline.performance, y_true=noisy["label"],
+                                  y_pred=noisy["prediction"], proba=noisy["p_1"])
+    assert dropped.degraded and dropped.metric("roc_auc").degraded
+
+
+def test_bad_input_findings_and_errors():
+    baseline = _profile(_binary(3000, seed=10))
+    window = _binary(500, seed=4)
+    window.loc[:10, "label"] = 2
+    result = compare_performance(baseline.performance, y_true=window["label"],
+                                 y_pred=window["prediction"], proba=window["p_1"])
+    assert any("never saw: ['2']" in f for f in result.findings)
+    single = window.assign(label=1)
+    one_class = compare_performance(baseline.performance, y_true=single["label"],
+                                    y_pred=single["prediction"], proba=single["p_1"])
+    assert "roc_auc" not in [m.metric for m in one_class.metrics]
+    assert any("ROC AUC is undefined" in f for f in one_class.findings)
+    without_labels = mo.build_profile(window.drop(columns=["label"]))
+    with pytest.raises(DegradationError, match="recorded without labels"):
+        compare_performance(without_labels.performance, y_pred=window["prediction"])
+    with pytest.raises(DegradationError, match="no probability columns"):
+        compare_performance(baseline.performance, y_pred=window["prediction"])
+
+
+def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
+    with mlflow.start_run() as training:
+        mo.log_baseline(_binary(4000, seed=10), targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    window = _binary(3000, seed=5, flip_region=True)
+    with mlflow.start_run() as run:
+        realised = mlflow.models.evaluate(
+            data=window, predictions="prediction", targets="label", model_type="classifier",
+            evaluators="degradation", evaluator_config={"baseline": training.info.run_id})
+    assert realised.metrics["degradation/degraded"] == 1.0
+    assert realised.metrics["degradation/accuracy"] == pytest.approx(
+        skm.accuracy_score(window["label"], window["prediction"]))
+    stored = mlflow.get_run(run.info.run_id)
+    assert stored.data.tags["mlflow_observe.degradation.status"] == "degraded"
+    assert {"degradation_table.json", "degradation_report.html"} <= {
+        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    estimated = mo.evaluate_degradation(window.drop(columns=["label"]),
+                                        baseline=training.info.run_id)
+    assert "degradation/estimated_accuracy" in estimated.metrics
+    assert estimated.metrics["degradation/degraded"] == 0.0
+    assert all(np.isfinite(v) for v in estimated.metrics.values())
+    assert "no concept drift" in estimated.artifacts["degradation_report"].content
+    with pytest.raises(MlflowException, match="recorded without labels"):
+        with mlflow.start_run() as bare:
+            mo.log_baseline(window.drop(columns=["label"]))
+        mo.evaluate_degradation(window, baseline=bare.info.run_id)
