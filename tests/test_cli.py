@@ -131,3 +131,32 @@ def test_unreachable_tracking_server_exits_3(tmp_path):
     result = _cli("drift", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window), env=env)
     assert result.returncode == 3
     assert "Error:" in result.stderr
+
+
+def test_degradation_command(tracking_uri, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    p = 1 / (1 + np.exp(-2 * x))
+    reference = pd.DataFrame({"x": x, "p_1": p, "prediction": (p > 0.5).astype(int),
+                              "label": (rng.random(4000) < p).astype(int)})
+    with mlflow.start_run() as run:
+        mo.log_baseline(reference, targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    window = reference.sample(2000, random_state=1).reset_index(drop=True)
+    window["label"] = 1 - window["label"]  # every label wrong: a collapse
+    labelled = tmp_path / "labelled.parquet"
+    window.to_parquet(labelled)
+    unlabelled = tmp_path / "unlabelled.csv"
+    window.drop(columns=["label"]).to_csv(unlabelled, index=False)
+    env = _env(tracking_uri)
+    failed = _cli("degradation", "-b", run.info.run_id, "-d", str(labelled),
+                  "--fail-on-degradation", env=env)
+    assert failed.returncode == 1, failed.stderr
+    assert "degraded" in failed.stdout and "accuracy" in failed.stdout
+    estimated = _cli("degradation", "-b", run.info.run_id, "-d", str(unlabelled),
+                     "--output", "json", env=env)
+    assert estimated.returncode == 0, estimated.stderr
+    assert "degradation/estimated_roc_auc" in json.loads(estimated.stdout)["metrics"]

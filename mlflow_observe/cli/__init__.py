@@ -3,6 +3,7 @@
 import click
 
 from mlflow_observe._version import __version__
+from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
 
 
@@ -13,3 +14,4 @@ def cli():
 
 
 cli.add_command(drift)
+cli.add_command(degradation)

@@ -59,16 +59,26 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
       2  usage error
       3  could not decide: baseline not found, unreadable data, tracking server unreachable
     """
-    import mlflow
-
     from mlflow_observe.evaluation import evaluate_drift
+
+    config = {k: v for k, v in {"method": method, "threshold": threshold,
+                                "drift_share": drift_share}.items() if v is not None}
+    result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
+                                    run_id, experiment_id, experiment_name, config)
+    _print(result, run_id, output)
+    dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
+    sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
+
+
+def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, experiment_id,
+                   experiment_name, config):
+    """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide."""
+    import mlflow
 
     if run_id and (experiment_id or experiment_name):
         raise click.UsageError("Give --run-id, or --experiment-id/--experiment-name, not both.")
     if experiment_id and experiment_name:
         raise click.UsageError("Must specify at most one of --experiment-id or --experiment-name.")
-    config = {k: v for k, v in {"method": method, "threshold": threshold,
-                                "drift_share": drift_share}.items() if v is not None}
     try:
         frame = read_table(data)
         # MLflow prints run links to stdout; keep stdout for the result (--output json).
@@ -76,17 +86,15 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
             if experiment_name:
                 mlflow.set_experiment(experiment_name)
             with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
-                result = evaluate_drift(frame, baseline, predictions=predictions,
-                                        targets=targets, **config)
+                result = evaluate(frame, baseline, predictions=predictions, targets=targets,
+                                  **config)
     except click.UsageError:
         raise
     except Exception as exc:  # report, then exit "could not decide"
-        _logger.debug("drift evaluation failed", exc_info=True)
+        _logger.debug("evaluation failed", exc_info=True)
         click.echo(f"Error: {exc}", err=True)
         sys.exit(EXIT_UNDECIDED)
-    _print(result, run.info.run_id, output)
-    dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
-    sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
+    return result, run.info.run_id
 
 
 def _print(result, run_id: str, output: str) -> None:
