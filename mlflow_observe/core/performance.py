@@ -186,18 +186,21 @@ def estimate_binary_performance(calibrated, predicted_positive, *, n_simulations
     positive = np.asarray(predicted_positive, dtype=bool)
     point = _expected_metrics(p, positive)
     rng = np.random.default_rng(random_state)
+    ranks = rankdata(p)  # the scores do not change between simulations: rank them once
+    n_positive_predicted = int(positive.sum())
     draws = {name: [] for name in point}
     for _ in range(n_simulations):
         labels = rng.random(len(p)) < p
-        tp = float(np.sum(labels & positive))
-        fp = float(np.sum(~labels & positive))
-        fn = float(np.sum(labels & ~positive))
+        n_pos = int(labels.sum())
+        tp = float(np.count_nonzero(labels & positive))
+        fp, fn = n_positive_predicted - tp, n_pos - tp
         precision, recall, f1 = _prf(tp, fp, fn)
-        values = {"accuracy": float(np.mean(labels == positive)), "precision": precision,
+        values = {"accuracy": (len(p) - fp - fn) / len(p), "precision": precision,
                   "recall": recall, "f1": f1}
-        auc = binary_roc_auc(labels, p) if 0 < labels.sum() < len(labels) else None
-        if auc is not None:
-            values["roc_auc"] = auc
+        n_neg = len(p) - n_pos
+        if n_pos and n_neg:
+            values["roc_auc"] = float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2)
+                                      / (n_pos * n_neg))
         for name, value in values.items():
             if name in draws:
                 draws[name].append(value)
