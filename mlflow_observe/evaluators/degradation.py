@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 
 import numpy as np
 import pandas as pd
 from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
-from mlflow.models.evaluation.artifacts import JsonEvaluationArtifact, TextEvaluationArtifact
+from mlflow.models.evaluation.artifacts import (
+    ImageEvaluationArtifact,
+    JsonEvaluationArtifact,
+    TextEvaluationArtifact,
+)
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
@@ -25,11 +30,13 @@ from mlflow_observe._version import __version__
 from mlflow_observe.core.degradation import DegradationError, compare_performance
 from mlflow_observe.evaluators.drift import _log_metrics, _predict, _write_and_log
 from mlflow_observe.report.html import render_degradation_report
+from mlflow_observe.report.plots import figure_to_png, plot_performance
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.baselines import load_baseline
 
 TABLE_ARTIFACT = "degradation_table.json"
 REPORT_ARTIFACT = "degradation_report.html"
+PLOT_ARTIFACT = "degradation_plot.png"
 _CONFIG_KEYS = {"baseline", "tolerance", "random_state", "col_mapping"}
 
 
@@ -100,8 +107,13 @@ def _log(run_id, result, baseline, reference) -> EvaluationResult:
     _log_metrics(client, run_id, metrics)
     table = result.to_records()
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
-    page = render_degradation_report(result, baseline_label=label)
+    png = _plot(result)
+    page = render_degradation_report(result, baseline_label=label, plot=png)
+    artifacts = {}
     with tempfile.TemporaryDirectory() as tmp:
+        if png is not None:
+            uri = _write_and_log(client, run_id, tmp, PLOT_ARTIFACT, png)
+            artifacts["degradation_plot"] = ImageEvaluationArtifact(uri=uri)
         table_uri = _write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
                                    json.dumps({"task": result.task, "kind": result.kind,
                                                "findings": result.findings, "metrics": table},
@@ -118,6 +130,17 @@ def _log(run_id, result, baseline, reference) -> EvaluationResult:
         values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
     return EvaluationResult(metrics=metrics, run_id=run_id, artifacts={
+        **artifacts,
         "degradation_table": JsonEvaluationArtifact(uri=table_uri, content=table),
         "degradation_report": TextEvaluationArtifact(uri=report_uri, content=page),
     })
+
+
+def _plot(result):
+    if not result.metrics:
+        return None
+    try:
+        return figure_to_png(plot_performance(result))
+    except Exception as exc:  # a plot must never fail the evaluation
+        warnings.warn(f"Failed to log image artifact {PLOT_ARTIFACT!r}: {exc!r}", stacklevel=2)
+        return None

@@ -171,7 +171,7 @@ def _category_changes(comparison, baseline, top: int = 5) -> str:
     return "<h2>Largest category changes</h2>" + "".join(blocks)
 
 
-def _plots(plots: dict) -> str:
+def _plots(plots: dict, heading: str = "Distributions (most drifted first)") -> str:
     if not plots:
         return ""
     images = "".join(
@@ -179,7 +179,7 @@ def _plots(plots: dict) -> str:
         f"{base64.b64encode(png).decode('ascii')}'></div>"
         for name, png in plots.items()
     )
-    return f"<h2>Distributions (most drifted first)</h2><div class='plots'>{images}</div>"
+    return f"<h2>{_e(heading)}</h2><div class='plots'>{images}</div>"
 
 
 def _excluded(excluded: dict) -> str:
@@ -221,7 +221,7 @@ def _rules(options) -> str:
     )
 
 
-def render_degradation_report(result, *, baseline_label: str,
+def render_degradation_report(result, *, baseline_label: str, plot: bytes | None = None,
                               title: str = "Performance report") -> str:
     """Render a :class:`~mlflow_observe.core.degradation.DegradationResult` as one HTML page.
 
@@ -262,6 +262,7 @@ def render_degradation_report(result, *, baseline_label: str,
         "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
         f"<th>margin</th><th>status</th></tr>{rows}</table>",
         f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
+        _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
         assumptions,
         "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
         "the margin: the baseline's bootstrap interval on the worse side plus the tolerance "

@@ -111,3 +111,37 @@ def figure_to_png(figure) -> bytes:
         return buffer.getvalue()
     finally:
         plt.close(figure)
+
+
+def plot_performance(result, *, title: str = "Performance: baseline against window"):
+    """Each metric's baseline (with its interval) beside the window's value (with its band).
+
+    Examples
+    --------
+    >>> from mlflow_observe.core.degradation import DegradationResult, MetricDegradation
+    >>> row = MetricDegradation("accuracy", "realised", 0.9, 0.88, 0.92, 0.8, None, None,
+    ...                         -0.1, -0.11, 0.03, True)
+    >>> figure = plot_performance(DegradationResult("classification", "realised", [row],
+    ...                                            True, 100, []))
+    >>> figure_to_png(figure)[:4] == b"\\x89PNG"
+    True
+    """
+    plt = _pyplot()
+    rows = result.metrics
+    figure, axes = plt.subplots(figsize=(7.0, 0.55 * max(len(rows), 1) + 1.4))
+    positions = np.arange(len(rows))
+    for i, m in enumerate(rows):
+        axes.errorbar(m.baseline, i + 0.15, xerr=[[m.baseline - m.baseline_low],
+                                                   [m.baseline_high - m.baseline]],
+                      fmt="o", color="#4c72b0", label="baseline (95% interval)" if i == 0 else None)
+        band = None if m.band_low is None else [[m.value - m.band_low], [m.band_high - m.value]]
+        axes.errorbar(m.value, i - 0.15, xerr=band, fmt="s",
+                      color="#c62828" if m.degraded else "#dd8452",
+                      label=f"window ({m.kind})" if i == 0 else None)
+    axes.set_yticks(positions)
+    axes.set_yticklabels([plain_text(m.metric) for m in rows])
+    axes.invert_yaxis()
+    axes.set_title(plain_text(title), fontsize=10)
+    axes.legend(frameon=False, fontsize=8)
+    figure.tight_layout()
+    return figure
