@@ -162,3 +162,28 @@ def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
         with mlflow.start_run() as bare:
             mo.log_baseline(window.drop(columns=["label"]))
         mo.evaluate_degradation(window, baseline=bare.info.run_id)
+
+
+def test_segments_find_the_region_that_got_worse(tracking_uri):
+    baseline = _binary(5000, seed=10)
+    window = _binary(6000, seed=11)
+    rng = np.random.default_rng(1)
+    window["country"] = rng.choice(["fr", "de", "es", "tiny"], len(window), p=[.45, .3, .24, .01])
+    broken = window["country"] == "de"
+    window.loc[broken, "label"] = 1 - window.loc[broken, "label"]  # the model fails in "de"
+    with mlflow.start_run() as training:
+        mo.log_baseline(baseline, targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    result = mo.evaluate_degradation(window, baseline=training.info.run_id,
+                                     segment_by=["country"], min_segment_size=200)
+    table = result.artifacts["degradation_table"].content
+    local = mlflow.artifacts.download_artifacts(
+        run_id=result._run_id, artifact_path="degradation_table.json")
+    import json
+    segments = json.load(open(local))["segments"]
+    assert segments[0]["value"] == "de" and segments[0]["degraded"]
+    assert {s["value"]: s["degraded"] for s in segments} == {
+        "de": True, "fr": False, "es": False}  # "tiny" pooled into (other), too small: skipped
+    assert result.metrics["degradation/n_degraded_segments"] == 1.0
+    assert "Worst segments" in result.artifacts["degradation_report"].content
+    assert table  # the overall metrics are still there

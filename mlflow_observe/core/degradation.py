@@ -254,3 +254,53 @@ def _estimated(performance, y_pred, proba, random_state) -> dict:
                                   matrix[:, 1])
     positive = np.asarray([str(v) for v in y_pred]) == str(performance["classes"][1])
     return estimate_binary_performance(calibrated, positive, random_state=random_state)
+
+
+OTHER_SEGMENT = "(other)"
+
+
+@dataclass(frozen=True)
+class SegmentDegradation:
+    """The comparison of one segment (rows sharing a value of a segment column)."""
+
+    column: str
+    value: str
+    n_rows: int
+    result: DegradationResult
+
+    def worst_change(self) -> float:
+        """The largest relative worsening over the metrics (0 when none got worse)."""
+        changes = [-(m.relative_change or 0.0) if HIGHER_IS_BETTER[m.metric]
+                   else (m.relative_change or 0.0) for m in self.result.metrics]
+        return max([0.0, *changes])
+
+
+def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, y_pred,
+                     proba=None, min_size: int = 200, tolerance: float = 0.02,
+                     random_state: int = 0) -> list:
+    """:func:`compare_performance` on each segment value of each column of ``segments``.
+
+    Values with fewer than ``min_size`` rows are pooled into one ``(other)``
+    segment per column, which is skipped when it is still smaller than that.
+    Every segment is compared with the whole baseline; its margin widens with
+    its smaller size. Returns the segments, worst first.
+    """
+    y_pred = np.asarray(y_pred)
+    y_true = None if y_true is None else np.asarray(y_true)
+    proba = None if proba is None else np.asarray(proba)
+    found = []
+    for column in segments.columns:
+        labels = segments[column].astype(str).where(segments[column].notna(), "(missing)")
+        counts = labels.value_counts()
+        small = counts.index[counts < min_size]
+        labels = labels.where(~labels.isin(small), OTHER_SEGMENT).to_numpy()
+        for value in pd.unique(labels):
+            rows = labels == value
+            if rows.sum() < min_size:
+                continue
+            result = compare_performance(
+                performance, y_true=None if y_true is None else y_true[rows],
+                y_pred=y_pred[rows], proba=None if proba is None else proba[rows],
+                tolerance=tolerance, random_state=random_state)
+            found.append(SegmentDegradation(str(column), str(value), int(rows.sum()), result))
+    return sorted(found, key=lambda s: (-s.result.degraded, -s.worst_change()))

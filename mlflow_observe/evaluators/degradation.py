@@ -27,7 +27,11 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.degradation import DegradationError, compare_performance
+from mlflow_observe.core.degradation import (
+    DegradationError,
+    compare_performance,
+    compare_segments,
+)
 from mlflow_observe.evaluators.drift import _log_metrics, _predict, _write_and_log
 from mlflow_observe.report.html import render_degradation_report
 from mlflow_observe.report.plots import figure_to_png, plot_performance
@@ -37,7 +41,8 @@ from mlflow_observe.tracking.baselines import load_baseline
 TABLE_ARTIFACT = "degradation_table.json"
 REPORT_ARTIFACT = "degradation_report.html"
 PLOT_ARTIFACT = "degradation_plot.png"
-_CONFIG_KEYS = {"baseline", "tolerance", "random_state", "col_mapping"}
+_CONFIG_KEYS = {"baseline", "tolerance", "random_state", "col_mapping", "segment_by",
+                "min_segment_size"}
 
 
 class DegradationEvaluator(ModelEvaluator):
@@ -52,6 +57,11 @@ class DegradationEvaluator(ModelEvaluator):
         counts as degraded.
     random_state : int, default=0
         Seed of the estimation band.
+    segment_by : list of str, optional
+        Columns of the data: the same metrics for each of their values.
+    min_segment_size : int, default=200
+        Values with fewer rows are pooled into one ``(other)`` segment per
+        column (skipped if still smaller).
 
     Examples
     --------
@@ -87,9 +97,31 @@ class DegradationEvaluator(ModelEvaluator):
                 baseline.performance, y_true=y_true, y_pred=y_pred, proba=proba,
                 tolerance=evaluator_config.get("tolerance", 0.02),
                 random_state=evaluator_config.get("random_state", 0))
+            segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
         except DegradationError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        return _log(run_id, result, baseline, evaluator_config["baseline"])
+        return _log(run_id, result, segments, baseline, evaluator_config["baseline"])
+
+
+def _segments(config, features, baseline, y_true, y_pred, proba):
+    columns = config.get("segment_by") or []
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    missing = [c for c in columns if c not in getattr(features, "columns", [])]
+    if missing:
+        raise DegradationError(f"segment_by columns not in the data: {missing}.")
+    if not columns:
+        return []
+    return compare_segments(baseline.performance, features[columns], y_true=y_true,
+                            y_pred=y_pred, proba=proba,
+                            min_size=config.get("min_segment_size", 200),
+                            tolerance=config.get("tolerance", 0.02),
+                            random_state=config.get("random_state", 0))
+
+
+def _segment_records(segments) -> list[dict]:
+    return [{"column": s.column, "value": s.value, "n_rows": s.n_rows,
+             "degraded": s.result.degraded, "worst_relative_change": s.worst_change(),
+             "metrics": s.result.to_records()} for s in segments]
 
 
 def _probabilities(features, performance):
@@ -101,14 +133,18 @@ def _probabilities(features, performance):
     return features[names].to_numpy(dtype=float)
 
 
-def _log(run_id, result, baseline, reference) -> EvaluationResult:
+def _log(run_id, result, segments, baseline, reference) -> EvaluationResult:
     client = MlflowClient()
     metrics = result.mlflow_metrics()
+    if segments:
+        metrics["degradation/n_segments"] = float(len(segments))
+        metrics["degradation/n_degraded_segments"] = float(
+            sum(s.result.degraded for s in segments))
     _log_metrics(client, run_id, metrics)
     table = result.to_records()
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
     png = _plot(result)
-    page = render_degradation_report(result, baseline_label=label, plot=png)
+    page = render_degradation_report(result, baseline_label=label, plot=png, segments=segments)
     artifacts = {}
     with tempfile.TemporaryDirectory() as tmp:
         if png is not None:
@@ -116,7 +152,8 @@ def _log(run_id, result, baseline, reference) -> EvaluationResult:
             artifacts["degradation_plot"] = ImageEvaluationArtifact(uri=uri)
         table_uri = _write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
                                    json.dumps({"task": result.task, "kind": result.kind,
-                                               "findings": result.findings, "metrics": table},
+                                               "findings": result.findings, "metrics": table,
+                                               "segments": _segment_records(segments)},
                                               indent=1, allow_nan=False))
         report_uri = _write_and_log(client, run_id, tmp, REPORT_ARTIFACT, page)
     values = {

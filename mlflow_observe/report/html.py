@@ -222,7 +222,7 @@ def _rules(options) -> str:
 
 
 def render_degradation_report(result, *, baseline_label: str, plot: bytes | None = None,
-                              title: str = "Performance report") -> str:
+                              segments=(), title: str = "Performance report") -> str:
     """Render a :class:`~mlflow_observe.core.degradation.DegradationResult` as one HTML page.
 
     Examples
@@ -262,6 +262,7 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
         "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
         f"<th>margin</th><th>status</th></tr>{rows}</table>",
         f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
+        _worst_segments(segments),
         _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
         assumptions,
         "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
@@ -269,3 +270,18 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
         "times the baseline value.</p>",
         "</body></html>",
     ])
+
+
+def _worst_segments(segments, top: int = 10) -> str:
+    if not segments:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(s.column)}</td><td>{_e(s.value)}</td><td class='num'>{s.n_rows:,}</td>"
+        f"<td>{_e(', '.join(m.metric for m in s.result.metrics if m.degraded) or '-')}</td>"
+        f"<td class='num'>{s.worst_change():.1%}</td>"
+        f"<td>{_badge('drift' if s.result.degraded else 'ok')}</td></tr>"
+        for s in list(segments)[:top]
+    )
+    return ("<h2>Worst segments</h2><table><tr><th>column</th><th>segment</th><th>rows</th>"
+            "<th>degraded metrics</th><th>worst relative change</th><th>status</th></tr>"
+            f"{rows}</table>")
