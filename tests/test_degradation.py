@@ -187,3 +187,30 @@ def test_segments_find_the_region_that_got_worse(tracking_uri):
     assert result.metrics["degradation/n_degraded_segments"] == 1.0
     assert "Worst segments" in result.artifacts["degradation_report"].content
     assert table  # the overall metrics are still there
+
+
+def _regression(n, seed, noise_scale=1.0):
+    """y = 3 x1 + noise whose size grows with |x2|: the error depends on the inputs."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(0, 1, n), rng.normal(0, noise_scale, n)
+    y = 3 * x1 + rng.normal(0, 0.2 + np.abs(x2))
+    return pd.DataFrame({"x1": x1, "x2": x2, "prediction": 3 * x1, "target": y})
+
+
+def test_direct_loss_estimation_for_regressors(tracking_uri):
+    with mlflow.start_run() as training:
+        mo.log_baseline(_regression(5000, seed=1), targets="target", predictions="prediction")
+    profile = mo.load_baseline(training.info.run_id)
+    assert profile.performance["task"] == "regression"
+    assert profile.performance["loss_features"] == ["x1", "x2"]
+    for seed, scale in ((2, 1.0), (3, 1.3)):  # calm, then larger errors from a wider x2
+        window = _regression(4000, seed=seed, noise_scale=scale)
+        realised = regression_metrics(window["target"], window["prediction"])
+        estimated = compare_performance(profile.performance, y_pred=window["prediction"],
+                                        features=window)
+        assert abs(estimated.metric("mae").value - realised["mae"]) < 0.1 * realised["mae"]
+    assert estimated.degraded and estimated.metric("mae").degraded  # the wider window
+    result = mo.evaluate_degradation(window.drop(columns=["target"]),
+                                     baseline=training.info.run_id)
+    assert result.metrics["degradation/estimated_mae"] == pytest.approx(
+        estimated.metric("mae").value)

@@ -46,7 +46,7 @@ def _scalar(value):
 
 
 def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, task=None,
-                          random_state: int = 0) -> dict:
+                          features=None, random_state: int = 0) -> dict:
     """The reference's performance, its bootstrap intervals and, for binary classifiers
     with probabilities, the isotonic calibration of those probabilities.
 
@@ -61,6 +61,9 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
     task : {'classification', 'regression'}, optional
         Default: classification when the labels are text, booleans, or integers
         with at most 50 distinct values.
+    features : pandas.DataFrame, optional
+        Numeric features of the same rows: for regressors, the direct loss
+        estimation models learn the error from them and the prediction.
 
     Returns
     -------
@@ -75,6 +78,12 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
         arrays = (y_true.astype(float), y_pred.astype(float))
         record["metrics"] = bootstrap_intervals(regression_metrics, arrays,
                                                 random_state=random_state)
+        if features is not None and len(features.columns):
+            from mlflow_observe.core.loss_estimation import fit_loss_models
+
+            record["loss_features"] = [str(c) for c in features.columns]
+            record["loss_models"] = fit_loss_models(features.to_numpy(dtype=float), *arrays,
+                                                    random_state=random_state)
         return record
     classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
     record["classes"] = classes
@@ -162,12 +171,14 @@ class DegradationResult:
 
 
 def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, proba=None,
-                        tolerance: float = 0.02, random_state: int = 0) -> DegradationResult:
+                        features=None, tolerance: float = 0.02,
+                        random_state: int = 0) -> DegradationResult:
     """Compare a window's performance with the baseline's.
 
     With ``y_true``: realised metrics. Without: estimated ones (binary
-    classifiers with probabilities and a calibrated baseline). See the module
-    docstring for the rule.
+    classifiers with probabilities and a calibrated baseline; regressors whose
+    baseline has loss models, from ``features``, a DataFrame of the window).
+    See the module docstring for the rule.
     """
     if not performance:
         raise DegradationError(
@@ -185,7 +196,7 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         values = _realised(performance, np.asarray(y_true), y_pred, proba, findings)
     else:
         kind = ESTIMATED
-        bands = _estimated(performance, y_pred, proba, random_state)
+        bands = _estimated(performance, y_pred, proba, features, random_state)
         values = {name: band["value"] for name, band in bands.items()}
     results = []
     for name, value in values.items():
@@ -235,11 +246,13 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     return classification_metrics(y_true, y_pred, matrix, classes=classes)
 
 
-def _estimated(performance, y_pred, proba, random_state) -> dict:
-    if performance["task"] != CLASSIFICATION or len(performance.get("classes", [])) != 2:
+def _estimated(performance, y_pred, proba, features, random_state) -> dict:
+    if performance["task"] == REGRESSION:
+        return _estimated_regression(performance, y_pred, features, random_state)
+    if len(performance.get("classes", [])) != 2:
         raise DegradationError(
             "Estimating performance without labels needs a binary classifier with "
-            "probabilities (for regressors it is not available yet).")
+            "probabilities, or a regressor (multiclass estimation is not available yet).")
     if "calibration" not in performance:
         raise DegradationError(
             "The baseline has no calibration: record it with the probability column, "
@@ -254,6 +267,22 @@ def _estimated(performance, y_pred, proba, random_state) -> dict:
                                   matrix[:, 1])
     positive = np.asarray([str(v) for v in y_pred]) == str(performance["classes"][1])
     return estimate_binary_performance(calibrated, positive, random_state=random_state)
+
+
+def _estimated_regression(performance, y_pred, features, random_state) -> dict:
+    from mlflow_observe.core.loss_estimation import estimate_regression_performance
+
+    if "loss_models" not in performance:
+        raise DegradationError(
+            "The baseline has no loss models: record it with the numeric features, the "
+            "labels and the predictions, log_baseline(df, targets=..., predictions=...).")
+    names = performance["loss_features"]
+    missing = [c for c in names if features is None or c not in features.columns]
+    if missing:
+        raise DegradationError(f"The window lacks the features the loss models need: {missing}.")
+    matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    return estimate_regression_performance(performance["loss_models"], matrix, y_pred,
+                                           random_state=random_state)
 
 
 OTHER_SEGMENT = "(other)"
@@ -276,7 +305,7 @@ class SegmentDegradation:
 
 
 def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, y_pred,
-                     proba=None, min_size: int = 200, tolerance: float = 0.02,
+                     proba=None, features=None, min_size: int = 200, tolerance: float = 0.02,
                      random_state: int = 0) -> list:
     """:func:`compare_performance` on each segment value of each column of ``segments``.
 
@@ -288,6 +317,7 @@ def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, 
     y_pred = np.asarray(y_pred)
     y_true = None if y_true is None else np.asarray(y_true)
     proba = None if proba is None else np.asarray(proba)
+    features = None if features is None else features.reset_index(drop=True)
     found = []
     for column in segments.columns:
         labels = segments[column].astype(str).where(segments[column].notna(), "(missing)")
@@ -301,6 +331,7 @@ def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, 
             result = compare_performance(
                 performance, y_true=None if y_true is None else y_true[rows],
                 y_pred=y_pred[rows], proba=None if proba is None else proba[rows],
+                features=None if features is None else features[rows],
                 tolerance=tolerance, random_state=random_state)
             found.append(SegmentDegradation(str(column), str(value), int(rows.sum()), result))
     return sorted(found, key=lambda s: (-s.result.degraded, -s.worst_change()))

@@ -349,9 +349,12 @@ def _performance(data, targets, predictions, probabilities, task, random_state):
     labelled = data[targets].notna() & data[predictions].notna()
     frame = data[labelled]
     proba = frame[probabilities].to_numpy(dtype=float) if probabilities else None
+    numeric = [c for c in frame.columns if c not in (targets, predictions, *probabilities)
+               and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
+                   frame[c])]
     return reference_performance(frame[targets].to_numpy(), frame[predictions].to_numpy(),
                                  proba, probabilities=probabilities, task=task,
-                                 random_state=random_state)
+                                 features=frame[numeric], random_state=random_state)
 
 
 def _check_unique_columns(data: pd.DataFrame) -> None:

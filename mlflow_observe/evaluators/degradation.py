@@ -95,6 +95,7 @@ class DegradationEvaluator(ModelEvaluator):
         try:
             result = compare_performance(
                 baseline.performance, y_true=y_true, y_pred=y_pred, proba=proba,
+                features=features if isinstance(features, pd.DataFrame) else None,
                 tolerance=evaluator_config.get("tolerance", 0.02),
                 random_state=evaluator_config.get("random_state", 0))
             segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
@@ -112,7 +113,7 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
     if not columns:
         return []
     return compare_segments(baseline.performance, features[columns], y_true=y_true,
-                            y_pred=y_pred, proba=proba,
+                            y_pred=y_pred, proba=proba, features=features,
                             min_size=config.get("min_segment_size", 200),
                             tolerance=config.get("tolerance", 0.02),
                             random_state=config.get("random_state", 0))
