@@ -214,3 +214,41 @@ def test_direct_loss_estimation_for_regressors(tracking_uri):
                                      baseline=training.info.run_id)
     assert result.metrics["degradation/estimated_mae"] == pytest.approx(
         estimated.metric("mae").value)
+
+
+def _multiclass(n, seed, shift=0.0):
+    """Calibrated softmax over three classes of two features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, (n, 2))
+    logits = np.column_stack([x[:, 0], x[:, 1], -x[:, 0] - x[:, 1]]) * 1.5
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array(["a", "b", "c"])[(rng.random((n, 1)) > p.cumsum(axis=1)).sum(axis=1)]
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "p_a": p[:, 0], "p_b": p[:, 1],
+                         "p_c": p[:, 2], "prediction": np.array(["a", "b", "c"])[p.argmax(1)],
+                         "label": labels})
+
+
+def test_multiclass_estimation_tracks_realised_under_covariate_shift():
+    baseline = mo.build_profile(_multiclass(6000, seed=1), targets="label",
+                                predictions="prediction", probabilities=["p_a", "p_b", "p_c"])
+    for seed in range(3):
+        window = _multiclass(4000, seed=10 + seed, shift=0.5)
+        proba = window[["p_a", "p_b", "p_c"]]
+        realised = compare_performance(baseline.performance, y_true=window["label"],
+                                       y_pred=window["prediction"], proba=proba)
+        estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
+                                        proba=proba)
+        for name in ("accuracy", "f1", "roc_auc"):
+            assert abs(realised.metric(name).value - estimated.metric(name).value) < 0.03
+
+
+def test_labels_of_another_type_are_matched_by_text():
+    baseline = _profile(_binary(3000, seed=10))
+    window = _binary(1000, seed=4)
+    as_text = compare_performance(baseline.performance, y_true=window["label"].astype(str),
+                                  y_pred=window["prediction"], proba=window["p_1"])
+    as_numbers = compare_performance(baseline.performance, y_true=window["label"],
+                                     y_pred=window["prediction"], proba=window["p_1"])
+    assert as_text.metric("accuracy").value == as_numbers.metric("accuracy").value
+    assert any("matched by their text" in f for f in as_text.findings)
+    assert as_numbers.findings == []  # numpy integers are the baseline's integers

@@ -27,6 +27,7 @@ from mlflow_observe.core.performance import (
     bootstrap_intervals,
     classification_metrics,
     estimate_binary_performance,
+    estimate_multiclass_performance,
     isotonic_fit,
     isotonic_predict,
     regression_metrics,
@@ -97,6 +98,10 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
     if matrix is not None and len(classes) == 2:
         x, y = isotonic_fit(matrix[:, 1], y_true == classes[1])
         record["calibration"] = {"x": x.tolist(), "y": y.tolist()}
+    elif matrix is not None:  # one-vs-rest calibration of each class's probability
+        record["calibration"] = {"classes": [
+            dict(zip(("x", "y"), (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c))))
+            for i, c in enumerate(classes)]}
     return record
 
 
@@ -235,6 +240,8 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     new = sorted({str(v) for v in pd.unique(y_true)} - known)
     if new:
         findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
+    y_true, y_pred = _as_classes(y_true, classes, findings, "labels"), \
+        _as_classes(y_pred, classes, findings, "predictions")
     matrix = None
     if proba is not None:
         matrix = probability_matrix(proba, len(classes))
@@ -246,13 +253,29 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     return classification_metrics(y_true, y_pred, matrix, classes=classes)
 
 
+def _value_kind(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def _as_classes(values: np.ndarray, classes, findings, what: str) -> np.ndarray:
+    """Values as the baseline's class objects when they arrive as another type (``"1"``
+    for ``1``): matched by their text, with a finding."""
+    if len(values) == 0 or {_value_kind(v) for v in values[:100]} == {_value_kind(classes[0])}:
+        return values
+    lookup = {str(c): c for c in classes}
+    findings.append(f"{what} arrive as {type(values[0]).__name__} where the baseline had "
+                    f"{type(classes[0]).__name__}: matched by their text.")
+    text = pd.Series(values).astype(str)
+    return text.map(lookup).where(text.isin(lookup.keys()), text).to_numpy(dtype=object)
+
+
 def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     if performance["task"] == REGRESSION:
         return _estimated_regression(performance, y_pred, features, random_state)
-    if len(performance.get("classes", [])) != 2:
-        raise DegradationError(
-            "Estimating performance without labels needs a binary classifier with "
-            "probabilities, or a regressor (multiclass estimation is not available yet).")
     if "calibration" not in performance:
         raise DegradationError(
             "The baseline has no calibration: record it with the probability column, "
@@ -261,12 +284,28 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
         raise DegradationError(
             f"The window has no probability columns {performance['probabilities']}: "
             "they are needed to estimate performance without labels.")
-    matrix = probability_matrix(proba, 2)
+    classes = performance["classes"]
+    matrix = probability_matrix(proba, len(classes))
     calibration = performance["calibration"]
-    calibrated = isotonic_predict((np.asarray(calibration["x"]), np.asarray(calibration["y"])),
-                                  matrix[:, 1])
-    positive = np.asarray([str(v) for v in y_pred]) == str(performance["classes"][1])
-    return estimate_binary_performance(calibrated, positive, random_state=random_state)
+    predicted = _class_index(y_pred, classes)
+    if len(classes) == 2:
+        calibrated = isotonic_predict((np.asarray(calibration["x"]),
+                                       np.asarray(calibration["y"])), matrix[:, 1])
+        return estimate_binary_performance(calibrated, predicted == 1,
+                                           random_state=random_state)
+    calibrated = np.column_stack([
+        isotonic_predict((np.asarray(c["x"]), np.asarray(c["y"])), matrix[:, i])
+        for i, c in enumerate(calibration["classes"])])
+    totals = calibrated.sum(axis=1, keepdims=True)
+    calibrated = np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1), 1 / len(classes))
+    return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
+
+
+def _class_index(values, classes) -> np.ndarray:
+    """Each value's position in ``classes``, matched by text (-1 when unknown)."""
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(
+        dtype=np.int64)
 
 
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:

@@ -273,3 +273,58 @@ def bootstrap_intervals(metric_fn, arrays, *, n_boot: int = 200, max_rows: int =
                            "ci_low": float(value - (centre - low) * scale),
                            "ci_high": float(value + (high - centre) * scale)}
     return intervals
+
+
+def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int = 100,
+                                    random_state: int = 0) -> dict:
+    """Expected macro metrics of a multiclass classifier from calibrated probabilities.
+
+    ``calibrated`` is (n, k), rows summing to one; ``predicted`` the predicted class
+    index per row. Class ``c`` is each row's label with probability ``p[:, c]``:
+    ``TP_c = sum(p_c [pred = c])``, ``FP_c = sum((1 - p_c) [pred = c])``,
+    ``FN_c = sum(p_c [pred != c])``; accuracy is the mean probability of the
+    predicted class; ROC AUC the macro one-vs-rest expected AUC. The band comes
+    from labels simulated from ``p``.
+    """
+    p = np.asarray(calibrated, dtype=float)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    n, k = p.shape
+    onehot = np.zeros((n, k), dtype=bool)
+    onehot[np.arange(n), predicted] = True
+    point = {"accuracy": float(np.mean(p[np.arange(n), predicted]))}
+    scores = [_prf(float(p[onehot[:, c], c].sum()), float((1 - p[onehot[:, c], c]).sum()),
+                   float(p[~onehot[:, c], c].sum())) for c in range(k)]
+    point.update({name: float(np.mean([s[i] for s in scores]))
+                  for i, name in enumerate(("precision", "recall", "f1"))})
+    aucs = [_expected_auc(p[:, c]) for c in range(k)]
+    if all(a is not None for a in aucs):
+        point["roc_auc"] = float(np.mean(aucs))
+    rng = np.random.default_rng(random_state)
+    cumulative = np.cumsum(p, axis=1)
+    ranks = [rankdata(p[:, c]) for c in range(k)]
+    draws = {name: [] for name in point}
+    for _ in range(n_simulations):
+        labels = (rng.random((n, 1)) > cumulative).sum(axis=1).clip(0, k - 1)
+        values = {"accuracy": float(np.mean(labels == predicted))}
+        per_class, class_aucs = [], []
+        for c in range(k):
+            actual, chosen = labels == c, predicted == c
+            tp = float(np.count_nonzero(actual & chosen))
+            per_class.append(_prf(tp, float(chosen.sum()) - tp, float(actual.sum()) - tp))
+            n_pos = int(actual.sum())
+            if 0 < n_pos < n:
+                class_aucs.append((ranks[c][actual].sum() - n_pos * (n_pos + 1) / 2)
+                                  / (n_pos * (n - n_pos)))
+        values.update({name: float(np.mean([s[i] for s in per_class]))
+                       for i, name in enumerate(("precision", "recall", "f1"))})
+        if len(class_aucs) == k:
+            values["roc_auc"] = float(np.mean(class_aucs))
+        for name, value in values.items():
+            if name in draws:
+                draws[name].append(value)
+    return {
+        name: {"value": value,
+               "band_low": float(np.quantile(draws[name], 0.025)) if draws[name] else value,
+               "band_high": float(np.quantile(draws[name], 0.975)) if draws[name] else value}
+        for name, value in point.items()
+    }
