@@ -252,3 +252,15 @@ def test_labels_of_another_type_are_matched_by_text():
     assert as_text.metric("accuracy").value == as_numbers.metric("accuracy").value
     assert any("matched by their text" in f for f in as_text.findings)
     assert as_numbers.findings == []  # numpy integers are the baseline's integers
+
+
+def test_a_moved_label_distribution_is_reported():
+    baseline = _profile(_binary(5000, seed=10))
+    calm = _binary(3000, seed=20)
+    calm_result = compare_performance(baseline.performance, y_true=calm["label"],
+                                      y_pred=calm["prediction"], proba=calm["p_1"])
+    assert not any("label distribution moved" in f for f in calm_result.findings)
+    shifted = _binary(3000, seed=21, shift=0.8)  # more positives
+    result = compare_performance(baseline.performance, y_true=shifted["label"],
+                                 y_pred=shifted["prediction"], proba=shifted["p_1"])
+    assert any("label distribution moved" in f for f in result.findings)

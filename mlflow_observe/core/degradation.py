@@ -88,6 +88,7 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
         return record
     classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
     record["classes"] = classes
+    record["class_counts"] = [int(np.sum(y_true == c)) for c in classes]
     matrix = probability_matrix(proba, len(classes)) if proba is not None else None
 
     def metrics(t, p, *rest):
@@ -250,7 +251,32 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
             findings.append(f"{int(off.sum())} rows' probabilities do not sum to one.")
     if len(pd.unique(y_true)) < 2:
         findings.append("only one class in the window's labels: ROC AUC is undefined.")
+    _check_label_shift(performance, y_true, classes, findings)
     return classification_metrics(y_true, y_pred, matrix, classes=classes)
+
+
+# Below this p-value the window's label distribution differs from the reference's.
+LABEL_SHIFT_PVALUE = 0.01
+
+
+def _check_label_shift(performance, y_true, classes, findings) -> None:
+    """Say so when the labels' class shares moved: estimates without labels assume they did not."""
+    from mlflow_observe.core.stats import chi_square
+
+    reference = performance.get("class_counts")
+    if not reference or len(y_true) == 0:
+        return
+    current = [int(np.sum(y_true == c)) for c in classes]
+    if sum(current) == 0:
+        return
+    test = chi_square(reference, current)
+    if test.pvalue < LABEL_SHIFT_PVALUE:
+        shares = ", ".join(f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"
+                           for c, r, k in zip(classes, reference, current))
+        findings.append(
+            f"the label distribution moved ({shares}; chi-square p = {test.pvalue:.2g}): "
+            "performance estimated without labels assumes the relation between features and "
+            "labels is unchanged, so estimates for such windows may be off.")
 
 
 def _value_kind(value) -> str:
