@@ -12,13 +12,7 @@ from mlflow_observe.cli.drift import EXIT_DRIFT, EXIT_OK, run_evaluation
 
 
 @click.command("degradation")
-@options.BASELINE
-@options.DATA
-@options.PREDICTIONS
-@options.TARGETS
-@options.RUN_ID
-@options.EXPERIMENT_ID
-@options.EXPERIMENT_NAME
+@options.evaluation_inputs
 @click.option("--tolerance", type=float, default=None,
               help="Relative slack beyond the baseline's uncertainty (default 0.02).")
 @click.option("--fail-on-degradation", is_flag=True,

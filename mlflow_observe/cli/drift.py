@@ -31,13 +31,7 @@ def read_table(path: str):
 
 
 @click.command("drift")
-@options.BASELINE
-@options.DATA
-@options.PREDICTIONS
-@options.TARGETS
-@options.RUN_ID
-@options.EXPERIMENT_ID
-@options.EXPERIMENT_NAME
+@options.evaluation_inputs
 @click.option("--method", default=None, type=click.Choice(METHODS),
               help="One method for every column (default: auto, chosen per column by kind "
                    "and reference size).")

@@ -37,3 +37,11 @@ OUTPUT = click.option(
     "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
     help="How to print the result.",
 )
+
+
+def evaluation_inputs(command):
+    """The options every evaluation command takes: baseline, data, columns, where to log."""
+    for option in reversed((BASELINE, DATA, PREDICTIONS, TARGETS, RUN_ID, EXPERIMENT_ID,
+                            EXPERIMENT_NAME)):
+        command = option(command)
+    return command

@@ -204,6 +204,11 @@ def estimate_binary_performance(calibrated, predicted_positive, *, n_simulations
         for name, value in values.items():
             if name in draws:
                 draws[name].append(value)
+    return _bands(point, draws)
+
+
+def _bands(point: dict, draws: dict) -> dict:
+    """Each estimate with the 2.5% and 97.5% quantiles of its simulated values."""
     return {
         name: {"value": value,
                "band_low": float(np.quantile(draws[name], 0.025)) if draws[name] else value,
@@ -322,9 +327,4 @@ def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int
         for name, value in values.items():
             if name in draws:
                 draws[name].append(value)
-    return {
-        name: {"value": value,
-               "band_low": float(np.quantile(draws[name], 0.025)) if draws[name] else value,
-               "band_high": float(np.quantile(draws[name], 0.975)) if draws[name] else value}
-        for name, value in point.items()
-    }
+    return _bands(point, draws)
