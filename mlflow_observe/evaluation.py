@@ -159,38 +159,14 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
     >>> result.metrics["drift/dataset_drift"], round(result.metrics["drift/x/wasserstein"], 1)
     (1.0, 1.0)
     """
-    if hasattr(data, "__len__") and len(data) == 0:
-        # Caught here: MLflow's own dataset hashing fails on some empty frames first.
-        raise EmptyWindowError(
-            "The production window has no rows: there is nothing to compare with the baseline. "
-            "Check the window's time range or the data source."
-        )
+    _check_not_empty(data)
     profile = load_baseline(baseline)
     if _is_stream(data):
         if model is not None:
             raise ValueError("A streamed window needs its predictions stored; pass model=None.")
         return _evaluate_stream(data, profile, predictions, targets, options)
-    columns = set(getattr(data, "columns", []))
-    if predictions is None and model is None:
-        # the baseline's column, else the prediction log's
-        predictions = next((c for c in (profile.predictions, PREDICTION) if c in columns), None)
-    if targets is None:
-        targets = next((c for c in (profile.targets, LABEL) if c in columns), None)
-    config = {"baseline": profile, **options}
-    if isinstance(data, pd.DataFrame):
-        data = monitoring_dataset(data, predictions=None if model is not None else predictions,
-                                  targets=targets, name=_window_name(data))
-        targets = None
-        predictions = None if model is None else predictions
-    return mlflow.models.evaluate(
-        model=model,
-        data=data,
-        predictions=predictions,
-        targets=targets,
-        model_type=model_type or MONITORING_MODEL_TYPE,
-        evaluators="drift",
-        evaluator_config=config,
-    )
+    return _evaluate("drift", data, profile, predictions=predictions, targets=targets,
+                     model=model, model_type=model_type, options=options)
 
 
 def evaluate_degradation(data, baseline, *, predictions=None, targets=None, model=None,
@@ -213,26 +189,46 @@ def evaluate_degradation(data, baseline, *, predictions=None, targets=None, mode
     **options
         ``tolerance``, ``random_state``.
     """
-    if hasattr(data, "__len__") and len(data) == 0:
-        raise EmptyWindowError("The production window has no rows.")
+    _check_not_empty(data)
     profile = load_baseline(baseline)
+    return _evaluate("degradation", data, profile, predictions=predictions, targets=targets,
+                     model=model, model_type=model_type, options=options)
+
+
+def _check_not_empty(data) -> None:
+    # Checked here: MLflow's own dataset hashing fails on some empty frames first.
+    if hasattr(data, "__len__") and len(data) == 0:
+        raise EmptyWindowError(
+            "The production window has no rows: there is nothing to compare with the baseline. "
+            "Check the window's time range or the data source."
+        )
+
+
+def _evaluate(evaluator, data, profile, *, predictions, targets, model, model_type, options):
+    """The ``mlflow.models.evaluate`` call for one of our evaluators.
+
+    The prediction and label columns default to the baseline's (or the prediction
+    log's); a label column with no labels yet counts as absent. Labels present
+    make the model type the baseline's task (``classifier``/``regressor``),
+    otherwise ``monitoring``, which needs none.
+    """
     columns = set(getattr(data, "columns", []))
     if predictions is None and model is None:
         predictions = next((c for c in (profile.predictions, PREDICTION) if c in columns), None)
     if targets is None:
         targets = next((c for c in (profile.targets, LABEL) if c in columns), None)
     if targets is not None and targets in columns and data[targets].isna().all():
-        targets = None  # labels not arrived yet
-    task = (profile.performance or {}).get("task")
+        targets = None  # the labels have not arrived yet
     if model_type is None:
-        model_type = ({"classification": "classifier", "regression": "regressor"}.get(task)
-                      if targets is not None else MONITORING_MODEL_TYPE)
+        task = (profile.performance or {}).get("task")
+        model_type = {"classification": "classifier", "regression": "regressor"}.get(task) \
+            if targets is not None and evaluator == "degradation" else MONITORING_MODEL_TYPE
     if isinstance(data, pd.DataFrame):
         data = monitoring_dataset(data, predictions=None if model is not None else predictions,
                                   targets=targets, name=_window_name(data))
         targets, predictions = None, (None if model is None else predictions)
     return mlflow.models.evaluate(
         model=model, data=data, predictions=predictions, targets=targets,
-        model_type=model_type or MONITORING_MODEL_TYPE, evaluators="degradation",
+        model_type=model_type or MONITORING_MODEL_TYPE, evaluators=evaluator,
         evaluator_config={"baseline": profile, **options},
     )
