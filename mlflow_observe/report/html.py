@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from mlflow_observe._version import __version__
 
-_STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828", "skipped": "#757575"}
+_STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828", "skipped": "#757575",
+                   "degraded": "#c62828"}
 
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}
@@ -233,7 +234,7 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
     >>> "&lt;new class&gt;" in page
     True
     """
-    status = "drift" if result.degraded else "ok"
+    status = "degraded" if result.degraded else "ok"
     rows = "".join(
         f"<tr><td>{_e(m.metric)}</td><td>{_e(m.kind)}</td>"
         f"<td class='num'>{_number(m.baseline)}</td>"
@@ -241,7 +242,7 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
         f"<td class='num'>{_number(m.value)}</td>"
         f"<td class='num'>{'' if m.band_low is None else '[' + _number(m.band_low) + ', ' + _number(m.band_high) + ']'}</td>"
         f"<td class='num'>{_number(m.delta)}</td><td class='num'>{_number(m.margin)}</td>"
-        f"<td>{_badge('drift' if m.degraded else 'ok')}</td></tr>"
+        f"<td>{_badge('degraded' if m.degraded else 'ok')}</td></tr>"
         for m in result.metrics
     )
     findings = "".join(f"<li>{_e(f)}</li>" for f in result.findings)
@@ -266,8 +267,9 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
         _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
         assumptions,
         "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
-        "the margin: the baseline's bootstrap interval on the worse side plus the tolerance "
-        "times the baseline value.</p>",
+        "the margin: the half-width of the baseline's 95% bootstrap interval on the worse side, "
+        "widened by sqrt(1 + reference rows / window rows) for the window's own sampling noise, "
+        "plus the tolerance times the baseline value.</p>",
         "</body></html>",
     ])
 
@@ -279,7 +281,7 @@ def _worst_segments(segments, top: int = 10) -> str:
         f"<tr><td>{_e(s.column)}</td><td>{_e(s.value)}</td><td class='num'>{s.n_rows:,}</td>"
         f"<td>{_e(', '.join(m.metric for m in s.result.metrics if m.degraded) or '-')}</td>"
         f"<td class='num'>{s.worst_change():.1%}</td>"
-        f"<td>{_badge('drift' if s.result.degraded else 'ok')}</td></tr>"
+        f"<td>{_badge('degraded' if s.result.degraded else 'ok')}</td></tr>"
         for s in list(segments)[:top]
     )
     return ("<h2>Worst segments</h2><table><tr><th>column</th><th>segment</th><th>rows</th>"
