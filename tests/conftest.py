@@ -20,6 +20,8 @@ def tracking_uri(tmp_path):
     """A fresh SQLite tracking store (with a local artifact root) for one test."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    # Artifacts beside the store, not in ./mlruns of the working directory.
+    mlflow.create_experiment("tests", artifact_location=(tmp_path / "artifacts").as_uri())
     experiment = mlflow.set_experiment("tests")
     assert experiment.artifact_location  # a real store answered
     yield uri
