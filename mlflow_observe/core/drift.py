@@ -25,7 +25,7 @@ of its threshold, or a p-value below twice its threshold) or ``drift``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -496,6 +496,4 @@ def _corrected(results, features, options):
 
 
 def _with_adjusted(result: ColumnDrift, value: float) -> ColumnDrift:
-    from dataclasses import replace
-
     return replace(result, p_value_adjusted=float(value))

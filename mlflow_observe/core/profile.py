@@ -144,9 +144,6 @@ class DataProfile:
         roles = {self.targets, self.predictions}
         return [name for name in self.columns if name not in roles]
 
-    def kind_of(self, name: str) -> str:
-        return self.columns[name].kind
-
     # -- serialisation --------------------------------------------------------------------
 
     def to_dict(self) -> dict:
