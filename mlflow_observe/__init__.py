@@ -19,6 +19,9 @@ from mlflow_observe.evaluation import (
     evaluate_drift,
     monitoring_dataset,
 )
+from mlflow_observe.monitoring.gate import GateResult, gate
+from mlflow_observe.monitoring.history import history
+from mlflow_observe.monitoring.monitor import MonitorResult, monitor
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, log_labels, read_logs
 from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
@@ -33,8 +36,10 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "GateResult",
     "LogWindowError",
     "MONITORING_MODEL_TYPE",
+    "MonitorResult",
     "ProfileError",
     "WindowComparison",
     "__version__",
@@ -42,12 +47,15 @@ __all__ = [
     "compare",
     "evaluate_degradation",
     "evaluate_drift",
+    "gate",
+    "history",
     "iter_log_batches",
     "load_baseline",
     "load_model",
     "log_baseline",
     "log_labels",
     "log_model",
+    "monitor",
     "monitoring_dataset",
     "read_logs",
     "save_model",

@@ -3,17 +3,14 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import mlflow
 import pytest
-import requests
 
 import mlflow_observe as mo
-from conftest import make_frame
+from conftest import free_port, make_frame
 
 
 def _cli(*args, env=None, timeout=180):
@@ -73,38 +70,6 @@ def test_exit_codes(tracking_uri, baseline_and_files):
     assert "Exit codes" in _cli("drift", "--help").stdout
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` process on loopback, with its own SQLite store."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--default-artifact-root", str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 def test_against_a_real_tracking_server(mlflow_server, tmp_path):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("server")
@@ -126,7 +91,7 @@ def test_against_a_real_tracking_server(mlflow_server, tmp_path):
 def test_unreachable_tracking_server_exits_3(tmp_path):
     window = tmp_path / "window.csv"
     make_frame(10).to_csv(window, index=False)
-    env = {**_env(f"http://127.0.0.1:{_free_port()}"), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    env = {**_env(f"http://127.0.0.1:{free_port()}"), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
            "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
     result = _cli("drift", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window), env=env)
     assert result.returncode == 3

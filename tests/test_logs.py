@@ -174,3 +174,16 @@ def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert "mlflow_observe.window.start" in tags and "drift_report.html" in [
         a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+
+
+def test_event_time_stamps_replayed_rows(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path))
+    writer.submit(pd.DataFrame({"x": [1.0, 2.0]}), [0, 1], latency_seconds=0.0,
+                  event_time="2026-11-20T08:30:00")
+    writer.submit(pd.DataFrame({"x": [3.0]}), [1], latency_seconds=0.0, event_time="not a time")
+    writer.close()
+    logs = read_logs(str(tmp_path))
+    replayed = logs[logs["x"] < 3]
+    assert (replayed["timestamp"] == pd.Timestamp("2026-11-20T08:30:00", tz="UTC")).all()
+    assert logs.loc[logs["x"] == 3, "timestamp"].iloc[0] > pd.Timestamp("2026-11-26", tz="UTC")
+    assert writer.stats()["rows_written"] == 3

@@ -201,7 +201,7 @@ def test_load_model_predicts_exactly_like_the_inner_model(wrapped_model, tmp_pat
     inner = mlflow.models.Model.load(os.path.join(local, "inner_model"))
     outer = loaded.metadata.signature
     assert (outer.inputs, outer.outputs) == (inner.signature.inputs, inner.signature.outputs)
-    assert [p.name for p in outer.params.params] == ["request_id"]
+    assert [p.name for p in outer.params.params] == ["request_id", "event_time"]
     assert loaded.metadata.saved_input_example_info == inner.saved_input_example_info
     assert mo.load_baseline("models:/churn/1").targets == "label"
     path = tmp_path / "saved"

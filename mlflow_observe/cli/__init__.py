@@ -5,6 +5,9 @@ import click
 from mlflow_observe._version import __version__
 from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
+from mlflow_observe.cli.gate import gate
+from mlflow_observe.cli.history import history
+from mlflow_observe.cli.monitor import monitor
 
 
 @click.group("mlflow-observe")
@@ -15,3 +18,6 @@ def cli():
 
 cli.add_command(drift)
 cli.add_command(degradation)
+cli.add_command(monitor)
+cli.add_command(gate)
+cli.add_command(history)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 
 import click
@@ -15,19 +14,19 @@ from mlflow_observe.core.drift import METHODS
 
 _logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
+EXIT_OK, EXIT_DRIFT, EXIT_UNDECIDED = options.EXIT_OK, options.EXIT_FAILED, options.EXIT_UNDECIDED
 
 
 def read_table(path: str):
-    """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame."""
-    import pandas as pd
+    """Read the ``--data`` file; a format it cannot tell is a usage error."""
+    from mlflow_observe.core.tables import read_table as read
 
-    lower = path.lower()
-    if os.path.isdir(path) or lower.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return pd.read_csv(path, sep="\t" if lower.endswith(".tsv") else ",")
-    raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv or .parquet file.")
+    try:
+        return read(path)
+    except ValueError as exc:
+        if "Cannot tell the format" in str(exc):
+            raise click.UsageError(str(exc)) from exc
+        raise
 
 
 @click.command("drift")

@@ -1,6 +1,9 @@
 """Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
 
 import click
+
+# Exit codes of every command: CI/CD and schedulers branch on them.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 BASELINE = click.option(
@@ -32,6 +35,14 @@ EXPERIMENT_ID = click.option(
 EXPERIMENT_NAME = click.option(
     "--experiment-name", envvar=MLFLOW_EXPERIMENT_NAME.name, metavar="NAME", default=None,
     help="The experiment of the new evaluation run, by name (created if missing).",
+)
+MODEL_URI = click.option(
+    "--model-uri", "-m", metavar="URI", required=True,
+    help="A registered model version: models:/<name>/<version> or models:/<name>@<alias>.",
+)
+MONITORING_EXPERIMENT = click.option(
+    "--experiment-name", metavar="NAME", default=None,
+    help="The monitoring experiment (default: '<model name> monitoring').",
 )
 OUTPUT = click.option(
     "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,

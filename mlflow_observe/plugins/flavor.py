@@ -45,6 +45,9 @@ LOG_DIR_ENV = "MLFLOW_OBSERVE_LOG_DIR"
 LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
 REQUEST_ID_PARAM = "request_id"
+EVENT_TIME_PARAM = "event_time"
+# Parameters the wrapper adds to the signature and takes for itself, never passed on.
+_LOG_PARAMS = (REQUEST_ID_PARAM, EVENT_TIME_PARAM)
 _ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
 
 # False while save_model/log_model run, so that MLflow's own checks of the
@@ -235,11 +238,13 @@ def _copy_environment(inner_path: str, path: str) -> None:
 
 
 def _with_request_id_param(signature):
-    """The inner signature plus an optional ``request_id`` parameter for the log.
+    """The inner signature plus optional ``request_id`` and ``event_time`` parameters.
 
     Inputs and outputs stay the inner model's. A caller that sends
     ``"params": {"request_id": "order-42"}`` finds its rows in the log under that
-    id, which is how the id becomes known to the caller of a served model.
+    id, which is how the id becomes known to the caller of a served model. A
+    caller that replays or batch-scores past events sends ``"event_time":
+    "2026-11-27T14:05:00Z"`` so the rows land in the log's windows of those events.
     """
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec
@@ -247,9 +252,10 @@ def _with_request_id_param(signature):
     if signature is None:
         return None
     params = list(signature.params.params) if signature.params else []
-    if any(p.name == REQUEST_ID_PARAM for p in params):
+    known = {p.name for p in params}
+    if all(name in known for name in _LOG_PARAMS):
         return signature
-    params.append(ParamSpec(REQUEST_ID_PARAM, "string", ""))
+    params.extend(ParamSpec(name, "string", "") for name in _LOG_PARAMS if name not in known)
     return ModelSignature(inputs=signature.inputs, outputs=signature.outputs,
                           params=ParamSchema(params))
 
@@ -287,10 +293,11 @@ class ObservedModel:
         self._writer_lock = threading.Lock()
 
     def predict(self, model_input, params=None):
-        request_id = None
-        if params and REQUEST_ID_PARAM in params:
+        request_id = event_time = None
+        if params and any(name in params for name in _LOG_PARAMS):
             params = dict(params)
-            request_id = params.pop(REQUEST_ID_PARAM) or None
+            request_id = params.pop(REQUEST_ID_PARAM, None) or None
+            event_time = params.pop(EVENT_TIME_PARAM, None) or None
             if not self._inner_takes_params:
                 params = None
         start = time.perf_counter()
@@ -300,7 +307,7 @@ class ObservedModel:
             writer = self.log_writer
             if writer is not None:
                 writer.submit(model_input, output, latency_seconds=latency,
-                              request_id=request_id)
+                              request_id=request_id, event_time=event_time)
         return output
 
     @property

@@ -14,13 +14,17 @@ from mlflow.tracking import MlflowClient
 from mlflow_observe._version import __version__
 from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
 from mlflow_observe.tracking import tags
+from mlflow_observe.tracking.registry import (
+    MODEL_URI,
+    ModelVersionNotFoundError,
+    resolve_model_version,
+)
 
 ARTIFACT_DIR = "mlflow_observe"
 ARTIFACT_FILE = "baseline_profile.json"
 ARTIFACT_PATH = f"{ARTIFACT_DIR}/{ARTIFACT_FILE}"
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
 
 
 class BaselineNotFoundError(MlflowException):
@@ -154,9 +158,8 @@ def resolve_baseline_run_id(reference: str) -> str:
         if not run_id:
             raise BaselineNotFoundError(f"No run id in {reference!r}.")
         return run_id
-    match = _MODEL_URI.match(reference)
-    if match:
-        return _model_version_run_id(match["name"], match["version"], match["alias"])
+    if MODEL_URI.match(reference):
+        return _model_version_run_id(reference)
     raise BaselineNotFoundError(
         f"Cannot read the baseline reference {reference!r}: expected a run id, "
         "'runs:/<run_id>', 'models:/<name>/<version>', 'models:/<name>@<alias>' or the path "
@@ -164,23 +167,14 @@ def resolve_baseline_run_id(reference: str) -> str:
     )
 
 
-def _model_version_run_id(name: str, version: str | None, alias: str | None) -> str:
-    client = MlflowClient()
-    label = f"models:/{name}/{version}" if version else f"models:/{name}@{alias}"
+def _model_version_run_id(uri: str) -> str:
     try:
-        model_version = (
-            client.get_model_version(name, version)
-            if version
-            else client.get_model_version_by_alias(name, alias)
-        )
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            raise BaselineNotFoundError(f"No registered model version {label}: {exc.message}") \
-                from exc
-        raise
+        model_version = resolve_model_version(uri)
+    except ModelVersionNotFoundError as exc:
+        raise BaselineNotFoundError(f"No registered model version {uri}: {exc.message}") from exc
     if not model_version.run_id:
         raise BaselineNotFoundError(
-            f"{label} was not logged from a run, so it has no baseline. Record one with "
+            f"{uri} was not logged from a run, so it has no baseline. Record one with "
             "mlflow_observe.log_baseline(data, run_id=...) and evaluate against that run."
         )
     return model_version.run_id

@@ -1,0 +1,58 @@
+"""Every check on one batch of production rows, logged to the active run.
+
+Drift and integrity always; degradation when the baseline recorded the model's
+performance: realised on the rows whose labels have arrived (when there are
+enough of them), estimated from the model's probabilities otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.evaluation import evaluate_degradation, evaluate_drift
+from mlflow_observe.logs.schema import LABEL
+
+# Fewer labelled rows than this: performance is estimated instead of measured.
+MIN_LABELLED_ROWS = 100
+
+
+@dataclass
+class CheckResults:
+    """Metrics of one batch (``drift/``, ``integrity/``, ``degradation/``) and what was left out."""
+
+    metrics: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    degradation_kind: str | None = None
+
+
+def run_checks(frame: pd.DataFrame, baseline: DataProfile, *, drift_options=None,
+               min_labelled_rows: int = MIN_LABELLED_ROWS) -> CheckResults:
+    """Run drift, integrity and (where possible) degradation on ``frame`` in the active run."""
+    results = CheckResults()
+    drift = evaluate_drift(frame, baseline, **(drift_options or {}))
+    results.metrics.update(drift.metrics)
+    if not baseline.performance:
+        results.notes.append("degradation: the baseline has no recorded performance "
+                             "(record it with targets= and predictions=).")
+        return results
+    label = next((c for c in (baseline.targets, LABEL) if c and c in frame.columns), None)
+    labelled = frame[frame[label].notna()] if label else frame.iloc[:0]
+    if len(labelled) >= min_labelled_rows:
+        data, results.degradation_kind = labelled, "realised"
+    else:
+        if label:
+            results.notes.append(f"degradation: {len(labelled)} labelled rows (fewer than "
+                                 f"{min_labelled_rows}): performance estimated, not measured.")
+        data = frame.drop(columns=[label]) if label else frame
+        results.degradation_kind = "estimated"
+    try:
+        degradation = evaluate_degradation(data, baseline)
+        results.metrics.update(degradation.metrics)
+    except MlflowException as exc:  # e.g. no probabilities to estimate from
+        results.degradation_kind = None
+        results.notes.append(f"degradation: not evaluated: {exc.message}")
+    return results

@@ -1,0 +1,299 @@
+"""The registry gate: promote a model version only when its evaluation passes thresholds.
+
+The candidate is evaluated (drift, integrity, degradation against its own
+baseline) on a dataset, or its latest recorded evaluation is used; optionally
+the current holder of an alias (the champion) is evaluated the same way, for
+thresholds relative to it. The verdict follows MLflow's own
+``MetricThreshold`` / ``mlflow.validate_evaluation_results`` rules. The version
+is tagged with the verdict, ``gate_report.json`` keeps the whole decision on
+the gate's run, and the alias moves only on a pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+
+import mlflow
+import pandas as pd
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation import EvaluationResult
+from mlflow.models.evaluation.validation import ModelValidationFailedException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.tracking import MlflowClient
+
+from mlflow_observe._version import __version__
+from mlflow_observe.core.rules import RuleSyntaxError, Threshold, combine_thresholds
+from mlflow_observe.core.tables import read_table
+from mlflow_observe.logs.schema import LABEL, PREDICTION
+from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.runs import (
+    default_experiment_name,
+    get_or_create_experiment,
+    mlflow_user,
+    model_version_runs,
+    resumed_run,
+)
+from mlflow_observe.tracking import tags
+from mlflow_observe.tracking.baselines import load_baseline
+from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+
+PASSED, FAILED = "passed", "failed"
+REPORT_ARTIFACT = "gate_report.json"
+
+
+class GateError(MlflowException):
+    """The gate cannot decide (nothing to evaluate, a missing baseline...)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+@dataclass(frozen=True)
+class ThresholdCheck:
+    """One threshold against the candidate's (and the champion's) metric."""
+
+    threshold: str
+    metric: str
+    candidate_value: float | None
+    champion_value: float | None
+    passed: bool
+    reason: str
+
+
+@dataclass
+class GateResult:
+    """The gate's verdict on a candidate, with every check behind it."""
+
+    candidate: ModelVersionRef
+    champion: ModelVersionRef | None
+    status: str
+    checks: list
+    run_id: str
+    evaluated_on: str
+    actions: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    @property
+    def reasons(self) -> list:
+        return [c.reason for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {"candidate": self.candidate.uri, "champion": self.champion.uri if self.champion
+                else None, "status": self.status, "run_id": self.run_id,
+                "evaluated_on": self.evaluated_on, "reasons": self.reasons,
+                "actions": self.actions, "notes": self.notes,
+                "checks": [asdict(c) for c in self.checks]}
+
+
+def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
+         against: str | None = None, promote: str | None = None, stage: str | None = None,
+         targets: str | None = None, experiment_name: str | None = None,
+         drift_options: dict | None = None) -> GateResult:
+    """Decide whether a model version may be promoted, record why, and promote on a pass.
+
+    Parameters
+    ----------
+    model_uri : str
+        The candidate, ``models:/<name>/<version>`` (or ``@<alias>``).
+    thresholds : list of str or Threshold
+        ``"drift/share_drifted_columns<=0.3"``, ``"degradation/accuracy_delta>=-0.01"``,
+        ``"degradation/accuracy>=champion+0.01"`` (see :mod:`mlflow_observe.core.rules`).
+    data : pandas.DataFrame or str, optional
+        Evaluation data with the features (and labels, for realised performance):
+        the candidate predicts on it. Without data, the candidate's latest
+        recorded evaluation (a monitored window or an earlier gate) is used.
+    against : str, optional
+        The champion: ``models:/<name>@<alias>`` or just the alias. Needed for
+        thresholds relative to the champion; evaluated on the same data.
+    promote : str, optional
+        Alias to point at the candidate when the gate passes.
+    stage : str, optional
+        Legacy registry stage to move the candidate to on a pass (e.g. ``Production``).
+    targets : str, optional
+        Label column of ``data`` (default: the baseline's, or ``label``).
+    experiment_name : str, optional
+        Where the gate's run goes; default ``'<model name> monitoring'``.
+
+    Returns
+    -------
+    GateResult
+        ``status`` ``'passed'`` or ``'failed'``; missing or NaN metrics fail
+        with a reason, never raise.
+    """
+    parsed = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in thresholds]
+    if not parsed:
+        raise RuleSyntaxError("The gate needs at least one threshold, e.g. "
+                              "'drift/share_drifted_columns<=0.3'.")
+    merged = combine_thresholds(parsed)
+    client = MlflowClient()
+    candidate = resolve_model_version(model_uri, client)
+    champion = None
+    if against:
+        against = against if against.startswith("models:/") else \
+            f"models:/{candidate.name}@{against}"
+        champion = resolve_model_version(against, client)
+    elif any(t.compares_with_champion for t in merged.values()):
+        raise RuleSyntaxError("A threshold compares with the champion but no champion was "
+                              "given: pass against='models:/<name>@<alias>' (--against).")
+    if isinstance(data, str):
+        data = read_table(data)
+    experiment_id = get_or_create_experiment(
+        client, experiment_name or default_experiment_name(candidate.name))
+    run = client.create_run(experiment_id, run_name=f"{candidate.label} gate", tags={
+        tags.ROLE: tags.ROLE_GATE, tags.MODEL_NAME: candidate.name,
+        tags.MODEL_VERSION: candidate.version, tags.VERSION: __version__})
+    run_id = run.info.run_id
+    notes: list[str] = []
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            if data is not None:
+                evaluated_on = f"data ({len(data)} rows)"
+                candidate_metrics = _evaluate_version(candidate, data, run_id, targets,
+                                                      drift_options, notes)
+                champion_metrics = None
+                if champion is not None:
+                    child = client.create_run(
+                        experiment_id, run_name=f"{champion.label} (champion) for gate",
+                        tags={tags.PARENT_RUN_ID: run_id, tags.MODEL_NAME: champion.name,
+                              tags.MODEL_VERSION: champion.version})
+                    champion_metrics = _evaluate_version(champion, data, child.info.run_id,
+                                                         targets, drift_options, notes)
+                    client.set_terminated(child.info.run_id)
+            else:
+                candidate_metrics, source = _recorded_metrics(client, candidate)
+                evaluated_on = f"recorded evaluation (run {source})"
+                champion_metrics = None
+                if champion is not None:
+                    champion_metrics, champion_source = _recorded_metrics(client, champion)
+                    notes.append(f"champion metrics from run {champion_source}")
+        checks = [_check(t, candidate_metrics, champion_metrics) for t in merged.values()]
+        status = PASSED if all(c.passed for c in checks) else FAILED
+        result = GateResult(candidate, champion, status, checks, run_id, evaluated_on,
+                            notes=notes)
+        _decide(client, result, promote, stage, experiment_id)
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        return result
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+
+
+def _evaluate_version(model: ModelVersionRef, data: pd.DataFrame, run_id: str, targets,
+                      drift_options, notes) -> dict:
+    """Predict with the version on ``data`` and run every check against its own baseline."""
+    baseline = load_baseline(model.uri)
+    label = targets or next((c for c in (baseline.targets, LABEL) if c and c in data.columns),
+                            None)
+    prediction = baseline.predictions or PREDICTION
+    features = data.drop(columns=[c for c in (label, prediction) if c and c in data.columns])
+    loaded = mlflow.pyfunc.load_model(model.uri)
+    output = loaded.predict(features)
+    if isinstance(output, pd.DataFrame):
+        output = output.iloc[:, 0]
+    frame = features.assign(**{prediction: pd.Series(output).to_numpy()})
+    if label and label in data.columns:
+        frame[baseline.targets or label] = data[label].to_numpy()
+    with resumed_run(run_id):
+        mlflow.set_tags({tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version})
+        checks = run_checks(frame, baseline, drift_options=drift_options,
+                            min_labelled_rows=1)
+    notes.extend(f"{model.label}: {note}" for note in checks.notes)
+    return checks.metrics
+
+
+def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
+    """The metrics of the version's latest complete evaluation (window or gate run)."""
+    runs = [r for role in (tags.ROLE_WINDOW, tags.ROLE_GATE)
+            for r in model_version_runs(client, model.name, model.version, role)
+            if r.info.status == "FINISHED" and r.data.metrics
+            and (role == tags.ROLE_GATE or r.data.tags.get(tags.WINDOW_COMPLETE) == "true")]
+    if not runs:
+        raise GateError(f"{model.label} has no recorded evaluation to judge: give data to "
+                        "evaluate it on (--data), or monitor it first.")
+    latest = max(runs, key=lambda r: r.info.end_time or r.info.start_time)
+    return dict(latest.data.metrics), latest.info.run_id
+
+
+def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> ThresholdCheck:
+    """One threshold, by ``mlflow.validate_evaluation_results``; missing or NaN fails."""
+    value = candidate.get(threshold.metric)
+    reference = (champion or {}).get(threshold.metric)
+
+    def result(passed, reason=""):
+        return ThresholdCheck(str(threshold), threshold.metric, value, reference, passed,
+                              reason)
+
+    if value is None or not math.isfinite(value):
+        return result(False, f"{threshold.metric}: the candidate has no value for it "
+                             "(not computed on this evaluation; see the run's artifacts).")
+    if threshold.compares_with_champion and (reference is None or not math.isfinite(reference)):
+        return result(False, f"{threshold.metric}: the champion has no value to compare with.")
+    metric_threshold = MetricThreshold(
+        threshold=threshold.threshold, min_absolute_change=threshold.min_absolute_change,
+        min_relative_change=threshold.min_relative_change,
+        greater_is_better=threshold.greater_is_better)
+    try:
+        mlflow.validate_evaluation_results(
+            {threshold.metric: metric_threshold},
+            EvaluationResult(metrics={threshold.metric: value}, artifacts={}),
+            EvaluationResult(metrics={threshold.metric: reference}, artifacts={})
+            if reference is not None else None)
+    except ModelValidationFailedException as exc:
+        return result(False, exc.message.strip().replace("\n", " "))
+    return result(True)
+
+
+def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
+    """Tag the version, keep the report, and promote on a pass (in that order)."""
+    candidate = result.candidate
+    if result.passed and promote:
+        client.set_registered_model_alias(candidate.name, promote, candidate.version)
+        result.actions.append(f"alias {promote!r} -> version {candidate.version}")
+    if result.passed and stage:
+        client.transition_model_version_stage(candidate.name, candidate.version, stage)
+        result.actions.append(f"stage -> {stage}")
+    if not result.passed and (promote or stage):
+        result.actions.append("no promotion: the gate failed")
+    report = {
+        "gate": "mlflow-observe", "version": __version__,
+        "time": pd.Timestamp.now(tz="UTC").isoformat(), "user": mlflow_user(),
+        "tracking_uri": mlflow.get_tracking_uri(), "experiment_id": experiment_id,
+        "candidate": _describe(candidate), "champion": _describe(result.champion),
+        "evaluated_on": result.evaluated_on, "verdict": result.status,
+        "thresholds": [asdict(c) for c in result.checks], "reasons": result.reasons,
+        "promote": promote, "stage": stage, "actions": result.actions, "notes": result.notes,
+    }
+    client.log_text(result.run_id, json.dumps(report, indent=2, default=str), REPORT_ARTIFACT)
+    reasons = "; ".join(result.reasons) or "all thresholds passed"
+    verdict_tags = {tags.GATE_STATUS: result.status, tags.GATE_REASONS: reasons[:5000],
+                    tags.GATE_RUN_ID: result.run_id,
+                    tags.GATE_ACTION: "; ".join(result.actions)[:5000] or "none"}
+    for key, value in verdict_tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+        client.set_tag(result.run_id, key, value)
+    client.set_tag(result.run_id, tags.DESCRIPTION, _description(result, reasons))
+
+
+def _describe(model: ModelVersionRef | None):
+    if model is None:
+        return None
+    return {"uri": model.uri, "name": model.name, "version": model.version,
+            "alias": model.alias, "run_id": model.run_id}
+
+
+def _description(result: GateResult, reasons: str) -> str:
+    against = f" against {result.champion.label}" if result.champion else ""
+    return (f"Gate **{result.status}** for {result.candidate.label}{against}, on "
+            f"{result.evaluated_on}.\n\n{reasons}\n\nActions: "
+            f"{'; '.join(result.actions) or 'none'}. Full record: `{REPORT_ARTIFACT}`.")

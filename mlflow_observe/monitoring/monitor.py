@@ -1,0 +1,424 @@
+"""Monitor a model version over time: evaluate each new window of its prediction log.
+
+The layout in MLflow (one experiment per registered model, ``<model> monitoring``):
+
+- one **monitor run** per model version (``churn v7 monitoring``): every window's
+  metrics are logged to it with ``step`` = window index and ``timestamp`` =
+  window end, so its run page draws each metric over time;
+- one **window run** per window, nested under it (``churn v7 2026-11-27 13:00``),
+  holding that window's report, tables, plots and ``alerts.json``.
+
+A window is evaluated once: its run gets ``observe.window.complete = true``
+only after everything is logged, and windows with such a run are skipped the
+next time, so running the monitor twice adds nothing and a run interrupted
+half-way is redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+
+import mlflow
+import pandas as pd
+from mlflow.entities import Metric, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+
+from mlflow_observe._version import __version__
+from mlflow_observe.core.rules import AlertRule, worst_level
+from mlflow_observe.core.windows import (
+    Window,
+    WindowError,
+    as_utc,
+    format_duration,
+    parse_duration,
+    split_windows,
+)
+from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
+from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
+from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.runs import (
+    mlflow_user,
+    resumed_run,
+    default_experiment_name,
+    get_or_create_experiment,
+    search_runs,
+    tag_filter,
+)
+from mlflow_observe.monitoring.webhook import Delivery, post_json
+from mlflow_observe.tracking import tags
+from mlflow_observe.tracking.baselines import load_baseline
+from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+
+_logger = logging.getLogger(__name__)
+
+EVALUATED, SKIPPED = "evaluated", "skipped"
+ALERTS_ARTIFACT = "alerts.json"
+REPORT_ARTIFACT = "drift_report.html"
+
+
+@dataclass
+class WindowOutcome:
+    """What the monitor did with one window."""
+
+    window: Window
+    status: str  # evaluated or skipped
+    n_rows: int
+    run_id: str | None = None
+    metrics: dict = field(default_factory=dict)
+    alerts: list = field(default_factory=list)
+    level: str | None = None
+    notes: list = field(default_factory=list)
+    webhook: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"index": self.window.index, "start": self.window.start.isoformat(),
+                "end": self.window.end.isoformat(), "status": self.status,
+                "n_rows": self.n_rows, "run_id": self.run_id, "level": self.level,
+                "alerts": [asdict(a) for a in self.alerts if a.fired], "notes": self.notes,
+                "webhook": self.webhook, "metrics": self.metrics}
+
+
+@dataclass
+class MonitorResult:
+    """The windows a monitor call looked at, and the alerts they raised."""
+
+    model: ModelVersionRef
+    experiment_id: str
+    monitor_run_id: str
+    windows: list
+    already_evaluated: int = 0
+
+    @property
+    def evaluated(self) -> list:
+        return [w for w in self.windows if w.status == EVALUATED]
+
+    @property
+    def skipped(self) -> list:
+        return [w for w in self.windows if w.status == SKIPPED]
+
+    @property
+    def level(self) -> str | None:
+        """The worst alert level raised by this call (``critical``, ``warning`` or None)."""
+        return worst_level([a for w in self.windows for a in w.alerts])
+
+    def to_dict(self) -> dict:
+        return {"model": self.model.uri, "experiment_id": self.experiment_id,
+                "monitor_run_id": self.monitor_run_id, "level": self.level,
+                "already_evaluated": self.already_evaluated,
+                "windows": [w.to_dict() for w in self.windows]}
+
+
+def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, alerts=(),
+            webhook: str | None = None, webhook_timeout: float = 5.0,
+            experiment_name: str | None = None, min_rows: int = 100,
+            drift_options: dict | None = None, progress: bool | None = None) -> MonitorResult:
+    """Evaluate every complete window of the prediction log not evaluated yet.
+
+    Parameters
+    ----------
+    model_uri : str
+        ``models:/<name>/<version>`` or ``models:/<name>@<alias>``; an alias is
+        resolved once, at the start, to the version it names.
+    logs : str
+        The prediction log directory (``MLFLOW_OBSERVE_LOG_DIR`` of the server).
+    window : str or pandas.Timedelta, default='1h'
+        Window width: ``1h``, ``1d``, ``15m``, ``2h30m``... Windows are aligned to
+        the first window the version was monitored with.
+    since, until : str or datetime, optional
+        The range to look at. Default: from the end of the last evaluated
+        window (or the first logged row) until now. Only windows that have
+        ended are evaluated.
+    alerts : list of str or AlertRule
+        Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
+    webhook : str, optional
+        URL that receives a JSON POST for each window that raised an alert.
+    webhook_timeout : float, default=5.0
+        Seconds per attempt (two attempts at most).
+    experiment_name : str, optional
+        Default ``'<model name> monitoring'``.
+    min_rows : int, default=100
+        Windows with fewer rows are skipped (and reported as such).
+    drift_options : dict, optional
+        Drift evaluator config (``method``, ``thresholds``, ``drift_share``...).
+    progress : bool, optional
+        A progress bar over windows; default: when stderr is a terminal.
+
+    Returns
+    -------
+    MonitorResult
+    """
+    rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
+    width = parse_duration(window)
+    client = MlflowClient()
+    model = resolve_model_version(model_uri, client)
+    baseline = load_baseline(model.uri)
+    experiment_id = get_or_create_experiment(
+        client, experiment_name or default_experiment_name(model.name))
+    series = _find_monitor_run(client, experiment_id, model, width)
+    done = _evaluated_windows(client, experiment_id, series.info.run_id) if series else {}
+    start = as_utc(since) if since is not None else (
+        max(done.values()) if done else _first_row_time(logs, model))
+    end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
+    series = series or _create_monitor_run(client, experiment_id, model, width, logs,
+                                           origin=start.floor("D"))
+    context = _Context(client, experiment_id, series, model, baseline, rules, width,
+                       as_utc(series.data.tags[tags.MONITOR_ORIGIN]), str(logs), webhook,
+                       webhook_timeout, drift_options)
+    candidates = split_windows(start, end, width, origin=context.origin) if start < end else []
+    todo = [w for w in candidates if w.start not in done]
+    outcomes = []
+    for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
+        frame = _read_rows(logs, model, group[0].start, group[-1].end)
+        for current in group:
+            rows = _slice(frame, current)
+            if len(rows) < min_rows:
+                outcomes.append(WindowOutcome(current, SKIPPED, len(rows), notes=[
+                    f"{len(rows)} rows, fewer than min_rows={min_rows}"]))
+                continue
+            outcomes.append(_evaluate_window(context, current, rows))
+    if todo and not any(o.n_rows for o in outcomes):
+        raise LogWindowError(
+            f"No predictions of {model.label} in the log {logs!r} between {todo[0].start} and "
+            f"{todo[-1].end}: check --logs, --since/--until, and that the server logs this "
+            "model (MLFLOW_OBSERVE_LOG_DIR).")
+    client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    return MonitorResult(model, experiment_id, series.info.run_id, outcomes,
+                         already_evaluated=len(candidates) - len(todo))
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every window of one monitor call shares."""
+
+    client: MlflowClient
+    experiment_id: str
+    series: object  # the monitor run
+    model: ModelVersionRef
+    baseline: object
+    rules: list
+    width: pd.Timedelta
+    origin: pd.Timestamp
+    logs: str
+    webhook: str | None
+    webhook_timeout: float
+    drift_options: dict | None
+
+    @property
+    def series_id(self) -> str:
+        return self.series.info.run_id
+
+
+# -- the runs -------------------------------------------------------------------------
+
+
+def _find_monitor_run(client, experiment_id, model: ModelVersionRef, width):
+    """The version's monitor run, if it has one (and it uses the same window width)."""
+    found = search_runs(client, [experiment_id], tag_filter(**{
+        tags.ROLE: tags.ROLE_MONITOR, tags.MODEL_NAME: model.name,
+        tags.MODEL_VERSION: model.version}), order_by=["attributes.start_time ASC"])
+    if not found:
+        return None
+    run = found[0]
+    recorded = parse_duration(run.data.tags[tags.MONITOR_WIDTH])
+    if recorded != width:
+        raise WindowError(
+            f"{model.label} is monitored in {format_duration(recorded)} windows (run "
+            f"{run.info.run_id}); got --window {format_duration(width)}. Keep "
+            f"{format_duration(recorded)}, or give another --experiment-name for a second "
+            "series.")
+    return run
+
+
+def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, logs, origin):
+    """A new monitor run; window index 0 starts at ``origin``."""
+    return client.create_run(experiment_id, run_name=f"{model.label} monitoring", tags={
+        tags.ROLE: tags.ROLE_MONITOR, tags.MODEL_NAME: model.name,
+        tags.MODEL_VERSION: model.version, tags.MONITOR_WIDTH: format_duration(width),
+        tags.MONITOR_ORIGIN: origin.isoformat(), tags.MONITOR_LOGS: str(logs),
+        tags.VERSION: __version__,
+        tags.DESCRIPTION: _monitor_description(model, width, logs, None),
+        **({tags.BASELINE_RUN_ID: model.run_id} if model.run_id else {})})
+
+
+def _monitor_description(model, width, logs, latest) -> str:
+    text = (f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
+            f"windows of the prediction log `{logs}`.\n\n"
+            "Each metric's chart is a time series: step = window index, time = window end. "
+            "Each window is a child run with its `drift_report.html`, tables and `alerts.json`.")
+    if latest is not None:
+        run_id, experiment_id, current, level = latest
+        text += (f"\n\n**Latest window:** {current} — alert: {level or 'none'} — "
+                 f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
+                 f"{REPORT_ARTIFACT}) (run `{run_id}`)")
+    return text
+
+
+def _evaluated_windows(client, experiment_id, series_id) -> dict:
+    """``{window start: window end}`` of the complete window runs under the monitor run."""
+    runs = search_runs(client, [experiment_id], tag_filter(**{
+        tags.PARENT_RUN_ID: series_id, tags.ROLE: tags.ROLE_WINDOW,
+        tags.WINDOW_COMPLETE: "true"}))
+    return {as_utc(r.data.tags[tags.WINDOW_START]): as_utc(r.data.tags[tags.WINDOW_END])
+            for r in runs}
+
+
+def _evaluate_window(context: _Context, current: Window, rows) -> WindowOutcome:
+    client, model = context.client, context.model
+    step = int((current.start - context.origin) // context.width)
+    run = client.create_run(context.experiment_id,
+                            run_name=f"{model.label} {current.start:%Y-%m-%d %H:%M}",
+                            tags={tags.PARENT_RUN_ID: context.series_id,
+                                  tags.ROLE: tags.ROLE_WINDOW,
+                                  tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version,
+                                  tags.WINDOW_START: current.start.isoformat(),
+                                  tags.WINDOW_END: current.end.isoformat(),
+                                  tags.WINDOW_INDEX: str(step)})
+    run_id = run.info.run_id
+    try:
+        # MLflow prints run links to stdout; keep stdout for the caller's output.
+        with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
+            checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
+        outcomes = [rule.check(checks.metrics) for rule in context.rules]
+        outcome = WindowOutcome(current, EVALUATED, len(rows), run_id=run_id,
+                                metrics=checks.metrics, alerts=outcomes,
+                                level=worst_level(outcomes), notes=checks.notes)
+        if context.rules:
+            client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
+        _log_series_metrics(client, context.series_id, checks.metrics, step,
+                            int(current.end.timestamp() * 1000))
+        if outcome.level:
+            outcome.webhook = _notify(context, outcome)
+        _tag_window(context, outcome)
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        return outcome
+    except BaseException:
+        with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+
+
+def _log_series_metrics(client, series_id, metrics, step, timestamp_ms) -> None:
+    entries = [Metric(k, float(v), timestamp_ms, step) for k, v in metrics.items()]
+    for start in range(0, len(entries), 1000):  # MLflow's limit per log_batch
+        client.log_batch(series_id, metrics=entries[start:start + 1000])
+
+
+def _alerts_record(outcome: WindowOutcome, model) -> dict:
+    return {"model": model.uri, "window_start": outcome.window.start.isoformat(),
+            "window_end": outcome.window.end.isoformat(), "level": outcome.level,
+            "evaluated_at": pd.Timestamp.now(tz="UTC").isoformat(), "user": mlflow_user(),
+            "rules": [asdict(a) for a in outcome.alerts]}
+
+
+def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
+    fired = [a.rule for a in outcome.alerts if a.fired]
+    window_tags = {tags.DESCRIPTION: _window_description(outcome, context.model)}
+    series_tags = {tags.MONITOR_LAST_WINDOW: outcome.window.end.isoformat(),
+                   tags.DESCRIPTION: _monitor_description(
+                       context.model, context.width, context.logs,
+                       (outcome.run_id, context.experiment_id, outcome.window, outcome.level))}
+    if outcome.level:
+        alert = {tags.ALERT_LEVEL: outcome.level, tags.ALERT_RULES: "; ".join(fired)[:5000]}
+        window_tags.update(alert)
+        series_tags.update(alert)
+        if outcome.webhook:
+            window_tags[tags.ALERT_WEBHOOK] = outcome.webhook[:5000]
+    context.client.log_batch(context.series_id,
+                             tags=[RunTag(k, v) for k, v in series_tags.items()])
+    # Last: the mark that every result of this window is logged.
+    window_tags[tags.WINDOW_COMPLETE] = "true"
+    context.client.log_batch(outcome.run_id, tags=[RunTag(k, v) for k, v in window_tags.items()])
+
+
+def _window_description(outcome: WindowOutcome, model) -> str:
+    metrics = outcome.metrics
+    lines = [f"**{model.label}**, window {outcome.window}: {outcome.n_rows} predictions.",
+             f"Drifted columns: {int(metrics.get('drift/n_drifted_columns', 0))} of "
+             f"{int(metrics.get('drift/n_evaluated_columns', 0))}; "
+             f"dataset drift: {'yes' if metrics.get('drift/dataset_drift') else 'no'}. "
+             f"Report: `{REPORT_ARTIFACT}`."]
+    if outcome.level:
+        lines.append(f"**Alert ({outcome.level}):** "
+                     + "; ".join(a.rule for a in outcome.alerts if a.fired))
+    lines += outcome.notes
+    return "\n\n".join(lines)
+
+
+def _notify(context: _Context, outcome: WindowOutcome) -> str | None:
+    if not context.webhook:
+        return None
+    model = context.model
+    payload = {"source": "mlflow-observe", "version": __version__, "level": outcome.level,
+               "model": model.uri, "model_name": model.name, "model_version": model.version,
+               "window_start": outcome.window.start.isoformat(),
+               "window_end": outcome.window.end.isoformat(), "n_rows": outcome.n_rows,
+               "experiment_id": context.experiment_id, "run_id": outcome.run_id,
+               "monitor_run_id": context.series_id, "tracking_uri": mlflow.get_tracking_uri(),
+               "alerts": [asdict(a) for a in outcome.alerts if a.fired]}
+    delivery: Delivery = post_json(context.webhook, payload, timeout=context.webhook_timeout)
+    if not delivery.delivered:
+        _logger.warning("Alert webhook %s %s", context.webhook, delivery)
+    return str(delivery)
+
+
+# -- reading the log --------------------------------------------------------------------
+
+
+def _first_row_time(logs: str, model: ModelVersionRef) -> pd.Timestamp:
+    """The time of the model's first logged row (the log's earliest day only is read)."""
+    for batch in iter_log_batches(logs, model=model.name, columns=[TIMESTAMP]):
+        first = batch.column(TIMESTAMP).to_pandas()
+        # Files are in day order; within the first day take the minimum over that day.
+        day = pd.Timestamp(first.min()).floor("D")
+        frame = _read_rows(logs, model, day, day + pd.Timedelta(days=1), columns=[TIMESTAMP])
+        return as_utc(frame[TIMESTAMP].min()) if len(frame) else as_utc(first.min())
+    raise LogWindowError(f"No predictions of model {model.name!r} in the log {logs!r}.")
+
+
+def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.DataFrame:
+    """The model version's rows in ``[start, end)``, labels joined; empty when none."""
+    try:
+        frame = read_logs(logs, start, end, model=model.name, columns=columns,
+                          with_labels=columns is None)
+    except LogWindowError:
+        return pd.DataFrame({TIMESTAMP: pd.Series([], dtype="datetime64[us, UTC]")})
+    if MODEL_VERSION in frame.columns and frame[MODEL_VERSION].notna().any():
+        # Rows from a server that knew its version: keep this version's only.
+        frame = frame[frame[MODEL_VERSION].astype(str) == model.version]
+    return frame
+
+
+def _slice(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
+    stamps = frame[TIMESTAMP]
+    return frame[(stamps >= window.start) & (stamps < window.end)].reset_index(drop=True)
+
+
+def _by_day(windows):
+    """Consecutive windows grouped so that the log is read once per day, not per window."""
+    groups, current = [], []
+    for w in windows:
+        if current and (w.start.floor("D") != current[0].start.floor("D")
+                        or w.start != current[-1].end):
+            groups.append(current)
+            current = []
+        current.append(w)
+    return groups + ([current] if current else [])
+
+
+def _progress(groups, *, total, enabled):
+    """Yield the groups, advancing a bar by windows (shown when stderr is a terminal)."""
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+    with tqdm(total=total, unit="window", desc="monitor", disable=disable) as bar:
+        for group in groups:
+            yield group
+            bar.update(len(group))
+
+
+def to_json(result: MonitorResult) -> str:
+    return json.dumps(result.to_dict(), indent=2, default=str)

@@ -1,0 +1,117 @@
+"""Where monitoring results live in MLflow: the experiment, and finding runs by their tags."""
+
+from __future__ import annotations
+
+import contextlib
+
+import mlflow
+from mlflow.entities import ViewType
+from mlflow.tracking import MlflowClient
+
+from mlflow_observe.tracking import tags
+
+# Runs are searched in pages of this size (MLflow's maximum for search_runs).
+_PAGE = 1000
+
+
+def default_experiment_name(model_name: str) -> str:
+    """One monitoring experiment per registered model.
+
+    >>> default_experiment_name("churn")
+    'churn monitoring'
+    """
+    return f"{model_name} monitoring"
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """The id of the experiment ``name``, created when missing (restored when deleted)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return client.create_experiment(name, tags={tags.VERSION: _version()})
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def quoted(value) -> str:
+    """A value quoted for an MLflow search filter.
+
+    >>> quoted("it's")
+    "'it\\\\'s'"
+    """
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def tag_filter(**conditions) -> str:
+    """``tags.`key` = 'value' and ...`` from ``{tag key: value}`` pairs given as a dict.
+
+    >>> tag_filter(**{"observe.role": "window"})
+    "tags.`observe.role` = 'window'"
+    """
+    return " and ".join(f"tags.`{key}` = {quoted(value)}" for key, value in conditions.items())
+
+
+def search_runs(client: MlflowClient, experiment_ids, filter_string: str,
+                order_by=None) -> list:
+    """Every active run that matches, over all pages."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(list(experiment_ids), filter_string=filter_string,
+                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
+                                  order_by=order_by, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def all_experiment_ids(client: MlflowClient) -> list[str]:
+    """The ids of every active experiment (to find a model's runs wherever they were logged)."""
+    ids, token = [], None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
+                                         page_token=token)
+        ids.extend(e.experiment_id for e in page)
+        token = page.token
+        if not token:
+            return ids
+
+
+def model_version_runs(client: MlflowClient, name: str, version: str, role: str,
+                       experiment_ids=None) -> list:
+    """The monitoring runs of one model version with the given role, oldest first."""
+    ids = experiment_ids or all_experiment_ids(client)
+    return search_runs(client, ids, tag_filter(**{
+        tags.MODEL_NAME: name, tags.MODEL_VERSION: version, tags.ROLE: role}),
+        order_by=["attributes.start_time ASC"])
+
+
+@contextlib.contextmanager
+def resumed_run(run_id: str):
+    """Make ``run_id`` the active run, whatever experiment the caller has set.
+
+    ``mlflow.start_run(run_id=...)`` refuses a run outside the active
+    experiment; the caller's active experiment is put back afterwards.
+    """
+    from mlflow.tracking import fluent
+
+    previous = fluent._active_experiment_id
+    fluent._active_experiment_id = None
+    try:
+        with mlflow.start_run(run_id=run_id) as run:
+            yield run
+    finally:
+        fluent._active_experiment_id = previous
+
+
+def mlflow_user() -> str:
+    """The user MLflow records on runs (``MLFLOW_TRACKING_USERNAME`` or the login name)."""
+    from mlflow.tracking.context.default_context import _get_user
+
+    return _get_user()
+
+
+def _version() -> str:
+    from mlflow_observe._version import __version__
+
+    return __version__
