@@ -124,6 +124,22 @@ def test_prediction_and_target_drift():
     assert result.drifted_columns == ["num_a"]  # prediction is not a feature
 
 
+def test_probability_columns_are_judged_but_not_counted_as_features():
+    reference = make_frame(3000, seed=1)
+    reference["p_1"] = 1 / (1 + np.exp(-reference["num_a"]))
+    reference["prediction"] = (reference["p_1"] > 0.5).astype(int)
+    reference["label"] = reference["prediction"]
+    window = make_frame(3000, seed=2, shift=1.0)
+    window["p_1"] = 1 / (1 + np.exp(-window["num_a"]))
+    window["prediction"] = (window["p_1"] > 0.5).astype(int)
+    profile = build_profile(reference, targets="label", predictions="prediction",
+                            probabilities=["p_1"])
+    result = compare(profile, window).drift
+    assert result.column("p_1").role == "probability" and result.column("p_1").drifted
+    assert result.drifted_columns == ["num_a"] and result.n_evaluated == 4
+    assert result.prediction_drift is True and result.column("prediction").role == "prediction"
+
+
 def test_empty_window_and_empty_column():
     profile = build_profile(make_frame(100))
     with pytest.raises(EmptyWindowError, match="no rows"):

@@ -65,6 +65,8 @@ DEFAULT_THRESHOLDS = {
 MIN_NORMALISING_STD = 0.001
 
 FEATURE, PREDICTION, TARGET = "feature", "prediction", "target"
+# Class-probability outputs: judged like the prediction, never counted as features.
+PROBABILITY = "probability"
 OK, WARNING, DRIFT, SKIPPED = "ok", "warning", "drift", "skipped"
 
 
@@ -203,6 +205,16 @@ class ColumnDrift:
         return self.p_value if self.method in PVALUE_METHODS else self.statistic
 
     @property
+    def severity(self) -> float:
+        """How far past its threshold the column is (larger is worse; 0 when skipped)."""
+        value = self.decision_value
+        if value is None or self.threshold is None:
+            return 0.0
+        if self.method in PVALUE_METHODS:
+            return self.threshold / max(value, 1e-300)
+        return value / max(self.threshold, 1e-12)
+
+    @property
     def metric_key(self) -> str:
         suffix = f"{self.method}_pvalue" if self.method in PVALUE_METHODS else self.method
         return f"drift/{self.metric_name}/{suffix}"
@@ -325,6 +337,8 @@ def _role(profile: DataProfile, name: str) -> str:
         return PREDICTION
     if name == profile.targets:
         return TARGET
+    if name in ((profile.performance or {}).get("probabilities") or ()):
+        return PROBABILITY
     return FEATURE
 
 

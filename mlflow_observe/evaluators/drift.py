@@ -30,7 +30,7 @@ from mlflow.utils.time import get_current_time_millis
 
 from mlflow_observe._version import __version__
 from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
-from mlflow_observe.core.drift import DRIFT, PVALUE_METHODS, SKIPPED, WARNING, DriftOptions
+from mlflow_observe.core.drift import DRIFT, SKIPPED, WARNING, DriftOptions
 from mlflow_observe.core.profile import DataProfile
 from mlflow_observe.logs.schema import TIMESTAMP, log_bookkeeping_columns
 from mlflow_observe.report.html import render_report
@@ -235,7 +235,7 @@ def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_
     """PNG bytes for the columns with the largest drift, keyed by column."""
     ranked = sorted(
         (c for c in comparison.drift.columns if c.status != SKIPPED),
-        key=lambda c: ({DRIFT: 0, WARNING: 1}.get(c.status, 2), -_severity(c)),
+        key=lambda c: ({DRIFT: 0, WARNING: 1}.get(c.status, 2), -c.severity),
     )
     plots = {}
     for column in ranked[:max_plots]:
@@ -247,14 +247,6 @@ def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_
         except Exception as exc:  # a plot must never fail the evaluation
             warnings.warn(f"Failed to log image artifact {column.column!r}: {exc!r}", stacklevel=2)
     return plots
-
-
-def _severity(column) -> float:
-    """How far past its threshold a column is (larger is worse)."""
-    value = column.decision_value
-    if column.method in PVALUE_METHODS:
-        return column.threshold / max(value, 1e-300)
-    return value / max(column.threshold, 1e-12)
 
 
 def _log_plots(client, run_id, plots: dict, comparison, tmp) -> dict:

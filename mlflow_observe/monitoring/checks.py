@@ -33,6 +33,11 @@ def run_checks(frame: pd.DataFrame, baseline: DataProfile, *, drift_options=None
                min_labelled_rows: int = MIN_LABELLED_ROWS) -> CheckResults:
     """Run drift, integrity and (where possible) degradation on ``frame`` in the active run."""
     results = CheckResults()
+    if baseline.targets and baseline.targets not in frame.columns and LABEL in frame.columns:
+        # Labels joined from the log are named 'label'; the baseline knows them by its name.
+        frame = frame.rename(columns={LABEL: baseline.targets})
+    if baseline.targets in frame.columns and frame[baseline.targets].isna().all():
+        frame = frame.drop(columns=[baseline.targets])  # no label has arrived yet
     drift = evaluate_drift(frame, baseline, **(drift_options or {}))
     results.metrics.update(drift.metrics)
     if not baseline.performance:

@@ -33,6 +33,7 @@ from mlflow_observe.core.tables import read_table
 from mlflow_observe.logs.schema import LABEL, PREDICTION
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.runs import (
+    create_run,
     default_experiment_name,
     get_or_create_experiment,
     mlflow_user,
@@ -149,9 +150,9 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
         data = read_table(data)
     experiment_id = get_or_create_experiment(
         client, experiment_name or default_experiment_name(candidate.name))
-    run = client.create_run(experiment_id, run_name=f"{candidate.label} gate", tags={
+    run = create_run(client, experiment_id, f"{candidate.label} gate", {
         tags.ROLE: tags.ROLE_GATE, tags.MODEL_NAME: candidate.name,
-        tags.MODEL_VERSION: candidate.version, tags.VERSION: __version__})
+        tags.MODEL_VERSION: candidate.version})
     run_id = run.info.run_id
     notes: list[str] = []
     try:
@@ -162,10 +163,10 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
                                                       drift_options, notes)
                 champion_metrics = None
                 if champion is not None:
-                    child = client.create_run(
-                        experiment_id, run_name=f"{champion.label} (champion) for gate",
-                        tags={tags.PARENT_RUN_ID: run_id, tags.MODEL_NAME: champion.name,
-                              tags.MODEL_VERSION: champion.version})
+                    child = create_run(
+                        client, experiment_id, f"{champion.label} (champion) for gate",
+                        {tags.PARENT_RUN_ID: run_id, tags.MODEL_NAME: champion.name,
+                         tags.MODEL_VERSION: champion.version})
                     champion_metrics = _evaluate_version(champion, data, child.info.run_id,
                                                          targets, drift_options, notes)
                     client.set_terminated(child.info.run_id)

@@ -41,6 +41,7 @@ from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_lo
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.runs import (
+    create_run,
     mlflow_user,
     resumed_run,
     default_experiment_name,
@@ -235,11 +236,10 @@ def _find_monitor_run(client, experiment_id, model: ModelVersionRef, width):
 
 def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, logs, origin):
     """A new monitor run; window index 0 starts at ``origin``."""
-    return client.create_run(experiment_id, run_name=f"{model.label} monitoring", tags={
+    return create_run(client, experiment_id, f"{model.label} monitoring", {
         tags.ROLE: tags.ROLE_MONITOR, tags.MODEL_NAME: model.name,
         tags.MODEL_VERSION: model.version, tags.MONITOR_WIDTH: format_duration(width),
         tags.MONITOR_ORIGIN: origin.isoformat(), tags.MONITOR_LOGS: str(logs),
-        tags.VERSION: __version__,
         tags.DESCRIPTION: _monitor_description(model, width, logs, None),
         **({tags.BASELINE_RUN_ID: model.run_id} if model.run_id else {})})
 
@@ -269,14 +269,13 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
 def _evaluate_window(context: _Context, current: Window, rows) -> WindowOutcome:
     client, model = context.client, context.model
     step = int((current.start - context.origin) // context.width)
-    run = client.create_run(context.experiment_id,
-                            run_name=f"{model.label} {current.start:%Y-%m-%d %H:%M}",
-                            tags={tags.PARENT_RUN_ID: context.series_id,
-                                  tags.ROLE: tags.ROLE_WINDOW,
-                                  tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version,
-                                  tags.WINDOW_START: current.start.isoformat(),
-                                  tags.WINDOW_END: current.end.isoformat(),
-                                  tags.WINDOW_INDEX: str(step)})
+    run = create_run(client, context.experiment_id,
+                     f"{model.label} {current.start:%Y-%m-%d %H:%M}", {
+                         tags.PARENT_RUN_ID: context.series_id, tags.ROLE: tags.ROLE_WINDOW,
+                         tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version,
+                         tags.WINDOW_START: current.start.isoformat(),
+                         tags.WINDOW_END: current.end.isoformat(),
+                         tags.WINDOW_INDEX: str(step)})
     run_id = run.info.run_id
     try:
         # MLflow prints run links to stdout; keep stdout for the caller's output.

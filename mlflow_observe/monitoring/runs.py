@@ -23,14 +23,26 @@ def default_experiment_name(model_name: str) -> str:
     return f"{model_name} monitoring"
 
 
+# MLflow 3's UI opens an experiment of this kind on its runs table and charts (the
+# model-training view), not on the GenAI traces overview.
+_EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     """The id of the experiment ``name``, created when missing (restored when deleted)."""
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name, tags={tags.VERSION: _version()})
+        return client.create_experiment(name, tags={tags.VERSION: _version(),
+                                                    **_EXPERIMENT_KIND})
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
+
+
+def create_run(client: MlflowClient, experiment_id: str, run_name: str, run_tags: dict):
+    """A run created by the monitor or the gate, recording who ran it (as MLflow's own runs do)."""
+    return client.create_run(experiment_id, run_name=run_name, tags={
+        "mlflow.user": mlflow_user(), tags.VERSION: _version(), **run_tags})
 
 
 def quoted(value) -> str:

@@ -116,7 +116,7 @@ def _cards(drift) -> str:
 def _drift_table(drift) -> str:
     rows = []
     order = sorted(drift.columns, key=lambda c: ({"drift": 0, "warning": 1, "ok": 2}.get(
-        c.status, 3), c.role != "feature", c.column))
+        c.status, 3), c.role != "feature", -c.severity, c.column))
     for c in order:
         rows.append(
             "<tr>"
