@@ -18,10 +18,6 @@ Everything stays on this machine: a SQLite tracking store and the log under
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,6 +30,7 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
+from _serving import serving
 
 N_REQUESTS = 400
 
@@ -50,12 +47,6 @@ def make_customers(n: int, seed: int, tenure_shift: float = 0.0) -> pd.DataFrame
 def churned(frame: pd.DataFrame) -> pd.Series:
     score = 1.5 - 0.08 * frame["tenure_months"] + 0.4 * frame["support_calls"]
     return (score > 0).astype(int)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main(store: Path) -> None:
@@ -78,17 +69,8 @@ def main(store: Path) -> None:
     print(f"logged {info.model_uri} as models:/churn@champion")
 
     # 2. Serve it with prediction logging on, and send traffic that drifts half-way.
-    port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-           "MLFLOW_OBSERVE_LOG_DIR": str(log_dir), "MLFLOW_OBSERVE_FLUSH_SECONDS": "0.5",
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/churn@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, server)
+    with serving("models:/churn@champion", tracking_uri, log_dir,
+                 MLFLOW_OBSERVE_FLUSH_SECONDS="0.5") as url:
         calm = make_customers(N_REQUESTS // 2, seed=1)
         # the same kind of customers, staying a year longer
         shifted = make_customers(N_REQUESTS // 2, seed=1, tenure_shift=12.0)
@@ -98,9 +80,6 @@ def main(store: Path) -> None:
         _send(url, shifted)
         time.sleep(1.5)  # the writer flushes every 0.5 s here
         end = pd.Timestamp.now(tz="UTC")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
     print(f"sent {N_REQUESTS} requests to {url}/invocations; the second half shifted")
 
     # 3. Read each half of the log back by time and evaluate it against the champion.
@@ -116,18 +95,6 @@ def main(store: Path) -> None:
               f"(run {run.info.run_id})")
     print(f"\nprediction log: {log_dir}")
     print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {tracking_uri}")
-
-
-def _wait_until_up(url: str, server: subprocess.Popen) -> None:
-    for _ in range(240):
-        if server.poll() is not None:
-            raise RuntimeError("mlflow models serve exited; run it by hand to see why")
-        try:
-            if requests.get(f"{url}/ping", timeout=1).ok:
-                return
-        except requests.RequestException:
-            time.sleep(0.5)
-    raise RuntimeError("mlflow models serve did not start in 2 minutes")
 
 
 def _send(url: str, customers: pd.DataFrame) -> None:

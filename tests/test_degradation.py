@@ -264,3 +264,15 @@ def test_a_moved_label_distribution_is_reported():
     result = compare_performance(baseline.performance, y_true=shifted["label"],
                                  y_pred=shifted["prediction"], proba=shifted["p_1"])
     assert any("label distribution moved" in f for f in result.findings)
+
+
+def test_performance_plot_when_a_value_lies_outside_its_interval():
+    from mlflow_observe.core.degradation import DegradationResult, MetricDegradation
+    from mlflow_observe.report.plots import figure_to_png, plot_performance
+
+    # A perfect window: the bootstrap interval [0.99, 0.998] does not contain 1.0.
+    metric = MetricDegradation("accuracy", "estimated", 0.995, 0.99, 0.998, 1.0, 0.999, 0.9995,
+                               0.005, 0.005, 0.01, False)
+    png = figure_to_png(plot_performance(DegradationResult("classification", "estimated",
+                                                           [metric], False, 240, [])))
+    assert png[:4] == b"\x89PNG"

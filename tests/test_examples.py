@@ -35,3 +35,24 @@ def test_serve_and_monitor_finds_the_shift_in_the_second_half_only(tmp_path):
     lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if "half:" in line}
     assert "200 logged predictions; drifted columns: none" in lines["first half"]
     assert "200 logged predictions; drifted columns: ['tenure_months']" in lines["second half"]
+
+
+def test_monitor_and_gate_catches_the_afternoon_drift_and_gates(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "monitor_and_gate.py"), "--store",
+         str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "monitored 24 hourly windows; first critical alert at 14:00" in out
+    assert "10 windows alerted, 10 webhook calls received" in out
+    assert "run again: 0 new windows (24 evaluated before)" in out
+    refused, accepted = out.split("4. gate v2 (old customers): ")[1].split("4. gate v3")
+    assert refused.startswith("failed") and "FAIL  drift/share_drifted_columns" in refused
+    assert accepted.startswith(" (retrained): passed") and "champion is now v3" in accepted
+    trail = out.split("5. the audit trail")[1]
+    v1, v2, v3 = trail.split("   churn v")[1:]
+    assert "24 monitored windows" in v1 and "alert    critical" in v1 and "gate" not in v1
+    assert "gate failed" in v2 and "gate passed" in v3 and "alias 'champion'" in v3

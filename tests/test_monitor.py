@@ -206,6 +206,13 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path):
                         experiment_name="boundaries", drift_options={"log_plots": False})
     assert [w.n_rows for w in result.windows] == [1, 2, 1]
     assert sum(w.n_rows for w in result.windows) == len(stamps)
+    # Found again by its [start, end) tags, though its rows begin at 00:30.
+    window_run = MlflowClient().get_run(result.windows[0].run_id)
+    assert window_run.data.tags["observe.window.start"] == "2026-11-25T00:00:00+00:00"
+    assert window_run.data.tags["mlflow_observe.window.start"].startswith("2026-11-25T00:30")
+    again = mo.monitor("models:/churn/1", str(log_dir), window="1h", since="2026-11-25T00:00",
+                       until="2026-11-25T03:00", min_rows=1, experiment_name="boundaries")
+    assert again.windows == [] and again.already_evaluated == 3
 
 
 def test_interrupted_window_is_evaluated_again(champion, tmp_path):

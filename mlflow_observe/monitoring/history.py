@@ -69,7 +69,7 @@ def _window_events(run) -> list:
     # Audit order: when the window was evaluated (what was known when), not the window's time.
     end = _iso(run.info.end_time or run.info.start_time)
     share = metrics.get("drift/share_drifted_columns")
-    summary = (f"window {t[tags.WINDOW_START]} .. {t[tags.WINDOW_END]}: "
+    summary = (f"window {t[tags.MONITOR_WINDOW_START]} .. {t[tags.MONITOR_WINDOW_END]}: "
                f"{t.get(tags.WINDOW_ROWS, '?')} rows, drift {t.get(tags.DRIFT_STATUS, '?')}"
                + (f" (share {share:.2f})" if share is not None else "")
                + (f", degradation {t[tags.DEGRADATION_STATUS]}"

@@ -262,7 +262,7 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
     runs = search_runs(client, [experiment_id], tag_filter(**{
         tags.PARENT_RUN_ID: series_id, tags.ROLE: tags.ROLE_WINDOW,
         tags.WINDOW_COMPLETE: "true"}))
-    return {as_utc(r.data.tags[tags.WINDOW_START]): as_utc(r.data.tags[tags.WINDOW_END])
+    return {as_utc(r.data.tags[tags.MONITOR_WINDOW_START]): as_utc(r.data.tags[tags.MONITOR_WINDOW_END])
             for r in runs}
 
 
@@ -273,8 +273,8 @@ def _evaluate_window(context: _Context, current: Window, rows) -> WindowOutcome:
                      f"{model.label} {current.start:%Y-%m-%d %H:%M}", {
                          tags.PARENT_RUN_ID: context.series_id, tags.ROLE: tags.ROLE_WINDOW,
                          tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version,
-                         tags.WINDOW_START: current.start.isoformat(),
-                         tags.WINDOW_END: current.end.isoformat(),
+                         tags.MONITOR_WINDOW_START: current.start.isoformat(),
+                         tags.MONITOR_WINDOW_END: current.end.isoformat(),
                          tags.WINDOW_INDEX: str(step)})
     run_id = run.info.run_id
     try:

@@ -113,6 +113,11 @@ def figure_to_png(figure) -> bytes:
         plt.close(figure)
 
 
+def _span(low, value, high):
+    """Error-bar lengths around ``value``; a bootstrap interval may miss its point (e.g. at 1.0)."""
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+
+
 def plot_performance(result, *, title: str = "Performance: baseline against window"):
     """Each metric's baseline (with its interval) beside the window's value (with its band).
 
@@ -131,10 +136,10 @@ def plot_performance(result, *, title: str = "Performance: baseline against wind
     figure, axes = plt.subplots(figsize=(7.0, 0.55 * max(len(rows), 1) + 1.4))
     positions = np.arange(len(rows))
     for i, m in enumerate(rows):
-        axes.errorbar(m.baseline, i + 0.15, xerr=[[m.baseline - m.baseline_low],
-                                                   [m.baseline_high - m.baseline]],
+        axes.errorbar(m.baseline, i + 0.15, xerr=_span(m.baseline_low, m.baseline,
+                                                       m.baseline_high),
                       fmt="o", color="#4c72b0", label="baseline (95% interval)" if i == 0 else None)
-        band = None if m.band_low is None else [[m.value - m.band_low], [m.band_high - m.value]]
+        band = None if m.band_low is None else _span(m.band_low, m.value, m.band_high)
         axes.errorbar(m.value, i - 0.15, xerr=band, fmt="s",
                       color="#c62828" if m.degraded else "#dd8452",
                       label=f"window ({m.kind})" if i == 0 else None)

@@ -24,6 +24,10 @@ MONITOR_WIDTH = "observe.monitor.window"  # e.g. "1h"
 MONITOR_ORIGIN = "observe.monitor.origin"  # start of window index 0
 MONITOR_LAST_WINDOW = "observe.monitor.last_window_end"
 MONITOR_LOGS = "observe.monitor.logs"
+# The monitor's window [start, end); mlflow_observe.window.start/end are the first and
+# last rows' timestamps, which the drift evaluator records on any run.
+MONITOR_WINDOW_START = "observe.window.start"
+MONITOR_WINDOW_END = "observe.window.end"
 WINDOW_INDEX = "observe.window.index"
 WINDOW_COMPLETE = "observe.window.complete"  # "true" once every result is logged
 ALERT_LEVEL = "observe.alert.level"

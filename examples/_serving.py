@@ -1,0 +1,56 @@
+"""Serving a registered model on loopback for the examples: `mlflow models serve` as a context."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(model_uri: str, tracking_uri: str, log_dir, **env):
+    """Run ``mlflow models serve -m model_uri`` with prediction logging to ``log_dir``; yield its URL.
+
+    Stopping it (SIGTERM) makes each worker write what it still holds.
+    """
+    port = free_port()
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+                   "MLFLOW_OBSERVE_LOG_DIR": str(log_dir), **env,
+                   # the server starts `uvicorn` from this environment's bin directory
+                   "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "2"],
+        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, server)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers
+        server.wait(timeout=60)
+
+
+def _wait_until_up(url: str, server: subprocess.Popen) -> None:
+    for _ in range(240):
+        if server.poll() is not None:
+            raise RuntimeError("mlflow models serve exited; run it by hand to see why")
+        try:
+            if requests.get(f"{url}/ping", timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.5)
+    raise RuntimeError("mlflow models serve did not start in 2 minutes")
