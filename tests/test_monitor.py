@@ -323,8 +323,10 @@ def test_gate_refuses_stale_and_promotes_retrained(champion, tmp_path):
     client.set_registered_model_alias("churn", "champion", champion["version"])
 
 
-def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path):
+def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, monkeypatch):
     client = MlflowClient()
+    # A gate's predictions are not production traffic: nothing reaches the log.
+    monkeypatch.setenv("MLFLOW_OBSERVE_LOG_DIR", str(tmp_path / "gate-log"))
     holdout = customers(1000, seed=4)
     holdout = holdout.assign(churned=churned(holdout))
     # Against itself nothing improves by 0.01: MLflow's minimum absolute change fails.
@@ -333,6 +335,7 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path):
     assert not same.passed
     assert "minimum absolute change check failed" in same.reasons[0]
     assert same.checks[0].candidate_value == same.checks[0].champion_value
+    assert not (tmp_path / "gate-log").exists()
     # A metric that was not computed fails with a reason, never a crash.
     missing = mo.gate("models:/churn/1", data=holdout, thresholds=["drift/no_such_metric<=1"])
     assert not missing.passed and "has no value for it" in missing.reasons[0]
@@ -436,3 +439,17 @@ def _close_assistant(page):
         close.first.click(timeout=10_000)
     except Exception:  # not shown in this UI version: nothing to close
         pass
+
+
+def test_fail_on_warning_and_the_table_output(champion):
+    args = ["monitor", "-m", "models:/churn/1", "--logs", champion["logs"], "--window", "6h",
+            "--since", str(DAY), "--until", str(DAY + pd.Timedelta(hours=6)),
+            "--alert", "drift/n_drifted_columns>=1:warning"]
+    quiet = cli(*args, "--experiment-name", "warnings pass", env=champion["url"])
+    assert quiet.returncode == 0, quiet.stderr  # a warning alone does not fail by default
+    assert "churn v1: 1 window(s) evaluated, 0 skipped, 0 evaluated before" in quiet.stdout
+    row = quiet.stdout.splitlines()[2]
+    assert row.startswith("2026-11-26 00:00:00") and " warning " in row
+    strict = cli(*args, "--fail-on", "warning", "--experiment-name", "warnings fail",
+                 env=champion["url"])
+    assert strict.returncode == 1, strict.stderr

@@ -40,6 +40,7 @@ from mlflow_observe.monitoring.runs import (
     model_version_runs,
     resumed_run,
 )
+from mlflow_observe.plugins.flavor import no_prediction_logs
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
@@ -199,7 +200,8 @@ def _evaluate_version(model: ModelVersionRef, data: pd.DataFrame, run_id: str, t
     prediction = baseline.predictions or PREDICTION
     features = data.drop(columns=[c for c in (label, prediction) if c and c in data.columns])
     loaded = mlflow.pyfunc.load_model(model.uri)
-    output = loaded.predict(features)
+    with no_prediction_logs():  # a gate's evaluation is not production traffic
+        output = loaded.predict(features)
     if isinstance(output, pd.DataFrame):
         output = output.iloc[:, 0]
     frame = features.assign(**{prediction: pd.Series(output).to_numpy()})

@@ -56,7 +56,8 @@ _LOGGING_ALLOWED = contextvars.ContextVar("mlflow_observe_logging_allowed", defa
 
 
 @contextlib.contextmanager
-def _no_prediction_logs():
+def no_prediction_logs():
+    """Within this block, wrapped models log nothing (e.g. evaluating a candidate offline)."""
     token = _LOGGING_ALLOWED.set(False)
     try:
         yield
@@ -99,7 +100,7 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
         raise MlflowException(f"Path '{path}' already exists and is not empty",
                               error_code=INVALID_PARAMETER_VALUE)
     os.makedirs(path, exist_ok=True)
-    with _no_prediction_logs():
+    with no_prediction_logs():
         _save_inner(model, os.path.join(path, INNER_DIR), signature, input_example,
                     inner_options or {})
     inner = Model.load(os.path.join(path, INNER_DIR))
@@ -147,7 +148,7 @@ def log_model(model, name: str = "model", *, baseline=None, targets=None, predic
                     "sample_size", "random_state", "n_jobs"}
     profile_options = {k: kwargs.pop(k) for k in list(kwargs) if k in profile_keys}
     profile = _as_profile(baseline, targets, predictions, profile_options)
-    with _no_prediction_logs():
+    with no_prediction_logs():
         info = Model.log(
             artifact_path=None, name=name, flavor=sys.modules[__name__], registered_model_name=registered_model_name,
             model=model, baseline=profile, model_name=registered_model_name or name,
