@@ -39,11 +39,14 @@ def read_table(path: str):
               help="One threshold for every column (default: the method's own).")
 @click.option("--drift-share", type=float, default=None,
               help="Share of drifted columns at which the dataset drifts (default 0.5).")
+@click.option("--multivariate", is_flag=True,
+              help="Also run the multivariate detectors (domain classifier, PCA "
+                   "reconstruction error) on the baseline's and the window's row samples.")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, fail_on_drift, output):
+          method, threshold, drift_share, multivariate, fail_on_drift, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -57,6 +60,8 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
 
     config = {k: v for k, v in {"method": method, "threshold": threshold,
                                 "drift_share": drift_share}.items() if v is not None}
+    if multivariate:
+        config["multivariate"] = True
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config)
     _print(result, run_id, output)
