@@ -182,8 +182,9 @@ def _multivariate(result) -> str:
     parts.append(
         "<p class='note'>Domain classifier: gradient-boosted trees tell window rows from "
         "reference rows; the value is the mean held-out ROC AUC of a stratified cross-validation. "
-        "The window drifts when it is above the band around 0.5: the larger of the "
-        "Mann-Whitney null standard error times z(0.999) and 0.02. Importance: the held-out AUC "
+        "The window drifts when it is above the band around 0.5, of half-width the "
+        "larger of 0.02 and z(0.999) times the AUC's standard error under no drift "
+        "(Mann-Whitney, corrected for the folds' shared training rows). Importance: the held-out AUC "
         "lost when a column is shuffled. PCA reconstruction: the window's mean distance to its "
         "projection on the reference's leading components; it drifts above the mean error of "
         "left-out reference chunks plus the larger of z(0.999) standard errors and 2%.</p>"
