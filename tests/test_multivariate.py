@@ -117,6 +117,46 @@ def test_the_reference_itself_does_not_alarm():
     assert max(reconstruction.chunk_errors) < sized.threshold
 
 
+def test_thresholds_come_from_reference_rows_left_out_of_the_fit():
+    """A small, wide reference: rows scored by the PCA fitted on them look far too good.
+
+    Calibrated on those in-sample errors, every fresh window from the reference
+    distribution would alarm; calibrated on left-out chunks, none does.
+    """
+    from mlflow_observe.core.encoding import FeatureEncoding
+    from mlflow_observe.core.multivariate import _components_for, _errors, _fit_pca
+
+    in_sample_alarms, alarms = 0, 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        both = pd.DataFrame(rng.normal(size=(300, 30)), columns=[f"x{i}" for i in range(30)])
+        reference, window = both.iloc[:150], both.iloc[150:]
+        alarms += reconstruction_drift(reference, window, min_increase=0.0).drifted
+        encoding = FeatureEncoding.fit(reference)
+        x, is_indicator = encoding.indicators(reference)
+        model = _fit_pca(x, is_indicator, _components_for(x, is_indicator, 0.9)[0])
+        in_sample, fresh = _errors(model, x), _errors(model, encoding.indicators(window)[0])
+        limit = in_sample.mean() + 3.09 * in_sample.std(ddof=1) * np.sqrt(2 / 150)
+        in_sample_alarms += fresh.mean() > limit
+    assert in_sample_alarms == 10  # the naive calibration fails on this data ...
+    assert alarms <= 1  # ... the left-out one does not
+
+
+def test_report_section_ranks_columns_and_escapes_names():
+    from mlflow_observe.report.html import render_report
+
+    reference = correlated(1000, rho=0.8, seed=1).rename(columns={"a": "<img src=x>"})
+    window = correlated(1000, rho=0.0, seed=2).rename(columns={"a": "<img src=x>"})
+    baseline = build_profile(reference)
+    options = DriftOptions(multivariate=True)
+    page = render_report(mo.compare(baseline, window, options), baseline=baseline,
+                         options=options, baseline_label="runs:/abc", plots={})
+    assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page
+    section = page[page.index("Columns that separate the window"):]
+    ranked = [section.index(name) for name in ("&lt;img src=x&gt;", "noise_1")]
+    assert ranked == sorted(ranked)
+
+
 def test_a_window_too_small_is_a_clear_error_with_the_minimum():
     reference = correlated(1000, rho=0.8, seed=1)
     window = reference.iloc[:MIN_ROWS - 1]
