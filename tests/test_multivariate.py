@@ -68,7 +68,8 @@ def test_correlation_change_is_caught_by_both_detectors_and_by_no_column(correla
     metrics = correlation_flip.metrics()
     assert metrics["drift/multivariate/domain_drifted"] == 1.0
     assert metrics["drift/multivariate/reconstruction_drifted"] == 1.0
-    assert multivariate.domain.statistic > 0.65 > multivariate.domain.band[1]
+    assert multivariate.domain.statistic > 0.65 > multivariate.domain.threshold
+    assert multivariate.domain.threshold == multivariate.domain.band[1] > 0.5
     assert multivariate.domain.interval[0] > multivariate.domain.band[1]
     reconstruction = multivariate.reconstruction
     assert reconstruction.statistic > 2 * reconstruction.threshold

@@ -144,7 +144,13 @@ class DomainClassifierResult:
     n_current: int
 
     @property
+    def threshold(self) -> float:
+        """The AUC above which the window drifts: the band's upper edge."""
+        return self.band[1]
+
+    @property
     def ranked_features(self) -> list[str]:
+        """The columns, those that separate the samples most first."""
         return list(self.importances)
 
 

@@ -65,12 +65,8 @@ class MultivariateDrift:
 
     def to_records(self) -> list[dict]:
         """One record per detector, with the keys of the per-column drift records."""
-        return [
-            _record(DOMAIN, "domain_auc", self.domain,
-                    None if self.domain is None else self.domain.band[1], self),
-            _record(RECONSTRUCTION, "reconstruction_error", self.reconstruction,
-                    None if self.reconstruction is None else self.reconstruction.threshold, self),
-        ]
+        return [_record(DOMAIN, "domain_auc", self.domain, self),
+                _record(RECONSTRUCTION, "reconstruction_error", self.reconstruction, self)]
 
 
 def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_columns=None,
@@ -148,7 +144,7 @@ def _sample_frame(profile: DataProfile, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(data, columns=columns)
 
 
-def _record(name, statistic_name, result, threshold, drift: MultivariateDrift) -> dict:
+def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
     base = {
         "column": name, "metric_name": "multivariate", "role": ROLE, "kind": ROLE,
         "method": statistic_name, "exact": None, "p_value_adjusted": None,
@@ -159,7 +155,8 @@ def _record(name, statistic_name, result, threshold, drift: MultivariateDrift) -
                 "status": "skipped", "statistics": {"columns": list(drift.columns)},
                 "note": drift.notes.get(name), "metric_key": None}
     return {
-        **base, "statistic": result.statistic, "p_value": result.pvalue, "threshold": threshold,
+        **base, "statistic": result.statistic, "p_value": result.pvalue,
+        "threshold": result.threshold,
         "drifted": result.drifted, "status": "drift" if result.drifted else "ok",
         "n_reference": result.n_reference, "n_current": result.n_current,
         "statistics": {**asdict(result), "columns": list(drift.columns)}, "note": None,
