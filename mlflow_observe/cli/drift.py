@@ -108,9 +108,13 @@ def _print(result, run_id: str, output: str) -> None:
                f"(share {metrics['drift/share_drifted_columns']:.2f}); dataset drift: "
                f"{'yes' if metrics['drift/dataset_drift'] else 'no'}")
     width = max([len(str(r["column"])) for r in table] + [6])
-    click.echo(f"{'column':<{width}}  {'method':<11} {'statistic':>10} {'p-value':>9}  status")
+    # Multivariate records name longer statistics (reconstruction_error).
+    method_width = max([len(str(r["method"] or "")) for r in table] + [11])
+    click.echo(f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} "
+               f"{'p-value':>9}  status")
     for r in table:
         stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
         pval = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        click.echo(f"{str(r['column']):<{width}}  {str(r['method'] or ''):<11} {stat:>10} "
+        method = str(r["method"] or "")
+        click.echo(f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
                    f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))
