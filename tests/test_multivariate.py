@@ -307,3 +307,10 @@ def test_evaluate_drift_keyword_and_cli_flag(baseline_run, tracking_uri, tmp_pat
     payload = json.loads(completed.stdout)
     assert payload["metrics"]["drift/multivariate/domain_drifted"] == 1.0
     assert payload["metrics"]["drift/multivariate/reconstruction_drifted"] == 1.0
+    table = subprocess.run([executable, "drift", "-b", baseline_run, "-d", str(path),
+                            "--multivariate"], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert table.returncode == 0, table.stderr
+    rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
+    assert rows["domain_classifier"][1] == "domain_auc" and rows["domain_classifier"][-1] == "drift"
+    assert rows["pca_reconstruction"][1] == "reconstruction_error"
