@@ -38,11 +38,14 @@ def read_table(path: str):
               help="One threshold for every column (default: the method's own).")
 @click.option("--drift-share", type=float, default=None,
               help="Share of drifted columns at which the dataset drifts (default 0.5).")
+@click.option("--multivariate", is_flag=True,
+              help="Also run the multivariate detectors (domain classifier, PCA "
+                   "reconstruction error) on the baseline's and the window's row samples.")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, fail_on_drift, output):
+          method, threshold, drift_share, multivariate, fail_on_drift, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -56,6 +59,8 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
 
     config = {k: v for k, v in {"method": method, "threshold": threshold,
                                 "drift_share": drift_share}.items() if v is not None}
+    if multivariate:
+        config["multivariate"] = True
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config)
     _print(result, run_id, output)
@@ -102,9 +107,13 @@ def _print(result, run_id: str, output: str) -> None:
                f"(share {metrics['drift/share_drifted_columns']:.2f}); dataset drift: "
                f"{'yes' if metrics['drift/dataset_drift'] else 'no'}")
     width = max([len(str(r["column"])) for r in table] + [6])
-    click.echo(f"{'column':<{width}}  {'method':<11} {'statistic':>10} {'p-value':>9}  status")
+    # Multivariate records name longer statistics (reconstruction_error).
+    method_width = max([len(str(r["method"] or "")) for r in table] + [11])
+    click.echo(f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} "
+               f"{'p-value':>9}  status")
     for r in table:
         stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
         pval = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        click.echo(f"{str(r['column']):<{width}}  {str(r['method'] or ''):<11} {stat:>10} "
+        method = str(r["method"] or "")
+        click.echo(f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
                    f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))

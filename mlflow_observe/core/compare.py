@@ -8,6 +8,7 @@ import pandas as pd
 
 from mlflow_observe.core.drift import DriftOptions, DriftResult, compare_profiles
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
+from mlflow_observe.core.multivariate_drift import MultivariateDrift, multivariate_drift
 from mlflow_observe.core.profile import DataProfile
 
 
@@ -25,14 +26,27 @@ class WindowComparison:
     integrity : IntegrityResult
     current : DataProfile
         The window's counts in the baseline's bins (used for the plots).
+    multivariate : MultivariateDrift or None
+        The multivariate detectors' results, when asked for (``multivariate=True``).
     """
 
     drift: DriftResult
     integrity: IntegrityResult
     current: DataProfile
+    multivariate: MultivariateDrift | None = None
 
     def metrics(self) -> dict[str, float]:
-        return {**self.drift.metrics(), **self.integrity.metrics()}
+        metrics = {**self.drift.metrics(), **self.integrity.metrics()}
+        if self.multivariate is not None:
+            metrics.update(self.multivariate.metrics())
+        return metrics
+
+    def to_records(self) -> list[dict]:
+        """The drift table: one record per column, then one per multivariate detector."""
+        records = self.drift.to_records()
+        if self.multivariate is not None:
+            records += self.multivariate.to_records()
+        return records
 
 
 def compare(
@@ -86,7 +100,13 @@ def compare(
     integrity = check_integrity(
         baseline, current, columns, missing_rate_tolerance=options.missing_rate_tolerance
     )
-    return WindowComparison(drift=drift, integrity=integrity, current=current)
+    multivariate = None
+    if options.multivariate:
+        # The window's row sample is bounded and merged part by part, as the baseline's.
+        multivariate = multivariate_drift(baseline, current, present_columns=columns,
+                                          random_state=baseline.settings.get("random_state", 0))
+    return WindowComparison(drift=drift, integrity=integrity, current=current,
+                            multivariate=multivariate)
 
 
 def _parts(data, chunk_size):

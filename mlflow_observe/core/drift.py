@@ -101,6 +101,10 @@ class DriftOptions:
         threshold / warning_ratio, is a warning.
     missing_rate_tolerance : float, default=0.05
         Integrity: a rise in a column's missing rate above this is a finding.
+    multivariate : bool, default=False
+        Also run the multivariate detectors (a domain classifier and PCA
+        reconstruction error, see :mod:`mlflow_observe.core.multivariate`) on
+        the baseline's and the window's row samples.
 
     Examples
     --------
@@ -123,6 +127,7 @@ class DriftOptions:
     alpha: float = 0.05
     warning_ratio: float = 0.5
     missing_rate_tolerance: float = 0.05
+    multivariate: bool = False
 
     _constraints = {
         "method": [Options(*METHODS)],
@@ -135,6 +140,7 @@ class DriftOptions:
         "alpha": [Interval(float, 0, 1, closed="neither")],
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
+        "multivariate": [InstanceOf(bool)],
     }
 
     def __post_init__(self):

@@ -61,6 +61,10 @@ class DriftEvaluator(ModelEvaluator):
     method, methods, threshold, thresholds, small_sample_size, drift_share,
     dataset_method, alpha, warning_ratio, missing_rate_tolerance :
         The :class:`~mlflow_observe.core.drift.DriftOptions`.
+    multivariate : bool, default=False
+        Also run the multivariate detectors (domain classifier, PCA
+        reconstruction error) on the baseline's and the window's row samples:
+        metrics ``drift/multivariate/...``, two records in the table, a report section.
     max_plots : int, default=6
         Distribution plots for the most drifted columns.
     chunk_size : int, optional
@@ -208,7 +212,7 @@ def _write_and_log(client, run_id, tmp, relative_path, content: str | bytes):
 
 
 def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
-    table = comparison.drift.to_records()
+    table = comparison.to_records()
     findings = comparison.integrity.to_records()
     table_uri = _write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
                                json.dumps(table, indent=1, allow_nan=False, default=_json_default))
