@@ -76,6 +76,28 @@ def compare(
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
             current.update(part, n_jobs=n_jobs)
+    return compare_counted(baseline, current, list(columns), options)
+
+
+def compare_counted(baseline: DataProfile, current: DataProfile, columns,
+                    options: DriftOptions | None = None) -> WindowComparison:
+    """Compare a window already counted into ``baseline.empty_like()`` with the baseline.
+
+    ``columns`` are the window's column names (for missing and extra columns).
+    This is the step after counting that every engine shares: :func:`compare`
+    counts pandas and Arrow data itself, the Spark engine counts on the cluster.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    >>> current = baseline.empty_like()
+    >>> current.update(pd.DataFrame({"x": [2.0, 9.0]}))
+    >>> [f.check for f in compare_counted(baseline, current, ["x"]).integrity.findings]
+    ['out_of_range']
+    """
+    options = options or DriftOptions()
     if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "
