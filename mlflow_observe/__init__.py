@@ -19,7 +19,14 @@ from mlflow_observe.evaluation import (
     evaluate_drift,
     monitoring_dataset,
 )
-from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, log_labels, read_logs
+from mlflow_observe.logs.reader import (
+    LogSchemaError,
+    LogWindowError,
+    iter_log_batches,
+    log_labels,
+    read_logs,
+    scan_logs,
+)
 from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
     BaselineNotFoundError,
@@ -33,6 +40,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "LogSchemaError",
     "LogWindowError",
     "MONITORING_MODEL_TYPE",
     "ProfileError",
@@ -51,4 +59,5 @@ __all__ = [
     "monitoring_dataset",
     "read_logs",
     "save_model",
+    "scan_logs",
 ]

@@ -18,16 +18,25 @@ _logger = logging.getLogger(__name__)
 EXIT_OK, EXIT_DRIFT, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
-def read_table(path: str):
-    """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame."""
+def read_table(path: str, engine: str = "pandas"):
+    """Read a CSV or Parquet file (or a directory of Parquet files) into a DataFrame.
+
+    With ``engine="spark"``, a Spark DataFrame read by the active or configured session.
+    """
     import pandas as pd
 
     lower = path.lower()
-    if os.path.isdir(path) or lower.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if lower.endswith((".csv", ".csv.gz", ".tsv")):
-        return pd.read_csv(path, sep="\t" if lower.endswith(".tsv") else ",")
-    raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv or .parquet file.")
+    parquet = os.path.isdir(path) or lower.endswith((".parquet", ".pq"))
+    if not parquet and not lower.endswith((".csv", ".csv.gz", ".tsv")):
+        raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv or .parquet file.")
+    separator = "\t" if lower.endswith(".tsv") else ","
+    if engine == "spark":
+        from mlflow_observe.engines.spark import spark_session
+
+        reader = spark_session().read
+        return reader.parquet(path) if parquet else reader.csv(path, header=True, sep=separator,
+                                                                 inferSchema=True)
+    return pd.read_parquet(path) if parquet else pd.read_csv(path, sep=separator)
 
 
 @click.command("drift")
@@ -41,9 +50,10 @@ def read_table(path: str):
               help="Share of drifted columns at which the dataset drifts (default 0.5).")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
+@options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, fail_on_drift, output):
+          method, threshold, drift_share, fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -58,15 +68,19 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
     config = {k: v for k, v in {"method": method, "threshold": threshold,
                                 "drift_share": drift_share}.items() if v is not None}
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
-                                    run_id, experiment_id, experiment_name, config)
+                                    run_id, experiment_id, experiment_name, config,
+                                    engine=engine)
     _print(result, run_id, output)
     dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
     sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
 
 
 def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, experiment_id,
-                   experiment_name, config):
-    """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide."""
+                   experiment_name, config, *, engine="pandas"):
+    """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide.
+
+    A Spark engine that is not installed or cannot start also exits 3, saying why.
+    """
     import mlflow
 
     if run_id and (experiment_id or experiment_name):
@@ -74,7 +88,7 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
     if experiment_id and experiment_name:
         raise click.UsageError("Must specify at most one of --experiment-id or --experiment-name.")
     try:
-        frame = read_table(data)
+        frame = read_table(data, engine)
         # MLflow prints run links to stdout; keep stdout for the result (--output json).
         with contextlib.redirect_stdout(sys.stderr):
             if experiment_name:

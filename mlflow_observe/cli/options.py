@@ -33,6 +33,11 @@ EXPERIMENT_NAME = click.option(
     "--experiment-name", envvar=MLFLOW_EXPERIMENT_NAME.name, metavar="NAME", default=None,
     help="The experiment of the new evaluation run, by name (created if missing).",
 )
+ENGINE = click.option(
+    "--engine", type=click.Choice(["pandas", "spark"]), default="pandas", show_default=True,
+    help="Where the rows are counted: pandas reads --data into this process; spark reads it "
+         "with the active or configured Spark session (pip install 'mlflow-observe[spark]').",
+)
 OUTPUT = click.option(
     "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
     help="How to print the result.",
