@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mlflow_observe.core._grid import GridIndex
 from mlflow_observe.core.kinds import BOOLEAN, CATEGORICAL, NUMERIC
 
 # How many distinct unseen categories a profile remembers as examples.
@@ -57,7 +58,8 @@ class NumericColumnProfile:
         self.low_sum = 0.0
         self.high_sum = 0.0
         self._search_edges = (
-            np.append(self.grid, np.nextafter(self.grid[-1], np.inf)) if len(self.grid) else None
+            GridIndex(np.append(self.grid, np.nextafter(self.grid[-1], np.inf)))
+            if len(self.grid) else None
         )
 
     # -- layout -------------------------------------------------------------------------
@@ -113,7 +115,7 @@ class NumericColumnProfile:
         if n_finite == 0:
             return
         if self.has_layout:
-            cells = np.searchsorted(self._search_edges, values, side="right")
+            cells = self._search_edges.positions(values)
             chunk_counts = np.bincount(cells, minlength=len(self.counts))
             self.counts += chunk_counts
             if chunk_counts[0]:
