@@ -100,14 +100,205 @@ def generate(rows: int) -> None:
                                                   "columns": N_NUMERIC + N_CATEGORICAL}))
 
 
+# -- measuring ------------------------------------------------------------------------------
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process below it (Linux /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError):
+                continue
+    family, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        family.update(children)
+        frontier.extend(children)
+    return family
+
+
+def resident_and_cpu(pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (user + system) of one process."""
+    with open(f"/proc/{pid}/statm") as handle:
+        rss = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PeakMemory:
+    """The largest resident memory of this process tree, and the CPU time it used.
+
+    Sampled every 0.2 s; CPU time is what each process had used when last seen,
+    so that a busy machine's other work does not count, as wall time would.
+    """
+
+    def __enter__(self):
+        self.peak, self._cpu, self._stop = 0, {}, threading.Event()
+        self._start_cpu = sum(os.times()[:2])
+        self._sample()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        total = 0
+        for pid in process_tree(os.getpid()):
+            try:
+                rss, cpu = resident_and_cpu(pid)
+            except (OSError, IndexError):
+                continue
+            total += rss
+            if pid != os.getpid():
+                self._cpu[pid] = max(self._cpu.get(pid, 0.0), cpu)
+        self.peak = max(self.peak, total)
+
+    def _loop(self):
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        own = sum(os.times()[:2]) - self._start_cpu
+        self.cpu_seconds = own + sum(self._cpu.values())
+
+
+def window_files(n_files: int | None) -> list[str]:
+    files = sorted(str(p) for p in (DATA / "window").glob("*.parquet"))
+    return files[:n_files] if n_files else files
+
+
+def count_rows(files) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def measure_stream(files, n_jobs):
+    import pyarrow.parquet as pq
+
+    import mlflow_observe as mo
+
+    categorical = [f"cat_{j:02d}" for j in range(N_CATEGORICAL)]
+
+    def batches():  # file by file, row group by row group: no read-ahead beyond a batch
+        for path in files:
+            parquet = pq.ParquetFile(path, read_dictionary=categorical)
+            yield from parquet.iter_batches(batch_size=BATCH_ROWS)
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        baseline = mo.DataProfile.from_json((DATA / "baseline.json").read_text())
+        result = mo.compare(baseline, batches(), n_jobs=n_jobs)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu_seconds": memory.cpu_seconds, "peak_bytes": memory.peak,
+            "drifted": result.drift.drifted_columns, "rows": result.current.n_rows}
+
+
+def measure_spark(files, cores):
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    import mlflow_observe as mo
+    from mlflow_observe.engines.spark import compare_spark
+
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        from pyspark.sql import SparkSession
+
+        spark = (SparkSession.builder.master(f"local[{cores}]")
+                 .config("spark.driver.host", "127.0.0.1")
+                 .config("spark.driver.bindAddress", "127.0.0.1")
+                 .config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+        session_seconds = time.perf_counter() - started
+        baseline = mo.DataProfile.from_json((DATA / "baseline.json").read_text())
+        result = compare_spark(baseline, spark.read.parquet(*files))
+        seconds = time.perf_counter() - started
+    spark.stop()
+    return {"seconds": seconds, "session_seconds": session_seconds,
+            "cpu_seconds": memory.cpu_seconds, "peak_bytes": memory.peak,
+            "drifted": result.drift.drifted_columns, "rows": result.current.n_rows}
+
+
+CONTENDERS = {
+    "stream": lambda files: measure_stream(files, n_jobs=None),
+    "stream-1core": lambda files: measure_stream(files, n_jobs=1),
+    "spark": lambda files: measure_spark(files, cores=2),
+}
+CORES = {"stream": 2, "stream-1core": 1, "spark": 2}
+
+
+def run(contenders, repeats, file_counts) -> dict:
+    results: dict = {}
+    for n_files in file_counts:
+        files = window_files(n_files)
+        rows = count_rows(files)
+        for round_ in range(repeats):
+            for name in contenders:  # interleaved: A B C A B C ...
+                done = subprocess.run(
+                    [sys.executable, __file__, "measure", name, "--files", str(len(files))],
+                    capture_output=True, text=True, check=True)
+                measured = json.loads(done.stdout.strip().splitlines()[-1])
+                results.setdefault(f"{name} {rows}", []).append(measured)
+                print(f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: "
+                      f"{measured['seconds']:7.1f} s ({measured['cpu_seconds']:.1f} s CPU)  "
+                      f"{measured['peak_bytes'] / 2**30:5.2f} GiB  {measured['drifted']}",
+                      flush=True)
+    return results
+
+
+def summarise(results) -> list[dict]:
+    rows = []
+    columns = N_NUMERIC + N_CATEGORICAL
+    for key, runs in results.items():
+        name, n_rows = key.rsplit(" ", 1)
+        seconds = statistics.median(r["seconds"] for r in runs)
+        cpu_seconds = statistics.median(r["cpu_seconds"] for r in runs)
+        cells = int(n_rows) * columns
+        rows.append({
+            "contender": name, "rows": int(n_rows), "rounds": len(runs),
+            "median_seconds": round(seconds, 2),
+            "median_cpu_seconds": round(cpu_seconds, 2),
+            "million_cells_per_cpu_second": round(cells / cpu_seconds / 1e6, 1),
+            "median_peak_gib": round(statistics.median(r["peak_bytes"] for r in runs) / 2**30, 2),
+            "max_peak_gib": round(max(r["peak_bytes"] for r in runs) / 2**30, 2),
+            "million_cells_per_second_per_core": round(cells / seconds / CORES[name] / 1e6, 1),
+            "drifted": runs[0]["drifted"],
+        })
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("generate", help="write the reference profile and the window")
     make.add_argument("--rows", type=int, default=10_000_000)
+    bench = commands.add_parser("run", help="measure the contenders, rounds interleaved")
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--contenders", nargs="+", default=["stream", "spark"],
+                       choices=sorted(CONTENDERS))
+    bench.add_argument("--files", type=int, nargs="+", default=[N_FILES],
+                       help="window sizes, as numbers of the window's files (e.g. 2 8 20)")
+    one = commands.add_parser("measure", help="one measurement (used by run)")
+    one.add_argument("contender", choices=sorted(CONTENDERS))
+    one.add_argument("--files", type=int, default=None)
     args = parser.parse_args(argv)
     if args.command == "generate":
         generate(args.rows)
+    elif args.command == "measure":
+        print(json.dumps(CONTENDERS[args.contender](window_files(args.files))))
+    else:
+        summary = summarise(run(args.contenders, args.repeats, args.files))
+        (DATA / "results.json").write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2))
     return 0
 
 
