@@ -245,7 +245,13 @@ def run(contenders, repeats, file_counts) -> dict:
             for name in contenders:  # interleaved: A B C A B C ...
                 done = subprocess.run(
                     [sys.executable, __file__, "measure", name, "--files", str(len(files))],
-                    capture_output=True, text=True, check=True)
+                    capture_output=True, text=True)
+                if done.returncode:
+                    (DATA / f"failed-{name}-{rows}.log").write_text(done.stderr)
+                    print(f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: failed "
+                          f"(exit {done.returncode}; stderr in {DATA.name}/failed-{name}-{rows}.log)",
+                          flush=True)
+                    continue
                 measured = json.loads(done.stdout.strip().splitlines()[-1])
                 results.setdefault(f"{name} {rows}", []).append(measured)
                 print(f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: "
@@ -260,6 +266,8 @@ def summarise(results) -> list[dict]:
     columns = N_NUMERIC + N_CATEGORICAL
     for key, runs in results.items():
         name, n_rows = key.rsplit(" ", 1)
+        if not runs:
+            continue
         seconds = statistics.median(r["seconds"] for r in runs)
         cpu_seconds = statistics.median(r["cpu_seconds"] for r in runs)
         cells = int(n_rows) * columns
@@ -297,7 +305,8 @@ def main(argv=None) -> int:
         print(json.dumps(CONTENDERS[args.contender](window_files(args.files))))
     else:
         summary = summarise(run(args.contenders, args.repeats, args.files))
-        (DATA / "results.json").write_text(json.dumps(summary, indent=2))
+        name = "results-" + "-".join(args.contenders) + "-" + "-".join(map(str, args.files))
+        (DATA / f"{name}.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
     return 0
 

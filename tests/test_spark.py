@@ -108,7 +108,7 @@ def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
 ])
 def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     window = make_frame(rows, seed=4, shift=shift)
-    ours = engine.compare_spark(baseline, spark.createDataFrame(window).repartition(3))
+    ours = mo.compare(baseline, spark.createDataFrame(window).repartition(3))
     theirs = mo.compare(baseline, window)
     assert ours.drift.drifted_columns == theirs.drift.drifted_columns == drifted
     assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
@@ -166,6 +166,18 @@ def test_baseline_from_spark(spark):
     expected = ours.empty_like()
     expected.update(window)
     assert_same_counts(engine.count_window(ours, spark.createDataFrame(window)), expected)
+
+
+def test_baseline_from_spark_records_the_reference_performance(spark):
+    reference = make_frame(3000, seed=12)
+    reference["label"] = (reference["num_a"] > 0).astype(int)
+    reference["prediction"] = (reference["num_a"] + reference["num_b"] / 20 > 0.5).astype(int)
+    ours = mo.build_profile(spark.createDataFrame(reference), targets="label",
+                            predictions="prediction")
+    theirs = mo.build_profile(reference, targets="label", predictions="prediction")
+    assert ours.performance["n_rows"] == theirs.performance["n_rows"] == 3000
+    for metric, value in theirs.performance["metrics"].items():
+        assert ours.performance["metrics"][metric]["value"] == pytest.approx(value["value"])
 
 
 def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):

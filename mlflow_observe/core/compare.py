@@ -9,6 +9,7 @@ import pandas as pd
 from mlflow_observe.core.drift import DriftOptions, DriftResult, compare_profiles
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.engines import is_spark_dataframe
 
 
 class EmptyWindowError(ValueError):
@@ -45,10 +46,11 @@ def compare(
     ----------
     baseline : DataProfile
         The profile recorded at training time.
-    data : pandas.DataFrame, or an iterable of DataFrames or Arrow record batches/tables
+    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, or a Spark DataFrame
         The window: feature columns, and the prediction and label columns when
         present. An iterable is counted one part at a time, so memory is bounded
-        by the largest part and the profile, not by the window.
+        by the largest part and the profile, not by the window. A Spark
+        DataFrame is counted by Spark (:mod:`mlflow_observe.engines.spark`).
     options : DriftOptions, optional
     chunk_size : int, optional
         Count the rows this many at a time (the result does not depend on it).
@@ -70,6 +72,10 @@ def compare(
     ['x']
     """
     options = options or DriftOptions()
+    if is_spark_dataframe(data):  # counted by Spark, on the cluster
+        from mlflow_observe.engines.spark import compare_spark
+
+        return compare_spark(baseline, data, options)
     current = baseline.empty_like()
     columns: dict = {}  # every column seen, in order of appearance
     for part in _parts(data, chunk_size):

@@ -57,6 +57,8 @@ INSTALL_HINT = ("Install it with: pip install 'mlflow-observe[spark]' (Spark als
                 "or later on the machine).")
 # The column of the Arrow batches that carries one pickled partial profile.
 _PARTIAL = "partial"
+# Rows counted at a time on a worker.
+_CHUNK_ROWS = 65_536
 # Above this many partitions, partial profiles are first merged in groups on the executors.
 _DRIVER_FAN_IN = 16
 # Rows whose kinds are inferred, as build_profile infers them (the distinct counts use every row).
@@ -174,12 +176,28 @@ def _partition_counter(layout: DataProfile):
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0
         partial = layout.empty_like()
-        for batch in batches:
-            if batch.num_rows:
-                partial.update(batch.to_pandas(), n_jobs=1, part=part)
+        for chunk in _chunks(batches):
+            partial.update(chunk.to_pandas(), n_jobs=1, part=part)
         yield _as_batch(partial)
 
     return count
+
+
+def _chunks(batches):
+    """Spark's small Arrow batches (10,000 rows by default) joined into tables of about
+    65,536 rows: each update has a fixed cost (the sample's, mostly)."""
+    import pyarrow as pa
+
+    pending, rows = [], 0
+    for batch in batches:
+        if batch.num_rows:
+            pending.append(batch)
+            rows += batch.num_rows
+        if rows >= _CHUNK_ROWS:
+            yield pa.Table.from_batches(pending)
+            pending, rows = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 def _merge_partials(batches):
