@@ -216,6 +216,8 @@ def measure_spark(files, cores):
                  .config("spark.driver.host", "127.0.0.1")
                  .config("spark.driver.bindAddress", "127.0.0.1")
                  .config("spark.ui.enabled", "false")
+                 # The default 1 GB heap runs out reading two 100-column row groups at once.
+                 .config("spark.driver.memory", "3g")
                  .config("spark.ui.showConsoleProgress", "false").getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")
         session_seconds = time.perf_counter() - started
