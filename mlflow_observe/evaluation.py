@@ -109,9 +109,9 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     # The pandas path's renames and drops, applied to a row of column names.
     prepared = prepare_window_part(pd.DataFrame([names], columns=names), profile,
                                    predictions=predictions, targets=targets)
-    window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
+    window = spark._select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
     comparison = spark.compare_spark(profile, window, options)
-    bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
+    bounds = spark._timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
     return _log_window(comparison, profile, options, config, list(bounds or []))
 
 

@@ -17,6 +17,7 @@ from conftest import make_frame
 
 import mlflow_observe as mo
 from mlflow_observe.engines import spark as engine
+from mlflow_observe.tracking import tags
 
 
 @pytest.fixture(scope="module")
@@ -186,12 +187,19 @@ def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     reference = reference_frame(2000, seed=8)
     with mlflow.start_run() as training:
         mo.log_baseline(spark.createDataFrame(reference), targets="flag")
-    window = make_frame(2000, seed=9, shift=1.0)
+    window = log_window(2000, seed=9, day="2026-11-25")  # a log window: with timestamps
+    window["num_a"] += 1.0
     ours = mo.evaluate_drift(spark.createDataFrame(window), baseline=training.info.run_id,
                              log_plots=False)
     theirs = mo.evaluate_drift(window, baseline=training.info.run_id, log_plots=False)
     assert ours.metrics == pytest.approx(theirs.metrics, rel=1e-9, abs=1e-12)
     assert ours.metrics["drift/num_a/wasserstein"] > 0.5
+    assert ours.metrics["integrity/n_extra_columns"] == 0  # the timestamp is bookkeeping
+    ours_tags = mlflow.get_run(ours.run_id).data.tags
+    theirs_tags = mlflow.get_run(theirs.run_id).data.tags
+    for tag in (tags.WINDOW_START, tags.WINDOW_END):
+        assert ours_tags[tag] == theirs_tags[tag]
+    assert ours_tags[tags.WINDOW_START].startswith("2026-11-25T00:00:00")
 
 
 def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline):

@@ -74,7 +74,13 @@ class SparkUnavailableError(RuntimeError):
 
 
 def require_pyspark():
-    """Import pyspark, or raise :class:`SparkUnavailableError` saying how to install it."""
+    """Import pyspark, or raise :class:`SparkUnavailableError` saying how to install it.
+
+    The error ends with :data:`INSTALL_HINT`:
+
+    >>> print(INSTALL_HINT)
+    Install it with: pip install 'mlflow-observe[spark]' (Spark also needs Java 17 or later on the machine).
+    """  # noqa: E501
     try:
         import pyspark
     except ImportError as exc:
@@ -84,7 +90,14 @@ def require_pyspark():
 
 
 def spark_session():
-    """The active Spark session, or one started from the machine's Spark configuration."""
+    """The active Spark session, or one started from the machine's Spark configuration.
+
+    Raises :class:`SparkUnavailableError` (a ``RuntimeError``) when pyspark is
+    missing or no session can start, saying how to install or configure it:
+
+    >>> issubclass(SparkUnavailableError, RuntimeError)
+    True
+    """
     require_pyspark()
     from pyspark.sql import SparkSession
 
@@ -237,14 +250,14 @@ def _quoted(name: str) -> str:
     return "`" + str(name).replace("`", "``") + "`"
 
 
-def select_as(frame, names: dict):
+def _select_as(frame, names: dict):
     """``frame`` with the columns ``names`` maps to (``{new name: column of frame}``), in order."""
     from pyspark.sql import functions as F
 
     return frame.select(*[F.col(_quoted(old)).alias(new) for new, old in names.items()])
 
 
-def timestamp_bounds(frame, column: str):
+def _timestamp_bounds(frame, column: str):
     """The first and last instant of a timestamp column, in UTC, or None when it has none."""
     import pandas as pd
     from pyspark.sql import functions as F
