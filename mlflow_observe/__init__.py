@@ -19,10 +19,17 @@ from mlflow_observe.evaluation import (
     evaluate_drift,
     monitoring_dataset,
 )
+from mlflow_observe.logs.reader import (
+    LogSchemaError,
+    LogWindowError,
+    iter_log_batches,
+    log_labels,
+    read_logs,
+    scan_logs,
+)
 from mlflow_observe.monitoring.gate import GateResult, gate
 from mlflow_observe.monitoring.history import history
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
-from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, log_labels, read_logs
 from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
     BaselineNotFoundError,
@@ -37,6 +44,7 @@ __all__ = [
     "DriftResult",
     "EmptyWindowError",
     "GateResult",
+    "LogSchemaError",
     "LogWindowError",
     "MONITORING_MODEL_TYPE",
     "MonitorResult",
@@ -59,4 +67,5 @@ __all__ = [
     "monitoring_dataset",
     "read_logs",
     "save_model",
+    "scan_logs",
 ]

@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 
 from mlflow_observe.core.compare import EmptyWindowError
+from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.logs.schema import LABEL, PREDICTION, TIMESTAMP
 from mlflow_observe.tracking.baselines import load_baseline
 
@@ -68,12 +69,10 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
     from mlflow_observe.core.compare import compare
     from mlflow_observe.evaluators.drift import (
-        log_comparison,
         prepare_window_part,
         read_options,
         timestamp_bounds,
     )
-    from mlflow_observe.tracking import tags
 
     config = {"baseline": profile, **config}
     options = read_options(config)
@@ -93,6 +92,34 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                     (c for c in (profile.targets, LABEL) if c in frame.columns), None))
 
     comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"))
+    return _log_window(comparison, profile, options, config, bounds)
+
+
+def _evaluate_spark(frame, profile, predictions, targets, config):
+    """Count a Spark DataFrame on the cluster, then log as the evaluator does."""
+    from mlflow_observe.engines import spark
+    from mlflow_observe.evaluators.drift import prepare_window_part, read_options
+
+    config = {"baseline": profile, **config}
+    options = read_options(config)
+    names = [str(c) for c in frame.columns]
+    predictions = predictions or next(
+        (c for c in (profile.predictions, PREDICTION) if c in names), None)
+    targets = targets or next((c for c in (profile.targets, LABEL) if c in names), None)
+    # The pandas path's renames and drops, applied to a row of column names.
+    prepared = prepare_window_part(pd.DataFrame([names], columns=names), profile,
+                                   predictions=predictions, targets=targets)
+    window = spark._select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
+    comparison = spark.compare_spark(profile, window, options)
+    bounds = spark._timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
+    return _log_window(comparison, profile, options, config, list(bounds or []))
+
+
+def _log_window(comparison, profile, options, config, bounds):
+    """Log a counted window to the active run (or a new one); return its result."""
+    from mlflow_observe.evaluators.drift import log_comparison
+    from mlflow_observe.tracking import tags
+
     window_range = {tags.WINDOW_START: min(bounds).isoformat(),
                     tags.WINDOW_END: max(bounds).isoformat()} if bounds else {}
     active = mlflow.active_run()
@@ -121,11 +148,13 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
 
     Parameters
     ----------
-    data : pandas.DataFrame, or an iterator of DataFrames or Arrow record batches
+    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, or a Spark DataFrame
         The production window. An iterator (for example
-        :func:`~mlflow_observe.logs.reader.iter_log_batches` over a log window
-        larger than memory) is counted part by part and logged as the evaluator
-        does, without going through ``mlflow.models.evaluate``.
+        :func:`~mlflow_observe.logs.reader.scan_logs` over a log window larger
+        than memory) is counted part by part, and a Spark DataFrame is counted
+        by Spark (:mod:`mlflow_observe.engines.spark`: the same counts); both
+        are logged as the evaluator does, without going through
+        ``mlflow.models.evaluate``, which needs the data in memory.
     baseline : str or DataProfile
         A run id, ``runs:/<id>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
         a profile file or a profile.
@@ -161,6 +190,10 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
     """
     _check_not_empty(data)
     profile = load_baseline(baseline)
+    if is_spark_dataframe(data):
+        if model is not None:
+            raise ValueError("A Spark window needs its predictions stored; pass model=None.")
+        return _evaluate_spark(data, profile, predictions, targets, options)
     if _is_stream(data):
         if model is not None:
             raise ValueError("A streamed window needs its predictions stored; pass model=None.")

@@ -142,6 +142,11 @@ def test_benjamini_hochberg_adjusted_is_scipy(pvalues):
     assert (result.reject == (expected <= 0.05)).all()
 
 
+def test_benjamini_hochberg_rejects_a_p_value_equal_to_its_threshold():
+    # p_(3) = 0.05 = 3 * 0.05 / 3: rejected, as SciPy's adjusted p-value (0.05 <= alpha) says.
+    assert benjamini_hochberg([0.0, 0.0, 0.05], alpha=0.05).reject.tolist() == [True] * 3
+
+
 def test_benjamini_hochberg_worked_example():
     # m=5: thresholds 0.01, 0.02, 0.03, 0.04, 0.05; the largest k with p_(k) <= k*0.05/5 is 3.
     result = benjamini_hochberg([0.005, 0.011, 0.029, 0.2, 0.5], alpha=0.05)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 
 import click
@@ -17,16 +18,25 @@ _logger = logging.getLogger(__name__)
 EXIT_OK, EXIT_DRIFT, EXIT_UNDECIDED = options.EXIT_OK, options.EXIT_FAILED, options.EXIT_UNDECIDED
 
 
-def read_table(path: str):
-    """Read the ``--data`` file; a format it cannot tell is a usage error."""
+def read_table(path: str, engine: str = "pandas"):
+    """Read the ``--data`` file (CSV or Parquet); a format it cannot tell is a usage error.
+
+    With ``engine="spark"``, a Spark DataFrame read by the active or configured session.
+    """
     from mlflow_observe.core.tables import read_table as read
 
-    try:
-        return read(path)
-    except ValueError as exc:
-        if "Cannot tell the format" in str(exc):
-            raise click.UsageError(str(exc)) from exc
-        raise
+    lower = path.lower()
+    parquet = os.path.isdir(path) or lower.endswith((".parquet", ".pq"))
+    if not parquet and not lower.endswith((".csv", ".csv.gz", ".tsv")):
+        raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv, .tsv or "
+                               ".parquet file.")
+    if engine == "spark":
+        from mlflow_observe.engines.spark import spark_session
+
+        reader = spark_session().read
+        return reader.parquet(path) if parquet else reader.csv(
+            path, header=True, sep="\t" if lower.endswith(".tsv") else ",", inferSchema=True)
+    return read(path)
 
 
 @click.command("drift")
@@ -43,9 +53,10 @@ def read_table(path: str):
                    "reconstruction error) on the baseline's and the window's row samples.")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
+@options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, multivariate, fail_on_drift, output):
+          method, threshold, drift_share, multivariate, fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -62,15 +73,19 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
     if multivariate:
         config["multivariate"] = True
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
-                                    run_id, experiment_id, experiment_name, config)
+                                    run_id, experiment_id, experiment_name, config,
+                                    engine=engine)
     _print(result, run_id, output)
     dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
     sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
 
 
 def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, experiment_id,
-                   experiment_name, config):
-    """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide."""
+                   experiment_name, config, *, engine="pandas"):
+    """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide.
+
+    A Spark engine that is not installed or cannot start also exits 3, saying why.
+    """
     import mlflow
 
     if run_id and (experiment_id or experiment_name):
@@ -78,7 +93,7 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
     if experiment_id and experiment_name:
         raise click.UsageError("Must specify at most one of --experiment-id or --experiment-name.")
     try:
-        frame = read_table(data)
+        frame = read_table(data, engine)
         # MLflow prints run links to stdout; keep stdout for the result (--output json).
         with contextlib.redirect_stdout(sys.stderr):
             if experiment_name:

@@ -44,6 +44,11 @@ MONITORING_EXPERIMENT = click.option(
     "--experiment-name", metavar="NAME", default=None,
     help="The monitoring experiment (default: '<model name> monitoring').",
 )
+ENGINE = click.option(
+    "--engine", type=click.Choice(["pandas", "spark"]), default="pandas", show_default=True,
+    help="Where the rows are counted: pandas reads --data into this process; spark reads it "
+         "with the active or configured Spark session (pip install 'mlflow-observe[spark]').",
+)
 OUTPUT = click.option(
     "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
     help="How to print the result.",

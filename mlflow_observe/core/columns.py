@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mlflow_observe.core._grid import GridIndex
 from mlflow_observe.core.kinds import BOOLEAN, CATEGORICAL, NUMERIC
 
 # How many distinct unseen categories a profile remembers as examples.
@@ -57,7 +58,8 @@ class NumericColumnProfile:
         self.low_sum = 0.0
         self.high_sum = 0.0
         self._search_edges = (
-            np.append(self.grid, np.nextafter(self.grid[-1], np.inf)) if len(self.grid) else None
+            GridIndex(np.append(self.grid, np.nextafter(self.grid[-1], np.inf)))
+            if len(self.grid) else None
         )
 
     # -- layout -------------------------------------------------------------------------
@@ -68,9 +70,19 @@ class NumericColumnProfile:
         finite = values[np.isfinite(values)]
         if len(finite) == 0:
             return cls(name, grid=[], coarse_positions=[])
-        coarse = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1)))
+        coarse = np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1))
         fine = np.quantile(finite, np.linspace(0.0, 1.0, grid_size + 1))
-        grid = np.unique(np.concatenate([fine, coarse]))
+        return cls.from_quantiles(name, fine=fine, coarse=coarse)
+
+    @classmethod
+    def from_quantiles(cls, name: str, *, fine, coarse):
+        """The layout from reference quantiles at the fine grid's and the coarse bins' levels.
+
+        >>> NumericColumnProfile.from_quantiles("x", fine=[0, 1, 2, 3], coarse=[0, 2, 3]).bin_edges
+        array([0., 2., 3.])
+        """
+        coarse = np.unique(np.asarray(coarse, dtype=float))
+        grid = np.unique(np.concatenate([np.asarray(fine, dtype=float), coarse]))
         return cls(name, grid=grid, coarse_positions=np.searchsorted(grid, coarse))
 
     def empty_like(self) -> "NumericColumnProfile":
@@ -103,7 +115,7 @@ class NumericColumnProfile:
         if n_finite == 0:
             return
         if self.has_layout:
-            cells = np.searchsorted(self._search_edges, values, side="right")
+            cells = self._search_edges.positions(values)
             chunk_counts = np.bincount(cells, minlength=len(self.counts))
             self.counts += chunk_counts
             if chunk_counts[0]:
@@ -224,7 +236,19 @@ class CategoricalColumnProfile:
     def fit(cls, name: str, series: pd.Series, *, kind: str, max_categories: int):
         if kind == BOOLEAN:
             return cls(name, categories=["False", "True"], kind=kind)
-        counts = category_counts(series, kind=kind)
+        return cls.from_counts(name, category_counts(series, kind=kind), kind=kind,
+                               max_categories=max_categories)
+
+    @classmethod
+    def from_counts(cls, name: str, counts: dict, *, kind: str, max_categories: int):
+        """The layout from the reference's label counts: its ``max_categories`` commonest labels.
+
+        >>> CategoricalColumnProfile.from_counts("c", {"b": 1, "a": 5, "z": 1}, kind="categorical",
+        ...                                      max_categories=2).categories
+        ['a', 'b']
+        """
+        if kind == BOOLEAN:
+            return cls(name, categories=["False", "True"], kind=kind)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return cls(name, categories=[label for label, _ in ranked[:max_categories]], kind=kind)
 

@@ -10,6 +10,7 @@ from mlflow_observe.core.drift import DriftOptions, DriftResult, compare_profile
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.multivariate_drift import MultivariateDrift, multivariate_drift
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.engines import is_spark_dataframe
 
 
 class EmptyWindowError(ValueError):
@@ -59,10 +60,11 @@ def compare(
     ----------
     baseline : DataProfile
         The profile recorded at training time.
-    data : pandas.DataFrame, or an iterable of DataFrames or Arrow record batches/tables
+    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, or a Spark DataFrame
         The window: feature columns, and the prediction and label columns when
         present. An iterable is counted one part at a time, so memory is bounded
-        by the largest part and the profile, not by the window.
+        by the largest part and the profile, not by the window. A Spark
+        DataFrame is counted by Spark (:mod:`mlflow_observe.engines.spark`).
     options : DriftOptions, optional
     chunk_size : int, optional
         Count the rows this many at a time (the result does not depend on it).
@@ -84,12 +86,38 @@ def compare(
     ['x']
     """
     options = options or DriftOptions()
+    if is_spark_dataframe(data):  # counted by Spark, on the cluster
+        from mlflow_observe.engines.spark import compare_spark
+
+        return compare_spark(baseline, data, options)
     current = baseline.empty_like()
     columns: dict = {}  # every column seen, in order of appearance
     for part in _parts(data, chunk_size):
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
             current.update(part, n_jobs=n_jobs)
+    return compare_counted(baseline, current, list(columns), options)
+
+
+def compare_counted(baseline: DataProfile, current: DataProfile, columns,
+                    options: DriftOptions | None = None) -> WindowComparison:
+    """Compare a window already counted into ``baseline.empty_like()`` with the baseline.
+
+    ``columns`` are the window's column names (for missing and extra columns).
+    This is the step after counting that every engine shares: :func:`compare`
+    counts pandas and Arrow data itself, the Spark engine counts on the cluster.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    >>> current = baseline.empty_like()
+    >>> current.update(pd.DataFrame({"x": [2.0, 9.0]}))
+    >>> [f.check for f in compare_counted(baseline, current, ["x"]).integrity.findings]
+    ['out_of_range']
+    """
+    options = options or DriftOptions()
     if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "

@@ -104,17 +104,21 @@ class DataProfile:
             performance=self.performance,
         )
 
-    def update(self, frame: pd.DataFrame, *, n_jobs: int | None = None) -> None:
+    def update(self, frame: pd.DataFrame, *, n_jobs: int | None = None,
+               part: int | None = None) -> None:
         """Count the rows of ``frame``. Columns it lacks are left uncounted.
 
         ``n_jobs`` threads count the columns of large frames (default: every core).
+        ``part`` numbers a profile counted apart from others that will be merged
+        with it (a Spark partition, say), so that each part draws its own sample keys.
         """
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"update() takes a pandas DataFrame. Got {type(frame).__name__}.")
         present = [column for name, column in self.columns.items() if name in frame.columns]
         parallel_map(lambda column: column.update(frame[column.name]), present,
                      n_jobs=n_jobs, n_rows=len(frame))
-        rng = np.random.default_rng([self.settings.get("random_state", 0), self._n_updates])
+        seed = [self.settings.get("random_state", 0), self._n_updates]
+        rng = np.random.default_rng(seed if part is None else [*seed, part])
         self.sample.update(frame, rng=rng)
         self.n_rows += len(frame)
         self._n_updates += 1
@@ -210,8 +214,20 @@ class DataProfile:
         )
 
 
+class _SparkDataFrame:
+    """A constraint met by a Spark DataFrame (checked without importing pyspark)."""
+
+    def is_satisfied_by(self, value) -> bool:
+        from mlflow_observe.engines import is_spark_dataframe
+
+        return is_spark_dataframe(value)
+
+    def __str__(self) -> str:
+        return "a Spark DataFrame"
+
+
 _BUILD_CONSTRAINTS = {
-    "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame")],
+    "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame"), _SparkDataFrame()],
     "targets": [NoneValue(), InstanceOf(str)],
     "predictions": [NoneValue(), InstanceOf(str)],
     "columns": _NAMES,
@@ -250,9 +266,11 @@ def build_profile(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame or pyspark.sql.DataFrame
         The reference data (training or validation set), with the target and
-        prediction columns when they are to be compared too.
+        prediction columns when they are to be compared too. A Spark DataFrame is
+        profiled by Spark (see :func:`mlflow_observe.engines.spark.build_profile_spark`:
+        its bin edges come from approximate quantiles).
     targets, predictions : str, optional
         The label and prediction columns. They are profiled like features and
         compared as target drift and prediction drift.
@@ -298,6 +316,14 @@ def build_profile(
     >>> profile.columns["plan"].counts.tolist()
     [3, 1]
     """
+    if not isinstance(data, pd.DataFrame):  # a Spark DataFrame, as the constraints allow
+        from mlflow_observe.engines.spark import build_profile_spark
+
+        return build_profile_spark(
+            data, targets=targets, predictions=predictions, columns=columns, exclude=exclude,
+            kinds=kinds, n_bins=n_bins, grid_size=grid_size, max_categories=max_categories,
+            sample_size=sample_size, random_state=random_state, probabilities=probabilities,
+            task=task)
     if len(data) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
     _check_unique_columns(data)

@@ -81,8 +81,106 @@ def iter_log_batches(uri: str, start=None, end=None, *, model=None, columns=None
     A corrupt or half-written file is skipped with a warning that names it.
     """
     filesystem, _ = _filesystem(uri)
+    yield from _file_batches(filesystem, log_files(uri, start, end), start, end, model=model,
+                             columns=columns, batch_size=batch_size)
+
+
+def scan_logs(uri: str, start=None, end=None, *, model=None, columns=None,
+              batch_size: int = 65_536):
+    """A window of the prediction log as a lazy stream of Arrow record batches.
+
+    ``mo.evaluate_drift(mo.scan_logs(dir, start, end), baseline=...)`` counts the
+    window one batch at a time, so memory is bounded by a batch and the
+    profile, not by the window. Only the files' footers are read up front, to
+    check that their schemas can be read together; the rows are read as the
+    stream is consumed (by :func:`iter_log_batches`), once.
+
+    Parameters
+    ----------
+    uri, start, end, model, columns
+        As for :func:`read_logs`.
+    batch_size : int, default=65536
+        Rows per record batch at most.
+
+    Returns
+    -------
+    iterator of pyarrow.RecordBatch
+
+    Raises
+    ------
+    LogSchemaError
+        When a file has a column of a type that cannot be read with the earlier
+        files' (text where they had numbers, say); the message names the file
+        and the column. Integers widening to floats, and columns added or
+        dropped between files, are read as :func:`read_logs` reads them: every
+        batch has every column of the window, missing ones as nulls.
+
+    Examples
+    --------
+    >>> import os, tempfile, pandas as pd
+    >>> log = tempfile.mkdtemp()
+    >>> os.makedirs(f"{log}/date=2026-11-25")
+    >>> pd.DataFrame({"timestamp": pd.to_datetime(["2026-11-25 10:00"] * 3, utc=True),
+    ...               "x": [1.5, 2.5, 3.5]}).to_parquet(f"{log}/date=2026-11-25/part-0.parquet")
+    >>> [batch.num_rows for batch in scan_logs(log, start="2026-11-25", batch_size=2)]
+    [2, 1]
+    """
+    uri = os.fspath(uri)
+    filesystem, _ = _filesystem(uri)
+    files = log_files(uri, start, end)
+    schema = _window_schema(filesystem, files)
+    if columns is not None:
+        wanted = dict.fromkeys([*columns, TIMESTAMP, MODEL_NAME, MODEL_VERSION])
+        schema = pa.schema([f for f in schema if f.name in wanted])
+    batches = _file_batches(filesystem, files, start, end, model=model, columns=columns,
+                            batch_size=batch_size)
+    return (_conformed(batch, schema) for batch in batches)
+
+
+class LogSchemaError(LogWindowError):
+    """Files of one log window have column types that cannot be read together."""
+
+
+def _window_schema(filesystem, paths) -> pa.Schema:
+    """The schema every file can be read as; LogSchemaError at the first one that cannot."""
+    unified, seen_in = pa.schema([]), {}
+    for path in paths:
+        try:
+            schema = pq.ParquetFile(filesystem.open_input_file(path)).schema_arrow
+        except (OSError, pa.ArrowInvalid):
+            continue  # skipped, with a warning, when the rows are read
+        for field in schema:
+            seen_in.setdefault(field.name, path)
+            if field.name not in unified.names:
+                continue
+            earlier = unified.field(field.name)
+            try:
+                pa.unify_schemas([pa.schema([earlier]), pa.schema([field])],
+                                 promote_options="permissive")
+            except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
+                raise LogSchemaError(
+                    f"The prediction log file {path} cannot be read with the window's other "
+                    f"files: its column {field.name!r} is {field.type}, where "
+                    f"{seen_in[field.name]} has {earlier.type}. Read the files apart, or "
+                    "narrow the window to exclude it."
+                ) from exc
+        unified = pa.unify_schemas([unified, schema.remove_metadata()],
+                                   promote_options="permissive")
+    return unified
+
+
+def _conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with every column of ``schema``, in its order and types (nulls where absent)."""
+    if batch.schema.remove_metadata() == schema:
+        return batch
+    arrays = [batch.column(f.name).cast(f.type) if f.name in batch.schema.names
+              else pa.nulls(batch.num_rows, f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
     start_utc, end_utc = _as_utc(start, "start"), _as_utc(end, "end")
-    for path in log_files(uri, start, end):
+    for path in paths:
         try:
             parquet = pq.ParquetFile(filesystem.open_input_file(path))
             wanted = None

@@ -51,8 +51,10 @@ def log_baseline(
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        The reference data, usually the training or validation set.
+    data : pandas.DataFrame or pyspark.sql.DataFrame
+        The reference data, usually the training or validation set. A Spark
+        DataFrame is profiled by Spark, its bin edges from approximate quantiles
+        (see :func:`mlflow_observe.engines.spark.build_profile_spark`).
     targets, predictions : str, optional
         The label and prediction columns in ``data``.
     run_id : str, optional

@@ -70,7 +70,8 @@ def benjamini_hochberg(pvalues, *, alpha: float = 0.05) -> CorrectionResult:
     if m == 0:
         return CorrectionResult(reject=np.zeros(0, dtype=bool), pvalues_adjusted=pvalues)
     order = np.argsort(pvalues)
-    ranked = pvalues[order] * m / np.arange(1, m + 1)
+    # p * (m / i), in the order SciPy multiplies, so ties at alpha decide alike.
+    ranked = pvalues[order] * (m / np.arange(1, m + 1))
     adjusted_sorted = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
     adjusted = np.empty(m)
     adjusted[order] = adjusted_sorted

@@ -1,0 +1,293 @@
+"""The Spark engine equals the pandas engine; scan_logs streams a log window.
+
+Spark runs in local mode on two cores, on loopback, started once for the module.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import make_frame
+
+import mlflow_observe as mo
+from mlflow_observe.engines import spark as engine
+from mlflow_observe.tracking import tags
+
+
+@pytest.fixture(scope="module")
+def spark():
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers import mlflow_observe
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]").appName("mlflow-observe-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def reference_frame(n=3000, seed=1):
+    frame = make_frame(n, seed=seed)
+    frame["count"] = np.random.default_rng(seed).poisson(3, n)
+    frame.loc[::17, "num_a"] = np.nan
+    frame.loc[::29, "num_b"] = np.inf
+    return frame
+
+
+def awkward_window(n=4000, seed=2, shift=0.0):
+    """NaN, infinities, values beyond the reference range, unseen categories, missing flags."""
+    frame = reference_frame(n, seed=seed)
+    frame["num_a"] += shift
+    frame.loc[::11, "num_b"] = np.nan
+    frame.loc[::31, "num_b"] = -np.inf
+    frame.loc[::97, "num_a"] = 1e6
+    frame.loc[::13, "cat"] = "purple"
+    frame.loc[::7, "cat"] = None
+    frame["flag"] = frame["flag"].astype(object)
+    frame.loc[::19, "flag"] = None
+    return frame
+
+
+def assert_same_counts(spark_profile, pandas_profile):
+    assert spark_profile.n_rows == pandas_profile.n_rows
+    assert list(spark_profile.columns) == list(pandas_profile.columns)
+    for name, column in spark_profile.columns.items():
+        ours, theirs = column.to_dict(), pandas_profile.columns[name].to_dict()
+        for key, value in theirs.items():
+            if isinstance(value, float):
+                assert ours[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (name, key)
+            else:
+                assert ours[key] == value, (name, key)
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return mo.build_profile(reference_frame())
+
+
+@pytest.mark.parametrize("partitions", [3, 40])  # 40: partial profiles merged in groups first
+def test_window_counts_equal_pandas(spark, baseline, partitions):
+    window = awkward_window()
+    expected = baseline.empty_like()
+    expected.update(window)
+    counted = engine.count_window(baseline, spark.createDataFrame(window).repartition(partitions))
+    assert_same_counts(counted, expected)
+    # A window no larger than the sample is kept whole: the exact tests see every row.
+    assert counted.sample.is_complete and len(counted.sample) == len(window)
+    ours = np.sort(pd.to_numeric(pd.Series(counted.sample.values("num_b"))).to_numpy())
+    theirs = np.sort(window["num_b"].to_numpy())
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
+    window = make_frame(12_000, seed=3)
+    counted = engine.count_window(baseline, spark.createDataFrame(window).repartition(4))
+    assert counted.sample.n_seen == 12_000 and len(counted.sample) == 5000
+    kept = pd.Series(counted.sample.values("num_a")).astype(float)
+    assert kept.isin(set(window["num_a"])).all()
+    assert kept.mean() == pytest.approx(window["num_a"].mean(), abs=0.1)
+
+
+@pytest.mark.parametrize("rows, shift, drifted", [
+    (4000, 0.0, []),              # both samples complete: the exact tests
+    (4000, 0.5, ["num_a"]),
+    (9000, 0.0, []),              # a window above the sample: binned statistics
+    (9000, 0.5, ["num_a"]),
+])
+def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
+    window = make_frame(rows, seed=4, shift=shift)
+    ours = mo.compare(baseline, spark.createDataFrame(window).repartition(3))
+    theirs = mo.compare(baseline, window)
+    assert ours.drift.drifted_columns == theirs.drift.drifted_columns == drifted
+    assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
+
+
+def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
+    window = make_frame(500, seed=5).drop(columns=["num_b"])
+    window["num_a"] = window["num_a"].round(3).astype(str)
+    window.loc[::10, "num_a"] = "n/a"          # text in a numeric column
+    window["cat"] = np.arange(len(window)) % 3  # numbers in a text column
+    window["extra"] = 1.0
+    ours = engine.compare_spark(baseline, spark.createDataFrame(window))
+    theirs = mo.compare(baseline, window)
+    assert ours.integrity.to_records() == theirs.integrity.to_records()
+    checks = {(f.check, f.column) for f in ours.integrity.findings}
+    assert {("missing_column", "num_b"), ("extra_column", "extra"),
+            ("type_change", "num_a"), ("type_change", "cat")} <= checks
+
+
+def test_empty_window_is_the_pandas_error(spark, baseline):
+    empty = spark.createDataFrame(make_frame(10)).filter("num_a > 1e9")
+    with pytest.raises(mo.EmptyWindowError, match="no rows"):
+        engine.compare_spark(baseline, empty)
+    with pytest.raises(mo.EmptyWindowError, match="no rows"):
+        mo.evaluate_drift(empty, baseline=baseline)
+
+
+def test_baseline_from_spark(spark):
+    reference = reference_frame(5000, seed=6)
+    ours = mo.build_profile(spark.createDataFrame(reference).repartition(3), targets="flag")
+    theirs = mo.build_profile(reference, targets="flag")
+    assert {n: c.kind for n, c in ours.columns.items()} == \
+        {n: c.kind for n, c in theirs.columns.items()}
+    assert ours.targets == "flag" and ours.metadata["engine"] == "spark"
+    for name in ("cat", "flag"):
+        assert ours.columns[name].categories == theirs.columns[name].categories
+        assert ours.columns[name].counts.tolist() == theirs.columns[name].counts.tolist()
+    relative_error = ours.metadata["quantile_relative_error"]
+    for name in ("num_a", "num_b", "count"):
+        column, values = ours.columns[name], reference[name].to_numpy(dtype=float)
+        finite = np.sort(values[np.isfinite(values)])
+        for key in ("count", "n_missing", "n_inf"):
+            assert getattr(column, key) == getattr(theirs.columns[name], key)
+        assert column.grid[0] == finite[0] and column.grid[-1] == finite[-1]
+        # Each bin edge is a value whose rank is within the stated error of its level.
+        levels = np.linspace(0.0, 1.0, 11)[1:-1]
+        edges = np.quantile(finite, levels, method="inverted_cdf")
+        for level, edge in zip(levels, column.bin_edges[1:-1]):
+            if edge in edges:
+                continue  # coincides with the exact quantile
+            rank = np.searchsorted(finite, edge, side="right") / len(finite)
+            assert abs(rank - level) <= relative_error + 2 / len(finite), (name, level)
+    # The Spark-built baseline counts a window the same on both engines.
+    window = awkward_window(2000, seed=7)
+    expected = ours.empty_like()
+    expected.update(window)
+    assert_same_counts(engine.count_window(ours, spark.createDataFrame(window)), expected)
+
+
+def test_baseline_from_spark_records_the_reference_performance(spark):
+    reference = make_frame(3000, seed=12)
+    reference["label"] = (reference["num_a"] > 0).astype(int)
+    reference["prediction"] = (reference["num_a"] + reference["num_b"] / 20 > 0.5).astype(int)
+    ours = mo.build_profile(spark.createDataFrame(reference), targets="label",
+                            predictions="prediction")
+    theirs = mo.build_profile(reference, targets="label", predictions="prediction")
+    assert ours.performance["n_rows"] == theirs.performance["n_rows"] == 3000
+    for metric, value in theirs.performance["metrics"].items():
+        assert ours.performance["metrics"][metric]["value"] == pytest.approx(value["value"])
+
+
+def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
+    import mlflow
+
+    reference = reference_frame(2000, seed=8)
+    with mlflow.start_run() as training:
+        mo.log_baseline(spark.createDataFrame(reference), targets="flag")
+    window = log_window(2000, seed=9, day="2026-11-25")  # a log window: with timestamps
+    window["num_a"] += 1.0
+    ours = mo.evaluate_drift(spark.createDataFrame(window), baseline=training.info.run_id,
+                             log_plots=False)
+    theirs = mo.evaluate_drift(window, baseline=training.info.run_id, log_plots=False)
+    assert ours.metrics == pytest.approx(theirs.metrics, rel=1e-9, abs=1e-12)
+    assert ours.metrics["drift/num_a/wasserstein"] > 0.5
+    assert ours.metrics["integrity/n_extra_columns"] == 0  # the timestamp is bookkeeping
+    ours_tags = mlflow.get_run(ours.run_id).data.tags
+    theirs_tags = mlflow.get_run(theirs.run_id).data.tags
+    for tag in (tags.WINDOW_START, tags.WINDOW_END):
+        assert ours_tags[tag] == theirs_tags[tag]
+    assert ours_tags[tags.WINDOW_START].startswith("2026-11-25T00:00:00")
+
+
+def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline):
+    from mlflow_observe.cli import cli
+
+    profile_path = tmp_path / "baseline.json"
+    profile_path.write_text(baseline.to_json())
+    folder = tmp_path / "window.parquet"
+    spark.createDataFrame(make_frame(3000, seed=10, shift=1.0)).write.parquet(str(folder))
+    result = CliRunner().invoke(cli, ["drift", "-b", str(profile_path), "-d", str(folder),
+                                      "--engine", "spark", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["metrics"]["drift/dataset_drift"] == 0.0  # 1 of 4 feature columns
+    assert [r["column"] for r in payload["columns"] if r["drifted"]] == ["num_a"]
+
+
+def test_without_pyspark_a_clear_error(tmp_path):
+    """pyspark made unimportable: pandas still works, the Spark engine says how to install."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["pyspark"] = None  # as if it were not installed
+        import pandas as pd
+        import mlflow_observe as mo
+        from mlflow_observe.engines import spark
+        profile = mo.build_profile(pd.DataFrame({{"x": [1.0, 2.0, 3.0]}}))
+        assert mo.compare(profile, pd.DataFrame({{"x": [2.0]}})).current.n_rows == 1
+        try:
+            spark.spark_session()
+        except spark.SparkUnavailableError as exc:
+            print(exc)
+        from mlflow_observe.cli import cli
+        profile_path = {str(tmp_path / "baseline.json")!r}
+        open(profile_path, "w").write(profile.to_json())
+        cli(["drift", "-b", profile_path, "-d", profile_path.replace("json", "csv"),
+             "--engine", "spark"])
+    """)
+    pd.DataFrame({"x": [1.0]}).to_csv(tmp_path / "baseline.csv", index=False)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "MLFLOW_TRACKING_URI":
+                               f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert "pip install 'mlflow-observe[spark]'" in done.stdout, done.stderr
+    assert done.returncode == 3
+    assert "Error: The Spark engine needs pyspark" in done.stderr
+
+
+# -- scan_logs --------------------------------------------------------------------------------
+
+
+def write_log(folder, frame, day, name):
+    path = folder / f"date={day}"
+    path.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path / f"{name}.parquet", index=False)
+
+
+def log_window(n, seed, day):
+    frame = make_frame(n, seed=seed)
+    frame.insert(0, "timestamp", pd.Timestamp(day, tz="UTC")
+                 + pd.to_timedelta(np.arange(n), unit="s"))
+    return frame
+
+
+@pytest.mark.parametrize("batch_size", [1, 37, 65_536])
+def test_scan_logs_equals_the_window_in_memory(tmp_path, baseline, batch_size):
+    write_log(tmp_path, log_window(300, 11, "2026-11-24"), "2026-11-24", "part-a")
+    write_log(tmp_path, log_window(200, 12, "2026-11-25"), "2026-11-25", "part-b")
+    wide = log_window(150, 13, "2026-11-25")
+    wide["count"] = np.arange(150)  # a column only some files have
+    write_log(tmp_path, wide, "2026-11-25", "part-c")
+    scan = mo.scan_logs(tmp_path, start="2026-11-24 00:01", end="2026-11-26",
+                        batch_size=batch_size)
+    streamed = mo.compare(baseline, scan)
+    in_memory = mo.compare(baseline, mo.read_logs(str(tmp_path), start="2026-11-24 00:01",
+                                                  end="2026-11-26"))
+    assert streamed.current.n_rows == 650 - 60
+    assert_same_counts(streamed.current, in_memory.current)
+    assert streamed.metrics() == pytest.approx(in_memory.metrics(), rel=1e-9, abs=1e-12)
+
+
+def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
+    first = log_window(50, 14, "2026-11-24")
+    write_log(tmp_path, first, "2026-11-24", "part-a")
+    widened = log_window(50, 15, "2026-11-25")
+    widened["num_a"] = np.arange(50)  # integers where floats were: read together
+    write_log(tmp_path, widened, "2026-11-25", "part-b")
+    assert sum(b.num_rows for b in mo.scan_logs(tmp_path)) == 100
+    broken = log_window(50, 16, "2026-11-26")
+    broken["num_b"] = "text"
+    write_log(tmp_path, broken, "2026-11-26", "part-c")
+    with pytest.raises(mo.LogSchemaError, match=r"date=2026-11-26.part-c\.parquet.*'num_b'"):
+        mo.scan_logs(tmp_path)
