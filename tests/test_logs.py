@@ -187,3 +187,15 @@ def test_event_time_stamps_replayed_rows(tmp_path):
     assert (replayed["timestamp"] == pd.Timestamp("2026-11-20T08:30:00", tz="UTC")).all()
     assert logs.loc[logs["x"] == 3, "timestamp"].iloc[0] > pd.Timestamp("2026-11-26", tz="UTC")
     assert writer.stats()["rows_written"] == 3
+
+
+def test_a_second_close_waits_for_the_first_ones_writing(tmp_path):
+    import threading
+
+    writer = PredictionLogWriter(str(tmp_path), flush_seconds=60)
+    writer.submit(pd.DataFrame({"x": np.arange(50_000.0)}), np.zeros(50_000), latency_seconds=0.0)
+    first = threading.Thread(target=writer.close)
+    first.start()
+    writer.close()  # returns only once the rows are written, like the first call
+    assert writer.stats()["rows_written"] == 50_000
+    first.join()

@@ -272,12 +272,17 @@ class PredictionLogWriter:
         return done.wait(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the thread (also run at interpreter exit)."""
-        if self._closed:
-            return
-        self._closed = True
-        self._wake.set()
-        self._thread.join(timeout)
+        """Write what is queued and stop the thread (also run at interpreter exit).
+
+        A second call waits for the first one's writing too: a server stopped
+        with two SIGTERMs (its process group's and its supervisor's) must not
+        die in the middle of the first.
+        """
+        if not self._closed:
+            self._closed = True
+            self._wake.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
 
     def stats(self) -> dict:
         """Rows written and dropped (queue full, write failed), files written."""
