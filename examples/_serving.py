@@ -23,7 +23,8 @@ def free_port() -> int:
 def serving(model_uri: str, tracking_uri: str, log_dir, **env):
     """Run ``mlflow models serve -m model_uri`` with prediction logging to ``log_dir``; yield its URL.
 
-    Stopping it (SIGTERM) makes each worker write what it still holds.
+    Its workers write their rows every ``MLFLOW_OBSERVE_FLUSH_SECONDS``: wait that
+    long after the last request before leaving the block.
     """
     port = free_port()
     environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,

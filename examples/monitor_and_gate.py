@@ -29,6 +29,7 @@ import http.server
 import json
 import shutil
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -140,8 +141,9 @@ def main(store: Path) -> None:
 
     # 2. A day of traffic through the served model; labels for the morning arrive later.
     with serving("models:/churn@champion", tracking_uri, log_dir,
-                 MLFLOW_OBSERVE_MODEL_VERSION=champion) as url:
+                 MLFLOW_OBSERVE_MODEL_VERSION=champion, MLFLOW_OBSERVE_FLUSH_SECONDS="0.5") as url:
         sent = replay_day(url)
+        time.sleep(1.5)  # the workers write every 0.5 s here
     morning = sent[sent["hour"] < 12]
     mo.log_labels(str(log_dir), pd.DataFrame({"request_id": morning["request_id"],
                                               "label": churned(morning, seed=5).to_numpy()}))

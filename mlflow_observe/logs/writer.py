@@ -22,12 +22,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 import uuid
-import weakref
 from collections import deque
 
 import numpy as np
@@ -113,7 +111,6 @@ class PredictionLogWriter:
                                         daemon=True)
         self._thread.start()
         atexit.register(self.close)
-        _LIVE_WRITERS.add(self)
 
     # -- the request path ---------------------------------------------------------------
 
@@ -274,9 +271,7 @@ class PredictionLogWriter:
     def close(self, timeout: float = 30.0) -> None:
         """Write what is queued and stop the thread (also run at interpreter exit).
 
-        A second call waits for the first one's writing too: a server stopped
-        with two SIGTERMs (its process group's and its supervisor's) must not
-        die in the middle of the first.
+        A second call waits for the first one's writing too.
         """
         if not self._closed:
             self._closed = True
@@ -292,42 +287,6 @@ class PredictionLogWriter:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
-
-
-_LIVE_WRITERS: "weakref.WeakSet[PredictionLogWriter]" = weakref.WeakSet()
-_SIGTERM_INSTALLED = False
-
-
-def close_writers_on_sigterm() -> None:
-    """On SIGTERM, write what every writer of this process holds, then stop as before.
-
-    Servers such as uvicorn (under ``mlflow models serve``) finish in-flight
-    requests on SIGTERM and then re-raise the signal to the handler that was
-    there before them; the process then dies without running ``atexit``. This
-    installs that earlier handler: it closes the writers (bounded by their
-    close timeout) and hands over to the handler it replaced. Call it from the
-    main thread, before the server starts (the flavor does, when the model is
-    loaded); elsewhere it does nothing.
-    """
-    global _SIGTERM_INSTALLED
-    if _SIGTERM_INSTALLED or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def close_then_continue(signum, frame):
-        for writer in list(_LIVE_WRITERS):
-            writer.close(timeout=10.0)
-        if callable(previous):
-            previous(signum, frame)
-        elif previous != signal.SIG_IGN:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-
-    try:
-        signal.signal(signal.SIGTERM, close_then_continue)
-        _SIGTERM_INSTALLED = True
-    except (ValueError, OSError):  # not allowed here (e.g. an embedded interpreter)
-        pass
 
 
 def _request_ids(given, n_rows: int) -> list[str]:

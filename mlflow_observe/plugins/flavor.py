@@ -36,7 +36,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_observe._version import __version__
 from mlflow_observe.core.profile import DataProfile, build_profile
-from mlflow_observe.logs.writer import PredictionLogWriter, close_writers_on_sigterm
+from mlflow_observe.logs.writer import PredictionLogWriter
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -292,8 +292,6 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
-        if self._log_dir:
-            close_writers_on_sigterm()  # a graceful stop of the server loses no rows
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
