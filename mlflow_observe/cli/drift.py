@@ -51,12 +51,18 @@ def read_table(path: str, engine: str = "pandas"):
 @click.option("--multivariate", is_flag=True,
               help="Also run the multivariate detectors (domain classifier, PCA "
                    "reconstruction error) on the baseline's and the window's row samples.")
+@click.option("--segment-by", "segment_by", multiple=True, metavar="COLUMN",
+              help="Also compare each segment (rows sharing a value of COLUMN) with the "
+                   "baseline; repeat for several columns.")
+@click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
+              help="Segment values with fewer rows are pooled into (other) (default 200).")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, multivariate, fail_on_drift, engine, output):
+          method, threshold, drift_share, multivariate, segment_by, min_segment_size,
+          fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -72,6 +78,10 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
                                 "drift_share": drift_share}.items() if v is not None}
     if multivariate:
         config["multivariate"] = True
+    if segment_by:
+        config["segment_by"] = list(segment_by)
+    if min_segment_size is not None:
+        config["min_segment_size"] = min_segment_size
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config,
                                     engine=engine)
