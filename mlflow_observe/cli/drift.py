@@ -122,9 +122,13 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
 
 def _print(result, run_id: str, output: str) -> None:
     table = result.artifacts["drift_table"].content
+    segments = result.artifacts["drift_segments"].content \
+        if "drift_segments" in result.artifacts else None
     if output == "json":
-        click.echo(json.dumps({"run_id": run_id, "metrics": result.metrics, "columns": table},
-                              indent=2))
+        payload = {"run_id": run_id, "metrics": result.metrics, "columns": table}
+        if segments is not None:
+            payload["segments"] = segments
+        click.echo(json.dumps(payload, indent=2))
         return
     metrics = result.metrics
     click.echo(f"run {run_id}: {int(metrics['drift/n_drifted_columns'])} of "
@@ -142,3 +146,7 @@ def _print(result, run_id: str, output: str) -> None:
         method = str(r["method"] or "")
         click.echo(f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
                    f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))
+    for s in (segments or [])[:10]:  # most drifted first
+        click.echo(f"segment {s['column']}={s['value']} ({s['n_rows']} rows): "
+                   f"{s['n_drifted_columns']} of {s['n_evaluated_columns']} columns drifted, "
+                   f"{s['status']}")
