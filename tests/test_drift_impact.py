@@ -197,3 +197,14 @@ def test_end_to_end_log_baseline_with_model_and_stored_predictions(tracking_uri,
     content = result.artifacts["drift_impact"].content
     assert content["top_feature"] == "x1" and content["prediction_shift"] is None
     assert set(content["ranking"][0]) >= {"column", "importance", "severity", "score"}
+
+
+def test_flavor_logs_a_model_that_fails_on_the_baseline_without_impact():
+    from mlflow_observe.plugins.flavor import _as_profile
+
+    def broken(data):
+        raise ValueError("needs a column the baseline lacks")
+
+    with pytest.warns(RuntimeWarning, match="Feature impact not recorded"):
+        profile = _as_profile(frame(500, seed=14)[FEATURES], None, None, {}, broken)
+    assert profile is not None and profile.impact is None
