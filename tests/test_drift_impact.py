@@ -208,3 +208,23 @@ def test_flavor_logs_a_model_that_fails_on_the_baseline_without_impact():
     with pytest.warns(RuntimeWarning, match="Feature impact not recorded"):
         profile = _as_profile(frame(500, seed=14)[FEATURES], None, None, {}, broken)
     assert profile is not None and profile.impact is None
+
+
+def test_explains_a_pyfunc_model_whose_signature_has_integers_and_booleans(tracking_uri):
+    rng = np.random.default_rng(15)
+
+    def data(n, shift=0.0):
+        return pd.DataFrame({"x1": rng.normal(shift, 1.0, n), "n": rng.integers(0, 5, n),
+                             "ok": rng.random(n) < 0.5})
+
+    train = data(3000)
+    model = LinearRegression().fit(train, 2.0 * train["x1"] + train["n"])
+    with mlflow.start_run():
+        info = mo.log_model(model, name="model", baseline=train, registered_model_name="ints",
+                            input_example=train.head(3))
+    with mlflow.start_run():
+        result = mo.evaluate_drift(data(3000, shift=1.0), baseline="models:/ints/1",
+                                   model=info.model_uri, log_plots=False)
+    content = result.artifacts["drift_impact"].content
+    assert content["notes"] == {}, content["notes"]
+    assert content["top_feature"] == "x1" and content["ranking"][0]["explained"] > 0.8

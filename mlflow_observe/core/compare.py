@@ -172,7 +172,7 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
     if baseline.impact is not None:
         ranking = rank_by_impact(baseline.impact, drift)
         impact = DriftImpact(ranking) if predict is None else explain_prediction_drift(
-            predict, baseline, current, ranking,
+            predict, baseline, current, ranking, present_columns=columns,
             random_state=baseline.settings.get("random_state", 0))
     return WindowComparison(drift=drift, integrity=integrity, current=current,
                             multivariate=multivariate, segments=segment_drift, impact=impact)

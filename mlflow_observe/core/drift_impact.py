@@ -31,7 +31,6 @@ import pandas as pd
 
 from mlflow_observe.core.drift import FEATURE, SKIPPED, DriftResult
 from mlflow_observe.core.impact import FeatureImpact, is_numeric_output, predictions_array
-from mlflow_observe.core.multivariate_drift import _sample_frame
 from mlflow_observe.core.profile import DataProfile
 from mlflow_observe.core.stats import jensen_shannon, wasserstein_exact
 
@@ -121,7 +120,7 @@ def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank
 
 
 def explain_prediction_drift(predict, baseline: DataProfile, current: DataProfile,
-                             ranking: list, *, top: int = DEFAULT_TOP,
+                             ranking: list, *, top: int = DEFAULT_TOP, present_columns=None,
                              random_state: int = 0) -> DriftImpact:
     """Measure how much of the prediction shift each top feature's drift accounts for.
 
@@ -133,14 +132,17 @@ def explain_prediction_drift(predict, baseline: DataProfile, current: DataProfil
         Their row samples are what the model predicts on.
     ranking : list of ImpactRank
         From :func:`rank_by_impact`; the first ``top`` are explained.
+    present_columns : collection of str, optional
+        The columns the window had (default: every column of its profile).
 
     Returns
     -------
     DriftImpact
     """
-    columns = [c for c in baseline.feature_names if c in current.columns]
-    reference = _sample_frame(baseline, columns)
-    window = _sample_frame(current, columns)
+    present = set(current.columns) if present_columns is None else set(present_columns)
+    columns = [c for c in baseline.feature_names if c in present]
+    reference = model_inputs(baseline, columns)
+    window = model_inputs(current, columns)
     rng = np.random.default_rng(random_state)
     if len(window) > EXPLAIN_ROWS:
         window = window.iloc[np.sort(rng.choice(len(window), EXPLAIN_ROWS, replace=False))]
@@ -169,6 +171,23 @@ def explain_prediction_drift(predict, baseline: DataProfile, current: DataProfil
         explained[rank.column] = (shift - after) / shift if shift > 0 else 0.0
     ranking = [_with_explained(r, explained.get(r.column)) for r in ranking]
     return DriftImpact(ranking, prediction_shift=float(shift), shift_method=method, notes=notes)
+
+
+def model_inputs(profile: DataProfile, columns) -> pd.DataFrame:
+    """The row sample's values as the model saw them: each column's dtype inferred again.
+
+    The sample keeps raw values (integers stay integers, booleans booleans),
+    which matters to models that enforce an input schema.
+
+    Examples
+    --------
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> profile = build_profile(pd.DataFrame({"n": [1, 2, 3], "ok": [True, False, True]}))
+    >>> model_inputs(DataProfile.from_json(profile.to_json()), ["n", "ok"]).dtypes.tolist()
+    [dtype('int64'), dtype('bool')]
+    """
+    return pd.DataFrame({c: pd.Series(profile.sample.values(c), dtype=object).infer_objects()
+                         for c in columns}, columns=list(columns))
 
 
 def _shift_measure(reference_predictions: np.ndarray):

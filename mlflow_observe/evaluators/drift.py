@@ -33,6 +33,7 @@ from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, comp
 from mlflow_observe.core.drift import DRIFT, SKIPPED, WARNING, DriftOptions
 from mlflow_observe.core.profile import DataProfile
 from mlflow_observe.logs.schema import TIMESTAMP, log_bookkeeping_columns
+from mlflow_observe.plugins.flavor import no_prediction_logs
 from mlflow_observe.report.html import IMPACT_PLOT, render_report
 from mlflow_observe.report.plots import figure_to_png, plot_column, plot_impact
 from mlflow_observe.tracking import tags
@@ -115,10 +116,12 @@ class DriftEvaluator(ModelEvaluator):
         window = _window_frame(dataset, model, predictions, baseline)
         predict = None if model is None else (lambda frame: _predict(model, frame, predictions))
         try:
-            comparison = compare(
-                baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
-                n_jobs=evaluator_config.get("n_jobs"), predict=predict,
-            )
+            # Predictions made to explain drift are not traffic: keep them out of the log.
+            with no_prediction_logs():
+                comparison = compare(
+                    baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
+                    n_jobs=evaluator_config.get("n_jobs"), predict=predict,
+                )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         return log_comparison(run_id, comparison, baseline, options, evaluator_config,
