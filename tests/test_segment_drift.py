@@ -130,3 +130,13 @@ def test_end_to_end_segments_and_streamed(tracking_uri):
                                      log_plots=False)
     assert streamed.artifacts["drift_segments"].content == records
     assert streamed.metrics["drift/n_drifted_segments"] == 1.0
+
+
+def test_an_engine_that_counts_no_segments_refuses_segment_by(baseline):
+    from mlflow_observe.core.compare import compare_counted
+
+    current = baseline.empty_like()
+    current.update(regional(500, seed=9))
+    with pytest.raises(ValueError, match="Spark engine does not count segments"):
+        compare_counted(baseline, current, list(regional(1, seed=9).columns),
+                        DriftOptions(segment_by=["region"]))

@@ -110,9 +110,6 @@ def compare(
     """
     options = options or DriftOptions()
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
-        if options.segment_by:
-            raise ValueError("segment_by is not supported on a Spark DataFrame yet: collect the "
-                             "window, or stream it with toLocalIterator().")
         from mlflow_observe.engines.spark import compare_spark
 
         return compare_spark(baseline, data, options)
@@ -150,6 +147,9 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
     ['out_of_range']
     """
     options = options or DriftOptions()
+    if options.segment_by and segments is None:  # an engine that does not count segments
+        raise ValueError("segment_by needs the window counted by pandas (a DataFrame or an "
+                         "iterator of batches); the Spark engine does not count segments yet.")
     if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "
