@@ -228,3 +228,19 @@ def test_explains_a_pyfunc_model_whose_signature_has_integers_and_booleans(track
     content = result.artifacts["drift_impact"].content
     assert content["notes"] == {}, content["notes"]
     assert content["top_feature"] == "x1" and content["ranking"][0]["explained"] > 0.8
+
+
+def test_a_model_returning_some_nan_still_gives_finite_json():
+    rng = np.random.default_rng(16)
+    reference = pd.DataFrame({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})
+
+    def predict(data):
+        out = 2.0 * data["x1"].to_numpy()
+        out[::10] = np.nan  # a model that declines some rows
+        return out
+
+    profile = record_impact(build_profile(reference), predict, reference)
+    restored = DataProfile.from_json(profile.to_json())  # no NaN in the JSON
+    impact = compare(restored, reference + 1.0, predict=predict).impact
+    assert impact.ranking[0].column == "x1" and impact.ranking[0].explained > 0.8
+    json.dumps(impact.to_dict(), allow_nan=False)

@@ -193,10 +193,14 @@ def model_inputs(profile: DataProfile, columns) -> pd.DataFrame:
 def _shift_measure(reference_predictions: np.ndarray):
     """The distance between prediction distributions, chosen by the predictions' type."""
     if is_numeric_output(reference_predictions):
-        scale = float(np.std(reference_predictions.astype(float))) or 1.0
+        scale = float(np.nanstd(reference_predictions.astype(float)))
+        scale = scale if np.isfinite(scale) and scale > 0 else 1.0
 
         def wasserstein(ref, cur):
-            return wasserstein_exact(ref.astype(float), np.asarray(cur, dtype=float)).statistic / scale
+            ref, cur = _finite(ref), _finite(cur)
+            if not len(ref) or not len(cur):
+                raise ValueError("the model gave no finite predictions")
+            return wasserstein_exact(ref, cur).statistic / scale
 
         return "wasserstein", wasserstein
 
@@ -206,6 +210,11 @@ def _shift_measure(reference_predictions: np.ndarray):
         return jensen_shannon(count(ref).to_numpy(), count(cur).to_numpy()).statistic
 
     return "js", js
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[np.isfinite(values)]
 
 
 def _with_explained(rank: ImpactRank, explained) -> ImpactRank:

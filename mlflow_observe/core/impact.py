@@ -97,7 +97,10 @@ def prediction_change(before: np.ndarray, after: np.ndarray, scale: float | None
     """Mean absolute change over ``scale`` for numbers; the share changed for labels."""
     if scale is None:
         return float(np.mean(before != after))
-    return float(np.mean(np.abs(after.astype(float) - before.astype(float))) / scale)
+    # Rows the model gives no number for (NaN) carry no change to measure.
+    change = np.abs(after.astype(float) - before.astype(float))
+    change = change[np.isfinite(change)]
+    return float(np.mean(change) / scale) if len(change) else 0.0
 
 
 def feature_impact(predict, reference: pd.DataFrame, features, *,
@@ -143,7 +146,8 @@ def feature_impact(predict, reference: pd.DataFrame, features, *,
     base = predictions_array(predict(rows), len(rows))
     scale = None
     if is_numeric_output(base):
-        scale = float(np.std(base.astype(float))) or 1.0
+        scale = float(np.nanstd(base.astype(float)))
+        scale = scale if np.isfinite(scale) and scale > 0 else 1.0
     importances = {}
     for column in features:
         changes = []
