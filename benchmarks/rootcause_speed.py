@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/rootcause_speed.py                # 100k rows, 3 rounds
     .venv/bin/python benchmarks/rootcause_speed.py --rows 20000 --repeats 5
     .venv/bin/python benchmarks/rootcause_speed.py --every-core   # the trees on every core too
+    .venv/bin/python benchmarks/rootcause_speed.py --only impact  # drift impact alone
 
 The reference and the window have ``--rows`` rows each: 20 numeric columns
 (two pairs correlated in the reference) and 5 categorical ones. The window
@@ -34,6 +35,7 @@ import pandas as pd
 
 from mlflow_observe.core.compare import compare
 from mlflow_observe.core.drift import DriftOptions
+from mlflow_observe.core.impact import feature_impact
 from mlflow_observe.core.multivariate import domain_classifier_drift, reconstruction_drift
 from mlflow_observe.core.profile import build_profile
 
@@ -54,17 +56,46 @@ def make(n: int, seed: int, *, broken: bool) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def fitted_model(reference: pd.DataFrame):
+    """A pipeline that relies on num_0 and num_4 (fitted on 20,000 rows, not timed)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    train = reference.iloc[:20_000]
+    target = 2.0 * train["num_0"] + train["num_4"] + np.random.default_rng(2).normal(0, 0.3, 20_000)
+    categorical = [c for c in reference.columns if c.startswith("cat_")]
+    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), categorical),
+                                     remainder="passthrough")
+    return make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0)
+                         ).fit(train, target)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--every-core", action="store_true",
                         help="Also time the domain classifier with n_jobs=-1.")
+    parser.add_argument("--only", choices=["multivariate", "impact"], default=None,
+                        help="Time only these contenders (default: all).")
     args = parser.parse_args()
     reference = make(args.rows, seed=0, broken=False)
     window = make(args.rows, seed=1, broken=True)
     baseline = build_profile(reference)
     outcome = {}
+    model = fitted_model(reference) if args.only != "multivariate" else None
+    shifted = window.assign(num_0=window["num_0"] + 0.5)
+    with_impact = build_profile(reference)
+    features = list(reference.columns)
+
+    def impact_baseline():
+        with_impact.impact = outcome["impact_baseline"] = feature_impact(
+            model.predict, reference, features)
+
+    def impact():
+        outcome["impact"] = compare(with_impact, shifted, predict=model.predict).impact
 
     def domain():
         outcome["domain"] = domain_classifier_drift(reference, window)
@@ -78,9 +109,13 @@ def main() -> None:
     def whole():
         outcome["compare"] = compare(baseline, window, DriftOptions(multivariate=True))
 
-    contenders = {"domain": domain, "pca": pca, "compare": whole}
+    contenders = {}
+    if args.only != "impact":
+        contenders.update({"domain": domain, "pca": pca, "compare": whole})
     if args.every_core:
         contenders["domain_every_core"] = domain_every_core
+    if args.only != "multivariate":
+        contenders.update({"impact_baseline": impact_baseline, "impact": impact})
     times = {name: [] for name in contenders}
     for _ in range(args.repeats):
         for name, run in contenders.items():
@@ -94,6 +129,17 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: |")
     for name, values in times.items():
         print(f"| {name} | {median[name]:.2f} | {min(values):.2f} | {max(values):.2f} |")
+    if "impact" in outcome:
+        top = outcome["impact"].ranking[:3]
+        print("\nimpact: top " + ", ".join(
+            f"{r.column} (score {r.score:.3f}, explains {r.explained:.0%})" for r in top)
+            + f"; prediction shift {outcome['impact'].prediction_shift:.3f}")
+    for name in ("impact_baseline", "impact"):
+        if name in median:
+            verdict = "under" if median[name] < 30 else "OVER"
+            print(f"{name}: {median[name]:.2f} s, {verdict} the 30 s target")
+    if "domain" not in outcome:
+        return
     d, p = outcome["domain"], outcome["pca"]
     print(f"\ndomain classifier: AUC {d.statistic:.4f} in [{d.interval[0]:.4f}, "
           f"{d.interval[1]:.4f}], band upper {d.band[1]:.4f}, drifted {d.drifted}; "

@@ -163,12 +163,14 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
         baseline recorded, when ``data`` has them.
     model : str or PyFuncModel, optional
         A model to compute predictions with, instead of a predictions column.
+        When the baseline recorded feature impact, the model also explains the
+        prediction drift by feature (see :mod:`mlflow_observe.core.drift_impact`).
     model_type : str, optional
         Passed to MLflow; default ``'monitoring'``, which needs no labels.
     **options
         Evaluator config: ``method``, ``methods``, ``threshold``, ``thresholds``,
-        ``drift_share``, ``dataset_method``, ``max_plots``... (see
-        :class:`~mlflow_observe.evaluators.drift.DriftEvaluator`).
+        ``drift_share``, ``dataset_method``, ``segment_by``, ``min_segment_size``,
+        ``max_plots``... (see :class:`~mlflow_observe.evaluators.drift.DriftEvaluator`).
 
     Returns
     -------

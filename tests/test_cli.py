@@ -125,3 +125,26 @@ def test_degradation_command(tracking_uri, tmp_path):
                      "--output", "json", env=env)
     assert estimated.returncode == 0, estimated.stderr
     assert "degradation/estimated_roc_auc" in json.loads(estimated.stdout)["metrics"]
+
+
+def test_drift_by_segment(tracking_uri, baseline_and_files, tmp_path):
+    run_id, _, _ = baseline_and_files
+    window = make_frame(3000, seed=4)
+    red = window["cat"] == "red"
+    window.loc[red, "num_a"] += 2.0  # only the red rows drift
+    path = tmp_path / "segmented.parquet"
+    window.to_parquet(path)
+    result = _cli("drift", "-b", run_id, "-d", str(path), "--segment-by", "cat",
+                  "--segment-by", "flag", "--min-segment-size", "100", "--output", "json",
+                  env=_env(tracking_uri))
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["metrics"]["drift/n_segments"] == 5.0  # three colours, two flags
+    by_value = {(s["column"], s["value"]): s for s in payload["segments"]}
+    assert by_value[("cat", "red")]["drifted_columns"] == ["num_a"]
+    # Each segment's columns are tested at p < 0.05: a calm column can alarm by chance.
+    assert "num_a" not in by_value[("cat", "green")]["drifted_columns"]
+    assert "num_a" not in by_value[("cat", "blue")]["drifted_columns"]
+    table = _cli("drift", "-b", run_id, "-d", str(path), "--segment-by", "cat",
+                 env=_env(tracking_uri))
+    assert table.returncode == 0 and "segment cat=red" in table.stdout

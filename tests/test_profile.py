@@ -126,7 +126,7 @@ def test_json_round_trip_is_versioned_and_exact():
     profile = build_profile(frame, targets="flag")
     text = profile.to_json()
     payload = json.loads(text)
-    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 1
+    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 2
     again = DataProfile.from_json(text)
     assert again.to_dict() == profile.to_dict()
     assert again.targets == "flag" and again.feature_names == ["num_a", "num_b", "cat"]

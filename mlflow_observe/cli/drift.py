@@ -51,12 +51,18 @@ def read_table(path: str, engine: str = "pandas"):
 @click.option("--multivariate", is_flag=True,
               help="Also run the multivariate detectors (domain classifier, PCA "
                    "reconstruction error) on the baseline's and the window's row samples.")
+@click.option("--segment-by", "segment_by", multiple=True, metavar="COLUMN",
+              help="Also compare each segment (rows sharing a value of COLUMN) with the "
+                   "baseline; repeat for several columns.")
+@click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
+              help="Segment values with fewer rows are pooled into (other) (default 200).")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, multivariate, fail_on_drift, engine, output):
+          method, threshold, drift_share, multivariate, segment_by, min_segment_size,
+          fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -72,6 +78,10 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
                                 "drift_share": drift_share}.items() if v is not None}
     if multivariate:
         config["multivariate"] = True
+    if segment_by:
+        config["segment_by"] = list(segment_by)
+    if min_segment_size is not None:
+        config["min_segment_size"] = min_segment_size
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config,
                                     engine=engine)
@@ -112,9 +122,13 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
 
 def _print(result, run_id: str, output: str) -> None:
     table = result.artifacts["drift_table"].content
+    segments = result.artifacts["drift_segments"].content \
+        if "drift_segments" in result.artifacts else None
     if output == "json":
-        click.echo(json.dumps({"run_id": run_id, "metrics": result.metrics, "columns": table},
-                              indent=2))
+        payload = {"run_id": run_id, "metrics": result.metrics, "columns": table}
+        if segments is not None:
+            payload["segments"] = segments
+        click.echo(json.dumps(payload, indent=2))
         return
     metrics = result.metrics
     click.echo(f"run {run_id}: {int(metrics['drift/n_drifted_columns'])} of "
@@ -132,3 +146,7 @@ def _print(result, run_id: str, output: str) -> None:
         method = str(r["method"] or "")
         click.echo(f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
                    f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))
+    for s in (segments or [])[:10]:  # most drifted first
+        click.echo(f"segment {s['column']}={s['value']} ({s['n_rows']} rows): "
+                   f"{s['n_drifted_columns']} of {s['n_evaluated_columns']} columns drifted, "
+                   f"{s['status']}")

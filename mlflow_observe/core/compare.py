@@ -7,9 +7,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mlflow_observe.core.drift import DriftOptions, DriftResult, compare_profiles
+from mlflow_observe.core.drift_impact import (
+    DriftImpact,
+    explain_prediction_drift,
+    rank_by_impact,
+)
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.multivariate_drift import MultivariateDrift, multivariate_drift
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.segment_drift import SegmentCounter
 from mlflow_observe.engines import is_spark_dataframe
 
 
@@ -29,17 +35,30 @@ class WindowComparison:
         The window's counts in the baseline's bins (used for the plots).
     multivariate : MultivariateDrift or None
         The multivariate detectors' results, when asked for (``multivariate=True``).
+    segments : list of SegmentDrift or None
+        Each segment's drift, most drifted first, when asked for (``segment_by``).
+    impact : DriftImpact or None
+        Features ranked by impact x drift, when the baseline recorded the
+        model's feature impact (and prediction drift explained, given the model).
     """
 
     drift: DriftResult
     integrity: IntegrityResult
     current: DataProfile
     multivariate: MultivariateDrift | None = None
+    segments: list | None = None
+    impact: DriftImpact | None = None
 
     def metrics(self) -> dict[str, float]:
         metrics = {**self.drift.metrics(), **self.integrity.metrics()}
         if self.multivariate is not None:
             metrics.update(self.multivariate.metrics())
+        if self.segments is not None:
+            metrics["drift/n_segments"] = float(len(self.segments))
+            metrics["drift/n_drifted_segments"] = float(
+                sum(s.drift.dataset_drift for s in self.segments))
+        if self.impact is not None:
+            metrics.update(self.impact.metrics())
         return metrics
 
     def to_records(self) -> list[dict]:
@@ -52,7 +71,7 @@ class WindowComparison:
 
 def compare(
     baseline: DataProfile, data, options: DriftOptions | None = None,
-    *, chunk_size: int | None = None, n_jobs: int | None = None,
+    *, chunk_size: int | None = None, n_jobs: int | None = None, predict=None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -70,6 +89,10 @@ def compare(
         Count the rows this many at a time (the result does not depend on it).
     n_jobs : int, optional
         Threads that count columns (default: every core; 1: no threads).
+    predict : callable, optional
+        The model (frame in, predictions out). With a baseline that recorded
+        feature impact, it explains the prediction drift by feature (see
+        :mod:`mlflow_observe.core.drift_impact`).
 
     Returns
     -------
@@ -91,16 +114,22 @@ def compare(
 
         return compare_spark(baseline, data, options)
     current = baseline.empty_like()
+    segments = SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments) \
+        if options.segment_by else None
     columns: dict = {}  # every column seen, in order of appearance
     for part in _parts(data, chunk_size):
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
             current.update(part, n_jobs=n_jobs)
-    return compare_counted(baseline, current, list(columns), options)
+            if segments is not None:
+                segments.update(part)
+    return compare_counted(baseline, current, list(columns), options, segments=segments,
+                           predict=predict)
 
 
 def compare_counted(baseline: DataProfile, current: DataProfile, columns,
-                    options: DriftOptions | None = None) -> WindowComparison:
+                    options: DriftOptions | None = None, *, segments: SegmentCounter | None = None,
+                    predict=None) -> WindowComparison:
     """Compare a window already counted into ``baseline.empty_like()`` with the baseline.
 
     ``columns`` are the window's column names (for missing and extra columns).
@@ -118,6 +147,9 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
     ['out_of_range']
     """
     options = options or DriftOptions()
+    if options.segment_by and segments is None:  # an engine that does not count segments
+        raise ValueError("segment_by needs the window counted by pandas (a DataFrame or an "
+                         "iterator of batches); the Spark engine does not count segments yet.")
     if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "
@@ -133,8 +165,17 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
         # The window's row sample is bounded and merged part by part, as the baseline's.
         multivariate = multivariate_drift(baseline, current, present_columns=columns,
                                           random_state=baseline.settings.get("random_state", 0))
+    segment_drift = None
+    if segments is not None:
+        segment_drift = segments.compare(options, columns, min_size=options.min_segment_size)
+    impact = None
+    if baseline.impact is not None:
+        ranking = rank_by_impact(baseline.impact, drift)
+        impact = DriftImpact(ranking) if predict is None else explain_prediction_drift(
+            predict, baseline, current, ranking, present_columns=columns,
+            random_state=baseline.settings.get("random_state", 0))
     return WindowComparison(drift=drift, integrity=integrity, current=current,
-                            multivariate=multivariate)
+                            multivariate=multivariate, segments=segment_drift, impact=impact)
 
 
 def _parts(data, chunk_size):

@@ -105,6 +105,16 @@ class DriftOptions:
         Also run the multivariate detectors (a domain classifier and PCA
         reconstruction error, see :mod:`mlflow_observe.core.multivariate`) on
         the baseline's and the window's row samples.
+    segment_by : list of str, default=()
+        Also compare each segment of the window (the rows sharing a value of
+        one of these columns) with the whole baseline (see
+        :mod:`mlflow_observe.core.segment_drift`).
+    min_segment_size : int, default=200
+        Segment values with fewer rows are pooled into one ``(other)`` segment
+        per column, skipped when it is still smaller.
+    max_segments : int, default=50
+        Values of a segment column counted on their own (the first seen); the
+        rest share ``(other)``.
 
     Examples
     --------
@@ -128,6 +138,9 @@ class DriftOptions:
     warning_ratio: float = 0.5
     missing_rate_tolerance: float = 0.05
     multivariate: bool = False
+    segment_by: tuple = ()
+    min_segment_size: int = 200
+    max_segments: int = 50
 
     _constraints = {
         "method": [Options(*METHODS)],
@@ -141,10 +154,16 @@ class DriftOptions:
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
         "multivariate": [InstanceOf(bool)],
+        "segment_by": [InstanceOf(list, tuple, description="a list of column names")],
+        "min_segment_size": [Interval(int, 1, None)],
+        "max_segments": [Interval(int, 1, None)],
     }
 
     def __post_init__(self):
+        if isinstance(self.segment_by, str):  # one column named on its own
+            object.__setattr__(self, "segment_by", (self.segment_by,))
         validate_params(self._constraints, asdict(self), "DriftOptions")
+        object.__setattr__(self, "segment_by", tuple(str(c) for c in self.segment_by))
         for column, method in self.methods.items():
             validate_params({"method": [Options(*METHODS)]}, {"method": method},
                             f"DriftOptions (methods[{column!r}])")

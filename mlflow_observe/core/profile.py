@@ -29,7 +29,9 @@ from mlflow_observe.core.kinds import KINDS, NUMERIC, KindDecision, infer_kind
 from mlflow_observe.core.sample import RowSample
 
 PROFILE_FORMAT = "mlflow-observe/profile"
-PROFILE_VERSION = 1
+# Version 2 added the model's feature impact ("impact"); version 1 profiles still load.
+PROFILE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 _NAMES = [NoneValue(), InstanceOf(str, list, tuple, description="a column name or a list of them")]
 
@@ -56,6 +58,9 @@ class DataProfile:
         Rows counted.
     sample : RowSample
         A uniform sample of at most ``settings['sample_size']`` rows.
+    impact : FeatureImpact or None
+        Each feature's impact on the model's predictions, when recorded with a
+        model (see :mod:`mlflow_observe.core.impact`).
 
     Examples
     --------
@@ -74,6 +79,7 @@ class DataProfile:
         self.columns = dict(columns)
         # The reference's model performance (see core.degradation), when recorded.
         self.performance = performance
+        self.impact = None
         self.excluded = dict(excluded or {})
         self.targets = targets
         self.predictions = predictions
@@ -162,6 +168,7 @@ class DataProfile:
             "predictions": self.predictions,
             "excluded": self.excluded,
             "performance": self.performance,
+            "impact": None if self.impact is None else self.impact.to_dict(),
             "columns": [
                 {"name": name, **column.to_dict()} for name, column in self.columns.items()
             ],
@@ -178,10 +185,10 @@ class DataProfile:
                 "This is not an mlflow-observe baseline profile (no "
                 f"'format': {PROFILE_FORMAT!r} field)."
             )
-        if payload.get("version") != PROFILE_VERSION:
+        if payload.get("version") not in READABLE_VERSIONS:
             raise ProfileError(
                 f"Baseline profile version {payload.get('version')!r} is not supported by this "
-                f"mlflow-observe (reads version {PROFILE_VERSION}). Upgrade mlflow-observe or "
+                f"mlflow-observe (reads versions {READABLE_VERSIONS}). Upgrade mlflow-observe or "
                 "record the baseline again."
             )
         columns = {c["name"]: column_profile_from_dict(c["name"], c) for c in payload["columns"]}
@@ -197,6 +204,10 @@ class DataProfile:
         profile._n_updates = int(payload.get("n_updates", 1))
         profile.sample = RowSample.from_dict(payload["sample"])
         profile.metadata = dict(payload.get("metadata", {}))
+        if payload.get("impact"):
+            from mlflow_observe.core.impact import FeatureImpact
+
+            profile.impact = FeatureImpact.from_dict(payload["impact"])
         return profile
 
     @classmethod

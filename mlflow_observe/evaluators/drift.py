@@ -33,8 +33,9 @@ from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, comp
 from mlflow_observe.core.drift import DRIFT, SKIPPED, WARNING, DriftOptions
 from mlflow_observe.core.profile import DataProfile
 from mlflow_observe.logs.schema import TIMESTAMP, log_bookkeeping_columns
-from mlflow_observe.report.html import render_report
-from mlflow_observe.report.plots import figure_to_png, plot_column
+from mlflow_observe.plugins.flavor import no_prediction_logs
+from mlflow_observe.report.html import IMPACT_PLOT, render_report
+from mlflow_observe.report.plots import figure_to_png, plot_column, plot_impact
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.baselines import load_baseline
 
@@ -47,6 +48,8 @@ _EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "n_jobs", "col_mapping
 TABLE_ARTIFACT = "drift_table.json"
 FINDINGS_ARTIFACT = "integrity_findings.json"
 REPORT_ARTIFACT = "drift_report.html"
+SEGMENTS_ARTIFACT = "drift_segments.json"
+IMPACT_ARTIFACT = "drift_impact.json"
 PLOTS_DIR = "drift_plots"
 
 
@@ -65,6 +68,20 @@ class DriftEvaluator(ModelEvaluator):
         Also run the multivariate detectors (domain classifier, PCA
         reconstruction error) on the baseline's and the window's row samples:
         metrics ``drift/multivariate/...``, two records in the table, a report section.
+    segment_by : list of str, optional
+        Also compare each segment of the window (rows sharing a value of one of
+        these columns) with the whole baseline: metrics ``drift/n_segments`` and
+        ``drift/n_drifted_segments``, ``drift_segments.json``, a report section.
+    min_segment_size : int, default=200
+        Values with fewer rows are pooled into one ``(other)`` segment per column.
+    max_segments : int, default=50
+        Values per segment column counted on their own; later ones join ``(other)``.
+
+    When the baseline recorded the model's feature impact (``log_baseline(...,
+    model=...)`` or ``mlflow_observe.log_model``), the features are ranked by
+    impact x drift (``drift_impact.json``, a report section and plot, the tag
+    ``mlflow_observe.drift.top_impact_feature``); with a model to evaluate,
+    each top feature's share of the prediction drift is measured too.
     max_plots : int, default=6
         Distribution plots for the most drifted columns.
     chunk_size : int, optional
@@ -97,11 +114,14 @@ class DriftEvaluator(ModelEvaluator):
         options = read_options(evaluator_config)
         baseline = load_baseline(evaluator_config["baseline"])
         window = _window_frame(dataset, model, predictions, baseline)
+        predict = None if model is None else (lambda frame: _predict(model, frame, predictions))
         try:
-            comparison = compare(
-                baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
-                n_jobs=evaluator_config.get("n_jobs"),
-            )
+            # Predictions made to explain drift are not traffic: keep them out of the log.
+            with no_prediction_logs():
+                comparison = compare(
+                    baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
+                    n_jobs=evaluator_config.get("n_jobs"), predict=predict,
+                )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         return log_comparison(run_id, comparison, baseline, options, evaluator_config,
@@ -120,6 +140,7 @@ def log_comparison(run_id, comparison, baseline, options, config, window_range) 
         if config.get("log_plots", True):
             plots = _plot_most_drifted(comparison, baseline, config.get("max_plots", 6))
             artifacts.update(_log_plots(client, run_id, plots, comparison, tmp))
+            plots.update(_log_impact_plot(client, run_id, comparison, tmp, artifacts))
         artifacts.update(_log_report(client, run_id, comparison, baseline, options, plots, tmp))
     _log_tags(client, run_id, comparison, baseline, config["baseline"], window_range)
     return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
@@ -219,10 +240,36 @@ def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
     findings_uri = _write_and_log(client, run_id, tmp, FINDINGS_ARTIFACT,
                                   json.dumps(findings, indent=1, allow_nan=False,
                                              default=_json_default))
-    return {
+    artifacts = {
         "drift_table": JsonEvaluationArtifact(uri=table_uri, content=table),
         "integrity_findings": JsonEvaluationArtifact(uri=findings_uri, content=findings),
     }
+    extra = {}
+    if comparison.segments is not None:
+        extra["drift_segments"] = (SEGMENTS_ARTIFACT,
+                                   [s.to_record() for s in comparison.segments])
+    if comparison.impact is not None:
+        extra["drift_impact"] = (IMPACT_ARTIFACT, comparison.impact.to_dict())
+    for name, (path, content) in extra.items():
+        uri = _write_and_log(client, run_id, tmp, path, json.dumps(
+            content, indent=1, allow_nan=False, default=_json_default))
+        artifacts[name] = JsonEvaluationArtifact(uri=uri, content=content)
+    return artifacts
+
+
+def _log_impact_plot(client, run_id, comparison, tmp, artifacts) -> dict:
+    """The drift impact plot, logged and handed to the report."""
+    impact = comparison.impact
+    if impact is None or not impact.ranking:
+        return {}
+    try:
+        png = figure_to_png(plot_impact(impact))
+    except Exception as exc:  # a plot must never fail the evaluation
+        warnings.warn(f"Failed to log image artifact 'drift_impact': {exc!r}", stacklevel=2)
+        return {}
+    uri = _write_and_log(client, run_id, tmp, f"{PLOTS_DIR}/drift_impact.png", png)
+    artifacts["drift_impact_plot"] = ImageEvaluationArtifact(uri=uri)
+    return {IMPACT_PLOT: png}
 
 
 def _json_default(value):
@@ -299,5 +346,7 @@ def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> 
     }
     if baseline.metadata.get("source_run_id"):
         values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
+    if comparison.impact is not None and comparison.impact.top_feature is not None:
+        values[tags.TOP_IMPACT_FEATURE] = comparison.impact.top_feature[:4000]
     values.update(window_range)
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])

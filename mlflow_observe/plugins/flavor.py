@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 import mlflow
 import pandas as pd
@@ -107,7 +108,7 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
     mlflow_model = mlflow_model or Model()
     mlflow_model.signature = _with_request_id_param(inner.signature)
     _copy_input_example(inner, os.path.join(path, INNER_DIR), path, mlflow_model)
-    profile = _as_profile(baseline, targets, predictions, profile_options)
+    profile = _as_profile(baseline, targets, predictions, profile_options, model)
     if profile is not None:
         with open(os.path.join(path, BASELINE_FILE), "w", encoding="utf-8") as handle:
             handle.write(profile.to_json())
@@ -147,7 +148,7 @@ def log_model(model, name: str = "model", *, baseline=None, targets=None, predic
     profile_keys = {"columns", "exclude", "kinds", "n_bins", "grid_size", "max_categories",
                     "sample_size", "random_state", "n_jobs"}
     profile_options = {k: kwargs.pop(k) for k in list(kwargs) if k in profile_keys}
-    profile = _as_profile(baseline, targets, predictions, profile_options)
+    profile = _as_profile(baseline, targets, predictions, profile_options, model)
     with no_prediction_logs():
         info = Model.log(
             artifact_path=None, name=name, flavor=sys.modules[__name__], registered_model_name=registered_model_name,
@@ -261,10 +262,25 @@ def _with_request_id_param(signature):
                           params=ParamSchema(params))
 
 
-def _as_profile(baseline, targets, predictions, options):
+def _as_profile(baseline, targets, predictions, options, model=None):
     if baseline is None or isinstance(baseline, DataProfile):
         return baseline
-    return build_profile(baseline, targets=targets, predictions=predictions, **options)
+    profile = build_profile(baseline, targets=targets, predictions=predictions, **options)
+    if model is not None and isinstance(baseline, pd.DataFrame):
+        _record_impact(profile, model, baseline)
+    return profile
+
+
+def _record_impact(profile: DataProfile, model, reference: pd.DataFrame) -> None:
+    """Feature impact for drift impact later; a model it cannot run on is logged anyway."""
+    from mlflow_observe.tracking.predictor import record_impact
+
+    try:
+        with no_prediction_logs():
+            record_impact(profile, model, reference)
+    except Exception as exc:  # the model is still logged, without impact
+        warnings.warn(f"Feature impact not recorded: the model failed on the baseline: {exc!r}",
+                      RuntimeWarning, stacklevel=3)
 
 
 # -- loading and predicting -----------------------------------------------------------------

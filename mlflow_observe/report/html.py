@@ -8,6 +8,9 @@ from datetime import datetime, timezone
 
 from mlflow_observe._version import __version__
 
+# The key of the impact plot in ``plots`` (shown in the impact section, not with the columns).
+IMPACT_PLOT = "(drift impact)"
+
 _STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828", "skipped": "#757575",
                    "degraded": "#c62828"}
 
@@ -88,9 +91,11 @@ def render_report(comparison, *, baseline, options, baseline_label: str, plots: 
         _cards(drift),
         _drift_table(drift),
         _multivariate(getattr(comparison, "multivariate", None)),
+        _impact(getattr(comparison, "impact", None), plots.get(IMPACT_PLOT)),
+        _drifted_segments(getattr(comparison, "segments", None)),
         _findings(comparison.integrity),
         _category_changes(comparison, baseline),
-        _plots(plots),
+        _plots({k: v for k, v in plots.items() if k != IMPACT_PLOT}),
         _excluded(baseline.excluded),
         _rules(options),
         "</body></html>",
@@ -190,6 +195,59 @@ def _multivariate(result) -> str:
         "left-out reference chunks plus the larger of z(0.999) standard errors and 2%.</p>"
     )
     return "".join(parts)
+
+
+def _impact(impact, png: bytes | None, top: int = 15) -> str:
+    """Features ranked by impact x drift, with the share of prediction drift each explains."""
+    if impact is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{i}</td><td>{_e(r.column)}</td><td class='num'>{r.importance:.1%}</td>"
+        f"<td class='num'>{_number(r.severity, 3)}</td><td class='num'>{_number(r.score, 3)}</td>"
+        f"<td>{'yes' if r.drifted else 'no'}</td>"
+        f"<td class='num'>{'&mdash;' if r.explained is None else _e(f'{r.explained:.0%}')}</td>"
+        "</tr>"
+        for i, r in enumerate(impact.ranking[:top], start=1)
+    )
+    shift = ("" if impact.prediction_shift is None else
+             f"<p>Prediction shift ({_e(impact.shift_method)}, reference predictions against "
+             f"window predictions on the row samples): {_number(impact.prediction_shift)}.</p>")
+    notes = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in impact.notes.items())
+    image = "" if png is None else (
+        f"<div class='plots'><img alt='drift impact' src='data:image/png;base64,"
+        f"{base64.b64encode(png).decode('ascii')}'></div>")
+    return (
+        "<h2>Drift impact</h2>" + shift +
+        "<table><tr><th>rank</th><th>feature</th><th>importance</th><th>severity</th>"
+        "<th>impact x drift</th><th>drifted</th><th>prediction shift explained</th></tr>"
+        f"{rows}</table>" + image + (f"<ul class='note'>{notes}</ul>" if notes else "") +
+        "<p class='note'>Importance: the feature's share of the model's permutation importance "
+        "on the reference (how much shuffling it moves the predictions). Impact x drift = "
+        "importance x min(severity, 10), severity being the column's statistic over its "
+        "threshold (or threshold over p-value). Explained: the share of the prediction shift "
+        "that goes away when that feature alone is resampled from the reference.</p>"
+    )
+
+
+def _drifted_segments(segments, top: int = 15) -> str:
+    """The segments that drifted most (each against the whole baseline)."""
+    if segments is None:
+        return ""
+    if not segments:
+        return ("<h2>Segments</h2><p class='note'>No segment has enough rows "
+                "(min_segment_size).</p>")
+    rows = "".join(
+        f"<tr><td>{_e(s.column)}</td><td>{_e(s.value)}</td><td class='num'>{s.n_rows:,}</td>"
+        f"<td class='num'>{s.drift.n_drifted} of {s.drift.n_evaluated}</td>"
+        f"<td class='num'>{_number(s.score, 3)}</td>"
+        f"<td>{_e(', '.join(s.drift.drifted_columns[:8]) or '-')}</td>"
+        f"<td>{_badge(s.drift.status)}</td></tr>"
+        for s in list(segments)[:top]
+    )
+    return ("<h2>Segments that drifted most</h2><table><tr><th>column</th><th>segment</th>"
+            "<th>rows</th><th>drifted columns</th><th>mean severity</th><th>which</th>"
+            f"<th>status</th></tr>{rows}</table><p class='note'>Each segment of the window is "
+            "compared with the whole baseline; small values are pooled into (other).</p>")
 
 
 def _findings(integrity) -> str:

@@ -92,6 +92,34 @@ def _categorical_bars(reference, current):
     return labels, ref_counts, cur_counts
 
 
+def plot_impact(impact, *, top: int = 10):
+    """Bars of impact x drift for the top features, and the share of prediction shift explained.
+
+    Examples
+    --------
+    >>> from mlflow_observe.core.drift_impact import DriftImpact, ImpactRank
+    >>> ranking = [ImpactRank("x1", 0.9, 4.0, 3.6, True, 0.8), ImpactRank("x2", 0.1, 4.0, 0.4, True)]
+    >>> figure_to_png(plot_impact(DriftImpact(ranking)))[:4] == b"\\x89PNG"
+    True
+    """
+    plt = _pyplot()
+    rows = impact.ranking[:top]
+    figure, (left, right) = plt.subplots(1, 2, sharey=True,
+                                         figsize=(8.0, 0.4 * max(len(rows), 1) + 1.6))
+    positions = np.arange(len(rows))
+    labels = [_short(r.column) for r in rows]
+    left.barh(positions, [r.score for r in rows], color="#4c72b0")
+    left.set_yticks(positions)
+    left.set_yticklabels(labels, fontsize=8)
+    left.invert_yaxis()
+    left.set_xlabel("importance x min(severity, 10)")
+    right.barh(positions, [r.explained or 0.0 for r in rows], color="#dd8452")
+    right.set_xlabel("share of prediction shift explained")
+    figure.suptitle("Drift impact", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def _short(label: str, limit: int = 24) -> str:
     label = label if len(label) <= limit else label[: limit - 1] + "…"
     return plain_text(label)

@@ -40,6 +40,7 @@ def log_baseline(
     predictions: str | None = None,
     *,
     run_id: str | None = None,
+    model=None,
     **profile_options,
 ) -> DataProfile:
     """Build a baseline profile from reference data and record it on an MLflow run.
@@ -60,6 +61,11 @@ def log_baseline(
     run_id : str, optional
         The run to record on. Default: the active run, or a new one (as
         ``mlflow.log_metric`` does).
+    model : optional
+        The model (an estimator, a pyfunc model, a model URI or a callable):
+        each feature's impact on its predictions is measured on (a sample of)
+        ``data`` and kept in the profile, for drift impact at evaluation (see
+        :mod:`mlflow_observe.core.impact`). A pandas ``data`` only.
     **profile_options
         Passed to :func:`mlflow_observe.core.profile.build_profile`
         (``columns``, ``exclude``, ``kinds``, ``n_bins``, ``sample_size``...).
@@ -79,6 +85,10 @@ def log_baseline(
     3
     """
     profile = build_profile(data, targets=targets, predictions=predictions, **profile_options)
+    if model is not None:
+        from mlflow_observe.tracking.predictor import record_impact
+
+        record_impact(profile, model, data)
     if run_id is None:
         run_id = (mlflow.active_run() or mlflow.start_run()).info.run_id
     return record_baseline(profile, run_id)

@@ -8,6 +8,8 @@ BASELINE_URI = f"{PREFIX}.baseline_uri"
 VERSION = f"{PREFIX}.version"
 DRIFT_STATUS = f"{PREFIX}.drift.status"
 DRIFTED_COLUMNS = f"{PREFIX}.drift.drifted_columns"
+# The feature ranked first by impact x drift (when the baseline recorded feature impact).
+TOP_IMPACT_FEATURE = f"{PREFIX}.drift.top_impact_feature"
 WINDOW_ROWS = f"{PREFIX}.window.n_rows"
 WINDOW_START = f"{PREFIX}.window.start"
 WINDOW_END = f"{PREFIX}.window.end"
