@@ -91,7 +91,8 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 targets=targets or next(
                     (c for c in (profile.targets, LABEL) if c in frame.columns), None))
 
-    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"))
+    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"),
+                         progress=config.get("progress"))
     return _log_window(comparison, profile, options, config, bounds)
 
 

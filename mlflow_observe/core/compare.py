@@ -10,6 +10,7 @@ from mlflow_observe.core.drift import DriftOptions, DriftResult, compare_profile
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.multivariate_drift import MultivariateDrift, multivariate_drift
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.progress import progress_bar
 from mlflow_observe.engines import is_spark_dataframe
 
 
@@ -53,6 +54,7 @@ class WindowComparison:
 def compare(
     baseline: DataProfile, data, options: DriftOptions | None = None,
     *, chunk_size: int | None = None, n_jobs: int | None = None,
+    progress: bool | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -70,6 +72,10 @@ def compare(
         Count the rows this many at a time (the result does not depend on it).
     n_jobs : int, optional
         Threads that count columns (default: every core; 1: no threads).
+    progress : bool, optional
+        A bar on stderr counting the parts (batches) as they are counted.
+        Default: shown when stderr is a terminal; True or False forces it. The
+        Spark engine has no bar here: Spark shows its own stage progress.
 
     Returns
     -------
@@ -92,7 +98,8 @@ def compare(
         return compare_spark(baseline, data, options)
     current = baseline.empty_like()
     columns: dict = {}  # every column seen, in order of appearance
-    for part in _parts(data, chunk_size):
+    parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
+    for part in parts:
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
             current.update(part, n_jobs=n_jobs)
