@@ -291,3 +291,21 @@ def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
     write_log(tmp_path, broken, "2026-11-26", "part-c")
     with pytest.raises(mo.LogSchemaError, match=r"date=2026-11-26.part-c\.parquet.*'num_b'"):
         mo.scan_logs(tmp_path)
+
+
+def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
+    """The needed columns stream to the driver a partition at a time: the same metrics."""
+    import mlflow
+    from test_degradation import _binary
+
+    reference, window = _binary(3000, seed=1), _binary(2500, seed=2, flip_region=True)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    counted = mo.evaluate_degradation(spark.createDataFrame(window).repartition(3),
+                                      baseline=training.info.run_id)
+    in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
+    assert counted.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
+        assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key

@@ -8,7 +8,7 @@ import pytest
 import mlflow_observe as mo
 from mlflow_observe.core.degradation import compare_performance
 from mlflow_observe.core.streamed_performance import StreamedPerformance
-from tests.test_degradation import _binary, _multiclass, _regression
+from test_degradation import _binary, _multiclass, _regression
 
 # Scores falling in one of 10,000 bins count as ties: a bounded, tiny error on ROC AUC.
 AUC_TOLERANCE = 1e-3
@@ -132,3 +132,50 @@ def test_memory_is_bounded_by_the_sample():
     assert counted.n_rows == 10_000 and len(counted._sample) == 500
     assert isinstance(counted.result().metrics[0].value, float)
     assert pd.notna(counted.result().metric("roc_auc").value)
+
+
+def _log_folder(folder, frame):
+    """The window as a prediction log: two days, two files."""
+    frame = frame.copy()
+    frame.insert(0, "timestamp", pd.Timestamp("2026-11-24", tz="UTC")
+                 + pd.to_timedelta(np.arange(len(frame)) * 60, unit="s"))
+    half = len(frame) // 2
+    for day, part in (("2026-11-24", frame.iloc[:half]), ("2026-11-25", frame.iloc[half:])):
+        path = folder / f"date={day}"
+        path.mkdir(parents=True)
+        part.to_parquet(path / "part.parquet", index=False)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_path, labelled):
+    import mlflow
+
+    reference, window = _binary(3000, seed=1), _binary(2000, seed=2, flip_region=True)
+    if not labelled:
+        window = window.drop(columns=["label"])
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    _log_folder(tmp_path / "log", window)
+    streamed = mo.evaluate_degradation(mo.scan_logs(str(tmp_path / "log"), batch_size=300),
+                                       baseline=training.info.run_id)
+    in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
+    assert streamed.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = AUC_TOLERANCE if "roc_auc" in key else 1e-9
+        assert streamed.metrics[key] == pytest.approx(value, abs=tolerance), key
+    stored = mlflow.get_run(streamed.run_id)
+    assert stored.data.tags["mlflow_observe.degradation.kind"] == (
+        "realised" if labelled else "estimated")
+    assert "degradation_table.json" in {a.path for a in
+                                        mlflow.MlflowClient().list_artifacts(streamed.run_id)}
+
+
+def test_a_streamed_window_of_no_rows_is_refused(tracking_uri):
+    import mlflow
+
+    with mlflow.start_run() as training:
+        mo.log_baseline(_binary(1000, seed=1), targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    with pytest.raises(mo.EmptyWindowError):
+        mo.evaluate_degradation(iter([]), baseline=training.info.run_id)
