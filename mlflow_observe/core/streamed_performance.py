@@ -27,7 +27,7 @@ metrics need, and the batch is dropped:
   is) and the regressors' loss-model estimates (a mean over the sampled rows:
   unbiased, exact while the window fits in the sample).
 
-The memory held is the bins (``16e4 * classes`` bytes), the sample and one batch.
+The memory held is the bins (about 320 KB per class), the sample and one batch.
 """
 
 from __future__ import annotations
