@@ -294,7 +294,9 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
                     random_state=options.get("random_state", 0))
             counted.update(frame)
         if counted is None or counted.n_rows == 0:
-            _check_not_empty([])
+            raise EmptyWindowError(
+                "The production window has no rows: there is nothing to compare with the "
+                "baseline. Check the window's time range or the data source.")
         result = counted.result(tolerance=options.get("tolerance", 0.02))
     except DegradationError as exc:  # as the evaluator reports it
         raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
