@@ -91,7 +91,8 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 targets=targets or next(
                     (c for c in (profile.targets, LABEL) if c in frame.columns), None))
 
-    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"))
+    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"),
+                         progress=config.get("progress"))
     return _log_window(comparison, profile, options, config, bounds)
 
 
@@ -214,20 +215,109 @@ def evaluate_degradation(data, baseline, *, predictions=None, targets=None, mode
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, or a Spark DataFrame
         The window, with the prediction column (and the probability columns the
-        baseline recorded; and the label column when labels have arrived).
+        baseline recorded; and the label column when labels have arrived). An
+        iterator (for example :func:`~mlflow_observe.logs.reader.scan_logs`) is
+        counted batch by batch, in memory bounded by the batch
+        (:mod:`mlflow_observe.core.streamed_performance`: counts exact, ROC AUC
+        in fine probability bins); a Spark DataFrame's few needed columns are
+        streamed to the driver one partition at a time and counted the same way.
+        Both are logged as the evaluator does.
     baseline : str or DataProfile
         Recorded with ``targets``, ``predictions`` (and ``probabilities``).
     predictions, targets : str, optional
         Default: the baseline's column names (or the prediction log's), when present.
     **options
-        ``tolerance``, ``random_state``.
-    """
+        ``tolerance``, ``random_state``; ``segment_by`` and ``min_segment_size``
+        for in-memory windows; ``progress`` for streamed ones.
+
+    Examples
+    --------
+    >>> import tempfile, mlflow, numpy as np, pandas as pd
+    >>> from mlflow_observe import log_baseline
+    >>> mlflow.set_tracking_uri("sqlite:///" + tempfile.mkdtemp() + "/doctest.db")
+    >>> experiment = mlflow.set_experiment("evaluate_degradation")
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 2000)
+    >>> with mlflow.start_run() as training:
+    ...     _ = log_baseline(pd.DataFrame({"x": rng.normal(size=2000), "label": y,
+    ...                                    "prediction": y}), targets="label", predictions="prediction")
+    >>> window = pd.DataFrame({"label": y, "prediction": np.where(np.arange(2000) < 400, 1 - y, y)})
+    >>> parts = (window.iloc[i:i + 500] for i in range(0, 2000, 500))
+    >>> result = evaluate_degradation(parts, baseline=training.info.run_id)
+    >>> result.metrics["degradation/accuracy"], result.metrics["degradation/degraded"]
+    (0.8, 1.0)
+    """  # noqa: E501
     _check_not_empty(data)
     profile = load_baseline(baseline)
+    if is_spark_dataframe(data) or _is_stream(data):
+        if model is not None:
+            raise ValueError("A streamed or Spark window needs its predictions stored; "
+                             "pass model=None.")
+        return _degradation_stream(data, profile, baseline, predictions, targets, options)
     return _evaluate("degradation", data, profile, predictions=predictions, targets=targets,
                      model=model, model_type=model_type, options=options)
+
+
+_STREAMED_DEGRADATION_KEYS = {"tolerance", "random_state", "progress", "sample_size"}
+
+
+def _degradation_stream(data, profile, reference, predictions, targets, options):
+    """Count a window's performance batch by batch, then log as the evaluator does."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    from mlflow_observe.core.degradation import DegradationError
+    from mlflow_observe.core.progress import progress_bar
+    from mlflow_observe.core.streamed_performance import SAMPLE_SIZE, StreamedPerformance
+    from mlflow_observe.evaluators.degradation import _log
+
+    unknown = set(options) - _STREAMED_DEGRADATION_KEYS
+    if unknown:
+        raise ValueError(f"Options {sorted(unknown)} are not available for a streamed window; "
+                         f"valid: {sorted(_STREAMED_DEGRADATION_KEYS)}.")
+    if is_spark_dataframe(data):
+        data = _spark_performance_batches(data, profile, predictions, targets)
+    counted = None
+    try:
+        for part in progress_bar(data, enabled=options.get("progress"), desc="counting"):
+            frame = part if isinstance(part, pd.DataFrame) else part.to_pandas()
+            if counted is None:
+                names = set(frame.columns)
+                counted = StreamedPerformance(
+                    profile.performance,
+                    predictions=predictions or next(
+                        (c for c in (profile.predictions, PREDICTION) if c in names),
+                        profile.predictions or PREDICTION),
+                    targets=targets or next(
+                        (c for c in (profile.targets, LABEL) if c and c in names), None),
+                    sample_size=options.get("sample_size", SAMPLE_SIZE),
+                    random_state=options.get("random_state", 0))
+            counted.update(frame)
+        if counted is None or counted.n_rows == 0:
+            raise EmptyWindowError(
+                "The production window has no rows: there is nothing to compare with the "
+                "baseline. Check the window's time range or the data source.")
+        result = counted.result(tolerance=options.get("tolerance", 0.02))
+    except DegradationError as exc:  # as the evaluator reports it
+        raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+    active = mlflow.active_run()
+    with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
+        return _log(run.info.run_id, result, [], profile, reference)
+
+
+def _spark_performance_batches(frame, profile, predictions, targets):
+    """The columns degradation needs, from a Spark DataFrame, as pandas batches."""
+    from mlflow_observe.engines.spark import iter_pandas_batches
+
+    names = [str(c) for c in frame.columns]
+    performance = profile.performance or {}
+    wanted = [predictions or next((c for c in (profile.predictions, PREDICTION) if c in names),
+                                  None),
+              targets or next((c for c in (profile.targets, LABEL) if c and c in names), None),
+              *(performance.get("probabilities") or []), *(performance.get("loss_features") or [])]
+    return iter_pandas_batches(frame, list(dict.fromkeys(c for c in wanted if c in names)))
 
 
 def _check_not_empty(data) -> None:

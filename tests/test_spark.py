@@ -291,3 +291,65 @@ def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
     write_log(tmp_path, broken, "2026-11-26", "part-c")
     with pytest.raises(mo.LogSchemaError, match=r"date=2026-11-26.part-c\.parquet.*'num_b'"):
         mo.scan_logs(tmp_path)
+
+
+def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
+    """The needed columns stream to the driver a partition at a time: the same metrics."""
+    import mlflow
+    from test_degradation import _binary
+
+    reference, window = _binary(3000, seed=1), _binary(2500, seed=2, flip_region=True)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction",
+                        probabilities=["p_1"])
+    counted = mo.evaluate_degradation(spark.createDataFrame(window).repartition(3),
+                                      baseline=training.info.run_id)
+    in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
+    assert counted.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
+        assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
+
+
+def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_path):
+    """The same windows, rows and metrics, whether the log is read by pandas or Spark;
+    labels joined for the first hour (realised), none for the second (estimated)."""
+    from test_monitor import DAY, churned, customers, log_version, write_traffic
+
+    model, version = log_version(customers(2000, seed=1))
+    log = str(tmp_path / "log")
+    write_traffic(log, model, version, hours=2)
+    first_hour = mo.read_logs(log, DAY, DAY + pd.Timedelta(hours=1))
+    inputs = first_hour.rename(columns=lambda c: c.removeprefix("input_"))
+    mo.log_labels(log, pd.DataFrame({"request_id": first_hour["request_id"],
+                                     "label": churned(inputs).to_numpy()}))
+    window = dict(window="1h", since=DAY, until=DAY + pd.Timedelta(hours=2))
+    by_pandas = mo.monitor(f"models:/churn/{version}", log, experiment_name="pandas", **window)
+    by_spark = mo.monitor(f"models:/churn/{version}", log, experiment_name="spark",
+                          engine="spark", **window)
+    assert [w.n_rows for w in by_spark.windows] == [w.n_rows for w in by_pandas.windows]
+    assert [w.status for w in by_spark.windows] == ["evaluated", "evaluated"]
+    realised, estimated = by_spark.windows
+    assert "degradation/accuracy" in realised.metrics
+    assert "degradation/estimated_accuracy" in estimated.metrics
+    for ours, theirs in zip(by_spark.windows, by_pandas.windows):
+        assert ours.metrics.keys() == theirs.metrics.keys()
+        for key, value in theirs.metrics.items():
+            tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
+            assert ours.metrics[key] == pytest.approx(value, rel=1e-9, abs=tolerance), key
+
+
+def test_monitor_engine_spark_without_spark_says_how_to_install(monkeypatch, tmp_path):
+    from mlflow_observe.engines import spark as engine_module
+
+    def unavailable():
+        raise engine_module.SparkUnavailableError(
+            f"The Spark engine needs pyspark, which is not installed. {engine_module.INSTALL_HINT}")
+
+    monkeypatch.setattr(engine_module, "spark_session", unavailable)
+    from mlflow_observe.cli import cli
+
+    result = CliRunner().invoke(cli, ["monitor", "-m", "models:/churn/1", "--logs",
+                                       str(tmp_path), "--engine", "spark"])
+    assert result.exit_code == 3
+    assert "pip install 'mlflow-observe[spark]'" in result.output

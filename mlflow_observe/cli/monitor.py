@@ -38,9 +38,10 @@ from mlflow_observe.core.windows import WindowError, parse_duration
 @click.option("--min-rows", type=click.IntRange(1), default=100, show_default=True,
               help="Windows with fewer predictions are skipped (and listed as such).")
 @options.MONITORING_EXPERIMENT
+@options.LOG_ENGINE
 @options.OUTPUT
 def monitor(model_uri, logs, window, since, until, alerts, fail_on, webhook, webhook_timeout,
-            min_rows, experiment_name, output):
+            min_rows, experiment_name, engine, output):
     """Evaluate every window of the prediction log not evaluated yet, and raise alerts.
 
     Each window gets a run (drift, integrity, degradation: realised where labels
@@ -53,7 +54,7 @@ def monitor(model_uri, logs, window, since, until, alerts, fail_on, webhook, web
       1  an alert at the --fail-on level (default critical) fired
       2  usage error (e.g. a malformed --alert rule or --window)
       3  could not decide: unknown model or alias, no baseline, no predictions in
-         the range, tracking server unreachable
+         the range, tracking server unreachable, --engine spark without Spark
     """
     from mlflow_observe.monitoring.monitor import monitor as run_monitor
 
@@ -66,7 +67,8 @@ def monitor(model_uri, logs, window, since, until, alerts, fail_on, webhook, web
     with decided():
         result = run_monitor(model_uri, logs, window=width, since=since, until=until,
                              alerts=rules, webhook=webhook, webhook_timeout=webhook_timeout,
-                             experiment_name=experiment_name, min_rows=min_rows)
+                             experiment_name=experiment_name, min_rows=min_rows,
+                             engine=engine)
     _print(result, output)
     levels = {CRITICAL} if fail_on == CRITICAL else {CRITICAL, WARNING}
     sys.exit(options.EXIT_FAILED if result.level in levels else options.EXIT_OK)

@@ -49,6 +49,12 @@ ENGINE = click.option(
     help="Where the rows are counted: pandas reads --data into this process; spark reads it "
          "with the active or configured Spark session (pip install 'mlflow-observe[spark]').",
 )
+LOG_ENGINE = click.option(
+    "--engine", type=click.Choice(["pandas", "spark"]), default="pandas", show_default=True,
+    help="Where the rows are counted: pandas reads each day of --logs into this process; "
+         "spark reads the log and counts each window with the active or configured Spark "
+         "session (pip install 'mlflow-observe[spark]').",
+)
 OUTPUT = click.option(
     "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
     help="How to print the result.",

@@ -15,6 +15,7 @@ from mlflow_observe.core.drift_impact import (
 from mlflow_observe.core.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.multivariate_drift import MultivariateDrift, multivariate_drift
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.progress import progress_bar
 from mlflow_observe.core.segment_drift import SegmentCounter
 from mlflow_observe.engines import is_spark_dataframe
 
@@ -72,6 +73,7 @@ class WindowComparison:
 def compare(
     baseline: DataProfile, data, options: DriftOptions | None = None,
     *, chunk_size: int | None = None, n_jobs: int | None = None, predict=None,
+    progress: bool | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -93,6 +95,10 @@ def compare(
         The model (frame in, predictions out). With a baseline that recorded
         feature impact, it explains the prediction drift by feature (see
         :mod:`mlflow_observe.core.drift_impact`).
+    progress : bool, optional
+        A bar on stderr counting the parts (batches) as they are counted.
+        Default: shown when stderr is a terminal; True or False forces it. The
+        Spark engine has no bar here: Spark shows its own stage progress.
 
     Returns
     -------
@@ -117,7 +123,8 @@ def compare(
     segments = SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments) \
         if options.segment_by else None
     columns: dict = {}  # every column seen, in order of appearance
-    for part in _parts(data, chunk_size):
+    parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
+    for part in parts:
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
             current.update(part, n_jobs=n_jobs)

@@ -195,8 +195,6 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         raise DegradationError("The window has no predictions to judge.")
     findings: list[str] = []
     y_pred = np.asarray(y_pred)
-    baseline = performance["metrics"]
-    task = performance["task"]
     if y_true is not None:
         kind, bands = REALISED, {}
         values = _realised(performance, np.asarray(y_true), y_pred, proba, findings)
@@ -204,6 +202,15 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         kind = ESTIMATED
         bands = _estimated(performance, y_pred, proba, features, random_state)
         values = {name: band["value"] for name, band in bands.items()}
+    return judge_performance(performance, kind, values, bands, n_rows=len(y_pred),
+                             findings=findings, tolerance=tolerance)
+
+
+def judge_performance(performance: dict, kind: str, values: dict, bands: dict, *, n_rows: int,
+                      findings: list, tolerance: float = 0.02) -> DegradationResult:
+    """Each metric of a window (``values``, and ``bands`` when estimated) against the
+    baseline's, by the rule of the module docstring; the step every engine shares."""
+    baseline = performance["metrics"]
     results = []
     for name, value in values.items():
         if name not in baseline:
@@ -212,7 +219,7 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         better = HIGHER_IS_BETTER[name]
         spread = (reference["value"] - reference["ci_low"]) if better else \
             (reference["ci_high"] - reference["value"])
-        widen = np.sqrt(1 + performance["n_rows"] / max(len(y_pred), 1))
+        widen = np.sqrt(1 + performance["n_rows"] / max(n_rows, 1))
         margin = max(spread, 0.0) * widen + tolerance * abs(reference["value"])
         delta = value - reference["value"]
         worse_by = -delta if better else delta
@@ -228,9 +235,9 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
     for name in baseline:
         if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
             findings.append(f"{name}: not computed on this window (see the other findings).")
-    return DegradationResult(task=task, kind=kind, metrics=results,
+    return DegradationResult(task=performance["task"], kind=kind, metrics=results,
                              degraded=any(r.degraded for r in results),
-                             n_rows=len(y_pred), findings=findings)
+                             n_rows=n_rows, findings=findings)
 
 
 def _realised(performance, y_true, y_pred, proba, findings) -> dict:
@@ -261,13 +268,16 @@ LABEL_SHIFT_PVALUE = 0.01
 
 def _check_label_shift(performance, y_true, classes, findings) -> None:
     """Say so when the labels' class shares moved: estimates without labels assume they did not."""
+    if len(y_true):
+        label_shift_finding(performance, [int(np.sum(y_true == c)) for c in classes], findings)
+
+
+def label_shift_finding(performance, current, findings) -> None:
+    """The label-shift finding from the window's count of each baseline class."""
     from mlflow_observe.core.stats import chi_square
 
-    reference = performance.get("class_counts")
-    if not reference or len(y_true) == 0:
-        return
-    current = [int(np.sum(y_true == c)) for c in classes]
-    if sum(current) == 0:
+    reference, classes = performance.get("class_counts"), performance["classes"]
+    if not reference or sum(current) == 0:
         return
     test = chi_square(reference, current)
     if test.pvalue < LABEL_SHIFT_PVALUE:
@@ -311,23 +321,31 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
             f"The window has no probability columns {performance['probabilities']}: "
             "they are needed to estimate performance without labels.")
     classes = performance["classes"]
-    matrix = probability_matrix(proba, len(classes))
-    calibration = performance["calibration"]
-    predicted = _class_index(y_pred, classes)
+    calibrated = calibrated_probabilities(performance, proba)
+    predicted = class_index(y_pred, classes)
     if len(classes) == 2:
-        calibrated = isotonic_predict((np.asarray(calibration["x"]),
-                                       np.asarray(calibration["y"])), matrix[:, 1])
         return estimate_binary_performance(calibrated, predicted == 1,
                                            random_state=random_state)
+    return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
+
+
+def calibrated_probabilities(performance: dict, proba) -> np.ndarray:
+    """The window's probabilities through the baseline's calibration: the positive
+    class's (binary, shape (n,)) or every class's, rows summing to one (shape (n, k))."""
+    classes = performance["classes"]
+    matrix = probability_matrix(proba, len(classes))
+    calibration = performance["calibration"]
+    if len(classes) == 2:
+        return isotonic_predict((np.asarray(calibration["x"]), np.asarray(calibration["y"])),
+                                matrix[:, 1])
     calibrated = np.column_stack([
         isotonic_predict((np.asarray(c["x"]), np.asarray(c["y"])), matrix[:, i])
         for i, c in enumerate(calibration["classes"])])
     totals = calibrated.sum(axis=1, keepdims=True)
-    calibrated = np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1), 1 / len(classes))
-    return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
+    return np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1), 1 / len(classes))
 
 
-def _class_index(values, classes) -> np.ndarray:
+def class_index(values, classes) -> np.ndarray:
     """Each value's position in ``classes``, matched by text (-1 when unknown)."""
     lookup = {str(c): i for i, c in enumerate(classes)}
     return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(

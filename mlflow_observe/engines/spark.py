@@ -182,6 +182,34 @@ def compare_spark(baseline: DataProfile, frame, options: DriftOptions | None = N
     return compare_counted(baseline, current, [str(c) for c in frame.columns], options)
 
 
+def iter_pandas_batches(frame, columns, batch_size: int = _CHUNK_ROWS):
+    """The ``columns`` of a Spark DataFrame as pandas DataFrames of ``batch_size`` rows.
+
+    The rows come to the driver one partition at a time (``toLocalIterator``), so
+    memory is bounded by a partition and a batch, not by the window. This is how
+    degradation reads a Spark window: it needs a few columns (predictions,
+    labels, probabilities), and its counts are kept by
+    :class:`~mlflow_observe.core.streamed_performance.StreamedPerformance`.
+
+    Examples
+    --------
+    >>> callable(iter_pandas_batches)
+    True
+    """
+    import pandas as pd
+
+    _check_spark_frame(frame, "iter_pandas_batches")
+    columns = [str(c) for c in columns]
+    rows = []
+    for row in frame.select(*[_quoted(c) for c in columns]).toLocalIterator():
+        rows.append(tuple(row))
+        if len(rows) >= batch_size:
+            yield pd.DataFrame.from_records(rows, columns=columns)
+            rows = []
+    if rows:
+        yield pd.DataFrame.from_records(rows, columns=columns)
+
+
 def _partition_counter(layout: DataProfile):
     def count(batches):
         from pyspark import TaskContext

@@ -44,7 +44,8 @@ _logger = logging.getLogger(__name__)
 # MLflow accepts at most this many metrics in one log_batch call.
 _MAX_METRICS_PER_BATCH = 1000
 # Keys of the evaluator config besides the DriftOptions fields.
-_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "n_jobs", "col_mapping", "log_plots"}
+_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "n_jobs", "col_mapping", "log_plots",
+                   "progress"}
 TABLE_ARTIFACT = "drift_table.json"
 FINDINGS_ARTIFACT = "integrity_findings.json"
 REPORT_ARTIFACT = "drift_report.html"
@@ -90,6 +91,8 @@ class DriftEvaluator(ModelEvaluator):
         Threads that count columns (default: every core; 1: no threads).
     log_plots : bool, default=True
         Log distribution plots (and embed them in the report).
+    progress : bool, optional
+        A bar over the counted batches (default: when stderr is a terminal).
 
     Examples
     --------
@@ -121,6 +124,7 @@ class DriftEvaluator(ModelEvaluator):
                 comparison = compare(
                     baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
                     n_jobs=evaluator_config.get("n_jobs"), predict=predict,
+                    progress=evaluator_config.get("progress"),
                 )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc

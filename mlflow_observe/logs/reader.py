@@ -182,7 +182,9 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
     start_utc, end_utc = _as_utc(start, "start"), _as_utc(end, "end")
     for path in paths:
         try:
-            parquet = pq.ParquetFile(filesystem.open_input_file(path))
+            # Without pre-buffering: pre-buffered reads keep every row group read so far
+            # until the file is closed, so memory would grow with the file, not the batch.
+            parquet = pq.ParquetFile(filesystem.open_input_file(path), pre_buffer=False)
             wanted = None
             if columns is not None:
                 names = set(parquet.schema_arrow.names)

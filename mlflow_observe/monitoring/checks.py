@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.evaluation import evaluate_degradation, evaluate_drift
 from mlflow_observe.logs.schema import LABEL
 
@@ -29,9 +29,15 @@ class CheckResults:
     degradation_kind: str | None = None
 
 
-def run_checks(frame: pd.DataFrame, baseline: DataProfile, *, drift_options=None,
+def run_checks(frame, baseline: DataProfile, *, drift_options=None,
                min_labelled_rows: int = MIN_LABELLED_ROWS) -> CheckResults:
-    """Run drift, integrity and (where possible) degradation on ``frame`` in the active run."""
+    """Run drift, integrity and (where possible) degradation on ``frame`` in the active run.
+
+    ``frame`` is a pandas DataFrame, or a Spark DataFrame counted by Spark.
+    """
+    if is_spark_dataframe(frame):
+        return _run_checks_spark(frame, baseline, drift_options=drift_options,
+                                 min_labelled_rows=min_labelled_rows)
     results = CheckResults()
     if baseline.targets and baseline.targets not in frame.columns and LABEL in frame.columns:
         # Labels joined from the log are named 'label'; the baseline knows them by its name.
@@ -53,6 +59,41 @@ def run_checks(frame: pd.DataFrame, baseline: DataProfile, *, drift_options=None
             results.notes.append(f"degradation: {len(labelled)} labelled rows (fewer than "
                                  f"{min_labelled_rows}): performance estimated, not measured.")
         data = frame.drop(columns=[label]) if label else frame
+        results.degradation_kind = "estimated"
+    try:
+        degradation = evaluate_degradation(data, baseline)
+        results.metrics.update(degradation.metrics)
+    except MlflowException as exc:  # e.g. no probabilities to estimate from
+        results.degradation_kind = None
+        results.notes.append(f"degradation: not evaluated: {exc.message}")
+    return results
+
+
+def _run_checks_spark(frame, baseline: DataProfile, *, drift_options, min_labelled_rows):
+    """:func:`run_checks` on a Spark DataFrame: the same steps, with Spark's counts."""
+    from pyspark.sql import functions as F
+
+    results = CheckResults()
+    if baseline.targets and baseline.targets not in frame.columns and LABEL in frame.columns:
+        frame = frame.withColumnRenamed(LABEL, baseline.targets)
+    label = next((c for c in (baseline.targets, LABEL) if c and c in frame.columns), None)
+    is_labelled = F.col(f"`{label}`").isNotNull() if label else None
+    n_labelled = frame.filter(is_labelled).count() if label else 0
+    if label and n_labelled == 0:
+        frame, label = frame.drop(label), None  # no label has arrived yet
+    drift = evaluate_drift(frame, baseline, **(drift_options or {}))
+    results.metrics.update(drift.metrics)
+    if not baseline.performance:
+        results.notes.append("degradation: the baseline has no recorded performance "
+                             "(record it with targets= and predictions=).")
+        return results
+    if n_labelled >= min_labelled_rows:
+        data, results.degradation_kind = frame.filter(is_labelled), "realised"
+    else:
+        if label:
+            results.notes.append(f"degradation: {n_labelled} labelled rows (fewer than "
+                                 f"{min_labelled_rows}): performance estimated, not measured.")
+        data = frame.drop(label) if label else frame
         results.degradation_kind = "estimated"
     try:
         degradation = evaluate_degradation(data, baseline)

@@ -40,6 +40,7 @@ from mlflow_observe.core.windows import (
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
 from mlflow_observe.monitoring.runs import (
     create_run,
     mlflow_user,
@@ -57,6 +58,7 @@ from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_vers
 _logger = logging.getLogger(__name__)
 
 EVALUATED, SKIPPED = "evaluated", "skipped"
+ENGINES = ("pandas", "spark")
 ALERTS_ARTIFACT = "alerts.json"
 REPORT_ARTIFACT = "drift_report.html"
 
@@ -116,7 +118,8 @@ class MonitorResult:
 def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, alerts=(),
             webhook: str | None = None, webhook_timeout: float = 5.0,
             experiment_name: str | None = None, min_rows: int = 100,
-            drift_options: dict | None = None, progress: bool | None = None) -> MonitorResult:
+            drift_options: dict | None = None, progress: bool | None = None,
+            engine: str = "pandas") -> MonitorResult:
     """Evaluate every complete window of the prediction log not evaluated yet.
 
     Parameters
@@ -147,13 +150,26 @@ def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, a
         Drift evaluator config (``method``, ``thresholds``, ``drift_share``...).
     progress : bool, optional
         A progress bar over windows; default: when stderr is a terminal.
+    engine : {'pandas', 'spark'}, default='pandas'
+        Where the rows are counted: ``pandas`` reads each day of the log into
+        this process; ``spark`` reads it with the active or configured Spark
+        session and counts each window there
+        (:mod:`mlflow_observe.monitoring.spark_windows`).
 
     Returns
     -------
     MonitorResult
     """
+    if engine not in ENGINES:
+        raise ValueError(f"The 'engine' parameter of monitor must be one of {ENGINES}. "
+                         f"Got {engine!r} instead.")
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     width = parse_duration(window)
+    session = None
+    if engine == "spark":  # before any run is created: a missing Spark changes nothing
+        from mlflow_observe.engines.spark import spark_session
+
+        session = spark_session()
     client = MlflowClient()
     model = resolve_model_version(model_uri, client)
     baseline = load_baseline(model.uri)
@@ -173,14 +189,20 @@ def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, a
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
     for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
-        frame = _read_rows(logs, model, group[0].start, group[-1].end)
+        frame = _read_rows(logs, model, group[0].start, group[-1].end) if session is None \
+            else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
         for current in group:
-            rows = _slice(frame, current)
-            if len(rows) < min_rows:
-                outcomes.append(WindowOutcome(current, SKIPPED, len(rows), notes=[
-                    f"{len(rows)} rows, fewer than min_rows={min_rows}"]))
+            if session is None:
+                rows = _slice(frame, current)
+                n_rows = len(rows)
+            else:
+                rows = window_rows(frame, current) if frame is not None else None
+                n_rows = rows.count() if rows is not None else 0
+            if n_rows < min_rows:
+                outcomes.append(WindowOutcome(current, SKIPPED, n_rows, notes=[
+                    f"{n_rows} rows, fewer than min_rows={min_rows}"]))
                 continue
-            outcomes.append(_evaluate_window(context, current, rows))
+            outcomes.append(_evaluate_window(context, current, rows, n_rows))
     if todo and not any(o.n_rows for o in outcomes):
         raise LogWindowError(
             f"No predictions of {model.label} in the log {logs!r} between {todo[0].start} and "
@@ -266,7 +288,7 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
             for r in runs}
 
 
-def _evaluate_window(context: _Context, current: Window, rows) -> WindowOutcome:
+def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> WindowOutcome:
     client, model = context.client, context.model
     step = int((current.start - context.origin) // context.width)
     run = create_run(client, context.experiment_id,
@@ -282,7 +304,7 @@ def _evaluate_window(context: _Context, current: Window, rows) -> WindowOutcome:
         with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         outcomes = [rule.check(checks.metrics) for rule in context.rules]
-        outcome = WindowOutcome(current, EVALUATED, len(rows), run_id=run_id,
+        outcome = WindowOutcome(current, EVALUATED, n_rows, run_id=run_id,
                                 metrics=checks.metrics, alerts=outcomes,
                                 level=worst_level(outcomes), notes=checks.notes)
         if context.rules:

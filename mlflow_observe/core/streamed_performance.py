@@ -1,0 +1,398 @@
+"""Degradation of a window counted batch by batch, in memory bounded by the batch.
+
+:func:`~mlflow_observe.core.degradation.compare_performance` needs every row's
+label, prediction and probabilities. Here each batch is reduced to what the
+metrics need, and the batch is dropped:
+
+- **Exact counts.** Accuracy, precision, recall and F1 come from the confusion
+  counts; log loss, the label counts (label shift), the rows whose
+  probabilities do not sum to one, and the regression metrics (MAE, RMSE, R2
+  with Chan et al.'s merge of the label variance, MAPE) from sums. The expected
+  confusion matrix of confidence-based estimation (CBPE) is a sum of calibrated
+  probabilities, so its accuracy, precision, recall and F1 are exact too.
+- **ROC AUC in probability bins.** Realised and expected ROC AUC are computed
+  from the counts (or, for the expectation, the summed probabilities) of each
+  class in 10,000 equal bins of [0, 1], ties in a bin counted half, as the
+  Mann-Whitney statistic counts tied scores. This is exact when no two
+  different scores share a bin (for instance probabilities with four decimals);
+  otherwise it is off by at most half the share of (positive, negative) pairs
+  whose scores fall in one bin (below 1e-3 for probabilities spread over
+  [0, 1]). Counts in fixed bins are exact and mergeable; a reservoir sample of
+  (probability, label) pairs would add sampling error of order
+  ``1 / sqrt(sample size)`` instead.
+- **A bounded uniform sample** (:class:`~mlflow_observe.core.sample.RowSample`,
+  20,000 rows by default, as the baseline's bootstrap) for what is not a sum:
+  the estimation bands (quantiles over simulated labels, narrowed by
+  ``sqrt(sample / window)`` around the exact value, as the baseline's bootstrap
+  is) and the regressors' loss-model estimates (a mean over the sampled rows:
+  unbiased, exact while the window fits in the sample).
+
+The memory held is the bins (about 320 KB per class), the sample and one batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlflow_observe.core.degradation import (
+    CLASSIFICATION,
+    ESTIMATED,
+    REALISED,
+    DegradationError,
+    DegradationResult,
+    _as_classes,
+    _estimated,
+    calibrated_probabilities,
+    class_index,
+    judge_performance,
+    label_shift_finding,
+    probability_matrix,
+)
+from mlflow_observe.core.performance import _LOG_LOSS_EPS, _prf
+from mlflow_observe.core.sample import RowSample
+
+AUC_BINS = 10_000
+SAMPLE_SIZE = 20_000
+_ROW = "__observe_row"  # each sampled row's position in the window, to restore its order
+_MAX_NEW_LABELS = 1_000  # distinct unseen labels remembered for the finding
+
+
+class StreamedPerformance:
+    """A window's model performance, counted one batch at a time.
+
+    Parameters
+    ----------
+    performance : dict
+        The baseline's recorded performance (``DataProfile.performance``).
+    predictions : str
+        The prediction column of the batches.
+    targets : str, optional
+        The label column. Rows count as realised when any label has arrived in
+        the window; otherwise performance is estimated, as in memory.
+    sample_size : int, default=20000
+        Rows kept for the estimation bands and the regressors' loss estimates.
+    random_state : int, default=0
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mlflow_observe.core.degradation import reference_performance
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 2, 1000)
+    >>> baseline = reference_performance(y, y)
+    >>> window = pd.DataFrame({"label": y, "prediction": np.where(np.arange(1000) < 100, 1 - y, y)})
+    >>> counted = StreamedPerformance(baseline, predictions="prediction", targets="label")
+    >>> for start in range(0, 1000, 300):
+    ...     counted.update(window.iloc[start:start + 300])
+    >>> counted.n_rows, counted.result().metric("accuracy").value
+    (1000, 0.9)
+    """
+
+    def __init__(self, performance: dict, *, predictions: str, targets: str | None = None,
+                 sample_size: int = SAMPLE_SIZE, random_state: int = 0):
+        if not performance:
+            raise DegradationError(
+                "The baseline was recorded without labels and predictions, so there is no "
+                "performance to compare with.")
+        self.performance = performance
+        self.predictions, self.targets = predictions, targets
+        self.random_state = random_state
+        self.n_rows = 0
+        self.n_labelled = 0
+        self._findings: dict[str, None] = {}  # in order of first appearance
+        self._probabilities = list(performance.get("probabilities") or [])
+        self._has_probabilities = True
+        self._features = list(performance.get("loss_features") or [])
+        self._rng = np.random.default_rng(random_state)
+        self._sample = RowSample(sample_size, [_ROW, predictions, *self._probabilities,
+                                               *self._features])
+        self._classification = self._expected = self._regression = None
+        if performance["task"] == CLASSIFICATION:
+            self._classification = _ClassificationCounts(performance)
+            self._expected = _ExpectedCounts(performance) if "calibration" in performance \
+                else None
+        else:
+            self._regression = _RegressionSums()
+
+    @property
+    def kind(self) -> str:
+        """``realised`` once a label has arrived, ``estimated`` before."""
+        return REALISED if self.n_labelled else ESTIMATED
+
+    def update(self, frame: pd.DataFrame) -> None:
+        """Count one batch of the window (a DataFrame with the columns named above)."""
+        if self.predictions not in frame.columns:
+            raise DegradationError(f"The window has no prediction column {self.predictions!r}.")
+        if not len(frame):
+            return
+        y_pred = frame[self.predictions].to_numpy()
+        self._has_probabilities &= all(c in frame.columns for c in self._probabilities) \
+            and bool(self._probabilities)
+        proba = frame[self._probabilities].to_numpy(dtype=float) \
+            if self._has_probabilities else None
+        y_true = frame[self.targets].to_numpy() \
+            if self.targets and self.targets in frame.columns else None
+        if y_true is not None:
+            self.n_labelled += int(pd.notna(y_true).sum())
+        findings: list[str] = []
+        if self.performance["task"] == CLASSIFICATION:
+            if y_true is not None:
+                self._classification.update(y_true, y_pred, proba, findings)
+            if self._expected is not None and proba is not None:
+                self._expected.update(y_pred, proba)
+        elif y_true is not None:
+            self._regression.update(y_true, y_pred)
+        self._findings.update(dict.fromkeys(findings))
+        rows = frame.assign(**{_ROW: np.arange(self.n_rows, self.n_rows + len(frame))})
+        self._sample.update(rows, rng=self._rng)
+        self.n_rows += len(frame)
+
+    def result(self, *, tolerance: float = 0.02) -> DegradationResult:
+        """The window against the baseline (see :mod:`mlflow_observe.core.degradation`)."""
+        if self.n_labelled:
+            findings = list(self._findings)
+            if self.performance["task"] == CLASSIFICATION:
+                values = self._classification.metrics(self._has_probabilities, findings)
+            else:
+                values = self._regression.metrics()
+            return judge_performance(self.performance, REALISED, values, {},
+                                     n_rows=self.n_rows, findings=findings, tolerance=tolerance)
+        bands = self._estimated_bands()
+        return judge_performance(self.performance, ESTIMATED,
+                                 {name: band["value"] for name, band in bands.items()}, bands,
+                                 n_rows=self.n_rows, findings=[], tolerance=tolerance)
+
+    def _estimated_bands(self) -> dict:
+        """Exact values where they are sums; the sample's bands, narrowed to the window."""
+        order = np.argsort(self._sample.values(_ROW).astype(np.int64), kind="stable")
+        y_pred = self._sample.values(self.predictions)[order]
+        proba = np.column_stack([self._sample.values(c)[order].astype(float)
+                                 for c in self._probabilities]) \
+            if self._has_probabilities else None
+        features = pd.DataFrame({c: self._sample.values(c)[order] for c in self._features}) \
+            if self._features else None
+        sampled = _estimated(self.performance, y_pred, proba, features, self.random_state)
+        exact = self._expected.metrics() if self._expected is not None \
+            and self._has_probabilities else {}
+        scale = np.sqrt(len(order) / max(self.n_rows, 1))
+        bands = {}
+        for name, band in sampled.items():
+            value = exact.get(name, band["value"])
+            bands[name] = {"value": value,
+                           "band_low": value + (band["band_low"] - band["value"]) * scale,
+                           "band_high": value + (band["band_high"] - band["value"]) * scale}
+        return bands
+
+
+class _ClassificationCounts:
+    """Confusion counts, per-class score bins, and the sums of log loss."""
+
+    def __init__(self, performance: dict):
+        self.performance = performance
+        self.classes = list(performance["classes"])
+        k = len(self.classes)
+        self.confusion = np.zeros((k + 1, k + 1), dtype=np.int64)  # last: not a known class
+        self.n_equal = 0  # y_true == y_pred, unknown classes included, as accuracy counts
+        self.n_rows = 0
+        self.new_labels: set[str] = set()
+        self.distinct: set[str] = set()  # up to two label values: is ROC AUC defined
+        self.n_off = 0  # rows whose probabilities do not sum to one
+        self.positive_bins = np.zeros((k, AUC_BINS), dtype=np.int64)
+        self.all_bins = np.zeros((k, AUC_BINS), dtype=np.int64)
+        self.log_loss_sum = 0.0
+        self.all_known = True
+
+    def update(self, y_true, y_pred, proba, findings) -> None:
+        known = {str(c) for c in self.classes}
+        if len(self.new_labels) < _MAX_NEW_LABELS:
+            self.new_labels |= {str(v) for v in pd.unique(y_true)} - known
+        y_true = _as_classes(y_true, self.classes, findings, "labels")
+        y_pred = _as_classes(y_pred, self.classes, findings, "predictions")
+        if len(self.distinct) < 2:
+            self.distinct |= {repr(v) for v in pd.unique(y_true)[:2]}
+        k = len(self.classes)
+        true_index, pred_index = _indices(y_true, self.classes), _indices(y_pred, self.classes)
+        np.add.at(self.confusion, (np.where(true_index < 0, k, true_index),
+                                   np.where(pred_index < 0, k, pred_index)), 1)
+        self.n_equal += int(np.sum(y_true == y_pred))
+        self.n_rows += len(y_true)
+        if proba is None:
+            return
+        matrix = probability_matrix(proba, k)
+        self.n_off += int(np.sum(np.abs(matrix.sum(axis=1) - 1) > 1e-3))
+        bins = _bin(matrix)
+        for i in range(k):
+            self.all_bins[i] += np.bincount(bins[:, i], minlength=AUC_BINS)
+            self.positive_bins[i] += np.bincount(bins[true_index == i, i], minlength=AUC_BINS)
+        if self.all_known and np.all(true_index >= 0):
+            chosen = np.clip(matrix[np.arange(len(true_index)), true_index], _LOG_LOSS_EPS, 1.0)
+            self.log_loss_sum += float(-np.sum(np.log(chosen)))
+        else:
+            self.all_known = False
+
+    def metrics(self, with_probabilities: bool, findings: list) -> dict:
+        """:func:`~mlflow_observe.core.performance.classification_metrics` from the counts,
+        with the findings of the in-memory path, in its order."""
+        new = sorted(self.new_labels)
+        if new:
+            findings.insert(0, f"labels contain classes the baseline never saw: {new[:10]}")
+        if with_probabilities and self.n_off:
+            findings.append(f"{self.n_off} rows' probabilities do not sum to one.")
+        if len(self.distinct) < 2:
+            findings.append("only one class in the window's labels: ROC AUC is undefined.")
+        k = len(self.classes)
+        label_shift_finding(self.performance, self.confusion[:k].sum(axis=1).tolist(), findings)
+        metrics = {"accuracy": self.n_equal / self.n_rows}
+        per_class = []
+        for i in range(k):
+            tp = float(self.confusion[i, i])
+            per_class.append(_prf(tp, float(self.confusion[:, i].sum()) - tp,
+                                  float(self.confusion[i].sum()) - tp))
+        if k == 2:
+            metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
+        else:
+            metrics["precision"], metrics["recall"], metrics["f1"] = (
+                float(np.mean([p[i] for p in per_class])) for i in range(3))
+        if not with_probabilities:
+            return metrics
+        aucs = [_binned_auc(self.positive_bins[i], self.all_bins[i] - self.positive_bins[i])
+                for i in range(k)]
+        auc = aucs[1] if k == 2 else (
+            float(np.mean(aucs)) if all(a is not None for a in aucs) else None)
+        if auc is not None:
+            metrics["roc_auc"] = auc
+        if self.all_known:
+            metrics["log_loss"] = self.log_loss_sum / self.n_rows
+        return metrics
+
+
+class _ExpectedCounts:
+    """CBPE's expected confusion sums and the calibrated probabilities' bins."""
+
+    def __init__(self, performance: dict):
+        self.performance = performance
+        self.k = k = len(performance["classes"])
+        self.n_rows = 0
+        self.sums = np.zeros((k, 3))  # expected TP, FP, FN of each class (binary: class 1)
+        self.expected_correct = 0.0
+        self.positive_weight = np.zeros((k, AUC_BINS))
+        self.negative_weight = np.zeros((k, AUC_BINS))
+
+    def update(self, y_pred, proba) -> None:
+        calibrated = calibrated_probabilities(self.performance, proba)
+        predicted = class_index(y_pred, self.performance["classes"])
+        n = len(predicted)
+        if self.k == 2:
+            p = np.clip(calibrated, 0.0, 1.0)
+            chosen = predicted == 1
+            tp, fp, fn = p[chosen].sum(), (1 - p[chosen]).sum(), p[~chosen].sum()
+            self.sums[1] += (tp, fp, fn)
+            self.expected_correct += tp + (1 - p[~chosen]).sum()
+            scores = p[:, None]
+            columns = [1]
+        else:
+            p = calibrated
+            # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last class).
+            onehot = np.zeros((n, self.k), dtype=bool)
+            onehot[np.arange(n), predicted] = True
+            self.expected_correct += p[np.arange(n), predicted].sum()
+            for c in range(self.k):
+                self.sums[c] += (p[onehot[:, c], c].sum(), (1 - p[onehot[:, c], c]).sum(),
+                                 p[~onehot[:, c], c].sum())
+            scores = p
+            columns = range(self.k)
+        bins = _bin(scores)
+        for j, c in enumerate(columns):
+            self.positive_weight[c] += np.bincount(bins[:, j], weights=scores[:, j],
+                                                   minlength=AUC_BINS)
+            self.negative_weight[c] += np.bincount(bins[:, j], weights=1 - scores[:, j],
+                                                   minlength=AUC_BINS)
+        self.n_rows += n
+
+    def metrics(self) -> dict:
+        if not self.n_rows:
+            return {}
+        metrics = {"accuracy": float(self.expected_correct / self.n_rows)}
+        if self.k == 2:
+            scores = [_prf(*self.sums[1])]
+            aucs = [_expected_binned_auc(self.positive_weight[1], self.negative_weight[1])]
+        else:
+            scores = [_prf(*self.sums[c]) for c in range(self.k)]
+            aucs = [_expected_binned_auc(self.positive_weight[c], self.negative_weight[c])
+                    for c in range(self.k)]
+        metrics.update({name: float(np.mean([s[i] for s in scores]))
+                        for i, name in enumerate(("precision", "recall", "f1"))})
+        if all(a is not None for a in aucs):
+            metrics["roc_auc"] = float(np.mean(aucs))
+        return metrics
+
+
+class _RegressionSums:
+    """Sums of the errors, and the labels' mean and squared deviations (Chan et al.)."""
+
+    def __init__(self):
+        self.n = 0
+        self.abs_error = self.squared_error = 0.0
+        self.mean = self.m2 = 0.0
+        self.relative_error, self.n_nonzero = 0.0, 0
+
+    def update(self, y_true, y_pred) -> None:
+        y_true = np.asarray(y_true, dtype=float)
+        error = np.asarray(y_pred, dtype=float) - y_true
+        self.abs_error += float(np.sum(np.abs(error)))
+        self.squared_error += float(np.sum(error**2))
+        nonzero = y_true != 0
+        self.relative_error += float(np.sum(np.abs(error[nonzero] / y_true[nonzero])))
+        self.n_nonzero += int(nonzero.sum())
+        n, mean = len(y_true), float(y_true.mean())
+        m2 = float(np.sum((y_true - mean) ** 2))
+        total = self.n + n
+        delta = mean - self.mean
+        self.m2 += m2 + delta**2 * self.n * n / total
+        self.mean += delta * n / total
+        self.n = total
+
+    def metrics(self) -> dict:
+        """:func:`~mlflow_observe.core.performance.regression_metrics` from the sums."""
+        metrics = {"mae": self.abs_error / self.n, "rmse": float(np.sqrt(self.squared_error / self.n))}
+        if self.m2 > 0:
+            metrics["r2"] = 1 - self.squared_error / self.m2
+        if self.n_nonzero:
+            metrics["mape"] = self.relative_error / self.n_nonzero
+        return metrics
+
+
+def _indices(values: np.ndarray, classes) -> np.ndarray:
+    """Each value's class position (-1: none), matched with ``==`` as the metrics match."""
+    index = np.full(len(values), -1, dtype=np.int64)
+    for i, c in enumerate(classes):
+        index[np.asarray(values == c, dtype=bool) & (index < 0)] = i
+    return index
+
+
+def _bin(scores: np.ndarray) -> np.ndarray:
+    """The bin of each score in [0, 1] (outside: the end bins; NaN: the first)."""
+    scaled = np.nan_to_num(np.asarray(scores, dtype=float) * AUC_BINS, nan=0.0)
+    return np.clip(scaled, 0, AUC_BINS - 1).astype(np.int64)
+
+
+def _binned_auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """Mann-Whitney ROC AUC from per-bin counts (scores in one bin are ties)."""
+    n_pos, n_neg = int(positive.sum()), int(negative.sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    below = np.cumsum(negative) - negative
+    wins = 2 * int(np.dot(positive, below)) + int(np.dot(positive, negative))
+    return wins / (2 * n_pos * n_neg)
+
+
+def _expected_binned_auc(positive: np.ndarray, negative: np.ndarray) -> float | None:
+    """The expected AUC's trapezoid, from the top bin down (the in-memory curve's points
+    within one bin are collinear when the bin holds one score)."""
+    total_pos, total_neg = positive.sum(), negative.sum()
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    tpr_step, fpr_step = positive[::-1] / total_pos, negative[::-1] / total_neg
+    tpr_before = np.cumsum(tpr_step) - tpr_step
+    return float(np.sum(fpr_step * (tpr_before + tpr_step / 2)))
