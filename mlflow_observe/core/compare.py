@@ -29,24 +29,31 @@ class WindowComparison:
         The window's counts in the baseline's bins (used for the plots).
     multivariate : MultivariateDrift or None
         The multivariate detectors' results, when asked for (``multivariate=True``).
+    detectors : AlibiDrift or None
+        The alibi-detect detectors' results, when asked for (``detectors=[...]``).
     """
 
     drift: DriftResult
     integrity: IntegrityResult
     current: DataProfile
     multivariate: MultivariateDrift | None = None
+    detectors: object | None = None
 
     def metrics(self) -> dict[str, float]:
         metrics = {**self.drift.metrics(), **self.integrity.metrics()}
         if self.multivariate is not None:
             metrics.update(self.multivariate.metrics())
+        if self.detectors is not None:
+            metrics.update(self.detectors.metrics())
         return metrics
 
     def to_records(self) -> list[dict]:
-        """The drift table: one record per column, then one per multivariate detector."""
+        """The drift table: one record per column, then one per multivariate or alibi detector."""
         records = self.drift.to_records()
         if self.multivariate is not None:
             records += self.multivariate.to_records()
+        if self.detectors is not None:
+            records += self.detectors.to_records()
         return records
 
 
@@ -86,6 +93,10 @@ def compare(
     ['x']
     """
     options = options or DriftOptions()
+    if options.detectors:  # a missing backend is said before any row is counted
+        from mlflow_observe.backends.alibi import check_installed
+
+        check_installed(options.detectors)
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
         from mlflow_observe.engines.spark import compare_spark
 
@@ -133,8 +144,15 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
         # The window's row sample is bounded and merged part by part, as the baseline's.
         multivariate = multivariate_drift(baseline, current, present_columns=columns,
                                           random_state=baseline.settings.get("random_state", 0))
+    detectors = None
+    if options.detectors:
+        # Imports alibi-detect only now, and only because a detector was asked for.
+        from mlflow_observe.backends.alibi import alibi_drift
+
+        detectors = alibi_drift(baseline, current, options.detectors, present_columns=columns,
+                                random_state=baseline.settings.get("random_state", 0))
     return WindowComparison(drift=drift, integrity=integrity, current=current,
-                            multivariate=multivariate)
+                            multivariate=multivariate, detectors=detectors)
 
 
 def _parts(data, chunk_size):

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core._validation import InstanceOf, Interval, Options, validate_params
 from mlflow_observe.core.columns import NumericColumnProfile
 from mlflow_observe.core.kinds import NUMERIC
@@ -105,6 +106,13 @@ class DriftOptions:
         Also run the multivariate detectors (a domain classifier and PCA
         reconstruction error, see :mod:`mlflow_observe.core.multivariate`) on
         the baseline's and the window's row samples.
+    detectors : sequence of str, default=()
+        Other libraries' detectors to run on the same row samples, by name:
+        ``'alibi:mmd'``, ``'alibi:lsdd'``, ``'alibi:classifier'``, ``'alibi:ks'``,
+        ``'alibi:cvm'``, ``'alibi:chi2'``, ``'alibi:fet'``, ``'alibi:tabular'``
+        (extra ``alibi``, see :mod:`mlflow_observe.backends.alibi`). Each adds one
+        record to the table and ``drift/alibi/<detector>/...`` metrics; none
+        changes the columns' or the dataset's verdict.
 
     Examples
     --------
@@ -128,6 +136,7 @@ class DriftOptions:
     warning_ratio: float = 0.5
     missing_rate_tolerance: float = 0.05
     multivariate: bool = False
+    detectors: tuple = ()
 
     _constraints = {
         "method": [Options(*METHODS)],
@@ -141,6 +150,7 @@ class DriftOptions:
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
         "multivariate": [InstanceOf(bool)],
+        "detectors": [InstanceOf(list, tuple)],
     }
 
     def __post_init__(self):
@@ -148,6 +158,11 @@ class DriftOptions:
         for column, method in self.methods.items():
             validate_params({"method": [Options(*METHODS)]}, {"method": method},
                             f"DriftOptions (methods[{column!r}])")
+        for detector in self.detectors:
+            validate_params({"detector": [Options(*ALIBI_DETECTORS)]}, {"detector": detector},
+                            "DriftOptions (detectors)")
+        # A list from a config becomes a tuple: options stay hashable and frozen.
+        object.__setattr__(self, "detectors", tuple(dict.fromkeys(self.detectors)))
         for column, threshold in self.thresholds.items():
             validate_params({"threshold": [Interval(float, 0, None)]}, {"threshold": threshold},
                             f"DriftOptions (thresholds[{column!r}])")

@@ -65,6 +65,10 @@ class DriftEvaluator(ModelEvaluator):
         Also run the multivariate detectors (domain classifier, PCA
         reconstruction error) on the baseline's and the window's row samples:
         metrics ``drift/multivariate/...``, two records in the table, a report section.
+    detectors : list of str, optional
+        alibi-detect detectors by name (``["alibi:mmd", "alibi:ks"]``; extra
+        ``alibi``): metrics ``drift/alibi/<detector>/...``, one record each in
+        the table, a report section.
     max_plots : int, default=6
         Distribution plots for the most drifted columns.
     chunk_size : int, optional
