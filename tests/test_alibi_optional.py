@@ -80,3 +80,25 @@ def test_no_detectors_asked_means_no_backend_needed():
     comparison = compare(baseline, make_frame(300, seed=1))
     assert comparison.detectors is None
     assert not any(key.startswith("drift/alibi/") for key in comparison.metrics())
+
+
+@pytest.mark.skipif(ALIBI_INSTALLED, reason="alibi-detect is installed in this environment")
+def test_cli_detector_without_the_extra_exits_3_with_the_install_command(tracking_uri, tmp_path):
+    import shutil
+
+    import mlflow
+
+    import mlflow_observe as mo
+
+    with mlflow.start_run() as run:
+        mo.log_baseline(make_frame(300))
+    window = tmp_path / "window.csv"
+    make_frame(300, seed=1).to_csv(window, index=False)
+    executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
+    done = subprocess.run(
+        [executable, "drift", "-b", run.info.run_id, "-d", str(window), "--detector", "alibi:ks"],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+    assert done.returncode == 3, done.stderr
+    assert INSTALL_COMMAND in done.stderr

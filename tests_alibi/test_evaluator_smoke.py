@@ -35,3 +35,22 @@ def test_evaluator_logs_alibi_metrics_table_and_report(tracking_uri, tmp_path):
     with open(f"{folder}/drift_report.html") as handle:
         page = handle.read()
     assert "alibi-detect detectors" in page and "alibi:mmd" in page
+
+
+def test_cli_runs_a_detector(tracking_uri, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    with mlflow.start_run() as run:
+        mo.log_baseline(make_frame(600, seed=0))
+    window = tmp_path / "window.parquet"
+    make_frame(600, seed=1, shift=0.5).to_parquet(window)
+    executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
+    done = subprocess.run(
+        [executable, "drift", "-b", run.info.run_id, "-d", str(window), "--detector", "alibi:ks",
+         "--output", "json"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["metrics"]["drift/alibi/ks/drifted"] == 1.0

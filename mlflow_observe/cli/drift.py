@@ -11,6 +11,7 @@ import sys
 import click
 
 from mlflow_observe.cli import options
+from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core.drift import METHODS
 
 _logger = logging.getLogger(__name__)
@@ -51,12 +52,15 @@ def read_table(path: str, engine: str = "pandas"):
 @click.option("--multivariate", is_flag=True,
               help="Also run the multivariate detectors (domain classifier, PCA "
                    "reconstruction error) on the baseline's and the window's row samples.")
+@click.option("--detector", "detectors", multiple=True, type=click.Choice(ALIBI_DETECTORS),
+              help="Also run an alibi-detect detector on the row samples (repeatable; "
+                   "needs the alibi extra: pip install 'mlflow-observe[alibi]').")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, multivariate, fail_on_drift, engine, output):
+          method, threshold, drift_share, multivariate, detectors, fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -72,6 +76,8 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
                                 "drift_share": drift_share}.items() if v is not None}
     if multivariate:
         config["multivariate"] = True
+    if detectors:
+        config["detectors"] = list(detectors)
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config,
                                     engine=engine)
