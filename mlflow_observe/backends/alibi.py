@@ -36,6 +36,7 @@ columns a detector uses is left out of that detector (the record counts them).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import warnings
 from dataclasses import dataclass, field
@@ -222,9 +223,9 @@ def _run(name, encoding, reference, window, p_val, random_state) -> DetectorResu
         raise ValueError(
             f"needs at least {MIN_ROWS} sample rows with every number present on each side; "
             f"got {len(x_ref)} in the reference and {len(x_cur)} in the window")
-    detector = _detector(name, x_ref, p_val, categories, random_state)
-    _seed(name, random_state)
-    data = detector.predict(x_cur)["data"]
+    with _torch_settings(name, random_state):
+        detector = _detector(name, x_ref, p_val, categories, random_state)
+        data = detector.predict(x_cur)["data"]
     extras = {"rows_left_out": {"reference": n_dropped[0], "current": n_dropped[1]}}
     if "distance_threshold" in data:
         extras["distance_threshold"] = float(data["distance_threshold"])
@@ -350,12 +351,26 @@ def _detector(name, x_ref, p_val, categories, random_state):
                               train_size=None, seed=random_state)
 
 
-def _seed(name, random_state) -> None:
-    """The permutation tests draw from PyTorch's generator: seed it for repeatable p-values."""
-    if name in NEEDS_TORCH:
-        import torch
+@contextlib.contextmanager
+def _torch_settings(name, random_state):
+    """Seed PyTorch (the permutation tests draw from it) and run on one thread.
 
-        torch.manual_seed(random_state)
+    One thread, as the core's detectors: on a busy 2-core machine PyTorch's two
+    threads made MMD about twice as slow (``benchmarks/README.md``). The
+    process's thread count is restored afterwards.
+    """
+    if name not in NEEDS_TORCH:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.manual_seed(random_state)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _record(name, result: DetectorResult | None, note) -> dict:
