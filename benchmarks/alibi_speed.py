@@ -11,9 +11,10 @@ For each size ``n`` (rows of the reference and of the window), timed, rounds
 interleaved, medians:
 
 * ``alibi_mmd``: ``MMDDrift(backend="pytorch")`` built on the reference and
-  run on the window, on one PyTorch thread as the backend runs it (Gaussian kernel, bandwidth from the reference's median
-  distance, 100 permutations), on the backend's encoding (numbers
-  standardised, categories as indicators: 55 dimensions);
+  run on the window, on one PyTorch thread as the backend runs it (Gaussian
+  kernel, bandwidth from the reference's median distance, 100 permutations),
+  on the backend's encoding (numbers standardised, categories as
+  indicators: 55 dimensions);
 * ``domain``: the core's :func:`domain_classifier_drift` on the same rows;
 * ``pca``: the core's :func:`reconstruction_drift` on the same rows.
 
@@ -52,7 +53,8 @@ def main() -> None:
 
     print(f"{os.cpu_count()} cores; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; medians of {args.repeats} rounds\n")
-    print("| rows per side | contender | median s | min s | max s | p-value / statistic | drifted |")
+    print("| rows per side | contender | median s | min s | max s "
+          "| p-value / statistic | drifted |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for n in args.rows:
         reference = make(n, seed=0, broken=False)

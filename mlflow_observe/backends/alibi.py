@@ -151,8 +151,12 @@ class AlibiDrift:
         >>> result = DetectorResult(name="alibi:mmd", statistic=0.05, pvalue=0.0,
         ...                         threshold=0.05, drifted=True, n_reference=500,
         ...                         n_current=500, columns=("x",))
-        >>> AlibiDrift(results={"alibi:mmd": result}, detectors=("alibi:mmd",)).metrics()
-        {'drift/alibi/mmd/pvalue': 0.0, 'drift/alibi/mmd/drifted': 1.0, 'drift/alibi/mmd/distance': 0.05}
+        >>> metrics = AlibiDrift(results={"alibi:mmd": result}, detectors=("alibi:mmd",)).metrics()
+        >>> for key, value in metrics.items():
+        ...     print(key, value)
+        drift/alibi/mmd/pvalue 0.0
+        drift/alibi/mmd/drifted 1.0
+        drift/alibi/mmd/distance 0.05
         """
         metrics = {}
         for name, result in self.results.items():
@@ -285,7 +289,7 @@ def _matrices(name, encoding: FeatureEncoding, reference: pd.DataFrame, window: 
 
 
 def _codes(encoding: FeatureEncoding, frame: pd.DataFrame, columns) -> np.ndarray:
-    """Category codes: the vocabulary's positions, then one code for other labels, one for missing."""
+    """Category codes: the vocabulary's positions, one code for other labels, one for missing."""
     if not columns:
         return np.empty((len(frame), 0), dtype=np.int64)
     sub = FeatureEncoding(columns=tuple(columns),
