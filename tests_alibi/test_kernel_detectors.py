@@ -52,3 +52,17 @@ def test_mmd_p_value_is_repeatable():
     first, second = (compare(baseline, window, DriftOptions(detectors=["alibi:mmd"]))
                      .to_records()[-1]["p_value"] for _ in range(2))
     assert first == second
+
+
+def test_without_torch_mmd_says_to_install_its_cpu_build(monkeypatch):
+    import importlib.util
+
+    from mlflow_observe.backends import alibi
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(alibi.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(alibi.BackendNotInstalledError, match="need PyTorch") as raised:
+        alibi.check_installed(["alibi:ks", "alibi:mmd", "alibi:lsdd"])
+    assert "CPU build" in str(raised.value) and "alibi:ks" not in str(raised.value)
+    alibi.check_installed(["alibi:ks", "alibi:classifier"])  # these need no PyTorch
