@@ -11,6 +11,7 @@ import sys
 import click
 
 from mlflow_observe.cli import options
+from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core.drift import METHODS
 
 _logger = logging.getLogger(__name__)
@@ -56,13 +57,16 @@ def read_table(path: str, engine: str = "pandas"):
                    "baseline; repeat for several columns.")
 @click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
               help="Segment values with fewer rows are pooled into (other) (default 200).")
+@click.option("--detector", "detectors", multiple=True, type=click.Choice(ALIBI_DETECTORS),
+              help="Also run an alibi-detect detector on the row samples (repeatable; "
+                   "needs the alibi extra: pip install 'mlflow-observe[alibi]').")
 @click.option("--fail-on-drift", is_flag=True,
               help="Exit with 1 when the dataset drifts (for CI/CD).")
 @options.ENGINE
 @options.OUTPUT
 def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
           method, threshold, drift_share, multivariate, segment_by, min_segment_size,
-          fail_on_drift, engine, output):
+          detectors, fail_on_drift, engine, output):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -82,6 +86,8 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
         config["segment_by"] = list(segment_by)
     if min_segment_size is not None:
         config["min_segment_size"] = min_segment_size
+    if detectors:
+        config["detectors"] = list(detectors)
     result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
                                     run_id, experiment_id, experiment_name, config,
                                     engine=engine)

@@ -41,6 +41,8 @@ class WindowComparison:
     impact : DriftImpact or None
         Features ranked by impact x drift, when the baseline recorded the
         model's feature impact (and prediction drift explained, given the model).
+    detectors : AlibiDrift or None
+        The alibi-detect detectors' results, when asked for (``detectors=[...]``).
     """
 
     drift: DriftResult
@@ -49,6 +51,7 @@ class WindowComparison:
     multivariate: MultivariateDrift | None = None
     segments: list | None = None
     impact: DriftImpact | None = None
+    detectors: object | None = None
 
     def metrics(self) -> dict[str, float]:
         metrics = {**self.drift.metrics(), **self.integrity.metrics()}
@@ -60,13 +63,17 @@ class WindowComparison:
                 sum(s.drift.dataset_drift for s in self.segments))
         if self.impact is not None:
             metrics.update(self.impact.metrics())
+        if self.detectors is not None:
+            metrics.update(self.detectors.metrics())
         return metrics
 
     def to_records(self) -> list[dict]:
-        """The drift table: one record per column, then one per multivariate detector."""
+        """The drift table: one record per column, then one per multivariate or alibi detector."""
         records = self.drift.to_records()
         if self.multivariate is not None:
             records += self.multivariate.to_records()
+        if self.detectors is not None:
+            records += self.detectors.to_records()
         return records
 
 
@@ -115,6 +122,10 @@ def compare(
     ['x']
     """
     options = options or DriftOptions()
+    if options.detectors:  # a missing backend is said before any row is counted
+        from mlflow_observe.backends.alibi import check_installed
+
+        check_installed(options.detectors)
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
         from mlflow_observe.engines.spark import compare_spark
 
@@ -181,8 +192,16 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
         impact = DriftImpact(ranking) if predict is None else explain_prediction_drift(
             predict, baseline, current, ranking, present_columns=columns,
             random_state=baseline.settings.get("random_state", 0))
+    detectors = None
+    if options.detectors:
+        # Imports alibi-detect only now, and only because a detector was asked for.
+        from mlflow_observe.backends.alibi import alibi_drift
+
+        detectors = alibi_drift(baseline, current, options.detectors, present_columns=columns,
+                                random_state=baseline.settings.get("random_state", 0))
     return WindowComparison(drift=drift, integrity=integrity, current=current,
-                            multivariate=multivariate, segments=segment_drift, impact=impact)
+                            multivariate=multivariate, segments=segment_drift, impact=impact,
+                            detectors=detectors)
 
 
 def _parts(data, chunk_size):

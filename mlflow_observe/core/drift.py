@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
+from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core._validation import InstanceOf, Interval, Options, validate_params
 from mlflow_observe.core.columns import NumericColumnProfile
 from mlflow_observe.core.kinds import NUMERIC
@@ -115,6 +116,13 @@ class DriftOptions:
     max_segments : int, default=50
         Values of a segment column counted on their own (the first seen); the
         rest share ``(other)``.
+    detectors : sequence of str, default=()
+        Other libraries' detectors to run on the same row samples, by name:
+        ``'alibi:mmd'``, ``'alibi:lsdd'``, ``'alibi:classifier'``, ``'alibi:ks'``,
+        ``'alibi:cvm'``, ``'alibi:chi2'``, ``'alibi:fet'``, ``'alibi:tabular'``
+        (extra ``alibi``, see :mod:`mlflow_observe.backends.alibi`). Each adds one
+        record to the table and ``drift/alibi/<detector>/...`` metrics; none
+        changes the columns' or the dataset's verdict.
 
     Examples
     --------
@@ -141,6 +149,7 @@ class DriftOptions:
     segment_by: tuple = ()
     min_segment_size: int = 200
     max_segments: int = 50
+    detectors: tuple = ()
 
     _constraints = {
         "method": [Options(*METHODS)],
@@ -157,6 +166,7 @@ class DriftOptions:
         "segment_by": [InstanceOf(list, tuple, description="a list of column names")],
         "min_segment_size": [Interval(int, 1, None)],
         "max_segments": [Interval(int, 1, None)],
+        "detectors": [InstanceOf(list, tuple)],
     }
 
     def __post_init__(self):
@@ -167,6 +177,11 @@ class DriftOptions:
         for column, method in self.methods.items():
             validate_params({"method": [Options(*METHODS)]}, {"method": method},
                             f"DriftOptions (methods[{column!r}])")
+        for detector in self.detectors:
+            validate_params({"detector": [Options(*ALIBI_DETECTORS)]}, {"detector": detector},
+                            "DriftOptions (detectors)")
+        # A list from a config becomes a tuple: options stay hashable and frozen.
+        object.__setattr__(self, "detectors", tuple(dict.fromkeys(self.detectors)))
         for column, threshold in self.thresholds.items():
             validate_params({"threshold": [Interval(float, 0, None)]}, {"threshold": threshold},
                             f"DriftOptions (thresholds[{column!r}])")

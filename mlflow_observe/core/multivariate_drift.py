@@ -103,14 +103,9 @@ def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_c
     >>> result.notes
     {}
     """
-    present = set(current.columns) if present_columns is None else set(present_columns)
-    columns = [c for c in baseline.feature_names if c in present]
-    reference = _sample_frame(baseline, columns)
-    window = _sample_frame(current, columns)
-    # A column with no values in the reference sample carries nothing to compare.
-    columns = [c for c in columns if reference[c].notna().any()]
-    reference, window = reference[columns], window[columns]
-    categorical = [c for c in columns if baseline.columns[c].kind != NUMERIC]
+    reference, window, categorical = feature_samples(baseline, current,
+                                                     present_columns=present_columns)
+    columns = list(reference.columns)
     notes = {}
     results = {}
     for name, detector in ((DOMAIN, domain_classifier_drift),
@@ -127,6 +122,34 @@ def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_c
                           stacklevel=2)
     return MultivariateDrift(domain=results.get(DOMAIN), reconstruction=results.get(RECONSTRUCTION),
                              columns=tuple(columns), notes=notes)
+
+
+def feature_samples(baseline: DataProfile, current: DataProfile, *, present_columns=None):
+    """The baseline's and the window's row samples over the feature columns to compare.
+
+    The feature columns the window has (not the prediction or target) and whose
+    reference sample has a value. Returns the two frames and the names of the
+    categorical columns among them.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mlflow_observe.core.profile import build_profile
+    >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "plan": ["a", "b", "a"]}))
+    >>> window = baseline.empty_like()
+    >>> window.update(pd.DataFrame({"x": [5.0], "plan": ["b"]}))
+    >>> reference, current, categorical = feature_samples(baseline, window)
+    >>> reference.shape, current.shape, categorical
+    ((3, 2), (1, 2), ['plan'])
+    """
+    present = set(current.columns) if present_columns is None else set(present_columns)
+    columns = [c for c in baseline.feature_names if c in present]
+    reference = _sample_frame(baseline, columns)
+    window = _sample_frame(current, columns)
+    # A column with no values in the reference sample carries nothing to compare.
+    columns = [c for c in columns if reference[c].notna().any()]
+    categorical = [c for c in columns if baseline.columns[c].kind != NUMERIC]
+    return reference[columns], window[columns], categorical
 
 
 def _sample_frame(profile: DataProfile, columns: list[str]) -> pd.DataFrame:

@@ -83,6 +83,10 @@ class DriftEvaluator(ModelEvaluator):
     impact x drift (``drift_impact.json``, a report section and plot, the tag
     ``mlflow_observe.drift.top_impact_feature``); with a model to evaluate,
     each top feature's share of the prediction drift is measured too.
+    detectors : list of str, optional
+        alibi-detect detectors by name (``["alibi:mmd", "alibi:ks"]``; extra
+        ``alibi``): metrics ``drift/alibi/<detector>/...``, one record each in
+        the table, a report section.
     max_plots : int, default=6
         Distribution plots for the most drifted columns.
     chunk_size : int, optional

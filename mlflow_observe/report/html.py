@@ -93,6 +93,7 @@ def render_report(comparison, *, baseline, options, baseline_label: str, plots: 
         _multivariate(getattr(comparison, "multivariate", None)),
         _impact(getattr(comparison, "impact", None), plots.get(IMPACT_PLOT)),
         _drifted_segments(getattr(comparison, "segments", None)),
+        _detectors(getattr(comparison, "detectors", None)),
         _findings(comparison.integrity),
         _category_changes(comparison, baseline),
         _plots({k: v for k, v in plots.items() if k != IMPACT_PLOT}),
@@ -248,6 +249,29 @@ def _drifted_segments(segments, top: int = 15) -> str:
             "<th>rows</th><th>drifted columns</th><th>mean severity</th><th>which</th>"
             f"<th>status</th></tr>{rows}</table><p class='note'>Each segment of the window is "
             "compared with the whole baseline; small values are pooled into (other).</p>")
+
+
+def _detectors(result) -> str:
+    """The alibi-detect detectors asked for: one row each, with its verdict."""
+    if result is None:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(r['method'])}</td><td>{_e(r['kind'])}</td>"
+        f"<td class='num'>{_number(r['statistic'])}</td><td class='num'>{_number(r['p_value'])}</td>"
+        f"<td class='num'>{_number(r['threshold'])}</td>"
+        f"<td class='num'>{_e(r['n_reference'] or '')} / {_e(r['n_current'] or '')}</td>"
+        f"<td>{_badge(r['status'])}</td><td class='note'>{_e(r['note'] or '')}</td></tr>"
+        for r in result.to_records()
+    )
+    return (
+        "<h2>alibi-detect detectors</h2><table><tr><th>detector</th><th>kind</th>"
+        "<th>distance</th><th>p-value</th><th>drifts below</th><th>sample rows</th>"
+        "<th>status</th><th>note</th></tr>" + rows + "</table>"
+        "<p class='note'>Run by alibi-detect on the baseline's and the window's row samples. "
+        "Feature-wise detectors test each column and show the smallest p-value, judged "
+        "against alibi-detect's Bonferroni-corrected threshold. These detectors do not change "
+        "the columns' or the dataset's verdict above.</p>"
+    )
 
 
 def _findings(integrity) -> str:
