@@ -46,27 +46,39 @@ def run_checks(frame, baseline: DataProfile, *, drift_options=None,
         frame = frame.drop(columns=[baseline.targets])  # no label has arrived yet
     drift = evaluate_drift(frame, baseline, **(drift_options or {}))
     results.metrics.update(drift.metrics)
+    label = next((c for c in (baseline.targets, LABEL) if c and c in frame.columns), None)
+    _add_degradation(
+        results, baseline, label=label,
+        n_labelled=int(frame[label].notna().sum()) if label else 0,
+        labelled=lambda: frame[frame[label].notna()],
+        unlabelled=lambda: frame.drop(columns=[label]) if label else frame,
+        min_labelled_rows=min_labelled_rows)
+    return results
+
+
+def _add_degradation(results: CheckResults, baseline: DataProfile, *, label, n_labelled,
+                     labelled, unlabelled, min_labelled_rows) -> None:
+    """Degradation, realised on the labelled rows when there are enough, else estimated.
+
+    ``labelled`` and ``unlabelled`` build the rows to judge (for pandas or Spark) on demand.
+    """
     if not baseline.performance:
         results.notes.append("degradation: the baseline has no recorded performance "
                              "(record it with targets= and predictions=).")
-        return results
-    label = next((c for c in (baseline.targets, LABEL) if c and c in frame.columns), None)
-    labelled = frame[frame[label].notna()] if label else frame.iloc[:0]
-    if len(labelled) >= min_labelled_rows:
-        data, results.degradation_kind = labelled, "realised"
+        return
+    if n_labelled >= min_labelled_rows:
+        data, results.degradation_kind = labelled(), "realised"
     else:
         if label:
-            results.notes.append(f"degradation: {len(labelled)} labelled rows (fewer than "
+            results.notes.append(f"degradation: {n_labelled} labelled rows (fewer than "
                                  f"{min_labelled_rows}): performance estimated, not measured.")
-        data = frame.drop(columns=[label]) if label else frame
-        results.degradation_kind = "estimated"
+        data, results.degradation_kind = unlabelled(), "estimated"
     try:
         degradation = evaluate_degradation(data, baseline)
         results.metrics.update(degradation.metrics)
     except MlflowException as exc:  # e.g. no probabilities to estimate from
         results.degradation_kind = None
         results.notes.append(f"degradation: not evaluated: {exc.message}")
-    return results
 
 
 def _run_checks_spark(frame, baseline: DataProfile, *, drift_options, min_labelled_rows):
@@ -83,22 +95,9 @@ def _run_checks_spark(frame, baseline: DataProfile, *, drift_options, min_labell
         frame, label = frame.drop(label), None  # no label has arrived yet
     drift = evaluate_drift(frame, baseline, **(drift_options or {}))
     results.metrics.update(drift.metrics)
-    if not baseline.performance:
-        results.notes.append("degradation: the baseline has no recorded performance "
-                             "(record it with targets= and predictions=).")
-        return results
-    if n_labelled >= min_labelled_rows:
-        data, results.degradation_kind = frame.filter(is_labelled), "realised"
-    else:
-        if label:
-            results.notes.append(f"degradation: {n_labelled} labelled rows (fewer than "
-                                 f"{min_labelled_rows}): performance estimated, not measured.")
-        data = frame.drop(label) if label else frame
-        results.degradation_kind = "estimated"
-    try:
-        degradation = evaluate_degradation(data, baseline)
-        results.metrics.update(degradation.metrics)
-    except MlflowException as exc:  # e.g. no probabilities to estimate from
-        results.degradation_kind = None
-        results.notes.append(f"degradation: not evaluated: {exc.message}")
+    _add_degradation(
+        results, baseline, label=label, n_labelled=n_labelled,
+        labelled=lambda: frame.filter(is_labelled),
+        unlabelled=lambda: frame.drop(label) if label else frame,
+        min_labelled_rows=min_labelled_rows)
     return results
