@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rootcause_speed import make  # noqa: E402  (the same data as the 100k benchmark)
 
 from mlflow_observe.backends.alibi import _embedded, _torch_settings  # noqa: E402
-from mlflow_observe.core.encoding import FeatureEncoding  # noqa: E402
-from mlflow_observe.core.multivariate import (  # noqa: E402
+from mlflow_observe.core.drift.multivariate.domain_classifier import (
     domain_classifier_drift,
-    reconstruction_drift,
 )
+from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+from mlflow_observe.core.drift.multivariate.reconstruction import reconstruction_drift
 
 
 def main() -> None:

@@ -24,7 +24,10 @@ import time
 import numpy as np
 from sklearn import metrics as skm
 
-from mlflow_observe.core.degradation import compare_performance, reference_performance
+from mlflow_observe.core.performance.degradation import (
+    compare_performance,
+    reference_performance,
+)
 
 
 def make(n: int, seed: int, shift: float = 0.0):

@@ -33,11 +33,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.impact import feature_impact
-from mlflow_observe.core.multivariate import domain_classifier_drift, reconstruction_drift
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.multivariate.domain_classifier import (
+    domain_classifier_drift,
+)
+from mlflow_observe.core.drift.multivariate.reconstruction import reconstruction_drift
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
+from mlflow_observe.core.profile.feature_impact import feature_impact
 
 N_NUMERIC, N_CATEGORICAL = 20, 5
 

@@ -16,7 +16,7 @@ Contenders, each in its own process, rounds interleaved:
 * ``stream``: ``mlflow_observe.compare`` (drift and integrity) over the window's
   Arrow record batches (``pyarrow.dataset``, 65,536 rows each, categorical
   columns read as dictionaries), both cores;
-* ``spark``: ``mlflow_observe.engines.spark.compare_spark`` on
+* ``spark``: ``mlflow_observe.compare`` (Spark engine) on
   ``spark.read.parquet(window)``, Spark local mode on both cores.
 
 Memory: the largest resident memory of the whole process tree (the Python
@@ -207,7 +207,6 @@ def measure_stream(files, n_jobs):
 def measure_spark(files, cores):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     import mlflow_observe as mo
-    from mlflow_observe.engines.spark import compare_spark
 
     with PeakMemory() as memory:
         started = time.perf_counter()
@@ -223,7 +222,7 @@ def measure_spark(files, cores):
         spark.sparkContext.setLogLevel("ERROR")
         session_seconds = time.perf_counter() - started
         baseline = mo.DataProfile.from_json((DATA / "baseline.json").read_text())
-        result = compare_spark(baseline, spark.read.parquet(*files))
+        result = mo.compare(baseline, spark.read.parquet(*files))
         seconds = time.perf_counter() - started
     spark.stop()
     return {"seconds": seconds, "session_seconds": session_seconds,

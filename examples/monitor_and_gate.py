@@ -37,11 +37,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import requests
+from _serving import free_port, serving
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
-from _serving import free_port, serving
 
 DAY = pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=1)  # yesterday, a full day
 DRIFT_FROM_HOUR = 14

@@ -26,11 +26,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import requests
+from _serving import serving
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
-from _serving import serving
 
 N_REQUESTS = 400
 

@@ -10,9 +10,15 @@ HTML report.
 """
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.compare import EmptyWindowError, WindowComparison, compare
-from mlflow_observe.core.drift import DriftOptions, DriftResult
-from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
+from mlflow_observe.compare import build_profile, compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.drift.univariate import DriftResult
+from mlflow_observe.core.drift.window import EmptyWindowError, WindowComparison
+from mlflow_observe.core.performance.degradation import (
+    DegradationResult,
+    compare_performance,
+)
+from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
 from mlflow_observe.evaluation import (
     MONITORING_MODEL_TYPE,
     evaluate_degradation,
@@ -40,6 +46,7 @@ from mlflow_observe.tracking.baselines import (
 __all__ = [
     "BaselineNotFoundError",
     "DataProfile",
+    "DegradationResult",
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
@@ -53,6 +60,7 @@ __all__ = [
     "__version__",
     "build_profile",
     "compare",
+    "compare_performance",
     "evaluate_degradation",
     "evaluate_drift",
     "gate",

@@ -9,7 +9,7 @@ import warnings
 import mlflow
 import pandas as pd
 
-from mlflow_observe.core.compare import EmptyWindowError
+from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.logs.schema import LABEL, PREDICTION, TIMESTAMP
 from mlflow_observe.tracking.baselines import load_baseline
@@ -67,15 +67,12 @@ def _is_stream(data) -> bool:
 
 def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
-    from mlflow_observe.core.compare import compare
-    from mlflow_observe.evaluators.drift import (
-        prepare_window_part,
-        read_options,
-        timestamp_bounds,
-    )
+    from mlflow_observe.compare import compare
+    from mlflow_observe.evaluators.config import drift_options
+    from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
 
     config = {"baseline": profile, **config}
-    options = read_options(config)
+    options = drift_options(config)
     bounds: list = []
 
     def frames():
@@ -98,11 +95,13 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
 
 def _evaluate_spark(frame, profile, predictions, targets, config):
     """Count a Spark DataFrame on the cluster, then log as the evaluator does."""
+    from mlflow_observe.compare import compare
     from mlflow_observe.engines import spark
-    from mlflow_observe.evaluators.drift import prepare_window_part, read_options
+    from mlflow_observe.evaluators.config import drift_options
+    from mlflow_observe.logs.frames import prepare_window_part
 
     config = {"baseline": profile, **config}
-    options = read_options(config)
+    options = drift_options(config)
     names = [str(c) for c in frame.columns]
     predictions = predictions or next(
         (c for c in (profile.predictions, PREDICTION) if c in names), None)
@@ -110,22 +109,20 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     # The pandas path's renames and drops, applied to a row of column names.
     prepared = prepare_window_part(pd.DataFrame([names], columns=names), profile,
                                    predictions=predictions, targets=targets)
-    window = spark._select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
-    comparison = spark.compare_spark(profile, window, options)
-    bounds = spark._timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
+    window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
+    comparison = compare(profile, window, options)
+    bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
     return _log_window(comparison, profile, options, config, list(bounds or []))
 
 
 def _log_window(comparison, profile, options, config, bounds):
     """Log a counted window to the active run (or a new one); return its result."""
-    from mlflow_observe.evaluators.drift import log_comparison
-    from mlflow_observe.tracking import tags
+    from mlflow_observe.tracking.results import log_drift_result, time_range_tags
 
-    window_range = {tags.WINDOW_START: min(bounds).isoformat(),
-                    tags.WINDOW_END: max(bounds).isoformat()} if bounds else {}
+    window_range = time_range_tags(bounds)
     active = mlflow.active_run()
     with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
-        return log_comparison(run.info.run_id, comparison, profile, options, config,
+        return log_drift_result(run.info.run_id, comparison, profile, options, config,
                               window_range)
 
 
@@ -165,7 +162,7 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
     model : str or PyFuncModel, optional
         A model to compute predictions with, instead of a predictions column.
         When the baseline recorded feature impact, the model also explains the
-        prediction drift by feature (see :mod:`mlflow_observe.core.drift_impact`).
+        prediction drift by feature (see :mod:`mlflow_observe.core.drift.root_cause`).
     model_type : str, optional
         Passed to MLflow; default ``'monitoring'``, which needs no labels.
     **options
@@ -220,7 +217,7 @@ def evaluate_degradation(data, baseline, *, predictions=None, targets=None, mode
         baseline recorded; and the label column when labels have arrived). An
         iterator (for example :func:`~mlflow_observe.logs.reader.scan_logs`) is
         counted batch by batch, in memory bounded by the batch
-        (:mod:`mlflow_observe.core.streamed_performance`: counts exact, ROC AUC
+        (:mod:`mlflow_observe.core.performance.streamed`: counts exact, ROC AUC
         in fine probability bins); a Spark DataFrame's few needed columns are
         streamed to the driver one partition at a time and counted the same way.
         Both are logged as the evaluator does.
@@ -268,10 +265,13 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-    from mlflow_observe.core.degradation import DegradationError
+    from mlflow_observe.core.performance.degradation import DegradationError
+    from mlflow_observe.core.performance.streamed import (
+        SAMPLE_SIZE,
+        StreamedPerformance,
+    )
     from mlflow_observe.core.progress import progress_bar
-    from mlflow_observe.core.streamed_performance import SAMPLE_SIZE, StreamedPerformance
-    from mlflow_observe.evaluators.degradation import _log
+    from mlflow_observe.tracking.results import log_degradation_result
 
     unknown = set(options) - _STREAMED_DEGRADATION_KEYS
     if unknown:
@@ -304,7 +304,7 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
         raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
     active = mlflow.active_run()
     with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
-        return _log(run.info.run_id, result, [], profile, reference)
+        return log_degradation_result(run.info.run_id, result, [], profile, reference)
 
 
 def _spark_performance_batches(frame, profile, predictions, targets):

@@ -11,12 +11,12 @@ import sys
 import textwrap
 
 import pytest
+from conftest import make_frame
 
 from mlflow_observe.backends.alibi import INSTALL_COMMAND, BackendNotInstalledError
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.profile import build_profile
-from conftest import make_frame
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
 
 ALIBI_INSTALLED = importlib.util.find_spec("alibi_detect") is not None
 

@@ -8,9 +8,9 @@ import sys
 
 import mlflow
 import pytest
+from conftest import free_port, make_frame
 
 import mlflow_observe as mo
-from conftest import free_port, make_frame
 
 
 def _cli(*args, env=None, timeout=180):

@@ -9,8 +9,14 @@ from mlflow.exceptions import MlflowException
 from sklearn import metrics as skm
 
 import mlflow_observe as mo
-from mlflow_observe.core.degradation import DegradationError, compare_performance
-from mlflow_observe.core.performance import classification_metrics, regression_metrics
+from mlflow_observe.core.performance.degradation import (
+    DegradationError,
+    compare_performance,
+)
+from mlflow_observe.core.performance.metrics import (
+    classification_metrics,
+    regression_metrics,
+)
 
 
 def _sigmoid(z):
@@ -267,7 +273,10 @@ def test_a_moved_label_distribution_is_reported():
 
 
 def test_performance_plot_when_a_value_lies_outside_its_interval():
-    from mlflow_observe.core.degradation import DegradationResult, MetricDegradation
+    from mlflow_observe.core.performance.degradation import (
+        DegradationResult,
+        MetricDegradation,
+    )
     from mlflow_observe.report.plots import figure_to_png, plot_performance
 
     # A perfect window: the bootstrap interval [0.99, 0.998] does not contain 1.0.

@@ -3,11 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from mlflow_observe.core.compare import EmptyWindowError, compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.profile import build_profile
 from conftest import make_frame
+
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.drift.window import EmptyWindowError
+from mlflow_observe.core.profile.data_profile import build_profile
 
 
 def _drifted(reference, window, **options):

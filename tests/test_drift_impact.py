@@ -10,10 +10,10 @@ from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LinearRegression
 
 import mlflow_observe as mo
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.impact import feature_impact
-from mlflow_observe.core.profile import DataProfile, build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
+from mlflow_observe.core.profile.feature_impact import feature_impact
 from mlflow_observe.report.html import render_report
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.predictor import record_impact

@@ -6,11 +6,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_frame
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
-from conftest import make_frame
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlflow_observe.core._grid import GridIndex
+from mlflow_observe.core.profile._grid import GridIndex
 
 
 def quantile_edges(reference):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pandas as pd
-
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.profile import build_profile
 from conftest import make_frame
+
+from mlflow_observe.compare import compare
+from mlflow_observe.core.profile.data_profile import build_profile
 
 
 def _findings(reference, window, **kwargs):

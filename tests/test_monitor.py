@@ -18,11 +18,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import free_port, running_mlflow_server
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
-from conftest import free_port, running_mlflow_server
 from mlflow_observe.logs.writer import PredictionLogWriter
 
 DAY = pd.Timestamp("2026-11-26", tz="UTC")

@@ -13,14 +13,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.multivariate import (
+from mlflow_observe.core.drift.multivariate import (
     MIN_ROWS,
     WindowTooSmallError,
     domain_classifier_drift,
     reconstruction_drift,
 )
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
 
 MULTIVARIATE_METRICS = ("drift/multivariate/domain_auc", "drift/multivariate/domain_drifted",
                         "drift/multivariate/reconstruction_error",
@@ -124,8 +124,12 @@ def test_thresholds_come_from_reference_rows_left_out_of_the_fit():
     Calibrated on those in-sample errors, every fresh window from the reference
     distribution would alarm; calibrated on left-out chunks, none does.
     """
-    from mlflow_observe.core.encoding import FeatureEncoding
-    from mlflow_observe.core.multivariate import _components_for, _errors, _fit_pca
+    from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+    from mlflow_observe.core.drift.multivariate.reconstruction import (
+        _components_for,
+        _errors,
+        _fit_pca,
+    )
 
     in_sample_alarms, alarms = 0, 0
     for seed in range(10):

@@ -5,11 +5,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
-from conftest import make_frame
+from mlflow_observe.core.profile.data_profile import (
+    DataProfile,
+    ProfileError,
+    build_profile,
+)
 
 
 def test_kinds_are_inferred_with_reasons():

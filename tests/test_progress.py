@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.profile.data_profile import build_profile
 
 
 def _window_batches(n_batches=7, rows=50):

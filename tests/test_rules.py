@@ -4,14 +4,14 @@ import pandas as pd
 import pytest
 from mlflow.models import MetricThreshold
 
-from mlflow_observe.core.rules import (
+from mlflow_observe.monitoring.rules import (
     AlertRule,
     RuleSyntaxError,
     Threshold,
     combine_thresholds,
     worst_level,
 )
-from mlflow_observe.core.windows import WindowError, parse_duration, split_windows
+from mlflow_observe.monitoring.windows import WindowError, parse_duration, split_windows
 
 
 @pytest.mark.parametrize("text, value, fires", [

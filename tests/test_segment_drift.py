@@ -8,9 +8,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
 from mlflow_observe.report.html import render_report
 
 REGIONS = ["north", "south", "east", "west"]
@@ -133,7 +133,7 @@ def test_end_to_end_segments_and_streamed(tracking_uri):
 
 
 def test_an_engine_that_counts_no_segments_refuses_segment_by(baseline):
-    from mlflow_observe.core.compare import compare_counted
+    from mlflow_observe.core.drift.window import compare_counted
 
     current = baseline.empty_like()
     current.update(regional(500, seed=9))

@@ -121,7 +121,7 @@ def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     window.loc[::10, "num_a"] = "n/a"          # text in a numeric column
     window["cat"] = np.arange(len(window)) % 3  # numbers in a text column
     window["extra"] = 1.0
-    ours = engine.compare_spark(baseline, spark.createDataFrame(window))
+    ours = mo.compare(baseline, spark.createDataFrame(window))
     theirs = mo.compare(baseline, window)
     assert ours.integrity.to_records() == theirs.integrity.to_records()
     checks = {(f.check, f.column) for f in ours.integrity.findings}
@@ -132,7 +132,7 @@ def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
 def test_empty_window_is_the_pandas_error(spark, baseline):
     empty = spark.createDataFrame(make_frame(10)).filter("num_a > 1e9")
     with pytest.raises(mo.EmptyWindowError, match="no rows"):
-        engine.compare_spark(baseline, empty)
+        mo.compare(baseline, empty)
     with pytest.raises(mo.EmptyWindowError, match="no rows"):
         mo.evaluate_drift(empty, baseline=baseline)
 

@@ -1,13 +1,14 @@
 """Statistics checked against SciPy and hand-worked examples."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.core.profile.data_profile import build_profile
 from mlflow_observe.core.stats import (
     benjamini_hochberg,
     bonferroni,
@@ -20,7 +21,6 @@ from mlflow_observe.core.stats import (
     wasserstein_binned,
     wasserstein_exact,
 )
-import pandas as pd
 
 
 def _binned_pair(reference, current, grid_size=1000):

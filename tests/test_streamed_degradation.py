@@ -4,11 +4,11 @@ ROC AUC to its binning bound, estimation bands to their sampling."""
 import numpy as np
 import pandas as pd
 import pytest
+from test_degradation import _binary, _multiclass, _regression
 
 import mlflow_observe as mo
-from mlflow_observe.core.degradation import compare_performance
-from mlflow_observe.core.streamed_performance import StreamedPerformance
-from test_degradation import _binary, _multiclass, _regression
+from mlflow_observe.core.performance.degradation import compare_performance
+from mlflow_observe.core.performance.streamed import StreamedPerformance
 
 # Scores falling in one of 10,000 bins count as ties: a bounded, tiny error on ROC AUC.
 AUC_TOLERANCE = 1e-3

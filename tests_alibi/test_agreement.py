@@ -5,9 +5,9 @@ import pytest
 from conftest import make_frame
 from scipy import stats
 
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
 
 N = 800  # at most the sample size: both samples are the whole data
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from conftest import make_frame
 
-from mlflow_observe.core.compare import compare
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.profile import build_profile
+from mlflow_observe.compare import compare
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.profile.data_profile import build_profile
 
 pytest.importorskip("torch", reason="MMD and LSDD run on PyTorch's CPU build")
 N = 600

@@ -8,9 +8,7 @@ package imports and runs without it.
   detectors, named ``alibi:<detector>`` in ``DriftOptions(detectors=[...])``.
 """
 
-# The names accepted in ``DriftOptions(detectors=...)``. Kept here, apart from the
-# backend's module, so that options are validated without touching the backend.
-ALIBI_DETECTORS = (
-    "alibi:mmd", "alibi:lsdd", "alibi:classifier",  # multivariate: one test on all columns
-    "alibi:ks", "alibi:cvm", "alibi:chi2", "alibi:fet", "alibi:tabular",  # one test a column
-)
+from mlflow_observe.core.drift.options import BACKEND_DETECTORS
+
+# The names accepted in ``DriftOptions(detectors=...)`` for alibi-detect.
+ALIBI_DETECTORS = tuple(d for d in BACKEND_DETECTORS if d.startswith("alibi:"))

@@ -28,7 +28,7 @@ The feature-wise detectors (``ks``, ``cvm``, ``chi2``, ``fet``, ``tabular``)
 test each column and decide with alibi-detect's Bonferroni correction; their
 record's p-value is the smallest column p-value and its threshold the
 corrected one. Categories are coded by the reference's vocabulary
-(:class:`~mlflow_observe.core.encoding.FeatureEncoding`): a label outside it
+(:class:`~mlflow_observe.core.drift.multivariate.encoding.FeatureEncoding`): a label outside it
 and a missing label each get a code of their own. alibi-detect takes no
 missing numbers, so a sample row with a missing or infinite number in the
 columns a detector uses is left out of that detector (the record counts them).
@@ -45,9 +45,9 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.backends import ALIBI_DETECTORS
-from mlflow_observe.core.encoding import FeatureEncoding
-from mlflow_observe.core.multivariate_drift import feature_samples
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.drift.multivariate.compare import feature_samples
+from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+from mlflow_observe.core.profile.data_profile import DataProfile
 
 INSTALL_COMMAND = "pip install 'mlflow-observe[alibi]'"
 # PyTorch's CPU build is far smaller than its default CUDA one.

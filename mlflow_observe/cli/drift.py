@@ -10,9 +10,9 @@ import sys
 
 import click
 
-from mlflow_observe.cli import options
 from mlflow_observe.backends import ALIBI_DETECTORS
-from mlflow_observe.core.drift import METHODS
+from mlflow_observe.cli import options
+from mlflow_observe.core.drift.options import METHODS
 
 _logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def read_table(path: str, engine: str = "pandas"):
 
     With ``engine="spark"``, a Spark DataFrame read by the active or configured session.
     """
-    from mlflow_observe.core.tables import read_table as read
+    from mlflow_observe.inputs import read_table as read
 
     lower = path.lower()
     parquet = os.path.isdir(path) or lower.endswith((".parquet", ".pq"))

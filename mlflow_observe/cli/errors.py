@@ -10,8 +10,8 @@ import sys
 import click
 
 from mlflow_observe.cli.options import EXIT_UNDECIDED
-from mlflow_observe.core.rules import RuleSyntaxError
-from mlflow_observe.core.windows import WindowError
+from mlflow_observe.monitoring.rules import RuleSyntaxError
+from mlflow_observe.monitoring.windows import WindowError
 
 _logger = logging.getLogger(__name__)
 

@@ -9,7 +9,11 @@ import click
 
 from mlflow_observe.cli import options
 from mlflow_observe.cli.errors import bound_http_retries, decided
-from mlflow_observe.core.rules import RuleSyntaxError, Threshold, combine_thresholds
+from mlflow_observe.monitoring.rules import (
+    RuleSyntaxError,
+    Threshold,
+    combine_thresholds,
+)
 
 
 @click.command("gate")

@@ -9,8 +9,13 @@ import click
 
 from mlflow_observe.cli import options
 from mlflow_observe.cli.errors import bound_http_retries, decided
-from mlflow_observe.core.rules import CRITICAL, WARNING, AlertRule, RuleSyntaxError
-from mlflow_observe.core.windows import WindowError, parse_duration
+from mlflow_observe.monitoring.rules import (
+    CRITICAL,
+    WARNING,
+    AlertRule,
+    RuleSyntaxError,
+)
+from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
 
 @click.command("monitor")

@@ -1,6 +1,6 @@
 """Engines: where the rows of a window or a reference are counted.
 
-The pandas engine is :meth:`~mlflow_observe.core.profile.DataProfile.update`
+The pandas engine is :meth:`~mlflow_observe.core.profile.data_profile.DataProfile.update`
 itself (in chunks, from DataFrames or Arrow record batches). The Spark engine
 (:mod:`mlflow_observe.engines.spark`, extra ``spark``) counts a Spark DataFrame
 on the cluster into the same profile.

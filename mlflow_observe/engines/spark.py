@@ -34,23 +34,21 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mlflow_observe.core._validation import InstanceOf, Interval, checked
-from mlflow_observe.core.columns import (
+from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
     category_counts,
 )
-from mlflow_observe.core.compare import WindowComparison, compare_counted
-from mlflow_observe.core.drift import DriftOptions
-from mlflow_observe.core.kinds import CATEGORICAL, NUMERIC, KindDecision
-from mlflow_observe.core.profile import (
-    _BUILD_CONSTRAINTS,
+from mlflow_observe.core.profile.data_profile import (
+    BUILD_CONSTRAINTS,
     DataProfile,
     ProfileError,
-    _as_list,
-    _check_unique_columns,
-    _decide_kinds,
-    _performance,
+    as_column_list,
+    check_unique_columns,
+    decide_kinds,
+    profile_performance,
 )
+from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC, KindDecision
 from mlflow_observe.engines import is_spark_dataframe
 
 INSTALL_HINT = ("Install it with: pip install 'mlflow-observe[spark]' (Spark also needs Java 17 "
@@ -133,7 +131,7 @@ def count_window(baseline: DataProfile, frame) -> DataProfile:
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
     >>> count_window(baseline, pd.DataFrame({"x": [2.0]}))
     Traceback (most recent call last):
@@ -156,32 +154,6 @@ def count_window(baseline: DataProfile, frame) -> DataProfile:
     return profile
 
 
-def compare_spark(baseline: DataProfile, frame, options: DriftOptions | None = None
-                  ) -> WindowComparison:
-    """Compare a Spark DataFrame (a production window) with ``baseline``.
-
-    The counts come from :func:`count_window`; drift and integrity are then
-    computed on the driver exactly as :func:`mlflow_observe.compare` computes
-    them, so a window gives the same result on either engine.
-
-    Raises
-    ------
-    EmptyWindowError
-        When the window has no rows.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
-    >>> compare_spark(build_profile(pd.DataFrame({"x": [1.0, 2.0]})), [[1.0]])
-    Traceback (most recent call last):
-    ...
-    TypeError: count_window takes a Spark DataFrame. Got builtins.list; count pandas or Arrow data with mlflow_observe.compare or DataProfile.update.
-    """  # noqa: E501
-    current = count_window(baseline, frame)
-    return compare_counted(baseline, current, [str(c) for c in frame.columns], options)
-
-
 def iter_pandas_batches(frame, columns, batch_size: int = _CHUNK_ROWS):
     """The ``columns`` of a Spark DataFrame as pandas DataFrames of ``batch_size`` rows.
 
@@ -189,7 +161,7 @@ def iter_pandas_batches(frame, columns, batch_size: int = _CHUNK_ROWS):
     memory is bounded by a partition and a batch, not by the window. This is how
     degradation reads a Spark window: it needs a few columns (predictions,
     labels, probabilities), and its counts are kept by
-    :class:`~mlflow_observe.core.streamed_performance.StreamedPerformance`.
+    :class:`~mlflow_observe.core.performance.streamed.StreamedPerformance`.
 
     Examples
     --------
@@ -278,14 +250,14 @@ def _quoted(name: str) -> str:
     return "`" + str(name).replace("`", "``") + "`"
 
 
-def _select_as(frame, names: dict):
+def select_as(frame, names: dict):
     """``frame`` with the columns ``names`` maps to (``{new name: column of frame}``), in order."""
     from pyspark.sql import functions as F
 
     return frame.select(*[F.col(_quoted(old)).alias(new) for new, old in names.items()])
 
 
-def _timestamp_bounds(frame, column: str):
+def timestamp_bounds(frame, column: str):
     """The first and last instant of a timestamp column, in UTC, or None when it has none."""
     import pandas as pd
     from pyspark.sql import functions as F
@@ -300,7 +272,7 @@ def _timestamp_bounds(frame, column: str):
 # -- a baseline ------------------------------------------------------------------------------
 
 _SPARK_CONSTRAINTS = {
-    **{k: v for k, v in _BUILD_CONSTRAINTS.items() if k != "n_jobs"},
+    **{k: v for k, v in BUILD_CONSTRAINTS.items() if k != "n_jobs"},
     "data": [InstanceOf(object, description="a Spark DataFrame")],
     "relative_error": [Interval(float, 0.0, 1.0, closed="right")],
 }
@@ -326,7 +298,7 @@ def build_profile_spark(
 ) -> DataProfile:
     """Learn a baseline profile from a Spark DataFrame (a reference too large for one machine).
 
-    Takes the options of :func:`~mlflow_observe.core.profile.build_profile`
+    Takes the options of :func:`~mlflow_observe.core.profile.data_profile.build_profile`
     (which calls this for a Spark DataFrame), and makes three passes:
 
     1. the numeric columns' quantiles at the fine grid's and the bins' levels,
@@ -371,8 +343,8 @@ def build_profile_spark(
     head = data.limit(HEAD_ROWS).toPandas()
     if len(head) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
-    _check_unique_columns(head)
-    decisions = _decide_kinds(head, targets, predictions, columns, exclude, kinds, max_categories)
+    check_unique_columns(head)
+    decisions = decide_kinds(head, targets, predictions, columns, exclude, kinds, max_categories)
     kept = {name: d for name, d in decisions.items() if not d.excluded}
     layouts = {}
     label_counts = _label_counts(data, {name: d.kind for name, d in kept.items()
@@ -415,8 +387,8 @@ def build_profile_spark(
     if profile.targets is not None and profile.predictions is not None:
         fraction = min(1.0, PERFORMANCE_ROWS / max(profile.n_rows, 1))
         rows = data if fraction >= 1.0 else data.sample(False, fraction, seed=random_state)
-        profile.performance = _performance(rows.toPandas(), profile.targets, profile.predictions,
-                                           _as_list(probabilities), task, random_state)
+        profile.performance = profile_performance(rows.toPandas(), profile.targets, profile.predictions,
+                                           as_column_list(probabilities), task, random_state)
     return profile
 
 

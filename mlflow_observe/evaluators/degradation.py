@@ -8,41 +8,21 @@ the run as ``degradation/...`` metrics, ``degradation_table.json`` and
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-import warnings
-
 import numpy as np
 import pandas as pd
-from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
-from mlflow.models.evaluation.artifacts import (
-    ImageEvaluationArtifact,
-    JsonEvaluationArtifact,
-    TextEvaluationArtifact,
-)
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.tracking import MlflowClient
 
-from mlflow_observe._version import __version__
-from mlflow_observe.core.degradation import (
+from mlflow_observe.core.performance.degradation import (
     DegradationError,
     compare_performance,
     compare_segments,
 )
-from mlflow_observe.evaluators.drift import _log_metrics, _predict, _write_and_log
-from mlflow_observe.report.html import render_degradation_report
-from mlflow_observe.report.plots import figure_to_png, plot_performance
-from mlflow_observe.tracking import tags
+from mlflow_observe.evaluators.config import check_degradation_config
 from mlflow_observe.tracking.baselines import load_baseline
-
-TABLE_ARTIFACT = "degradation_table.json"
-REPORT_ARTIFACT = "degradation_report.html"
-PLOT_ARTIFACT = "degradation_plot.png"
-_CONFIG_KEYS = {"baseline", "tolerance", "random_state", "col_mapping", "segment_by",
-                "min_segment_size"}
+from mlflow_observe.tracking.predictor import model_output
+from mlflow_observe.tracking.results import log_degradation_result
 
 
 class DegradationEvaluator(ModelEvaluator):
@@ -77,17 +57,13 @@ class DegradationEvaluator(ModelEvaluator):
 
     def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None,
                  predictions=None, **kwargs) -> EvaluationResult:
-        unknown = set(evaluator_config) - _CONFIG_KEYS
-        if unknown:
-            raise MlflowException(f"Unknown degradation evaluator config keys: {sorted(unknown)}. "
-                                  f"Valid keys: {sorted(_CONFIG_KEYS)}.",
-                                  error_code=INVALID_PARAMETER_VALUE)
+        check_degradation_config(evaluator_config)
         baseline = load_baseline(evaluator_config["baseline"])
         features = dataset.features_data
         if dataset.has_predictions:
             y_pred = np.asarray(dataset.predictions_data)
         elif model is not None:
-            y_pred = _predict(model, features, predictions)
+            y_pred = model_output(model, features, predictions)
         else:
             y_pred = None
         proba = _probabilities(features, baseline.performance)
@@ -101,7 +77,7 @@ class DegradationEvaluator(ModelEvaluator):
             segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
         except DegradationError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        return _log(run_id, result, segments, baseline, evaluator_config["baseline"])
+        return log_degradation_result(run_id, result, segments, baseline, evaluator_config["baseline"])
 
 
 def _segments(config, features, baseline, y_true, y_pred, proba):
@@ -119,12 +95,6 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
                             random_state=config.get("random_state", 0))
 
 
-def _segment_records(segments) -> list[dict]:
-    return [{"column": s.column, "value": s.value, "n_rows": s.n_rows,
-             "degraded": s.result.degraded, "worst_relative_change": s.worst_change(),
-             "metrics": s.result.to_records()} for s in segments]
-
-
 def _probabilities(features, performance):
     names = (performance or {}).get("probabilities") or []
     if not names or not isinstance(features, pd.DataFrame):
@@ -132,53 +102,3 @@ def _probabilities(features, performance):
     if not all(name in features.columns for name in names):
         return None
     return features[names].to_numpy(dtype=float)
-
-
-def _log(run_id, result, segments, baseline, reference) -> EvaluationResult:
-    client = MlflowClient()
-    metrics = result.mlflow_metrics()
-    if segments:
-        metrics["degradation/n_segments"] = float(len(segments))
-        metrics["degradation/n_degraded_segments"] = float(
-            sum(s.result.degraded for s in segments))
-    _log_metrics(client, run_id, metrics)
-    table = result.to_records()
-    label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
-    png = _plot(result)
-    page = render_degradation_report(result, baseline_label=label, plot=png, segments=segments)
-    artifacts = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        if png is not None:
-            uri = _write_and_log(client, run_id, tmp, PLOT_ARTIFACT, png)
-            artifacts["degradation_plot"] = ImageEvaluationArtifact(uri=uri)
-        table_uri = _write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
-                                   json.dumps({"task": result.task, "kind": result.kind,
-                                               "findings": result.findings, "metrics": table,
-                                               "segments": _segment_records(segments)},
-                                              indent=1, allow_nan=False))
-        report_uri = _write_and_log(client, run_id, tmp, REPORT_ARTIFACT, page)
-    values = {
-        tags.VERSION: __version__,
-        tags.DEGRADATION_STATUS: "degraded" if result.degraded else "ok",
-        tags.DEGRADATION_KIND: result.kind,
-        tags.BASELINE_URI: str(reference) if isinstance(reference, (str, os.PathLike))
-        else baseline.metadata.get("source_uri", "profile object"),
-    }
-    if baseline.metadata.get("source_run_id"):
-        values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
-    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
-    return EvaluationResult(metrics=metrics, run_id=run_id, artifacts={
-        **artifacts,
-        "degradation_table": JsonEvaluationArtifact(uri=table_uri, content=table),
-        "degradation_report": TextEvaluationArtifact(uri=report_uri, content=page),
-    })
-
-
-def _plot(result):
-    if not result.metrics:
-        return None
-    try:
-        return figure_to_png(plot_performance(result))
-    except Exception as exc:  # a plot must never fail the evaluation
-        warnings.warn(f"Failed to log image artifact {PLOT_ARTIFACT!r}: {exc!r}", stacklevel=2)
-        return None

@@ -20,6 +20,8 @@ written: at most ``max_queue_rows`` rows, plus the batch being written.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -48,6 +50,26 @@ from mlflow_observe.logs.schema import (
 )
 
 _logger = logging.getLogger(__name__)
+
+
+# False within no_prediction_logs(): while the flavor saves a model (MLflow's own checks
+# of the input example load and call it) and while a model is evaluated offline.
+_LOGGING_ALLOWED = contextvars.ContextVar("mlflow_observe_logging_allowed", default=True)
+
+
+@contextlib.contextmanager
+def no_prediction_logs():
+    """Within this block, wrapped models log nothing (e.g. evaluating a candidate offline)."""
+    token = _LOGGING_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _LOGGING_ALLOWED.reset(token)
+
+
+def prediction_logs_allowed() -> bool:
+    """False inside :func:`no_prediction_logs`."""
+    return _LOGGING_ALLOWED.get()
 
 
 class PredictionLogWriter:

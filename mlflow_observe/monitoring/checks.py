@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.evaluation import evaluate_degradation, evaluate_drift
 from mlflow_observe.logs.schema import LABEL

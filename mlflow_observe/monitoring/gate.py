@@ -28,10 +28,15 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.rules import RuleSyntaxError, Threshold, combine_thresholds
-from mlflow_observe.core.tables import read_table
+from mlflow_observe.inputs import read_table
 from mlflow_observe.logs.schema import LABEL, PREDICTION
+from mlflow_observe.logs.writer import no_prediction_logs
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.rules import (
+    RuleSyntaxError,
+    Threshold,
+    combine_thresholds,
+)
 from mlflow_observe.monitoring.runs import (
     create_run,
     default_experiment_name,
@@ -40,7 +45,6 @@ from mlflow_observe.monitoring.runs import (
     model_version_runs,
     resumed_run,
 )
-from mlflow_observe.plugins.flavor import no_prediction_logs
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
@@ -109,7 +113,7 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
         The candidate, ``models:/<name>/<version>`` (or ``@<alias>``).
     thresholds : list of str or Threshold
         ``"drift/share_drifted_columns<=0.3"``, ``"degradation/accuracy_delta>=-0.01"``,
-        ``"degradation/accuracy>=champion+0.01"`` (see :mod:`mlflow_observe.core.rules`).
+        ``"degradation/accuracy>=champion+0.01"`` (see :mod:`mlflow_observe.monitoring.rules`).
     data : pandas.DataFrame or str, optional
         Evaluation data with the features (and labels, for realised performance):
         the candidate predicts on it. Without data, the candidate's latest

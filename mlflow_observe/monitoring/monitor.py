@@ -28,8 +28,22 @@ from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.rules import AlertRule, worst_level
-from mlflow_observe.core.windows import (
+from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
+from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
+from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.rules import AlertRule, worst_level
+from mlflow_observe.monitoring.runs import (
+    create_run,
+    default_experiment_name,
+    get_or_create_experiment,
+    mlflow_user,
+    resumed_run,
+    search_runs,
+    tag_filter,
+)
+from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
+from mlflow_observe.monitoring.webhook import Delivery, post_json
+from mlflow_observe.monitoring.windows import (
     Window,
     WindowError,
     as_utc,
@@ -37,20 +51,6 @@ from mlflow_observe.core.windows import (
     parse_duration,
     split_windows,
 )
-from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
-from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
-from mlflow_observe.monitoring.checks import run_checks
-from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
-from mlflow_observe.monitoring.runs import (
-    create_run,
-    mlflow_user,
-    resumed_run,
-    default_experiment_name,
-    get_or_create_experiment,
-    search_runs,
-    tag_filter,
-)
-from mlflow_observe.monitoring.webhook import Delivery, post_json
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version

@@ -12,7 +12,13 @@ joined by Spark.
 from __future__ import annotations
 
 from mlflow_observe.logs.reader import LogWindowError, log_files, read_labels
-from mlflow_observe.logs.schema import LABEL, MODEL_NAME, MODEL_VERSION, REQUEST_ID, TIMESTAMP
+from mlflow_observe.logs.schema import (
+    LABEL,
+    MODEL_NAME,
+    MODEL_VERSION,
+    REQUEST_ID,
+    TIMESTAMP,
+)
 
 
 def read_rows_spark(session, logs: str, model, start, end):

@@ -18,8 +18,6 @@ directory is configured (``MLFLOW_OBSERVE_LOG_DIR``, or the model config key
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import os
 import shutil
 import sys
@@ -30,14 +28,18 @@ import warnings
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME
-from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.profile import DataProfile, build_profile
-from mlflow_observe.logs.writer import PredictionLogWriter
+from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
+from mlflow_observe.logs.writer import (
+    PredictionLogWriter,
+    no_prediction_logs,
+    prediction_logs_allowed,
+)
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -50,21 +52,6 @@ EVENT_TIME_PARAM = "event_time"
 # Parameters the wrapper adds to the signature and takes for itself, never passed on.
 _LOG_PARAMS = (REQUEST_ID_PARAM, EVENT_TIME_PARAM)
 _ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
-
-# False while save_model/log_model run, so that MLflow's own checks of the
-# input example (which load and call the model) never write prediction logs.
-_LOGGING_ALLOWED = contextvars.ContextVar("mlflow_observe_logging_allowed", default=True)
-
-
-@contextlib.contextmanager
-def no_prediction_logs():
-    """Within this block, wrapped models log nothing (e.g. evaluating a candidate offline)."""
-    token = _LOGGING_ALLOWED.set(False)
-    try:
-        yield
-    finally:
-        _LOGGING_ALLOWED.reset(token)
-
 
 # -- saving -----------------------------------------------------------------------------------
 
@@ -94,7 +81,7 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
         More keyword arguments for the inner flavor's ``save_model`` (for
         example ``skops_trusted_types`` for tree models).
     **profile_options
-        Passed to :func:`~mlflow_observe.core.profile.build_profile`.
+        Passed to :func:`~mlflow_observe.core.profile.data_profile.build_profile`.
     """
     path = os.path.abspath(path)
     if os.path.exists(path) and os.listdir(path):
@@ -320,7 +307,7 @@ class ObservedModel:
         start = time.perf_counter()
         output = self._impl.predict(model_input, params=params)
         latency = time.perf_counter() - start
-        if self._log_dir and _LOGGING_ALLOWED.get():
+        if self._log_dir and prediction_logs_allowed():
             writer = self.log_writer
             if writer is not None:
                 writer.submit(model_input, output, latency_seconds=latency,

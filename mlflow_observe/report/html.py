@@ -48,7 +48,7 @@ def _badge(status: str) -> str:
 
 def render_report(comparison, *, baseline, options, baseline_label: str, plots: dict,
                   title: str = "Drift report") -> str:
-    """Render a :class:`~mlflow_observe.core.compare.WindowComparison` as one HTML page.
+    """Render a :class:`~mlflow_observe.core.drift.window.WindowComparison` as one HTML page.
 
     Parameters
     ----------
@@ -70,9 +70,9 @@ def render_report(comparison, *, baseline, options, baseline_label: str, plots: 
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.compare import compare
-    >>> from mlflow_observe.core.drift import DriftOptions
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.core.drift.options import DriftOptions
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"<b>": ["x", "y"] * 20}))
     >>> page = render_report(compare(baseline, pd.DataFrame({"<b>": ["x"] * 40})),
     ...                      baseline=baseline, options=DriftOptions(),
@@ -332,7 +332,7 @@ def _excluded(excluded: dict) -> str:
 
 
 def _rules(options) -> str:
-    from mlflow_observe.core.drift import DEFAULT_THRESHOLDS
+    from mlflow_observe.core.drift.options import DEFAULT_THRESHOLDS
 
     def limit(method):
         return options.threshold if options.threshold is not None else DEFAULT_THRESHOLDS[method]
@@ -365,11 +365,11 @@ def _rules(options) -> str:
 
 def render_degradation_report(result, *, baseline_label: str, plot: bytes | None = None,
                               segments=(), title: str = "Performance report") -> str:
-    """Render a :class:`~mlflow_observe.core.degradation.DegradationResult` as one HTML page.
+    """Render a :class:`~mlflow_observe.core.performance.degradation.DegradationResult` as one HTML page.
 
     Examples
     --------
-    >>> from mlflow_observe.core.degradation import DegradationResult
+    >>> from mlflow_observe.core.performance.degradation import DegradationResult
     >>> page = render_degradation_report(DegradationResult("classification", "realised", [],
     ...                                  False, 0, ["<new class>"]), baseline_label="runs:/abc")
     >>> "&lt;new class&gt;" in page

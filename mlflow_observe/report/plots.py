@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from mlflow_observe.core.kinds import NUMERIC
+from mlflow_observe.core.profile.kinds import NUMERIC
 
 MAX_CATEGORIES_SHOWN = 15
 
@@ -35,7 +35,7 @@ def plot_column(reference, current, *, title: str):
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"x": [v % 7 * 1.5 for v in range(100)]}))
     >>> png = figure_to_png(plot_column(baseline.columns["x"], baseline.columns["x"], title="x"))
     >>> png[:4] == b"\\x89PNG"
@@ -97,7 +97,7 @@ def plot_impact(impact, *, top: int = 10):
 
     Examples
     --------
-    >>> from mlflow_observe.core.drift_impact import DriftImpact, ImpactRank
+    >>> from mlflow_observe.core.drift.root_cause import DriftImpact, ImpactRank
     >>> ranking = [ImpactRank("x1", 0.9, 4.0, 3.6, True, 0.8), ImpactRank("x2", 0.1, 4.0, 0.4, True)]
     >>> figure_to_png(plot_impact(DriftImpact(ranking)))[:4] == b"\\x89PNG"
     True
@@ -151,7 +151,7 @@ def plot_performance(result, *, title: str = "Performance: baseline against wind
 
     Examples
     --------
-    >>> from mlflow_observe.core.degradation import DegradationResult, MetricDegradation
+    >>> from mlflow_observe.core.performance.degradation import DegradationResult, MetricDegradation
     >>> row = MetricDegradation("accuracy", "realised", 0.9, 0.88, 0.92, 0.8, None, None,
     ...                         -0.1, -0.11, 0.03, True)
     >>> figure = plot_performance(DegradationResult("classification", "realised", [row],

@@ -12,7 +12,11 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.profile import DataProfile, ProfileError, build_profile
+from mlflow_observe.core.profile.data_profile import (
+    DataProfile,
+    ProfileError,
+    build_profile,
+)
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.registry import (
     MODEL_URI,
@@ -65,9 +69,9 @@ def log_baseline(
         The model (an estimator, a pyfunc model, a model URI or a callable):
         each feature's impact on its predictions is measured on (a sample of)
         ``data`` and kept in the profile, for drift impact at evaluation (see
-        :mod:`mlflow_observe.core.impact`). A pandas ``data`` only.
+        :mod:`mlflow_observe.core.profile.feature_impact`). A pandas ``data`` only.
     **profile_options
-        Passed to :func:`mlflow_observe.core.profile.build_profile`
+        Passed to :func:`mlflow_observe.core.profile.data_profile.build_profile`
         (``columns``, ``exclude``, ``kinds``, ``n_bins``, ``sample_size``...).
 
     Returns

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.impact import feature_impact
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.profile.feature_impact import feature_impact
 
 
 def as_predict(model):
@@ -38,7 +39,7 @@ def as_predict(model):
 def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **options) -> DataProfile:
     """Measure each feature's impact on ``model`` on the reference, and keep it in the profile.
 
-    ``options`` go to :func:`~mlflow_observe.core.impact.feature_impact`; the
+    ``options`` go to :func:`~mlflow_observe.core.profile.feature_impact.feature_impact`; the
     seed defaults to the profile's ``random_state``.
     """
     options.setdefault("random_state", profile.settings.get("random_state", 0))
@@ -47,3 +48,15 @@ def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **option
                                      if c is not None and c in reference.columns])
     profile.impact = feature_impact(as_predict(model), inputs, features, **options)
     return profile
+
+
+def model_output(model, features: pd.DataFrame, column: str | None):
+    """``model.predict(features)`` as one array: the ``column`` of a frame output, else its first."""
+    output = model.predict(features)
+    if isinstance(output, pd.DataFrame):
+        if column is not None and column in output.columns:
+            return output[column].to_numpy()
+        return output.iloc[:, 0].to_numpy()
+    if isinstance(output, pd.Series):
+        return output.to_numpy()
+    return np.asarray(output)

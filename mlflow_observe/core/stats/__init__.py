@@ -7,7 +7,12 @@ Every function returns a frozen dataclass with ``statistic`` and ``pvalue``
 from mlflow_observe.core.stats.categorical import chi_square, proportions_ztest
 from mlflow_observe.core.stats.correction import benjamini_hochberg, bonferroni
 from mlflow_observe.core.stats.distances import jensen_shannon, psi
-from mlflow_observe.core.stats.numeric import ks_binned, ks_exact, wasserstein_binned, wasserstein_exact
+from mlflow_observe.core.stats.numeric import (
+    ks_binned,
+    ks_exact,
+    wasserstein_binned,
+    wasserstein_exact,
+)
 from mlflow_observe.core.stats.result import StatisticResult
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from mlflow_observe.core.stats._counts import as_count_pair
 from mlflow_observe.core.stats.result import StatisticResult
 

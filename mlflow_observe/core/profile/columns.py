@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core._grid import GridIndex
-from mlflow_observe.core.kinds import BOOLEAN, CATEGORICAL, NUMERIC
+from mlflow_observe.core.profile._grid import GridIndex
+from mlflow_observe.core.profile.kinds import BOOLEAN, CATEGORICAL, NUMERIC
 
 # How many distinct unseen categories a profile remembers as examples.
 MAX_UNSEEN_EXAMPLES = 20

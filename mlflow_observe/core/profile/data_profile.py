@@ -18,14 +18,21 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core._parallel import parallel_map
-from mlflow_observe.core._validation import InstanceOf, Interval, NoneValue, Options, checked
-from mlflow_observe.core.columns import (
+from mlflow_observe.core._validation import (
+    InstanceOf,
+    Interval,
+    NoneValue,
+    Options,
+    checked,
+)
+from mlflow_observe.core.performance.degradation import reference_performance
+from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
     column_profile_from_dict,
     to_float_array,
 )
-from mlflow_observe.core.kinds import KINDS, NUMERIC, KindDecision, infer_kind
+from mlflow_observe.core.profile.kinds import KINDS, NUMERIC, KindDecision, infer_kind
 from mlflow_observe.core.sample import RowSample
 
 PROFILE_FORMAT = "mlflow-observe/profile"
@@ -60,7 +67,7 @@ class DataProfile:
         A uniform sample of at most ``settings['sample_size']`` rows.
     impact : FeatureImpact or None
         Each feature's impact on the model's predictions, when recorded with a
-        model (see :mod:`mlflow_observe.core.impact`).
+        model (see :mod:`mlflow_observe.core.profile.feature_impact`).
 
     Examples
     --------
@@ -205,7 +212,7 @@ class DataProfile:
         profile.sample = RowSample.from_dict(payload["sample"])
         profile.metadata = dict(payload.get("metadata", {}))
         if payload.get("impact"):
-            from mlflow_observe.core.impact import FeatureImpact
+            from mlflow_observe.core.profile.feature_impact import FeatureImpact
 
             profile.impact = FeatureImpact.from_dict(payload["impact"])
         return profile
@@ -225,20 +232,8 @@ class DataProfile:
         )
 
 
-class _SparkDataFrame:
-    """A constraint met by a Spark DataFrame (checked without importing pyspark)."""
-
-    def is_satisfied_by(self, value) -> bool:
-        from mlflow_observe.engines import is_spark_dataframe
-
-        return is_spark_dataframe(value)
-
-    def __str__(self) -> str:
-        return "a Spark DataFrame"
-
-
-_BUILD_CONSTRAINTS = {
-    "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame"), _SparkDataFrame()],
+BUILD_CONSTRAINTS = {
+    "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame")],
     "targets": [NoneValue(), InstanceOf(str)],
     "predictions": [NoneValue(), InstanceOf(str)],
     "columns": _NAMES,
@@ -255,7 +250,7 @@ _BUILD_CONSTRAINTS = {
 }
 
 
-@checked(_BUILD_CONSTRAINTS)
+@checked(BUILD_CONSTRAINTS)
 def build_profile(
     data: pd.DataFrame,
     *,
@@ -277,11 +272,10 @@ def build_profile(
 
     Parameters
     ----------
-    data : pandas.DataFrame or pyspark.sql.DataFrame
+    data : pandas.DataFrame
         The reference data (training or validation set), with the target and
-        prediction columns when they are to be compared too. A Spark DataFrame is
-        profiled by Spark (see :func:`mlflow_observe.engines.spark.build_profile_spark`:
-        its bin edges come from approximate quantiles).
+        prediction columns when they are to be compared too. (For a Spark
+        DataFrame, :func:`mlflow_observe.build_profile` profiles it with Spark.)
     targets, predictions : str, optional
         The label and prediction columns. They are profiled like features and
         compared as target drift and prediction drift.
@@ -327,18 +321,10 @@ def build_profile(
     >>> profile.columns["plan"].counts.tolist()
     [3, 1]
     """
-    if not isinstance(data, pd.DataFrame):  # a Spark DataFrame, as the constraints allow
-        from mlflow_observe.engines.spark import build_profile_spark
-
-        return build_profile_spark(
-            data, targets=targets, predictions=predictions, columns=columns, exclude=exclude,
-            kinds=kinds, n_bins=n_bins, grid_size=grid_size, max_categories=max_categories,
-            sample_size=sample_size, random_state=random_state, probabilities=probabilities,
-            task=task)
     if len(data) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
-    _check_unique_columns(data)
-    decisions = _decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories)
+    check_unique_columns(data)
+    decisions = decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories)
     def fit(name, decision):
         if decision.kind == NUMERIC:
             values, _ = to_float_array(data[name])
@@ -369,13 +355,12 @@ def build_profile(
     }
     profile.update(data, n_jobs=n_jobs)
     if targets is not None and predictions is not None:
-        profile.performance = _performance(data, targets, predictions, _as_list(probabilities),
+        profile.performance = profile_performance(data, targets, predictions, as_column_list(probabilities),
                                            task, random_state)
     return profile
 
 
-def _performance(data, targets, predictions, probabilities, task, random_state):
-    from mlflow_observe.core.degradation import reference_performance
+def profile_performance(data, targets, predictions, probabilities, task, random_state):
 
     missing = [c for c in probabilities if c not in data.columns]
     if missing:
@@ -391,19 +376,19 @@ def _performance(data, targets, predictions, probabilities, task, random_state):
                                  features=frame[numeric], random_state=random_state)
 
 
-def _check_unique_columns(data: pd.DataFrame) -> None:
+def check_unique_columns(data: pd.DataFrame) -> None:
     duplicated = data.columns[data.columns.duplicated()].tolist()
     if duplicated:
         raise ProfileError(f"Column names must be unique; repeated: {duplicated}.")
 
 
-def _as_list(names) -> list[str]:
+def as_column_list(names) -> list[str]:
     if names is None:
         return []
     return [names] if isinstance(names, str) else list(names)
 
 
-def _decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories):
+def decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories):
     kinds = dict(kinds or {})
     for name, kind in kinds.items():
         if kind not in KINDS:
@@ -411,14 +396,14 @@ def _decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categ
                 f"The kind of column {name!r} must be one of {', '.join(KINDS)}. Got {kind!r}."
             )
     roles = [r for r in (targets, predictions) if r is not None]
-    wanted = _as_list(columns) or [c for c in data.columns if c not in roles]
+    wanted = as_column_list(columns) or [c for c in data.columns if c not in roles]
     unknown = [c for c in [*wanted, *roles, *kinds] if c not in data.columns]
     if unknown:
         raise ProfileError(
             f"Columns not found in the reference data: {unknown}. "
             f"It has: {list(map(str, data.columns))[:20]}."
         )
-    excluded = set(_as_list(exclude))
+    excluded = set(as_column_list(exclude))
     decisions: dict[str, KindDecision] = {}
     for name in [*wanted, *roles]:
         if name in excluded:

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.columns import category_counts, category_label, to_float_array
+from mlflow_observe.core.profile.columns import (
+    category_counts,
+    category_label,
+    to_float_array,
+)
 
 # The largest vocabulary kept per column (the profiles' default too). Gradient-boosted
 # trees take at most 255 categories a column, so this also keeps the codes within reach.

@@ -1,125 +1,12 @@
-"""Model performance from labels, and its estimation without them.
-
-Plain numpy implementations of the usual metrics (checked against
-scikit-learn in the tests), a seeded bootstrap for the reference's
-uncertainty, isotonic calibration (pool-adjacent-violators), and
-confidence-based performance estimation (CBPE) for binary classifiers.
-"""
+"""Confidence-based performance estimation (CBPE): classifier metrics without labels,
+from calibrated probabilities (isotonic, pool-adjacent-violators)."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import rankdata
 
-CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
-ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
-HIGHER_IS_BETTER = {
-    "accuracy": True, "precision": True, "recall": True, "f1": True, "roc_auc": True,
-    "log_loss": False, "mae": False, "rmse": False, "r2": True, "mape": False,
-}
-_LOG_LOSS_EPS = 1e-15
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
-
-
-# -- realised metrics ---------------------------------------------------------------------------
-
-
-def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
-    """Accuracy, precision, recall, F1, ROC AUC and log loss (the last two need ``proba``).
-
-    Binary (two classes): precision, recall and F1 of ``classes[1]``, ROC AUC of
-    ``proba[:, 1]``. Multiclass: macro averages, one-vs-rest ROC AUC. A metric that
-    is undefined on the data (ROC AUC with one class present) is left out.
-
-    Parameters
-    ----------
-    y_true, y_pred : array_like
-    proba : array_like of shape (n, n_classes), optional
-        Class probabilities in the order of ``classes``.
-    classes : sequence
-        Every class, sorted as the probability columns are.
-
-    Examples
-    --------
-    >>> metrics = classification_metrics([0, 1, 1, 0], [0, 1, 0, 0],
-    ...                                  [[.9, .1], [.2, .8], [.6, .4], [.7, .3]], classes=[0, 1])
-    >>> metrics["accuracy"], metrics["recall"], metrics["roc_auc"]
-    (0.75, 0.5, 1.0)
-    """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    classes = list(classes)
-    metrics = {"accuracy": float(np.mean(y_true == y_pred))}
-    per_class = [_precision_recall_f1(y_true == c, y_pred == c) for c in classes]
-    if len(classes) == 2:
-        metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
-    else:
-        metrics["precision"], metrics["recall"], metrics["f1"] = (
-            float(np.mean([p[i] for p in per_class])) for i in range(3))
-    if proba is not None:
-        proba = np.asarray(proba, dtype=float).reshape(len(y_true), len(classes))
-        aucs = [binary_roc_auc(y_true == c, proba[:, i]) for i, c in enumerate(classes)]
-        if len(classes) == 2:
-            auc = aucs[1]
-        else:
-            defined = [a for a in aucs if a is not None]
-            auc = float(np.mean(defined)) if len(defined) == len(aucs) else None
-        if auc is not None:
-            metrics["roc_auc"] = auc
-        index = {c: i for i, c in enumerate(classes)}
-        rows = np.array([index.get(v, -1) for v in y_true])
-        if np.all(rows >= 0):
-            chosen = np.clip(proba[np.arange(len(rows)), rows], _LOG_LOSS_EPS, 1.0)
-            metrics["log_loss"] = float(-np.mean(np.log(chosen)))
-    return metrics
-
-
-def _precision_recall_f1(actual: np.ndarray, predicted: np.ndarray):
-    tp = float(np.sum(actual & predicted))
-    fp = float(np.sum(~actual & predicted))
-    fn = float(np.sum(actual & ~predicted))
-    return _prf(tp, fp, fn)
-
-
-def _prf(tp: float, fp: float, fn: float):
-    precision = tp / (tp + fp) if tp + fp > 0 else 0.0
-    recall = tp / (tp + fn) if tp + fn > 0 else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0
-    return precision, recall, f1
-
-
-def binary_roc_auc(actual, score) -> float | None:
-    """ROC AUC as the Mann-Whitney statistic (ties count half); None with one class present."""
-    actual = np.asarray(actual, dtype=bool)
-    n_pos = int(actual.sum())
-    n_neg = len(actual) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = rankdata(score)
-    return float((ranks[actual].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def regression_metrics(y_true, y_pred) -> dict:
-    """MAE, RMSE, R2 and MAPE. MAPE leaves out zero targets (it is undefined there).
-
-    Examples
-    --------
-    >>> metrics = regression_metrics([1.0, 2.0, 0.0], [1.5, 2.0, 1.0])
-    >>> metrics["mae"], metrics["mape"]
-    (0.5, 0.25)
-    """
-    y_true = np.asarray(y_true, dtype=float)
-    y_pred = np.asarray(y_pred, dtype=float)
-    error = y_pred - y_true
-    metrics = {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error**2)))}
-    spread = float(np.sum((y_true - y_true.mean()) ** 2))
-    if spread > 0:
-        metrics["r2"] = float(1 - np.sum(error**2) / spread)
-    nonzero = y_true != 0
-    if nonzero.any():
-        metrics["mape"] = float(np.mean(np.abs(error[nonzero] / y_true[nonzero])))
-    return metrics
-
+from mlflow_observe.core.performance.metrics import _prf, _trapezoid
 
 # -- calibration and estimation -----------------------------------------------------------------
 
@@ -241,43 +128,6 @@ def _expected_auc(p: np.ndarray) -> float | None:
     tpr = np.concatenate([[0.0], np.cumsum(weights_pos) / total_pos])
     fpr = np.concatenate([[0.0], np.cumsum(weights_neg) / total_neg])
     return float(_trapezoid(tpr, fpr))
-
-
-# -- the reference's uncertainty ----------------------------------------------------------------
-
-
-def bootstrap_intervals(metric_fn, arrays, *, n_boot: int = 200, max_rows: int = 20_000,
-                        confidence: float = 0.95, random_state: int = 0) -> dict:
-    """Percentile bootstrap intervals of every metric ``metric_fn(*arrays)`` returns.
-
-    On more than ``max_rows`` rows the resamples are drawn from a random subset of
-    that size and the intervals narrowed by ``sqrt(max_rows / n)`` around the
-    full-data value (the standard error shrinks as one over the square root of n).
-    """
-    n = len(arrays[0])
-    rng = np.random.default_rng(random_state)
-    full = metric_fn(*arrays)
-    subset = rng.choice(n, max_rows, replace=False) if n > max_rows else np.arange(n)
-    scale = np.sqrt(len(subset) / n)
-    draws: dict = {name: [] for name in full}
-    for _ in range(n_boot):
-        rows = subset[rng.integers(0, len(subset), len(subset))]
-        values = metric_fn(*(a[rows] for a in arrays))
-        for name, value in values.items():
-            if name in draws:
-                draws[name].append(value)
-    tail = (1 - confidence) / 2
-    intervals = {}
-    for name, value in full.items():
-        if not draws[name]:
-            intervals[name] = {"value": value, "ci_low": value, "ci_high": value}
-            continue
-        low, high = np.quantile(draws[name], [tail, 1 - tail])
-        centre = np.mean(draws[name])
-        intervals[name] = {"value": value,
-                           "ci_low": float(value - (centre - low) * scale),
-                           "ci_high": float(value + (high - centre) * scale)}
-    return intervals
 
 
 def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int = 100,

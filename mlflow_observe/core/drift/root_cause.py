@@ -1,11 +1,11 @@
 """Which drift matters: features ranked by impact x drift, and prediction drift explained.
 
 **Ranking** (needs only the baseline's recorded impact, see
-:mod:`mlflow_observe.core.impact`)::
+:mod:`mlflow_observe.core.profile.feature_impact`)::
 
     score = importance / sum(importances) * min(severity, 10)
 
-where ``severity`` is the column's :attr:`~mlflow_observe.core.drift.ColumnDrift.severity`
+where ``severity`` is the column's :attr:`~mlflow_observe.core.drift.univariate.ColumnDrift.severity`
 (the statistic over its threshold, or the threshold over the p-value; 1 at the
 threshold). It is capped at 10 so that a vanishing p-value does not outweigh the
 importance. A drifted feature the model ignores scores 0.
@@ -29,9 +29,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.drift import FEATURE, SKIPPED, DriftResult
-from mlflow_observe.core.impact import FeatureImpact, is_numeric_output, predictions_array
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.drift.options import FEATURE, SKIPPED
+from mlflow_observe.core.drift.univariate import DriftResult
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.profile.feature_impact import (
+    FeatureImpact,
+    is_numeric_output,
+    predictions_array,
+)
 from mlflow_observe.core.stats import jensen_shannon, wasserstein_exact
 
 SEVERITY_CAP = 10.0
@@ -99,8 +104,8 @@ def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mlflow_observe.core.compare import compare
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> rng = np.random.default_rng(0)
     >>> reference = pd.DataFrame({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})
     >>> window = reference + 1.0
@@ -181,7 +186,7 @@ def model_inputs(profile: DataProfile, columns) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> profile = build_profile(pd.DataFrame({"n": [1, 2, 3], "ok": [True, False, True]}))
     >>> model_inputs(DataProfile.from_json(profile.to_json()), ["n", "ok"]).dtypes.tolist()
     [dtype('int64'), dtype('bool')]

@@ -59,7 +59,7 @@ class AlertRule:
         >>> AlertRule.parse("drift/x>0.3:urgent")
         Traceback (most recent call last):
         ...
-        mlflow_observe.core.rules.RuleSyntaxError: Cannot read the alert rule 'drift/x>0.3:urgent': the level must be 'warning' or 'critical', not 'urgent'.
+        mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot read the alert rule 'drift/x>0.3:urgent': the level must be 'warning' or 'critical', not 'urgent'.
         """
         match = _ALERT.match(str(text))
         if not match:
@@ -147,7 +147,7 @@ class Threshold:
         >>> Threshold.parse("drift/share>0.3")
         Traceback (most recent call last):
         ...
-        mlflow_observe.core.rules.RuleSyntaxError: Cannot use the threshold 'drift/share>0.3': a gate threshold uses >= (greater is better) or <= (lower is better), as MLflow's MetricThreshold does.
+        mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot use the threshold 'drift/share>0.3': a gate threshold uses >= (greater is better) or <= (lower is better), as MLflow's MetricThreshold does.
         """
         match = _THRESHOLD.match(str(text))
         if not match:

@@ -32,7 +32,7 @@ def parse_duration(text) -> pd.Timedelta:
     >>> parse_duration("soon")
     Traceback (most recent call last):
     ...
-    mlflow_observe.core.windows.WindowError: Cannot read the duration 'soon': use a number and a unit (w, d, h, m, s), e.g. '1h', '30m', '1d' or '2h30m'.
+    mlflow_observe.monitoring.windows.WindowError: Cannot read the duration 'soon': use a number and a unit (w, d, h, m, s), e.g. '1h', '30m', '1d' or '2h30m'.
     """
     if isinstance(text, pd.Timedelta):
         duration = text

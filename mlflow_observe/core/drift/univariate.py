@@ -1,40 +1,29 @@
-"""Drift decisions: which statistic each column gets, and when it counts as drifted.
+"""Univariate drift: each column's statistic against its threshold, and the dataset verdict."""
 
-The defaults follow what users of other drift tools know:
-
-* *small* samples (the reference or the window has at most
-  ``small_sample_size`` = 1000 values in the column) get hypothesis tests at
-  ``p < 0.05``: Kolmogorov-Smirnov for numeric columns, the two-proportion
-  Z-test for columns with two categories, chi-square for other categorical ones;
-* larger ones get distances, whose size means something whatever the sample
-  size: Wasserstein-1 normalised by the reference standard deviation ``>= 0.1``
-  for numeric columns, Jensen-Shannon distance ``>= 0.1`` for categorical ones.
-
-Other tools choose by the reference size alone. A distance measured on a small
-window is mostly sampling noise (a 200-row window from the reference
-distribution often has a normalised Wasserstein distance above 0.1), so here the
-smaller of the two sizes decides.
-
-Every column can have its own method and threshold. The dataset drifts when the
-share of drifted feature columns is at least ``drift_share`` (0.5), or, with
-``dataset_method='bonferroni'`` or ``'bh'``, when a corrected test over the
-columns' p-values rejects. Each column and the whole run get a three-level
-status: ``ok``, ``warning`` (the statistic is at least ``warning_ratio`` = half
-of its threshold, or a p-value below twice its threshold) or ``drift``.
-"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from mlflow_observe.backends import ALIBI_DETECTORS
-from mlflow_observe.core._validation import InstanceOf, Interval, Options, validate_params
-from mlflow_observe.core.columns import NumericColumnProfile
-from mlflow_observe.core.kinds import NUMERIC
+from mlflow_observe.core.drift.options import (
+    DRIFT,
+    FEATURE,
+    MIN_NORMALISING_STD,
+    OK,
+    PREDICTION,
+    PROBABILITY,
+    PVALUE_METHODS,
+    SKIPPED,
+    TARGET,
+    WARNING,
+    DriftOptions,
+)
 from mlflow_observe.core.naming import assign_metric_names
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.profile.columns import NumericColumnProfile
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.profile.kinds import NUMERIC
 from mlflow_observe.core.stats import (
     StatisticResult,
     benjamini_hochberg,
@@ -48,174 +37,6 @@ from mlflow_observe.core.stats import (
     wasserstein_binned,
     wasserstein_exact,
 )
-
-PVALUE_METHODS = ("ks", "chi2", "ztest")
-NUMERIC_METHODS = ("ks", "wasserstein", "psi", "js")
-CATEGORICAL_METHODS = ("chi2", "ztest", "js", "psi")
-METHODS = ("auto", "ks", "wasserstein", "psi", "js", "chi2", "ztest")
-DEFAULT_THRESHOLDS = {
-    "ks": 0.05,
-    "chi2": 0.05,
-    "ztest": 0.05,
-    "wasserstein": 0.1,
-    "js": 0.1,
-    "psi": 0.2,
-}
-# Evidently's floor for the normalising standard deviation, so that a constant
-# reference column still gives a finite distance.
-MIN_NORMALISING_STD = 0.001
-
-FEATURE, PREDICTION, TARGET = "feature", "prediction", "target"
-# Class-probability outputs: judged like the prediction, never counted as features.
-PROBABILITY = "probability"
-OK, WARNING, DRIFT, SKIPPED = "ok", "warning", "drift", "skipped"
-
-
-@dataclass(frozen=True)
-class DriftOptions:
-    """How columns are compared and judged.
-
-    Parameters
-    ----------
-    method : {'auto', 'ks', 'wasserstein', 'psi', 'js', 'chi2', 'ztest'}, default='auto'
-        The method for every column where it applies; 'auto' picks by kind and
-        reference size (see the module docstring).
-    methods : dict of str to str, default={}
-        Per-column methods, overriding ``method``.
-    threshold : float, optional
-        One threshold for every column (default: the method's own, see
-        ``DEFAULT_THRESHOLDS``). For tests it is the p-value below which a
-        column drifts; for distances the value at or above which it drifts.
-    thresholds : dict of str to float, default={}
-        Per-column thresholds.
-    small_sample_size : int, default=1000
-        When the reference or the window has at most this many values in a
-        column, the column gets a hypothesis test instead of a distance.
-    drift_share : float, default=0.5
-        Share of drifted feature columns at which the dataset drifts.
-    dataset_method : {'share', 'bonferroni', 'bh'}, default='share'
-        How the dataset verdict is reached.
-    alpha : float, default=0.05
-        Family-wise (Bonferroni) or false-discovery (BH) level for ``dataset_method``.
-    warning_ratio : float, default=0.5
-        A distance at this fraction of its threshold, or a p-value below
-        threshold / warning_ratio, is a warning.
-    missing_rate_tolerance : float, default=0.05
-        Integrity: a rise in a column's missing rate above this is a finding.
-    multivariate : bool, default=False
-        Also run the multivariate detectors (a domain classifier and PCA
-        reconstruction error, see :mod:`mlflow_observe.core.multivariate`) on
-        the baseline's and the window's row samples.
-    segment_by : list of str, default=()
-        Also compare each segment of the window (the rows sharing a value of
-        one of these columns) with the whole baseline (see
-        :mod:`mlflow_observe.core.segment_drift`).
-    min_segment_size : int, default=200
-        Segment values with fewer rows are pooled into one ``(other)`` segment
-        per column, skipped when it is still smaller.
-    max_segments : int, default=50
-        Values of a segment column counted on their own (the first seen); the
-        rest share ``(other)``.
-    detectors : sequence of str, default=()
-        Other libraries' detectors to run on the same row samples, by name:
-        ``'alibi:mmd'``, ``'alibi:lsdd'``, ``'alibi:classifier'``, ``'alibi:ks'``,
-        ``'alibi:cvm'``, ``'alibi:chi2'``, ``'alibi:fet'``, ``'alibi:tabular'``
-        (extra ``alibi``, see :mod:`mlflow_observe.backends.alibi`). Each adds one
-        record to the table and ``drift/alibi/<detector>/...`` metrics; none
-        changes the columns' or the dataset's verdict.
-
-    Examples
-    --------
-    >>> options = DriftOptions(methods={"age": "psi"}, drift_share=0.3)
-    >>> options.method_for("age", "numeric", n_reference=50_000, n_current=9000, n_categories=0)
-    'psi'
-    >>> options.method_for("plan", "categorical", n_reference=50_000, n_current=200, n_categories=3)
-    'chi2'
-    >>> options.threshold_for("age", "psi")
-    0.2
-    """
-
-    method: str = "auto"
-    methods: dict = field(default_factory=dict)
-    threshold: float | None = None
-    thresholds: dict = field(default_factory=dict)
-    small_sample_size: int = 1000
-    drift_share: float = 0.5
-    dataset_method: str = "share"
-    alpha: float = 0.05
-    warning_ratio: float = 0.5
-    missing_rate_tolerance: float = 0.05
-    multivariate: bool = False
-    segment_by: tuple = ()
-    min_segment_size: int = 200
-    max_segments: int = 50
-    detectors: tuple = ()
-
-    _constraints = {
-        "method": [Options(*METHODS)],
-        "methods": [InstanceOf(dict)],
-        "threshold": [InstanceOf(type(None)), Interval(float, 0, None)],
-        "thresholds": [InstanceOf(dict)],
-        "small_sample_size": [Interval(int, 0, None)],
-        "drift_share": [Interval(float, 0, 1, closed="right")],
-        "dataset_method": [Options("share", "bonferroni", "bh")],
-        "alpha": [Interval(float, 0, 1, closed="neither")],
-        "warning_ratio": [Interval(float, 0, 1, closed="right")],
-        "missing_rate_tolerance": [Interval(float, 0, 1)],
-        "multivariate": [InstanceOf(bool)],
-        "segment_by": [InstanceOf(list, tuple, description="a list of column names")],
-        "min_segment_size": [Interval(int, 1, None)],
-        "max_segments": [Interval(int, 1, None)],
-        "detectors": [InstanceOf(list, tuple)],
-    }
-
-    def __post_init__(self):
-        if isinstance(self.segment_by, str):  # one column named on its own
-            object.__setattr__(self, "segment_by", (self.segment_by,))
-        validate_params(self._constraints, asdict(self), "DriftOptions")
-        object.__setattr__(self, "segment_by", tuple(str(c) for c in self.segment_by))
-        for column, method in self.methods.items():
-            validate_params({"method": [Options(*METHODS)]}, {"method": method},
-                            f"DriftOptions (methods[{column!r}])")
-        for detector in self.detectors:
-            validate_params({"detector": [Options(*ALIBI_DETECTORS)]}, {"detector": detector},
-                            "DriftOptions (detectors)")
-        # A list from a config becomes a tuple: options stay hashable and frozen.
-        object.__setattr__(self, "detectors", tuple(dict.fromkeys(self.detectors)))
-        for column, threshold in self.thresholds.items():
-            validate_params({"threshold": [Interval(float, 0, None)]}, {"threshold": threshold},
-                            f"DriftOptions (thresholds[{column!r}])")
-
-    @classmethod
-    def from_config(cls, config: dict | None) -> "DriftOptions":
-        """Build options from an evaluator config, ignoring the keys that are not options."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (config or {}).items() if k in names})
-
-    def method_for(self, column: str, kind: str, n_reference: int, n_current: int,
-                   n_categories: int) -> str:
-        method = self.methods.get(column, self.method)
-        if method != "auto":
-            allowed = NUMERIC_METHODS if kind == NUMERIC else CATEGORICAL_METHODS
-            if method not in allowed:
-                raise ValueError(
-                    f"Method {method!r} does not apply to the {kind} column {column!r}; "
-                    f"choose one of {', '.join(allowed)}."
-                )
-            return method
-        small = min(n_reference, n_current) <= self.small_sample_size
-        if kind == NUMERIC:
-            return "ks" if small else "wasserstein"
-        if small:
-            return "ztest" if n_categories == 2 else "chi2"
-        return "js"
-
-    def threshold_for(self, column: str, method: str) -> float:
-        if column in self.thresholds:
-            return float(self.thresholds[column])
-        if self.threshold is not None:
-            return float(self.threshold)
-        return DEFAULT_THRESHOLDS[method]
 
 
 @dataclass(frozen=True)
@@ -349,7 +170,7 @@ def compare_profiles(
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"plan": ["a"] * 900 + ["b"] * 100}))
     >>> window = baseline.empty_like()
     >>> window.update(pd.DataFrame({"plan": ["a"] * 500 + ["b"] * 500}))

@@ -21,15 +21,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.performance import (
-    ESTIMATED_METRICS,
-    HIGHER_IS_BETTER,
-    bootstrap_intervals,
-    classification_metrics,
+from mlflow_observe.core.performance.cbpe import (
     estimate_binary_performance,
     estimate_multiclass_performance,
     isotonic_fit,
     isotonic_predict,
+)
+from mlflow_observe.core.performance.metrics import (
+    ESTIMATED_METRICS,
+    HIGHER_IS_BETTER,
+    bootstrap_intervals,
+    classification_metrics,
     regression_metrics,
 )
 
@@ -80,7 +82,7 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
         record["metrics"] = bootstrap_intervals(regression_metrics, arrays,
                                                 random_state=random_state)
         if features is not None and len(features.columns):
-            from mlflow_observe.core.loss_estimation import fit_loss_models
+            from mlflow_observe.core.performance.dle import fit_loss_models
 
             record["loss_features"] = [str(c) for c in features.columns]
             record["loss_models"] = fit_loss_models(features.to_numpy(dtype=float), *arrays,
@@ -353,7 +355,7 @@ def class_index(values, classes) -> np.ndarray:
 
 
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:
-    from mlflow_observe.core.loss_estimation import estimate_regression_performance
+    from mlflow_observe.core.performance.dle import estimate_regression_performance
 
     if "loss_models" not in performance:
         raise DegradationError(

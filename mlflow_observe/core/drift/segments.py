@@ -8,7 +8,7 @@ share one ``(other)`` profile, which bounds memory on columns with many values.
 
 At the end, values with fewer than ``min_size`` rows are merged into
 ``(other)`` (profiles are mergeable), which is skipped when it is still smaller
-than that, as :func:`~mlflow_observe.core.degradation.compare_segments` does.
+than that, as :func:`~mlflow_observe.core.performance.degradation.compare_segments` does.
 
 Every segment is compared with the *whole* baseline: the baseline records no
 segments. A segment that has always differed from the population (a region
@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.degradation import OTHER_SEGMENT
-from mlflow_observe.core.drift import FEATURE, SKIPPED, DriftOptions, DriftResult, compare_profiles
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.drift.options import FEATURE, SKIPPED, DriftOptions
+from mlflow_observe.core.drift.univariate import DriftResult, compare_profiles
+from mlflow_observe.core.performance.degradation import OTHER_SEGMENT
+from mlflow_observe.core.profile.data_profile import DataProfile
 
 MISSING_SEGMENT = "(missing)"
 
@@ -81,7 +82,7 @@ class SegmentCounter:
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
     >>> counter = SegmentCounter(baseline, ["region"], max_segments=1)
     >>> counter.update(pd.DataFrame({"x": [1.0, 2.0], "region": ["north", "south"]}))
@@ -136,7 +137,7 @@ def pool_small_segments(profiles: dict, min_size: int) -> dict:
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> base = build_profile(pd.DataFrame({"x": [1.0]}))
     >>> parts = {v: base.empty_like() for v in "abc"}
     >>> for v, n in zip("abc", (300, 150, 60)):

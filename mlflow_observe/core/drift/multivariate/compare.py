@@ -3,7 +3,7 @@
 Both profiles carry a bounded uniform row sample (``sample_size`` rows, 5000
 by default, set when the baseline is recorded; the window's sample has the
 same capacity and is merged part by part when the window is streamed). The
-detectors of :mod:`mlflow_observe.core.multivariate` compare the two samples
+detectors of :mod:`mlflow_observe.core.drift.multivariate` compare the two samples
 over the feature columns that the window has (not the prediction or target),
 in the kinds the baseline recorded. A detector that cannot run (a sample too
 small, too few dimensions) is left out with the reason.
@@ -17,15 +17,17 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.columns import category_label
-from mlflow_observe.core.kinds import NUMERIC
-from mlflow_observe.core.multivariate import (
+from mlflow_observe.core.drift.multivariate.domain_classifier import (
     DomainClassifierResult,
-    ReconstructionResult,
     domain_classifier_drift,
+)
+from mlflow_observe.core.drift.multivariate.reconstruction import (
+    ReconstructionResult,
     reconstruction_drift,
 )
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.profile.columns import category_label
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.profile.kinds import NUMERIC
 
 DOMAIN, RECONSTRUCTION = "domain_classifier", "pca_reconstruction"
 ROLE = "multivariate"
@@ -89,7 +91,7 @@ def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_c
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> rng = np.random.default_rng(0)
     >>> def frame(rho, n=1000):
     ...     x = rng.multivariate_normal([0, 0], [[1, rho], [rho, 1]], n)
@@ -134,7 +136,7 @@ def feature_samples(baseline: DataProfile, current: DataProfile, *, present_colu
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "plan": ["a", "b", "a"]}))
     >>> window = baseline.empty_like()
     >>> window.update(pd.DataFrame({"x": [5.0], "plan": ["b"]}))

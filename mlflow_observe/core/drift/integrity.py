@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from mlflow_observe.core.columns import NumericColumnProfile
-from mlflow_observe.core.kinds import NUMERIC
-from mlflow_observe.core.profile import DataProfile
+from mlflow_observe.core.profile.columns import NumericColumnProfile
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.profile.kinds import NUMERIC
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 
@@ -101,7 +101,7 @@ def check_integrity(
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.core.profile import build_profile
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"plan": ["a", "b"] * 50, "x": range(100, 0, -1)}))
     >>> window = baseline.empty_like()
     >>> window.update(pd.DataFrame({"plan": ["a", "c"] * 5}))

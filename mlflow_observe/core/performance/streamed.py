@@ -1,6 +1,6 @@
 """Degradation of a window counted batch by batch, in memory bounded by the batch.
 
-:func:`~mlflow_observe.core.degradation.compare_performance` needs every row's
+:func:`~mlflow_observe.core.performance.degradation.compare_performance` needs every row's
 label, prediction and probabilities. Here each batch is reduced to what the
 metrics need, and the batch is dropped:
 
@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.core.degradation import (
+from mlflow_observe.core.performance.degradation import (
     CLASSIFICATION,
     ESTIMATED,
     REALISED,
@@ -49,7 +49,7 @@ from mlflow_observe.core.degradation import (
     label_shift_finding,
     probability_matrix,
 )
-from mlflow_observe.core.performance import _LOG_LOSS_EPS, _prf
+from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf
 from mlflow_observe.core.sample import RowSample
 
 AUC_BINS = 10_000
@@ -77,7 +77,7 @@ class StreamedPerformance:
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mlflow_observe.core.degradation import reference_performance
+    >>> from mlflow_observe.core.performance.degradation import reference_performance
     >>> rng = np.random.default_rng(0)
     >>> y = rng.integers(0, 2, 1000)
     >>> baseline = reference_performance(y, y)
@@ -149,7 +149,7 @@ class StreamedPerformance:
         self.n_rows += len(frame)
 
     def result(self, *, tolerance: float = 0.02) -> DegradationResult:
-        """The window against the baseline (see :mod:`mlflow_observe.core.degradation`)."""
+        """The window against the baseline (see :mod:`mlflow_observe.core.performance.degradation`)."""
         if self.n_labelled:
             findings = list(self._findings)
             if self.performance["task"] == CLASSIFICATION:
@@ -232,7 +232,7 @@ class _ClassificationCounts:
             self.all_known = False
 
     def metrics(self, with_probabilities: bool, findings: list) -> dict:
-        """:func:`~mlflow_observe.core.performance.classification_metrics` from the counts,
+        """:func:`~mlflow_observe.core.performance.metrics.classification_metrics` from the counts,
         with the findings of the in-memory path, in its order."""
         new = sorted(self.new_labels)
         if new:
@@ -354,7 +354,7 @@ class _RegressionSums:
         self.n = total
 
     def metrics(self) -> dict:
-        """:func:`~mlflow_observe.core.performance.regression_metrics` from the sums."""
+        """:func:`~mlflow_observe.core.performance.metrics.regression_metrics` from the sums."""
         metrics = {"mae": self.abs_error / self.n, "rmse": float(np.sqrt(self.squared_error / self.n))}
         if self.m2 > 0:
             metrics["r2"] = 1 - self.squared_error / self.m2

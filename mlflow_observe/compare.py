@@ -1,0 +1,162 @@
+"""Compare a production window with a baseline, whichever engine counts it.
+
+This is where the engine is chosen: pandas DataFrames and Arrow batches are
+counted here, part by part; a Spark DataFrame is counted by Spark
+(:mod:`mlflow_observe.engines.spark`). The counted window then goes through the
+core's comparison (:func:`mlflow_observe.core.drift.window.compare_counted`), and
+the optional backends' detectors (:mod:`mlflow_observe.backends`) run last. No
+MLflow here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+
+import pandas as pd
+
+from mlflow_observe.core.drift.options import DriftOptions
+from mlflow_observe.core.drift.segments import SegmentCounter
+from mlflow_observe.core.drift.window import WindowComparison, compare_counted
+from mlflow_observe.core.profile import data_profile
+from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.progress import progress_bar
+from mlflow_observe.engines import is_spark_dataframe
+
+
+def compare(
+    baseline: DataProfile, data, options: DriftOptions | None = None,
+    *, chunk_size: int | None = None, n_jobs: int | None = None, predict=None,
+    progress: bool | None = None,
+) -> WindowComparison:
+    """Compare ``data`` (a production window) with ``baseline``.
+
+    Parameters
+    ----------
+    baseline : DataProfile
+        The profile recorded at training time.
+    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, or a Spark DataFrame
+        The window: feature columns, and the prediction and label columns when
+        present. An iterable is counted one part at a time, so memory is bounded
+        by the largest part and the profile, not by the window. A Spark
+        DataFrame is counted by Spark (:mod:`mlflow_observe.engines.spark`).
+    options : DriftOptions, optional
+    chunk_size : int, optional
+        Count the rows this many at a time (the result does not depend on it).
+    n_jobs : int, optional
+        Threads that count columns (default: every core; 1: no threads).
+    predict : callable, optional
+        The model (frame in, predictions out). With a baseline that recorded
+        feature impact, it explains the prediction drift by feature (see
+        :mod:`mlflow_observe.core.drift.root_cause`).
+    progress : bool, optional
+        A bar on stderr counting the parts (batches) as they are counted.
+        Default: shown when stderr is a terminal; True or False forces it. The
+        Spark engine has no bar here: Spark shows its own stage progress.
+
+    Returns
+    -------
+    WindowComparison
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from mlflow_observe.core.profile.data_profile import build_profile
+    >>> rng = np.random.default_rng(0)
+    >>> reference = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(size=5000)})
+    >>> window = pd.DataFrame({"x": rng.normal(1.0, 1.0, 5000), "y": rng.normal(size=5000)})
+    >>> compare(build_profile(reference), window).drift.drifted_columns
+    ['x']
+    """
+    options = options or DriftOptions()
+    if options.detectors:  # a missing backend is said before any row is counted
+        from mlflow_observe.backends.alibi import check_installed
+
+        check_installed(options.detectors)
+    if is_spark_dataframe(data):  # counted by Spark, on the cluster
+        from mlflow_observe.engines.spark import count_window
+
+        current = count_window(baseline, data)
+        return compare_window(baseline, current, [str(c) for c in data.columns], options)
+    current = baseline.empty_like()
+    segments = SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments) \
+        if options.segment_by else None
+    columns: dict = {}  # every column seen, in order of appearance
+    parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
+    for part in parts:
+        columns.update(dict.fromkeys(str(c) for c in part.columns))
+        if len(part):
+            current.update(part, n_jobs=n_jobs)
+            if segments is not None:
+                segments.update(part)
+    return compare_window(baseline, current, list(columns), options, segments=segments,
+                          predict=predict)
+
+
+def compare_window(baseline: DataProfile, current: DataProfile, columns,
+                   options: DriftOptions | None = None, *, segments=None,
+                   predict=None) -> WindowComparison:
+    """The step after counting, for every engine: the core's comparison, then the backends'.
+
+    ``current`` is the window counted into ``baseline.empty_like()`` and
+    ``columns`` the window's column names. See
+    :func:`~mlflow_observe.core.drift.window.compare_counted`.
+    """
+    options = options or DriftOptions()
+    comparison = compare_counted(baseline, current, columns, options, segments=segments,
+                                 predict=predict)
+    if not options.detectors:
+        return comparison
+    # Imports alibi-detect only now, and only because a detector was asked for.
+    from mlflow_observe.backends.alibi import alibi_drift
+
+    detectors = alibi_drift(baseline, current, options.detectors, present_columns=list(columns),
+                            random_state=baseline.settings.get("random_state", 0))
+    return replace(comparison, detectors=detectors)
+
+
+def build_profile(data, **options) -> DataProfile:
+    """Learn a baseline profile from reference data, with pandas or Spark.
+
+    A pandas DataFrame goes to
+    :func:`mlflow_observe.core.profile.data_profile.build_profile` (see it for
+    every option); a Spark DataFrame is profiled by Spark
+    (:func:`mlflow_observe.engines.spark.build_profile_spark`: its bin edges come
+    from approximate quantiles, then exact counts).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> build_profile(pd.DataFrame({"x": [1.0, 2.0, 3.0]})).n_rows
+    3
+    """
+    if is_spark_dataframe(data):
+        from mlflow_observe.engines.spark import build_profile_spark
+
+        options.pop("n_jobs", None)  # Spark decides its own parallelism
+        return build_profile_spark(data, **options)
+    return data_profile.build_profile(data, **options)
+
+
+def _parts(data, chunk_size):
+    """The window as a sequence of DataFrames."""
+    if isinstance(data, pd.DataFrame):
+        step = chunk_size or max(len(data), 1)
+        for start in range(0, max(len(data), 1), step):
+            yield data.iloc[start:start + step]
+        return
+    if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            "The production data must be a pandas DataFrame or an iterable of DataFrames or "
+            f"Arrow record batches. Got {type(data).__name__}."
+        )
+    for part in data:
+        if hasattr(part, "to_pandas") and not isinstance(part, pd.DataFrame):
+            part = part.to_pandas()
+        if not isinstance(part, pd.DataFrame):
+            raise TypeError(f"Each part of the window must be a DataFrame or an Arrow record "
+                            f"batch. Got {type(part).__name__}.")
+        yield part
+
+
+build_profile.__signature__ = inspect.signature(data_profile.build_profile)
