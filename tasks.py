@@ -32,8 +32,11 @@ ALIBI_REQUIREMENTS = ["numpy<2", "torch==2.13.0", "pytest>=8"]
 
 
 def _python(venv_dir: Path) -> Path:
-    return venv_dir / ("Scripts" if os.name == "nt" else "bin") / (
-        "python.exe" if os.name == "nt" else "python")
+    return (
+        venv_dir
+        / ("Scripts" if os.name == "nt" else "bin")
+        / ("python.exe" if os.name == "nt" else "python")
+    )
 
 
 def _setup_hash(*extra: str) -> str:
@@ -45,8 +48,9 @@ def _setup_hash(*extra: str) -> str:
     return digest.hexdigest()
 
 
-def ensure_environment(venv_dir: Path = VENV, extras: str = "test",
-                       requirements: tuple = ()) -> Path:
+def ensure_environment(
+    venv_dir: Path = VENV, extras: str = "test", requirements: tuple = ()
+) -> Path:
     """Create ``venv_dir`` and install the package into it unless the same setup is there."""
     python = _python(venv_dir)
     stamp = venv_dir / STAMP_NAME
@@ -57,10 +61,11 @@ def ensure_environment(venv_dir: Path = VENV, extras: str = "test",
     if stamp.exists() and stamp.read_text() == wanted:
         return python
     print(f"installing mlflow-observe[{extras}] into {venv_dir.name} ...", flush=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                   check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extras}]",
-                    *requirements], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[{extras}]", *requirements],
+        check=True,
+    )
     stamp.write_text(wanted)
     return python
 

@@ -51,10 +51,13 @@ def main() -> None:
     import torch
     from alibi_detect.cd import MMDDrift
 
-    print(f"{os.cpu_count()} cores; torch {torch.__version__} (MMD on one thread); "
-          f"medians of {args.repeats} rounds\n")
-    print("| rows per side | contender | median s | min s | max s "
-          "| p-value / statistic | drifted |")
+    print(
+        f"{os.cpu_count()} cores; torch {torch.__version__} (MMD on one thread); "
+        f"medians of {args.repeats} rounds\n"
+    )
+    print(
+        "| rows per side | contender | median s | min s | max s | p-value / statistic | drifted |"
+    )
     print("| ---: | --- | ---: | ---: | ---: | ---: | --- |")
     for n in args.rows:
         reference = make(n, seed=0, broken=False)
@@ -85,8 +88,11 @@ def main() -> None:
                 times[name].append(time.perf_counter() - start)
         for name, values in times.items():
             value, drifted = outcome[name]
-            print(f"| {n:,} | {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
-                  f"{max(values):.2f} | {value:.4g} | {drifted} |", flush=True)
+            print(
+                f"| {n:,} | {name} | {statistics.median(values):.2f} | {min(values):.2f} | "
+                f"{max(values):.2f} | {value:.4g} | {drifted} |",
+                flush=True,
+            )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -49,9 +49,14 @@ def main() -> None:
     proba = np.column_stack([1 - p, p])
 
     def sklearn_metrics():
-        return (skm.accuracy_score(y, pred), skm.precision_score(y, pred),
-                skm.recall_score(y, pred), skm.f1_score(y, pred), skm.roc_auc_score(y, p),
-                skm.log_loss(y, proba))
+        return (
+            skm.accuracy_score(y, pred),
+            skm.precision_score(y, pred),
+            skm.recall_score(y, pred),
+            skm.f1_score(y, pred),
+            skm.roc_auc_score(y, p),
+            skm.log_loss(y, proba),
+        )
 
     contenders = {
         "sklearn": sklearn_metrics,
@@ -71,13 +76,14 @@ def main() -> None:
     for name, value in median.items():
         print(f"| {name} | {value:.3f} | {value / median['sklearn']:.2f}x |")
     print(f"\nrealised / sklearn: {median['realised'] / median['sklearn']:.2f}x (target <= 2x)")
-    print(f"estimated / realised: {median['estimated'] / median['realised']:.2f}x "
-          "(target < 10x)")
+    print(f"estimated / realised: {median['estimated'] / median['realised']:.2f}x (target < 10x)")
     realised = compare_performance(performance, y_true=y, y_pred=pred, proba=p)
     estimated = compare_performance(performance, y_pred=pred, proba=p)
     for name in ("accuracy", "roc_auc"):
-        print(f"{name}: realised {realised.metric(name).value:.4f}, estimated "
-              f"{estimated.metric(name).value:.4f}")
+        print(
+            f"{name}: realised {realised.metric(name).value:.4f}, estimated "
+            f"{estimated.metric(name).value:.4f}"
+        )
 
 
 if __name__ == "__main__":

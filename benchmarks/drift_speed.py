@@ -104,7 +104,9 @@ def measured(func):
 def _load(folder: Path):
     import pandas as pd
 
-    return pd.read_parquet(folder / "reference.parquet"), pd.read_parquet(folder / "current.parquet")
+    return pd.read_parquet(folder / "reference.parquet"), pd.read_parquet(
+        folder / "current.parquet"
+    )
 
 
 # -- workers (one per process) --------------------------------------------------------------
@@ -120,7 +122,9 @@ def worker_observe(folder: Path, n_jobs):
     del reference
     result, seconds, extra = measured(lambda: mo.compare(profile, current, n_jobs=n_jobs))
     return {
-        "seconds": seconds, "extra_bytes": extra, "build_seconds": build_seconds,
+        "seconds": seconds,
+        "extra_bytes": extra,
+        "build_seconds": build_seconds,
         "window_bytes": int(current.memory_usage(deep=True).sum()),
         "drifted": sorted(result.drift.drifted_columns),
         "statistics": {c.column: c.statistic for c in result.drift.columns},
@@ -140,12 +144,15 @@ def worker_evaluator(folder: Path):
             mo.log_baseline(reference)
         del reference
         result, seconds, extra = measured(
-            lambda: mo.evaluate_drift(current, baseline=run.info.run_id))
+            lambda: mo.evaluate_drift(current, baseline=run.info.run_id)
+        )
         return {
-            "seconds": seconds, "extra_bytes": extra,
+            "seconds": seconds,
+            "extra_bytes": extra,
             "window_bytes": int(current.memory_usage(deep=True).sum()),
             "drifted": sorted(
-                r["column"] for r in result.artifacts["drift_table"].content if r["drifted"]),
+                r["column"] for r in result.artifacts["drift_table"].content if r["drifted"]
+            ),
         }
 
 
@@ -156,10 +163,12 @@ def worker_floor(folder: Path):
     numeric = [c for c in reference.columns if c.startswith("num_")]
     categorical = [c for c in reference.columns if c.startswith("cat_")]
     # What a baseline holds: reference bins and proportions (not timed).
-    edges = {c: np.quantile(reference[c].to_numpy(), np.linspace(0, 1, 11))[1:-1]
-             for c in numeric}
-    ref_numeric = {c: np.bincount(np.searchsorted(edges[c], reference[c].to_numpy()),
-                                  minlength=10) / len(reference) for c in numeric}
+    edges = {c: np.quantile(reference[c].to_numpy(), np.linspace(0, 1, 11))[1:-1] for c in numeric}
+    ref_numeric = {
+        c: np.bincount(np.searchsorted(edges[c], reference[c].to_numpy()), minlength=10)
+        / len(reference)
+        for c in numeric
+    }
     ref_categorical = {c: reference[c].value_counts(normalize=True) for c in categorical}
     del reference
 
@@ -183,8 +192,11 @@ def worker_floor(folder: Path):
         return out
 
     result, seconds, extra = measured(run)
-    return {"seconds": seconds, "extra_bytes": extra,
-            "window_bytes": int(current.memory_usage(deep=True).sum())}
+    return {
+        "seconds": seconds,
+        "extra_bytes": extra,
+        "window_bytes": int(current.memory_usage(deep=True).sum()),
+    }
 
 
 def worker_evidently(folder: Path):
@@ -194,7 +206,8 @@ def worker_evidently(folder: Path):
 
     reference, current = _load(folder)
     snapshot, seconds, extra = measured(
-        lambda: Report([DataDriftPreset()]).run(current_data=current, reference_data=reference))
+        lambda: Report([DataDriftPreset()]).run(current_data=current, reference_data=reference)
+    )
     values = {}
     drifted = []
     for metric in snapshot.dict()["metrics"]:
@@ -204,9 +217,13 @@ def worker_evidently(folder: Path):
             values[config["column"]] = value
             if value >= config["threshold"]:
                 drifted.append(config["column"])
-    return {"seconds": seconds, "extra_bytes": extra,
-            "window_bytes": int(current.memory_usage(deep=True).sum()),
-            "drifted": sorted(drifted), "statistics": values}
+    return {
+        "seconds": seconds,
+        "extra_bytes": extra,
+        "window_bytes": int(current.memory_usage(deep=True).sum()),
+        "drifted": sorted(drifted),
+        "statistics": values,
+    }
 
 
 WORKERS = {
@@ -226,39 +243,68 @@ def ensure_evidently() -> None:
         return
     print("creating benchmarks/.venv-evidently (evidently 0.7.23, pandas<3) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-    subprocess.run([str(EVIDENTLY_PYTHON), "-m", "pip", "install", "--quiet",
-                    "evidently==0.7.23", "pandas<3", "pyarrow"], check=True)
+    subprocess.run(
+        [
+            str(EVIDENTLY_PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "evidently==0.7.23",
+            "pandas<3",
+            "pyarrow",
+        ],
+        check=True,
+    )
 
 
 def run_worker(name: str, folder: Path) -> dict:
     python = str(EVIDENTLY_PYTHON) if name == "evidently" else sys.executable
-    env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1",
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    done = subprocess.run([python, __file__, "--worker", name, "--data", str(folder)],
-                          capture_output=True, text=True, env=env, cwd=HERE.parent)
+    env = {
+        **os.environ,
+        "EVIDENTLY_DISABLE_TELEMETRY": "1",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    done = subprocess.run(
+        [python, __file__, "--worker", name, "--data", str(folder)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=HERE.parent,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def summarise(runs: dict, rows: int) -> str:
-    median = {name: statistics.median(r["seconds"] for r in results)
-              for name, results in runs.items()}
-    lines = [f"rows: {rows:,} per side; {N_NUMERIC} numeric + {N_CATEGORICAL} categorical "
-             f"columns; {len(next(iter(runs.values())))} rounds; medians",
-             "", "| contender | median s | vs observe | extra peak memory / window size |",
-             "| --- | ---: | ---: | ---: |"]
+    median = {
+        name: statistics.median(r["seconds"] for r in results) for name, results in runs.items()
+    }
+    lines = [
+        f"rows: {rows:,} per side; {N_NUMERIC} numeric + {N_CATEGORICAL} categorical "
+        f"columns; {len(next(iter(runs.values())))} rounds; medians",
+        "",
+        "| contender | median s | vs observe | extra peak memory / window size |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for name, results in runs.items():
         memory = statistics.median(r["extra_bytes"] / r["window_bytes"] for r in results)
-        lines.append(f"| {name} | {median[name]:.3f} | {median[name] / median['observe']:.2f}x "
-                     f"| {memory:.2f} |")
+        lines.append(
+            f"| {name} | {median[name]:.3f} | {median[name] / median['observe']:.2f}x "
+            f"| {memory:.2f} |"
+        )
     lines.append("")
     if "evidently" in median:
-        lines.append(f"Evidently / observe: {median['evidently'] / median['observe']:.0f}x; "
-                     f"Evidently / evaluator (whole MLflow path): "
-                     f"{median['evidently'] / median['evaluator']:.0f}x")
-    lines.append(f"observe / numpy floor: {median['observe'] / median['floor']:.2f}x; "
-                 f"observe-1core / floor: {median['observe-1core'] / median['floor']:.2f}x")
+        lines.append(
+            f"Evidently / observe: {median['evidently'] / median['observe']:.0f}x; "
+            f"Evidently / evaluator (whole MLflow path): "
+            f"{median['evidently'] / median['evaluator']:.0f}x"
+        )
+    lines.append(
+        f"observe / numpy floor: {median['observe'] / median['floor']:.2f}x; "
+        f"observe-1core / floor: {median['observe-1core'] / median['floor']:.2f}x"
+    )
     builds = [r["build_seconds"] for r in runs["observe"]]
     lines.append(f"baseline build from the reference (observe): {statistics.median(builds):.2f} s")
     lines.append(f"drifted (observe): {runs['observe'][0]['drifted']}; injected: {sorted(SHIFTED)}")
@@ -266,8 +312,9 @@ def summarise(runs: dict, rows: int) -> str:
         lines.append(f"drifted (Evidently): {runs['evidently'][0]['drifted']}")
         ours, theirs = runs["observe"][0]["statistics"], runs["evidently"][0]["statistics"]
         gap = max(abs(ours[c] - theirs[c]) for c in theirs if c in ours)
-        lines.append(f"largest |observe - Evidently| over the columns' primary statistics: "
-                     f"{gap:.4f}")
+        lines.append(
+            f"largest |observe - Evidently| over the columns' primary statistics: {gap:.4f}"
+        )
     return "\n".join(lines)
 
 
@@ -293,8 +340,11 @@ def main() -> None:
         for round_number in range(args.repeats):
             for name in names:  # interleaved: A B C ... A B C ...
                 runs[name].append(run_worker(name, folder))
-                print(f"round {round_number + 1}: {name} "
-                      f"{runs[name][-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
+                print(
+                    f"round {round_number + 1}: {name} {runs[name][-1]['seconds']:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     print(summarise(runs, args.rows))
 
 

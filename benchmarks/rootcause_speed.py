@@ -69,20 +69,27 @@ def fitted_model(reference: pd.DataFrame):
     train = reference.iloc[:20_000]
     target = 2.0 * train["num_0"] + train["num_4"] + np.random.default_rng(2).normal(0, 0.3, 20_000)
     categorical = [c for c in reference.columns if c.startswith("cat_")]
-    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), categorical),
-                                     remainder="passthrough")
-    return make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0)
-                         ).fit(train, target)
+    encode = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), categorical), remainder="passthrough"
+    )
+    return make_pipeline(encode, HistGradientBoostingRegressor(max_iter=100, random_state=0)).fit(
+        train, target
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--every-core", action="store_true",
-                        help="Also time the domain classifier with n_jobs=-1.")
-    parser.add_argument("--only", choices=["multivariate", "impact"], default=None,
-                        help="Time only these contenders (default: all).")
+    parser.add_argument(
+        "--every-core", action="store_true", help="Also time the domain classifier with n_jobs=-1."
+    )
+    parser.add_argument(
+        "--only",
+        choices=["multivariate", "impact"],
+        default=None,
+        help="Time only these contenders (default: all).",
+    )
     args = parser.parse_args()
     reference = make(args.rows, seed=0, broken=False)
     window = make(args.rows, seed=1, broken=True)
@@ -95,7 +102,8 @@ def main() -> None:
 
     def impact_baseline():
         with_impact.impact = outcome["impact_baseline"] = feature_impact(
-            model.predict, reference, features)
+            model.predict, reference, features
+        )
 
     def impact():
         outcome["impact"] = compare(with_impact, shifted, predict=model.predict).impact
@@ -126,17 +134,23 @@ def main() -> None:
             run()
             times[name].append(time.perf_counter() - start)
     median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"reference and window: {args.rows:,} rows x {N_NUMERIC + N_CATEGORICAL} columns; "
-          f"{args.repeats} rounds; {os.cpu_count()} cores; medians\n")
+    print(
+        f"reference and window: {args.rows:,} rows x {N_NUMERIC + N_CATEGORICAL} columns; "
+        f"{args.repeats} rounds; {os.cpu_count()} cores; medians\n"
+    )
     print("| contender | median s | min s | max s |")
     print("| --- | ---: | ---: | ---: |")
     for name, values in times.items():
         print(f"| {name} | {median[name]:.2f} | {min(values):.2f} | {max(values):.2f} |")
     if "impact" in outcome:
         top = outcome["impact"].ranking[:3]
-        print("\nimpact: top " + ", ".join(
-            f"{r.column} (score {r.score:.3f}, explains {r.explained:.0%})" for r in top)
-            + f"; prediction shift {outcome['impact'].prediction_shift:.3f}")
+        print(
+            "\nimpact: top "
+            + ", ".join(
+                f"{r.column} (score {r.score:.3f}, explains {r.explained:.0%})" for r in top
+            )
+            + f"; prediction shift {outcome['impact'].prediction_shift:.3f}"
+        )
     for name in ("impact_baseline", "impact"):
         if name in median:
             verdict = "under" if median[name] < 30 else "OVER"
@@ -144,16 +158,22 @@ def main() -> None:
     if "domain" not in outcome:
         return
     d, p = outcome["domain"], outcome["pca"]
-    print(f"\ndomain classifier: AUC {d.statistic:.4f} in [{d.interval[0]:.4f}, "
-          f"{d.interval[1]:.4f}], band upper {d.band[1]:.4f}, drifted {d.drifted}; "
-          f"top features {d.ranked_features[:3]}")
-    print(f"PCA: error {p.statistic:.4f} against threshold {p.threshold:.4f} (reference "
-          f"{p.reference_error:.4f}), {p.n_components} of {p.n_dimensions} dimensions, "
-          f"drifted {p.drifted}")
+    print(
+        f"\ndomain classifier: AUC {d.statistic:.4f} in [{d.interval[0]:.4f}, "
+        f"{d.interval[1]:.4f}], band upper {d.band[1]:.4f}, drifted {d.drifted}; "
+        f"top features {d.ranked_features[:3]}"
+    )
+    print(
+        f"PCA: error {p.statistic:.4f} against threshold {p.threshold:.4f} (reference "
+        f"{p.reference_error:.4f}), {p.n_components} of {p.n_dimensions} dimensions, "
+        f"drifted {p.drifted}"
+    )
     m = outcome["compare"].multivariate
-    print(f"compare (5000-row samples): AUC {m.domain.statistic:.4f} drifted {m.domain.drifted}; "
-          f"PCA drifted {m.reconstruction.drifted}; univariate drifted columns "
-          f"{outcome['compare'].drift.drifted_columns}")
+    print(
+        f"compare (5000-row samples): AUC {m.domain.statistic:.4f} drifted {m.domain.drifted}; "
+        f"PCA drifted {m.reconstruction.drifted}; univariate drifted columns "
+        f"{outcome['compare'].drift.drifted_columns}"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     for name in ("domain", "pca", "domain_every_core"):
         if name not in median:

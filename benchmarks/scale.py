@@ -94,10 +94,13 @@ def generate(rows: int) -> None:
             break
         table = make_table(n, seed=100 + index, shifted=True)
         pq.write_table(table, window / f"part-{index:02d}.parquet", row_group_size=BATCH_ROWS * 4)
-        print(f"  file {index + 1}/{N_FILES} written ({time.perf_counter() - started:.0f} s)",
-              flush=True)
-    (DATA / "window.json").write_text(json.dumps({"rows": rows,
-                                                  "columns": N_NUMERIC + N_CATEGORICAL}))
+        print(
+            f"  file {index + 1}/{N_FILES} written ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    (DATA / "window.json").write_text(
+        json.dumps({"rows": rows, "columns": N_NUMERIC + N_CATEGORICAL})
+    )
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -200,8 +203,13 @@ def measure_stream(files, n_jobs):
         baseline = mo.DataProfile.from_json((DATA / "baseline.json").read_text())
         result = mo.compare(baseline, batches(), n_jobs=n_jobs)
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "cpu_seconds": memory.cpu_seconds, "peak_bytes": memory.peak,
-            "drifted": result.drift.drifted_columns, "rows": result.current.n_rows}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": memory.cpu_seconds,
+        "peak_bytes": memory.peak,
+        "drifted": result.drift.drifted_columns,
+        "rows": result.current.n_rows,
+    }
 
 
 def measure_spark(files, cores):
@@ -212,22 +220,30 @@ def measure_spark(files, cores):
         started = time.perf_counter()
         from pyspark.sql import SparkSession
 
-        spark = (SparkSession.builder.master(f"local[{cores}]")
-                 .config("spark.driver.host", "127.0.0.1")
-                 .config("spark.driver.bindAddress", "127.0.0.1")
-                 .config("spark.ui.enabled", "false")
-                 # The default 1 GB heap runs out reading two 100-column row groups at once.
-                 .config("spark.driver.memory", "3g")
-                 .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+        spark = (
+            SparkSession.builder.master(f"local[{cores}]")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.ui.enabled", "false")
+            # The default 1 GB heap runs out reading two 100-column row groups at once.
+            .config("spark.driver.memory", "3g")
+            .config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate()
+        )
         spark.sparkContext.setLogLevel("ERROR")
         session_seconds = time.perf_counter() - started
         baseline = mo.DataProfile.from_json((DATA / "baseline.json").read_text())
         result = mo.compare(baseline, spark.read.parquet(*files))
         seconds = time.perf_counter() - started
     spark.stop()
-    return {"seconds": seconds, "session_seconds": session_seconds,
-            "cpu_seconds": memory.cpu_seconds, "peak_bytes": memory.peak,
-            "drifted": result.drift.drifted_columns, "rows": result.current.n_rows}
+    return {
+        "seconds": seconds,
+        "session_seconds": session_seconds,
+        "cpu_seconds": memory.cpu_seconds,
+        "peak_bytes": memory.peak,
+        "drifted": result.drift.drifted_columns,
+        "rows": result.current.n_rows,
+    }
 
 
 CONTENDERS = {
@@ -247,19 +263,25 @@ def run(contenders, repeats, file_counts) -> dict:
             for name in contenders:  # interleaved: A B C A B C ...
                 done = subprocess.run(
                     [sys.executable, __file__, "measure", name, "--files", str(len(files))],
-                    capture_output=True, text=True)
+                    capture_output=True,
+                    text=True,
+                )
                 if done.returncode:
                     (DATA / f"failed-{name}-{rows}.log").write_text(done.stderr)
-                    print(f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: failed "
-                          f"(exit {done.returncode}; stderr in {DATA.name}/failed-{name}-{rows}.log)",
-                          flush=True)
+                    print(
+                        f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: failed "
+                        f"(exit {done.returncode}; stderr in {DATA.name}/failed-{name}-{rows}.log)",
+                        flush=True,
+                    )
                     continue
                 measured = json.loads(done.stdout.strip().splitlines()[-1])
                 results.setdefault(f"{name} {rows}", []).append(measured)
-                print(f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: "
-                      f"{measured['seconds']:7.1f} s ({measured['cpu_seconds']:.1f} s CPU)  "
-                      f"{measured['peak_bytes'] / 2**30:5.2f} GiB  {measured['drifted']}",
-                      flush=True)
+                print(
+                    f"  {name:<13} {rows:>10,} rows  round {round_ + 1}: "
+                    f"{measured['seconds']:7.1f} s ({measured['cpu_seconds']:.1f} s CPU)  "
+                    f"{measured['peak_bytes'] / 2**30:5.2f} GiB  {measured['drifted']}",
+                    flush=True,
+                )
     return results
 
 
@@ -273,16 +295,22 @@ def summarise(results) -> list[dict]:
         seconds = statistics.median(r["seconds"] for r in runs)
         cpu_seconds = statistics.median(r["cpu_seconds"] for r in runs)
         cells = int(n_rows) * columns
-        rows.append({
-            "contender": name, "rows": int(n_rows), "rounds": len(runs),
-            "median_seconds": round(seconds, 2),
-            "median_cpu_seconds": round(cpu_seconds, 2),
-            "million_cells_per_cpu_second": round(cells / cpu_seconds / 1e6, 1),
-            "median_peak_gib": round(statistics.median(r["peak_bytes"] for r in runs) / 2**30, 2),
-            "max_peak_gib": round(max(r["peak_bytes"] for r in runs) / 2**30, 2),
-            "million_cells_per_second_per_core": round(cells / seconds / CORES[name] / 1e6, 1),
-            "drifted": runs[0]["drifted"],
-        })
+        rows.append(
+            {
+                "contender": name,
+                "rows": int(n_rows),
+                "rounds": len(runs),
+                "median_seconds": round(seconds, 2),
+                "median_cpu_seconds": round(cpu_seconds, 2),
+                "million_cells_per_cpu_second": round(cells / cpu_seconds / 1e6, 1),
+                "median_peak_gib": round(
+                    statistics.median(r["peak_bytes"] for r in runs) / 2**30, 2
+                ),
+                "max_peak_gib": round(max(r["peak_bytes"] for r in runs) / 2**30, 2),
+                "million_cells_per_second_per_core": round(cells / seconds / CORES[name] / 1e6, 1),
+                "drifted": runs[0]["drifted"],
+            }
+        )
     return rows
 
 
@@ -293,10 +321,16 @@ def main(argv=None) -> int:
     make.add_argument("--rows", type=int, default=10_000_000)
     bench = commands.add_parser("run", help="measure the contenders, rounds interleaved")
     bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--contenders", nargs="+", default=["stream", "spark"],
-                       choices=sorted(CONTENDERS))
-    bench.add_argument("--files", type=int, nargs="+", default=[N_FILES],
-                       help="window sizes, as numbers of the window's files (e.g. 2 8 20)")
+    bench.add_argument(
+        "--contenders", nargs="+", default=["stream", "spark"], choices=sorted(CONTENDERS)
+    )
+    bench.add_argument(
+        "--files",
+        type=int,
+        nargs="+",
+        default=[N_FILES],
+        help="window sizes, as numbers of the window's files (e.g. 2 8 20)",
+    )
     one = commands.add_parser("measure", help="one measurement (used by run)")
     one.add_argument("contender", choices=sorted(CONTENDERS))
     one.add_argument("--files", type=int, default=None)

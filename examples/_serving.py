@@ -27,15 +27,37 @@ def serving(model_uri: str, tracking_uri: str, log_dir, **env):
     long after the last request before leaving the block.
     """
     port = free_port()
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-                   "MLFLOW_OBSERVE_LOG_DIR": str(log_dir), **env,
-                   # the server starts `uvicorn` from this environment's bin directory
-                   "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    environment = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_OBSERVE_LOG_DIR": str(log_dir),
+        **env,
+        # the server starts `uvicorn` from this environment's bin directory
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "2"],
-        env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "2",
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, server)

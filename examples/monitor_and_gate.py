@@ -51,34 +51,46 @@ ALERTS = ["drift/share_drifted_columns>=0.5:critical", "drift/prediction_drift>=
 
 def make_customers(n: int, seed: int, tenure_shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "tenure_months": rng.gamma(4.0, 6.0, n) + tenure_shift,
-        "monthly_spend": rng.normal(60.0, 15.0, n) + tenure_shift / 2,
-        "support_calls": rng.poisson(1.5, n).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "tenure_months": rng.gamma(4.0, 6.0, n) + tenure_shift,
+            "monthly_spend": rng.normal(60.0, 15.0, n) + tenure_shift / 2,
+            "support_calls": rng.poisson(1.5, n).astype(float),
+        }
+    )
 
 
 def churned(frame: pd.DataFrame, seed: int = 0) -> pd.Series:
     """Who churns: likelier with few months and many support calls (not a sure thing)."""
     score = 1.5 - 0.08 * frame["tenure_months"] + 0.4 * frame["support_calls"]
     chance = 1 / (1 + np.exp(-2.0 * score))
-    return pd.Series(np.random.default_rng(seed).random(len(frame)) < chance,
-                     index=frame.index).astype(int)
+    return pd.Series(
+        np.random.default_rng(seed).random(len(frame)) < chance, index=frame.index
+    ).astype(int)
 
 
 def train_and_log(customers: pd.DataFrame, run_name: str) -> str:
     """Train, log the wrapped model with its baseline, register it; return the version."""
     labels = churned(customers)
     model = LogisticRegression(max_iter=1000).fit(customers, labels)
-    reference = customers.assign(churned=labels, prediction=model.predict(customers),
-                                 probability_1=model.predict_proba(customers)[:, 1])
+    reference = customers.assign(
+        churned=labels,
+        prediction=model.predict(customers),
+        probability_1=model.predict_proba(customers)[:, 1],
+    )
     # Predictions and probabilities in the baseline let the monitor estimate accuracy
     # before labels arrive (the log stores them under these names).
-    profile = mo.build_profile(reference, targets="churned", predictions="prediction",
-                               probabilities=["probability_1"])
+    profile = mo.build_profile(
+        reference, targets="churned", predictions="prediction", probabilities=["probability_1"]
+    )
     with mlflow.start_run(run_name=run_name):
-        info = mo.log_model(model, name="model", baseline=profile,
-                            registered_model_name="churn", input_example=customers.head(3))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=profile,
+            registered_model_name="churn",
+            input_example=customers.head(3),
+        )
     return str(info.registered_model_version)
 
 
@@ -87,18 +99,25 @@ def replay_day(url: str) -> pd.DataFrame:
     sent = []
     for hour in range(24):
         shift = 18.0 if hour >= DRIFT_FROM_HOUR else 0.0
-        customers = make_customers(CALLS_PER_HOUR * ROWS_PER_CALL, seed=1000 + hour,
-                                   tenure_shift=shift)
+        customers = make_customers(
+            CALLS_PER_HOUR * ROWS_PER_CALL, seed=1000 + hour, tenure_shift=shift
+        )
         for call in range(CALLS_PER_HOUR):
-            part = customers.iloc[call * ROWS_PER_CALL:(call + 1) * ROWS_PER_CALL]
+            part = customers.iloc[call * ROWS_PER_CALL : (call + 1) * ROWS_PER_CALL]
             moment = DAY + pd.Timedelta(hours=hour, minutes=call * 60 // CALLS_PER_HOUR)
             request_id = f"{moment:%H%M}"
-            response = requests.post(f"{url}/invocations", timeout=30, json={
-                "dataframe_split": part.to_dict(orient="split"),
-                "params": {"request_id": request_id, "event_time": moment.isoformat()}})
+            response = requests.post(
+                f"{url}/invocations",
+                timeout=30,
+                json={
+                    "dataframe_split": part.to_dict(orient="split"),
+                    "params": {"request_id": request_id, "event_time": moment.isoformat()},
+                },
+            )
             response.raise_for_status()
-            sent.append(part.assign(request_id=[f"{request_id}-{i}" for i in range(len(part))],
-                                    hour=hour))
+            sent.append(
+                part.assign(request_id=[f"{request_id}-{i}" for i in range(len(part))], hour=hour)
+            )
     return pd.concat(sent, ignore_index=True)
 
 
@@ -140,55 +159,100 @@ def main(store: Path) -> None:
     print(f"1. logged churn v{champion} (alias champion) with its baseline")
 
     # 2. A day of traffic through the served model; labels for the morning arrive later.
-    with serving("models:/churn@champion", tracking_uri, log_dir,
-                 MLFLOW_OBSERVE_MODEL_VERSION=champion, MLFLOW_OBSERVE_FLUSH_SECONDS="0.5") as url:
+    with serving(
+        "models:/churn@champion",
+        tracking_uri,
+        log_dir,
+        MLFLOW_OBSERVE_MODEL_VERSION=champion,
+        MLFLOW_OBSERVE_FLUSH_SECONDS="0.5",
+    ) as url:
         sent = replay_day(url)
         time.sleep(1.5)  # the workers write every 0.5 s here
     morning = sent[sent["hour"] < 12]
-    mo.log_labels(str(log_dir), pd.DataFrame({"request_id": morning["request_id"],
-                                              "label": churned(morning, seed=5).to_numpy()}))
-    print(f"2. replayed {len(sent)} predictions over {DAY:%Y-%m-%d} through {url}; "
-          f"labels for the {len(morning)} morning predictions")
+    mo.log_labels(
+        str(log_dir),
+        pd.DataFrame(
+            {"request_id": morning["request_id"], "label": churned(morning, seed=5).to_numpy()}
+        ),
+    )
+    print(
+        f"2. replayed {len(sent)} predictions over {DAY:%Y-%m-%d} through {url}; "
+        f"labels for the {len(morning)} morning predictions"
+    )
 
     # 3. The monitor, as cron would run it every hour (here: once over the whole day).
     hooks = WebhookReceiver()
-    result = mo.monitor("models:/churn@champion", str(log_dir), window="1h", since=DAY,
-                        until=DAY + pd.Timedelta(days=1), alerts=ALERTS, webhook=hooks.url)
+    result = mo.monitor(
+        "models:/churn@champion",
+        str(log_dir),
+        window="1h",
+        since=DAY,
+        until=DAY + pd.Timedelta(days=1),
+        alerts=ALERTS,
+        webhook=hooks.url,
+    )
     alerting = [w for w in result.windows if w.level]
     first = next(w for w in result.windows if w.level == "critical")
-    print(f"3. monitored {len(result.evaluated)} hourly windows; first critical alert at "
-          f"{first.window.start:%H:%M}; {len(alerting)} windows alerted, "
-          f"{len(hooks.received)} webhook calls received")
-    for w in result.windows[DRIFT_FROM_HOUR - 4:DRIFT_FROM_HOUR + 2]:
+    print(
+        f"3. monitored {len(result.evaluated)} hourly windows; first critical alert at "
+        f"{first.window.start:%H:%M}; {len(alerting)} windows alerted, "
+        f"{len(hooks.received)} webhook calls received"
+    )
+    for w in result.windows[DRIFT_FROM_HOUR - 4 : DRIFT_FROM_HOUR + 2]:
         kind = "realised" if "degradation/accuracy" in w.metrics else "estimated"
-        accuracy = w.metrics.get("degradation/accuracy", w.metrics.get(
-            "degradation/estimated_accuracy", float("nan")))
-        print(f"   {w.window.start:%H:%M}  drift share "
-              f"{w.metrics['drift/share_drifted_columns']:.2f}  accuracy {accuracy:.3f} "
-              f"({kind})  alert: {w.level or '-'}")
-    again = mo.monitor("models:/churn@champion", str(log_dir), window="1h", since=DAY,
-                       until=DAY + pd.Timedelta(days=1))
-    print(f"   run again: {len(again.evaluated)} new windows ({again.already_evaluated} "
-          "evaluated before)")
+        accuracy = w.metrics.get(
+            "degradation/accuracy", w.metrics.get("degradation/estimated_accuracy", float("nan"))
+        )
+        print(
+            f"   {w.window.start:%H:%M}  drift share "
+            f"{w.metrics['drift/share_drifted_columns']:.2f}  accuracy {accuracy:.3f} "
+            f"({kind})  alert: {w.level or '-'}"
+        )
+    again = mo.monitor(
+        "models:/churn@champion",
+        str(log_dir),
+        window="1h",
+        since=DAY,
+        until=DAY + pd.Timedelta(days=1),
+    )
+    print(
+        f"   run again: {len(again.evaluated)} new windows ({again.already_evaluated} "
+        "evaluated before)"
+    )
 
     # 4. The gate, on a labelled holdout of recent (afternoon-like) customers.
     holdout = make_customers(1500, seed=7, tenure_shift=18.0)
     holdout = holdout.assign(churned=churned(holdout, seed=8))
     thresholds = ["drift/share_drifted_columns<=0.3", "degradation/accuracy_delta>=-0.05"]
     stale = train_and_log(make_customers(4000, seed=1), "train v2 (old customers)")
-    refused = mo.gate(f"models:/churn/{stale}", data=holdout, against="champion",
-                      thresholds=thresholds, promote="champion")
-    fresh = train_and_log(make_customers(4000, seed=2, tenure_shift=18.0),
-                          "train v3 (recent customers)")
-    accepted = mo.gate(f"models:/churn/{fresh}", data=holdout, against="champion",
-                       thresholds=thresholds, promote="champion")
+    refused = mo.gate(
+        f"models:/churn/{stale}",
+        data=holdout,
+        against="champion",
+        thresholds=thresholds,
+        promote="champion",
+    )
+    fresh = train_and_log(
+        make_customers(4000, seed=2, tenure_shift=18.0), "train v3 (recent customers)"
+    )
+    accepted = mo.gate(
+        f"models:/churn/{fresh}",
+        data=holdout,
+        against="champion",
+        thresholds=thresholds,
+        promote="champion",
+    )
     holder = client.get_model_version_by_alias("churn", "champion").version
-    for label, verdict in ((f"v{stale} (old customers)", refused),
-                           (f"v{fresh} (retrained)", accepted)):
+    for label, verdict in (
+        (f"v{stale} (old customers)", refused),
+        (f"v{fresh} (retrained)", accepted),
+    ):
         print(f"4. gate {label}: {verdict.status}")
         for check in verdict.checks:
-            print(f"     {'pass' if check.passed else 'FAIL'}  {check.threshold}: "
-                  f"{check.candidate_value:.3f}")
+            print(
+                f"     {'pass' if check.passed else 'FAIL'}  {check.threshold}: "
+                f"{check.candidate_value:.3f}"
+            )
     print(f"   champion is now v{holder}")
 
     # 5. The audit trail of the version that served the day.

@@ -49,8 +49,10 @@ def main(store: Path) -> None:
         mlflow.sklearn.log_model(model, name="model", input_example=X_train.head(3))
         reference = X_train.assign(label=y_train.to_numpy(), prediction=model.predict(X_train))
         profile = mo.log_baseline(reference, targets="label", predictions="prediction")
-    print(f"Recorded a baseline of {profile.n_rows} rows and {len(profile.columns)} columns "
-          f"on run {train_run.info.run_id}.")
+    print(
+        f"Recorded a baseline of {profile.n_rows} rows and {len(profile.columns)} columns "
+        f"on run {train_run.info.run_id}."
+    )
 
     # 2. Two production windows: one like the training data, one with an injected shift.
     half = len(X_prod) // 2
@@ -64,14 +66,15 @@ def main(store: Path) -> None:
         with mlflow.start_run(run_name=name) as run:
             # 30 correlated features, about 100 rows: judge the dataset with a
             # Benjamini-Hochberg correction over the columns' p-values.
-            result = mo.evaluate_drift(window, baseline=train_run.info.run_id,
-                                       dataset_method="bh")
+            result = mo.evaluate_drift(window, baseline=train_run.info.run_id, dataset_method="bh")
         _print_result(name, run.info.run_id, result)
 
     print("\nOpen the results in the MLflow UI:")
     print(f"    .venv/bin/mlflow ui --backend-store-uri {uri}")
-    print("then the 'mlflow-observe quickstart' experiment: each window's run has the metrics "
-          "(drift/...), drift_report.html, drift_table.json and drift_plots/.")
+    print(
+        "then the 'mlflow-observe quickstart' experiment: each window's run has the metrics "
+        "(drift/...), drift_report.html, drift_table.json and drift_plots/."
+    )
 
 
 def _print_result(name: str, run_id: str, result) -> None:
@@ -81,13 +84,17 @@ def _print_result(name: str, run_id: str, result) -> None:
     flagged = features[features["drifted"]]
     corrected = features[features["p_value_adjusted"] <= 0.05]
     print(f"\n{name} (run {run_id}):")
-    print(f"  dataset drift: {'yes' if metrics['drift/dataset_drift'] else 'no'}; "
-          f"prediction drift: {'yes' if metrics.get('drift/prediction_drift') else 'no'}")
+    print(
+        f"  dataset drift: {'yes' if metrics['drift/dataset_drift'] else 'no'}; "
+        f"prediction drift: {'yes' if metrics.get('drift/prediction_drift') else 'no'}"
+    )
     print(f"  columns with p < 0.05 on their own: {len(flagged)} of {len(features)}")
     print(f"  columns that drift after Benjamini-Hochberg over {len(features)} tests:")
     for _, row in corrected.iterrows():
-        print(f"    - {row['column']}: {row['method']} p = {row['p_value']:.2g} "
-              f"(adjusted {row['p_value_adjusted']:.2g})")
+        print(
+            f"    - {row['column']}: {row['method']} p = {row['p_value']:.2g} "
+            f"(adjusted {row['p_value_adjusted']:.2g})"
+        )
     if corrected.empty:
         print("    (none)")
     expected = set(INJECTED_SHIFT) if name.startswith("shifted") else set()
@@ -96,6 +103,10 @@ def _print_result(name: str, run_id: str, result) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", type=Path, default=Path(".demo"),
-                        help="Folder of the SQLite tracking store (default: .demo).")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path(".demo"),
+        help="Folder of the SQLite tracking store (default: .demo).",
+    )
     main(parser.parse_args().store)

@@ -37,11 +37,13 @@ N_REQUESTS = 400
 
 def make_customers(n: int, seed: int, tenure_shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "tenure_months": rng.gamma(4.0, 6.0, n) + tenure_shift,
-        "monthly_spend": rng.normal(60.0, 15.0, n),
-        "support_calls": rng.poisson(1.5, n).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "tenure_months": rng.gamma(4.0, 6.0, n) + tenure_shift,
+            "monthly_spend": rng.normal(60.0, 15.0, n),
+            "support_calls": rng.poisson(1.5, n).astype(float),
+        }
+    )
 
 
 def churned(frame: pd.DataFrame) -> pd.Series:
@@ -62,15 +64,21 @@ def main(store: Path) -> None:
     labels = churned(train)
     model = LogisticRegression(max_iter=1000).fit(train, labels)
     with mlflow.start_run(run_name="train"):
-        info = mo.log_model(model, name="model", baseline=train.assign(churned=labels),
-                            targets="churned", registered_model_name="churn",
-                            input_example=train.head(5))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=train.assign(churned=labels),
+            targets="churned",
+            registered_model_name="churn",
+            input_example=train.head(5),
+        )
     MlflowClient().set_registered_model_alias("churn", "champion", info.registered_model_version)
     print(f"logged {info.model_uri} as models:/churn@champion")
 
     # 2. Serve it with prediction logging on, and send traffic that drifts half-way.
-    with serving("models:/churn@champion", tracking_uri, log_dir,
-                 MLFLOW_OBSERVE_FLUSH_SECONDS="0.5") as url:
+    with serving(
+        "models:/churn@champion", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.5"
+    ) as url:
         calm = make_customers(N_REQUESTS // 2, seed=1)
         # the same kind of customers, staying a year longer
         shifted = make_customers(N_REQUESTS // 2, seed=1, tenure_shift=12.0)
@@ -83,16 +91,19 @@ def main(store: Path) -> None:
     print(f"sent {N_REQUESTS} requests to {url}/invocations; the second half shifted")
 
     # 3. Read each half of the log back by time and evaluate it against the champion.
-    for name, (since, until) in {"first half": (start, middle),
-                                 "second half": (middle, end)}.items():
+    for name, (since, until) in {
+        "first half": (start, middle),
+        "second half": (middle, end),
+    }.items():
         window = mo.read_logs(str(log_dir), start=since, end=until)
         with mlflow.start_run(run_name=f"monitor {name}") as run:
-            result = mo.evaluate_drift(window, baseline="models:/churn@champion",
-                                       log_plots=False)
+            result = mo.evaluate_drift(window, baseline="models:/churn@champion", log_plots=False)
         table = result.artifacts["drift_table"].content
         drifted = [r["column"] for r in table if r["drifted"]]
-        print(f"{name}: {len(window)} logged predictions; drifted columns: {drifted or 'none'} "
-              f"(run {run.info.run_id})")
+        print(
+            f"{name}: {len(window)} logged predictions; drifted columns: {drifted or 'none'} "
+            f"(run {run.info.run_id})"
+        )
     print(f"\nprediction log: {log_dir}")
     print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {tracking_uri}")
 

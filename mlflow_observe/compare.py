@@ -25,8 +25,13 @@ from mlflow_observe.engines import is_spark_dataframe
 
 
 def compare(
-    baseline: DataProfile, data, options: DriftOptions | None = None,
-    *, chunk_size: int | None = None, n_jobs: int | None = None, predict=None,
+    baseline: DataProfile,
+    data,
+    options: DriftOptions | None = None,
+    *,
+    chunk_size: int | None = None,
+    n_jobs: int | None = None,
+    predict=None,
     progress: bool | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
@@ -79,8 +84,11 @@ def compare(
         current = count_window(baseline, data)
         return compare_window(baseline, current, [str(c) for c in data.columns], options)
     current = baseline.empty_like()
-    segments = SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments) \
-        if options.segment_by else None
+    segments = (
+        SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments)
+        if options.segment_by
+        else None
+    )
     columns: dict = {}  # every column seen, in order of appearance
     parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
     for part in parts:
@@ -89,13 +97,20 @@ def compare(
             current.update(part, n_jobs=n_jobs)
             if segments is not None:
                 segments.update(part)
-    return compare_window(baseline, current, list(columns), options, segments=segments,
-                          predict=predict)
+    return compare_window(
+        baseline, current, list(columns), options, segments=segments, predict=predict
+    )
 
 
-def compare_window(baseline: DataProfile, current: DataProfile, columns,
-                   options: DriftOptions | None = None, *, segments=None,
-                   predict=None) -> WindowComparison:
+def compare_window(
+    baseline: DataProfile,
+    current: DataProfile,
+    columns,
+    options: DriftOptions | None = None,
+    *,
+    segments=None,
+    predict=None,
+) -> WindowComparison:
     """The step after counting, for every engine: the core's comparison, then the backends'.
 
     ``current`` is the window counted into ``baseline.empty_like()`` and
@@ -103,15 +118,21 @@ def compare_window(baseline: DataProfile, current: DataProfile, columns,
     :func:`~mlflow_observe.core.drift.window.compare_counted`.
     """
     options = options or DriftOptions()
-    comparison = compare_counted(baseline, current, columns, options, segments=segments,
-                                 predict=predict)
+    comparison = compare_counted(
+        baseline, current, columns, options, segments=segments, predict=predict
+    )
     if not options.detectors:
         return comparison
     # Imports alibi-detect only now, and only because a detector was asked for.
     from mlflow_observe.backends.alibi import alibi_drift
 
-    detectors = alibi_drift(baseline, current, options.detectors, present_columns=list(columns),
-                            random_state=baseline.settings.get("random_state", 0))
+    detectors = alibi_drift(
+        baseline,
+        current,
+        options.detectors,
+        present_columns=list(columns),
+        random_state=baseline.settings.get("random_state", 0),
+    )
     return replace(comparison, detectors=detectors)
 
 
@@ -143,7 +164,7 @@ def _parts(data, chunk_size):
     if isinstance(data, pd.DataFrame):
         step = chunk_size or max(len(data), 1)
         for start in range(0, max(len(data), 1), step):
-            yield data.iloc[start:start + step]
+            yield data.iloc[start : start + step]
         return
     if isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
         raise TypeError(
@@ -154,8 +175,10 @@ def _parts(data, chunk_size):
         if hasattr(part, "to_pandas") and not isinstance(part, pd.DataFrame):
             part = part.to_pandas()
         if not isinstance(part, pd.DataFrame):
-            raise TypeError(f"Each part of the window must be a DataFrame or an Arrow record "
-                            f"batch. Got {type(part).__name__}.")
+            raise TypeError(
+                f"Each part of the window must be a DataFrame or an Arrow record "
+                f"batch. Got {type(part).__name__}."
+            )
         yield part
 
 

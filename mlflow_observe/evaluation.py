@@ -47,8 +47,9 @@ def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, na
     digest.update(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
     digest.update(str(len(data)).encode())
     digest.update("\x1f".join(map(str, data.columns)).encode())
-    dataset = from_pandas(data, targets=targets, predictions=predictions, name=name,
-                          digest=digest.hexdigest()[:8])
+    dataset = from_pandas(
+        data, targets=targets, predictions=predictions, name=name, digest=digest.hexdigest()[:8]
+    )
     try:
         with warnings.catch_warnings():  # its hint about integer columns is for model inputs
             warnings.simplefilter("ignore", UserWarning)
@@ -82,14 +83,17 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
             if found:
                 bounds.extend(found)
             yield prepare_window_part(
-                frame, profile,
-                predictions=predictions or next(
-                    (c for c in (profile.predictions, PREDICTION) if c in frame.columns), None),
-                targets=targets or next(
-                    (c for c in (profile.targets, LABEL) if c in frame.columns), None))
+                frame,
+                profile,
+                predictions=predictions
+                or next((c for c in (profile.predictions, PREDICTION) if c in frame.columns), None),
+                targets=targets
+                or next((c for c in (profile.targets, LABEL) if c in frame.columns), None),
+            )
 
-    comparison = compare(profile, frames(), options, n_jobs=config.get("n_jobs"),
-                         progress=config.get("progress"))
+    comparison = compare(
+        profile, frames(), options, n_jobs=config.get("n_jobs"), progress=config.get("progress")
+    )
     return _log_window(comparison, profile, options, config, bounds)
 
 
@@ -104,11 +108,13 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     options = drift_options(config)
     names = [str(c) for c in frame.columns]
     predictions = predictions or next(
-        (c for c in (profile.predictions, PREDICTION) if c in names), None)
+        (c for c in (profile.predictions, PREDICTION) if c in names), None
+    )
     targets = targets or next((c for c in (profile.targets, LABEL) if c in names), None)
     # The pandas path's renames and drops, applied to a row of column names.
-    prepared = prepare_window_part(pd.DataFrame([names], columns=names), profile,
-                                   predictions=predictions, targets=targets)
+    prepared = prepare_window_part(
+        pd.DataFrame([names], columns=names), profile, predictions=predictions, targets=targets
+    )
     window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
     comparison = compare(profile, window, options)
     bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
@@ -121,9 +127,8 @@ def _log_window(comparison, profile, options, config, bounds):
 
     window_range = time_range_tags(bounds)
     active = mlflow.active_run()
-    with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
-        return log_drift_result(run.info.run_id, comparison, profile, options, config,
-                              window_range)
+    with contextlib.nullcontext(active) if active else mlflow.start_run() as run:
+        return log_drift_result(run.info.run_id, comparison, profile, options, config, window_range)
 
 
 def _window_name(data: pd.DataFrame) -> str | None:
@@ -136,8 +141,9 @@ def _window_name(data: pd.DataFrame) -> str | None:
     return f"window {stamps.min():%Y-%m-%d %H:%M:%S} .. {stamps.max():%Y-%m-%d %H:%M:%S} UTC"
 
 
-def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None,
-                   model_type=None, **options):
+def evaluate_drift(
+    data, baseline, *, predictions=None, targets=None, model=None, model_type=None, **options
+):
     """Compare ``data`` with a baseline and log the results to MLflow.
 
     Calls ``mlflow.models.evaluate(..., evaluators="drift")`` for you: it logs to
@@ -198,12 +204,21 @@ def evaluate_drift(data, baseline, *, predictions=None, targets=None, model=None
         if model is not None:
             raise ValueError("A streamed window needs its predictions stored; pass model=None.")
         return _evaluate_stream(data, profile, predictions, targets, options)
-    return _evaluate("drift", data, profile, predictions=predictions, targets=targets,
-                     model=model, model_type=model_type, options=options)
+    return _evaluate(
+        "drift",
+        data,
+        profile,
+        predictions=predictions,
+        targets=targets,
+        model=model,
+        model_type=model_type,
+        options=options,
+    )
 
 
-def evaluate_degradation(data, baseline, *, predictions=None, targets=None, model=None,
-                         model_type=None, **options):
+def evaluate_degradation(
+    data, baseline, *, predictions=None, targets=None, model=None, model_type=None, **options
+):
     """Compare a window's model performance with the baseline's and log it to MLflow.
 
     Realised metrics when ``data`` has labels, estimated ones otherwise (binary
@@ -250,11 +265,20 @@ def evaluate_degradation(data, baseline, *, predictions=None, targets=None, mode
     profile = load_baseline(baseline)
     if is_spark_dataframe(data) or _is_stream(data):
         if model is not None:
-            raise ValueError("A streamed or Spark window needs its predictions stored; "
-                             "pass model=None.")
+            raise ValueError(
+                "A streamed or Spark window needs its predictions stored; pass model=None."
+            )
         return _degradation_stream(data, profile, baseline, predictions, targets, options)
-    return _evaluate("degradation", data, profile, predictions=predictions, targets=targets,
-                     model=model, model_type=model_type, options=options)
+    return _evaluate(
+        "degradation",
+        data,
+        profile,
+        predictions=predictions,
+        targets=targets,
+        model=model,
+        model_type=model_type,
+        options=options,
+    )
 
 
 _STREAMED_DEGRADATION_KEYS = {"tolerance", "random_state", "progress", "sample_size"}
@@ -275,8 +299,10 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
 
     unknown = set(options) - _STREAMED_DEGRADATION_KEYS
     if unknown:
-        raise ValueError(f"Options {sorted(unknown)} are not available for a streamed window; "
-                         f"valid: {sorted(_STREAMED_DEGRADATION_KEYS)}.")
+        raise ValueError(
+            f"Options {sorted(unknown)} are not available for a streamed window; "
+            f"valid: {sorted(_STREAMED_DEGRADATION_KEYS)}."
+        )
     if is_spark_dataframe(data):
         data = _spark_performance_batches(data, profile, predictions, targets)
     counted = None
@@ -287,23 +313,27 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
                 names = set(frame.columns)
                 counted = StreamedPerformance(
                     profile.performance,
-                    predictions=predictions or next(
+                    predictions=predictions
+                    or next(
                         (c for c in (profile.predictions, PREDICTION) if c in names),
-                        profile.predictions or PREDICTION),
-                    targets=targets or next(
-                        (c for c in (profile.targets, LABEL) if c and c in names), None),
+                        profile.predictions or PREDICTION,
+                    ),
+                    targets=targets
+                    or next((c for c in (profile.targets, LABEL) if c and c in names), None),
                     sample_size=options.get("sample_size", SAMPLE_SIZE),
-                    random_state=options.get("random_state", 0))
+                    random_state=options.get("random_state", 0),
+                )
             counted.update(frame)
         if counted is None or counted.n_rows == 0:
             raise EmptyWindowError(
                 "The production window has no rows: there is nothing to compare with the "
-                "baseline. Check the window's time range or the data source.")
+                "baseline. Check the window's time range or the data source."
+            )
         result = counted.result(tolerance=options.get("tolerance", 0.02))
     except DegradationError as exc:  # as the evaluator reports it
         raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
     active = mlflow.active_run()
-    with (contextlib.nullcontext(active) if active else mlflow.start_run()) as run:
+    with contextlib.nullcontext(active) if active else mlflow.start_run() as run:
         return log_degradation_result(run.info.run_id, result, [], profile, reference)
 
 
@@ -313,10 +343,12 @@ def _spark_performance_batches(frame, profile, predictions, targets):
 
     names = [str(c) for c in frame.columns]
     performance = profile.performance or {}
-    wanted = [predictions or next((c for c in (profile.predictions, PREDICTION) if c in names),
-                                  None),
-              targets or next((c for c in (profile.targets, LABEL) if c and c in names), None),
-              *(performance.get("probabilities") or []), *(performance.get("loss_features") or [])]
+    wanted = [
+        predictions or next((c for c in (profile.predictions, PREDICTION) if c in names), None),
+        targets or next((c for c in (profile.targets, LABEL) if c and c in names), None),
+        *(performance.get("probabilities") or []),
+        *(performance.get("loss_features") or []),
+    ]
     return iter_pandas_batches(frame, list(dict.fromkeys(c for c in wanted if c in names)))
 
 
@@ -346,14 +378,25 @@ def _evaluate(evaluator, data, profile, *, predictions, targets, model, model_ty
         targets = None  # the labels have not arrived yet
     if model_type is None:
         task = (profile.performance or {}).get("task")
-        model_type = {"classification": "classifier", "regression": "regressor"}.get(task) \
-            if targets is not None and evaluator == "degradation" else MONITORING_MODEL_TYPE
+        model_type = (
+            {"classification": "classifier", "regression": "regressor"}.get(task)
+            if targets is not None and evaluator == "degradation"
+            else MONITORING_MODEL_TYPE
+        )
     if isinstance(data, pd.DataFrame):
-        data = monitoring_dataset(data, predictions=None if model is not None else predictions,
-                                  targets=targets, name=_window_name(data))
+        data = monitoring_dataset(
+            data,
+            predictions=None if model is not None else predictions,
+            targets=targets,
+            name=_window_name(data),
+        )
         targets, predictions = None, (None if model is None else predictions)
     return mlflow.models.evaluate(
-        model=model, data=data, predictions=predictions, targets=targets,
-        model_type=model_type or MONITORING_MODEL_TYPE, evaluators=evaluator,
+        model=model,
+        data=data,
+        predictions=predictions,
+        targets=targets,
+        model_type=model_type or MONITORING_MODEL_TYPE,
+        evaluators=evaluator,
         evaluator_config={"baseline": profile, **options},
     )

@@ -39,12 +39,14 @@ def tracking_uri(tmp_path):
 def make_frame(n, *, seed=0, shift=0.0, scale=1.0, category_p=(0.6, 0.3, 0.1)):
     """Features with known distributions: two normals, a categorical and a boolean."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "num_a": rng.normal(shift, scale, n),
-        "num_b": rng.normal(10.0, 2.0, n),
-        "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
-        "flag": rng.random(n) < 0.3,
-    })
+    return pd.DataFrame(
+        {
+            "num_a": rng.normal(shift, scale, n),
+            "num_b": rng.normal(10.0, 2.0, n),
+            "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
+            "flag": rng.random(n) < 0.3,
+        }
+    )
 
 
 def free_port() -> int:
@@ -58,10 +60,24 @@ def running_mlflow_server(root):
     """A real `mlflow server` process on loopback, with a SQLite store and artifacts in root."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-         "--default-artifact-root", str(root / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--default-artifact-root",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -30,8 +30,8 @@ def test_default_evaluators_import_no_alibi_detect(tmp_path):
         import pandas as pd
         import mlflow_observe as mo
 
-        mlflow.set_tracking_uri("sqlite:///{tmp_path / 'mlflow.db'}")
-        mlflow.create_experiment("t", artifact_location={(tmp_path / 'artifacts').as_uri()!r})
+        mlflow.set_tracking_uri("sqlite:///{tmp_path / "mlflow.db"}")
+        mlflow.create_experiment("t", artifact_location={(tmp_path / "artifacts").as_uri()!r})
         mlflow.set_experiment("t")
         rng = np.random.default_rng(0)
         frame = pd.DataFrame({{"x": rng.normal(size=500), "plan": rng.choice(list("ab"), 500)}})
@@ -48,9 +48,13 @@ def test_default_evaluators_import_no_alibi_detect(tmp_path):
                                     predictions="prediction", targets="label")
         print(sorted(m for m in sys.modules if m.split(".")[0] == "alibi_detect"))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300,
-                          env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -97,8 +101,14 @@ def test_cli_detector_without_the_extra_exits_3_with_the_install_command(trackin
     executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
     done = subprocess.run(
         [executable, "drift", "-b", run.info.run_id, "-d", str(window), "--detector", "alibi:ks"],
-        capture_output=True, text=True, timeout=180,
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        },
+    )
     assert done.returncode == 3, done.stderr
     assert INSTALL_COMMAND in done.stderr

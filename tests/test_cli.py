@@ -15,13 +15,17 @@ import mlflow_observe as mo
 
 def _cli(*args, env=None, timeout=180):
     executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
-    return subprocess.run([executable, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [executable, *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def _env(tracking_uri):
-    return {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def test_version():
 
 def test_drift_from_files_json_and_table(tracking_uri, baseline_and_files):
     run_id, drifted, clean = baseline_and_files
-    result = _cli("drift", "--baseline", run_id, "--data", drifted, "--output", "json",
-                  env=_env(tracking_uri))
+    result = _cli(
+        "drift", "--baseline", run_id, "--data", drifted, "--output", "json", env=_env(tracking_uri)
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["metrics"]["drift/n_drifted_columns"] == 1.0
@@ -56,8 +61,9 @@ def test_drift_from_files_json_and_table(tracking_uri, baseline_and_files):
 def test_exit_codes(tracking_uri, baseline_and_files):
     run_id, drifted, clean = baseline_and_files
     env = _env(tracking_uri)
-    fail = _cli("drift", "-b", run_id, "-d", drifted, "--fail-on-drift", "--drift-share", "0.25",
-                env=env)
+    fail = _cli(
+        "drift", "-b", run_id, "-d", drifted, "--fail-on-drift", "--drift-share", "0.25", env=env
+    )
     assert fail.returncode == 1, fail.stderr
     passing = _cli("drift", "-b", run_id, "-d", clean, "--fail-on-drift", env=env)
     assert passing.returncode == 0, passing.stderr
@@ -78,8 +84,16 @@ def test_against_a_real_tracking_server(mlflow_server, tmp_path):
             mo.log_baseline(make_frame(2000, seed=1))
         window = tmp_path / "window.parquet"
         make_frame(2000, seed=2, shift=1.0).to_parquet(window)
-        result = _cli("drift", "-b", run.info.run_id, "-d", str(window), "--output", "json",
-                      env=_env(mlflow_server))
+        result = _cli(
+            "drift",
+            "-b",
+            run.info.run_id,
+            "-d",
+            str(window),
+            "--output",
+            "json",
+            env=_env(mlflow_server),
+        )
         assert result.returncode == 0, result.stderr
         evaluation = json.loads(result.stdout)["run_id"]
         stored = mlflow.get_run(evaluation)
@@ -91,8 +105,11 @@ def test_against_a_real_tracking_server(mlflow_server, tmp_path):
 def test_unreachable_tracking_server_exits_3(tmp_path):
     window = tmp_path / "window.csv"
     make_frame(10).to_csv(window, index=False)
-    env = {**_env(f"http://127.0.0.1:{free_port()}"), "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-           "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"}
+    env = {
+        **_env(f"http://127.0.0.1:{free_port()}"),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+    }
     result = _cli("drift", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window), env=env)
     assert result.returncode == 3
     assert "Error:" in result.stderr
@@ -105,11 +122,16 @@ def test_degradation_command(tracking_uri, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=4000)
     p = 1 / (1 + np.exp(-2 * x))
-    reference = pd.DataFrame({"x": x, "p_1": p, "prediction": (p > 0.5).astype(int),
-                              "label": (rng.random(4000) < p).astype(int)})
+    reference = pd.DataFrame(
+        {
+            "x": x,
+            "p_1": p,
+            "prediction": (p > 0.5).astype(int),
+            "label": (rng.random(4000) < p).astype(int),
+        }
+    )
     with mlflow.start_run() as run:
-        mo.log_baseline(reference, targets="label", predictions="prediction",
-                        probabilities=["p_1"])
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     window = reference.sample(2000, random_state=1).reset_index(drop=True)
     window["label"] = 1 - window["label"]  # every label wrong: a collapse
     labelled = tmp_path / "labelled.parquet"
@@ -117,12 +139,14 @@ def test_degradation_command(tracking_uri, tmp_path):
     unlabelled = tmp_path / "unlabelled.csv"
     window.drop(columns=["label"]).to_csv(unlabelled, index=False)
     env = _env(tracking_uri)
-    failed = _cli("degradation", "-b", run.info.run_id, "-d", str(labelled),
-                  "--fail-on-degradation", env=env)
+    failed = _cli(
+        "degradation", "-b", run.info.run_id, "-d", str(labelled), "--fail-on-degradation", env=env
+    )
     assert failed.returncode == 1, failed.stderr
     assert "degraded" in failed.stdout and "accuracy" in failed.stdout
-    estimated = _cli("degradation", "-b", run.info.run_id, "-d", str(unlabelled),
-                     "--output", "json", env=env)
+    estimated = _cli(
+        "degradation", "-b", run.info.run_id, "-d", str(unlabelled), "--output", "json", env=env
+    )
     assert estimated.returncode == 0, estimated.stderr
     assert "degradation/estimated_roc_auc" in json.loads(estimated.stdout)["metrics"]
 
@@ -134,9 +158,22 @@ def test_drift_by_segment(tracking_uri, baseline_and_files, tmp_path):
     window.loc[red, "num_a"] += 2.0  # only the red rows drift
     path = tmp_path / "segmented.parquet"
     window.to_parquet(path)
-    result = _cli("drift", "-b", run_id, "-d", str(path), "--segment-by", "cat",
-                  "--segment-by", "flag", "--min-segment-size", "100", "--output", "json",
-                  env=_env(tracking_uri))
+    result = _cli(
+        "drift",
+        "-b",
+        run_id,
+        "-d",
+        str(path),
+        "--segment-by",
+        "cat",
+        "--segment-by",
+        "flag",
+        "--min-segment-size",
+        "100",
+        "--output",
+        "json",
+        env=_env(tracking_uri),
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["metrics"]["drift/n_segments"] == 5.0  # three colours, two flags
@@ -145,6 +182,7 @@ def test_drift_by_segment(tracking_uri, baseline_and_files, tmp_path):
     # Each segment's columns are tested at p < 0.05: a calm column can alarm by chance.
     assert "num_a" not in by_value[("cat", "green")]["drifted_columns"]
     assert "num_a" not in by_value[("cat", "blue")]["drifted_columns"]
-    table = _cli("drift", "-b", run_id, "-d", str(path), "--segment-by", "cat",
-                 env=_env(tracking_uri))
+    table = _cli(
+        "drift", "-b", run_id, "-d", str(path), "--segment-by", "cat", env=_env(tracking_uri)
+    )
     assert table.returncode == 0 and "segment cat=red" in table.stdout

@@ -32,37 +32,49 @@ def _binary(n, seed, shift=0.0, flip_region=False):
     if flip_region:  # concept shift: the labels of one region flip
         region = x1 > 0.5
         y[region] = 1 - y[region]
-    return pd.DataFrame({"x1": x1, "x2": x2, "p_1": p, "prediction": (p > 0.5).astype(int),
-                         "label": y})
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "p_1": p, "prediction": (p > 0.5).astype(int), "label": y}
+    )
 
 
 def _profile(frame):
-    return mo.build_profile(frame, targets="label", predictions="prediction",
-                            probabilities=["p_1"])
+    return mo.build_profile(frame, targets="label", predictions="prediction", probabilities=["p_1"])
 
 
 def test_classification_metrics_equal_scikit_learn():
     frame = _binary(3000, seed=1)
-    ours = classification_metrics(frame["label"], frame["prediction"],
-                                  np.column_stack([1 - frame["p_1"], frame["p_1"]]),
-                                  classes=[0, 1])
+    ours = classification_metrics(
+        frame["label"],
+        frame["prediction"],
+        np.column_stack([1 - frame["p_1"], frame["p_1"]]),
+        classes=[0, 1],
+    )
     y, yhat, p = frame["label"], frame["prediction"], frame["p_1"]
-    assert ours == pytest.approx({
-        "accuracy": skm.accuracy_score(y, yhat), "precision": skm.precision_score(y, yhat),
-        "recall": skm.recall_score(y, yhat), "f1": skm.f1_score(y, yhat),
-        "roc_auc": skm.roc_auc_score(y, p), "log_loss": skm.log_loss(y, np.c_[1 - p, p])})
+    assert ours == pytest.approx(
+        {
+            "accuracy": skm.accuracy_score(y, yhat),
+            "precision": skm.precision_score(y, yhat),
+            "recall": skm.recall_score(y, yhat),
+            "f1": skm.f1_score(y, yhat),
+            "roc_auc": skm.roc_auc_score(y, p),
+            "log_loss": skm.log_loss(y, np.c_[1 - p, p]),
+        }
+    )
     rng = np.random.default_rng(2)
     proba = rng.dirichlet([1, 1, 1], 2000)
     labels = np.array(["a", "b", "c"])[[rng.choice(3, p=row) for row in proba]]
     predicted = np.array(["a", "b", "c"])[proba.argmax(axis=1)]
     multi = classification_metrics(labels, predicted, proba, classes=["a", "b", "c"])
-    assert multi == pytest.approx({
-        "accuracy": skm.accuracy_score(labels, predicted),
-        "precision": skm.precision_score(labels, predicted, average="macro"),
-        "recall": skm.recall_score(labels, predicted, average="macro"),
-        "f1": skm.f1_score(labels, predicted, average="macro"),
-        "roc_auc": skm.roc_auc_score(labels, proba, multi_class="ovr"),
-        "log_loss": skm.log_loss(labels, proba)})
+    assert multi == pytest.approx(
+        {
+            "accuracy": skm.accuracy_score(labels, predicted),
+            "precision": skm.precision_score(labels, predicted, average="macro"),
+            "recall": skm.recall_score(labels, predicted, average="macro"),
+            "f1": skm.f1_score(labels, predicted, average="macro"),
+            "roc_auc": skm.roc_auc_score(labels, proba, multi_class="ovr"),
+            "log_loss": skm.log_loss(labels, proba),
+        }
+    )
 
 
 def test_regression_metrics_equal_scikit_learn():
@@ -70,10 +82,14 @@ def test_regression_metrics_equal_scikit_learn():
     y = rng.normal(5, 2, 1000)
     yhat = y + rng.normal(0, 0.5, 1000)
     ours = regression_metrics(y, yhat)
-    assert ours == pytest.approx({
-        "mae": skm.mean_absolute_error(y, yhat),
-        "rmse": np.sqrt(skm.mean_squared_error(y, yhat)), "r2": skm.r2_score(y, yhat),
-        "mape": skm.mean_absolute_percentage_error(y, yhat)})
+    assert ours == pytest.approx(
+        {
+            "mae": skm.mean_absolute_error(y, yhat),
+            "rmse": np.sqrt(skm.mean_squared_error(y, yhat)),
+            "r2": skm.r2_score(y, yhat),
+            "mape": skm.mean_absolute_percentage_error(y, yhat),
+        }
+    )
     with_zero = regression_metrics([0.0, 2.0], [1.0, 3.0])
     assert with_zero["mape"] == 0.5  # the zero target is left out, not divided by
 
@@ -83,10 +99,18 @@ def test_estimation_tracks_realised_under_covariate_shift():
     covered, gaps = 0, []
     for seed in range(20):
         window = _binary(4000, seed=100 + seed, shift=0.8)
-        realised = compare_performance(baseline.performance, y_true=window["label"],
-                                       y_pred=window["prediction"], proba=window["p_1"])
-        estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
-                                        proba=window["p_1"], random_state=seed)
+        realised = compare_performance(
+            baseline.performance,
+            y_true=window["label"],
+            y_pred=window["prediction"],
+            proba=window["p_1"],
+        )
+        estimated = compare_performance(
+            baseline.performance,
+            y_pred=window["prediction"],
+            proba=window["p_1"],
+            random_state=seed,
+        )
         for name in ("accuracy", "roc_auc"):
             truth, guess = realised.metric(name).value, estimated.metric(name)
             gaps.append(abs(truth - guess.value))
@@ -98,10 +122,15 @@ def test_estimation_tracks_realised_under_covariate_shift():
 def test_concept_shift_is_caught_once_labels_arrive():
     baseline = _profile(_binary(5000, seed=10))
     window = _binary(4000, seed=7, flip_region=True)
-    realised = compare_performance(baseline.performance, y_true=window["label"],
-                                   y_pred=window["prediction"], proba=window["p_1"])
-    estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
-                                    proba=window["p_1"])
+    realised = compare_performance(
+        baseline.performance,
+        y_true=window["label"],
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
+    estimated = compare_performance(
+        baseline.performance, y_pred=window["prediction"], proba=window["p_1"]
+    )
     assert realised.degraded and realised.metric("accuracy").degraded
     assert not estimated.degraded  # the estimate cannot see a concept shift
 
@@ -110,16 +139,18 @@ def test_no_false_degradation_and_a_real_drop_is_flagged():
     baseline = _profile(_binary(5000, seed=10))
     for seed in range(20):
         calm = _binary(3000, seed=200 + seed)
-        result = compare_performance(baseline.performance, y_true=calm["label"],
-                                     y_pred=calm["prediction"], proba=calm["p_1"])
+        result = compare_performance(
+            baseline.performance, y_true=calm["label"], y_pred=calm["prediction"], proba=calm["p_1"]
+        )
         assert not result.degraded, [m for m in result.metrics if m.degraded]
     noisy = _binary(3000, seed=300)
     rng = np.random.default_rng(0)
     x1 = noisy["x1"] + rng.normal(0, 1.5, len(noisy))  # the model now sees a noisy feature
     noisy["p_1"] = _sigmoid(2 * x1 - noisy["x2"])
     noisy["prediction"] = (noisy["p_1"] > 0.5).astype(int)
-    dropped = compare_performance(baseline.performance, y_true=noisy["label"],
-                                  y_pred=noisy["prediction"], proba=noisy["p_1"])
+    dropped = compare_performance(
+        baseline.performance, y_true=noisy["label"], y_pred=noisy["prediction"], proba=noisy["p_1"]
+    )
     assert dropped.degraded and dropped.metric("roc_auc").degraded
 
 
@@ -127,12 +158,20 @@ def test_bad_input_findings_and_errors():
     baseline = _profile(_binary(3000, seed=10))
     window = _binary(500, seed=4)
     window.loc[:10, "label"] = 2
-    result = compare_performance(baseline.performance, y_true=window["label"],
-                                 y_pred=window["prediction"], proba=window["p_1"])
+    result = compare_performance(
+        baseline.performance,
+        y_true=window["label"],
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
     assert any("never saw: ['2']" in f for f in result.findings)
     single = window.assign(label=1)
-    one_class = compare_performance(baseline.performance, y_true=single["label"],
-                                    y_pred=single["prediction"], proba=single["p_1"])
+    one_class = compare_performance(
+        baseline.performance,
+        y_true=single["label"],
+        y_pred=single["prediction"],
+        proba=single["p_1"],
+    )
     assert "roc_auc" not in [m.metric for m in one_class.metrics]
     assert any("ROC AUC is undefined" in f for f in one_class.findings)
     without_labels = mo.build_profile(window.drop(columns=["label"]))
@@ -144,22 +183,31 @@ def test_bad_input_findings_and_errors():
 
 def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
     with mlflow.start_run() as training:
-        mo.log_baseline(_binary(4000, seed=10), targets="label", predictions="prediction",
-                        probabilities=["p_1"])
+        mo.log_baseline(
+            _binary(4000, seed=10), targets="label", predictions="prediction", probabilities=["p_1"]
+        )
     window = _binary(3000, seed=5, flip_region=True)
     with mlflow.start_run() as run:
         realised = mlflow.models.evaluate(
-            data=window, predictions="prediction", targets="label", model_type="classifier",
-            evaluators="degradation", evaluator_config={"baseline": training.info.run_id})
+            data=window,
+            predictions="prediction",
+            targets="label",
+            model_type="classifier",
+            evaluators="degradation",
+            evaluator_config={"baseline": training.info.run_id},
+        )
     assert realised.metrics["degradation/degraded"] == 1.0
     assert realised.metrics["degradation/accuracy"] == pytest.approx(
-        skm.accuracy_score(window["label"], window["prediction"]))
+        skm.accuracy_score(window["label"], window["prediction"])
+    )
     stored = mlflow.get_run(run.info.run_id)
     assert stored.data.tags["mlflow_observe.degradation.status"] == "degraded"
     assert {"degradation_table.json", "degradation_report.html", "degradation_plot.png"} <= {
-        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
-    estimated = mo.evaluate_degradation(window.drop(columns=["label"]),
-                                        baseline=training.info.run_id)
+        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)
+    }
+    estimated = mo.evaluate_degradation(
+        window.drop(columns=["label"]), baseline=training.info.run_id
+    )
     assert "degradation/estimated_accuracy" in estimated.metrics
     assert estimated.metrics["degradation/degraded"] == 0.0
     assert all(np.isfinite(v) for v in estimated.metrics.values())
@@ -174,22 +222,29 @@ def test_segments_find_the_region_that_got_worse(tracking_uri):
     baseline = _binary(5000, seed=10)
     window = _binary(6000, seed=11)
     rng = np.random.default_rng(1)
-    window["country"] = rng.choice(["fr", "de", "es", "tiny"], len(window), p=[.45, .3, .24, .01])
+    window["country"] = rng.choice(
+        ["fr", "de", "es", "tiny"], len(window), p=[0.45, 0.3, 0.24, 0.01]
+    )
     broken = window["country"] == "de"
     window.loc[broken, "label"] = 1 - window.loc[broken, "label"]  # the model fails in "de"
     with mlflow.start_run() as training:
-        mo.log_baseline(baseline, targets="label", predictions="prediction",
-                        probabilities=["p_1"])
-    result = mo.evaluate_degradation(window, baseline=training.info.run_id,
-                                     segment_by=["country"], min_segment_size=200)
+        mo.log_baseline(baseline, targets="label", predictions="prediction", probabilities=["p_1"])
+    result = mo.evaluate_degradation(
+        window, baseline=training.info.run_id, segment_by=["country"], min_segment_size=200
+    )
     table = result.artifacts["degradation_table"].content
     local = mlflow.artifacts.download_artifacts(
-        run_id=result._run_id, artifact_path="degradation_table.json")
+        run_id=result._run_id, artifact_path="degradation_table.json"
+    )
     import json
+
     segments = json.load(open(local))["segments"]
     assert segments[0]["value"] == "de" and segments[0]["degraded"]
     assert {s["value"]: s["degraded"] for s in segments} == {
-        "de": True, "fr": False, "es": False}  # "tiny" pooled into (other), too small: skipped
+        "de": True,
+        "fr": False,
+        "es": False,
+    }  # "tiny" pooled into (other), too small: skipped
     assert result.metrics["degradation/n_degraded_segments"] == 1.0
     assert "Worst segments" in result.artifacts["degradation_report"].content
     assert table  # the overall metrics are still there
@@ -212,14 +267,15 @@ def test_direct_loss_estimation_for_regressors(tracking_uri):
     for seed, scale in ((2, 1.0), (3, 1.3)):  # calm, then larger errors from a wider x2
         window = _regression(4000, seed=seed, noise_scale=scale)
         realised = regression_metrics(window["target"], window["prediction"])
-        estimated = compare_performance(profile.performance, y_pred=window["prediction"],
-                                        features=window)
+        estimated = compare_performance(
+            profile.performance, y_pred=window["prediction"], features=window
+        )
         assert abs(estimated.metric("mae").value - realised["mae"]) < 0.1 * realised["mae"]
     assert estimated.degraded and estimated.metric("mae").degraded  # the wider window
-    result = mo.evaluate_degradation(window.drop(columns=["target"]),
-                                     baseline=training.info.run_id)
+    result = mo.evaluate_degradation(window.drop(columns=["target"]), baseline=training.info.run_id)
     assert result.metrics["degradation/estimated_mae"] == pytest.approx(
-        estimated.metric("mae").value)
+        estimated.metric("mae").value
+    )
 
 
 def _multiclass(n, seed, shift=0.0):
@@ -229,21 +285,35 @@ def _multiclass(n, seed, shift=0.0):
     logits = np.column_stack([x[:, 0], x[:, 1], -x[:, 0] - x[:, 1]]) * 1.5
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     labels = np.array(["a", "b", "c"])[(rng.random((n, 1)) > p.cumsum(axis=1)).sum(axis=1)]
-    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "p_a": p[:, 0], "p_b": p[:, 1],
-                         "p_c": p[:, 2], "prediction": np.array(["a", "b", "c"])[p.argmax(1)],
-                         "label": labels})
+    return pd.DataFrame(
+        {
+            "x1": x[:, 0],
+            "x2": x[:, 1],
+            "p_a": p[:, 0],
+            "p_b": p[:, 1],
+            "p_c": p[:, 2],
+            "prediction": np.array(["a", "b", "c"])[p.argmax(1)],
+            "label": labels,
+        }
+    )
 
 
 def test_multiclass_estimation_tracks_realised_under_covariate_shift():
-    baseline = mo.build_profile(_multiclass(6000, seed=1), targets="label",
-                                predictions="prediction", probabilities=["p_a", "p_b", "p_c"])
+    baseline = mo.build_profile(
+        _multiclass(6000, seed=1),
+        targets="label",
+        predictions="prediction",
+        probabilities=["p_a", "p_b", "p_c"],
+    )
     for seed in range(3):
         window = _multiclass(4000, seed=10 + seed, shift=0.5)
         proba = window[["p_a", "p_b", "p_c"]]
-        realised = compare_performance(baseline.performance, y_true=window["label"],
-                                       y_pred=window["prediction"], proba=proba)
-        estimated = compare_performance(baseline.performance, y_pred=window["prediction"],
-                                        proba=proba)
+        realised = compare_performance(
+            baseline.performance, y_true=window["label"], y_pred=window["prediction"], proba=proba
+        )
+        estimated = compare_performance(
+            baseline.performance, y_pred=window["prediction"], proba=proba
+        )
         for name in ("accuracy", "f1", "roc_auc"):
             assert abs(realised.metric(name).value - estimated.metric(name).value) < 0.03
 
@@ -251,10 +321,18 @@ def test_multiclass_estimation_tracks_realised_under_covariate_shift():
 def test_labels_of_another_type_are_matched_by_text():
     baseline = _profile(_binary(3000, seed=10))
     window = _binary(1000, seed=4)
-    as_text = compare_performance(baseline.performance, y_true=window["label"].astype(str),
-                                  y_pred=window["prediction"], proba=window["p_1"])
-    as_numbers = compare_performance(baseline.performance, y_true=window["label"],
-                                     y_pred=window["prediction"], proba=window["p_1"])
+    as_text = compare_performance(
+        baseline.performance,
+        y_true=window["label"].astype(str),
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
+    as_numbers = compare_performance(
+        baseline.performance,
+        y_true=window["label"],
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
     assert as_text.metric("accuracy").value == as_numbers.metric("accuracy").value
     assert any("matched by their text" in f for f in as_text.findings)
     assert as_numbers.findings == []  # numpy integers are the baseline's integers
@@ -263,12 +341,17 @@ def test_labels_of_another_type_are_matched_by_text():
 def test_a_moved_label_distribution_is_reported():
     baseline = _profile(_binary(5000, seed=10))
     calm = _binary(3000, seed=20)
-    calm_result = compare_performance(baseline.performance, y_true=calm["label"],
-                                      y_pred=calm["prediction"], proba=calm["p_1"])
+    calm_result = compare_performance(
+        baseline.performance, y_true=calm["label"], y_pred=calm["prediction"], proba=calm["p_1"]
+    )
     assert not any("label distribution moved" in f for f in calm_result.findings)
     shifted = _binary(3000, seed=21, shift=0.8)  # more positives
-    result = compare_performance(baseline.performance, y_true=shifted["label"],
-                                 y_pred=shifted["prediction"], proba=shifted["p_1"])
+    result = compare_performance(
+        baseline.performance,
+        y_true=shifted["label"],
+        y_pred=shifted["prediction"],
+        proba=shifted["p_1"],
+    )
     assert any("label distribution moved" in f for f in result.findings)
 
 
@@ -280,8 +363,10 @@ def test_performance_plot_when_a_value_lies_outside_its_interval():
     from mlflow_observe.report.plots import figure_to_png, plot_performance
 
     # A perfect window: the bootstrap interval [0.99, 0.998] does not contain 1.0.
-    metric = MetricDegradation("accuracy", "estimated", 0.995, 0.99, 0.998, 1.0, 0.999, 0.9995,
-                               0.005, 0.005, 0.01, False)
-    png = figure_to_png(plot_performance(DegradationResult("classification", "estimated",
-                                                           [metric], False, 240, [])))
+    metric = MetricDegradation(
+        "accuracy", "estimated", 0.995, 0.99, 0.998, 1.0, 0.999, 0.9995, 0.005, 0.005, 0.01, False
+    )
+    png = figure_to_png(
+        plot_performance(DegradationResult("classification", "estimated", [metric], False, 240, []))
+    )
     assert png[:4] == b"\x89PNG"

@@ -18,10 +18,18 @@ def _drifted(reference, window, **options):
 def test_small_reference_uses_tests_large_uses_distances():
     small = _drifted(make_frame(800, seed=1), make_frame(800, seed=2))
     assert {c.column: c.method for c in small.columns} == {
-        "num_a": "ks", "num_b": "ks", "cat": "chi2", "flag": "ztest"}
+        "num_a": "ks",
+        "num_b": "ks",
+        "cat": "chi2",
+        "flag": "ztest",
+    }
     large = _drifted(make_frame(5000, seed=1), make_frame(5000, seed=2))
     assert {c.column: c.method for c in large.columns} == {
-        "num_a": "wasserstein", "num_b": "wasserstein", "cat": "js", "flag": "js"}
+        "num_a": "wasserstein",
+        "num_b": "wasserstein",
+        "cat": "js",
+        "flag": "js",
+    }
 
 
 def test_small_samples_are_exactly_scipy():
@@ -52,11 +60,14 @@ def test_no_false_alarms_large_path_at_100k():
 
 
 @pytest.mark.parametrize("size", [600, 50_000])
-@pytest.mark.parametrize("change,column", [
-    ({"shift": 0.5}, "num_a"),                      # a 0.5 standard deviation mean shift
-    ({"scale": 1.6}, "num_a"),                      # a scale change
-    ({"category_p": (0.1, 0.3, 0.6)}, "cat"),       # a category-frequency swap
-])
+@pytest.mark.parametrize(
+    "change,column",
+    [
+        ({"shift": 0.5}, "num_a"),  # a 0.5 standard deviation mean shift
+        ({"scale": 1.6}, "num_a"),  # a scale change
+        ({"category_p": (0.1, 0.3, 0.6)}, "cat"),  # a category-frequency swap
+    ],
+)
 def test_detection_on_the_right_column_only(size, change, column):
     result = _drifted(make_frame(size, seed=1), make_frame(size, seed=2, **change))
     assert result.drifted_columns == [column]
@@ -79,7 +90,8 @@ def test_dataset_drift_by_share_and_by_correction():
     corrected = _drifted(reference, window, dataset_method="bonferroni")
     assert corrected.dataset_drift
     assert corrected.column("num_a").p_value_adjusted == pytest.approx(
-        min(1.0, corrected.column("num_a").p_value * 4))
+        min(1.0, corrected.column("num_a").p_value * 4)
+    )
     assert not _drifted(reference, make_frame(800, seed=3), dataset_method="bh").dataset_drift
 
 
@@ -89,14 +101,16 @@ def test_statuses_ok_warning_drift():
     assert result.column("num_a").status == "warning"  # ~0.07 normalised Wasserstein
     assert result.column("num_b").status == "ok"
     assert result.status == "warning" and not result.dataset_drift
-    assert _drifted(reference, make_frame(20_000, seed=2, shift=1)).column("num_a").status == \
-        "drift"
+    assert (
+        _drifted(reference, make_frame(20_000, seed=2, shift=1)).column("num_a").status == "drift"
+    )
 
 
 def test_per_column_method_and_threshold_overrides():
     reference, window = make_frame(5000, seed=1), make_frame(5000, seed=2, shift=0.07)
-    result = _drifted(reference, window, methods={"num_a": "psi", "cat": "chi2"},
-                      thresholds={"num_a": 0.001})
+    result = _drifted(
+        reference, window, methods={"num_a": "psi", "cat": "chi2"}, thresholds={"num_a": 0.001}
+    )
     assert result.column("num_a").method == "psi" and result.column("num_a").threshold == 0.001
     assert result.column("num_a").drifted
     assert result.column("cat").method == "chi2" and result.column("cat").p_value is not None
@@ -133,8 +147,9 @@ def test_probability_columns_are_judged_but_not_counted_as_features():
     window = make_frame(3000, seed=2, shift=1.0)
     window["p_1"] = 1 / (1 + np.exp(-window["num_a"]))
     window["prediction"] = (window["p_1"] > 0.5).astype(int)
-    profile = build_profile(reference, targets="label", predictions="prediction",
-                            probabilities=["p_1"])
+    profile = build_profile(
+        reference, targets="label", predictions="prediction", probabilities=["p_1"]
+    )
     result = compare(profile, window).drift
     assert result.column("p_1").role == "probability" and result.column("p_1").drifted
     assert result.drifted_columns == ["num_a"] and result.n_evaluated == 4
@@ -162,8 +177,9 @@ def test_chunked_counting_equals_whole(chunk_size):
 
 
 def test_metric_names_are_sanitised_and_mapped():
-    reference = pd.DataFrame({"income / month": np.arange(50.0), "größe.cm": np.arange(50.0),
-                              "a b": np.arange(50.0)})
+    reference = pd.DataFrame(
+        {"income / month": np.arange(50.0), "größe.cm": np.arange(50.0), "a b": np.arange(50.0)}
+    )
     result = compare(build_profile(reference), reference).drift
     names = {c.column: c.metric_name for c in result.columns}
     assert names == {"income / month": "income _ month", "größe.cm": "grosse.cm", "a b": "a b"}
@@ -190,7 +206,10 @@ def test_small_window_against_large_reference_gets_a_test_not_a_noisy_distance()
         assert result.column("num_a").method == "ks"
         flagged += result.column("num_a").drifted
         # the distance the old rule would have used is often past its threshold here
-    noisy = [stats.wasserstein_distance(reference["num_a"], make_frame(150, seed=100 + s)["num_a"])
-             / reference["num_a"].std(ddof=0) for s in range(40)]
+    noisy = [
+        stats.wasserstein_distance(reference["num_a"], make_frame(150, seed=100 + s)["num_a"])
+        / reference["num_a"].std(ddof=0)
+        for s in range(40)
+    ]
     assert max(noisy) > 0.1
     assert flagged <= 5  # about alpha of 40 draws

@@ -24,11 +24,13 @@ FEATURES = ["x1", "x2", "x3"]
 def frame(n, *, seed, shift=0.0):
     """y depends on x1 only; ``shift`` moves x1 and x2 (by one standard deviation times shift)."""
     rng = np.random.default_rng(seed)
-    data = pd.DataFrame({
-        "x1": rng.normal(shift, 1.0, n),
-        "x2": rng.normal(3.0 + 2.0 * shift, 2.0, n),
-        "x3": rng.normal(0.0, 1.0, n),
-    })
+    data = pd.DataFrame(
+        {
+            "x1": rng.normal(shift, 1.0, n),
+            "x2": rng.normal(3.0 + 2.0 * shift, 2.0, n),
+            "x3": rng.normal(0.0, 1.0, n),
+        }
+    )
     data["y"] = 4.0 * data["x1"] + rng.normal(0.0, 0.3, n)
     return data
 
@@ -75,7 +77,8 @@ def test_the_relied_on_drifted_feature_ranks_above_the_ignored_one(baseline, mod
     assert explained["x1"] > 0.8
     assert abs(explained["x2"]) < 0.1
     assert comparison.metrics()["drift/impact/prediction_shift"] == pytest.approx(
-        comparison.impact.prediction_shift)
+        comparison.impact.prediction_shift
+    )
 
 
 def test_ranking_needs_no_model(baseline):
@@ -121,8 +124,9 @@ def test_a_model_failing_on_resampled_inputs_leaves_the_report_intact(baseline, 
     assert all(r.explained is None for r in impact.ranking)
     assert "input rejected" in impact.notes["x1"]
     assert comparison.drift.drifted_columns == ["x1", "x2"]  # the rest as before
-    page = render_report(comparison, baseline=baseline, options=DriftOptions(),
-                         baseline_label="x", plots={})
+    page = render_report(
+        comparison, baseline=baseline, options=DriftOptions(), baseline_label="x", plots={}
+    )
     assert "Drift impact" in page and "failed on resampled inputs" in page
     assert "Data integrity" in page
 
@@ -164,14 +168,19 @@ def test_end_to_end_flavor_records_impact_and_evaluate_drift_explains(tracking_u
     train = frame(5000, seed=10)
     model = LinearRegression().fit(train[FEATURES], train["y"])
     with mlflow.start_run():
-        info = mo.log_model(model, name="model", baseline=train[FEATURES],
-                            registered_model_name="impact-model",
-                            input_example=train[FEATURES].head(3))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=train[FEATURES],
+            registered_model_name="impact-model",
+            input_example=train[FEATURES].head(3),
+        )
     assert mo.load_baseline("models:/impact-model/1").impact.importances["x1"] > 1.0
     window = frame(4000, seed=11, shift=1.0)[FEATURES]
     with mlflow.start_run() as run:
-        result = mo.evaluate_drift(window, baseline="models:/impact-model/1",
-                                   model=info.model_uri, log_plots=True)
+        result = mo.evaluate_drift(
+            window, baseline="models:/impact-model/1", model=info.model_uri, log_plots=True
+        )
     content = result.artifacts["drift_impact"].content
     assert content["top_feature"] == "x1"
     assert content["ranking"][0]["explained"] > 0.8
@@ -188,12 +197,12 @@ def test_end_to_end_log_baseline_with_model_and_stored_predictions(tracking_uri,
     reference = frame(8000, seed=12)
     reference["prediction"] = model.predict(reference[FEATURES])
     with mlflow.start_run() as training:
-        mo.log_baseline(reference[[*FEATURES, "prediction"]], predictions="prediction",
-                        model=model)
+        mo.log_baseline(reference[[*FEATURES, "prediction"]], predictions="prediction", model=model)
     window = frame(4000, seed=13, shift=1.0)
     window["prediction"] = model.predict(window[FEATURES])
-    result = mo.evaluate_drift(window[[*FEATURES, "prediction"]],
-                               baseline=training.info.run_id, log_plots=False)
+    result = mo.evaluate_drift(
+        window[[*FEATURES, "prediction"]], baseline=training.info.run_id, log_plots=False
+    )
     content = result.artifacts["drift_impact"].content
     assert content["top_feature"] == "x1" and content["prediction_shift"] is None
     assert set(content["ranking"][0]) >= {"column", "importance", "severity", "score"}
@@ -214,17 +223,24 @@ def test_explains_a_pyfunc_model_whose_signature_has_integers_and_booleans(track
     rng = np.random.default_rng(15)
 
     def data(n, shift=0.0):
-        return pd.DataFrame({"x1": rng.normal(shift, 1.0, n), "n": rng.integers(0, 5, n),
-                             "ok": rng.random(n) < 0.5})
+        return pd.DataFrame(
+            {"x1": rng.normal(shift, 1.0, n), "n": rng.integers(0, 5, n), "ok": rng.random(n) < 0.5}
+        )
 
     train = data(3000)
     model = LinearRegression().fit(train, 2.0 * train["x1"] + train["n"])
     with mlflow.start_run():
-        info = mo.log_model(model, name="model", baseline=train, registered_model_name="ints",
-                            input_example=train.head(3))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=train,
+            registered_model_name="ints",
+            input_example=train.head(3),
+        )
     with mlflow.start_run():
-        result = mo.evaluate_drift(data(3000, shift=1.0), baseline="models:/ints/1",
-                                   model=info.model_uri, log_plots=False)
+        result = mo.evaluate_drift(
+            data(3000, shift=1.0), baseline="models:/ints/1", model=info.model_uri, log_plots=False
+        )
     content = result.artifacts["drift_impact"].content
     assert content["notes"] == {}, content["notes"]
     assert content["top_feature"] == "x1" and content["ranking"][0]["explained"] > 0.8

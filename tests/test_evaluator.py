@@ -39,26 +39,49 @@ def _artifacts(run_id, path=""):
 def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
     with mlflow.start_run() as run:
         result = mlflow.models.evaluate(
-            data=_production(), predictions="prediction", model_type=mo.MONITORING_MODEL_TYPE,
-            evaluators="drift", evaluator_config={"baseline": baseline_run})
+            data=_production(),
+            predictions="prediction",
+            model_type=mo.MONITORING_MODEL_TYPE,
+            evaluators="drift",
+            evaluator_config={"baseline": baseline_run},
+        )
     assert result.metrics["drift/share_drifted_columns"] == 0.25
     assert result.metrics["drift/prediction_drift"] == 1.0
     stored = MlflowClient().get_run(run.info.run_id)
-    for key in ("drift/share_drifted_columns", "drift/n_drifted_columns", "drift/dataset_drift",
-                "drift/num_a/wasserstein", "drift/cat/js", "drift/prediction/wasserstein",
-                "integrity/n_findings"):
+    for key in (
+        "drift/share_drifted_columns",
+        "drift/n_drifted_columns",
+        "drift/dataset_drift",
+        "drift/num_a/wasserstein",
+        "drift/cat/js",
+        "drift/prediction/wasserstein",
+        "integrity/n_findings",
+    ):
         assert stored.data.metrics[key] == pytest.approx(result.metrics[key])
     assert all(np.isfinite(v) for v in stored.data.metrics.values())
     artifacts = _artifacts(run.info.run_id)
-    assert {"drift_table.json", "integrity_findings.json", "drift_report.html",
-            "drift_plots/num_a.png"} <= set(artifacts)
+    assert {
+        "drift_table.json",
+        "integrity_findings.json",
+        "drift_report.html",
+        "drift_plots/num_a.png",
+    } <= set(artifacts)
     assert stored.data.tags["mlflow_observe.baseline_run_id"] == baseline_run
     assert stored.data.tags["mlflow_observe.drift.drifted_columns"] == "num_a"
     table = result.artifacts["drift_table"].content
-    assert {"column", "kind", "method", "statistic", "p_value", "threshold", "drifted",
-            "status"} <= set(table[0])
-    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
-                                                artifact_path="drift_table.json")
+    assert {
+        "column",
+        "kind",
+        "method",
+        "statistic",
+        "p_value",
+        "threshold",
+        "drifted",
+        "status",
+    } <= set(table[0])
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="drift_table.json"
+    )
     assert json.load(open(local)) == json.loads(json.dumps(table))
 
 
@@ -70,9 +93,15 @@ def test_baseline_references(baseline_run, form):
         model = LinearRegression().fit(np.arange(10).reshape(-1, 1), np.arange(10))
         with mlflow.start_run(run_id=baseline_run):
             info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
-        MlflowClient().set_registered_model_alias("churn", "champion", info.registered_model_version)
-    reference = {"id": baseline_run, "runs": f"runs:/{baseline_run}",
-                 "version": "models:/churn/1", "alias": "models:/churn@champion"}[form]
+        MlflowClient().set_registered_model_alias(
+            "churn", "champion", info.registered_model_version
+        )
+    reference = {
+        "id": baseline_run,
+        "runs": f"runs:/{baseline_run}",
+        "version": "models:/churn/1",
+        "alias": "models:/churn@champion",
+    }[form]
     profile = mo.load_baseline(reference)
     assert profile.metadata["source_run_id"] == baseline_run
     result = mo.evaluate_drift(_production(), baseline=reference)
@@ -92,14 +121,19 @@ def test_with_a_model_instead_of_stored_predictions(baseline_run):
     from sklearn.linear_model import LinearRegression
 
     reference = make_frame(3000, seed=1)
-    model = LinearRegression().fit(reference[["num_a", "num_b"]],
-                                   reference["num_a"] + 0.1 * reference["num_b"])
+    model = LinearRegression().fit(
+        reference[["num_a", "num_b"]], reference["num_a"] + 0.1 * reference["num_b"]
+    )
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="m")
     window = _production(1.0)[["num_a", "num_b"]]
-    result = mlflow.models.evaluate(model=info.model_uri, data=window,
-                                    model_type=mo.MONITORING_MODEL_TYPE, evaluators="drift",
-                                    evaluator_config={"baseline": baseline_run})
+    result = mlflow.models.evaluate(
+        model=info.model_uri,
+        data=window,
+        model_type=mo.MONITORING_MODEL_TYPE,
+        evaluators="drift",
+        evaluator_config={"baseline": baseline_run},
+    )
     assert result.metrics["drift/prediction_drift"] == 1.0
 
 
@@ -113,15 +147,20 @@ def test_opt_in_only(baseline_run):
     assert evaluator.can_evaluate(model_type=None, evaluator_config={"baseline": "x"})
     window = _production()[["num_a", "num_b", "prediction"]]
     window["label"] = window["prediction"]
-    result = mlflow.models.evaluate(data=window, predictions="prediction", targets="label",
-                                    model_type="regressor")
+    result = mlflow.models.evaluate(
+        data=window, predictions="prediction", targets="label", model_type="regressor"
+    )
     assert not any(k.startswith("drift/") for k in result.metrics)
 
 
 def test_html_report_escapes_everything(tracking_uri):
     evil = "<script>alert(1)</script>"
-    reference = pd.DataFrame({evil: np.random.default_rng(0).choice(["a", evil], 3000),
-                              "x": np.random.default_rng(1).normal(size=3000)})
+    reference = pd.DataFrame(
+        {
+            evil: np.random.default_rng(0).choice(["a", evil], 3000),
+            "x": np.random.default_rng(1).normal(size=3000),
+        }
+    )
     window = reference.copy()
     window[evil] = np.random.default_rng(2).choice(["a", evil], 3000, p=[0.1, 0.9])
     with mlflow.start_run() as run:
@@ -165,10 +204,15 @@ def test_bad_windows_get_clear_errors(baseline_run):
     with pytest.raises(mo.EmptyWindowError, match="no rows"):
         mo.evaluate_drift(_production().iloc[:0], baseline=baseline_run)
     with pytest.raises(MlflowException, match="no rows"):  # straight through MLflow
-        mlflow.models.evaluate(data=_production()[["num_a"]].iloc[:0],
-                               model_type=mo.MONITORING_MODEL_TYPE, evaluators="drift",
-                               evaluator_config={"baseline": baseline_run})
-    with pytest.raises(MlflowException, match="Unknown drift evaluator config keys: \\['treshold'\\]"):
+        mlflow.models.evaluate(
+            data=_production()[["num_a"]].iloc[:0],
+            model_type=mo.MONITORING_MODEL_TYPE,
+            evaluators="drift",
+            evaluator_config={"baseline": baseline_run},
+        )
+    with pytest.raises(
+        MlflowException, match="Unknown drift evaluator config keys: \\['treshold'\\]"
+    ):
         mo.evaluate_drift(_production(), baseline=baseline_run, treshold=0.2)
     with pytest.raises(MlflowException, match="'drift_share' parameter of DriftOptions"):
         mo.evaluate_drift(_production(), baseline=baseline_run, drift_share=3)
@@ -184,8 +228,14 @@ def test_every_bad_column_becomes_a_finding_not_a_crash(baseline_run):
     window = window.drop(columns=["flag"]).assign(extra=1)
     result = mo.evaluate_drift(window, baseline=baseline_run)
     checks = {f["check"] for f in result.artifacts["integrity_findings"].content}
-    assert {"type_change", "missing_rate_increase", "infinite_values", "unseen_categories",
-            "missing_column", "extra_column"} <= checks
+    assert {
+        "type_change",
+        "missing_rate_increase",
+        "infinite_values",
+        "unseen_categories",
+        "missing_column",
+        "extra_column",
+    } <= checks
     assert all(np.isfinite(v) for v in result.metrics.values())
 
 
@@ -194,8 +244,12 @@ def test_window_is_logged_as_a_run_input_cheaply(baseline_run):
     dataset = mo.monitoring_dataset(window, predictions="prediction")
     assert dataset.schema.input_names() == list(window.columns)
     with mlflow.start_run() as run:
-        mlflow.models.evaluate(data=dataset, model_type=mo.MONITORING_MODEL_TYPE,
-                               evaluators="drift", evaluator_config={"baseline": baseline_run})
+        mlflow.models.evaluate(
+            data=dataset,
+            model_type=mo.MONITORING_MODEL_TYPE,
+            evaluators="drift",
+            evaluator_config={"baseline": baseline_run},
+        )
     inputs = MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
     assert [i.dataset.digest for i in inputs] == [dataset.digest]
     assert json.loads(inputs[0].dataset.profile)["num_rows"] == len(window)

@@ -11,24 +11,28 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_quickstart_finds_the_injected_shift(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--store", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     calm, shifted = result.stdout.split("shifted window")
     assert "dataset drift: no" in calm and "(none)" in calm
     assert "dataset drift: yes" in shifted
-    drifting = [line.split(":")[0].strip(" -") for line in shifted.splitlines()
-                if line.startswith("    - ")]
+    drifting = [
+        line.split(":")[0].strip(" -") for line in shifted.splitlines() if line.startswith("    - ")
+    ]
     assert sorted(drifting) == ["mean radius", "worst texture"]
     assert (tmp_path / "mlflow.db").exists()
 
 
 def test_serve_and_monitor_finds_the_shift_in_the_second_half_only(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "serve_and_monitor.py"), "--store",
-         str(tmp_path)],
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, str(ROOT / "examples" / "serve_and_monitor.py"), "--store", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -39,9 +43,10 @@ def test_serve_and_monitor_finds_the_shift_in_the_second_half_only(tmp_path):
 
 def test_monitor_and_gate_catches_the_afternoon_drift_and_gates(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "monitor_and_gate.py"), "--store",
-         str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
+        [sys.executable, str(ROOT / "examples" / "monitor_and_gate.py"), "--store", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -23,7 +23,8 @@ def test_missing_and_extra_columns():
     window = make_frame(500, seed=2).drop(columns=["num_b"]).assign(new_col=1)
     result = _findings(make_frame(500, seed=1), window)
     assert [(f.check, f.column) for f in result.integrity.by_check("missing_column")] == [
-        ("missing_column", "num_b")]
+        ("missing_column", "num_b")
+    ]
     assert [f.column for f in result.integrity.by_check("extra_column")] == ["new_col"]
     assert result.drift.column("num_b").note == "column missing from the window"
     assert result.metrics()["integrity/n_missing_columns"] == 1.0
@@ -84,10 +85,12 @@ def test_mixed_types_in_an_object_column():
 
 
 def test_all_nan_and_constant_reference_columns():
-    reference = pd.DataFrame({"empty": np.full(200, np.nan), "const": np.ones(200),
-                              "x": np.arange(200.0)})
-    window = pd.DataFrame({"empty": np.arange(200.0), "const": np.full(200, 2.0),
-                           "x": np.arange(200.0)})
+    reference = pd.DataFrame(
+        {"empty": np.full(200, np.nan), "const": np.ones(200), "x": np.arange(200.0)}
+    )
+    window = pd.DataFrame(
+        {"empty": np.arange(200.0), "const": np.full(200, 2.0), "x": np.arange(200.0)}
+    )
     result = _findings(reference, window)
     assert result.drift.column("empty").status == "skipped"
     assert "no values in the reference" in result.drift.column("empty").note

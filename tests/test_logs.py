@@ -46,7 +46,10 @@ def test_files_are_partitioned_by_day_and_temporary_files_ignored(tmp_path):
 def test_window_bounds_and_model_filter(tmp_path):
     _write(tmp_path).close()
     now = pd.Timestamp.now(tz="UTC")
-    assert len(read_logs(str(tmp_path), start=now - pd.Timedelta("1h"), end=now + pd.Timedelta("1h"))) == 100
+    assert (
+        len(read_logs(str(tmp_path), start=now - pd.Timedelta("1h"), end=now + pd.Timedelta("1h")))
+        == 100
+    )
     assert len(read_logs(str(tmp_path), model="churn/3")) == 100
     with pytest.raises(LogWindowError, match="for model 'other'"):
         read_logs(str(tmp_path), model="other")
@@ -85,8 +88,9 @@ def test_labels_join_and_the_later_label_wins(tmp_path):
 
 
 def test_full_queue_drops_and_counts_never_blocks(tmp_path, caplog):
-    writer = PredictionLogWriter(str(tmp_path), max_queue_rows=10, flush_rows=10**9,
-                                 flush_seconds=3600)
+    writer = PredictionLogWriter(
+        str(tmp_path), max_queue_rows=10, flush_rows=10**9, flush_seconds=3600
+    )
     with caplog.at_level(logging.WARNING):
         for _ in range(25):
             writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0)
@@ -96,8 +100,6 @@ def test_full_queue_drops_and_counts_never_blocks(tmp_path, caplog):
     assert len(read_logs(str(tmp_path))) == 10
     # the counters reach the server log too
     assert any("rows_dropped_queue_full=15" in r.getMessage() for r in caplog.records)
-
-
 
 
 def test_unwritable_log_location_is_reported_once_and_counted(tmp_path, caplog):
@@ -140,8 +142,9 @@ def test_rows_are_flushed_when_the_process_exits(tmp_path):
 def test_caller_request_ids_and_file_uris(tmp_path):
     writer = PredictionLogWriter(f"file://{tmp_path}")
     writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0, request_id="order-1")
-    writer.submit(pd.DataFrame({"x": [1.0, 2.0]}), [1, 0], latency_seconds=0.0,
-                  request_id="order-2")
+    writer.submit(
+        pd.DataFrame({"x": [1.0, 2.0]}), [1, 0], latency_seconds=0.0, request_id="order-2"
+    )
     writer.close()
     logs = read_logs(f"file://{tmp_path}")
     assert logs["request_id"].tolist() == ["order-1", "order-2-0", "order-2-1"]
@@ -166,20 +169,26 @@ def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
     writer.close()
     whole = mo.evaluate_drift(read_logs(str(tmp_path / "log")), baseline=training.info.run_id)
     with mlflow.start_run() as run:
-        streamed = mo.evaluate_drift(iter_log_batches(str(tmp_path / "log"), batch_size=250),
-                                     baseline=training.info.run_id)
+        streamed = mo.evaluate_drift(
+            iter_log_batches(str(tmp_path / "log"), batch_size=250), baseline=training.info.run_id
+        )
     assert streamed.metrics == pytest.approx(whole.metrics)
     assert streamed.metrics["drift/x/wasserstein"] > 0.4
     assert streamed.metrics["integrity/n_extra_columns"] == 0.0
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert "mlflow_observe.window.start" in tags and "drift_report.html" in [
-        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)]
+        a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)
+    ]
 
 
 def test_event_time_stamps_replayed_rows(tmp_path):
     writer = PredictionLogWriter(str(tmp_path))
-    writer.submit(pd.DataFrame({"x": [1.0, 2.0]}), [0, 1], latency_seconds=0.0,
-                  event_time="2026-11-20T08:30:00")
+    writer.submit(
+        pd.DataFrame({"x": [1.0, 2.0]}),
+        [0, 1],
+        latency_seconds=0.0,
+        event_time="2026-11-20T08:30:00",
+    )
     writer.submit(pd.DataFrame({"x": [3.0]}), [1], latency_seconds=0.0, event_time="not a time")
     writer.close()
     logs = read_logs(str(tmp_path))

@@ -34,9 +34,13 @@ ROWS_PER_HOUR = 240
 def customers(n, seed, shift=0.0):
     """Customers; ``shift`` moves tenure (months) and spend (a third as much) up."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"tenure": rng.gamma(4.0, 6.0, n) + shift,
-                         "spend": rng.normal(60.0, 15.0, n) + shift / 3,
-                         "calls": rng.poisson(1.5, n).astype(float)})
+    return pd.DataFrame(
+        {
+            "tenure": rng.gamma(4.0, 6.0, n) + shift,
+            "spend": rng.normal(60.0, 15.0, n) + shift / 3,
+            "calls": rng.poisson(1.5, n).astype(float),
+        }
+    )
 
 
 def churned(frame):
@@ -47,27 +51,43 @@ def log_version(train, registered="churn"):
     """Train on ``train`` and log the wrapped model, its baseline with performance."""
     labels = churned(train)
     model = LogisticRegression(max_iter=1000).fit(train, labels)
-    reference = train.assign(churned=labels, prediction=model.predict(train),
-                             probability_1=model.predict_proba(train)[:, 1])
-    profile = mo.build_profile(reference, targets="churned", predictions="prediction",
-                               probabilities=["probability_1"])
+    reference = train.assign(
+        churned=labels,
+        prediction=model.predict(train),
+        probability_1=model.predict_proba(train)[:, 1],
+    )
+    profile = mo.build_profile(
+        reference, targets="churned", predictions="prediction", probabilities=["probability_1"]
+    )
     with mlflow.start_run():
-        info = mo.log_model(model, name="model", baseline=profile,
-                            registered_model_name=registered, input_example=train.head(3))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=profile,
+            registered_model_name=registered,
+            input_example=train.head(3),
+        )
     return model, info.registered_model_version
 
 
 def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
     """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour."""
-    writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version=str(version),
-                                 probabilities=lambda x: pd.DataFrame(
-                                     model.predict_proba(x), columns=model.classes_))
+    writer = PredictionLogWriter(
+        str(log_dir),
+        model_name="churn",
+        model_version=str(version),
+        probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
+    )
     for hour in range(hours):
         batch = customers(rows, seed=100 + hour, shift=20.0 if hour >= DRIFT_FROM_HOUR else 0.0)
         for call in range(10):
-            part = batch.iloc[call * rows // 10:(call + 1) * rows // 10]
-            writer.submit(part, model.predict(part), latency_seconds=0.001,
-                          event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat())
+            part = batch.iloc[call * rows // 10 : (call + 1) * rows // 10]
+            writer.submit(
+                part,
+                model.predict(part),
+                latency_seconds=0.001,
+                event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
+            )
     writer.close()
 
 
@@ -96,9 +116,17 @@ class Hooks(http.server.ThreadingHTTPServer):
 
 def cli(*args, env, timeout=300):
     executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
-    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": env,
-                               "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"})
+    return subprocess.run(
+        [executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": env,
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +157,27 @@ def _use_server(request):
 
 def test_monitor_alerts_webhook_and_idempotence(champion):
     hooks = Hooks()
-    args = ["monitor", "-m", "models:/churn@champion", "--logs", champion["logs"],
-            "--window", "1h", "--since", str(DAY), "--until", str(DAY + pd.Timedelta(hours=HOURS)),
-            "--alert", "drift/share_drifted_columns>=0.5:critical",
-            "--alert", "drift/n_drifted_columns>=1:warning", "--webhook", hooks.url,
-            "--output", "json"]
+    args = [
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--window",
+        "1h",
+        "--since",
+        str(DAY),
+        "--until",
+        str(DAY + pd.Timedelta(hours=HOURS)),
+        "--alert",
+        "drift/share_drifted_columns>=0.5:critical",
+        "--alert",
+        "drift/n_drifted_columns>=1:warning",
+        "--webhook",
+        hooks.url,
+        "--output",
+        "json",
+    ]
     first = cli(*args, env=champion["url"])
     assert first.returncode == 1, first.stderr  # critical alerts fired
     result = json.loads(first.stdout)
@@ -147,8 +191,9 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     assert "critical" not in levels[:DRIFT_FROM_HOUR]
     # One webhook payload per alerting window, naming the window and its run.
     critical = [p for p in hooks.payloads if p["level"] == "critical"]
-    assert sorted(p["window_start"] for p in critical) == \
-        [w["start"] for w in windows[DRIFT_FROM_HOUR:]]
+    assert sorted(p["window_start"] for p in critical) == [
+        w["start"] for w in windows[DRIFT_FROM_HOUR:]
+    ]
     assert len(hooks.payloads) == sum(level is not None for level in levels)
     payload = critical[0]
     assert payload["level"] == "critical" and payload["model"] == "models:/churn/1"
@@ -162,8 +207,9 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     # The monitor run's metric history is the time series: step = window index, time = end.
     history = client.get_metric_history(monitor_run.info.run_id, "drift/share_drifted_columns")
     assert [m.step for m in history] == list(range(HOURS))
-    assert [m.timestamp for m in history] == \
-        [int((DAY + pd.Timedelta(hours=h + 1)).timestamp() * 1000) for h in range(HOURS)]
+    assert [m.timestamp for m in history] == [
+        int((DAY + pd.Timedelta(hours=h + 1)).timestamp() * 1000) for h in range(HOURS)
+    ]
     assert all(m.value >= 0.5 for m in history[DRIFT_FROM_HOUR:])
     assert all(m.value < 0.5 for m in history[:DRIFT_FROM_HOUR])
     # Degradation is estimated (no labels arrived) and charted too.
@@ -175,8 +221,7 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     assert window_run.data.tags["observe.alert.webhook"].startswith("delivered")
     artifacts = {f.path for f in client.list_artifacts(window_run.info.run_id)}
     assert {"drift_report.html", "alerts.json", "degradation_report.html"} <= artifacts
-    alerts = json.loads(mlflow.artifacts.load_text(
-        f"{window_run.info.artifact_uri}/alerts.json"))
+    alerts = json.loads(mlflow.artifacts.load_text(f"{window_run.info.artifact_uri}/alerts.json"))
     assert [r["fired"] for r in alerts["rules"]] == [True, True] and alerts["user"]
 
     # Run it again: nothing new, nothing added, no alert, exit 0.
@@ -186,8 +231,10 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     assert json.loads(again.stdout)["windows"] == []
     assert json.loads(again.stdout)["already_evaluated"] == HOURS
     assert len(client.search_runs([monitor_run.info.experiment_id])) == runs_before
-    assert len(client.get_metric_history(monitor_run.info.run_id,
-                                         "drift/share_drifted_columns")) == HOURS
+    assert (
+        len(client.get_metric_history(monitor_run.info.run_id, "drift/share_drifted_columns"))
+        == HOURS
+    )
     hooks.shutdown()
 
 
@@ -196,60 +243,104 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path):
     log_dir = tmp_path / "log"
     writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version="1")
     rows = customers(4, seed=5)
-    stamps = ["2026-11-25T00:30:00", "2026-11-25T01:00:00", "2026-11-25T01:59:59.999999",
-              "2026-11-25T02:00:00"]
+    stamps = [
+        "2026-11-25T00:30:00",
+        "2026-11-25T01:00:00",
+        "2026-11-25T01:59:59.999999",
+        "2026-11-25T02:00:00",
+    ]
     for i, stamp in enumerate(stamps):
         writer.submit(rows.iloc[[i]], [0], latency_seconds=0.0, event_time=stamp)
     writer.close()
-    result = mo.monitor("models:/churn/1", str(log_dir), window="1h",
-                        since="2026-11-25T00:00", until="2026-11-25T03:00", min_rows=1,
-                        experiment_name="boundaries", drift_options={"log_plots": False})
+    result = mo.monitor(
+        "models:/churn/1",
+        str(log_dir),
+        window="1h",
+        since="2026-11-25T00:00",
+        until="2026-11-25T03:00",
+        min_rows=1,
+        experiment_name="boundaries",
+        drift_options={"log_plots": False},
+    )
     assert [w.n_rows for w in result.windows] == [1, 2, 1]
     assert sum(w.n_rows for w in result.windows) == len(stamps)
     # Found again by its [start, end) tags, though its rows begin at 00:30.
     window_run = MlflowClient().get_run(result.windows[0].run_id)
     assert window_run.data.tags["observe.window.start"] == "2026-11-25T00:00:00+00:00"
     assert window_run.data.tags["mlflow_observe.window.start"].startswith("2026-11-25T00:30")
-    again = mo.monitor("models:/churn/1", str(log_dir), window="1h", since="2026-11-25T00:00",
-                       until="2026-11-25T03:00", min_rows=1, experiment_name="boundaries")
+    again = mo.monitor(
+        "models:/churn/1",
+        str(log_dir),
+        window="1h",
+        since="2026-11-25T00:00",
+        until="2026-11-25T03:00",
+        min_rows=1,
+        experiment_name="boundaries",
+    )
     assert again.windows == [] and again.already_evaluated == 3
 
 
 def test_interrupted_window_is_evaluated_again(champion, tmp_path):
     """A window run without the 'complete' mark (a crash) does not count as evaluated."""
-    first = mo.monitor("models:/churn/1", champion["logs"], window="2h", since=str(DAY),
-                       until=str(DAY + pd.Timedelta(hours=2)), experiment_name="interrupted",
-                       drift_options={"log_plots": False})
+    first = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="2h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=2)),
+        experiment_name="interrupted",
+        drift_options={"log_plots": False},
+    )
     assert len(first.evaluated) == 1
     client = MlflowClient()
     # Take the mark off, as if the run had died before finishing.
     client.delete_tag(first.evaluated[0].run_id, "observe.window.complete")
-    again = mo.monitor("models:/churn/1", champion["logs"], window="2h", since=str(DAY),
-                       until=str(DAY + pd.Timedelta(hours=2)), experiment_name="interrupted",
-                       drift_options={"log_plots": False})
+    again = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="2h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=2)),
+        experiment_name="interrupted",
+        drift_options={"log_plots": False},
+    )
     assert len(again.evaluated) == 1 and again.evaluated[0].run_id != first.evaluated[0].run_id
     # Changing the width of an existing series is refused.
     with pytest.raises(ValueError, match="monitored in 2h windows"):
-        mo.monitor("models:/churn/1", champion["logs"], window="1h",
-                   experiment_name="interrupted")
+        mo.monitor("models:/churn/1", champion["logs"], window="1h", experiment_name="interrupted")
 
 
 def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
     hooks = Hooks(delay=10.0)
     started = time.monotonic()
-    result = mo.monitor("models:/churn/1", champion["logs"], window="3h", since=str(DAY),
-                        until=str(DAY + pd.Timedelta(hours=6)), experiment_name="slow hook",
-                        alerts=["drift/share_drifted_columns>=0.3:warning"],
-                        webhook=hooks.url, webhook_timeout=1.0, min_rows=800,
-                        drift_options={"log_plots": False})
+    result = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="3h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=6)),
+        experiment_name="slow hook",
+        alerts=["drift/share_drifted_columns>=0.3:warning"],
+        webhook=hooks.url,
+        webhook_timeout=1.0,
+        min_rows=800,
+        drift_options={"log_plots": False},
+    )
     elapsed = time.monotonic() - started
     assert [w.status for w in result.windows] == ["skipped", "skipped"]
     assert "fewer than min_rows=800" in result.windows[0].notes[0]
-    result = mo.monitor("models:/churn/1", champion["logs"], window="3h", since=str(DAY),
-                        until=str(DAY + pd.Timedelta(hours=6)), experiment_name="slow hook",
-                        alerts=["drift/share_drifted_columns>=0.3:warning"],
-                        webhook=hooks.url, webhook_timeout=1.0,
-                        drift_options={"log_plots": False})
+    result = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="3h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=6)),
+        experiment_name="slow hook",
+        alerts=["drift/share_drifted_columns>=0.3:warning"],
+        webhook=hooks.url,
+        webhook_timeout=1.0,
+        drift_options={"log_plots": False},
+    )
     elapsed = time.monotonic() - started - elapsed
     assert result.level == "warning"
     assert result.windows[1].webhook.startswith("failed after 2 attempt(s): timed out")
@@ -259,31 +350,79 @@ def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
 
 def test_bad_input_exit_codes(champion, tmp_path):
     url = champion["url"]
-    bad_rule = cli("monitor", "-m", "models:/churn@champion", "--logs", champion["logs"],
-                   "--alert", "drift/share>>0.3", env=url)
+    bad_rule = cli(
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--alert",
+        "drift/share>>0.3",
+        env=url,
+    )
     assert bad_rule.returncode == 2 and "'drift/share>>0.3'" in bad_rule.stderr
-    bad_window = cli("monitor", "-m", "models:/churn@champion", "--logs", champion["logs"],
-                     "--window", "hourly", env=url)
+    bad_window = cli(
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--window",
+        "hourly",
+        env=url,
+    )
     assert bad_window.returncode == 2 and "'hourly'" in bad_window.stderr
     no_alias = cli("monitor", "-m", "models:/churn@nope", "--logs", champion["logs"], env=url)
     assert no_alias.returncode == 3
     assert "has no alias 'nope' (its aliases: champion)" in no_alias.stderr
-    empty = cli("monitor", "-m", "models:/churn@champion", "--logs", champion["logs"],
-                "--since", "2026-10-01", "--until", "2026-10-01T03:00", env=url)
+    empty = cli(
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--since",
+        "2026-10-01",
+        "--until",
+        "2026-10-01T03:00",
+        env=url,
+    )
     assert empty.returncode == 3 and "No predictions of churn v1" in empty.stderr
     # A registered version logged without a baseline.
     with mlflow.start_run():
-        plain = mlflow.sklearn.log_model(champion["model"], name="plain",
-                                         registered_model_name="plain",
-                                         serialization_format="cloudpickle")
-    no_baseline = cli("monitor", "-m", f"models:/plain/{plain.registered_model_version}",
-                      "--logs", champion["logs"], env=url)
+        plain = mlflow.sklearn.log_model(
+            champion["model"],
+            name="plain",
+            registered_model_name="plain",
+            serialization_format="cloudpickle",
+        )
+    no_baseline = cli(
+        "monitor",
+        "-m",
+        f"models:/plain/{plain.registered_model_version}",
+        "--logs",
+        champion["logs"],
+        env=url,
+    )
     assert no_baseline.returncode == 3 and "has no baseline profile" in no_baseline.stderr
     down = subprocess.run(
-        [shutil.which("mlflow-observe", path=os.path.dirname(sys.executable)), "monitor", "-m",
-         "models:/churn@champion", "--logs", champion["logs"]], capture_output=True, text=True,
-        timeout=120, env={**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
-                          "MLFLOW_HTTP_REQUEST_TIMEOUT": "2"})
+        [
+            shutil.which("mlflow-observe", path=os.path.dirname(sys.executable)),
+            "monitor",
+            "-m",
+            "models:/churn@champion",
+            "--logs",
+            champion["logs"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",
+        },
+    )
     assert down.returncode == 3 and "did not answer" in down.stderr
 
 
@@ -294,27 +433,58 @@ def test_gate_refuses_stale_and_promotes_retrained(champion, tmp_path):
     holdout = customers(1500, seed=3, shift=20.0)
     holdout.assign(churned=churned(holdout)).to_parquet(tmp_path / "holdout.parquet")
     data = str(tmp_path / "holdout.parquet")
-    thresholds = ["--threshold", "drift/share_drifted_columns<=0.3",
-                  "--threshold", "degradation/accuracy_delta>=-0.05"]
-    refused = cli("gate", "-m", f"models:/churn/{stale}", "--data", data, "--against",
-                  "models:/churn@champion", *thresholds, "--promote", "champion",
-                  "--output", "json", env=champion["url"])
+    thresholds = [
+        "--threshold",
+        "drift/share_drifted_columns<=0.3",
+        "--threshold",
+        "degradation/accuracy_delta>=-0.05",
+    ]
+    refused = cli(
+        "gate",
+        "-m",
+        f"models:/churn/{stale}",
+        "--data",
+        data,
+        "--against",
+        "models:/churn@champion",
+        *thresholds,
+        "--promote",
+        "champion",
+        "--output",
+        "json",
+        env=champion["url"],
+    )
     assert refused.returncode == 1, refused.stderr
     verdict = json.loads(refused.stdout)
     assert verdict["status"] == "failed"
     assert any("drift/share_drifted_columns" in r for r in verdict["reasons"])
     assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
     tags = client.get_model_version("churn", stale).tags
-    assert tags["observe.gate.status"] == "failed" and tags["observe.gate.run_id"] == \
-        verdict["run_id"]
-    report = json.loads(mlflow.artifacts.load_text(
-        f"{client.get_run(verdict['run_id']).info.artifact_uri}/gate_report.json"))
+    assert (
+        tags["observe.gate.status"] == "failed" and tags["observe.gate.run_id"] == verdict["run_id"]
+    )
+    report = json.loads(
+        mlflow.artifacts.load_text(
+            f"{client.get_run(verdict['run_id']).info.artifact_uri}/gate_report.json"
+        )
+    )
     assert report["verdict"] == "failed" and report["candidate"]["version"] == stale
     assert report["champion"]["version"] == champion["version"] and report["user"]
     assert report["actions"] == ["no promotion: the gate failed"]
 
-    accepted = cli("gate", "-m", f"models:/churn/{fresh}", "--data", data, "--against",
-                   "champion", *thresholds, "--promote", "champion", env=champion["url"])
+    accepted = cli(
+        "gate",
+        "-m",
+        f"models:/churn/{fresh}",
+        "--data",
+        data,
+        "--against",
+        "champion",
+        *thresholds,
+        "--promote",
+        "champion",
+        env=champion["url"],
+    )
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "gate PASSED" in accepted.stdout
     assert client.get_model_version_by_alias("churn", "champion").version == fresh
@@ -330,8 +500,12 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     holdout = customers(1000, seed=4)
     holdout = holdout.assign(churned=churned(holdout))
     # Against itself nothing improves by 0.01: MLflow's minimum absolute change fails.
-    same = mo.gate("models:/churn@champion", data=holdout, against="champion",
-                   thresholds=["degradation/accuracy>=champion+0.01"])
+    same = mo.gate(
+        "models:/churn@champion",
+        data=holdout,
+        against="champion",
+        thresholds=["degradation/accuracy>=champion+0.01"],
+    )
     assert not same.passed
     assert "minimum absolute change check failed" in same.reasons[0]
     assert same.checks[0].candidate_value == same.checks[0].champion_value
@@ -340,20 +514,41 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     missing = mo.gate("models:/churn/1", data=holdout, thresholds=["drift/no_such_metric<=1"])
     assert not missing.passed and "has no value for it" in missing.reasons[0]
     # The legacy stage path, from the recorded evaluation (no data).
-    staged = cli("gate", "-m", "models:/churn/1", "--threshold",
-                 "drift/share_drifted_columns<=1", "--stage", "Production", env=champion["url"])
+    staged = cli(
+        "gate",
+        "-m",
+        "models:/churn/1",
+        "--threshold",
+        "drift/share_drifted_columns<=1",
+        "--stage",
+        "Production",
+        env=champion["url"],
+    )
     assert staged.returncode == 0, staged.stdout + staged.stderr
     assert "recorded evaluation" in staged.stdout
     assert client.get_model_version("churn", "1").current_stage == "Production"
-    usage = cli("gate", "-m", "models:/churn/1", "--threshold", "degradation/accuracy>=champion+1",
-                env=champion["url"])
+    usage = cli(
+        "gate",
+        "-m",
+        "models:/churn/1",
+        "--threshold",
+        "degradation/accuracy>=champion+1",
+        env=champion["url"],
+    )
     assert usage.returncode == 2 and "--against" in usage.stderr
 
 
 def test_history_tells_the_story_in_order(champion):
-    mo.monitor("models:/churn/1", champion["logs"], window="6h", since=str(DAY),
-               until=str(DAY + pd.Timedelta(hours=6)), experiment_name="history",
-               alerts=["drift/n_drifted_columns>=1:warning"], drift_options={"log_plots": False})
+    mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="6h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=6)),
+        experiment_name="history",
+        alerts=["drift/n_drifted_columns>=1:warning"],
+        drift_options={"log_plots": False},
+    )
     mo.gate("models:/churn/1", thresholds=["drift/share_drifted_columns<=0.1"])
     printed = cli("history", "-m", "models:/churn/1", "--output", "json", env=champion["url"])
     assert printed.returncode == 0, printed.stderr
@@ -373,8 +568,12 @@ ML_VIEW = "workflowType=machine_learning"
 def _most_drifted(table):
     """The feature furthest past its threshold in a drift_table.json."""
     drifted = [r for r in table if r["status"] == "drift" and r["role"] == "feature"]
-    return min(drifted, key=lambda r: r["p_value"] if r["p_value"] is not None
-               else -r["statistic"] / r["threshold"])["column"]
+    return min(
+        drifted,
+        key=lambda r: (
+            r["p_value"] if r["p_value"] is not None else -r["statistic"] / r["threshold"]
+        ),
+    )["column"]
 
 
 def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
@@ -382,15 +581,24 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     # Idempotent: evaluates the windows unless an earlier test already did.
-    mo.monitor("models:/churn@champion", champion["logs"], window="1h", since=str(DAY),
-               until=str(DAY + pd.Timedelta(hours=HOURS)),
-               alerts=["drift/share_drifted_columns>=0.5:critical"])
+    mo.monitor(
+        "models:/churn@champion",
+        champion["logs"],
+        window="1h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=HOURS)),
+        alerts=["drift/share_drifted_columns>=0.5:critical"],
+    )
     client = MlflowClient()
     experiment = client.get_experiment_by_name("churn monitoring")
-    (monitor_run,) = client.search_runs([experiment.experiment_id],
-                                        "tags.`observe.role` = 'monitor'")
-    last = client.search_runs([experiment.experiment_id], "tags.`observe.role` = 'window'",
-                              order_by=["tags.`observe.window.start` DESC"])[0]
+    (monitor_run,) = client.search_runs(
+        [experiment.experiment_id], "tags.`observe.role` = 'monitor'"
+    )
+    last = client.search_runs(
+        [experiment.experiment_id],
+        "tags.`observe.role` = 'window'",
+        order_by=["tags.`observe.window.start` DESC"],
+    )[0]
     table = json.loads(mlflow.artifacts.load_text(f"{last.info.artifact_uri}/drift_table.json"))
     column = _most_drifted(table)
     assert column == "tenure"  # the shift moved tenure 20 months, spend a third as much
@@ -406,8 +614,9 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
         page.goto(f"{base}/runs?{ML_VIEW}")
         _close_assistant(page)
         # Unfold the monitor run: its window runs are nested under it.
-        page.locator("[role=gridcell]", has_text="churn v1 monitoring") \
-            .get_by_role("button").first.click()
+        page.locator("[role=gridcell]", has_text="churn v1 monitoring").get_by_role(
+            "button"
+        ).first.click()
         expect(page.get_by_text(last.info.run_name)).to_be_visible(timeout=30_000)
         expect(page.get_by_text("churn v1 monitoring")).to_be_visible()
         page.screenshot(path=f"{shots}/runs.png")
@@ -442,14 +651,27 @@ def _close_assistant(page):
 
 
 def test_fail_on_warning_and_the_table_output(champion):
-    args = ["monitor", "-m", "models:/churn/1", "--logs", champion["logs"], "--window", "6h",
-            "--since", str(DAY), "--until", str(DAY + pd.Timedelta(hours=6)),
-            "--alert", "drift/n_drifted_columns>=1:warning"]
+    args = [
+        "monitor",
+        "-m",
+        "models:/churn/1",
+        "--logs",
+        champion["logs"],
+        "--window",
+        "6h",
+        "--since",
+        str(DAY),
+        "--until",
+        str(DAY + pd.Timedelta(hours=6)),
+        "--alert",
+        "drift/n_drifted_columns>=1:warning",
+    ]
     quiet = cli(*args, "--experiment-name", "warnings pass", env=champion["url"])
     assert quiet.returncode == 0, quiet.stderr  # a warning alone does not fail by default
     assert "churn v1: 1 window(s) evaluated, 0 skipped, 0 evaluated before" in quiet.stdout
     row = quiet.stdout.splitlines()[2]
     assert row.startswith("2026-11-26 00:00:00") and " warning " in row
-    strict = cli(*args, "--fail-on", "warning", "--experiment-name", "warnings fail",
-                 env=champion["url"])
+    strict = cli(
+        *args, "--fail-on", "warning", "--experiment-name", "warnings fail", env=champion["url"]
+    )
     assert strict.returncode == 1, strict.stderr

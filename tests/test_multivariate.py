@@ -22,9 +22,12 @@ from mlflow_observe.core.drift.multivariate import (
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 
-MULTIVARIATE_METRICS = ("drift/multivariate/domain_auc", "drift/multivariate/domain_drifted",
-                        "drift/multivariate/reconstruction_error",
-                        "drift/multivariate/reconstruction_drifted")
+MULTIVARIATE_METRICS = (
+    "drift/multivariate/domain_auc",
+    "drift/multivariate/domain_drifted",
+    "drift/multivariate/reconstruction_error",
+    "drift/multivariate/reconstruction_drifted",
+)
 
 
 def correlated(n, *, rho, seed, missing=0.0):
@@ -34,14 +37,16 @@ def correlated(n, *, rho, seed, missing=0.0):
     """
     rng = np.random.default_rng(seed)
     ab = rng.multivariate_normal([0.0, 0.0], [[1.0, rho], [rho, 1.0]], n)
-    frame = pd.DataFrame({
-        "a": ab[:, 0],
-        "b": ab[:, 1],
-        "noise_1": rng.normal(5.0, 2.0, n),
-        "noise_2": rng.exponential(1.0, n),
-        "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1]),
-        "active": rng.random(n) < 0.3,
-    })
+    frame = pd.DataFrame(
+        {
+            "a": ab[:, 0],
+            "b": ab[:, 1],
+            "noise_1": rng.normal(5.0, 2.0, n),
+            "noise_2": rng.exponential(1.0, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.6, 0.3, 0.1]),
+            "active": rng.random(n) < 0.3,
+        }
+    )
     if missing:
         frame.loc[rng.random(n) < missing, "noise_1"] = np.nan
         frame.loc[rng.random(n) < missing, "plan"] = None
@@ -96,8 +101,9 @@ def test_false_alarm_rate_on_reference_distributed_windows():
         reference = correlated(1500, rho=0.8, seed=1000 + seed, missing=0.05)
         window = correlated(600, rho=0.8, seed=2000 + seed, missing=0.05)
         domain = domain_classifier_drift(reference, window, min_margin=0.0, random_state=seed)
-        reconstruction = reconstruction_drift(reference, window, min_increase=0.0,
-                                              random_state=seed)
+        reconstruction = reconstruction_drift(
+            reference, window, min_increase=0.0, random_state=seed
+        )
         domain_alarms += domain.drifted
         reconstruction_alarms += reconstruction.drifted
         aucs.append(domain.statistic)
@@ -154,19 +160,27 @@ def test_report_section_ranks_columns_and_escapes_names():
     window = correlated(1000, rho=0.0, seed=2).rename(columns={"a": "<img src=x>"})
     baseline = build_profile(reference)
     options = DriftOptions(multivariate=True)
-    page = render_report(mo.compare(baseline, window, options), baseline=baseline,
-                         options=options, baseline_label="runs:/abc", plots={})
+    page = render_report(
+        mo.compare(baseline, window, options),
+        baseline=baseline,
+        options=options,
+        baseline_label="runs:/abc",
+        plots={},
+    )
     assert "<img src=x>" not in page and "&lt;img src=x&gt;" in page
-    section = page[page.index("Columns that separate the window"):]
+    section = page[page.index("Columns that separate the window") :]
     ranked = [section.index(name) for name in ("&lt;img src=x&gt;", "noise_1")]
     assert ranked == sorted(ranked)
 
 
 def test_a_window_too_small_is_a_clear_error_with_the_minimum():
     reference = correlated(1000, rho=0.8, seed=1)
-    window = reference.iloc[:MIN_ROWS - 1]
-    with pytest.raises(WindowTooSmallError, match=r"at least 100 rows in the window sample; it "
-                                                  r"has 99\. Use a longer window"):
+    window = reference.iloc[: MIN_ROWS - 1]
+    with pytest.raises(
+        WindowTooSmallError,
+        match=r"at least 100 rows in the window sample; it "
+        r"has 99\. Use a longer window",
+    ):
         domain_classifier_drift(reference, window)
     with pytest.raises(WindowTooSmallError, match="at least 100 rows in the reference sample"):
         reconstruction_drift(window, reference)
@@ -186,10 +200,14 @@ def test_all_categorical_data_is_encoded_for_pca():
         # Support tier follows the plan in the reference; independent of it in the window,
         # with the same shares of each tier either way.
         tier = {"basic": "email", "plus": "chat", "pro": "phone"}
-        support = np.array([tier[p] for p in plan]) if tied else \
-            np.array([tier[p] for p in rng.permutation(plan)])
-        return pd.DataFrame({"plan": plan, "support": support, "country": rng.choice(
-            ["fr", "de", "it", "es"], n)})
+        support = (
+            np.array([tier[p] for p in plan])
+            if tied
+            else np.array([tier[p] for p in rng.permutation(plan)])
+        )
+        return pd.DataFrame(
+            {"plan": plan, "support": support, "country": rng.choice(["fr", "de", "it", "es"], n)}
+        )
 
     reference = plans(3000, tied=True, seed=1)
     calm = reconstruction_drift(reference, plans(1000, tied=True, seed=2))
@@ -216,8 +234,10 @@ def test_results_are_seeded_and_inputs_untouched():
     reference = correlated(800, rho=0.8, seed=1)
     window = correlated(400, rho=0.2, seed=2)
     before = window.copy()
-    first, second = domain_classifier_drift(reference, window), domain_classifier_drift(
-        reference, window)
+    first, second = (
+        domain_classifier_drift(reference, window),
+        domain_classifier_drift(reference, window),
+    )
     assert first == second
     assert reconstruction_drift(reference, window) == reconstruction_drift(reference, window)
     pd.testing.assert_frame_equal(window, before)
@@ -225,8 +245,11 @@ def test_results_are_seeded_and_inputs_untouched():
 
 def test_parameters_are_validated_in_scikit_learn_wording():
     frame = correlated(200, rho=0.8, seed=1)
-    with pytest.raises(ValueError, match=r"The 'n_splits' parameter of domain_classifier_drift "
-                                         r"must be an int >= 2 and <= 20\. Got 1 instead\."):
+    with pytest.raises(
+        ValueError,
+        match=r"The 'n_splits' parameter of domain_classifier_drift "
+        r"must be an int >= 2 and <= 20\. Got 1 instead\.",
+    ):
         domain_classifier_drift(frame, frame, n_splits=1)
     with pytest.raises(ValueError, match="The 'variance' parameter of reconstruction_drift"):
         reconstruction_drift(frame, frame, variance=1.5)
@@ -239,7 +262,7 @@ def test_parameters_are_validated_in_scikit_learn_wording():
 def test_a_streamed_window_uses_its_bounded_sample():
     baseline = build_profile(correlated(4000, rho=0.8, seed=1), sample_size=2000)
     window = correlated(12_000, rho=0.0, seed=2)
-    parts = (window.iloc[start:start + 3000] for start in range(0, len(window), 3000))
+    parts = (window.iloc[start : start + 3000] for start in range(0, len(window), 3000))
     result = mo.compare(baseline, parts, DriftOptions(multivariate=True))
     assert result.current.n_rows == 12_000
     assert result.multivariate.domain.n_current == 2000
@@ -274,18 +297,21 @@ def _window():
 def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
     with mlflow.start_run() as run:
         result = mlflow.models.evaluate(
-            data=_window(), predictions="prediction", model_type=mo.MONITORING_MODEL_TYPE,
+            data=_window(),
+            predictions="prediction",
+            model_type=mo.MONITORING_MODEL_TYPE,
             evaluators="drift",
-            evaluator_config={"baseline": baseline_run, "multivariate": True,
-                              "log_plots": False})
+            evaluator_config={"baseline": baseline_run, "multivariate": True, "log_plots": False},
+        )
     stored = MlflowClient().get_run(run.info.run_id).data.metrics
     for key in MULTIVARIATE_METRICS:
         assert stored[key] == pytest.approx(result.metrics[key])
     assert stored["drift/multivariate/domain_drifted"] == 1.0
     assert stored["drift/multivariate/reconstruction_drifted"] == 1.0
     assert all(np.isfinite(v) for v in stored.values())
-    local = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
-                                                artifact_path="drift_table.json")
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="drift_table.json"
+    )
     records = {r["column"]: r for r in json.load(open(local)) if r["role"] == "multivariate"}
     domain = records["domain_classifier"]
     assert domain["metric_key"] == "drift/multivariate/domain_auc" and domain["drifted"]
@@ -296,24 +322,44 @@ def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
 
 
 def test_evaluate_drift_keyword_and_cli_flag(baseline_run, tracking_uri, tmp_path):
-    result = mo.evaluate_drift(_window(), baseline=baseline_run, multivariate=True,
-                               log_plots=False)
+    result = mo.evaluate_drift(_window(), baseline=baseline_run, multivariate=True, log_plots=False)
     assert set(MULTIVARIATE_METRICS) <= set(result.metrics)
     path = tmp_path / "window.parquet"
     _window().to_parquet(path)
     executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    completed = subprocess.run([executable, "drift", "-b", baseline_run, "-d", str(path),
-                                "--multivariate", "--output", "json"],
-                               capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    }
+    completed = subprocess.run(
+        [
+            executable,
+            "drift",
+            "-b",
+            baseline_run,
+            "-d",
+            str(path),
+            "--multivariate",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert completed.returncode == 0, completed.stderr
     payload = json.loads(completed.stdout)
     assert payload["metrics"]["drift/multivariate/domain_drifted"] == 1.0
     assert payload["metrics"]["drift/multivariate/reconstruction_drifted"] == 1.0
-    table = subprocess.run([executable, "drift", "-b", baseline_run, "-d", str(path),
-                            "--multivariate"], capture_output=True, text=True, env=env,
-                           timeout=300)
+    table = subprocess.run(
+        [executable, "drift", "-b", baseline_run, "-d", str(path), "--multivariate"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line.split() for line in table.stdout.splitlines()[2:]}
     assert rows["domain_classifier"][1] == "domain_auc" and rows["domain_classifier"][-1] == "drift"

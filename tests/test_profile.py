@@ -19,32 +19,41 @@ from mlflow_observe.core.profile.data_profile import (
 def test_kinds_are_inferred_with_reasons():
     n = 500
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({
-        "amount": rng.normal(size=n),
-        "count": rng.integers(0, 5, n),
-        "plan": rng.choice(["a", "b"], n),
-        "flag": rng.random(n) < 0.5,
-        "when": pd.date_range("2026-01-01", periods=n, freq="h"),
-        "when_text": pd.date_range("2026-01-01", periods=n, freq="h").astype(str),
-        "user_id": [f"u{i:06d}" for i in range(n)],
-        "row_id": np.arange(n),
-        "comment": [f"this is comment number {i} about things" for i in range(n)],
-    })
+    frame = pd.DataFrame(
+        {
+            "amount": rng.normal(size=n),
+            "count": rng.integers(0, 5, n),
+            "plan": rng.choice(["a", "b"], n),
+            "flag": rng.random(n) < 0.5,
+            "when": pd.date_range("2026-01-01", periods=n, freq="h"),
+            "when_text": pd.date_range("2026-01-01", periods=n, freq="h").astype(str),
+            "user_id": [f"u{i:06d}" for i in range(n)],
+            "row_id": np.arange(n),
+            "comment": [f"this is comment number {i} about things" for i in range(n)],
+        }
+    )
     profile = build_profile(frame)
     assert {n: c.kind for n, c in profile.columns.items()} == {
-        "amount": "numeric", "count": "numeric", "plan": "categorical", "flag": "boolean"}
+        "amount": "numeric",
+        "count": "numeric",
+        "plan": "categorical",
+        "flag": "boolean",
+    }
     assert "datetime" in profile.excluded["when"]
     assert "datetime" in profile.excluded["when_text"]
     assert "identifier" in profile.excluded["user_id"]
     assert "identifier" in profile.excluded["row_id"]
-    assert build_profile(frame[["row_id"]], kinds={"row_id": "numeric"}).columns["row_id"].count == n
+    assert (
+        build_profile(frame[["row_id"]], kinds={"row_id": "numeric"}).columns["row_id"].count == n
+    )
     assert "free text" in profile.excluded["comment"]
 
 
 def test_overrides_columns_exclude_and_kinds():
     frame = make_frame(300)
-    profile = build_profile(frame, columns=["num_a", "cat", "flag"], exclude=["flag"],
-                            kinds={"num_a": "categorical"})
+    profile = build_profile(
+        frame, columns=["num_a", "cat", "flag"], exclude=["flag"], kinds={"num_a": "categorical"}
+    )
     assert list(profile.columns) == ["num_a", "cat"]
     assert profile.columns["num_a"].kind == "categorical"
     assert profile.excluded == {"flag": "excluded by the user"}
@@ -54,7 +63,7 @@ def test_bins_come_from_reference_quantiles_with_guard_bins():
     values = np.arange(1000, dtype=float)
     profile = build_profile(pd.DataFrame({"x": values}), n_bins=4)
     column = profile.columns["x"]
-    assert column.bin_edges.tolist() == np.quantile(values, [0, .25, .5, .75, 1]).tolist()
+    assert column.bin_edges.tolist() == np.quantile(values, [0, 0.25, 0.5, 0.75, 1]).tolist()
     # guard bins empty for the reference, four bins of 250 values
     assert column.coarse_counts().tolist() == [0, 250, 250, 250, 250, 0]
     window = profile.empty_like()
@@ -65,8 +74,9 @@ def test_bins_come_from_reference_quantiles_with_guard_bins():
 
 @pytest.mark.parametrize("n_bins", [2, 5, 10, 25])
 def test_n_bins_is_honoured(n_bins):
-    profile = build_profile(pd.DataFrame({"x": np.random.default_rng(0).normal(size=2000)}),
-                            n_bins=n_bins)
+    profile = build_profile(
+        pd.DataFrame({"x": np.random.default_rng(0).normal(size=2000)}), n_bins=n_bins
+    )
     assert len(profile.columns["x"].coarse_counts()) == n_bins + 2
 
 
@@ -150,8 +160,10 @@ def test_unknown_version_and_foreign_json_are_refused():
 def test_bad_input_gets_clear_errors():
     with pytest.raises(ProfileError, match="no rows"):
         build_profile(pd.DataFrame({"x": []}))
-    with pytest.raises(ValueError, match="The 'n_bins' parameter of build_profile must be an "
-                                         "int >= 2. Got 1 instead."):
+    with pytest.raises(
+        ValueError,
+        match="The 'n_bins' parameter of build_profile must be an int >= 2. Got 1 instead.",
+    ):
         build_profile(make_frame(10), n_bins=1)
     with pytest.raises(ValueError, match="must be a pandas DataFrame"):
         build_profile([[1, 2]])
@@ -165,11 +177,13 @@ def test_bad_input_gets_clear_errors():
 
 
 def test_odd_column_names_and_mixed_types_are_profiled():
-    frame = pd.DataFrame({
-        "income / month": [1.0, 2.0, 3.0],
-        "größe.cm": [170.0, 180.0, 165.0],
-        "mixed": [1, "1", "b"],
-    })
+    frame = pd.DataFrame(
+        {
+            "income / month": [1.0, 2.0, 3.0],
+            "größe.cm": [170.0, 180.0, 165.0],
+            "mixed": [1, "1", "b"],
+        }
+    )
     profile = build_profile(frame)
     assert profile.columns["mixed"].kind == "categorical"
     assert profile.columns["mixed"].counts.sum() == 3

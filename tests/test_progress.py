@@ -10,8 +10,9 @@ from mlflow_observe.core.profile.data_profile import build_profile
 
 def _window_batches(n_batches=7, rows=50):
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame({"x": rng.normal(size=n_batches * rows),
-                          "c": rng.choice(["a", "b"], n_batches * rows)})
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=n_batches * rows), "c": rng.choice(["a", "b"], n_batches * rows)}
+    )
     table = pa.Table.from_pandas(frame, preserve_index=False)
     return frame, table.to_batches(max_chunksize=rows)
 

@@ -14,11 +14,19 @@ from mlflow_observe.monitoring.rules import (
 from mlflow_observe.monitoring.windows import WindowError, parse_duration, split_windows
 
 
-@pytest.mark.parametrize("text, value, fires", [
-    ("m>=0.3", 0.3, True), ("m>=0.3", 0.29, False), ("m>0.3", 0.3, False),
-    ("m<=-0.02", -0.03, True), ("m<-0.02", -0.02, False), ("m==1", 1.0, True),
-    ("m!=1", 1.0, False), ("m >= 1e-3 : warning", 0.01, True),
-])
+@pytest.mark.parametrize(
+    "text, value, fires",
+    [
+        ("m>=0.3", 0.3, True),
+        ("m>=0.3", 0.29, False),
+        ("m>0.3", 0.3, False),
+        ("m<=-0.02", -0.03, True),
+        ("m<-0.02", -0.02, False),
+        ("m==1", 1.0, True),
+        ("m!=1", 1.0, False),
+        ("m >= 1e-3 : warning", 0.01, True),
+    ],
+)
 def test_alert_rules_fire_as_written(text, value, fires):
     assert AlertRule.parse(text).check({"m": value}).fired is fires
 
@@ -32,8 +40,9 @@ def test_alert_levels_and_missing_metrics():
     assert worst_level([rules[1].check({"b": 5.0}), outcomes[0]]) == "critical"
 
 
-@pytest.mark.parametrize("text", ["share>=", ">=0.3", "share=>0.3", "share>=0.3:fatal",
-                                  "share>=abc"])
+@pytest.mark.parametrize(
+    "text", ["share>=", ">=0.3", "share=>0.3", "share>=0.3:fatal", "share>=abc"]
+)
 def test_malformed_alert_rules_are_quoted(text):
     with pytest.raises(RuleSyntaxError, match=repr(text).replace("[", r"\[")[:10]):
         AlertRule.parse(text)
@@ -45,12 +54,20 @@ def test_thresholds_map_to_mlflow_metric_threshold():
     lower = Threshold.parse("drift/share_drifted_columns<=champion-0.05")
     assert (lower.min_absolute_change, lower.greater_is_better) == (0.05, False)
     merged = combine_thresholds([Threshold.parse("acc>=0.8"), Threshold.parse("acc>=champion+5%")])
-    mlflow_threshold = MetricThreshold(threshold=merged["acc"].threshold,
-                                       min_relative_change=merged["acc"].min_relative_change,
-                                       greater_is_better=True)  # MLflow accepts the values
+    mlflow_threshold = MetricThreshold(
+        threshold=merged["acc"].threshold,
+        min_relative_change=merged["acc"].min_relative_change,
+        greater_is_better=True,
+    )  # MLflow accepts the values
     assert mlflow_threshold.min_relative_change == 0.05
-    for bad in ["acc>=champion-0.01", "acc<=champion+0.01", "acc>=champion", "acc>=champion+200%",
-                "acc>0.8", "acc"]:
+    for bad in [
+        "acc>=champion-0.01",
+        "acc<=champion+0.01",
+        "acc>=champion",
+        "acc>=champion+200%",
+        "acc>0.8",
+        "acc",
+    ]:
         with pytest.raises(RuleSyntaxError, match="acc"):
             Threshold.parse(bad)
     with pytest.raises(RuleSyntaxError, match="disagree"):

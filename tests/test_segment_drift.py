@@ -21,12 +21,14 @@ def regional(n, *, seed, north_shift=0.0, regions=REGIONS, p=None):
     rng = np.random.default_rng(seed)
     region = rng.choice(regions, n, p=p)
     north = region == "north"
-    return pd.DataFrame({
-        "x1": rng.normal(0.0, 1.0, n) + north_shift * north,
-        "x2": rng.normal(5.0, 2.0, n) + 2 * north_shift * north,
-        "plan": rng.choice(["a", "b", "c"], n),
-        "region": region,
-    })
+    return pd.DataFrame(
+        {
+            "x1": rng.normal(0.0, 1.0, n) + north_shift * north,
+            "x2": rng.normal(5.0, 2.0, n) + 2 * north_shift * north,
+            "plan": rng.choice(["a", "b", "c"], n),
+            "region": region,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +67,17 @@ def test_small_segments_are_pooled_into_other(baseline):
     sizes = {s.value: s.n_rows for s in segments}
     assert sizes == {"north": counts["north"], "south": counts["south"], "(other)": pooled}
     # Above the pooled size, (other) is too small too and is left out.
-    segments = compare(baseline, window, DriftOptions(segment_by=["region"],
-                                                      min_segment_size=int(pooled) + 1)).segments
+    segments = compare(
+        baseline, window, DriftOptions(segment_by=["region"], min_segment_size=int(pooled) + 1)
+    ).segments
     assert {s.value for s in segments} == {"north", "south"}
 
 
 def test_values_past_max_segments_share_other(baseline):
     window = regional(4000, seed=4)
-    segments = compare(baseline, window, DriftOptions(segment_by=["region"], max_segments=2,
-                                                      min_segment_size=1)).segments
+    segments = compare(
+        baseline, window, DriftOptions(segment_by=["region"], max_segments=2, min_segment_size=1)
+    ).segments
     first_two = list(pd.unique(window["region"]))[:2]
     assert sorted(s.value for s in segments) == sorted([*first_two, "(other)"])
     assert sum(s.n_rows for s in segments) == 4000
@@ -84,7 +88,7 @@ def test_streamed_equals_in_memory(baseline):
     window.loc[::97, "region"] = None  # a (missing) segment too
     options = DriftOptions(segment_by=["region", "plan"], min_segment_size=50)
     whole = compare(baseline, window, options).segments
-    parts = (window.iloc[i:i + 1234] for i in range(0, len(window), 1234))
+    parts = (window.iloc[i : i + 1234] for i in range(0, len(window), 1234))
     streamed = compare(baseline, parts, options).segments
     assert [s.to_record() for s in streamed] == [s.to_record() for s in whole]
     assert "(missing)" in {s.value for s in whole}
@@ -94,16 +98,20 @@ def test_streamed_equals_in_memory(baseline):
 
 def test_a_missing_segment_column_is_a_clear_error(baseline):
     with pytest.raises(ValueError, match="segment_by columns not in the data"):
-        compare(baseline, regional(500, seed=6).drop(columns="region"),
-                DriftOptions(segment_by=["region"]))
+        compare(
+            baseline,
+            regional(500, seed=6).drop(columns="region"),
+            DriftOptions(segment_by=["region"]),
+        )
 
 
 def test_report_section_escapes_segment_values(baseline):
     window = regional(3000, seed=7, north_shift=1.0)
     window["region"] = window["region"].replace({"north": "<script>n</script>"})
     comparison = compare(baseline, window, DriftOptions(segment_by=["region"]))
-    page = render_report(comparison, baseline=baseline, options=DriftOptions(),
-                         baseline_label="x", plots={})
+    page = render_report(
+        comparison, baseline=baseline, options=DriftOptions(), baseline_label="x", plots={}
+    )
     assert "Segments that drifted most" in page
     assert "&lt;script&gt;n&lt;/script&gt;" in page and "<script>" not in page
 
@@ -114,8 +122,9 @@ def test_end_to_end_segments_and_streamed(tracking_uri):
     with mlflow.start_run() as training:
         mo.log_baseline(regional(20_000, seed=0))
     window = regional(6000, seed=8, north_shift=1.0)
-    result = mo.evaluate_drift(window, baseline=training.info.run_id, segment_by=["region"],
-                               log_plots=False)
+    result = mo.evaluate_drift(
+        window, baseline=training.info.run_id, segment_by=["region"], log_plots=False
+    )
     assert result.metrics["drift/n_segments"] == 4.0
     assert result.metrics["drift/n_drifted_segments"] == 1.0
     records = result.artifacts["drift_segments"].content
@@ -125,9 +134,12 @@ def test_end_to_end_segments_and_streamed(tracking_uri):
     with open(path, encoding="utf-8") as handle:
         assert json.load(handle) == records
     with mlflow.start_run():
-        streamed = mo.evaluate_drift(iter([window.iloc[:2500], window.iloc[2500:]]),
-                                     baseline=training.info.run_id, segment_by=["region"],
-                                     log_plots=False)
+        streamed = mo.evaluate_drift(
+            iter([window.iloc[:2500], window.iloc[2500:]]),
+            baseline=training.info.run_id,
+            segment_by=["region"],
+            log_plots=False,
+        )
     assert streamed.artifacts["drift_segments"].content == records
     assert streamed.metrics["drift/n_drifted_segments"] == 1.0
 
@@ -138,5 +150,9 @@ def test_an_engine_that_counts_no_segments_refuses_segment_by(baseline):
     current = baseline.empty_like()
     current.update(regional(500, seed=9))
     with pytest.raises(ValueError, match="Spark engine does not count segments"):
-        compare_counted(baseline, current, list(regional(1, seed=9).columns),
-                        DriftOptions(segment_by=["region"]))
+        compare_counted(
+            baseline,
+            current,
+            list(regional(1, seed=9).columns),
+            DriftOptions(segment_by=["region"]),
+        )

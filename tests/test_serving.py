@@ -29,8 +29,9 @@ def _free_port():
 
 def _training_data(n=400, seed=0):
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(rng.normal(size=(n, N_FEATURES)),
-                         columns=[f"f{i}" for i in range(N_FEATURES)])
+    frame = pd.DataFrame(
+        rng.normal(size=(n, N_FEATURES)), columns=[f"f{i}" for i in range(N_FEATURES)]
+    )
     return frame, (frame["f0"] + frame["f1"] > 0).astype(int)
 
 
@@ -39,8 +40,14 @@ def wrapped_model(tracking_uri):
     X, y = _training_data()
     model = LogisticRegression().fit(X, y)
     with mlflow.start_run():
-        info = mo.log_model(model, name="model", baseline=X.assign(label=y), targets="label",
-                            registered_model_name="churn", input_example=X.head(5))
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=X.assign(label=y),
+            targets="label",
+            registered_model_name="churn",
+            input_example=X.head(5),
+        )
     return model, info
 
 
@@ -48,14 +55,36 @@ class Server:
     def __init__(self, model_uri, tracking_uri, log_dir, **env):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-                       "MLFLOW_OBSERVE_LOG_DIR": str(log_dir), **env,
-                       # the server runs `uvicorn` from the environment's bin directory
-                       "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+        environment = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "MLFLOW_OBSERVE_LOG_DIR": str(log_dir),
+            **env,
+            # the server runs `uvicorn` from the environment's bin directory
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(self.port), "-w", "2"],
-            env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-w",
+                "2",
+            ],
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
             start_new_session=True,
         )
         for _ in range(240):
@@ -70,8 +99,11 @@ class Server:
         raise RuntimeError("mlflow models serve did not start:\n" + self.output())
 
     def predict(self, frame):
-        response = requests.post(f"{self.url}/invocations", timeout=30,
-                                 json={"dataframe_split": frame.to_dict(orient="split")})
+        response = requests.post(
+            f"{self.url}/invocations",
+            timeout=30,
+            json={"dataframe_split": frame.to_dict(orient="split")},
+        )
         return response
 
     def stop(self, sig=signal.SIGTERM):
@@ -102,6 +134,7 @@ def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, t
     server = Server("models:/churn/1", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.5")
     X, _ = _training_data(500, seed=7)
     try:
+
         def call(i):
             response = server.predict(X.iloc[[i]])
             assert response.status_code == 200, response.text
@@ -139,9 +172,14 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
     try:
         bad = server.predict(pd.DataFrame({"wrong": [1.0]}))
         good = server.predict(_training_data(3)[0])
-        named = requests.post(f"{server.url}/invocations", timeout=30, json={
-            "dataframe_split": _training_data(1)[0].to_dict(orient="split"),
-            "params": {"request_id": "order-42"}})
+        named = requests.post(
+            f"{server.url}/invocations",
+            timeout=30,
+            json={
+                "dataframe_split": _training_data(1)[0].to_dict(orient="split"),
+                "params": {"request_id": "order-42"},
+            },
+        )
         assert named.status_code == 200, named.text
         time.sleep(1.5)
     finally:
@@ -157,8 +195,9 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
 def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracking_uri, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("a file where the log directory should be")
-    server = Server("models:/churn/1", tracking_uri, blocker / "logs",
-                    MLFLOW_OBSERVE_FLUSH_SECONDS="0.1")
+    server = Server(
+        "models:/churn/1", tracking_uri, blocker / "logs", MLFLOW_OBSERVE_FLUSH_SECONDS="0.1"
+    )
     model, _ = wrapped_model
     X, _ = _training_data(50, seed=3)
     try:
@@ -170,12 +209,16 @@ def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracki
     assert output.count("Could not write the prediction log") <= 2  # once per worker
 
 
-def test_sigkill_leaves_only_readable_files_and_bounded_loss(wrapped_model, tracking_uri,
-                                                             tmp_path):
+def test_sigkill_leaves_only_readable_files_and_bounded_loss(wrapped_model, tracking_uri, tmp_path):
     log_dir = tmp_path / "logs"
     bound = 50  # rows a worker may hold unwritten: the queue bound (and one batch in writing)
-    server = Server("models:/churn/1", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.05",
-                    MLFLOW_OBSERVE_MAX_QUEUE_ROWS=str(bound))
+    server = Server(
+        "models:/churn/1",
+        tracking_uri,
+        log_dir,
+        MLFLOW_OBSERVE_FLUSH_SECONDS="0.05",
+        MLFLOW_OBSERVE_MAX_QUEUE_ROWS=str(bound),
+    )
     X, _ = _training_data(1, seed=5)
     answered = 0
     deadline = time.monotonic() + 4

@@ -26,7 +26,8 @@ def spark():
     from pyspark.sql import SparkSession
 
     session = (
-        SparkSession.builder.master("local[2]").appName("mlflow-observe-tests")
+        SparkSession.builder.master("local[2]")
+        .appName("mlflow-observe-tests")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.ui.enabled", "false")
@@ -101,12 +102,15 @@ def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
     assert kept.mean() == pytest.approx(window["num_a"].mean(), abs=0.1)
 
 
-@pytest.mark.parametrize("rows, shift, drifted", [
-    (4000, 0.0, []),              # both samples complete: the exact tests
-    (4000, 0.5, ["num_a"]),
-    (9000, 0.0, []),              # a window above the sample: binned statistics
-    (9000, 0.5, ["num_a"]),
-])
+@pytest.mark.parametrize(
+    "rows, shift, drifted",
+    [
+        (4000, 0.0, []),  # both samples complete: the exact tests
+        (4000, 0.5, ["num_a"]),
+        (9000, 0.0, []),  # a window above the sample: binned statistics
+        (9000, 0.5, ["num_a"]),
+    ],
+)
 def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     window = make_frame(rows, seed=4, shift=shift)
     ours = mo.compare(baseline, spark.createDataFrame(window).repartition(3))
@@ -118,15 +122,19 @@ def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
 def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     window = make_frame(500, seed=5).drop(columns=["num_b"])
     window["num_a"] = window["num_a"].round(3).astype(str)
-    window.loc[::10, "num_a"] = "n/a"          # text in a numeric column
+    window.loc[::10, "num_a"] = "n/a"  # text in a numeric column
     window["cat"] = np.arange(len(window)) % 3  # numbers in a text column
     window["extra"] = 1.0
     ours = mo.compare(baseline, spark.createDataFrame(window))
     theirs = mo.compare(baseline, window)
     assert ours.integrity.to_records() == theirs.integrity.to_records()
     checks = {(f.check, f.column) for f in ours.integrity.findings}
-    assert {("missing_column", "num_b"), ("extra_column", "extra"),
-            ("type_change", "num_a"), ("type_change", "cat")} <= checks
+    assert {
+        ("missing_column", "num_b"),
+        ("extra_column", "extra"),
+        ("type_change", "num_a"),
+        ("type_change", "cat"),
+    } <= checks
 
 
 def test_empty_window_is_the_pandas_error(spark, baseline):
@@ -141,8 +149,9 @@ def test_baseline_from_spark(spark):
     reference = reference_frame(5000, seed=6)
     ours = mo.build_profile(spark.createDataFrame(reference).repartition(3), targets="flag")
     theirs = mo.build_profile(reference, targets="flag")
-    assert {n: c.kind for n, c in ours.columns.items()} == \
-        {n: c.kind for n, c in theirs.columns.items()}
+    assert {n: c.kind for n, c in ours.columns.items()} == {
+        n: c.kind for n, c in theirs.columns.items()
+    }
     assert ours.targets == "flag" and ours.metadata["engine"] == "spark"
     for name in ("cat", "flag"):
         assert ours.columns[name].categories == theirs.columns[name].categories
@@ -173,8 +182,9 @@ def test_baseline_from_spark_records_the_reference_performance(spark):
     reference = make_frame(3000, seed=12)
     reference["label"] = (reference["num_a"] > 0).astype(int)
     reference["prediction"] = (reference["num_a"] + reference["num_b"] / 20 > 0.5).astype(int)
-    ours = mo.build_profile(spark.createDataFrame(reference), targets="label",
-                            predictions="prediction")
+    ours = mo.build_profile(
+        spark.createDataFrame(reference), targets="label", predictions="prediction"
+    )
     theirs = mo.build_profile(reference, targets="label", predictions="prediction")
     assert ours.performance["n_rows"] == theirs.performance["n_rows"] == 3000
     for metric, value in theirs.performance["metrics"].items():
@@ -189,8 +199,9 @@ def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
         mo.log_baseline(spark.createDataFrame(reference), targets="flag")
     window = log_window(2000, seed=9, day="2026-11-25")  # a log window: with timestamps
     window["num_a"] += 1.0
-    ours = mo.evaluate_drift(spark.createDataFrame(window), baseline=training.info.run_id,
-                             log_plots=False)
+    ours = mo.evaluate_drift(
+        spark.createDataFrame(window), baseline=training.info.run_id, log_plots=False
+    )
     theirs = mo.evaluate_drift(window, baseline=training.info.run_id, log_plots=False)
     assert ours.metrics == pytest.approx(theirs.metrics, rel=1e-9, abs=1e-12)
     assert ours.metrics["drift/num_a/wasserstein"] > 0.5
@@ -209,8 +220,20 @@ def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline
     profile_path.write_text(baseline.to_json())
     folder = tmp_path / "window.parquet"
     spark.createDataFrame(make_frame(3000, seed=10, shift=1.0)).write.parquet(str(folder))
-    result = CliRunner().invoke(cli, ["drift", "-b", str(profile_path), "-d", str(folder),
-                                      "--engine", "spark", "--output", "json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "drift",
+            "-b",
+            str(profile_path),
+            "-d",
+            str(folder),
+            "--engine",
+            "spark",
+            "--output",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["metrics"]["drift/dataset_drift"] == 0.0  # 1 of 4 feature columns
@@ -238,9 +261,12 @@ def test_without_pyspark_a_clear_error(tmp_path):
              "--engine", "spark"])
     """)
     pd.DataFrame({"x": [1.0]}).to_csv(tmp_path / "baseline.csv", index=False)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={**os.environ, "MLFLOW_TRACKING_URI":
-                               f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )
     assert "pip install 'mlflow-observe[spark]'" in done.stdout, done.stderr
     assert done.returncode == 3
     assert "Error: The Spark engine needs pyspark" in done.stderr
@@ -257,8 +283,9 @@ def write_log(folder, frame, day, name):
 
 def log_window(n, seed, day):
     frame = make_frame(n, seed=seed)
-    frame.insert(0, "timestamp", pd.Timestamp(day, tz="UTC")
-                 + pd.to_timedelta(np.arange(n), unit="s"))
+    frame.insert(
+        0, "timestamp", pd.Timestamp(day, tz="UTC") + pd.to_timedelta(np.arange(n), unit="s")
+    )
     return frame
 
 
@@ -269,11 +296,11 @@ def test_scan_logs_equals_the_window_in_memory(tmp_path, baseline, batch_size):
     wide = log_window(150, 13, "2026-11-25")
     wide["count"] = np.arange(150)  # a column only some files have
     write_log(tmp_path, wide, "2026-11-25", "part-c")
-    scan = mo.scan_logs(tmp_path, start="2026-11-24 00:01", end="2026-11-26",
-                        batch_size=batch_size)
+    scan = mo.scan_logs(tmp_path, start="2026-11-24 00:01", end="2026-11-26", batch_size=batch_size)
     streamed = mo.compare(baseline, scan)
-    in_memory = mo.compare(baseline, mo.read_logs(str(tmp_path), start="2026-11-24 00:01",
-                                                  end="2026-11-26"))
+    in_memory = mo.compare(
+        baseline, mo.read_logs(str(tmp_path), start="2026-11-24 00:01", end="2026-11-26")
+    )
     assert streamed.current.n_rows == 650 - 60
     assert_same_counts(streamed.current, in_memory.current)
     assert streamed.metrics() == pytest.approx(in_memory.metrics(), rel=1e-9, abs=1e-12)
@@ -300,10 +327,10 @@ def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
 
     reference, window = _binary(3000, seed=1), _binary(2500, seed=2, flip_region=True)
     with mlflow.start_run() as training:
-        mo.log_baseline(reference, targets="label", predictions="prediction",
-                        probabilities=["p_1"])
-    counted = mo.evaluate_degradation(spark.createDataFrame(window).repartition(3),
-                                      baseline=training.info.run_id)
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    counted = mo.evaluate_degradation(
+        spark.createDataFrame(window).repartition(3), baseline=training.info.run_id
+    )
     in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
     assert counted.metrics.keys() == in_memory.metrics.keys()
     for key, value in in_memory.metrics.items():
@@ -321,12 +348,15 @@ def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_pa
     write_traffic(log, model, version, hours=2)
     first_hour = mo.read_logs(log, DAY, DAY + pd.Timedelta(hours=1))
     inputs = first_hour.rename(columns=lambda c: c.removeprefix("input_"))
-    mo.log_labels(log, pd.DataFrame({"request_id": first_hour["request_id"],
-                                     "label": churned(inputs).to_numpy()}))
+    mo.log_labels(
+        log,
+        pd.DataFrame({"request_id": first_hour["request_id"], "label": churned(inputs).to_numpy()}),
+    )
     window = dict(window="1h", since=DAY, until=DAY + pd.Timedelta(hours=2))
     by_pandas = mo.monitor(f"models:/churn/{version}", log, experiment_name="pandas", **window)
-    by_spark = mo.monitor(f"models:/churn/{version}", log, experiment_name="spark",
-                          engine="spark", **window)
+    by_spark = mo.monitor(
+        f"models:/churn/{version}", log, experiment_name="spark", engine="spark", **window
+    )
     assert [w.n_rows for w in by_spark.windows] == [w.n_rows for w in by_pandas.windows]
     assert [w.status for w in by_spark.windows] == ["evaluated", "evaluated"]
     realised, estimated = by_spark.windows
@@ -344,12 +374,14 @@ def test_monitor_engine_spark_without_spark_says_how_to_install(monkeypatch, tmp
 
     def unavailable():
         raise engine_module.SparkUnavailableError(
-            f"The Spark engine needs pyspark, which is not installed. {engine_module.INSTALL_HINT}")
+            f"The Spark engine needs pyspark, which is not installed. {engine_module.INSTALL_HINT}"
+        )
 
     monkeypatch.setattr(engine_module, "spark_session", unavailable)
     from mlflow_observe.cli import cli
 
-    result = CliRunner().invoke(cli, ["monitor", "-m", "models:/churn/1", "--logs",
-                                       str(tmp_path), "--engine", "spark"])
+    result = CliRunner().invoke(
+        cli, ["monitor", "-m", "models:/churn/1", "--logs", str(tmp_path), "--engine", "spark"]
+    )
     assert result.exit_code == 3
     assert "pip install 'mlflow-observe[spark]'" in result.output

@@ -75,8 +75,13 @@ def test_wasserstein_binned_within_bound_of_scipy(seed, shift, scale, n):
     ref_col, cur_col = _binned_pair(reference, current)
     g0, gm = ref_col.grid[0], ref_col.grid[-1]
     tails = lambda c: (c.counts[0] * g0 - c.low_sum, c.high_sum - c.counts[-1] * gm)  # noqa: E731
-    binned = wasserstein_binned(ref_col.grid, ref_col.counts, cur_col.counts,
-                                reference_tails=tails(ref_col), current_tails=tails(cur_col))
+    binned = wasserstein_binned(
+        ref_col.grid,
+        ref_col.counts,
+        cur_col.counts,
+        reference_tails=tails(ref_col),
+        current_tails=tails(cur_col),
+    )
     exact = stats.wasserstein_distance(reference, current)
     assert abs(binned.statistic - exact) <= binned.error_bound + 1e-9
 
@@ -102,11 +107,12 @@ def test_psi_identical_is_zero():
     assert psi([10, 20, 30], [20, 40, 60]).statistic == pytest.approx(0.0, abs=1e-15)
 
 
-@pytest.mark.parametrize("reference,current", [([50, 50], [60, 40]), ([10, 0, 5], [0, 7, 1]),
-                                               ([1, 2, 3, 4], [4, 3, 2, 1])])
+@pytest.mark.parametrize(
+    "reference,current",
+    [([50, 50], [60, 40]), ([10, 0, 5], [0, 7, 1]), ([1, 2, 3, 4], [4, 3, 2, 1])],
+)
 def test_jensen_shannon_is_scipy(reference, current):
-    expected = jensenshannon(np.array(reference) / sum(reference),
-                             np.array(current) / sum(current))
+    expected = jensenshannon(np.array(reference) / sum(reference), np.array(current) / sum(current))
     assert jensen_shannon(reference, current).statistic == pytest.approx(expected, abs=1e-12)
 
 

@@ -15,21 +15,25 @@ AUC_TOLERANCE = 1e-3
 EXACT = {"accuracy", "precision", "recall", "f1"}
 
 
-def _streamed(performance, frame, batch_size, *, predictions="prediction", targets="label",
-              sample_size=20_000):
-    counted = StreamedPerformance(performance, predictions=predictions, targets=targets,
-                                  sample_size=sample_size)
+def _streamed(
+    performance, frame, batch_size, *, predictions="prediction", targets="label", sample_size=20_000
+):
+    counted = StreamedPerformance(
+        performance, predictions=predictions, targets=targets, sample_size=sample_size
+    )
     for start in range(0, len(frame), batch_size):
-        counted.update(frame.iloc[start:start + batch_size])
+        counted.update(frame.iloc[start : start + batch_size])
     return counted.result()
 
 
 def _in_memory(performance, frame, *, probabilities, targets="label", features=None):
     return compare_performance(
-        performance, y_true=None if targets is None else frame[targets].to_numpy(),
+        performance,
+        y_true=None if targets is None else frame[targets].to_numpy(),
         y_pred=frame["prediction"].to_numpy(),
         proba=frame[probabilities].to_numpy(dtype=float) if probabilities else None,
-        features=features)
+        features=features,
+    )
 
 
 def _assert_same(streamed, memory, *, band_tolerance=None):
@@ -52,8 +56,9 @@ def _assert_same(streamed, memory, *, band_tolerance=None):
 @pytest.mark.parametrize("batch_size", [1, 7, 256, 10_000])
 def test_binary_realised_and_estimated(batch_size):
     reference, window = _binary(3000, seed=1), _binary(1500, seed=2, flip_region=True)
-    performance = mo.build_profile(reference, targets="label", predictions="prediction",
-                                   probabilities=["p_1"]).performance
+    performance = mo.build_profile(
+        reference, targets="label", predictions="prediction", probabilities=["p_1"]
+    ).performance
     realised = _streamed(performance, window, batch_size)
     _assert_same(realised, _in_memory(performance, window, probabilities=["p_1"]))
     assert realised.degraded
@@ -69,41 +74,51 @@ def test_multiclass_with_unseen_labels(batch_size):
     reference, window = _multiclass(3000, seed=1), _multiclass(1200, seed=2, shift=0.4)
     window.loc[window.index[:5], "label"] = "z"  # a class the baseline never saw
     names = ["p_a", "p_b", "p_c"]
-    performance = mo.build_profile(reference, targets="label", predictions="prediction",
-                                   probabilities=names).performance
+    performance = mo.build_profile(
+        reference, targets="label", predictions="prediction", probabilities=names
+    ).performance
     streamed = _streamed(performance, window, batch_size)
     memory = _in_memory(performance, window, probabilities=names)
     _assert_same(streamed, memory)
     assert any("never saw" in f for f in streamed.findings)
     assert "log_loss" not in {m.metric for m in streamed.metrics}  # as in memory: unseen labels
     unlabelled = window.drop(columns=["label"])
-    _assert_same(_streamed(performance, unlabelled, batch_size, targets=None),
-                 _in_memory(performance, unlabelled, probabilities=names, targets=None),
-                 band_tolerance=AUC_TOLERANCE)
+    _assert_same(
+        _streamed(performance, unlabelled, batch_size, targets=None),
+        _in_memory(performance, unlabelled, probabilities=names, targets=None),
+        band_tolerance=AUC_TOLERANCE,
+    )
 
 
 @pytest.mark.parametrize("batch_size", [1, 100, 5000])
 def test_regression_realised_and_estimated(batch_size):
     reference, window = _regression(3000, seed=1), _regression(1000, seed=2, noise_scale=1.3)
-    performance = mo.build_profile(reference, targets="target",
-                                   predictions="prediction").performance
-    _assert_same(_streamed(performance, window, batch_size, targets="target"),
-                 _in_memory(performance, window, probabilities=None, targets="target"))
+    performance = mo.build_profile(
+        reference, targets="target", predictions="prediction"
+    ).performance
+    _assert_same(
+        _streamed(performance, window, batch_size, targets="target"),
+        _in_memory(performance, window, probabilities=None, targets="target"),
+    )
     unlabelled = window.drop(columns=["target"])
-    _assert_same(_streamed(performance, unlabelled, batch_size, targets=None),
-                 _in_memory(performance, unlabelled, probabilities=None, targets=None,
-                            features=unlabelled),
-                 band_tolerance=1e-9)
+    _assert_same(
+        _streamed(performance, unlabelled, batch_size, targets=None),
+        _in_memory(performance, unlabelled, probabilities=None, targets=None, features=unlabelled),
+        band_tolerance=1e-9,
+    )
 
 
 def test_a_window_larger_than_the_sample():
     """Counts stay exact when the sample holds a tenth of the window; the bands come
     from the sample, narrowed to the window, and stay close to the in-memory ones."""
     reference, window = _binary(4000, seed=1), _binary(20_000, seed=3)
-    performance = mo.build_profile(reference, targets="label", predictions="prediction",
-                                   probabilities=["p_1"]).performance
-    _assert_same(_streamed(performance, window, 999, sample_size=2000),
-                 _in_memory(performance, window, probabilities=["p_1"]))
+    performance = mo.build_profile(
+        reference, targets="label", predictions="prediction", probabilities=["p_1"]
+    ).performance
+    _assert_same(
+        _streamed(performance, window, 999, sample_size=2000),
+        _in_memory(performance, window, probabilities=["p_1"]),
+    )
     unlabelled = window.drop(columns=["label"])
     streamed = _streamed(performance, unlabelled, 999, targets=None, sample_size=2000)
     memory = _in_memory(performance, unlabelled, probabilities=["p_1"], targets=None)
@@ -116,17 +131,20 @@ def test_a_window_larger_than_the_sample():
 def test_labels_that_never_arrive_mean_estimation():
     reference, window = _binary(3000, seed=1), _binary(800, seed=2)
     window["label"] = np.nan
-    performance = mo.build_profile(reference, targets="label", predictions="prediction",
-                                   probabilities=["p_1"]).performance
+    performance = mo.build_profile(
+        reference, targets="label", predictions="prediction", probabilities=["p_1"]
+    ).performance
     assert _streamed(performance, window, 100).kind == "estimated"
 
 
 def test_memory_is_bounded_by_the_sample():
     reference = _binary(2000, seed=1)
-    performance = mo.build_profile(reference, targets="label", predictions="prediction",
-                                   probabilities=["p_1"]).performance
-    counted = StreamedPerformance(performance, predictions="prediction", targets="label",
-                                  sample_size=500)
+    performance = mo.build_profile(
+        reference, targets="label", predictions="prediction", probabilities=["p_1"]
+    ).performance
+    counted = StreamedPerformance(
+        performance, predictions="prediction", targets="label", sample_size=500
+    )
     for seed in range(10):
         counted.update(_binary(1000, seed=seed))
     assert counted.n_rows == 10_000 and len(counted._sample) == 500
@@ -137,8 +155,12 @@ def test_memory_is_bounded_by_the_sample():
 def _log_folder(folder, frame):
     """The window as a prediction log: two days, two files."""
     frame = frame.copy()
-    frame.insert(0, "timestamp", pd.Timestamp("2026-11-24", tz="UTC")
-                 + pd.to_timedelta(np.arange(len(frame)) * 60, unit="s"))
+    frame.insert(
+        0,
+        "timestamp",
+        pd.Timestamp("2026-11-24", tz="UTC")
+        + pd.to_timedelta(np.arange(len(frame)) * 60, unit="s"),
+    )
     half = len(frame) // 2
     for day, part in (("2026-11-24", frame.iloc[:half]), ("2026-11-25", frame.iloc[half:])):
         path = folder / f"date={day}"
@@ -154,11 +176,11 @@ def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_
     if not labelled:
         window = window.drop(columns=["label"])
     with mlflow.start_run() as training:
-        mo.log_baseline(reference, targets="label", predictions="prediction",
-                        probabilities=["p_1"])
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     _log_folder(tmp_path / "log", window)
-    streamed = mo.evaluate_degradation(mo.scan_logs(str(tmp_path / "log"), batch_size=300),
-                                       baseline=training.info.run_id)
+    streamed = mo.evaluate_degradation(
+        mo.scan_logs(str(tmp_path / "log"), batch_size=300), baseline=training.info.run_id
+    )
     in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
     assert streamed.metrics.keys() == in_memory.metrics.keys()
     for key, value in in_memory.metrics.items():
@@ -166,16 +188,19 @@ def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_
         assert streamed.metrics[key] == pytest.approx(value, abs=tolerance), key
     stored = mlflow.get_run(streamed.run_id)
     assert stored.data.tags["mlflow_observe.degradation.kind"] == (
-        "realised" if labelled else "estimated")
-    assert "degradation_table.json" in {a.path for a in
-                                        mlflow.MlflowClient().list_artifacts(streamed.run_id)}
+        "realised" if labelled else "estimated"
+    )
+    assert "degradation_table.json" in {
+        a.path for a in mlflow.MlflowClient().list_artifacts(streamed.run_id)
+    }
 
 
 def test_a_streamed_window_of_no_rows_is_refused(tracking_uri):
     import mlflow
 
     with mlflow.start_run() as training:
-        mo.log_baseline(_binary(1000, seed=1), targets="label", predictions="prediction",
-                        probabilities=["p_1"])
+        mo.log_baseline(
+            _binary(1000, seed=1), targets="label", predictions="prediction", probabilities=["p_1"]
+        )
     with pytest.raises(mo.EmptyWindowError):
         mo.evaluate_degradation(iter([]), baseline=training.info.run_id)

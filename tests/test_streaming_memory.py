@@ -21,7 +21,8 @@ BATCH_ROWS = 65_536
 # Parquet's pre-buffered reads (the reader's default) added 155 MB.
 MARGIN_BYTES = 40 * 2**20
 
-STREAM = textwrap.dedent("""
+STREAM = textwrap.dedent(
+    """
     import json, resource, sys, time
     import mlflow_observe as mo
 
@@ -32,7 +33,9 @@ STREAM = textwrap.dedent("""
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     print(json.dumps({"rows": result.current.n_rows, "peak": peak, "seconds": seconds}))
-""" % BATCH_ROWS)
+"""
+    % BATCH_ROWS
+)
 
 
 def _chunk(rows, seed):
@@ -40,7 +43,8 @@ def _chunk(rows, seed):
     columns = {f"x{i}": rng.normal(i, 1.0, rows) for i in range(5)}
     columns["cat"] = pa.DictionaryArray.from_arrays(
         pa.array(rng.integers(0, 8, rows).astype(np.int32)),
-        pa.array([f"level_{k}" for k in range(8)]))
+        pa.array([f"level_{k}" for k in range(8)]),
+    )
     return pa.table(columns)
 
 
@@ -50,13 +54,18 @@ def _write_window(path, rows):
     with pq.ParquetWriter(path, first.schema) as writer:
         writer.write_table(first, row_group_size=BATCH_ROWS)
         for seed, start in enumerate(range(chunk_rows, rows, chunk_rows), start=1):
-            writer.write_table(_chunk(min(chunk_rows, rows - start), seed),
-                               row_group_size=BATCH_ROWS)
+            writer.write_table(
+                _chunk(min(chunk_rows, rows - start), seed), row_group_size=BATCH_ROWS
+            )
 
 
 def _stream(path, baseline_path):
-    done = subprocess.run([sys.executable, "-c", STREAM, str(path), str(baseline_path)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", STREAM, str(path), str(baseline_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

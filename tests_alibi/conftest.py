@@ -31,9 +31,11 @@ def tracking_uri(tmp_path):
 def make_frame(n, *, seed=0, shift=0.0, category_p=(0.6, 0.3, 0.1)):
     """Two normals, a three-label categorical and a boolean."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "num_a": rng.normal(shift, 1.0, n),
-        "num_b": rng.normal(10.0, 2.0, n),
-        "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
-        "flag": rng.random(n) < 0.3,
-    })
+    return pd.DataFrame(
+        {
+            "num_a": rng.normal(shift, 1.0, n),
+            "num_b": rng.normal(10.0, 2.0, n),
+            "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
+            "flag": rng.random(n) < 0.3,
+        }
+    )

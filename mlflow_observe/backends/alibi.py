@@ -83,8 +83,7 @@ def check_installed(detectors) -> None:
     torch_detectors = [d for d in detectors if d in NEEDS_TORCH]
     if torch_detectors and importlib.util.find_spec("torch") is None:
         raise BackendNotInstalledError(
-            f"The detectors {torch_detectors} need PyTorch, which is not installed: "
-            f"{TORCH_COMMAND}"
+            f"The detectors {torch_detectors} need PyTorch, which is not installed: {TORCH_COMMAND}"
         )
 
 
@@ -169,13 +168,20 @@ class AlibiDrift:
 
     def to_records(self) -> list[dict]:
         """One record per detector asked for, with the keys of the per-column drift records."""
-        return [_record(name, self.results.get(name), self.notes.get(name))
-                for name in self.detectors]
+        return [
+            _record(name, self.results.get(name), self.notes.get(name)) for name in self.detectors
+        ]
 
 
-def alibi_drift(baseline: DataProfile, current: DataProfile, detectors, *,
-                present_columns=None, p_val: float = 0.05,
-                random_state: int = 0) -> AlibiDrift:
+def alibi_drift(
+    baseline: DataProfile,
+    current: DataProfile,
+    detectors,
+    *,
+    present_columns=None,
+    p_val: float = 0.05,
+    random_state: int = 0,
+) -> AlibiDrift:
     """Run alibi-detect detectors on the baseline's and the window's row samples.
 
     Parameters
@@ -204,11 +210,13 @@ def alibi_drift(baseline: DataProfile, current: DataProfile, detectors, *,
     detectors = tuple(detectors)
     unknown = [d for d in detectors if d not in ALIBI_DETECTORS]
     if unknown:
-        raise ValueError(f"Unknown alibi-detect detectors {unknown}; choose from "
-                         f"{', '.join(ALIBI_DETECTORS)}.")
+        raise ValueError(
+            f"Unknown alibi-detect detectors {unknown}; choose from {', '.join(ALIBI_DETECTORS)}."
+        )
     check_installed(detectors)
-    reference, window, categorical = feature_samples(baseline, current,
-                                                     present_columns=present_columns)
+    reference, window, categorical = feature_samples(
+        baseline, current, present_columns=present_columns
+    )
     encoding = FeatureEncoding.fit(reference, categorical=categorical)
     results, notes = {}, {}
     for name in detectors:
@@ -226,26 +234,37 @@ def _run(name, encoding, reference, window, p_val, random_state) -> DetectorResu
     if min(len(x_ref), len(x_cur)) < MIN_ROWS:
         raise ValueError(
             f"needs at least {MIN_ROWS} sample rows with every number present on each side; "
-            f"got {len(x_ref)} in the reference and {len(x_cur)} in the window")
+            f"got {len(x_ref)} in the reference and {len(x_cur)} in the window"
+        )
     with _torch_settings(name, random_state):
         detector = _detector(name, x_ref, p_val, categories, random_state)
         data = detector.predict(x_cur)["data"]
     extras = {"rows_left_out": {"reference": n_dropped[0], "current": n_dropped[1]}}
     if "distance_threshold" in data:
         extras["distance_threshold"] = float(data["distance_threshold"])
-    common = dict(name=name, threshold=float(data["threshold"]), drifted=bool(data["is_drift"]),
-                  n_reference=len(x_ref), n_current=len(x_cur), columns=tuple(columns),
-                  extras=extras)
+    common = dict(
+        name=name,
+        threshold=float(data["threshold"]),
+        drifted=bool(data["is_drift"]),
+        n_reference=len(x_ref),
+        n_current=len(x_cur),
+        columns=tuple(columns),
+        extras=extras,
+    )
     if name not in FEATURE_WISE:
-        return DetectorResult(statistic=float(data["distance"]), pvalue=float(data["p_val"]),
-                              **common)
+        return DetectorResult(
+            statistic=float(data["distance"]), pvalue=float(data["p_val"]), **common
+        )
     pvalues = np.asarray(data["p_val"], dtype=float)
     distances = np.asarray(data["distance"], dtype=float)
-    features = {column: {"distance": float(d), "p_value": float(p)}
-                for column, d, p in zip(columns, distances, pvalues)}
+    features = {
+        column: {"distance": float(d), "p_value": float(p)}
+        for column, d, p in zip(columns, distances, pvalues)
+    }
     first = int(np.argmin(pvalues))
-    return DetectorResult(statistic=float(distances[first]), pvalue=float(pvalues[first]),
-                          features=features, **common)
+    return DetectorResult(
+        statistic=float(distances[first]), pvalue=float(pvalues[first]), features=features, **common
+    )
 
 
 def _matrices(name, encoding: FeatureEncoding, reference: pd.DataFrame, window: pd.DataFrame):
@@ -263,22 +282,28 @@ def _matrices(name, encoding: FeatureEncoding, reference: pd.DataFrame, window: 
     elif name == "alibi:fet":
         columns = [c for c in categorical if len(encoding.categories[c]) <= 2]
         # 1 for the reference's most frequent label, 0 for anything else (or missing).
-        x_ref, x_cur = ((_codes(encoding, f, columns) == 0).astype(np.int64)
-                        for f in (reference, window))
+        x_ref, x_cur = (
+            (_codes(encoding, f, columns) == 0).astype(np.int64) for f in (reference, window)
+        )
         categories = {}
     elif name == "alibi:tabular":
         columns = numeric + categorical
-        x_ref, x_cur = (np.hstack([f[numeric].to_numpy(float),
-                                   _codes(encoding, f, categorical).astype(float)])
-                        for f in (reference, window))
+        x_ref, x_cur = (
+            np.hstack([f[numeric].to_numpy(float), _codes(encoding, f, categorical).astype(float)])
+            for f in (reference, window)
+        )
         categories = {len(numeric) + j: _n_codes(encoding, c) for j, c in enumerate(categorical)}
     else:  # mmd, lsdd, classifier: every column, on one scale
         columns = list(encoding.columns)
         x_ref, x_cur = _embedded(encoding, reference, window)
         categories = {}
     if not columns:
-        kind = {"alibi:ks": "numeric", "alibi:cvm": "numeric", "alibi:chi2": "categorical",
-                "alibi:fet": "two-label categorical"}.get(name, "feature")
+        kind = {
+            "alibi:ks": "numeric",
+            "alibi:cvm": "numeric",
+            "alibi:chi2": "categorical",
+            "alibi:fet": "two-label categorical",
+        }.get(name, "feature")
         raise ValueError(f"no {kind} columns to compare")
     x_ref, x_cur = _complete_rows(x_ref), _complete_rows(x_cur)
     if categories:  # chi-square wants no category that neither sample has
@@ -292,8 +317,9 @@ def _codes(encoding: FeatureEncoding, frame: pd.DataFrame, columns) -> np.ndarra
     """Category codes: the vocabulary's positions, one code for other labels, one for missing."""
     if not columns:
         return np.empty((len(frame), 0), dtype=np.int64)
-    sub = FeatureEncoding(columns=tuple(columns),
-                          categories={c: encoding.categories[c] for c in columns})
+    sub = FeatureEncoding(
+        columns=tuple(columns), categories={c: encoding.categories[c] for c in columns}
+    )
     codes, _ = sub.codes(frame[list(columns)])
     missing = np.array([len(encoding.categories[c]) + 1 for c in columns], dtype=float)
     return np.where(np.isnan(codes), missing, codes).astype(np.int64)
@@ -304,7 +330,7 @@ def _compact_codes(x_ref, x_cur, categories):
     x_ref, x_cur, compact = x_ref.copy(), x_cur.copy(), {}
     for j in categories:
         seen, codes = np.unique(np.concatenate([x_ref[:, j], x_cur[:, j]]), return_inverse=True)
-        x_ref[:, j], x_cur[:, j] = codes[:len(x_ref)], codes[len(x_ref):]
+        x_ref[:, j], x_cur[:, j] = codes[: len(x_ref)], codes[len(x_ref) :]
         compact[j] = len(seen)
     return x_ref, x_cur, compact
 
@@ -351,8 +377,9 @@ def _detector(name, x_ref, p_val, categories, random_state):
 
     # Gradient-boosted trees need no deep-learning backend; five folds use every row.
     model = HistGradientBoostingClassifier(max_iter=50, random_state=random_state)
-    return cd.ClassifierDrift(x_ref, model, backend="sklearn", p_val=p_val, n_folds=5,
-                              train_size=None, seed=random_state)
+    return cd.ClassifierDrift(
+        x_ref, model, backend="sklearn", p_val=p_val, n_folds=5, train_size=None, seed=random_state
+    )
 
 
 @contextlib.contextmanager
@@ -379,22 +406,41 @@ def _torch_settings(name, random_state):
 
 def _record(name, result: DetectorResult | None, note) -> dict:
     base = {
-        "column": name, "metric_name": "alibi", "role": ROLE,
+        "column": name,
+        "metric_name": "alibi",
+        "role": ROLE,
         "kind": "feature-wise" if name in FEATURE_WISE else "multivariate",
-        "method": name, "exact": None, "p_value_adjusted": None,
-        "n_reference": None, "n_current": None,
+        "method": name,
+        "exact": None,
+        "p_value_adjusted": None,
+        "n_reference": None,
+        "n_current": None,
     }
     if result is None:
-        return {**base, "statistic": None, "p_value": None, "threshold": None, "drifted": False,
-                "status": "skipped", "statistics": {}, "note": note, "metric_key": None}
+        return {
+            **base,
+            "statistic": None,
+            "p_value": None,
+            "threshold": None,
+            "drifted": False,
+            "status": "skipped",
+            "statistics": {},
+            "note": note,
+            "metric_key": None,
+        }
     statistics = {"columns": list(result.columns), **result.extras}
     if result.features:
         statistics["features"] = result.features
     return {
-        **base, "statistic": result.statistic, "p_value": result.pvalue,
-        "threshold": result.threshold, "drifted": result.drifted,
+        **base,
+        "statistic": result.statistic,
+        "p_value": result.pvalue,
+        "threshold": result.threshold,
+        "drifted": result.drifted,
         "status": "drift" if result.drifted else "ok",
-        "n_reference": result.n_reference, "n_current": result.n_current,
-        "statistics": statistics, "note": None,
+        "n_reference": result.n_reference,
+        "n_current": result.n_current,
+        "statistics": statistics,
+        "note": None,
         "metric_key": _PREFIX + name.split(":", 1)[1] + "/pvalue",
     }

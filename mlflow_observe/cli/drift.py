@@ -29,44 +29,96 @@ def read_table(path: str, engine: str = "pandas"):
     lower = path.lower()
     parquet = os.path.isdir(path) or lower.endswith((".parquet", ".pq"))
     if not parquet and not lower.endswith((".csv", ".csv.gz", ".tsv")):
-        raise click.UsageError(f"Cannot tell the format of {path!r}: use a .csv, .tsv or "
-                               ".parquet file.")
+        raise click.UsageError(
+            f"Cannot tell the format of {path!r}: use a .csv, .tsv or .parquet file."
+        )
     if engine == "spark":
         from mlflow_observe.engines.spark import spark_session
 
         reader = spark_session().read
-        return reader.parquet(path) if parquet else reader.csv(
-            path, header=True, sep="\t" if lower.endswith(".tsv") else ",", inferSchema=True)
+        return (
+            reader.parquet(path)
+            if parquet
+            else reader.csv(
+                path, header=True, sep="\t" if lower.endswith(".tsv") else ",", inferSchema=True
+            )
+        )
     return read(path)
 
 
 @click.command("drift")
 @options.evaluation_inputs
-@click.option("--method", default=None, type=click.Choice(METHODS),
-              help="One method for every column (default: auto, chosen per column by kind "
-                   "and reference size).")
-@click.option("--threshold", type=float, default=None,
-              help="One threshold for every column (default: the method's own).")
-@click.option("--drift-share", type=float, default=None,
-              help="Share of drifted columns at which the dataset drifts (default 0.5).")
-@click.option("--multivariate", is_flag=True,
-              help="Also run the multivariate detectors (domain classifier, PCA "
-                   "reconstruction error) on the baseline's and the window's row samples.")
-@click.option("--segment-by", "segment_by", multiple=True, metavar="COLUMN",
-              help="Also compare each segment (rows sharing a value of COLUMN) with the "
-                   "baseline; repeat for several columns.")
-@click.option("--min-segment-size", type=click.IntRange(min=1), default=None,
-              help="Segment values with fewer rows are pooled into (other) (default 200).")
-@click.option("--detector", "detectors", multiple=True, type=click.Choice(ALIBI_DETECTORS),
-              help="Also run an alibi-detect detector on the row samples (repeatable; "
-                   "needs the alibi extra: pip install 'mlflow-observe[alibi]').")
-@click.option("--fail-on-drift", is_flag=True,
-              help="Exit with 1 when the dataset drifts (for CI/CD).")
+@click.option(
+    "--method",
+    default=None,
+    type=click.Choice(METHODS),
+    help="One method for every column (default: auto, chosen per column by kind "
+    "and reference size).",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="One threshold for every column (default: the method's own).",
+)
+@click.option(
+    "--drift-share",
+    type=float,
+    default=None,
+    help="Share of drifted columns at which the dataset drifts (default 0.5).",
+)
+@click.option(
+    "--multivariate",
+    is_flag=True,
+    help="Also run the multivariate detectors (domain classifier, PCA "
+    "reconstruction error) on the baseline's and the window's row samples.",
+)
+@click.option(
+    "--segment-by",
+    "segment_by",
+    multiple=True,
+    metavar="COLUMN",
+    help="Also compare each segment (rows sharing a value of COLUMN) with the "
+    "baseline; repeat for several columns.",
+)
+@click.option(
+    "--min-segment-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Segment values with fewer rows are pooled into (other) (default 200).",
+)
+@click.option(
+    "--detector",
+    "detectors",
+    multiple=True,
+    type=click.Choice(ALIBI_DETECTORS),
+    help="Also run an alibi-detect detector on the row samples (repeatable; "
+    "needs the alibi extra: pip install 'mlflow-observe[alibi]').",
+)
+@click.option(
+    "--fail-on-drift", is_flag=True, help="Exit with 1 when the dataset drifts (for CI/CD)."
+)
 @options.ENGINE
 @options.OUTPUT
-def drift(baseline, data, predictions, targets, run_id, experiment_id, experiment_name,
-          method, threshold, drift_share, multivariate, segment_by, min_segment_size,
-          detectors, fail_on_drift, engine, output):
+def drift(
+    baseline,
+    data,
+    predictions,
+    targets,
+    run_id,
+    experiment_id,
+    experiment_name,
+    method,
+    threshold,
+    drift_share,
+    multivariate,
+    segment_by,
+    min_segment_size,
+    detectors,
+    fail_on_drift,
+    engine,
+    output,
+):
     """Compare a production file with a baseline and log the result to MLflow.
 
     \b
@@ -78,8 +130,11 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
     """
     from mlflow_observe.evaluation import evaluate_drift
 
-    config = {k: v for k, v in {"method": method, "threshold": threshold,
-                                "drift_share": drift_share}.items() if v is not None}
+    config = {
+        k: v
+        for k, v in {"method": method, "threshold": threshold, "drift_share": drift_share}.items()
+        if v is not None
+    }
     if multivariate:
         config["multivariate"] = True
     if segment_by:
@@ -88,16 +143,36 @@ def drift(baseline, data, predictions, targets, run_id, experiment_id, experimen
         config["min_segment_size"] = min_segment_size
     if detectors:
         config["detectors"] = list(detectors)
-    result, run_id = run_evaluation(evaluate_drift, baseline, data, predictions, targets,
-                                    run_id, experiment_id, experiment_name, config,
-                                    engine=engine)
+    result, run_id = run_evaluation(
+        evaluate_drift,
+        baseline,
+        data,
+        predictions,
+        targets,
+        run_id,
+        experiment_id,
+        experiment_name,
+        config,
+        engine=engine,
+    )
     _print(result, run_id, output)
     dataset_drift = result.metrics.get("drift/dataset_drift", 0.0) >= 1.0
     sys.exit(EXIT_DRIFT if (fail_on_drift and dataset_drift) else EXIT_OK)
 
 
-def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, experiment_id,
-                   experiment_name, config, *, engine="pandas"):
+def run_evaluation(
+    evaluate,
+    baseline,
+    data,
+    predictions,
+    targets,
+    run_id,
+    experiment_id,
+    experiment_name,
+    config,
+    *,
+    engine="pandas",
+):
     """Read the file, run ``evaluate`` in the chosen run; exit 3 when it cannot decide.
 
     A Spark engine that is not installed or cannot start also exits 3, saying why.
@@ -115,8 +190,9 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
             if experiment_name:
                 mlflow.set_experiment(experiment_name)
             with mlflow.start_run(run_id=run_id, experiment_id=experiment_id) as run:
-                result = evaluate(frame, baseline, predictions=predictions, targets=targets,
-                                  **config)
+                result = evaluate(
+                    frame, baseline, predictions=predictions, targets=targets, **config
+                )
     except click.UsageError:
         raise
     except Exception as exc:  # report, then exit "could not decide"
@@ -128,8 +204,9 @@ def run_evaluation(evaluate, baseline, data, predictions, targets, run_id, exper
 
 def _print(result, run_id: str, output: str) -> None:
     table = result.artifacts["drift_table"].content
-    segments = result.artifacts["drift_segments"].content \
-        if "drift_segments" in result.artifacts else None
+    segments = (
+        result.artifacts["drift_segments"].content if "drift_segments" in result.artifacts else None
+    )
     if output == "json":
         payload = {"run_id": run_id, "metrics": result.metrics, "columns": table}
         if segments is not None:
@@ -137,22 +214,29 @@ def _print(result, run_id: str, output: str) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     metrics = result.metrics
-    click.echo(f"run {run_id}: {int(metrics['drift/n_drifted_columns'])} of "
-               f"{int(metrics['drift/n_evaluated_columns'])} columns drifted "
-               f"(share {metrics['drift/share_drifted_columns']:.2f}); dataset drift: "
-               f"{'yes' if metrics['drift/dataset_drift'] else 'no'}")
+    click.echo(
+        f"run {run_id}: {int(metrics['drift/n_drifted_columns'])} of "
+        f"{int(metrics['drift/n_evaluated_columns'])} columns drifted "
+        f"(share {metrics['drift/share_drifted_columns']:.2f}); dataset drift: "
+        f"{'yes' if metrics['drift/dataset_drift'] else 'no'}"
+    )
     width = max([len(str(r["column"])) for r in table] + [6])
     # Multivariate records name longer statistics (reconstruction_error).
     method_width = max([len(str(r["method"] or "")) for r in table] + [11])
-    click.echo(f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} "
-               f"{'p-value':>9}  status")
+    click.echo(
+        f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} {'p-value':>9}  status"
+    )
     for r in table:
         stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
         pval = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
         method = str(r["method"] or "")
-        click.echo(f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
-                   f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else ""))
+        click.echo(
+            f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
+            f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else "")
+        )
     for s in (segments or [])[:10]:  # most drifted first
-        click.echo(f"segment {s['column']}={s['value']} ({s['n_rows']} rows): "
-                   f"{s['n_drifted_columns']} of {s['n_evaluated_columns']} columns drifted, "
-                   f"{s['status']}")
+        click.echo(
+            f"segment {s['column']}={s['value']} ({s['n_rows']} rows): "
+            f"{s['n_drifted_columns']} of {s['n_evaluated_columns']} columns drifted, "
+            f"{s['status']}"
+        )

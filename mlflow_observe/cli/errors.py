@@ -17,9 +17,11 @@ _logger = logging.getLogger(__name__)
 
 # MLflow retries an unreachable server 7 times with exponential backoff (minutes);
 # a scheduled job should say so sooner. Users who set these keep their values.
-_BOUNDED_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_BOUNDED_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def bound_http_retries() -> None:
@@ -48,13 +50,18 @@ def decided():
         click.echo(f"Error: {message}", err=True)
         if _looks_unreachable(exc):
             uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
-            click.echo(f"The tracking server {uri} did not answer; nothing was marked as "
-                       "evaluated. Check MLFLOW_TRACKING_URI and that the server is up, then "
-                       "run the command again.", err=True)
+            click.echo(
+                f"The tracking server {uri} did not answer; nothing was marked as "
+                "evaluated. Check MLFLOW_TRACKING_URI and that the server is up, then "
+                "run the command again.",
+                err=True,
+            )
         sys.exit(EXIT_UNDECIDED)
 
 
 def _looks_unreachable(exc: BaseException) -> bool:
     text = f"{type(exc).__name__} {exc}"
-    return any(s in text for s in ("Max retries exceeded", "Connection refused",
-                                   "ConnectionError", "timed out"))
+    return any(
+        s in text
+        for s in ("Max retries exceeded", "Connection refused", "ConnectionError", "timed out")
+    )

@@ -18,27 +18,49 @@ from mlflow_observe.monitoring.rules import (
 
 @click.command("gate")
 @options.MODEL_URI
-@click.option("--data", "-d", metavar="PATH", default=None,
-              type=click.Path(exists=True, dir_okay=True),
-              help="Evaluation data (CSV or Parquet) with the features, and labels for "
-                   "realised performance. Default: the version's latest recorded evaluation.")
-@click.option("--against", metavar="URI", default=None,
-              help="The champion, models:/<name>@<alias> (or just the alias), evaluated the "
-                   "same way for thresholds relative to it.")
-@click.option("--threshold", "thresholds", metavar="EXPR", multiple=True, required=True,
-              help="METRIC>=VALUE or METRIC<=VALUE (absolute), or METRIC>=champion+0.01, "
-                   "METRIC>=champion+2%, METRIC<=champion-0.05 (MLflow's MetricThreshold "
-                   "minimum absolute/relative change). Repeatable.")
-@click.option("--promote", metavar="ALIAS", default=None,
-              help="Point this alias at the version when the gate passes (never on a fail).")
-@click.option("--stage", type=click.Choice(["Staging", "Production", "Archived"]), default=None,
-              help="Legacy registry stage to move the version to on a pass (stages are "
-                   "deprecated in MLflow; prefer --promote).")
+@click.option(
+    "--data",
+    "-d",
+    metavar="PATH",
+    default=None,
+    type=click.Path(exists=True, dir_okay=True),
+    help="Evaluation data (CSV or Parquet) with the features, and labels for "
+    "realised performance. Default: the version's latest recorded evaluation.",
+)
+@click.option(
+    "--against",
+    metavar="URI",
+    default=None,
+    help="The champion, models:/<name>@<alias> (or just the alias), evaluated the "
+    "same way for thresholds relative to it.",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    metavar="EXPR",
+    multiple=True,
+    required=True,
+    help="METRIC>=VALUE or METRIC<=VALUE (absolute), or METRIC>=champion+0.01, "
+    "METRIC>=champion+2%, METRIC<=champion-0.05 (MLflow's MetricThreshold "
+    "minimum absolute/relative change). Repeatable.",
+)
+@click.option(
+    "--promote",
+    metavar="ALIAS",
+    default=None,
+    help="Point this alias at the version when the gate passes (never on a fail).",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(["Staging", "Production", "Archived"]),
+    default=None,
+    help="Legacy registry stage to move the version to on a pass (stages are "
+    "deprecated in MLflow; prefer --promote).",
+)
 @options.TARGETS
 @options.MONITORING_EXPERIMENT
 @options.OUTPUT
-def gate(model_uri, data, against, thresholds, promote, stage, targets, experiment_name,
-         output):
+def gate(model_uri, data, against, thresholds, promote, stage, targets, experiment_name, output):
     """Evaluate a model version against thresholds; tag it, and promote it only on a pass.
 
     The verdict, the reasons and the gate's run id are set as version tags
@@ -61,25 +83,38 @@ def gate(model_uri, data, against, thresholds, promote, stage, targets, experime
     except RuleSyntaxError as exc:
         raise click.UsageError(str(exc)) from exc
     if any(t.compares_with_champion for t in parsed) and not against:
-        raise click.UsageError("A --threshold compares with the champion: give --against "
-                               "models:/<name>@<alias>.")
+        raise click.UsageError(
+            "A --threshold compares with the champion: give --against models:/<name>@<alias>."
+        )
     bound_http_retries()
     with decided():
-        result = run_gate(model_uri, thresholds=parsed, data=data, against=against,
-                          promote=promote, stage=stage, targets=targets,
-                          experiment_name=experiment_name)
+        result = run_gate(
+            model_uri,
+            thresholds=parsed,
+            data=data,
+            against=against,
+            promote=promote,
+            stage=stage,
+            targets=targets,
+            experiment_name=experiment_name,
+        )
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         against_text = f" against {result.champion.label}" if result.champion else ""
-        click.echo(f"gate {result.status.upper()}: {result.candidate.label}{against_text} "
-                   f"(run {result.run_id}, {result.evaluated_on})")
+        click.echo(
+            f"gate {result.status.upper()}: {result.candidate.label}{against_text} "
+            f"(run {result.run_id}, {result.evaluated_on})"
+        )
         for check in result.checks:
             value = "missing" if check.candidate_value is None else f"{check.candidate_value:.4g}"
-            champion = "" if check.champion_value is None else \
-                f" (champion {check.champion_value:.4g})"
-            click.echo(f"  {'pass' if check.passed else 'FAIL'}  {check.threshold}: "
-                       f"{value}{champion}" + (f"\n        {check.reason}" if check.reason else ""))
+            champion = (
+                "" if check.champion_value is None else f" (champion {check.champion_value:.4g})"
+            )
+            click.echo(
+                f"  {'pass' if check.passed else 'FAIL'}  {check.threshold}: "
+                f"{value}{champion}" + (f"\n        {check.reason}" if check.reason else "")
+            )
         for action in result.actions:
             click.echo(f"  {action}")
     sys.exit(options.EXIT_OK if result.passed else options.EXIT_FAILED)

@@ -31,5 +31,7 @@ def history(model_uri, output):
         return
     width = max([len(e.kind) for e in events] + [4])
     for event in events:
-        click.echo(f"{event.time[:19].replace('T', ' ')}  {event.kind:<{width}}  {event.summary}"
-                   + (f"  [run {event.run_id}]" if event.run_id else ""))
+        click.echo(
+            f"{event.time[:19].replace('T', ' ')}  {event.kind:<{width}}  {event.summary}"
+            + (f"  [run {event.run_id}]" if event.run_id else "")
+        )

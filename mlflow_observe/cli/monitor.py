@@ -20,33 +20,82 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
 @click.command("monitor")
 @options.MODEL_URI
-@click.option("--logs", metavar="PATH", required=True,
-              help="The prediction log directory (MLFLOW_OBSERVE_LOG_DIR of the model server).")
-@click.option("--window", default="1h", show_default=True,
-              help="Window width: 15m, 1h, 1d, 2h30m... Only windows that have ended are "
-                   "evaluated.")
-@click.option("--since", metavar="TIME", default=None,
-              help="Start of the range (ISO 8601, UTC). Default: the end of the last "
-                   "evaluated window, or the first logged prediction.")
-@click.option("--until", metavar="TIME", default=None,
-              help="End of the range (ISO 8601, UTC). Default: now.")
-@click.option("--alert", "alerts", metavar="RULE", multiple=True,
-              help="METRIC OP VALUE[:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical' "
-                   "(OP: >= <= > < == !=; LEVEL: warning or critical, default critical). "
-                   "Repeatable.")
-@click.option("--fail-on", type=click.Choice([CRITICAL, WARNING]), default=CRITICAL,
-              show_default=True, help="The alert level that makes the exit code 1.")
-@click.option("--webhook", metavar="URL", default=None,
-              help="POST a JSON payload here for every window that raised an alert.")
-@click.option("--webhook-timeout", type=float, default=5.0, show_default=True,
-              help="Seconds per webhook attempt (two attempts at most).")
-@click.option("--min-rows", type=click.IntRange(1), default=100, show_default=True,
-              help="Windows with fewer predictions are skipped (and listed as such).")
+@click.option(
+    "--logs",
+    metavar="PATH",
+    required=True,
+    help="The prediction log directory (MLFLOW_OBSERVE_LOG_DIR of the model server).",
+)
+@click.option(
+    "--window",
+    default="1h",
+    show_default=True,
+    help="Window width: 15m, 1h, 1d, 2h30m... Only windows that have ended are evaluated.",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    default=None,
+    help="Start of the range (ISO 8601, UTC). Default: the end of the last "
+    "evaluated window, or the first logged prediction.",
+)
+@click.option(
+    "--until", metavar="TIME", default=None, help="End of the range (ISO 8601, UTC). Default: now."
+)
+@click.option(
+    "--alert",
+    "alerts",
+    metavar="RULE",
+    multiple=True,
+    help="METRIC OP VALUE[:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical' "
+    "(OP: >= <= > < == !=; LEVEL: warning or critical, default critical). "
+    "Repeatable.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice([CRITICAL, WARNING]),
+    default=CRITICAL,
+    show_default=True,
+    help="The alert level that makes the exit code 1.",
+)
+@click.option(
+    "--webhook",
+    metavar="URL",
+    default=None,
+    help="POST a JSON payload here for every window that raised an alert.",
+)
+@click.option(
+    "--webhook-timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds per webhook attempt (two attempts at most).",
+)
+@click.option(
+    "--min-rows",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    help="Windows with fewer predictions are skipped (and listed as such).",
+)
 @options.MONITORING_EXPERIMENT
 @options.LOG_ENGINE
 @options.OUTPUT
-def monitor(model_uri, logs, window, since, until, alerts, fail_on, webhook, webhook_timeout,
-            min_rows, experiment_name, engine, output):
+def monitor(
+    model_uri,
+    logs,
+    window,
+    since,
+    until,
+    alerts,
+    fail_on,
+    webhook,
+    webhook_timeout,
+    min_rows,
+    experiment_name,
+    engine,
+    output,
+):
     """Evaluate every window of the prediction log not evaluated yet, and raise alerts.
 
     Each window gets a run (drift, integrity, degradation: realised where labels
@@ -70,10 +119,19 @@ def monitor(model_uri, logs, window, since, until, alerts, fail_on, webhook, web
         raise click.UsageError(str(exc)) from exc
     bound_http_retries()
     with decided():
-        result = run_monitor(model_uri, logs, window=width, since=since, until=until,
-                             alerts=rules, webhook=webhook, webhook_timeout=webhook_timeout,
-                             experiment_name=experiment_name, min_rows=min_rows,
-                             engine=engine)
+        result = run_monitor(
+            model_uri,
+            logs,
+            window=width,
+            since=since,
+            until=until,
+            alerts=rules,
+            webhook=webhook,
+            webhook_timeout=webhook_timeout,
+            experiment_name=experiment_name,
+            min_rows=min_rows,
+            engine=engine,
+        )
     _print(result, output)
     levels = {CRITICAL} if fail_on == CRITICAL else {CRITICAL, WARNING}
     sys.exit(options.EXIT_FAILED if result.level in levels else options.EXIT_OK)
@@ -83,17 +141,23 @@ def _print(result, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    click.echo(f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
-               f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
-               f"monitor run {result.monitor_run_id}")
+    click.echo(
+        f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
+        f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
+        f"monitor run {result.monitor_run_id}"
+    )
     if not result.windows:
         return
-    click.echo(f"{'window start (UTC)':<20} {'rows':>7} {'status':<10} {'drift share':>11} "
-               f"{'alert':<9} run / note")
+    click.echo(
+        f"{'window start (UTC)':<20} {'rows':>7} {'status':<10} {'drift share':>11} "
+        f"{'alert':<9} run / note"
+    )
     for w in result.windows:
         share = w.metrics.get("drift/share_drifted_columns")
         detail = w.run_id or "; ".join(w.notes)
         if w.webhook:
             detail += f" (webhook {w.webhook})"
-        click.echo(f"{w.window.start:%Y-%m-%d %H:%M:%S} {w.n_rows:>7} {w.status:<10} "
-                   f"{'' if share is None else f'{share:.2f}':>11} {w.level or '':<9} {detail}")
+        click.echo(
+            f"{w.window.start:%Y-%m-%d %H:%M:%S} {w.n_rows:>7} {w.status:<10} "
+            f"{'' if share is None else f'{share:.2f}':>11} {w.level or '':<9} {detail}"
+        )

@@ -7,63 +7,96 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 BASELINE = click.option(
-    "--baseline", "-b", metavar="URI", required=True,
+    "--baseline",
+    "-b",
+    metavar="URI",
+    required=True,
     help="The baseline: a run id, runs:/<run_id>, models:/<name>/<version>, "
-         "models:/<name>@<alias>, or a profile JSON file.",
+    "models:/<name>@<alias>, or a profile JSON file.",
 )
 DATA = click.option(
-    "--data", "-d", metavar="PATH", required=True,
+    "--data",
+    "-d",
+    metavar="PATH",
+    required=True,
     type=click.Path(exists=True, dir_okay=True),
     help="The production window: a CSV or Parquet file (or a directory of Parquet files).",
 )
 PREDICTIONS = click.option(
-    "--predictions", metavar="COLUMN", default=None,
+    "--predictions",
+    metavar="COLUMN",
+    default=None,
     help="The prediction column (default: the one the baseline recorded, if present).",
 )
 TARGETS = click.option(
-    "--targets", metavar="COLUMN", default=None,
+    "--targets",
+    metavar="COLUMN",
+    default=None,
     help="The label column (default: the one the baseline recorded, if present).",
 )
 RUN_ID = click.option(
-    "--run-id", metavar="ID", default=None,
+    "--run-id",
+    metavar="ID",
+    default=None,
     help="Log the evaluation to this existing run instead of a new one.",
 )
 EXPERIMENT_ID = click.option(
-    "--experiment-id", envvar=MLFLOW_EXPERIMENT_ID.name, metavar="ID", default=None,
+    "--experiment-id",
+    envvar=MLFLOW_EXPERIMENT_ID.name,
+    metavar="ID",
+    default=None,
     help="The experiment of the new evaluation run.",
 )
 EXPERIMENT_NAME = click.option(
-    "--experiment-name", envvar=MLFLOW_EXPERIMENT_NAME.name, metavar="NAME", default=None,
+    "--experiment-name",
+    envvar=MLFLOW_EXPERIMENT_NAME.name,
+    metavar="NAME",
+    default=None,
     help="The experiment of the new evaluation run, by name (created if missing).",
 )
 MODEL_URI = click.option(
-    "--model-uri", "-m", metavar="URI", required=True,
+    "--model-uri",
+    "-m",
+    metavar="URI",
+    required=True,
     help="A registered model version: models:/<name>/<version> or models:/<name>@<alias>.",
 )
 MONITORING_EXPERIMENT = click.option(
-    "--experiment-name", metavar="NAME", default=None,
+    "--experiment-name",
+    metavar="NAME",
+    default=None,
     help="The monitoring experiment (default: '<model name> monitoring').",
 )
 ENGINE = click.option(
-    "--engine", type=click.Choice(["pandas", "spark"]), default="pandas", show_default=True,
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default="pandas",
+    show_default=True,
     help="Where the rows are counted: pandas reads --data into this process; spark reads it "
-         "with the active or configured Spark session (pip install 'mlflow-observe[spark]').",
+    "with the active or configured Spark session (pip install 'mlflow-observe[spark]').",
 )
 LOG_ENGINE = click.option(
-    "--engine", type=click.Choice(["pandas", "spark"]), default="pandas", show_default=True,
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default="pandas",
+    show_default=True,
     help="Where the rows are counted: pandas reads each day of --logs into this process; "
-         "spark reads the log and counts each window with the active or configured Spark "
-         "session (pip install 'mlflow-observe[spark]').",
+    "spark reads the log and counts each window with the active or configured Spark "
+    "session (pip install 'mlflow-observe[spark]').",
 )
 OUTPUT = click.option(
-    "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
     help="How to print the result.",
 )
 
 
 def evaluation_inputs(command):
     """The options every evaluation command takes: baseline, data, columns, where to log."""
-    for option in reversed((BASELINE, DATA, PREDICTIONS, TARGETS, RUN_ID, EXPERIMENT_ID,
-                            EXPERIMENT_NAME)):
+    for option in reversed(
+        (BASELINE, DATA, PREDICTIONS, TARGETS, RUN_ID, EXPERIMENT_ID, EXPERIMENT_NAME)
+    ):
         command = option(command)
     return command

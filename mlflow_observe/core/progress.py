@@ -5,8 +5,14 @@ from __future__ import annotations
 import sys
 
 
-def progress_bar(iterable, *, enabled: bool | None = None, unit: str = "batch",
-                 desc: str | None = None, total: int | None = None):
+def progress_bar(
+    iterable,
+    *,
+    enabled: bool | None = None,
+    unit: str = "batch",
+    desc: str | None = None,
+    total: int | None = None,
+):
     """Yield from ``iterable``, advancing a bar by one per item.
 
     Parameters
@@ -28,8 +34,7 @@ def progress_bar(iterable, *, enabled: bool | None = None, unit: str = "batch",
     from tqdm.auto import tqdm
 
     disable = (not _stderr_is_terminal()) if enabled is None else not enabled
-    with tqdm(iterable, total=total, unit=unit, desc=desc, disable=disable,
-              file=sys.stderr) as bar:
+    with tqdm(iterable, total=total, unit=unit, desc=desc, disable=disable, file=sys.stderr) as bar:
         yield from bar
 
 

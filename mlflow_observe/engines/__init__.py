@@ -14,5 +14,7 @@ def is_spark_dataframe(data) -> bool:
     >>> is_spark_dataframe(pd.DataFrame())
     False
     """
-    return any(cls.__name__ == "DataFrame" and cls.__module__.startswith("pyspark.")
-               for cls in type(data).__mro__)
+    return any(
+        cls.__name__ == "DataFrame" and cls.__module__.startswith("pyspark.")
+        for cls in type(data).__mro__
+    )

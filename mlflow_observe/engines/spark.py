@@ -51,8 +51,10 @@ from mlflow_observe.core.profile.data_profile import (
 from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC, KindDecision
 from mlflow_observe.engines import is_spark_dataframe
 
-INSTALL_HINT = ("Install it with: pip install 'mlflow-observe[spark]' (Spark also needs Java 17 "
-                "or later on the machine).")
+INSTALL_HINT = (
+    "Install it with: pip install 'mlflow-observe[spark]' (Spark also needs Java 17 "
+    "or later on the machine)."
+)
 # The column of the Arrow batches that carries one pickled partial profile.
 _PARTIAL = "partial"
 # Rows counted at a time on a worker.
@@ -83,7 +85,8 @@ def require_pyspark():
         import pyspark
     except ImportError as exc:
         raise SparkUnavailableError(
-            f"The Spark engine needs pyspark, which is not installed. {INSTALL_HINT}") from exc
+            f"The Spark engine needs pyspark, which is not installed. {INSTALL_HINT}"
+        ) from exc
     return pyspark
 
 
@@ -114,8 +117,10 @@ def spark_session():
 def _check_spark_frame(frame, caller: str) -> None:
     if not is_spark_dataframe(frame):
         kind = f"{type(frame).__module__.split('.')[0]}.{type(frame).__name__}"
-        raise TypeError(f"{caller} takes a Spark DataFrame. Got {kind}; count pandas or Arrow "
-                        "data with mlflow_observe.compare or DataProfile.update.")
+        raise TypeError(
+            f"{caller} takes a Spark DataFrame. Got {kind}; count pandas or Arrow "
+            "data with mlflow_observe.compare or DataProfile.update."
+        )
     require_pyspark()
 
 
@@ -144,8 +149,11 @@ def count_window(baseline: DataProfile, frame) -> DataProfile:
 
     counted = [name for name in frame.columns if name in layout.columns]
     # With no baseline column, only the rows are counted (as update() does).
-    selected = frame.select(*[F.col(_quoted(name)) for name in counted]) if counted else \
-        frame.select(F.lit(True).alias("_row"))
+    selected = (
+        frame.select(*[F.col(_quoted(name)) for name in counted])
+        if counted
+        else frame.select(F.lit(True).alias("_row"))
+    )
     partials = selected.mapInArrow(_partition_counter(layout), f"{_PARTIAL} binary")
     partials = _merged_in_groups(partials, _partition_count(selected))
     profile = layout
@@ -347,35 +355,53 @@ def build_profile_spark(
     decisions = decide_kinds(head, targets, predictions, columns, exclude, kinds, max_categories)
     kept = {name: d for name, d in decisions.items() if not d.excluded}
     layouts = {}
-    label_counts = _label_counts(data, {name: d.kind for name, d in kept.items()
-                                        if d.kind == CATEGORICAL})
+    label_counts = _label_counts(
+        data, {name: d.kind for name, d in kept.items() if d.kind == CATEGORICAL}
+    )
     for name, counts in label_counts.items():
         user_set = name in (kinds or {})
         if counts is not None and (user_set or len(counts) <= max_categories):
             layouts[name] = CategoricalColumnProfile.from_counts(
-                name, counts, kind=CATEGORICAL, max_categories=max_categories)
+                name, counts, kind=CATEGORICAL, max_categories=max_categories
+            )
         elif user_set:
             raise ProfileError(
                 f"Column {name!r} has more than {MAX_DISTINCT_LABELS} distinct values: too many "
-                "to rank its categories on Spark. Exclude it or treat it as numeric.")
+                "to rank its categories on Spark. Exclude it or treat it as numeric."
+            )
         else:
             decisions[name] = KindDecision(
-                None, f"high-cardinality text (more than {max_categories} distinct values over "
-                      f"all rows > max_categories={max_categories}); pass kinds={{column: "
-                      "'categorical'}} to compare it anyway")
-    layouts.update(_numeric_layouts(data, [n for n, d in kept.items() if d.kind == NUMERIC],
-                                    n_bins, grid_size, relative_error))
+                None,
+                f"high-cardinality text (more than {max_categories} distinct values over "
+                f"all rows > max_categories={max_categories}); pass kinds={{column: "
+                "'categorical'}} to compare it anyway",
+            )
+    layouts.update(
+        _numeric_layouts(
+            data,
+            [n for n, d in kept.items() if d.kind == NUMERIC],
+            n_bins,
+            grid_size,
+            relative_error,
+        )
+    )
     for name, decision in kept.items():
         if decision.kind not in (NUMERIC, CATEGORICAL):
             layouts[name] = CategoricalColumnProfile.from_counts(
-                name, {}, kind=decision.kind, max_categories=max_categories)
+                name, {}, kind=decision.kind, max_categories=max_categories
+            )
     layout = DataProfile(
         {name: layouts[name] for name in kept if name in layouts},
         excluded={name: d.reason for name, d in decisions.items() if d.excluded},
         targets=targets if targets in layouts else None,
         predictions=predictions if predictions in layouts else None,
-        settings={"n_bins": n_bins, "grid_size": grid_size, "max_categories": max_categories,
-                  "sample_size": sample_size, "random_state": random_state},
+        settings={
+            "n_bins": n_bins,
+            "grid_size": grid_size,
+            "max_categories": max_categories,
+            "sample_size": sample_size,
+            "random_state": random_state,
+        },
     )
     profile = count_window(layout, data)
     profile.metadata = {
@@ -387,8 +413,14 @@ def build_profile_spark(
     if profile.targets is not None and profile.predictions is not None:
         fraction = min(1.0, PERFORMANCE_ROWS / max(profile.n_rows, 1))
         rows = data if fraction >= 1.0 else data.sample(False, fraction, seed=random_state)
-        profile.performance = profile_performance(rows.toPandas(), profile.targets, profile.predictions,
-                                           as_column_list(probabilities), task, random_state)
+        profile.performance = profile_performance(
+            rows.toPandas(),
+            profile.targets,
+            profile.predictions,
+            as_column_list(probabilities),
+            task,
+            random_state,
+        )
     return profile
 
 
@@ -399,8 +431,12 @@ def _decimals_as_doubles(frame):
     decimals = {f.name for f in frame.schema.fields if isinstance(f.dataType, DecimalType)}
     if not decimals:
         return frame
-    return frame.select(*[F.col(_quoted(n)).cast("double").alias(n) if n in decimals
-                          else F.col(_quoted(n)) for n in frame.columns])
+    return frame.select(
+        *[
+            F.col(_quoted(n)).cast("double").alias(n) if n in decimals else F.col(_quoted(n))
+            for n in frame.columns
+        ]
+    )
 
 
 def _label_counts(frame, kinds: dict) -> dict:
@@ -450,8 +486,11 @@ def _numeric_layouts(frame, names, n_bins, grid_size, relative_error) -> dict:
     aggregates = []
     for i, name in enumerate(names):
         value = _finite_double(name)
-        aggregates += [F.percentile_approx(value, levels.tolist(), accuracy).alias(f"q{i}"),
-                       F.min(value).alias(f"low{i}"), F.max(value).alias(f"high{i}")]
+        aggregates += [
+            F.percentile_approx(value, levels.tolist(), accuracy).alias(f"q{i}"),
+            F.min(value).alias(f"low{i}"),
+            F.max(value).alias(f"high{i}"),
+        ]
     row = frame.agg(*aggregates).first()
     layouts = {}
     for i, name in enumerate(names):
@@ -461,8 +500,10 @@ def _numeric_layouts(frame, names, n_bins, grid_size, relative_error) -> dict:
         quantiles = np.asarray(row[f"q{i}"], dtype=float)
         quantiles[0], quantiles[-1] = row[f"low{i}"], row[f"high{i}"]
         layouts[name] = NumericColumnProfile.from_quantiles(
-            name, fine=quantiles[np.searchsorted(levels, fine_levels)],
-            coarse=quantiles[np.searchsorted(levels, coarse_levels)])
+            name,
+            fine=quantiles[np.searchsorted(levels, fine_levels)],
+            coarse=quantiles[np.searchsorted(levels, coarse_levels)],
+        )
     return layouts
 
 
@@ -471,5 +512,6 @@ def _finite_double(name: str):
     from pyspark.sql import functions as F
 
     value = F.expr(f"try_cast({_quoted(name)} AS DOUBLE)")
-    return F.when(F.isnan(value) | (F.abs(value) == F.lit(float("inf"))), F.lit(None)) \
-        .otherwise(value)
+    return F.when(F.isnan(value) | (F.abs(value) == F.lit(float("inf"))), F.lit(None)).otherwise(
+        value
+    )

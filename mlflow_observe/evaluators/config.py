@@ -8,10 +8,23 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow_observe.core.drift.options import DriftOptions
 
 # Keys of the drift evaluator config besides the DriftOptions fields.
-DRIFT_EVALUATOR_KEYS = {"baseline", "max_plots", "chunk_size", "n_jobs", "col_mapping",
-                        "log_plots", "progress"}
-DEGRADATION_EVALUATOR_KEYS = {"baseline", "tolerance", "random_state", "col_mapping",
-                              "segment_by", "min_segment_size"}
+DRIFT_EVALUATOR_KEYS = {
+    "baseline",
+    "max_plots",
+    "chunk_size",
+    "n_jobs",
+    "col_mapping",
+    "log_plots",
+    "progress",
+}
+DEGRADATION_EVALUATOR_KEYS = {
+    "baseline",
+    "tolerance",
+    "random_state",
+    "col_mapping",
+    "segment_by",
+    "min_segment_size",
+}
 
 
 def drift_options(config: dict) -> DriftOptions:
@@ -34,6 +47,8 @@ def check_degradation_config(config: dict) -> None:
     """Refuse keys the degradation evaluator does not know."""
     unknown = set(config) - DEGRADATION_EVALUATOR_KEYS
     if unknown:
-        raise MlflowException(f"Unknown degradation evaluator config keys: {sorted(unknown)}. "
-                              f"Valid keys: {sorted(DEGRADATION_EVALUATOR_KEYS)}.",
-                              error_code=INVALID_PARAMETER_VALUE)
+        raise MlflowException(
+            f"Unknown degradation evaluator config keys: {sorted(unknown)}. "
+            f"Valid keys: {sorted(DEGRADATION_EVALUATOR_KEYS)}.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )

@@ -55,8 +55,17 @@ class DegradationEvaluator(ModelEvaluator):
     def can_evaluate(cls, *, model_type, evaluator_config, **kwargs) -> bool:
         return isinstance(evaluator_config, dict) and "baseline" in evaluator_config
 
-    def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None,
-                 predictions=None, **kwargs) -> EvaluationResult:
+    def evaluate(
+        self,
+        *,
+        model_type,
+        dataset,
+        run_id,
+        evaluator_config,
+        model=None,
+        predictions=None,
+        **kwargs,
+    ) -> EvaluationResult:
         check_degradation_config(evaluator_config)
         baseline = load_baseline(evaluator_config["baseline"])
         features = dataset.features_data
@@ -70,14 +79,20 @@ class DegradationEvaluator(ModelEvaluator):
         y_true = np.asarray(dataset.labels_data) if dataset.has_targets else None
         try:
             result = compare_performance(
-                baseline.performance, y_true=y_true, y_pred=y_pred, proba=proba,
+                baseline.performance,
+                y_true=y_true,
+                y_pred=y_pred,
+                proba=proba,
                 features=features if isinstance(features, pd.DataFrame) else None,
                 tolerance=evaluator_config.get("tolerance", 0.02),
-                random_state=evaluator_config.get("random_state", 0))
+                random_state=evaluator_config.get("random_state", 0),
+            )
             segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
         except DegradationError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
-        return log_degradation_result(run_id, result, segments, baseline, evaluator_config["baseline"])
+        return log_degradation_result(
+            run_id, result, segments, baseline, evaluator_config["baseline"]
+        )
 
 
 def _segments(config, features, baseline, y_true, y_pred, proba):
@@ -88,11 +103,17 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
         raise DegradationError(f"segment_by columns not in the data: {missing}.")
     if not columns:
         return []
-    return compare_segments(baseline.performance, features[columns], y_true=y_true,
-                            y_pred=y_pred, proba=proba, features=features,
-                            min_size=config.get("min_segment_size", 200),
-                            tolerance=config.get("tolerance", 0.02),
-                            random_state=config.get("random_state", 0))
+    return compare_segments(
+        baseline.performance,
+        features[columns],
+        y_true=y_true,
+        y_pred=y_pred,
+        proba=proba,
+        features=features,
+        min_size=config.get("min_segment_size", 200),
+        tolerance=config.get("tolerance", 0.02),
+        random_state=config.get("random_state", 0),
+    )
 
 
 def _probabilities(features, performance):

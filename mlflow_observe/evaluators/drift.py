@@ -86,8 +86,17 @@ class DriftEvaluator(ModelEvaluator):
         # so only answer when given a baseline.
         return isinstance(evaluator_config, dict) and "baseline" in evaluator_config
 
-    def evaluate(self, *, model_type, dataset, run_id, evaluator_config, model=None,
-                 predictions=None, **kwargs) -> EvaluationResult:
+    def evaluate(
+        self,
+        *,
+        model_type,
+        dataset,
+        run_id,
+        evaluator_config,
+        model=None,
+        predictions=None,
+        **kwargs,
+    ) -> EvaluationResult:
         options = drift_options(evaluator_config)
         baseline = load_baseline(evaluator_config["baseline"])
         window = _window_frame(dataset, model, predictions, baseline)
@@ -96,15 +105,20 @@ class DriftEvaluator(ModelEvaluator):
             # Predictions made to explain drift are not traffic: keep them out of the log.
             with no_prediction_logs():
                 comparison = compare(
-                    baseline, window, options, chunk_size=evaluator_config.get("chunk_size"),
-                    n_jobs=evaluator_config.get("n_jobs"), predict=predict,
+                    baseline,
+                    window,
+                    options,
+                    chunk_size=evaluator_config.get("chunk_size"),
+                    n_jobs=evaluator_config.get("n_jobs"),
+                    predict=predict,
                     progress=evaluator_config.get("progress"),
                 )
         except EmptyWindowError as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         bounds = timestamp_bounds(dataset.features_data)
-        return log_drift_result(run_id, comparison, baseline, options, evaluator_config,
-                                time_range_tags(bounds or ()))
+        return log_drift_result(
+            run_id, comparison, baseline, options, evaluator_config, time_range_tags(bounds or ())
+        )
 
 
 def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.DataFrame:

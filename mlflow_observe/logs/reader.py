@@ -68,25 +68,37 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
         if end is not None and datetime.combine(day, datetime.min.time(), timezone.utc) >= end:
             continue
         for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False)):
-            if child.type == pafs.FileType.File and child.base_name.endswith(".parquet") \
-                    and not child.base_name.startswith((".", "_")):
+            if (
+                child.type == pafs.FileType.File
+                and child.base_name.endswith(".parquet")
+                and not child.base_name.startswith((".", "_"))
+            ):
                 files.append(child.path)
     return sorted(files)
 
 
-def iter_log_batches(uri: str, start=None, end=None, *, model=None, columns=None,
-                     batch_size: int = 65_536):
+def iter_log_batches(
+    uri: str, start=None, end=None, *, model=None, columns=None, batch_size: int = 65_536
+):
     """Yield the window's rows as Arrow record batches, file by file (bounded memory).
 
     A corrupt or half-written file is skipped with a warning that names it.
     """
     filesystem, _ = _filesystem(uri)
-    yield from _file_batches(filesystem, log_files(uri, start, end), start, end, model=model,
-                             columns=columns, batch_size=batch_size)
+    yield from _file_batches(
+        filesystem,
+        log_files(uri, start, end),
+        start,
+        end,
+        model=model,
+        columns=columns,
+        batch_size=batch_size,
+    )
 
 
-def scan_logs(uri: str, start=None, end=None, *, model=None, columns=None,
-              batch_size: int = 65_536):
+def scan_logs(
+    uri: str, start=None, end=None, *, model=None, columns=None, batch_size: int = 65_536
+):
     """A window of the prediction log as a lazy stream of Arrow record batches.
 
     ``mo.evaluate_drift(mo.scan_logs(dir, start, end), baseline=...)`` counts the
@@ -132,8 +144,9 @@ def scan_logs(uri: str, start=None, end=None, *, model=None, columns=None,
     if columns is not None:
         wanted = dict.fromkeys([*columns, TIMESTAMP, MODEL_NAME, MODEL_VERSION])
         schema = pa.schema([f for f in schema if f.name in wanted])
-    batches = _file_batches(filesystem, files, start, end, model=model, columns=columns,
-                            batch_size=batch_size)
+    batches = _file_batches(
+        filesystem, files, start, end, model=model, columns=columns, batch_size=batch_size
+    )
     return (_conformed(batch, schema) for batch in batches)
 
 
@@ -155,8 +168,9 @@ def _window_schema(filesystem, paths) -> pa.Schema:
                 continue
             earlier = unified.field(field.name)
             try:
-                pa.unify_schemas([pa.schema([earlier]), pa.schema([field])],
-                                 promote_options="permissive")
+                pa.unify_schemas(
+                    [pa.schema([earlier]), pa.schema([field])], promote_options="permissive"
+                )
             except (pa.ArrowTypeError, pa.ArrowInvalid) as exc:
                 raise LogSchemaError(
                     f"The prediction log file {path} cannot be read with the window's other "
@@ -164,8 +178,9 @@ def _window_schema(filesystem, paths) -> pa.Schema:
                     f"{seen_in[field.name]} has {earlier.type}. Read the files apart, or "
                     "narrow the window to exclude it."
                 ) from exc
-        unified = pa.unify_schemas([unified, schema.remove_metadata()],
-                                   promote_options="permissive")
+        unified = pa.unify_schemas(
+            [unified, schema.remove_metadata()], promote_options="permissive"
+        )
     return unified
 
 
@@ -173,8 +188,12 @@ def _conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with every column of ``schema``, in its order and types (nulls where absent)."""
     if batch.schema.remove_metadata() == schema:
         return batch
-    arrays = [batch.column(f.name).cast(f.type) if f.name in batch.schema.names
-              else pa.nulls(batch.num_rows, f.type) for f in schema]
+    arrays = [
+        batch.column(f.name).cast(f.type)
+        if f.name in batch.schema.names
+        else pa.nulls(batch.num_rows, f.type)
+        for f in schema
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -188,8 +207,11 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
             wanted = None
             if columns is not None:
                 names = set(parquet.schema_arrow.names)
-                wanted = [c for c in dict.fromkeys([*columns, TIMESTAMP, MODEL_NAME,
-                                                    MODEL_VERSION]) if c in names]
+                wanted = [
+                    c
+                    for c in dict.fromkeys([*columns, TIMESTAMP, MODEL_NAME, MODEL_VERSION])
+                    if c in names
+                ]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
                 batch = _filter(batch, start_utc, end_utc, model)
                 if batch.num_rows:
@@ -208,8 +230,9 @@ def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
 
     stamps = batch.column(batch.schema.get_field_index(TIMESTAMP))
     if start is not None:
-        mask = both(mask, pc.greater_equal(stamps, pa.scalar(start.to_pydatetime(),
-                                                              type=stamps.type)))
+        mask = both(
+            mask, pc.greater_equal(stamps, pa.scalar(start.to_pydatetime(), type=stamps.type))
+        )
     if end is not None:
         mask = both(mask, pc.less(stamps, pa.scalar(end.to_pydatetime(), type=stamps.type)))
     if model is not None:
@@ -222,8 +245,9 @@ def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
     return batch if mask is None else batch.filter(pc.fill_null(mask, False))
 
 
-def read_logs(uri: str, start=None, end=None, *, model=None, columns=None,
-              with_labels: bool = False) -> pd.DataFrame:
+def read_logs(
+    uri: str, start=None, end=None, *, model=None, columns=None, with_labels: bool = False
+) -> pd.DataFrame:
     """Read a window of the prediction log into a DataFrame, in time order.
 
     Parameters
@@ -258,17 +282,20 @@ def read_logs(uri: str, start=None, end=None, *, model=None, columns=None,
             f"No predictions in the log {uri!r} between {start or 'the beginning'} and "
             f"{end or 'now'}" + (f" for model {model!r}" if model else "") + "."
         )
-    table = pa.Table.from_batches(batches) if len({b.schema for b in batches}) == 1 else \
-        pa.concat_tables([pa.Table.from_batches([b]) for b in batches],
-                         promote_options="permissive")
+    table = (
+        pa.Table.from_batches(batches)
+        if len({b.schema for b in batches}) == 1
+        else pa.concat_tables(
+            [pa.Table.from_batches([b]) for b in batches], promote_options="permissive"
+        )
+    )
     frame = table.to_pandas().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     if with_labels:
         frame = frame.merge(read_labels(uri), on=REQUEST_ID, how="left")
     return frame
 
 
-def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID,
-               label: str = LABEL) -> int:
+def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: str = LABEL) -> int:
     """Record labels that arrived after the predictions, keyed by ``request_id``.
 
     Parameters
@@ -292,11 +319,13 @@ def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID,
     missing = [c for c in (key, label) if c not in labels.columns]
     if missing:
         raise ValueError(f"log_labels needs the columns {missing}; got {list(labels.columns)}.")
-    frame = pd.DataFrame({
-        REQUEST_ID: labels[key].astype(str).to_numpy(),
-        LABEL: labels[label].to_numpy(),
-        LABELED_AT: pd.Timestamp.now(tz="UTC"),
-    })
+    frame = pd.DataFrame(
+        {
+            REQUEST_ID: labels[key].astype(str).to_numpy(),
+            LABEL: labels[label].to_numpy(),
+            LABELED_AT: pd.Timestamp.now(tz="UTC"),
+        }
+    )
     filesystem, base = _filesystem(uri)
     folder = f"{base}/{LABELS_DIR}"
     filesystem.create_dir(folder, recursive=True)

@@ -18,8 +18,17 @@ LABEL = "label"
 LABELED_AT = "labeled_at"
 LABELS_DIR = "labels"
 
-BOOKKEEPING = (REQUEST_ID, BATCH_ID, TIMESTAMP, LATENCY_MS, MODEL_NAME, MODEL_VERSION, MODEL_URI,
-               DATE_PARTITION, LABELED_AT)
+BOOKKEEPING = (
+    REQUEST_ID,
+    BATCH_ID,
+    TIMESTAMP,
+    LATENCY_MS,
+    MODEL_NAME,
+    MODEL_VERSION,
+    MODEL_URI,
+    DATE_PARTITION,
+    LABELED_AT,
+)
 OUTPUT_PREFIXES = (f"{PREDICTION}_", "probability_")
 # An input column with a bookkeeping name is logged under this prefix.
 INPUT_PREFIX = "input_"
@@ -50,8 +59,12 @@ def output_frame(outputs, n_rows: int) -> pd.DataFrame:
     if isinstance(outputs, pd.Series):
         return pd.DataFrame({PREDICTION: outputs.to_numpy()})
     if isinstance(outputs, dict):
-        return pd.DataFrame({f"{PREDICTION}_{k}": np.asarray(v).reshape(n_rows, -1)[:, 0]
-                             for k, v in outputs.items()})
+        return pd.DataFrame(
+            {
+                f"{PREDICTION}_{k}": np.asarray(v).reshape(n_rows, -1)[:, 0]
+                for k, v in outputs.items()
+            }
+        )
     array = np.asarray(outputs)
     if array.ndim <= 1:
         return pd.DataFrame({PREDICTION: array.reshape(n_rows)})
@@ -65,5 +78,8 @@ def log_bookkeeping_columns(columns) -> list[str]:
     >>> log_bookkeeping_columns(["request_id", "age", "probability_1", "timestamp"])
     ['request_id', 'probability_1', 'timestamp']
     """
-    return [c for c in columns
-            if c in BOOKKEEPING or (isinstance(c, str) and c.startswith(OUTPUT_PREFIXES))]
+    return [
+        c
+        for c in columns
+        if c in BOOKKEEPING or (isinstance(c, str) and c.startswith(OUTPUT_PREFIXES))
+    ]

@@ -105,9 +105,18 @@ class PredictionLogWriter:
     [[1.0, 0, 'churn'], [2.0, 1, 'churn']]
     """
 
-    def __init__(self, root: str, *, model_name=None, model_version=None, model_uri=None,
-                 max_queue_rows: int = 100_000, flush_rows: int = 10_000,
-                 flush_seconds: float = 2.0, probabilities=None):
+    def __init__(
+        self,
+        root: str,
+        *,
+        model_name=None,
+        model_version=None,
+        model_uri=None,
+        max_queue_rows: int = 100_000,
+        flush_rows: int = 10_000,
+        flush_seconds: float = 2.0,
+        probabilities=None,
+    ):
         self.root = str(root)
         self.model = {MODEL_NAME: model_name, MODEL_VERSION: model_version, MODEL_URI: model_uri}
         self.max_queue_rows = max_queue_rows
@@ -121,23 +130,29 @@ class PredictionLogWriter:
         self._closed = False
         self._sequence = 0
         self._prefix = f"part-{_safe(socket.gethostname())}-{os.getpid()}-{int(time.time())}"
-        self._stats = {"rows_written": 0, "rows_dropped_queue_full": 0,
-                       "rows_dropped_write_failed": 0, "files_written": 0}
+        self._stats = {
+            "rows_written": 0,
+            "rows_dropped_queue_full": 0,
+            "rows_dropped_write_failed": 0,
+            "files_written": 0,
+        }
         self._warned: set[str] = set()
         self._flush_waiters: list[threading.Event] = []
         self.report_seconds = 60.0
         self._last_report = float("-inf")
         self._reported_drops = 0
         self._filesystem, self._base = _filesystem(self.root)
-        self._thread = threading.Thread(target=self._run, name="mlflow-observe-log-writer",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="mlflow-observe-log-writer", daemon=True
+        )
         self._thread.start()
         atexit.register(self.close)
 
     # -- the request path ---------------------------------------------------------------
 
-    def submit(self, inputs, outputs, *, latency_seconds: float, request_id=None,
-               event_time=None) -> None:
+    def submit(
+        self, inputs, outputs, *, latency_seconds: float, request_id=None, event_time=None
+    ) -> None:
         """Queue one prediction call. Never blocks and never raises.
 
         ``request_id``, when the caller gave one, names the call's rows: the id
@@ -154,16 +169,18 @@ class PredictionLogWriter:
                     self._stats["rows_dropped_queue_full"] += n_rows
                     full = not self._closed
                 else:
-                    self._queue.append((inputs, outputs, timestamp, latency_seconds,
-                                        request_id))
+                    self._queue.append((inputs, outputs, timestamp, latency_seconds, request_id))
                     self._queued_rows += n_rows
                     full = None
                     if self._queued_rows >= self.flush_rows:
                         self._wake.set()
             if full:
-                self._warn_once("queue_full", "Prediction log queue full (%d rows): dropping "
-                                "rows; raise max_queue_rows or check the log storage.",
-                                self.max_queue_rows)
+                self._warn_once(
+                    "queue_full",
+                    "Prediction log queue full (%d rows): dropping "
+                    "rows; raise max_queue_rows or check the log storage.",
+                    self.max_queue_rows,
+                )
         except Exception as exc:  # logging must never break a prediction
             self._warn_once("submit", "Could not queue a prediction for the log: %r", exc)
 
@@ -173,8 +190,12 @@ class PredictionLogWriter:
             stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
             return int(stamp.value)
         except (TypeError, ValueError):
-            self._warn_once("event_time", "Cannot read the event_time %r: the rows are stamped "
-                            "with the time of the call instead.", event_time)
+            self._warn_once(
+                "event_time",
+                "Cannot read the event_time %r: the rows are stamped "
+                "with the time of the call instead.",
+                event_time,
+            )
             return time.time_ns()
 
     # -- the writer thread --------------------------------------------------------------
@@ -199,8 +220,12 @@ class PredictionLogWriter:
             self._last_report = time.monotonic()
             _logger.warning(
                 "mlflow-observe prediction log %s: rows_written=%d rows_dropped_queue_full=%d "
-                "rows_dropped_write_failed=%d", self.root, self._stats["rows_written"],
-                self._stats["rows_dropped_queue_full"], self._stats["rows_dropped_write_failed"])
+                "rows_dropped_write_failed=%d",
+                self.root,
+                self._stats["rows_written"],
+                self._stats["rows_dropped_queue_full"],
+                self._stats["rows_dropped_write_failed"],
+            )
 
     def _drain(self) -> None:
         with self._lock:
@@ -229,19 +254,26 @@ class PredictionLogWriter:
         inputs = [_as_frame(c[0]) for c in calls]
         sizes = np.array([len(f) for f in inputs])
         timestamps = np.repeat(np.array([c[2] for c in calls], dtype=np.int64) // 1000, sizes)
-        frame = pd.DataFrame({
-            REQUEST_ID: [rid for call, size in zip(calls, sizes)
-                         for rid in _request_ids(call[4], size)],
-            BATCH_ID: np.repeat([uuid.uuid4().hex for _ in calls], sizes),
-            TIMESTAMP: pd.to_datetime(timestamps, unit="us", utc=True),
-            LATENCY_MS: np.repeat([c[3] * 1000.0 for c in calls], sizes),
-            **self.model,
-        })
-        features = pd.concat(inputs, ignore_index=True) if len(inputs) > 1 else \
-            inputs[0].reset_index(drop=True)
+        frame = pd.DataFrame(
+            {
+                REQUEST_ID: [
+                    rid for call, size in zip(calls, sizes) for rid in _request_ids(call[4], size)
+                ],
+                BATCH_ID: np.repeat([uuid.uuid4().hex for _ in calls], sizes),
+                TIMESTAMP: pd.to_datetime(timestamps, unit="us", utc=True),
+                LATENCY_MS: np.repeat([c[3] * 1000.0 for c in calls], sizes),
+                **self.model,
+            }
+        )
+        features = (
+            pd.concat(inputs, ignore_index=True)
+            if len(inputs) > 1
+            else inputs[0].reset_index(drop=True)
+        )
         features.columns = safe_input_names(features.columns)
-        outputs = pd.concat([output_frame(c[1], size) for c, size in zip(calls, sizes)],
-                            ignore_index=True)
+        outputs = pd.concat(
+            [output_frame(c[1], size) for c, size in zip(calls, sizes)], ignore_index=True
+        )
         frame = pd.concat([frame, features, outputs], axis=1)
         if self.probabilities is not None:
             frame = self._add_probabilities(frame, inputs)
@@ -255,8 +287,9 @@ class PredictionLogWriter:
                 probabilities.columns = [f"probability_{c}" for c in probabilities.columns]
                 return pd.concat([frame, probabilities], axis=1)
         except Exception as exc:
-            self._warn_once("probabilities", "Could not compute class probabilities for the "
-                            "log: %r", exc)
+            self._warn_once(
+                "probabilities", "Could not compute class probabilities for the log: %r", exc
+            )
         return frame
 
     def _write(self, date: str, table: pa.Table) -> None:
@@ -273,8 +306,14 @@ class PredictionLogWriter:
             self._stats["files_written"] += 1
         except Exception as exc:
             self._stats["rows_dropped_write_failed"] += table.num_rows
-            self._warn_once("write", "Could not write the prediction log under %s (%d rows "
-                            "dropped; predictions go on): %r", self.root, table.num_rows, exc)
+            self._warn_once(
+                "write",
+                "Could not write the prediction log under %s (%d rows "
+                "dropped; predictions go on): %r",
+                self.root,
+                table.num_rows,
+                exc,
+            )
             try:
                 self._filesystem.delete_file(temporary)
             except Exception:

@@ -29,15 +29,17 @@ class CheckResults:
     degradation_kind: str | None = None
 
 
-def run_checks(frame, baseline: DataProfile, *, drift_options=None,
-               min_labelled_rows: int = MIN_LABELLED_ROWS) -> CheckResults:
+def run_checks(
+    frame, baseline: DataProfile, *, drift_options=None, min_labelled_rows: int = MIN_LABELLED_ROWS
+) -> CheckResults:
     """Run drift, integrity and (where possible) degradation on ``frame`` in the active run.
 
     ``frame`` is a pandas DataFrame, or a Spark DataFrame counted by Spark.
     """
     if is_spark_dataframe(frame):
-        return _run_checks_spark(frame, baseline, drift_options=drift_options,
-                                 min_labelled_rows=min_labelled_rows)
+        return _run_checks_spark(
+            frame, baseline, drift_options=drift_options, min_labelled_rows=min_labelled_rows
+        )
     results = CheckResults()
     if baseline.targets and baseline.targets not in frame.columns and LABEL in frame.columns:
         # Labels joined from the log are named 'label'; the baseline knows them by its name.
@@ -48,30 +50,45 @@ def run_checks(frame, baseline: DataProfile, *, drift_options=None,
     results.metrics.update(drift.metrics)
     label = next((c for c in (baseline.targets, LABEL) if c and c in frame.columns), None)
     _add_degradation(
-        results, baseline, label=label,
+        results,
+        baseline,
+        label=label,
         n_labelled=int(frame[label].notna().sum()) if label else 0,
         labelled=lambda: frame[frame[label].notna()],
         unlabelled=lambda: frame.drop(columns=[label]) if label else frame,
-        min_labelled_rows=min_labelled_rows)
+        min_labelled_rows=min_labelled_rows,
+    )
     return results
 
 
-def _add_degradation(results: CheckResults, baseline: DataProfile, *, label, n_labelled,
-                     labelled, unlabelled, min_labelled_rows) -> None:
+def _add_degradation(
+    results: CheckResults,
+    baseline: DataProfile,
+    *,
+    label,
+    n_labelled,
+    labelled,
+    unlabelled,
+    min_labelled_rows,
+) -> None:
     """Degradation, realised on the labelled rows when there are enough, else estimated.
 
     ``labelled`` and ``unlabelled`` build the rows to judge (for pandas or Spark) on demand.
     """
     if not baseline.performance:
-        results.notes.append("degradation: the baseline has no recorded performance "
-                             "(record it with targets= and predictions=).")
+        results.notes.append(
+            "degradation: the baseline has no recorded performance "
+            "(record it with targets= and predictions=)."
+        )
         return
     if n_labelled >= min_labelled_rows:
         data, results.degradation_kind = labelled(), "realised"
     else:
         if label:
-            results.notes.append(f"degradation: {n_labelled} labelled rows (fewer than "
-                                 f"{min_labelled_rows}): performance estimated, not measured.")
+            results.notes.append(
+                f"degradation: {n_labelled} labelled rows (fewer than "
+                f"{min_labelled_rows}): performance estimated, not measured."
+            )
         data, results.degradation_kind = unlabelled(), "estimated"
     try:
         degradation = evaluate_degradation(data, baseline)
@@ -96,8 +113,12 @@ def _run_checks_spark(frame, baseline: DataProfile, *, drift_options, min_labell
     drift = evaluate_drift(frame, baseline, **(drift_options or {}))
     results.metrics.update(drift.metrics)
     _add_degradation(
-        results, baseline, label=label, n_labelled=n_labelled,
+        results,
+        baseline,
+        label=label,
+        n_labelled=n_labelled,
         labelled=lambda: frame.filter(is_labelled),
         unlabelled=lambda: frame.drop(label) if label else frame,
-        min_labelled_rows=min_labelled_rows)
+        min_labelled_rows=min_labelled_rows,
+    )
     return results

@@ -94,17 +94,31 @@ class GateResult:
         return [c.reason for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict:
-        return {"candidate": self.candidate.uri, "champion": self.champion.uri if self.champion
-                else None, "status": self.status, "run_id": self.run_id,
-                "evaluated_on": self.evaluated_on, "reasons": self.reasons,
-                "actions": self.actions, "notes": self.notes,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "candidate": self.candidate.uri,
+            "champion": self.champion.uri if self.champion else None,
+            "status": self.status,
+            "run_id": self.run_id,
+            "evaluated_on": self.evaluated_on,
+            "reasons": self.reasons,
+            "actions": self.actions,
+            "notes": self.notes,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
-def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
-         against: str | None = None, promote: str | None = None, stage: str | None = None,
-         targets: str | None = None, experiment_name: str | None = None,
-         drift_options: dict | None = None) -> GateResult:
+def gate(
+    model_uri: str,
+    *,
+    thresholds,
+    data: pd.DataFrame | str | None = None,
+    against: str | None = None,
+    promote: str | None = None,
+    stage: str | None = None,
+    targets: str | None = None,
+    experiment_name: str | None = None,
+    drift_options: dict | None = None,
+) -> GateResult:
     """Decide whether a model version may be promoted, record why, and promote on a pass.
 
     Parameters
@@ -138,42 +152,62 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
     """
     parsed = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in thresholds]
     if not parsed:
-        raise RuleSyntaxError("The gate needs at least one threshold, e.g. "
-                              "'drift/share_drifted_columns<=0.3'.")
+        raise RuleSyntaxError(
+            "The gate needs at least one threshold, e.g. 'drift/share_drifted_columns<=0.3'."
+        )
     merged = combine_thresholds(parsed)
     client = MlflowClient()
     candidate = resolve_model_version(model_uri, client)
     champion = None
     if against:
-        against = against if against.startswith("models:/") else \
-            f"models:/{candidate.name}@{against}"
+        against = (
+            against if against.startswith("models:/") else f"models:/{candidate.name}@{against}"
+        )
         champion = resolve_model_version(against, client)
     elif any(t.compares_with_champion for t in merged.values()):
-        raise RuleSyntaxError("A threshold compares with the champion but no champion was "
-                              "given: pass against='models:/<name>@<alias>' (--against).")
+        raise RuleSyntaxError(
+            "A threshold compares with the champion but no champion was "
+            "given: pass against='models:/<name>@<alias>' (--against)."
+        )
     if isinstance(data, str):
         data = read_table(data)
     experiment_id = get_or_create_experiment(
-        client, experiment_name or default_experiment_name(candidate.name))
-    run = create_run(client, experiment_id, f"{candidate.label} gate", {
-        tags.ROLE: tags.ROLE_GATE, tags.MODEL_NAME: candidate.name,
-        tags.MODEL_VERSION: candidate.version})
+        client, experiment_name or default_experiment_name(candidate.name)
+    )
+    run = create_run(
+        client,
+        experiment_id,
+        f"{candidate.label} gate",
+        {
+            tags.ROLE: tags.ROLE_GATE,
+            tags.MODEL_NAME: candidate.name,
+            tags.MODEL_VERSION: candidate.version,
+        },
+    )
     run_id = run.info.run_id
     notes: list[str] = []
     try:
         with contextlib.redirect_stdout(sys.stderr):
             if data is not None:
                 evaluated_on = f"data ({len(data)} rows)"
-                candidate_metrics = _evaluate_version(candidate, data, run_id, targets,
-                                                      drift_options, notes)
+                candidate_metrics = _evaluate_version(
+                    candidate, data, run_id, targets, drift_options, notes
+                )
                 champion_metrics = None
                 if champion is not None:
                     child = create_run(
-                        client, experiment_id, f"{champion.label} (champion) for gate",
-                        {tags.PARENT_RUN_ID: run_id, tags.MODEL_NAME: champion.name,
-                         tags.MODEL_VERSION: champion.version})
-                    champion_metrics = _evaluate_version(champion, data, child.info.run_id,
-                                                         targets, drift_options, notes)
+                        client,
+                        experiment_id,
+                        f"{champion.label} (champion) for gate",
+                        {
+                            tags.PARENT_RUN_ID: run_id,
+                            tags.MODEL_NAME: champion.name,
+                            tags.MODEL_VERSION: champion.version,
+                        },
+                    )
+                    champion_metrics = _evaluate_version(
+                        champion, data, child.info.run_id, targets, drift_options, notes
+                    )
                     client.set_terminated(child.info.run_id)
             else:
                 candidate_metrics, source = _recorded_metrics(client, candidate)
@@ -184,8 +218,7 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
                     notes.append(f"champion metrics from run {champion_source}")
         checks = [_check(t, candidate_metrics, champion_metrics) for t in merged.values()]
         status = PASSED if all(c.passed for c in checks) else FAILED
-        result = GateResult(candidate, champion, status, checks, run_id, evaluated_on,
-                            notes=notes)
+        result = GateResult(candidate, champion, status, checks, run_id, evaluated_on, notes=notes)
         _decide(client, result, promote, stage, experiment_id)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return result
@@ -195,12 +228,12 @@ def gate(model_uri: str, *, thresholds, data: pd.DataFrame | str | None = None,
         raise
 
 
-def _evaluate_version(model: ModelVersionRef, data: pd.DataFrame, run_id: str, targets,
-                      drift_options, notes) -> dict:
+def _evaluate_version(
+    model: ModelVersionRef, data: pd.DataFrame, run_id: str, targets, drift_options, notes
+) -> dict:
     """Predict with the version on ``data`` and run every check against its own baseline."""
     baseline = load_baseline(model.uri)
-    label = targets or next((c for c in (baseline.targets, LABEL) if c and c in data.columns),
-                            None)
+    label = targets or next((c for c in (baseline.targets, LABEL) if c and c in data.columns), None)
     prediction = baseline.predictions or PREDICTION
     features = data.drop(columns=[c for c in (label, prediction) if c and c in data.columns])
     loaded = mlflow.pyfunc.load_model(model.uri)
@@ -213,21 +246,26 @@ def _evaluate_version(model: ModelVersionRef, data: pd.DataFrame, run_id: str, t
         frame[baseline.targets or label] = data[label].to_numpy()
     with resumed_run(run_id):
         mlflow.set_tags({tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version})
-        checks = run_checks(frame, baseline, drift_options=drift_options,
-                            min_labelled_rows=1)
+        checks = run_checks(frame, baseline, drift_options=drift_options, min_labelled_rows=1)
     notes.extend(f"{model.label}: {note}" for note in checks.notes)
     return checks.metrics
 
 
 def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
     """The metrics of the version's latest complete evaluation (window or gate run)."""
-    runs = [r for role in (tags.ROLE_WINDOW, tags.ROLE_GATE)
-            for r in model_version_runs(client, model.name, model.version, role)
-            if r.info.status == "FINISHED" and r.data.metrics
-            and (role == tags.ROLE_GATE or r.data.tags.get(tags.WINDOW_COMPLETE) == "true")]
+    runs = [
+        r
+        for role in (tags.ROLE_WINDOW, tags.ROLE_GATE)
+        for r in model_version_runs(client, model.name, model.version, role)
+        if r.info.status == "FINISHED"
+        and r.data.metrics
+        and (role == tags.ROLE_GATE or r.data.tags.get(tags.WINDOW_COMPLETE) == "true")
+    ]
     if not runs:
-        raise GateError(f"{model.label} has no recorded evaluation to judge: give data to "
-                        "evaluate it on (--data), or monitor it first.")
+        raise GateError(
+            f"{model.label} has no recorded evaluation to judge: give data to "
+            "evaluate it on (--data), or monitor it first."
+        )
     latest = max(runs, key=lambda r: r.info.end_time or r.info.start_time)
     return dict(latest.data.metrics), latest.info.run_id
 
@@ -238,24 +276,30 @@ def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> Thre
     reference = (champion or {}).get(threshold.metric)
 
     def result(passed, reason=""):
-        return ThresholdCheck(str(threshold), threshold.metric, value, reference, passed,
-                              reason)
+        return ThresholdCheck(str(threshold), threshold.metric, value, reference, passed, reason)
 
     if value is None or not math.isfinite(value):
-        return result(False, f"{threshold.metric}: the candidate has no value for it "
-                             "(not computed on this evaluation; see the run's artifacts).")
+        return result(
+            False,
+            f"{threshold.metric}: the candidate has no value for it "
+            "(not computed on this evaluation; see the run's artifacts).",
+        )
     if threshold.compares_with_champion and (reference is None or not math.isfinite(reference)):
         return result(False, f"{threshold.metric}: the champion has no value to compare with.")
     metric_threshold = MetricThreshold(
-        threshold=threshold.threshold, min_absolute_change=threshold.min_absolute_change,
+        threshold=threshold.threshold,
+        min_absolute_change=threshold.min_absolute_change,
         min_relative_change=threshold.min_relative_change,
-        greater_is_better=threshold.greater_is_better)
+        greater_is_better=threshold.greater_is_better,
+    )
     try:
         mlflow.validate_evaluation_results(
             {threshold.metric: metric_threshold},
             EvaluationResult(metrics={threshold.metric: value}, artifacts={}),
             EvaluationResult(metrics={threshold.metric: reference}, artifacts={})
-            if reference is not None else None)
+            if reference is not None
+            else None,
+        )
     except ModelValidationFailedException as exc:
         return result(False, exc.message.strip().replace("\n", " "))
     return result(True)
@@ -273,19 +317,31 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
     if not result.passed and (promote or stage):
         result.actions.append("no promotion: the gate failed")
     report = {
-        "gate": "mlflow-observe", "version": __version__,
-        "time": pd.Timestamp.now(tz="UTC").isoformat(), "user": mlflow_user(),
-        "tracking_uri": mlflow.get_tracking_uri(), "experiment_id": experiment_id,
-        "candidate": _describe(candidate), "champion": _describe(result.champion),
-        "evaluated_on": result.evaluated_on, "verdict": result.status,
-        "thresholds": [asdict(c) for c in result.checks], "reasons": result.reasons,
-        "promote": promote, "stage": stage, "actions": result.actions, "notes": result.notes,
+        "gate": "mlflow-observe",
+        "version": __version__,
+        "time": pd.Timestamp.now(tz="UTC").isoformat(),
+        "user": mlflow_user(),
+        "tracking_uri": mlflow.get_tracking_uri(),
+        "experiment_id": experiment_id,
+        "candidate": _describe(candidate),
+        "champion": _describe(result.champion),
+        "evaluated_on": result.evaluated_on,
+        "verdict": result.status,
+        "thresholds": [asdict(c) for c in result.checks],
+        "reasons": result.reasons,
+        "promote": promote,
+        "stage": stage,
+        "actions": result.actions,
+        "notes": result.notes,
     }
     client.log_text(result.run_id, json.dumps(report, indent=2, default=str), REPORT_ARTIFACT)
     reasons = "; ".join(result.reasons) or "all thresholds passed"
-    verdict_tags = {tags.GATE_STATUS: result.status, tags.GATE_REASONS: reasons[:5000],
-                    tags.GATE_RUN_ID: result.run_id,
-                    tags.GATE_ACTION: "; ".join(result.actions)[:5000] or "none"}
+    verdict_tags = {
+        tags.GATE_STATUS: result.status,
+        tags.GATE_REASONS: reasons[:5000],
+        tags.GATE_RUN_ID: result.run_id,
+        tags.GATE_ACTION: "; ".join(result.actions)[:5000] or "none",
+    }
     for key, value in verdict_tags.items():
         client.set_model_version_tag(candidate.name, candidate.version, key, value)
         client.set_tag(result.run_id, key, value)
@@ -295,12 +351,19 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
 def _describe(model: ModelVersionRef | None):
     if model is None:
         return None
-    return {"uri": model.uri, "name": model.name, "version": model.version,
-            "alias": model.alias, "run_id": model.run_id}
+    return {
+        "uri": model.uri,
+        "name": model.name,
+        "version": model.version,
+        "alias": model.alias,
+        "run_id": model.run_id,
+    }
 
 
 def _description(result: GateResult, reasons: str) -> str:
     against = f" against {result.champion.label}" if result.champion else ""
-    return (f"Gate **{result.status}** for {result.candidate.label}{against}, on "
-            f"{result.evaluated_on}.\n\n{reasons}\n\nActions: "
-            f"{'; '.join(result.actions) or 'none'}. Full record: `{REPORT_ARTIFACT}`.")
+    return (
+        f"Gate **{result.status}** for {result.candidate.label}{against}, on "
+        f"{result.evaluated_on}.\n\n{reasons}\n\nActions: "
+        f"{'; '.join(result.actions) or 'none'}. Full record: `{REPORT_ARTIFACT}`."
+    )

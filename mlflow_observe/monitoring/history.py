@@ -43,22 +43,35 @@ def history(model_uri: str) -> list:
     if model.run_id:
         run = client.get_run(model.run_id)
         has_baseline = run.data.tags.get(tags.BASELINE) == "true"
-        events.append(Event(_iso(run.info.start_time), BASELINE,
-                            f"{model.label} logged by run {run.info.run_name or model.run_id}"
-                            + ("" if has_baseline else " (no baseline recorded on the run)"),
-                            model.run_id))
+        events.append(
+            Event(
+                _iso(run.info.start_time),
+                BASELINE,
+                f"{model.label} logged by run {run.info.run_name or model.run_id}"
+                + ("" if has_baseline else " (no baseline recorded on the run)"),
+                model.run_id,
+            )
+        )
     experiment_ids = all_experiment_ids(client)
-    for run in model_version_runs(client, model.name, model.version, tags.ROLE_WINDOW,
-                                  experiment_ids):
+    for run in model_version_runs(
+        client, model.name, model.version, tags.ROLE_WINDOW, experiment_ids
+    ):
         events.extend(_window_events(run))
-    for run in model_version_runs(client, model.name, model.version, tags.ROLE_GATE,
-                                  experiment_ids):
+    for run in model_version_runs(
+        client, model.name, model.version, tags.ROLE_GATE, experiment_ids
+    ):
         t = run.data.tags
         if tags.GATE_STATUS not in t:
             continue  # a gate that could not decide
-        events.append(Event(_iso(run.info.end_time or run.info.start_time), GATE,
-                            f"gate {t[tags.GATE_STATUS]}: {t.get(tags.GATE_REASONS, '')}; "
-                            f"actions: {t.get(tags.GATE_ACTION, 'none')}", run.info.run_id))
+        events.append(
+            Event(
+                _iso(run.info.end_time or run.info.start_time),
+                GATE,
+                f"gate {t[tags.GATE_STATUS]}: {t.get(tags.GATE_REASONS, '')}; "
+                f"actions: {t.get(tags.GATE_ACTION, 'none')}",
+                run.info.run_id,
+            )
+        )
     return sorted(events, key=lambda e: (e.time, e.kind))
 
 
@@ -69,15 +82,19 @@ def _window_events(run) -> list:
     # Audit order: when the window was evaluated (what was known when), not the window's time.
     end = _iso(run.info.end_time or run.info.start_time)
     share = metrics.get("drift/share_drifted_columns")
-    summary = (f"window {t[tags.MONITOR_WINDOW_START]} .. {t[tags.MONITOR_WINDOW_END]}: "
-               f"{t.get(tags.WINDOW_ROWS, '?')} rows, drift {t.get(tags.DRIFT_STATUS, '?')}"
-               + (f" (share {share:.2f})" if share is not None else "")
-               + (f", degradation {t[tags.DEGRADATION_STATUS]}"
-                  if tags.DEGRADATION_STATUS in t else ""))
+    summary = (
+        f"window {t[tags.MONITOR_WINDOW_START]} .. {t[tags.MONITOR_WINDOW_END]}: "
+        f"{t.get(tags.WINDOW_ROWS, '?')} rows, drift {t.get(tags.DRIFT_STATUS, '?')}"
+        + (f" (share {share:.2f})" if share is not None else "")
+        + (f", degradation {t[tags.DEGRADATION_STATUS]}" if tags.DEGRADATION_STATUS in t else "")
+    )
     events = [Event(end, WINDOW, summary, run.info.run_id)]
     if tags.ALERT_LEVEL in t:
-        events.append(Event(end, ALERT, f"{t[tags.ALERT_LEVEL]}: {t.get(tags.ALERT_RULES, '')}",
-                            run.info.run_id))
+        events.append(
+            Event(
+                end, ALERT, f"{t[tags.ALERT_LEVEL]}: {t.get(tags.ALERT_RULES, '')}", run.info.run_id
+            )
+        )
     return events
 
 

@@ -78,11 +78,19 @@ class WindowOutcome:
     webhook: str | None = None
 
     def to_dict(self) -> dict:
-        return {"index": self.window.index, "start": self.window.start.isoformat(),
-                "end": self.window.end.isoformat(), "status": self.status,
-                "n_rows": self.n_rows, "run_id": self.run_id, "level": self.level,
-                "alerts": [asdict(a) for a in self.alerts if a.fired], "notes": self.notes,
-                "webhook": self.webhook, "metrics": self.metrics}
+        return {
+            "index": self.window.index,
+            "start": self.window.start.isoformat(),
+            "end": self.window.end.isoformat(),
+            "status": self.status,
+            "n_rows": self.n_rows,
+            "run_id": self.run_id,
+            "level": self.level,
+            "alerts": [asdict(a) for a in self.alerts if a.fired],
+            "notes": self.notes,
+            "webhook": self.webhook,
+            "metrics": self.metrics,
+        }
 
 
 @dataclass
@@ -109,17 +117,32 @@ class MonitorResult:
         return worst_level([a for w in self.windows for a in w.alerts])
 
     def to_dict(self) -> dict:
-        return {"model": self.model.uri, "experiment_id": self.experiment_id,
-                "monitor_run_id": self.monitor_run_id, "level": self.level,
-                "already_evaluated": self.already_evaluated,
-                "windows": [w.to_dict() for w in self.windows]}
+        return {
+            "model": self.model.uri,
+            "experiment_id": self.experiment_id,
+            "monitor_run_id": self.monitor_run_id,
+            "level": self.level,
+            "already_evaluated": self.already_evaluated,
+            "windows": [w.to_dict() for w in self.windows],
+        }
 
 
-def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, alerts=(),
-            webhook: str | None = None, webhook_timeout: float = 5.0,
-            experiment_name: str | None = None, min_rows: int = 100,
-            drift_options: dict | None = None, progress: bool | None = None,
-            engine: str = "pandas") -> MonitorResult:
+def monitor(
+    model_uri: str,
+    logs: str,
+    *,
+    window="1h",
+    since=None,
+    until=None,
+    alerts=(),
+    webhook: str | None = None,
+    webhook_timeout: float = 5.0,
+    experiment_name: str | None = None,
+    min_rows: int = 100,
+    drift_options: dict | None = None,
+    progress: bool | None = None,
+    engine: str = "pandas",
+) -> MonitorResult:
     """Evaluate every complete window of the prediction log not evaluated yet.
 
     Parameters
@@ -161,8 +184,9 @@ def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, a
     MonitorResult
     """
     if engine not in ENGINES:
-        raise ValueError(f"The 'engine' parameter of monitor must be one of {ENGINES}. "
-                         f"Got {engine!r} instead.")
+        raise ValueError(
+            f"The 'engine' parameter of monitor must be one of {ENGINES}. Got {engine!r} instead."
+        )
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     width = parse_duration(window)
     session = None
@@ -174,23 +198,42 @@ def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, a
     model = resolve_model_version(model_uri, client)
     baseline = load_baseline(model.uri)
     experiment_id = get_or_create_experiment(
-        client, experiment_name or default_experiment_name(model.name))
+        client, experiment_name or default_experiment_name(model.name)
+    )
     series = _find_monitor_run(client, experiment_id, model, width)
     done = _evaluated_windows(client, experiment_id, series.info.run_id) if series else {}
-    start = as_utc(since) if since is not None else (
-        max(done.values()) if done else _first_row_time(logs, model))
+    start = (
+        as_utc(since)
+        if since is not None
+        else (max(done.values()) if done else _first_row_time(logs, model))
+    )
     end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
-    series = series or _create_monitor_run(client, experiment_id, model, width, logs,
-                                           origin=start.floor("D"))
-    context = _Context(client, experiment_id, series, model, baseline, rules, width,
-                       as_utc(series.data.tags[tags.MONITOR_ORIGIN]), str(logs), webhook,
-                       webhook_timeout, drift_options)
+    series = series or _create_monitor_run(
+        client, experiment_id, model, width, logs, origin=start.floor("D")
+    )
+    context = _Context(
+        client,
+        experiment_id,
+        series,
+        model,
+        baseline,
+        rules,
+        width,
+        as_utc(series.data.tags[tags.MONITOR_ORIGIN]),
+        str(logs),
+        webhook,
+        webhook_timeout,
+        drift_options,
+    )
     candidates = split_windows(start, end, width, origin=context.origin) if start < end else []
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
     for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
-        frame = _read_rows(logs, model, group[0].start, group[-1].end) if session is None \
+        frame = (
+            _read_rows(logs, model, group[0].start, group[-1].end)
+            if session is None
             else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
+        )
         for current in group:
             if session is None:
                 rows = _slice(frame, current)
@@ -199,18 +242,30 @@ def monitor(model_uri: str, logs: str, *, window="1h", since=None, until=None, a
                 rows = window_rows(frame, current) if frame is not None else None
                 n_rows = rows.count() if rows is not None else 0
             if n_rows < min_rows:
-                outcomes.append(WindowOutcome(current, SKIPPED, n_rows, notes=[
-                    f"{n_rows} rows, fewer than min_rows={min_rows}"]))
+                outcomes.append(
+                    WindowOutcome(
+                        current,
+                        SKIPPED,
+                        n_rows,
+                        notes=[f"{n_rows} rows, fewer than min_rows={min_rows}"],
+                    )
+                )
                 continue
             outcomes.append(_evaluate_window(context, current, rows, n_rows))
     if todo and not any(o.n_rows for o in outcomes):
         raise LogWindowError(
             f"No predictions of {model.label} in the log {logs!r} between {todo[0].start} and "
             f"{todo[-1].end}: check --logs, --since/--until, and that the server logs this "
-            "model (MLFLOW_OBSERVE_LOG_DIR).")
+            "model (MLFLOW_OBSERVE_LOG_DIR)."
+        )
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
-    return MonitorResult(model, experiment_id, series.info.run_id, outcomes,
-                         already_evaluated=len(candidates) - len(todo))
+    return MonitorResult(
+        model,
+        experiment_id,
+        series.info.run_id,
+        outcomes,
+        already_evaluated=len(candidates) - len(todo),
+    )
 
 
 @dataclass(frozen=True)
@@ -240,9 +295,18 @@ class _Context:
 
 def _find_monitor_run(client, experiment_id, model: ModelVersionRef, width):
     """The version's monitor run, if it has one (and it uses the same window width)."""
-    found = search_runs(client, [experiment_id], tag_filter(**{
-        tags.ROLE: tags.ROLE_MONITOR, tags.MODEL_NAME: model.name,
-        tags.MODEL_VERSION: model.version}), order_by=["attributes.start_time ASC"])
+    found = search_runs(
+        client,
+        [experiment_id],
+        tag_filter(
+            **{
+                tags.ROLE: tags.ROLE_MONITOR,
+                tags.MODEL_NAME: model.name,
+                tags.MODEL_VERSION: model.version,
+            }
+        ),
+        order_by=["attributes.start_time ASC"],
+    )
     if not found:
         return None
     run = found[0]
@@ -252,65 +316,104 @@ def _find_monitor_run(client, experiment_id, model: ModelVersionRef, width):
             f"{model.label} is monitored in {format_duration(recorded)} windows (run "
             f"{run.info.run_id}); got --window {format_duration(width)}. Keep "
             f"{format_duration(recorded)}, or give another --experiment-name for a second "
-            "series.")
+            "series."
+        )
     return run
 
 
 def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, logs, origin):
     """A new monitor run; window index 0 starts at ``origin``."""
-    return create_run(client, experiment_id, f"{model.label} monitoring", {
-        tags.ROLE: tags.ROLE_MONITOR, tags.MODEL_NAME: model.name,
-        tags.MODEL_VERSION: model.version, tags.MONITOR_WIDTH: format_duration(width),
-        tags.MONITOR_ORIGIN: origin.isoformat(), tags.MONITOR_LOGS: str(logs),
-        tags.DESCRIPTION: _monitor_description(model, width, logs, None),
-        **({tags.BASELINE_RUN_ID: model.run_id} if model.run_id else {})})
+    return create_run(
+        client,
+        experiment_id,
+        f"{model.label} monitoring",
+        {
+            tags.ROLE: tags.ROLE_MONITOR,
+            tags.MODEL_NAME: model.name,
+            tags.MODEL_VERSION: model.version,
+            tags.MONITOR_WIDTH: format_duration(width),
+            tags.MONITOR_ORIGIN: origin.isoformat(),
+            tags.MONITOR_LOGS: str(logs),
+            tags.DESCRIPTION: _monitor_description(model, width, logs, None),
+            **({tags.BASELINE_RUN_ID: model.run_id} if model.run_id else {}),
+        },
+    )
 
 
 def _monitor_description(model, width, logs, latest) -> str:
-    text = (f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
-            f"windows of the prediction log `{logs}`.\n\n"
-            "Each metric's chart is a time series: step = window index, time = window end. "
-            "Each window is a child run with its `drift_report.html`, tables and `alerts.json`.")
+    text = (
+        f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
+        f"windows of the prediction log `{logs}`.\n\n"
+        "Each metric's chart is a time series: step = window index, time = window end. "
+        "Each window is a child run with its `drift_report.html`, tables and `alerts.json`."
+    )
     if latest is not None:
         run_id, experiment_id, current, level = latest
-        text += (f"\n\n**Latest window:** {current} — alert: {level or 'none'} — "
-                 f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
-                 f"{REPORT_ARTIFACT}) (run `{run_id}`)")
+        text += (
+            f"\n\n**Latest window:** {current} — alert: {level or 'none'} — "
+            f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
+            f"{REPORT_ARTIFACT}) (run `{run_id}`)"
+        )
     return text
 
 
 def _evaluated_windows(client, experiment_id, series_id) -> dict:
     """``{window start: window end}`` of the complete window runs under the monitor run."""
-    runs = search_runs(client, [experiment_id], tag_filter(**{
-        tags.PARENT_RUN_ID: series_id, tags.ROLE: tags.ROLE_WINDOW,
-        tags.WINDOW_COMPLETE: "true"}))
-    return {as_utc(r.data.tags[tags.MONITOR_WINDOW_START]): as_utc(r.data.tags[tags.MONITOR_WINDOW_END])
-            for r in runs}
+    runs = search_runs(
+        client,
+        [experiment_id],
+        tag_filter(
+            **{
+                tags.PARENT_RUN_ID: series_id,
+                tags.ROLE: tags.ROLE_WINDOW,
+                tags.WINDOW_COMPLETE: "true",
+            }
+        ),
+    )
+    return {
+        as_utc(r.data.tags[tags.MONITOR_WINDOW_START]): as_utc(r.data.tags[tags.MONITOR_WINDOW_END])
+        for r in runs
+    }
 
 
 def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> WindowOutcome:
     client, model = context.client, context.model
     step = int((current.start - context.origin) // context.width)
-    run = create_run(client, context.experiment_id,
-                     f"{model.label} {current.start:%Y-%m-%d %H:%M}", {
-                         tags.PARENT_RUN_ID: context.series_id, tags.ROLE: tags.ROLE_WINDOW,
-                         tags.MODEL_NAME: model.name, tags.MODEL_VERSION: model.version,
-                         tags.MONITOR_WINDOW_START: current.start.isoformat(),
-                         tags.MONITOR_WINDOW_END: current.end.isoformat(),
-                         tags.WINDOW_INDEX: str(step)})
+    run = create_run(
+        client,
+        context.experiment_id,
+        f"{model.label} {current.start:%Y-%m-%d %H:%M}",
+        {
+            tags.PARENT_RUN_ID: context.series_id,
+            tags.ROLE: tags.ROLE_WINDOW,
+            tags.MODEL_NAME: model.name,
+            tags.MODEL_VERSION: model.version,
+            tags.MONITOR_WINDOW_START: current.start.isoformat(),
+            tags.MONITOR_WINDOW_END: current.end.isoformat(),
+            tags.WINDOW_INDEX: str(step),
+        },
+    )
     run_id = run.info.run_id
     try:
         # MLflow prints run links to stdout; keep stdout for the caller's output.
         with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         outcomes = [rule.check(checks.metrics) for rule in context.rules]
-        outcome = WindowOutcome(current, EVALUATED, n_rows, run_id=run_id,
-                                metrics=checks.metrics, alerts=outcomes,
-                                level=worst_level(outcomes), notes=checks.notes)
+        outcome = WindowOutcome(
+            current,
+            EVALUATED,
+            n_rows,
+            run_id=run_id,
+            metrics=checks.metrics,
+            alerts=outcomes,
+            level=worst_level(outcomes),
+            notes=checks.notes,
+        )
         if context.rules:
             client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
-        _log_series_metrics(client, context.series_id, checks.metrics, step,
-                            int(current.end.timestamp() * 1000))
+        _log_series_metrics(
+            client, context.series_id, checks.metrics, step, int(current.end.timestamp() * 1000)
+        )
         if outcome.level:
             outcome.webhook = _notify(context, outcome)
         _tag_window(context, outcome)
@@ -325,31 +428,40 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
 def _log_series_metrics(client, series_id, metrics, step, timestamp_ms) -> None:
     entries = [Metric(k, float(v), timestamp_ms, step) for k, v in metrics.items()]
     for start in range(0, len(entries), 1000):  # MLflow's limit per log_batch
-        client.log_batch(series_id, metrics=entries[start:start + 1000])
+        client.log_batch(series_id, metrics=entries[start : start + 1000])
 
 
 def _alerts_record(outcome: WindowOutcome, model) -> dict:
-    return {"model": model.uri, "window_start": outcome.window.start.isoformat(),
-            "window_end": outcome.window.end.isoformat(), "level": outcome.level,
-            "evaluated_at": pd.Timestamp.now(tz="UTC").isoformat(), "user": mlflow_user(),
-            "rules": [asdict(a) for a in outcome.alerts]}
+    return {
+        "model": model.uri,
+        "window_start": outcome.window.start.isoformat(),
+        "window_end": outcome.window.end.isoformat(),
+        "level": outcome.level,
+        "evaluated_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "user": mlflow_user(),
+        "rules": [asdict(a) for a in outcome.alerts],
+    }
 
 
 def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
     fired = [a.rule for a in outcome.alerts if a.fired]
     window_tags = {tags.DESCRIPTION: _window_description(outcome, context.model)}
-    series_tags = {tags.MONITOR_LAST_WINDOW: outcome.window.end.isoformat(),
-                   tags.DESCRIPTION: _monitor_description(
-                       context.model, context.width, context.logs,
-                       (outcome.run_id, context.experiment_id, outcome.window, outcome.level))}
+    series_tags = {
+        tags.MONITOR_LAST_WINDOW: outcome.window.end.isoformat(),
+        tags.DESCRIPTION: _monitor_description(
+            context.model,
+            context.width,
+            context.logs,
+            (outcome.run_id, context.experiment_id, outcome.window, outcome.level),
+        ),
+    }
     if outcome.level:
         alert = {tags.ALERT_LEVEL: outcome.level, tags.ALERT_RULES: "; ".join(fired)[:5000]}
         window_tags.update(alert)
         series_tags.update(alert)
         if outcome.webhook:
             window_tags[tags.ALERT_WEBHOOK] = outcome.webhook[:5000]
-    context.client.log_batch(context.series_id,
-                             tags=[RunTag(k, v) for k, v in series_tags.items()])
+    context.client.log_batch(context.series_id, tags=[RunTag(k, v) for k, v in series_tags.items()])
     # Last: the mark that every result of this window is logged.
     window_tags[tags.WINDOW_COMPLETE] = "true"
     context.client.log_batch(outcome.run_id, tags=[RunTag(k, v) for k, v in window_tags.items()])
@@ -357,14 +469,17 @@ def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
 
 def _window_description(outcome: WindowOutcome, model) -> str:
     metrics = outcome.metrics
-    lines = [f"**{model.label}**, window {outcome.window}: {outcome.n_rows} predictions.",
-             f"Drifted columns: {int(metrics.get('drift/n_drifted_columns', 0))} of "
-             f"{int(metrics.get('drift/n_evaluated_columns', 0))}; "
-             f"dataset drift: {'yes' if metrics.get('drift/dataset_drift') else 'no'}. "
-             f"Report: `{REPORT_ARTIFACT}`."]
+    lines = [
+        f"**{model.label}**, window {outcome.window}: {outcome.n_rows} predictions.",
+        f"Drifted columns: {int(metrics.get('drift/n_drifted_columns', 0))} of "
+        f"{int(metrics.get('drift/n_evaluated_columns', 0))}; "
+        f"dataset drift: {'yes' if metrics.get('drift/dataset_drift') else 'no'}. "
+        f"Report: `{REPORT_ARTIFACT}`.",
+    ]
     if outcome.level:
-        lines.append(f"**Alert ({outcome.level}):** "
-                     + "; ".join(a.rule for a in outcome.alerts if a.fired))
+        lines.append(
+            f"**Alert ({outcome.level}):** " + "; ".join(a.rule for a in outcome.alerts if a.fired)
+        )
     lines += outcome.notes
     return "\n\n".join(lines)
 
@@ -373,13 +488,22 @@ def _notify(context: _Context, outcome: WindowOutcome) -> str | None:
     if not context.webhook:
         return None
     model = context.model
-    payload = {"source": "mlflow-observe", "version": __version__, "level": outcome.level,
-               "model": model.uri, "model_name": model.name, "model_version": model.version,
-               "window_start": outcome.window.start.isoformat(),
-               "window_end": outcome.window.end.isoformat(), "n_rows": outcome.n_rows,
-               "experiment_id": context.experiment_id, "run_id": outcome.run_id,
-               "monitor_run_id": context.series_id, "tracking_uri": mlflow.get_tracking_uri(),
-               "alerts": [asdict(a) for a in outcome.alerts if a.fired]}
+    payload = {
+        "source": "mlflow-observe",
+        "version": __version__,
+        "level": outcome.level,
+        "model": model.uri,
+        "model_name": model.name,
+        "model_version": model.version,
+        "window_start": outcome.window.start.isoformat(),
+        "window_end": outcome.window.end.isoformat(),
+        "n_rows": outcome.n_rows,
+        "experiment_id": context.experiment_id,
+        "run_id": outcome.run_id,
+        "monitor_run_id": context.series_id,
+        "tracking_uri": mlflow.get_tracking_uri(),
+        "alerts": [asdict(a) for a in outcome.alerts if a.fired],
+    }
     delivery: Delivery = post_json(context.webhook, payload, timeout=context.webhook_timeout)
     if not delivery.delivered:
         _logger.warning("Alert webhook %s %s", context.webhook, delivery)
@@ -403,8 +527,9 @@ def _first_row_time(logs: str, model: ModelVersionRef) -> pd.Timestamp:
 def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.DataFrame:
     """The model version's rows in ``[start, end)``, labels joined; empty when none."""
     try:
-        frame = read_logs(logs, start, end, model=model.name, columns=columns,
-                          with_labels=columns is None)
+        frame = read_logs(
+            logs, start, end, model=model.name, columns=columns, with_labels=columns is None
+        )
     except LogWindowError:
         return pd.DataFrame({TIMESTAMP: pd.Series([], dtype="datetime64[us, UTC]")})
     if MODEL_VERSION in frame.columns and frame[MODEL_VERSION].notna().any():
@@ -422,8 +547,9 @@ def _by_day(windows):
     """Consecutive windows grouped so that the log is read once per day, not per window."""
     groups, current = [], []
     for w in windows:
-        if current and (w.start.floor("D") != current[0].start.floor("D")
-                        or w.start != current[-1].end):
+        if current and (
+            w.start.floor("D") != current[0].start.floor("D") or w.start != current[-1].end
+        ):
             groups.append(current)
             current = []
         current.append(w)

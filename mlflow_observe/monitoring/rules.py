@@ -26,15 +26,25 @@ from dataclasses import dataclass
 
 WARNING, CRITICAL = "warning", "critical"
 LEVELS = (WARNING, CRITICAL)
-_OPERATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-              "==": operator.eq, "!=": operator.ne}
+_OPERATORS = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-_ALERT = re.compile(rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
-                    rf"(?P<value>{_NUMBER})\s*(?::\s*(?P<level>\w+))?\s*$")
-_THRESHOLD = re.compile(rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
-                        rf"(?:(?P<champion>champion)\s*(?:(?P<sign>[-+])\s*"
-                        rf"(?P<change>{_NUMBER})\s*(?P<percent>%)?)?|(?P<value>{_NUMBER}))\s*$",
-                        re.IGNORECASE)
+_ALERT = re.compile(
+    rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
+    rf"(?P<value>{_NUMBER})\s*(?::\s*(?P<level>\w+))?\s*$"
+)
+_THRESHOLD = re.compile(
+    rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
+    rf"(?:(?P<champion>champion)\s*(?:(?P<sign>[-+])\s*"
+    rf"(?P<change>{_NUMBER})\s*(?P<percent>%)?)?|(?P<value>{_NUMBER}))\s*$",
+    re.IGNORECASE,
+)
 
 
 class RuleSyntaxError(ValueError):
@@ -66,11 +76,14 @@ class AlertRule:
             raise RuleSyntaxError(
                 f"Cannot read the alert rule {text!r}: write METRIC OP VALUE[:LEVEL], e.g. "
                 "'drift/share_drifted_columns>=0.3:critical' (OP one of >= <= > < == !=, "
-                "LEVEL warning or critical).")
+                "LEVEL warning or critical)."
+            )
         level = (match["level"] or CRITICAL).lower()
         if level not in LEVELS:
-            raise RuleSyntaxError(f"Cannot read the alert rule {text!r}: the level must be "
-                                  f"'warning' or 'critical', not {match['level']!r}.")
+            raise RuleSyntaxError(
+                f"Cannot read the alert rule {text!r}: the level must be "
+                f"'warning' or 'critical', not {match['level']!r}."
+            )
         return cls(match["metric"].strip(), match["op"], float(match["value"]), level)
 
     def __str__(self) -> str:
@@ -90,12 +103,27 @@ class AlertRule:
         """
         value = metrics.get(self.metric)
         if value is None or not math.isfinite(value):
-            return AlertOutcome(rule=str(self), metric=self.metric, op=self.op,
-                                threshold=self.value, level=self.level, value=None, fired=False,
-                                note="metric not computed on this window")
+            return AlertOutcome(
+                rule=str(self),
+                metric=self.metric,
+                op=self.op,
+                threshold=self.value,
+                level=self.level,
+                value=None,
+                fired=False,
+                note="metric not computed on this window",
+            )
         fired = bool(_OPERATORS[self.op](value, self.value))
-        return AlertOutcome(rule=str(self), metric=self.metric, op=self.op, threshold=self.value,
-                            level=self.level, value=float(value), fired=fired, note="")
+        return AlertOutcome(
+            rule=str(self),
+            metric=self.metric,
+            op=self.op,
+            threshold=self.value,
+            level=self.level,
+            value=float(value),
+            fired=fired,
+            note="",
+        )
 
 
 @dataclass(frozen=True)
@@ -154,12 +182,14 @@ class Threshold:
             raise RuleSyntaxError(
                 f"Cannot read the threshold {text!r}: write METRIC>=VALUE or METRIC<=VALUE, or "
                 "compare with the champion: METRIC>=champion+0.01, METRIC>=champion+2%, "
-                "METRIC<=champion-0.05.")
+                "METRIC<=champion-0.05."
+            )
         op = match["op"]
         if op not in (">=", "<="):
             raise RuleSyntaxError(
                 f"Cannot use the threshold {text!r}: a gate threshold uses >= (greater is "
-                "better) or <= (lower is better), as MLflow's MetricThreshold does.")
+                "better) or <= (lower is better), as MLflow's MetricThreshold does."
+            )
         greater = op == ">="
         metric = match["metric"].strip()
         if match["value"] is not None:
@@ -169,12 +199,14 @@ class Threshold:
             raise RuleSyntaxError(
                 f"Cannot use the threshold {text!r}: against the champion, MLflow's "
                 "MetricThreshold asks for a positive improvement: 'METRIC>=champion+D' when "
-                "greater is better, 'METRIC<=champion-D' when lower is better.")
+                "greater is better, 'METRIC<=champion-D' when lower is better."
+            )
         if match["percent"]:
             relative = float(change) / 100
             if relative > 1:
-                raise RuleSyntaxError(f"Cannot use the threshold {text!r}: a relative change "
-                                      "must be at most 100%.")
+                raise RuleSyntaxError(
+                    f"Cannot use the threshold {text!r}: a relative change must be at most 100%."
+                )
             return cls(metric, greater, min_relative_change=relative)
         return cls(metric, greater, min_absolute_change=float(change))
 
@@ -207,13 +239,15 @@ def combine_thresholds(thresholds) -> dict[str, Threshold]:
         if previous.greater_is_better != item.greater_is_better:
             raise RuleSyntaxError(
                 f"The thresholds on {item.metric!r} disagree on its direction "
-                f"({previous} and {item}): use >= for both or <= for both.")
+                f"({previous} and {item}): use >= for both or <= for both."
+            )
         fields = {}
         for name in ("threshold", "min_absolute_change", "min_relative_change"):
             old, new = getattr(previous, name), getattr(item, name)
             if old is not None and new is not None and old != new:
-                raise RuleSyntaxError(f"Two thresholds set the same bound on {item.metric!r}: "
-                                      f"{previous} and {item}.")
+                raise RuleSyntaxError(
+                    f"Two thresholds set the same bound on {item.metric!r}: {previous} and {item}."
+                )
             fields[name] = old if old is not None else new
         merged[item.metric] = Threshold(item.metric, item.greater_is_better, **fields)
     return merged

@@ -32,8 +32,7 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     """The id of the experiment ``name``, created when missing (restored when deleted)."""
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name, tags={tags.VERSION: _version(),
-                                                    **_EXPERIMENT_KIND})
+        return client.create_experiment(name, tags={tags.VERSION: _version(), **_EXPERIMENT_KIND})
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
@@ -41,8 +40,11 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
 
 def create_run(client: MlflowClient, experiment_id: str, run_name: str, run_tags: dict):
     """A run created by the monitor or the gate, recording who ran it (as MLflow's own runs do)."""
-    return client.create_run(experiment_id, run_name=run_name, tags={
-        "mlflow.user": mlflow_user(), tags.VERSION: _version(), **run_tags})
+    return client.create_run(
+        experiment_id,
+        run_name=run_name,
+        tags={"mlflow.user": mlflow_user(), tags.VERSION: _version(), **run_tags},
+    )
 
 
 def quoted(value) -> str:
@@ -63,14 +65,18 @@ def tag_filter(**conditions) -> str:
     return " and ".join(f"tags.`{key}` = {quoted(value)}" for key, value in conditions.items())
 
 
-def search_runs(client: MlflowClient, experiment_ids, filter_string: str,
-                order_by=None) -> list:
+def search_runs(client: MlflowClient, experiment_ids, filter_string: str, order_by=None) -> list:
     """Every active run that matches, over all pages."""
     runs, token = [], None
     while True:
-        page = client.search_runs(list(experiment_ids), filter_string=filter_string,
-                                  run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
-                                  order_by=order_by, page_token=token)
+        page = client.search_runs(
+            list(experiment_ids),
+            filter_string=filter_string,
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=_PAGE,
+            order_by=order_by,
+            page_token=token,
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -81,21 +87,26 @@ def all_experiment_ids(client: MlflowClient) -> list[str]:
     """The ids of every active experiment (to find a model's runs wherever they were logged)."""
     ids, token = [], None
     while True:
-        page = client.search_experiments(view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
-                                         page_token=token)
+        page = client.search_experiments(
+            view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE, page_token=token
+        )
         ids.extend(e.experiment_id for e in page)
         token = page.token
         if not token:
             return ids
 
 
-def model_version_runs(client: MlflowClient, name: str, version: str, role: str,
-                       experiment_ids=None) -> list:
+def model_version_runs(
+    client: MlflowClient, name: str, version: str, role: str, experiment_ids=None
+) -> list:
     """The monitoring runs of one model version with the given role, oldest first."""
     ids = experiment_ids or all_experiment_ids(client)
-    return search_runs(client, ids, tag_filter(**{
-        tags.MODEL_NAME: name, tags.MODEL_VERSION: version, tags.ROLE: role}),
-        order_by=["attributes.start_time ASC"])
+    return search_runs(
+        client,
+        ids,
+        tag_filter(**{tags.MODEL_NAME: name, tags.MODEL_VERSION: version, tags.ROLE: role}),
+        order_by=["attributes.start_time ASC"],
+    )
 
 
 @contextlib.contextmanager

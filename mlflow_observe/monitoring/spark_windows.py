@@ -39,12 +39,15 @@ def read_rows_spark(session, logs: str, model, start, end):
         return None
     frame = session.read.option("mergeSchema", "true").parquet(*files)
     stamps = F.col(TIMESTAMP)
-    frame = frame.filter((stamps >= F.lit(start.to_pydatetime()))
-                         & (stamps < F.lit(end.to_pydatetime())))
+    frame = frame.filter(
+        (stamps >= F.lit(start.to_pydatetime())) & (stamps < F.lit(end.to_pydatetime()))
+    )
     if MODEL_NAME in frame.columns:
         frame = frame.filter(F.col(MODEL_NAME) == model.name)
-    if MODEL_VERSION in frame.columns and frame.filter(
-            F.col(MODEL_VERSION).isNotNull()).limit(1).count():
+    if (
+        MODEL_VERSION in frame.columns
+        and frame.filter(F.col(MODEL_VERSION).isNotNull()).limit(1).count()
+    ):
         # Rows from a server that knew its version: keep this version's only.
         frame = frame.filter(F.col(MODEL_VERSION).cast("string") == str(model.version))
     labels = read_labels(logs)
@@ -60,5 +63,7 @@ def window_rows(frame, window):
     from pyspark.sql import functions as F
 
     stamps = F.col(TIMESTAMP)
-    return frame.filter((stamps >= F.lit(window.start.to_pydatetime()))
-                        & (stamps < F.lit(window.end.to_pydatetime())))
+    return frame.filter(
+        (stamps >= F.lit(window.start.to_pydatetime()))
+        & (stamps < F.lit(window.end.to_pydatetime()))
+    )

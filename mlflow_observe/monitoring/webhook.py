@@ -27,8 +27,9 @@ class Delivery:
         return f"failed after {self.attempts} attempt(s): {self.error}"
 
 
-def post_json(url: str, payload: dict, *, timeout: float = 5.0, attempts: int = 2,
-              backoff: float = 0.5) -> Delivery:
+def post_json(
+    url: str, payload: dict, *, timeout: float = 5.0, attempts: int = 2, backoff: float = 0.5
+) -> Delivery:
     """POST ``payload`` to ``url`` as JSON.
 
     Each attempt waits at most ``timeout`` seconds; a 5xx answer or a network
@@ -40,8 +41,12 @@ def post_json(url: str, payload: dict, *, timeout: float = 5.0, attempts: int = 
     False
     """
     body = json.dumps(payload, default=str).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": f"mlflow-observe/{__version__}"})
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": f"mlflow-observe/{__version__}"},
+    )
     error, status = "", None
     for attempt in range(1, attempts + 1):
         try:

@@ -42,9 +42,11 @@ def parse_duration(text) -> pd.Timedelta:
         if not parts or "".join(n + u for n, u in parts).lower() != spec.lower():
             raise WindowError(
                 f"Cannot read the duration {text!r}: use a number and a unit (w, d, h, m, s), "
-                "e.g. '1h', '30m', '1d' or '2h30m'.")
-        duration = sum((pd.Timedelta(**{_UNITS[u.lower()]: float(n)}) for n, u in parts),
-                       pd.Timedelta(0))
+                "e.g. '1h', '30m', '1d' or '2h30m'."
+            )
+        duration = sum(
+            (pd.Timedelta(**{_UNITS[u.lower()]: float(n)}) for n, u in parts), pd.Timedelta(0)
+        )
     if duration <= pd.Timedelta(0):
         raise WindowError(f"A window must last longer than zero; got {text!r}.")
     return duration

@@ -56,9 +56,20 @@ _ENV_FILES = ("requirements.txt", "conda.yaml", "python_env.yaml")
 # -- saving -----------------------------------------------------------------------------------
 
 
-def save_model(model, path, *, baseline=None, targets=None, predictions=None,
-               model_name=None, mlflow_model=None, signature=None,
-               input_example=None, inner_options=None, **profile_options) -> None:
+def save_model(
+    model,
+    path,
+    *,
+    baseline=None,
+    targets=None,
+    predictions=None,
+    model_name=None,
+    mlflow_model=None,
+    signature=None,
+    input_example=None,
+    inner_options=None,
+    **profile_options,
+) -> None:
     """Save ``model`` wrapped with its baseline as an MLflow model at ``path``.
 
     Parameters
@@ -85,12 +96,14 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
     """
     path = os.path.abspath(path)
     if os.path.exists(path) and os.listdir(path):
-        raise MlflowException(f"Path '{path}' already exists and is not empty",
-                              error_code=INVALID_PARAMETER_VALUE)
+        raise MlflowException(
+            f"Path '{path}' already exists and is not empty", error_code=INVALID_PARAMETER_VALUE
+        )
     os.makedirs(path, exist_ok=True)
     with no_prediction_logs():
-        _save_inner(model, os.path.join(path, INNER_DIR), signature, input_example,
-                    inner_options or {})
+        _save_inner(
+            model, os.path.join(path, INNER_DIR), signature, input_example, inner_options or {}
+        )
     inner = Model.load(os.path.join(path, INNER_DIR))
     mlflow_model = mlflow_model or Model()
     mlflow_model.signature = _with_request_id_param(inner.signature)
@@ -109,17 +122,30 @@ def save_model(model, path, *, baseline=None, targets=None, predictions=None,
     )
     _copy_environment(os.path.join(path, INNER_DIR), path)
     mlflow.pyfunc.add_to_model(
-        mlflow_model, loader_module=__name__, data=INNER_DIR,
+        mlflow_model,
+        loader_module=__name__,
+        data=INNER_DIR,
         conda_env="conda.yaml" if os.path.exists(os.path.join(path, "conda.yaml")) else None,
-        python_env="python_env.yaml" if os.path.exists(os.path.join(path, "python_env.yaml"))
+        python_env="python_env.yaml"
+        if os.path.exists(os.path.join(path, "python_env.yaml"))
         else None,
     )
     mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
 
 
-def log_model(model, name: str = "model", *, baseline=None, targets=None, predictions=None,
-              registered_model_name=None, signature=None, input_example=None,
-              inner_options=None, **kwargs):
+def log_model(
+    model,
+    name: str = "model",
+    *,
+    baseline=None,
+    targets=None,
+    predictions=None,
+    registered_model_name=None,
+    signature=None,
+    input_example=None,
+    inner_options=None,
+    **kwargs,
+):
     """Log ``model`` wrapped with its baseline to the active run (see :func:`save_model`).
 
     The baseline is also recorded on the run, as
@@ -132,15 +158,31 @@ def log_model(model, name: str = "model", *, baseline=None, targets=None, predic
     """
     from mlflow_observe.tracking.baselines import record_baseline
 
-    profile_keys = {"columns", "exclude", "kinds", "n_bins", "grid_size", "max_categories",
-                    "sample_size", "random_state", "n_jobs"}
+    profile_keys = {
+        "columns",
+        "exclude",
+        "kinds",
+        "n_bins",
+        "grid_size",
+        "max_categories",
+        "sample_size",
+        "random_state",
+        "n_jobs",
+    }
     profile_options = {k: kwargs.pop(k) for k in list(kwargs) if k in profile_keys}
     profile = _as_profile(baseline, targets, predictions, profile_options, model)
     with no_prediction_logs():
         info = Model.log(
-            artifact_path=None, name=name, flavor=sys.modules[__name__], registered_model_name=registered_model_name,
-            model=model, baseline=profile, model_name=registered_model_name or name,
-            signature=signature, input_example=input_example, inner_options=inner_options,
+            artifact_path=None,
+            name=name,
+            flavor=sys.modules[__name__],
+            registered_model_name=registered_model_name,
+            model=model,
+            baseline=profile,
+            model_name=registered_model_name or name,
+            signature=signature,
+            input_example=input_example,
+            inner_options=inner_options,
             **kwargs,
         )
     if profile is not None:
@@ -163,16 +205,20 @@ def _save_inner(model, path, signature, input_example, options) -> None:
                 local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp)
                 shutil.copytree(local, path)
         if not os.path.exists(os.path.join(path, MLMODEL_FILE_NAME)):
-            raise MlflowException(f"{source!r} is not an MLflow model (no MLmodel file).",
-                                  error_code=INVALID_PARAMETER_VALUE)
+            raise MlflowException(
+                f"{source!r} is not an MLflow model (no MLmodel file).",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
         return
     if isinstance(model, mlflow.pyfunc.PythonModel):
-        mlflow.pyfunc.save_model(path, python_model=model, signature=signature,
-                                 input_example=input_example, **options)
+        mlflow.pyfunc.save_model(
+            path, python_model=model, signature=signature, input_example=input_example, **options
+        )
         return
     if type(model).__module__.split(".")[0] == "sklearn" or _is_sklearn_estimator(model):
-        mlflow.sklearn.save_model(model, path, signature=signature, input_example=input_example,
-                                  **options)
+        mlflow.sklearn.save_model(
+            model, path, signature=signature, input_example=input_example, **options
+        )
         return
     raise MlflowException(
         "mlflow_observe.save_model takes an MLflow model URI or path, a scikit-learn estimator "
@@ -245,8 +291,9 @@ def _with_request_id_param(signature):
     if all(name in known for name in _LOG_PARAMS):
         return signature
     params.extend(ParamSpec(name, "string", "") for name in _LOG_PARAMS if name not in known)
-    return ModelSignature(inputs=signature.inputs, outputs=signature.outputs,
-                          params=ParamSchema(params))
+    return ModelSignature(
+        inputs=signature.inputs, outputs=signature.outputs, params=ParamSchema(params)
+    )
 
 
 def _as_profile(baseline, targets, predictions, options, model=None):
@@ -266,8 +313,11 @@ def _record_impact(profile: DataProfile, model, reference: pd.DataFrame) -> None
         with no_prediction_logs():
             record_impact(profile, model, reference)
     except Exception as exc:  # the model is still logged, without impact
-        warnings.warn(f"Feature impact not recorded: the model failed on the baseline: {exc!r}",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"Feature impact not recorded: the model failed on the baseline: {exc!r}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 # -- loading and predicting -----------------------------------------------------------------
@@ -289,7 +339,8 @@ class ObservedModel:
         self._model_fields = {
             "model_name": conf.get("model_name"),
             "model_version": os.environ.get(MODEL_VERSION_ENV),
-            "model_uri": f"models:/{outer.model_id}" if getattr(outer, "model_id", None)
+            "model_uri": f"models:/{outer.model_id}"
+            if getattr(outer, "model_id", None)
             else (f"runs:/{outer.run_id}" if outer.run_id else None),
         }
         self._writer = None
@@ -310,8 +361,13 @@ class ObservedModel:
         if self._log_dir and prediction_logs_allowed():
             writer = self.log_writer
             if writer is not None:
-                writer.submit(model_input, output, latency_seconds=latency,
-                              request_id=request_id, event_time=event_time)
+                writer.submit(
+                    model_input,
+                    output,
+                    latency_seconds=latency,
+                    request_id=request_id,
+                    event_time=event_time,
+                )
         return output
 
     @property
@@ -323,15 +379,20 @@ class ObservedModel:
             if self._writer is None or self._writer_pid != os.getpid():
                 try:
                     self._writer = PredictionLogWriter(
-                        self._log_dir, probabilities=self._probabilities(),
-                        **_writer_settings(), **self._model_fields)
+                        self._log_dir,
+                        probabilities=self._probabilities(),
+                        **_writer_settings(),
+                        **self._model_fields,
+                    )
                     self._writer_pid = os.getpid()
                 except Exception as exc:  # a broken log location never breaks predictions
                     import logging
 
                     logging.getLogger(__name__).warning(
                         "Prediction logging disabled: cannot start the writer for %s: %r",
-                        self._log_dir, exc)
+                        self._log_dir,
+                        exc,
+                    )
                     self._log_dir = None
                     return None
         return self._writer
@@ -347,8 +408,9 @@ class ObservedModel:
 
         def probabilities(inputs: pd.DataFrame):
             values = proba(inputs)
-            return pd.DataFrame(values, columns=classes if classes and len(classes) ==
-                                len(values[0]) else None)
+            return pd.DataFrame(
+                values, columns=classes if classes and len(classes) == len(values[0]) else None
+            )
 
         return probabilities
 
@@ -359,9 +421,11 @@ class ObservedModel:
 def _writer_settings() -> dict:
     """Writer limits from the environment (``MLFLOW_OBSERVE_FLUSH_SECONDS`` and friends)."""
     settings = {}
-    for key, env, cast in (("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
-                           ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
-                           ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int)):
+    for key, env, cast in (
+        ("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
+        ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
+        ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int),
+    ):
         if os.environ.get(env):
             settings[key] = cast(os.environ[env])
     return settings
@@ -370,5 +434,6 @@ def _writer_settings() -> dict:
 def _load_pyfunc(path, model_config=None):
     """MLflow's pyfunc loader: ``path`` is the inner model directory."""
     inner = mlflow.pyfunc.load_model(path)
-    return ObservedModel(inner, root=os.path.dirname(os.path.abspath(path)),
-                         model_config=model_config)
+    return ObservedModel(
+        inner, root=os.path.dirname(os.path.abspath(path)), model_config=model_config
+    )

@@ -11,8 +11,13 @@ from mlflow_observe._version import __version__
 # The key of the impact plot in ``plots`` (shown in the impact section, not with the columns).
 IMPACT_PLOT = "(drift impact)"
 
-_STATUS_COLOURS = {"ok": "#2e7d32", "warning": "#ef6c00", "drift": "#c62828", "skipped": "#757575",
-                   "degraded": "#c62828"}
+_STATUS_COLOURS = {
+    "ok": "#2e7d32",
+    "warning": "#ef6c00",
+    "drift": "#c62828",
+    "skipped": "#757575",
+    "degraded": "#c62828",
+}
 
 _STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222}
@@ -46,8 +51,9 @@ def _badge(status: str) -> str:
     return f'<span class="badge" style="background:{colour}">{_e(status)}</span>'
 
 
-def render_report(comparison, *, baseline, options, baseline_label: str, plots: dict,
-                  title: str = "Drift report") -> str:
+def render_report(
+    comparison, *, baseline, options, baseline_label: str, plots: dict, title: str = "Drift report"
+) -> str:
     """Render a :class:`~mlflow_observe.core.drift.window.WindowComparison` as one HTML page.
 
     Parameters
@@ -122,8 +128,15 @@ def _cards(drift) -> str:
 
 def _drift_table(drift) -> str:
     rows = []
-    order = sorted(drift.columns, key=lambda c: ({"drift": 0, "warning": 1, "ok": 2}.get(
-        c.status, 3), c.role != "feature", -c.severity, c.column))
+    order = sorted(
+        drift.columns,
+        key=lambda c: (
+            {"drift": 0, "warning": 1, "ok": 2}.get(c.status, 3),
+            c.role != "feature",
+            -c.severity,
+            c.column,
+        ),
+    )
     for c in order:
         rows.append(
             "<tr>"
@@ -136,7 +149,8 @@ def _drift_table(drift) -> str:
     return (
         "<h2>Columns</h2><table><tr><th>column</th><th>role</th><th>kind</th><th>method</th>"
         "<th>statistic</th><th>p-value</th><th>threshold</th><th>status</th><th>note</th></tr>"
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
@@ -152,8 +166,11 @@ def _multivariate(result) -> str:
         else:
             low, high = statistics["interval"]
             interval = f"[{_number(low)}, {_number(high)}]"
-            limit = (f"above {_number(statistics['band'][1])}" if "band" in statistics
-                     else f"above {_number(statistics['threshold'])}")
+            limit = (
+                f"above {_number(statistics['band'][1])}"
+                if "band" in statistics
+                else f"above {_number(statistics['threshold'])}"
+            )
         rows.append(
             f"<tr><td>{_e(record['column'])}</td><td>{_e(record['method'])}</td>"
             f"<td class='num'>{_number(record['statistic'])}</td><td class='num'>{interval}</td>"
@@ -210,19 +227,30 @@ def _impact(impact, png: bytes | None, top: int = 15) -> str:
         "</tr>"
         for i, r in enumerate(impact.ranking[:top], start=1)
     )
-    shift = ("" if impact.prediction_shift is None else
-             f"<p>Prediction shift ({_e(impact.shift_method)}, reference predictions against "
-             f"window predictions on the row samples): {_number(impact.prediction_shift)}.</p>")
+    shift = (
+        ""
+        if impact.prediction_shift is None
+        else f"<p>Prediction shift ({_e(impact.shift_method)}, reference predictions against "
+        f"window predictions on the row samples): {_number(impact.prediction_shift)}.</p>"
+    )
     notes = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in impact.notes.items())
-    image = "" if png is None else (
-        f"<div class='plots'><img alt='drift impact' src='data:image/png;base64,"
-        f"{base64.b64encode(png).decode('ascii')}'></div>")
+    image = (
+        ""
+        if png is None
+        else (
+            f"<div class='plots'><img alt='drift impact' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode('ascii')}'></div>"
+        )
+    )
     return (
-        "<h2>Drift impact</h2>" + shift +
-        "<table><tr><th>rank</th><th>feature</th><th>importance</th><th>severity</th>"
+        "<h2>Drift impact</h2>"
+        + shift
+        + "<table><tr><th>rank</th><th>feature</th><th>importance</th><th>severity</th>"
         "<th>impact x drift</th><th>drifted</th><th>prediction shift explained</th></tr>"
-        f"{rows}</table>" + image + (f"<ul class='note'>{notes}</ul>" if notes else "") +
-        "<p class='note'>Importance: the feature's share of the model's permutation importance "
+        f"{rows}</table>"
+        + image
+        + (f"<ul class='note'>{notes}</ul>" if notes else "")
+        + "<p class='note'>Importance: the feature's share of the model's permutation importance "
         "on the reference (how much shuffling it moves the predictions). Impact x drift = "
         "importance x min(severity, 10), severity being the column's statistic over its "
         "threshold (or threshold over p-value). Explained: the share of the prediction shift "
@@ -235,8 +263,7 @@ def _drifted_segments(segments, top: int = 15) -> str:
     if segments is None:
         return ""
     if not segments:
-        return ("<h2>Segments</h2><p class='note'>No segment has enough rows "
-                "(min_segment_size).</p>")
+        return "<h2>Segments</h2><p class='note'>No segment has enough rows (min_segment_size).</p>"
     rows = "".join(
         f"<tr><td>{_e(s.column)}</td><td>{_e(s.value)}</td><td class='num'>{s.n_rows:,}</td>"
         f"<td class='num'>{s.drift.n_drifted} of {s.drift.n_evaluated}</td>"
@@ -245,10 +272,12 @@ def _drifted_segments(segments, top: int = 15) -> str:
         f"<td>{_badge(s.drift.status)}</td></tr>"
         for s in list(segments)[:top]
     )
-    return ("<h2>Segments that drifted most</h2><table><tr><th>column</th><th>segment</th>"
-            "<th>rows</th><th>drifted columns</th><th>mean severity</th><th>which</th>"
-            f"<th>status</th></tr>{rows}</table><p class='note'>Each segment of the window is "
-            "compared with the whole baseline; small values are pooled into (other).</p>")
+    return (
+        "<h2>Segments that drifted most</h2><table><tr><th>column</th><th>segment</th>"
+        "<th>rows</th><th>drifted columns</th><th>mean severity</th><th>which</th>"
+        f"<th>status</th></tr>{rows}</table><p class='note'>Each segment of the window is "
+        "compared with the whole baseline; small values are pooled into (other).</p>"
+    )
 
 
 def _detectors(result) -> str:
@@ -328,7 +357,9 @@ def _excluded(excluded: dict) -> str:
     if not excluded:
         return ""
     rows = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in excluded.items())
-    return f"<h2>Columns not compared</h2><table><tr><th>column</th><th>reason</th></tr>{rows}</table>"
+    return (
+        f"<h2>Columns not compared</h2><table><tr><th>column</th><th>reason</th></tr>{rows}</table>"
+    )
 
 
 def _rules(options) -> str:
@@ -338,8 +369,9 @@ def _rules(options) -> str:
         return options.threshold if options.threshold is not None else DEFAULT_THRESHOLDS[method]
 
     method = (
-        f"Every column uses {options.method!r}." if options.method != "auto" else
-        f"When the reference or the window has at most {options.small_sample_size} values in a "
+        f"Every column uses {options.method!r}."
+        if options.method != "auto"
+        else f"When the reference or the window has at most {options.small_sample_size} values in a "
         f"column, it gets a hypothesis test: Kolmogorov-Smirnov for numbers, the two-proportion Z-test for two categories, "
         f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger samples get "
         f"distances: Wasserstein-1 divided by the reference standard deviation "
@@ -348,12 +380,14 @@ def _rules(options) -> str:
     )
     overrides = ""
     if options.methods or options.thresholds:
-        overrides = (f" Per-column overrides: methods {_e(dict(options.methods))}, "
-                     f"thresholds {_e(dict(options.thresholds))}.")
+        overrides = (
+            f" Per-column overrides: methods {_e(dict(options.methods))}, "
+            f"thresholds {_e(dict(options.thresholds))}."
+        )
     dataset = (
         f"The dataset drifts when at least {options.drift_share:.0%} of the feature columns drift."
-        if options.dataset_method == "share" else
-        f"The dataset drifts when a {_e(options.dataset_method)} correction over the columns' "
+        if options.dataset_method == "share"
+        else f"The dataset drifts when a {_e(options.dataset_method)} correction over the columns' "
         f"p-values rejects at alpha = {options.alpha:g}."
     )
     return (
@@ -363,8 +397,14 @@ def _rules(options) -> str:
     )
 
 
-def render_degradation_report(result, *, baseline_label: str, plot: bytes | None = None,
-                              segments=(), title: str = "Performance report") -> str:
+def render_degradation_report(
+    result,
+    *,
+    baseline_label: str,
+    plot: bytes | None = None,
+    segments=(),
+    title: str = "Performance report",
+) -> str:
     """Render a :class:`~mlflow_observe.core.performance.degradation.DegradationResult` as one HTML page.
 
     Examples
@@ -392,27 +432,31 @@ def render_degradation_report(result, *, baseline_label: str, plot: bytes | None
         "it assumes the baseline's calibrated probabilities stay calibrated, that is, no "
         "concept drift (the relation between features and labels is unchanged). Once labels "
         "arrive, compare the realised metrics: a gap means the assumption broke.</p>"
-        if result.kind == "estimated" else "")
-    return "\n".join([
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{_e(title)} {_badge(status)}</h1>",
-        f"<div class='meta'>Baseline: {_e(baseline_label)} &middot; {_e(result.kind)} "
-        f"{_e(result.task)} metrics on {result.n_rows:,} rows &middot; mlflow-observe "
-        f"{_e(__version__)}</div>",
-        "<h2>Metrics</h2><table><tr><th>metric</th><th>kind</th><th>baseline</th>"
-        "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
-        f"<th>margin</th><th>status</th></tr>{rows}</table>",
-        f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
-        _worst_segments(segments),
-        _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
-        assumptions,
-        "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
-        "the margin: the half-width of the baseline's 95% bootstrap interval on the worse side, "
-        "widened by sqrt(1 + reference rows / window rows) for the window's own sampling noise, "
-        "plus the tolerance times the baseline value.</p>",
-        "</body></html>",
-    ])
+        if result.kind == "estimated"
+        else ""
+    )
+    return "\n".join(
+        [
+            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+            f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
+            f"<h1>{_e(title)} {_badge(status)}</h1>",
+            f"<div class='meta'>Baseline: {_e(baseline_label)} &middot; {_e(result.kind)} "
+            f"{_e(result.task)} metrics on {result.n_rows:,} rows &middot; mlflow-observe "
+            f"{_e(__version__)}</div>",
+            "<h2>Metrics</h2><table><tr><th>metric</th><th>kind</th><th>baseline</th>"
+            "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
+            f"<th>margin</th><th>status</th></tr>{rows}</table>",
+            f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
+            _worst_segments(segments),
+            _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
+            assumptions,
+            "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
+            "the margin: the half-width of the baseline's 95% bootstrap interval on the worse side, "
+            "widened by sqrt(1 + reference rows / window rows) for the window's own sampling noise, "
+            "plus the tolerance times the baseline value.</p>",
+            "</body></html>",
+        ]
+    )
 
 
 def _worst_segments(segments, top: int = 10) -> str:
@@ -425,6 +469,8 @@ def _worst_segments(segments, top: int = 10) -> str:
         f"<td>{_badge('degraded' if s.result.degraded else 'ok')}</td></tr>"
         for s in list(segments)[:top]
     )
-    return ("<h2>Worst segments</h2><table><tr><th>column</th><th>segment</th><th>rows</th>"
-            "<th>degraded metrics</th><th>worst relative change</th><th>status</th></tr>"
-            f"{rows}</table>")
+    return (
+        "<h2>Worst segments</h2><table><tr><th>column</th><th>segment</th><th>rows</th>"
+        "<th>degraded metrics</th><th>worst relative change</th><th>status</th></tr>"
+        f"{rows}</table>"
+    )

@@ -43,7 +43,8 @@ def plot_column(reference, current, *, title: str):
     """
     plt = _pyplot()
     labels, ref_counts, cur_counts = (
-        _numeric_bars(reference, current) if reference.kind == NUMERIC
+        _numeric_bars(reference, current)
+        if reference.kind == NUMERIC
         else _categorical_bars(reference, current)
     )
     ref_share = ref_counts / max(ref_counts.sum(), 1)
@@ -104,8 +105,9 @@ def plot_impact(impact, *, top: int = 10):
     """
     plt = _pyplot()
     rows = impact.ranking[:top]
-    figure, (left, right) = plt.subplots(1, 2, sharey=True,
-                                         figsize=(8.0, 0.4 * max(len(rows), 1) + 1.6))
+    figure, (left, right) = plt.subplots(
+        1, 2, sharey=True, figsize=(8.0, 0.4 * max(len(rows), 1) + 1.6)
+    )
     positions = np.arange(len(rows))
     labels = [_short(r.column) for r in rows]
     left.barh(positions, [r.score for r in rows], color="#4c72b0")
@@ -164,13 +166,23 @@ def plot_performance(result, *, title: str = "Performance: baseline against wind
     figure, axes = plt.subplots(figsize=(7.0, 0.55 * max(len(rows), 1) + 1.4))
     positions = np.arange(len(rows))
     for i, m in enumerate(rows):
-        axes.errorbar(m.baseline, i + 0.15, xerr=_span(m.baseline_low, m.baseline,
-                                                       m.baseline_high),
-                      fmt="o", color="#4c72b0", label="baseline (95% interval)" if i == 0 else None)
+        axes.errorbar(
+            m.baseline,
+            i + 0.15,
+            xerr=_span(m.baseline_low, m.baseline, m.baseline_high),
+            fmt="o",
+            color="#4c72b0",
+            label="baseline (95% interval)" if i == 0 else None,
+        )
         band = None if m.band_low is None else _span(m.band_low, m.value, m.band_high)
-        axes.errorbar(m.value, i - 0.15, xerr=band, fmt="s",
-                      color="#c62828" if m.degraded else "#dd8452",
-                      label=f"window ({m.kind})" if i == 0 else None)
+        axes.errorbar(
+            m.value,
+            i - 0.15,
+            xerr=band,
+            fmt="s",
+            color="#c62828" if m.degraded else "#dd8452",
+            label=f"window ({m.kind})" if i == 0 else None,
+        )
     axes.set_yticks(positions)
     axes.set_yticklabels([plain_text(m.metric) for m in rows])
     axes.invert_yaxis()

@@ -170,7 +170,7 @@ def resolve_baseline_run_id(reference: str) -> str:
     if _RUN_ID.match(reference):
         return reference
     if reference.startswith("runs:/"):
-        run_id = reference[len("runs:/"):].strip("/").split("/")[0]
+        run_id = reference[len("runs:/") :].strip("/").split("/")[0]
         if not run_id:
             raise BaselineNotFoundError(f"No run id in {reference!r}.")
         return run_id

@@ -32,8 +32,10 @@ def as_predict(model):
         return model.predict
     if callable(model):
         return model
-    raise TypeError(f"Cannot predict with a {type(model).__name__}: give a model with a "
-                    "predict method, an MLflow model URI, or a callable.")
+    raise TypeError(
+        f"Cannot predict with a {type(model).__name__}: give a model with a "
+        "predict method, an MLflow model URI, or a callable."
+    )
 
 
 def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **options) -> DataProfile:
@@ -44,8 +46,13 @@ def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **option
     """
     options.setdefault("random_state", profile.settings.get("random_state", 0))
     features = [c for c in profile.feature_names if c in reference.columns]
-    inputs = reference.drop(columns=[c for c in (profile.targets, profile.predictions)
-                                     if c is not None and c in reference.columns])
+    inputs = reference.drop(
+        columns=[
+            c
+            for c in (profile.targets, profile.predictions)
+            if c is not None and c in reference.columns
+        ]
+    )
     profile.impact = feature_impact(as_predict(model), inputs, features, **options)
     return profile
 

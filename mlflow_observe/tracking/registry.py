@@ -51,8 +51,10 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     """
     match = MODEL_URI.match(str(uri).strip())
     if not match:
-        raise ValueError("Expected a registered model version, 'models:/<name>/<version>' or "
-                         f"'models:/<name>@<alias>'; got {uri!r}.")
+        raise ValueError(
+            "Expected a registered model version, 'models:/<name>/<version>' or "
+            f"'models:/<name>@<alias>'; got {uri!r}."
+        )
     return match["name"], match["version"], match["alias"]
 
 
@@ -65,14 +67,18 @@ def resolve_model_version(uri: str, client: MlflowClient | None = None) -> Model
     name, version, alias = parse_model_uri(uri)
     client = client or MlflowClient()
     try:
-        found = client.get_model_version(name, version) if version else \
-            client.get_model_version_by_alias(name, alias)
+        found = (
+            client.get_model_version(name, version)
+            if version
+            else client.get_model_version_by_alias(name, alias)
+        )
     except MlflowException as exc:
         if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise
         raise ModelVersionNotFoundError(_missing_message(client, name, version, alias)) from exc
-    return ModelVersionRef(name=name, version=str(found.version), run_id=found.run_id or None,
-                           alias=alias)
+    return ModelVersionRef(
+        name=name, version=str(found.version), run_id=found.run_id or None, alias=alias
+    )
 
 
 def _missing_message(client, name, version, alias) -> str:
@@ -82,6 +88,7 @@ def _missing_message(client, name, version, alias) -> str:
         return f"No registered model named {name!r}."
     if alias:
         aliases = sorted(model.aliases or {})
-        return (f"Registered model {name!r} has no alias {alias!r}"
-                + (f" (its aliases: {', '.join(aliases)})." if aliases else " (it has no aliases)."))
+        return f"Registered model {name!r} has no alias {alias!r}" + (
+            f" (its aliases: {', '.join(aliases)})." if aliases else " (it has no aliases)."
+        )
     return f"Registered model {name!r} has no version {version}."

@@ -55,7 +55,9 @@ DEGRADATION_REPORT_ARTIFACT = "degradation_report.html"
 DEGRADATION_PLOT_ARTIFACT = "degradation_plot.png"
 
 
-def log_drift_result(run_id, comparison, baseline, options, config, window_range) -> EvaluationResult:
+def log_drift_result(
+    run_id, comparison, baseline, options, config, window_range
+) -> EvaluationResult:
     """Log a window's comparison to a run: metrics, tables, plots, report and tags."""
     client = MlflowClient()
     metrics = comparison.metrics()
@@ -83,10 +85,13 @@ def time_range_tags(bounds) -> dict:
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict) -> None:
     timestamp = get_current_time_millis()
-    entries = [Metric(key, float(value), timestamp, 0) for key, value in metrics.items()
-               if np.isfinite(value)]
+    entries = [
+        Metric(key, float(value), timestamp, 0)
+        for key, value in metrics.items()
+        if np.isfinite(value)
+    ]
     for start in range(0, len(entries), MAX_METRICS_PER_BATCH):
-        client.log_batch(run_id, metrics=entries[start:start + MAX_METRICS_PER_BATCH])
+        client.log_batch(run_id, metrics=entries[start : start + MAX_METRICS_PER_BATCH])
 
 
 def write_and_log(client, run_id, tmp, relative_path, content: str | bytes):
@@ -103,24 +108,37 @@ def write_and_log(client, run_id, tmp, relative_path, content: str | bytes):
 def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
     table = comparison.to_records()
     findings = comparison.integrity.to_records()
-    table_uri = write_and_log(client, run_id, tmp, TABLE_ARTIFACT,
-                               json.dumps(table, indent=1, allow_nan=False, default=_json_default))
-    findings_uri = write_and_log(client, run_id, tmp, FINDINGS_ARTIFACT,
-                                  json.dumps(findings, indent=1, allow_nan=False,
-                                             default=_json_default))
+    table_uri = write_and_log(
+        client,
+        run_id,
+        tmp,
+        TABLE_ARTIFACT,
+        json.dumps(table, indent=1, allow_nan=False, default=_json_default),
+    )
+    findings_uri = write_and_log(
+        client,
+        run_id,
+        tmp,
+        FINDINGS_ARTIFACT,
+        json.dumps(findings, indent=1, allow_nan=False, default=_json_default),
+    )
     artifacts = {
         "drift_table": JsonEvaluationArtifact(uri=table_uri, content=table),
         "integrity_findings": JsonEvaluationArtifact(uri=findings_uri, content=findings),
     }
     extra = {}
     if comparison.segments is not None:
-        extra["drift_segments"] = (SEGMENTS_ARTIFACT,
-                                   [s.to_record() for s in comparison.segments])
+        extra["drift_segments"] = (SEGMENTS_ARTIFACT, [s.to_record() for s in comparison.segments])
     if comparison.impact is not None:
         extra["drift_impact"] = (IMPACT_ARTIFACT, comparison.impact.to_dict())
     for name, (path, content) in extra.items():
-        uri = write_and_log(client, run_id, tmp, path, json.dumps(
-            content, indent=1, allow_nan=False, default=_json_default))
+        uri = write_and_log(
+            client,
+            run_id,
+            tmp,
+            path,
+            json.dumps(content, indent=1, allow_nan=False, default=_json_default),
+        )
         artifacts[name] = JsonEvaluationArtifact(uri=uri, content=content)
     return artifacts
 
@@ -160,8 +178,11 @@ def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_
     for column in ranked[:max_plots]:
         title = f"{column.column}: {column.method} = {column.statistic:.3g} ({column.status})"
         try:
-            figure = plot_column(baseline.columns[column.column],
-                                 comparison.current.columns[column.column], title=title)
+            figure = plot_column(
+                baseline.columns[column.column],
+                comparison.current.columns[column.column],
+                title=title,
+            )
             plots[column.column] = figure_to_png(figure)
         except Exception as exc:  # a plot must never fail the evaluation
             warnings.warn(f"Failed to log image artifact {column.column!r}: {exc!r}", stacklevel=2)
@@ -180,8 +201,9 @@ def _log_plots(client, run_id, plots: dict, comparison, tmp) -> dict:
 
 def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> dict:
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
-    page = render_report(comparison, baseline=baseline, options=options, baseline_label=label,
-                         plots=plots)
+    page = render_report(
+        comparison, baseline=baseline, options=options, baseline_label=label, plots=plots
+    )
     uri = write_and_log(client, run_id, tmp, REPORT_ARTIFACT, page)
     return {"drift_report": TextEvaluationArtifact(uri=uri, content=page)}
 
@@ -193,7 +215,8 @@ def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> 
         tags.DRIFT_STATUS: comparison.drift.status,
         tags.DRIFTED_COLUMNS: drifted[:4000],
         tags.WINDOW_ROWS: str(comparison.drift.n_current),
-        tags.BASELINE_URI: str(reference) if isinstance(reference, (str, os.PathLike))
+        tags.BASELINE_URI: str(reference)
+        if isinstance(reference, (str, os.PathLike))
         else baseline.metadata.get("source_uri", "profile object"),
     }
     if baseline.metadata.get("source_run_id"):
@@ -210,8 +233,7 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
     metrics = result.mlflow_metrics()
     if segments:
         metrics["degradation/n_segments"] = float(len(segments))
-        metrics["degradation/n_degraded_segments"] = float(
-            sum(s.result.degraded for s in segments))
+        metrics["degradation/n_degraded_segments"] = float(sum(s.result.degraded for s in segments))
     log_metrics(client, run_id, metrics)
     table = result.to_records()
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
@@ -222,33 +244,58 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
         if png is not None:
             uri = write_and_log(client, run_id, tmp, DEGRADATION_PLOT_ARTIFACT, png)
             artifacts["degradation_plot"] = ImageEvaluationArtifact(uri=uri)
-        table_uri = write_and_log(client, run_id, tmp, DEGRADATION_TABLE_ARTIFACT,
-                                   json.dumps({"task": result.task, "kind": result.kind,
-                                               "findings": result.findings, "metrics": table,
-                                               "segments": _segment_records(segments)},
-                                              indent=1, allow_nan=False))
+        table_uri = write_and_log(
+            client,
+            run_id,
+            tmp,
+            DEGRADATION_TABLE_ARTIFACT,
+            json.dumps(
+                {
+                    "task": result.task,
+                    "kind": result.kind,
+                    "findings": result.findings,
+                    "metrics": table,
+                    "segments": _segment_records(segments),
+                },
+                indent=1,
+                allow_nan=False,
+            ),
+        )
         report_uri = write_and_log(client, run_id, tmp, DEGRADATION_REPORT_ARTIFACT, page)
     values = {
         tags.VERSION: __version__,
         tags.DEGRADATION_STATUS: "degraded" if result.degraded else "ok",
         tags.DEGRADATION_KIND: result.kind,
-        tags.BASELINE_URI: str(reference) if isinstance(reference, (str, os.PathLike))
+        tags.BASELINE_URI: str(reference)
+        if isinstance(reference, (str, os.PathLike))
         else baseline.metadata.get("source_uri", "profile object"),
     }
     if baseline.metadata.get("source_run_id"):
         values[tags.BASELINE_RUN_ID] = baseline.metadata["source_run_id"]
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
-    return EvaluationResult(metrics=metrics, run_id=run_id, artifacts={
-        **artifacts,
-        "degradation_table": JsonEvaluationArtifact(uri=table_uri, content=table),
-        "degradation_report": TextEvaluationArtifact(uri=report_uri, content=page),
-    })
+    return EvaluationResult(
+        metrics=metrics,
+        run_id=run_id,
+        artifacts={
+            **artifacts,
+            "degradation_table": JsonEvaluationArtifact(uri=table_uri, content=table),
+            "degradation_report": TextEvaluationArtifact(uri=report_uri, content=page),
+        },
+    )
 
 
 def _segment_records(segments) -> list[dict]:
-    return [{"column": s.column, "value": s.value, "n_rows": s.n_rows,
-             "degraded": s.result.degraded, "worst_relative_change": s.worst_change(),
-             "metrics": s.result.to_records()} for s in segments]
+    return [
+        {
+            "column": s.column,
+            "value": s.value,
+            "n_rows": s.n_rows,
+            "degraded": s.result.degraded,
+            "worst_relative_change": s.worst_change(),
+            "metrics": s.result.to_records(),
+        }
+        for s in segments
+    ]
 
 
 def _plot_performance(result):
@@ -257,5 +304,7 @@ def _plot_performance(result):
     try:
         return figure_to_png(plot_performance(result))
     except Exception as exc:  # a plot must never fail the evaluation
-        warnings.warn(f"Failed to log image artifact {DEGRADATION_PLOT_ARTIFACT!r}: {exc!r}", stacklevel=2)
+        warnings.warn(
+            f"Failed to log image artifact {DEGRADATION_PLOT_ARTIFACT!r}: {exc!r}", stacklevel=2
+        )
         return None

@@ -114,18 +114,26 @@ def check_integrity(
     roles = {baseline.targets, baseline.predictions}
     for name in baseline.feature_names:
         if name not in present:
-            findings.append(Finding(
-                "missing_column", name, ERROR,
-                f"Column {name!r} of the baseline is missing from the window; its drift "
-                "cannot be checked.",
-            ))
+            findings.append(
+                Finding(
+                    "missing_column",
+                    name,
+                    ERROR,
+                    f"Column {name!r} of the baseline is missing from the window; its drift "
+                    "cannot be checked.",
+                )
+            )
     known = set(baseline.columns) | set(baseline.excluded)
     for name in window_columns:
         if name not in known:
-            findings.append(Finding(
-                "extra_column", name, WARNING,
-                f"Column {name!r} is not in the baseline; it is not compared.",
-            ))
+            findings.append(
+                Finding(
+                    "extra_column",
+                    name,
+                    WARNING,
+                    f"Column {name!r} is not in the baseline; it is not compared.",
+                )
+            )
     for name, reference in baseline.columns.items():
         if name not in present:
             continue
@@ -142,19 +150,27 @@ def _column_findings(name, reference, current, tolerance) -> list[Finding]:
     if n_current == 0:
         return findings
     if current.count == 0:
-        findings.append(Finding(
-            "empty_column", name, ERROR,
-            f"Column {name!r} has no usable values in the window ({n_current} rows, all "
-            "missing or invalid).",
-        ))
+        findings.append(
+            Finding(
+                "empty_column",
+                name,
+                ERROR,
+                f"Column {name!r} has no usable values in the window ({n_current} rows, all "
+                "missing or invalid).",
+            )
+        )
     ref_rate = reference.n_missing / reference.n_values if reference.n_values else 0.0
     cur_rate = current.n_missing / n_current
     if cur_rate - ref_rate > tolerance:
-        findings.append(Finding(
-            "missing_rate_increase", name, WARNING,
-            f"Missing values in {name!r} rose from {ref_rate:.1%} to {cur_rate:.1%}.",
-            cur_rate - ref_rate,
-        ))
+        findings.append(
+            Finding(
+                "missing_rate_increase",
+                name,
+                WARNING,
+                f"Missing values in {name!r} rose from {ref_rate:.1%} to {cur_rate:.1%}.",
+                cur_rate - ref_rate,
+            )
+        )
     if reference.kind == NUMERIC:
         findings.extend(_numeric_findings(name, reference, current, n_current))
     else:
@@ -162,33 +178,46 @@ def _column_findings(name, reference, current, tolerance) -> list[Finding]:
     return findings
 
 
-def _numeric_findings(name, reference: NumericColumnProfile, current: NumericColumnProfile,
-                      n_current: int) -> list[Finding]:
+def _numeric_findings(
+    name, reference: NumericColumnProfile, current: NumericColumnProfile, n_current: int
+) -> list[Finding]:
     findings = []
     if current.n_invalid:
-        findings.append(Finding(
-            "type_change", name, ERROR,
-            f"{current.n_invalid} values of the numeric column {name!r} are not numbers "
-            "(text arriving in a numeric column?). They are left out of the comparison.",
-            current.n_invalid / n_current,
-        ))
+        findings.append(
+            Finding(
+                "type_change",
+                name,
+                ERROR,
+                f"{current.n_invalid} values of the numeric column {name!r} are not numbers "
+                "(text arriving in a numeric column?). They are left out of the comparison.",
+                current.n_invalid / n_current,
+            )
+        )
     if current.n_inf:
-        findings.append(Finding(
-            "infinite_values", name, WARNING,
-            f"{current.n_inf} infinite values in {name!r}; left out of the comparison.",
-            current.n_inf / n_current,
-        ))
+        findings.append(
+            Finding(
+                "infinite_values",
+                name,
+                WARNING,
+                f"{current.n_inf} infinite values in {name!r}; left out of the comparison.",
+                current.n_inf / n_current,
+            )
+        )
     if reference.has_layout and current.count:
         outside = int(current.counts[0] + current.counts[-1])
         if outside:
             share = outside / current.count
-            findings.append(Finding(
-                "out_of_range", name, WARNING,
-                f"{outside} values of {name!r} ({share:.1%}) fall outside the reference range "
-                f"[{reference.grid[0]:.6g}, {reference.grid[-1]:.6g}] "
-                f"(window range [{current.min:.6g}, {current.max:.6g}]).",
-                share,
-            ))
+            findings.append(
+                Finding(
+                    "out_of_range",
+                    name,
+                    WARNING,
+                    f"{outside} values of {name!r} ({share:.1%}) fall outside the reference range "
+                    f"[{reference.grid[0]:.6g}, {reference.grid[-1]:.6g}] "
+                    f"(window range [{current.min:.6g}, {current.max:.6g}]).",
+                    share,
+                )
+            )
     return findings
 
 
@@ -197,26 +226,42 @@ def _categorical_findings(name, reference, current) -> list[Finding]:
     if current.n_unseen:
         share = current.n_unseen / current.count
         examples = ", ".join(repr(v) for v in list(current.unseen_examples)[:5])
-        findings.append(Finding(
-            "unseen_categories", name, WARNING,
-            f"{current.n_unseen} values of {name!r} ({share:.1%}) are categories the "
-            f"reference never had, e.g. {examples}.",
-            share,
-        ))
+        findings.append(
+            Finding(
+                "unseen_categories",
+                name,
+                WARNING,
+                f"{current.n_unseen} values of {name!r} ({share:.1%}) are categories the "
+                f"reference never had, e.g. {examples}.",
+                share,
+            )
+        )
     value_types, reference_types = current.value_types, reference.value_types
     if len(value_types) > 1:
-        findings.append(Finding(
-            "mixed_types", name, WARNING,
-            f"Column {name!r} mixes value types {sorted(value_types)}; values are compared "
-            "as text.",
-        ))
-    elif (reference_types and value_types and not (value_types & reference_types)
-          and not _compatible_dtypes(reference_types, value_types)):
-        findings.append(Finding(
-            "type_change", name, ERROR,
-            f"Column {name!r} arrived as {sorted(value_types)} where the reference had "
-            f"{sorted(reference_types)}.",
-        ))
+        findings.append(
+            Finding(
+                "mixed_types",
+                name,
+                WARNING,
+                f"Column {name!r} mixes value types {sorted(value_types)}; values are compared "
+                "as text.",
+            )
+        )
+    elif (
+        reference_types
+        and value_types
+        and not (value_types & reference_types)
+        and not _compatible_dtypes(reference_types, value_types)
+    ):
+        findings.append(
+            Finding(
+                "type_change",
+                name,
+                ERROR,
+                f"Column {name!r} arrived as {sorted(value_types)} where the reference had "
+                f"{sorted(reference_types)}.",
+            )
+        )
     return findings
 
 

@@ -38,8 +38,14 @@ from mlflow_observe.core.profile.kinds import NUMERIC
 # Detectors of the optional backends (``mlflow_observe.backends``), by name. Names
 # only: the core validates options with them and never imports a backend.
 BACKEND_DETECTORS = (
-    "alibi:mmd", "alibi:lsdd", "alibi:classifier",  # multivariate: one test on all columns
-    "alibi:ks", "alibi:cvm", "alibi:chi2", "alibi:fet", "alibi:tabular",  # one test a column
+    "alibi:mmd",
+    "alibi:lsdd",
+    "alibi:classifier",  # multivariate: one test on all columns
+    "alibi:ks",
+    "alibi:cvm",
+    "alibi:chi2",
+    "alibi:fet",
+    "alibi:tabular",  # one test a column
 )
 PVALUE_METHODS = ("ks", "chi2", "ztest")
 NUMERIC_METHODS = ("ks", "wasserstein", "psi", "js")
@@ -167,16 +173,25 @@ class DriftOptions:
         validate_params(self._constraints, asdict(self), "DriftOptions")
         object.__setattr__(self, "segment_by", tuple(str(c) for c in self.segment_by))
         for column, method in self.methods.items():
-            validate_params({"method": [Options(*METHODS)]}, {"method": method},
-                            f"DriftOptions (methods[{column!r}])")
+            validate_params(
+                {"method": [Options(*METHODS)]},
+                {"method": method},
+                f"DriftOptions (methods[{column!r}])",
+            )
         for detector in self.detectors:
-            validate_params({"detector": [Options(*BACKEND_DETECTORS)]}, {"detector": detector},
-                            "DriftOptions (detectors)")
+            validate_params(
+                {"detector": [Options(*BACKEND_DETECTORS)]},
+                {"detector": detector},
+                "DriftOptions (detectors)",
+            )
         # A list from a config becomes a tuple: options stay hashable and frozen.
         object.__setattr__(self, "detectors", tuple(dict.fromkeys(self.detectors)))
         for column, threshold in self.thresholds.items():
-            validate_params({"threshold": [Interval(float, 0, None)]}, {"threshold": threshold},
-                            f"DriftOptions (thresholds[{column!r}])")
+            validate_params(
+                {"threshold": [Interval(float, 0, None)]},
+                {"threshold": threshold},
+                f"DriftOptions (thresholds[{column!r}])",
+            )
 
     @classmethod
     def from_config(cls, config: dict | None) -> "DriftOptions":
@@ -184,8 +199,9 @@ class DriftOptions:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (config or {}).items() if k in names})
 
-    def method_for(self, column: str, kind: str, n_reference: int, n_current: int,
-                   n_categories: int) -> str:
+    def method_for(
+        self, column: str, kind: str, n_reference: int, n_current: int, n_categories: int
+    ) -> str:
         method = self.methods.get(column, self.method)
         if method != "auto":
             allowed = NUMERIC_METHODS if kind == NUMERIC else CATEGORICAL_METHODS
@@ -208,5 +224,3 @@ class DriftOptions:
         if self.threshold is not None:
             return float(self.threshold)
         return DEFAULT_THRESHOLDS[method]
-
-

@@ -93,9 +93,13 @@ class DriftImpact:
         return {k: v for k, v in metrics.items() if np.isfinite(v)}
 
     def to_dict(self) -> dict:
-        return {"ranking": [asdict(r) for r in self.ranking],
-                "prediction_shift": self.prediction_shift, "shift_method": self.shift_method,
-                "top_feature": self.top_feature, "notes": dict(self.notes)}
+        return {
+            "ranking": [asdict(r) for r in self.ranking],
+            "prediction_shift": self.prediction_shift,
+            "shift_method": self.shift_method,
+            "top_feature": self.top_feature,
+            "notes": dict(self.notes),
+        }
 
 
 def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank]:
@@ -119,14 +123,28 @@ def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank
         if column.role != FEATURE or column.status == SKIPPED or column.column not in weights:
             continue
         severity = min(column.severity, SEVERITY_CAP)
-        ranking.append(ImpactRank(column.column, weights[column.column], float(severity),
-                                  float(weights[column.column] * severity), column.drifted))
+        ranking.append(
+            ImpactRank(
+                column.column,
+                weights[column.column],
+                float(severity),
+                float(weights[column.column] * severity),
+                column.drifted,
+            )
+        )
     return sorted(ranking, key=lambda r: (-r.score, -r.severity, r.column))
 
 
-def explain_prediction_drift(predict, baseline: DataProfile, current: DataProfile,
-                             ranking: list, *, top: int = DEFAULT_TOP, present_columns=None,
-                             random_state: int = 0) -> DriftImpact:
+def explain_prediction_drift(
+    predict,
+    baseline: DataProfile,
+    current: DataProfile,
+    ranking: list,
+    *,
+    top: int = DEFAULT_TOP,
+    present_columns=None,
+    random_state: int = 0,
+) -> DriftImpact:
     """Measure how much of the prediction shift each top feature's drift accounts for.
 
     Parameters
@@ -160,14 +178,16 @@ def explain_prediction_drift(predict, baseline: DataProfile, current: DataProfil
         method, distance = _shift_measure(ref_pred)
         shift = distance(ref_pred, win_pred)
     except Exception as exc:  # the model cannot predict on the samples: no explanation
-        return DriftImpact(ranking, notes={"explanation": f"the model failed on the row "
-                                                          f"samples: {exc!r}"})
+        return DriftImpact(
+            ranking, notes={"explanation": f"the model failed on the row samples: {exc!r}"}
+        )
     explained = {}
     notes = {}
     for rank in ranking[:top]:
         reset = window.copy()
         reset[rank.column] = reference[rank.column].to_numpy()[
-            rng.integers(0, len(reference), len(window))]
+            rng.integers(0, len(reference), len(window))
+        ]
         try:
             after = distance(ref_pred, predictions_array(predict(reset), len(reset)))
         except Exception as exc:  # a model that rejects resampled rows: this feature unexplained
@@ -191,8 +211,10 @@ def model_inputs(profile: DataProfile, columns) -> pd.DataFrame:
     >>> model_inputs(DataProfile.from_json(profile.to_json()), ["n", "ok"]).dtypes.tolist()
     [dtype('int64'), dtype('bool')]
     """
-    return pd.DataFrame({c: pd.Series(profile.sample.values(c), dtype=object).infer_objects()
-                         for c in columns}, columns=list(columns))
+    return pd.DataFrame(
+        {c: pd.Series(profile.sample.values(c), dtype=object).infer_objects() for c in columns},
+        columns=list(columns),
+    )
 
 
 def _shift_measure(reference_predictions: np.ndarray):
@@ -223,5 +245,11 @@ def _finite(values) -> np.ndarray:
 
 
 def _with_explained(rank: ImpactRank, explained) -> ImpactRank:
-    return ImpactRank(rank.column, rank.importance, rank.severity, rank.score, rank.drifted,
-                      None if explained is None else float(explained))
+    return ImpactRank(
+        rank.column,
+        rank.importance,
+        rank.severity,
+        rank.score,
+        rank.drifted,
+        None if explained is None else float(explained),
+    )

@@ -53,18 +53,23 @@ class SegmentDrift:
     @property
     def score(self) -> float:
         """The mean severity of the segment's compared feature columns (0 when none)."""
-        severities = [c.severity for c in self.drift.columns
-                      if c.role == FEATURE and c.status != SKIPPED]
+        severities = [
+            c.severity for c in self.drift.columns if c.role == FEATURE and c.status != SKIPPED
+        ]
         return float(np.mean(np.minimum(severities, 10.0))) if severities else 0.0
 
     def to_record(self) -> dict:
         return {
-            "column": self.column, "value": self.value, "n_rows": self.n_rows,
-            "dataset_drift": self.drift.dataset_drift, "status": self.drift.status,
+            "column": self.column,
+            "value": self.value,
+            "n_rows": self.n_rows,
+            "dataset_drift": self.drift.dataset_drift,
+            "status": self.drift.status,
             "share_drifted_columns": self.drift.share_drifted,
             "n_drifted_columns": self.drift.n_drifted,
             "n_evaluated_columns": self.drift.n_evaluated,
-            "drifted_columns": self.drift.drifted_columns, "score": self.score,
+            "drifted_columns": self.drift.drifted_columns,
+            "score": self.score,
         }
 
 
@@ -112,15 +117,15 @@ class SegmentCounter:
             for value in pd.unique(slot):
                 profiles[value].update(frame[slot == value], n_jobs=1)
 
-    def compare(self, options: DriftOptions, present_columns, *,
-                min_size: int = 200) -> list[SegmentDrift]:
+    def compare(
+        self, options: DriftOptions, present_columns, *, min_size: int = 200
+    ) -> list[SegmentDrift]:
         """Each segment of at least ``min_size`` rows against the baseline, most drifted first."""
         found = []
         for column, profiles in self.profiles.items():
             for value, profile in pool_small_segments(profiles, min_size).items():
                 present = [c for c in present_columns if c != column]
-                drift = compare_profiles(self.baseline, profile, options,
-                                         present_columns=present)
+                drift = compare_profiles(self.baseline, profile, options, present_columns=present)
                 drift = _without_segment_column(drift, column)
                 found.append(SegmentDrift(column, value, profile.n_rows, drift))
         return rank_segments(found)
@@ -147,8 +152,11 @@ def pool_small_segments(profiles: dict, min_size: int) -> dict:
     """
     kept, small = {}, []
     for value, profile in profiles.items():
-        (kept.__setitem__(value, profile) if profile.n_rows >= min_size and value != OTHER_SEGMENT
-         else small.append(profile))
+        (
+            kept.__setitem__(value, profile)
+            if profile.n_rows >= min_size and value != OTHER_SEGMENT
+            else small.append(profile)
+        )
     if small:
         pooled = small[0]
         for profile in small[1:]:
@@ -160,11 +168,17 @@ def pool_small_segments(profiles: dict, min_size: int) -> dict:
 
 def rank_segments(segments) -> list[SegmentDrift]:
     """Drifted segments first, then by share of drifted columns, then by mean severity."""
-    return sorted(segments, key=lambda s: (-s.drift.dataset_drift, -s.drift.share_drifted,
-                                           -s.score, s.column, s.value))
+    return sorted(
+        segments,
+        key=lambda s: (-s.drift.dataset_drift, -s.drift.share_drifted, -s.score, s.column, s.value),
+    )
 
 
 def _without_segment_column(drift: DriftResult, column: str) -> DriftResult:
-    columns = [replace(c, note="the segment column (constant within its segment)")
-               if c.column == column else c for c in drift.columns]
+    columns = [
+        replace(c, note="the segment column (constant within its segment)")
+        if c.column == column
+        else c
+        for c in drift.columns
+    ]
     return replace(drift, columns=columns)

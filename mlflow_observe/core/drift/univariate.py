@@ -1,6 +1,5 @@
 """Univariate drift: each column's statistic against its threshold, and the dataset verdict."""
 
-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -148,8 +147,11 @@ class DriftResult:
 
 
 def compare_profiles(
-    baseline: DataProfile, current: DataProfile, options: DriftOptions | None = None,
-    *, present_columns=None,
+    baseline: DataProfile,
+    current: DataProfile,
+    options: DriftOptions | None = None,
+    *,
+    present_columns=None,
 ) -> DriftResult:
     """Compare a window's profile with the baseline's, column by column.
 
@@ -186,8 +188,15 @@ def compare_profiles(
         role = _role(baseline, name)
         results.append(
             _compare_column(
-                name, names[name], role, reference, current.columns[name],
-                baseline, current, options, name in present,
+                name,
+                names[name],
+                role,
+                reference,
+                current.columns[name],
+                baseline,
+                current,
+                options,
+                name in present,
             )
         )
     return _summarise(results, options, baseline.n_rows, current.n_rows)
@@ -205,27 +214,57 @@ def _role(profile: DataProfile, name: str) -> str:
 
 def _skipped(name, metric_name, role, kind, reference, current, note) -> ColumnDrift:
     return ColumnDrift(
-        column=name, metric_name=metric_name, role=role, kind=kind, method=None,
-        statistic=None, p_value=None, threshold=None, drifted=False, status=SKIPPED,
-        exact=None, n_reference=reference.count, n_current=current.count, statistics={},
+        column=name,
+        metric_name=metric_name,
+        role=role,
+        kind=kind,
+        method=None,
+        statistic=None,
+        p_value=None,
+        threshold=None,
+        drifted=False,
+        status=SKIPPED,
+        exact=None,
+        n_reference=reference.count,
+        n_current=current.count,
+        statistics={},
         note=note,
     )
 
 
-def _compare_column(name, metric_name, role, reference, current, baseline, window, options,
-                    present) -> ColumnDrift:
+def _compare_column(
+    name, metric_name, role, reference, current, baseline, window, options, present
+) -> ColumnDrift:
     kind = reference.kind
     if not present:
-        note = ("no labels in this window" if role == TARGET
-                else "no predictions in this window" if role == PREDICTION
-                else "column missing from the window")
+        note = (
+            "no labels in this window"
+            if role == TARGET
+            else "no predictions in this window"
+            if role == PREDICTION
+            else "column missing from the window"
+        )
         return _skipped(name, metric_name, role, kind, reference, current, note)
     if reference.count == 0 or not reference.has_layout:
-        return _skipped(name, metric_name, role, kind, reference, current,
-                        "no values in the reference: nothing to compare with")
+        return _skipped(
+            name,
+            metric_name,
+            role,
+            kind,
+            reference,
+            current,
+            "no values in the reference: nothing to compare with",
+        )
     if current.count == 0:
-        return _skipped(name, metric_name, role, kind, reference, current,
-                        "no values in the window (all missing or invalid)")
+        return _skipped(
+            name,
+            metric_name,
+            role,
+            kind,
+            reference,
+            current,
+            "no values in the window (all missing or invalid)",
+        )
     n_categories = len(getattr(reference, "categories", ()))
     method = options.method_for(name, kind, reference.count, current.count, n_categories)
     statistics = (
@@ -234,16 +273,32 @@ def _compare_column(name, metric_name, role, reference, current, baseline, windo
         else _categorical_statistics(reference, current)
     )
     if method not in statistics:  # ztest asked for on a column that is not binary
-        return _skipped(name, metric_name, role, kind, reference, current,
-                        f"method {method!r} needs two categories and no unseen values")
+        return _skipped(
+            name,
+            metric_name,
+            role,
+            kind,
+            reference,
+            current,
+            f"method {method!r} needs two categories and no unseen values",
+        )
     chosen: StatisticResult = statistics[method]
     threshold = options.threshold_for(name, method)
     drifted, status = _judge(method, chosen, threshold, options.warning_ratio)
     return ColumnDrift(
-        column=name, metric_name=metric_name, role=role, kind=kind, method=method,
-        statistic=chosen.statistic, p_value=chosen.pvalue, threshold=threshold,
-        drifted=drifted, status=status, exact=chosen.exact,
-        n_reference=reference.count, n_current=current.count,
+        column=name,
+        metric_name=metric_name,
+        role=role,
+        kind=kind,
+        method=method,
+        statistic=chosen.statistic,
+        p_value=chosen.pvalue,
+        threshold=threshold,
+        drifted=drifted,
+        status=status,
+        exact=chosen.exact,
+        n_reference=reference.count,
+        n_current=current.count,
         statistics={key: _statistic_record(value) for key, value in statistics.items()},
     )
 
@@ -275,8 +330,13 @@ def _sample_values(profile: DataProfile, name: str) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def _numeric_statistics(name, reference: NumericColumnProfile, current: NumericColumnProfile,
-                        baseline: DataProfile, window: DataProfile) -> dict:
+def _numeric_statistics(
+    name,
+    reference: NumericColumnProfile,
+    current: NumericColumnProfile,
+    baseline: DataProfile,
+    window: DataProfile,
+) -> dict:
     norm = max(reference.std, MIN_NORMALISING_STD)
     exact = baseline.sample.is_complete and window.sample.is_complete
     if exact:
@@ -288,11 +348,15 @@ def _numeric_statistics(name, reference: NumericColumnProfile, current: NumericC
         ks = ks_binned(reference.counts, current.counts)
         g0, gm = reference.grid[0], reference.grid[-1]
         raw = wasserstein_binned(
-            reference.grid, reference.counts, current.counts,
-            reference_tails=_tails(reference, g0, gm), current_tails=_tails(current, g0, gm),
+            reference.grid,
+            reference.counts,
+            current.counts,
+            reference_tails=_tails(reference, g0, gm),
+            current_tails=_tails(current, g0, gm),
         )
     wasserstein = StatisticResult(
-        statistic=float(raw.statistic / norm), exact=raw.exact,
+        statistic=float(raw.statistic / norm),
+        exact=raw.exact,
         error_bound=float(raw.error_bound / norm),
     )
     coarse_ref, coarse_cur = reference.coarse_counts(), current.coarse_counts()
@@ -342,7 +406,8 @@ def _summarise(results, options: DriftOptions, n_reference: int, n_current: int)
         dataset_drift=dataset_drift,
         status=DRIFT if dataset_drift else WARNING if any_alarm else OK,
         dataset_method=options.dataset_method,
-        prediction_drift=None if prediction is None or prediction.status == SKIPPED
+        prediction_drift=None
+        if prediction is None or prediction.status == SKIPPED
         else prediction.drifted,
         target_drift=None if target is None or target.status == SKIPPED else target.drifted,
         n_reference=n_reference,

@@ -70,7 +70,8 @@ class WindowComparison:
         if self.segments is not None:
             metrics["drift/n_segments"] = float(len(self.segments))
             metrics["drift/n_drifted_segments"] = float(
-                sum(s.drift.dataset_drift for s in self.segments))
+                sum(s.drift.dataset_drift for s in self.segments)
+            )
         if self.impact is not None:
             metrics.update(self.impact.metrics())
         if self.detectors is not None:
@@ -87,9 +88,15 @@ class WindowComparison:
         return records
 
 
-def compare_counted(baseline: DataProfile, current: DataProfile, columns,
-                    options: DriftOptions | None = None, *, segments: SegmentCounter | None = None,
-                    predict=None) -> WindowComparison:
+def compare_counted(
+    baseline: DataProfile,
+    current: DataProfile,
+    columns,
+    options: DriftOptions | None = None,
+    *,
+    segments: SegmentCounter | None = None,
+    predict=None,
+) -> WindowComparison:
     """Compare a window already counted into ``baseline.empty_like()`` with the baseline.
 
     ``columns`` are the window's column names (for missing and extra columns).
@@ -108,8 +115,10 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
     """
     options = options or DriftOptions()
     if options.segment_by and segments is None:  # an engine that does not count segments
-        raise ValueError("segment_by needs the window counted by pandas (a DataFrame or an "
-                         "iterator of batches); the Spark engine does not count segments yet.")
+        raise ValueError(
+            "segment_by needs the window counted by pandas (a DataFrame or an "
+            "iterator of batches); the Spark engine does not count segments yet."
+        )
     if current.n_rows == 0:
         raise EmptyWindowError(
             "The production window has no rows: there is nothing to compare with the baseline. "
@@ -123,18 +132,35 @@ def compare_counted(baseline: DataProfile, current: DataProfile, columns,
     multivariate = None
     if options.multivariate:
         # The window's row sample is bounded and merged part by part, as the baseline's.
-        multivariate = multivariate_drift(baseline, current, present_columns=columns,
-                                          random_state=baseline.settings.get("random_state", 0))
+        multivariate = multivariate_drift(
+            baseline,
+            current,
+            present_columns=columns,
+            random_state=baseline.settings.get("random_state", 0),
+        )
     segment_drift = None
     if segments is not None:
         segment_drift = segments.compare(options, columns, min_size=options.min_segment_size)
     impact = None
     if baseline.impact is not None:
         ranking = rank_by_impact(baseline.impact, drift)
-        impact = DriftImpact(ranking) if predict is None else explain_prediction_drift(
-            predict, baseline, current, ranking, present_columns=columns,
-            random_state=baseline.settings.get("random_state", 0))
-    return WindowComparison(drift=drift, integrity=integrity, current=current,
-                            multivariate=multivariate, segments=segment_drift, impact=impact)
-
-
+        impact = (
+            DriftImpact(ranking)
+            if predict is None
+            else explain_prediction_drift(
+                predict,
+                baseline,
+                current,
+                ranking,
+                present_columns=columns,
+                random_state=baseline.settings.get("random_state", 0),
+            )
+        )
+    return WindowComparison(
+        drift=drift,
+        integrity=integrity,
+        current=current,
+        multivariate=multivariate,
+        segments=segment_drift,
+        impact=impact,
+    )

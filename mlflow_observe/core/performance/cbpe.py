@@ -51,8 +51,9 @@ def isotonic_predict(knots, score) -> np.ndarray:
     return np.interp(np.asarray(score, dtype=float), x, y)
 
 
-def estimate_binary_performance(calibrated, predicted_positive, *, n_simulations: int = 100,
-                                random_state: int = 0) -> dict:
+def estimate_binary_performance(
+    calibrated, predicted_positive, *, n_simulations: int = 100, random_state: int = 0
+) -> dict:
     """Expected metrics of a binary classifier from calibrated probabilities (CBPE).
 
     Each row counts as positive with its calibrated probability ``p``: the
@@ -82,12 +83,17 @@ def estimate_binary_performance(calibrated, predicted_positive, *, n_simulations
         tp = float(np.count_nonzero(labels & positive))
         fp, fn = n_positive_predicted - tp, n_pos - tp
         precision, recall, f1 = _prf(tp, fp, fn)
-        values = {"accuracy": (len(p) - fp - fn) / len(p), "precision": precision,
-                  "recall": recall, "f1": f1}
+        values = {
+            "accuracy": (len(p) - fp - fn) / len(p),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
         n_neg = len(p) - n_pos
         if n_pos and n_neg:
-            values["roc_auc"] = float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2)
-                                      / (n_pos * n_neg))
+            values["roc_auc"] = float(
+                (ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+            )
         for name, value in values.items():
             if name in draws:
                 draws[name].append(value)
@@ -97,9 +103,11 @@ def estimate_binary_performance(calibrated, predicted_positive, *, n_simulations
 def _bands(point: dict, draws: dict) -> dict:
     """Each estimate with the 2.5% and 97.5% quantiles of its simulated values."""
     return {
-        name: {"value": value,
-               "band_low": float(np.quantile(draws[name], 0.025)) if draws[name] else value,
-               "band_high": float(np.quantile(draws[name], 0.975)) if draws[name] else value}
+        name: {
+            "value": value,
+            "band_low": float(np.quantile(draws[name], 0.025)) if draws[name] else value,
+            "band_high": float(np.quantile(draws[name], 0.975)) if draws[name] else value,
+        }
         for name, value in point.items()
     }
 
@@ -110,8 +118,7 @@ def _expected_metrics(p: np.ndarray, positive: np.ndarray) -> dict:
     fn = float(np.sum(p[~positive]))
     tn = float(np.sum(1 - p[~positive]))
     precision, recall, f1 = _prf(tp, fp, fn)
-    metrics = {"accuracy": (tp + tn) / len(p), "precision": precision, "recall": recall,
-               "f1": f1}
+    metrics = {"accuracy": (tp + tn) / len(p), "precision": precision, "recall": recall, "f1": f1}
     auc = _expected_auc(p)
     if auc is not None:
         metrics["roc_auc"] = auc
@@ -130,8 +137,9 @@ def _expected_auc(p: np.ndarray) -> float | None:
     return float(_trapezoid(tpr, fpr))
 
 
-def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int = 100,
-                                    random_state: int = 0) -> dict:
+def estimate_multiclass_performance(
+    calibrated, predicted, *, n_simulations: int = 100, random_state: int = 0
+) -> dict:
     """Expected macro metrics of a multiclass classifier from calibrated probabilities.
 
     ``calibrated`` is (n, k), rows summing to one; ``predicted`` the predicted class
@@ -147,10 +155,20 @@ def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int
     onehot = np.zeros((n, k), dtype=bool)
     onehot[np.arange(n), predicted] = True
     point = {"accuracy": float(np.mean(p[np.arange(n), predicted]))}
-    scores = [_prf(float(p[onehot[:, c], c].sum()), float((1 - p[onehot[:, c], c]).sum()),
-                   float(p[~onehot[:, c], c].sum())) for c in range(k)]
-    point.update({name: float(np.mean([s[i] for s in scores]))
-                  for i, name in enumerate(("precision", "recall", "f1"))})
+    scores = [
+        _prf(
+            float(p[onehot[:, c], c].sum()),
+            float((1 - p[onehot[:, c], c]).sum()),
+            float(p[~onehot[:, c], c].sum()),
+        )
+        for c in range(k)
+    ]
+    point.update(
+        {
+            name: float(np.mean([s[i] for s in scores]))
+            for i, name in enumerate(("precision", "recall", "f1"))
+        }
+    )
     aucs = [_expected_auc(p[:, c]) for c in range(k)]
     if all(a is not None for a in aucs):
         point["roc_auc"] = float(np.mean(aucs))
@@ -168,10 +186,15 @@ def estimate_multiclass_performance(calibrated, predicted, *, n_simulations: int
             per_class.append(_prf(tp, float(chosen.sum()) - tp, float(actual.sum()) - tp))
             n_pos = int(actual.sum())
             if 0 < n_pos < n:
-                class_aucs.append((ranks[c][actual].sum() - n_pos * (n_pos + 1) / 2)
-                                  / (n_pos * (n - n_pos)))
-        values.update({name: float(np.mean([s[i] for s in per_class]))
-                       for i, name in enumerate(("precision", "recall", "f1"))})
+                class_aucs.append(
+                    (ranks[c][actual].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+                )
+        values.update(
+            {
+                name: float(np.mean([s[i] for s in per_class]))
+                for i, name in enumerate(("precision", "recall", "f1"))
+            }
+        )
         if len(class_aucs) == k:
             values["roc_auc"] = float(np.mean(class_aucs))
         for name, value in values.items():

@@ -48,8 +48,16 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, task=None,
-                          features=None, random_state: int = 0) -> dict:
+def reference_performance(
+    y_true,
+    y_pred,
+    proba=None,
+    *,
+    probabilities=None,
+    task=None,
+    features=None,
+    random_state: int = 0,
+) -> dict:
     """The reference's performance, its bootstrap intervals and, for binary classifiers
     with probabilities, the isotonic calibration of those probabilities.
 
@@ -79,14 +87,16 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
     record = {"task": task, "probabilities": list(probabilities or []), "n_rows": len(y_true)}
     if task == REGRESSION:
         arrays = (y_true.astype(float), y_pred.astype(float))
-        record["metrics"] = bootstrap_intervals(regression_metrics, arrays,
-                                                random_state=random_state)
+        record["metrics"] = bootstrap_intervals(
+            regression_metrics, arrays, random_state=random_state
+        )
         if features is not None and len(features.columns):
             from mlflow_observe.core.performance.dle import fit_loss_models
 
             record["loss_features"] = [str(c) for c in features.columns]
-            record["loss_models"] = fit_loss_models(features.to_numpy(dtype=float), *arrays,
-                                                    random_state=random_state)
+            record["loss_models"] = fit_loss_models(
+                features.to_numpy(dtype=float), *arrays, random_state=random_state
+            )
         return record
     classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
     record["classes"] = classes
@@ -102,9 +112,12 @@ def reference_performance(y_true, y_pred, proba=None, *, probabilities=None, tas
         x, y = isotonic_fit(matrix[:, 1], y_true == classes[1])
         record["calibration"] = {"x": x.tolist(), "y": y.tolist()}
     elif matrix is not None:  # one-vs-rest calibration of each class's probability
-        record["calibration"] = {"classes": [
-            dict(zip(("x", "y"), (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c))))
-            for i, c in enumerate(classes)]}
+        record["calibration"] = {
+            "classes": [
+                dict(zip(("x", "y"), (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c))))
+                for i, c in enumerate(classes)
+            ]
+        }
     return record
 
 
@@ -124,7 +137,8 @@ def probability_matrix(proba, n_classes: int) -> np.ndarray:
         matrix = np.column_stack([1 - positive, positive])
     if matrix.shape[1] != n_classes:
         raise DegradationError(
-            f"Got probabilities for {matrix.shape[1]} classes; the baseline has {n_classes}.")
+            f"Got probabilities for {matrix.shape[1]} classes; the baseline has {n_classes}."
+        )
     return matrix
 
 
@@ -178,9 +192,16 @@ class DegradationResult:
         return [{**asdict(m), "key": m.key} for m in self.metrics]
 
 
-def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, proba=None,
-                        features=None, tolerance: float = 0.02,
-                        random_state: int = 0) -> DegradationResult:
+def compare_performance(
+    performance: dict | None,
+    *,
+    y_true=None,
+    y_pred=None,
+    proba=None,
+    features=None,
+    tolerance: float = 0.02,
+    random_state: int = 0,
+) -> DegradationResult:
     """Compare a window's performance with the baseline's.
 
     With ``y_true``: realised metrics. Without: estimated ones (binary
@@ -192,7 +213,8 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         raise DegradationError(
             "The baseline was recorded without labels and predictions, so there is no "
             "performance to compare with. Record it with log_baseline(df, targets='label', "
-            "predictions='prediction', probabilities=['p_1']) at training time.")
+            "predictions='prediction', probabilities=['p_1']) at training time."
+        )
     if y_pred is None:
         raise DegradationError("The window has no predictions to judge.")
     findings: list[str] = []
@@ -204,12 +226,21 @@ def compare_performance(performance: dict | None, *, y_true=None, y_pred=None, p
         kind = ESTIMATED
         bands = _estimated(performance, y_pred, proba, features, random_state)
         values = {name: band["value"] for name, band in bands.items()}
-    return judge_performance(performance, kind, values, bands, n_rows=len(y_pred),
-                             findings=findings, tolerance=tolerance)
+    return judge_performance(
+        performance, kind, values, bands, n_rows=len(y_pred), findings=findings, tolerance=tolerance
+    )
 
 
-def judge_performance(performance: dict, kind: str, values: dict, bands: dict, *, n_rows: int,
-                      findings: list, tolerance: float = 0.02) -> DegradationResult:
+def judge_performance(
+    performance: dict,
+    kind: str,
+    values: dict,
+    bands: dict,
+    *,
+    n_rows: int,
+    findings: list,
+    tolerance: float = 0.02,
+) -> DegradationResult:
     """Each metric of a window (``values``, and ``bands`` when estimated) against the
     baseline's, by the rule of the module docstring; the step every engine shares."""
     baseline = performance["metrics"]
@@ -219,27 +250,43 @@ def judge_performance(performance: dict, kind: str, values: dict, bands: dict, *
             continue
         reference = baseline[name]
         better = HIGHER_IS_BETTER[name]
-        spread = (reference["value"] - reference["ci_low"]) if better else \
-            (reference["ci_high"] - reference["value"])
+        spread = (
+            (reference["value"] - reference["ci_low"])
+            if better
+            else (reference["ci_high"] - reference["value"])
+        )
         widen = np.sqrt(1 + performance["n_rows"] / max(n_rows, 1))
         margin = max(spread, 0.0) * widen + tolerance * abs(reference["value"])
         delta = value - reference["value"]
         worse_by = -delta if better else delta
         band = bands.get(name)
-        results.append(MetricDegradation(
-            metric=name, kind=kind, baseline=reference["value"],
-            baseline_low=reference["ci_low"], baseline_high=reference["ci_high"], value=value,
-            band_low=band["band_low"] if band else None,
-            band_high=band["band_high"] if band else None,
-            delta=delta,
-            relative_change=delta / abs(reference["value"]) if reference["value"] else None,
-            margin=margin, degraded=bool(worse_by > margin)))
+        results.append(
+            MetricDegradation(
+                metric=name,
+                kind=kind,
+                baseline=reference["value"],
+                baseline_low=reference["ci_low"],
+                baseline_high=reference["ci_high"],
+                value=value,
+                band_low=band["band_low"] if band else None,
+                band_high=band["band_high"] if band else None,
+                delta=delta,
+                relative_change=delta / abs(reference["value"]) if reference["value"] else None,
+                margin=margin,
+                degraded=bool(worse_by > margin),
+            )
+        )
     for name in baseline:
         if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
             findings.append(f"{name}: not computed on this window (see the other findings).")
-    return DegradationResult(task=performance["task"], kind=kind, metrics=results,
-                             degraded=any(r.degraded for r in results),
-                             n_rows=n_rows, findings=findings)
+    return DegradationResult(
+        task=performance["task"],
+        kind=kind,
+        metrics=results,
+        degraded=any(r.degraded for r in results),
+        n_rows=n_rows,
+        findings=findings,
+    )
 
 
 def _realised(performance, y_true, y_pred, proba, findings) -> dict:
@@ -250,8 +297,10 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     new = sorted({str(v) for v in pd.unique(y_true)} - known)
     if new:
         findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
-    y_true, y_pred = _as_classes(y_true, classes, findings, "labels"), \
-        _as_classes(y_pred, classes, findings, "predictions")
+    y_true, y_pred = (
+        _as_classes(y_true, classes, findings, "labels"),
+        _as_classes(y_pred, classes, findings, "predictions"),
+    )
     matrix = None
     if proba is not None:
         matrix = probability_matrix(proba, len(classes))
@@ -283,12 +332,15 @@ def label_shift_finding(performance, current, findings) -> None:
         return
     test = chi_square(reference, current)
     if test.pvalue < LABEL_SHIFT_PVALUE:
-        shares = ", ".join(f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"
-                           for c, r, k in zip(classes, reference, current))
+        shares = ", ".join(
+            f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"
+            for c, r, k in zip(classes, reference, current)
+        )
         findings.append(
             f"the label distribution moved ({shares}; chi-square p = {test.pvalue:.2g}): "
             "performance estimated without labels assumes the relation between features and "
-            "labels is unchanged, so estimates for such windows may be off.")
+            "labels is unchanged, so estimates for such windows may be off."
+        )
 
 
 def _value_kind(value) -> str:
@@ -305,8 +357,10 @@ def _as_classes(values: np.ndarray, classes, findings, what: str) -> np.ndarray:
     if len(values) == 0 or {_value_kind(v) for v in values[:100]} == {_value_kind(classes[0])}:
         return values
     lookup = {str(c): c for c in classes}
-    findings.append(f"{what} arrive as {type(values[0]).__name__} where the baseline had "
-                    f"{type(classes[0]).__name__}: matched by their text.")
+    findings.append(
+        f"{what} arrive as {type(values[0]).__name__} where the baseline had "
+        f"{type(classes[0]).__name__}: matched by their text."
+    )
     text = pd.Series(values).astype(str)
     return text.map(lookup).where(text.isin(lookup.keys()), text).to_numpy(dtype=object)
 
@@ -317,17 +371,18 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     if "calibration" not in performance:
         raise DegradationError(
             "The baseline has no calibration: record it with the probability column, "
-            "log_baseline(df, targets=..., predictions=..., probabilities=['p_1']).")
+            "log_baseline(df, targets=..., predictions=..., probabilities=['p_1'])."
+        )
     if proba is None:
         raise DegradationError(
             f"The window has no probability columns {performance['probabilities']}: "
-            "they are needed to estimate performance without labels.")
+            "they are needed to estimate performance without labels."
+        )
     classes = performance["classes"]
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
     if len(classes) == 2:
-        return estimate_binary_performance(calibrated, predicted == 1,
-                                           random_state=random_state)
+        return estimate_binary_performance(calibrated, predicted == 1, random_state=random_state)
     return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
 
 
@@ -338,11 +393,15 @@ def calibrated_probabilities(performance: dict, proba) -> np.ndarray:
     matrix = probability_matrix(proba, len(classes))
     calibration = performance["calibration"]
     if len(classes) == 2:
-        return isotonic_predict((np.asarray(calibration["x"]), np.asarray(calibration["y"])),
-                                matrix[:, 1])
-    calibrated = np.column_stack([
-        isotonic_predict((np.asarray(c["x"]), np.asarray(c["y"])), matrix[:, i])
-        for i, c in enumerate(calibration["classes"])])
+        return isotonic_predict(
+            (np.asarray(calibration["x"]), np.asarray(calibration["y"])), matrix[:, 1]
+        )
+    calibrated = np.column_stack(
+        [
+            isotonic_predict((np.asarray(c["x"]), np.asarray(c["y"])), matrix[:, i])
+            for i, c in enumerate(calibration["classes"])
+        ]
+    )
     totals = calibrated.sum(axis=1, keepdims=True)
     return np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1), 1 / len(classes))
 
@@ -350,8 +409,7 @@ def calibrated_probabilities(performance: dict, proba) -> np.ndarray:
 def class_index(values, classes) -> np.ndarray:
     """Each value's position in ``classes``, matched by text (-1 when unknown)."""
     lookup = {str(c): i for i, c in enumerate(classes)}
-    return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(
-        dtype=np.int64)
+    return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:
@@ -360,14 +418,16 @@ def _estimated_regression(performance, y_pred, features, random_state) -> dict:
     if "loss_models" not in performance:
         raise DegradationError(
             "The baseline has no loss models: record it with the numeric features, the "
-            "labels and the predictions, log_baseline(df, targets=..., predictions=...).")
+            "labels and the predictions, log_baseline(df, targets=..., predictions=...)."
+        )
     names = performance["loss_features"]
     missing = [c for c in names if features is None or c not in features.columns]
     if missing:
         raise DegradationError(f"The window lacks the features the loss models need: {missing}.")
     matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-    return estimate_regression_performance(performance["loss_models"], matrix, y_pred,
-                                           random_state=random_state)
+    return estimate_regression_performance(
+        performance["loss_models"], matrix, y_pred, random_state=random_state
+    )
 
 
 OTHER_SEGMENT = "(other)"
@@ -384,14 +444,27 @@ class SegmentDegradation:
 
     def worst_change(self) -> float:
         """The largest relative worsening over the metrics (0 when none got worse)."""
-        changes = [-(m.relative_change or 0.0) if HIGHER_IS_BETTER[m.metric]
-                   else (m.relative_change or 0.0) for m in self.result.metrics]
+        changes = [
+            -(m.relative_change or 0.0)
+            if HIGHER_IS_BETTER[m.metric]
+            else (m.relative_change or 0.0)
+            for m in self.result.metrics
+        ]
         return max([0.0, *changes])
 
 
-def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, y_pred,
-                     proba=None, features=None, min_size: int = 200, tolerance: float = 0.02,
-                     random_state: int = 0) -> list:
+def compare_segments(
+    performance: dict,
+    segments: pd.DataFrame,
+    *,
+    y_true=None,
+    y_pred,
+    proba=None,
+    features=None,
+    min_size: int = 200,
+    tolerance: float = 0.02,
+    random_state: int = 0,
+) -> list:
     """:func:`compare_performance` on each segment value of each column of ``segments``.
 
     Values with fewer than ``min_size`` rows are pooled into one ``(other)``
@@ -414,9 +487,13 @@ def compare_segments(performance: dict, segments: pd.DataFrame, *, y_true=None, 
             if rows.sum() < min_size:
                 continue
             result = compare_performance(
-                performance, y_true=None if y_true is None else y_true[rows],
-                y_pred=y_pred[rows], proba=None if proba is None else proba[rows],
+                performance,
+                y_true=None if y_true is None else y_true[rows],
+                y_pred=y_pred[rows],
+                proba=None if proba is None else proba[rows],
                 features=None if features is None else features[rows],
-                tolerance=tolerance, random_state=random_state)
+                tolerance=tolerance,
+                random_state=random_state,
+            )
             found.append(SegmentDegradation(str(column), str(value), int(rows.sum()), result))
     return sorted(found, key=lambda s: (-s.result.degraded, -s.worst_change()))

@@ -31,15 +31,21 @@ def fit_loss_models(features: np.ndarray, y_true, y_pred, *, random_state: int =
     rows = rng.choice(len(error), min(len(error), MAX_TRAINING_ROWS), replace=False)
     models = {}
     for name, target in (("absolute", np.abs(error)), ("squared", error**2)):
-        model = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.1,
-                                          subsample=0.8, random_state=random_state)
+        model = GradientBoostingRegressor(
+            n_estimators=100,
+            max_depth=3,
+            learning_rate=0.1,
+            subsample=0.8,
+            random_state=random_state,
+        )
         model.fit(inputs[rows], target[rows])
         models[name] = _export(model)
     return models
 
 
-def estimate_regression_performance(models: dict, features: np.ndarray, y_pred, *,
-                                    n_boot: int = 100, random_state: int = 0) -> dict:
+def estimate_regression_performance(
+    models: dict, features: np.ndarray, y_pred, *, n_boot: int = 100, random_state: int = 0
+) -> dict:
     """Estimated MAE and RMSE with a bootstrap band over the window's rows."""
     inputs = _inputs(features, y_pred)
     absolute = np.clip(_predict(models["absolute"], inputs), 0, None)
@@ -51,9 +57,14 @@ def estimate_regression_performance(models: dict, features: np.ndarray, y_pred, 
         rows = rng.integers(0, len(absolute), len(absolute))
         draws["mae"].append(absolute[rows].mean())
         draws["rmse"].append(np.sqrt(squared[rows].mean()))
-    return {name: {"value": value, "band_low": float(np.quantile(draws[name], 0.025)),
-                   "band_high": float(np.quantile(draws[name], 0.975))}
-            for name, value in point.items()}
+    return {
+        name: {
+            "value": value,
+            "band_low": float(np.quantile(draws[name], 0.025)),
+            "band_high": float(np.quantile(draws[name], 0.975)),
+        }
+        for name, value in point.items()
+    }
 
 
 def _inputs(features, y_pred) -> np.ndarray:
@@ -66,11 +77,20 @@ def _export(model) -> dict:
     trees = []
     for estimator in model.estimators_[:, 0]:
         tree = estimator.tree_
-        trees.append({"left": tree.children_left.tolist(), "right": tree.children_right.tolist(),
-                      "feature": tree.feature.tolist(), "threshold": tree.threshold.tolist(),
-                      "value": tree.value[:, 0, 0].tolist()})
-    init = float(np.ravel(model.init_.constant_)[0]) if hasattr(model.init_, "constant_") \
+        trees.append(
+            {
+                "left": tree.children_left.tolist(),
+                "right": tree.children_right.tolist(),
+                "feature": tree.feature.tolist(),
+                "threshold": tree.threshold.tolist(),
+                "value": tree.value[:, 0, 0].tolist(),
+            }
+        )
+    init = (
+        float(np.ravel(model.init_.constant_)[0])
+        if hasattr(model.init_, "constant_")
         else float(model._raw_predict_init(np.zeros((1, model.n_features_in_)))[0, 0])
+    )
     return {"init": init, "learning_rate": model.learning_rate, "trees": trees}
 
 

@@ -15,8 +15,16 @@ CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "l
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 HIGHER_IS_BETTER = {
-    "accuracy": True, "precision": True, "recall": True, "f1": True, "roc_auc": True,
-    "log_loss": False, "mae": False, "rmse": False, "r2": True, "mape": False,
+    "accuracy": True,
+    "precision": True,
+    "recall": True,
+    "f1": True,
+    "roc_auc": True,
+    "log_loss": False,
+    "mae": False,
+    "rmse": False,
+    "r2": True,
+    "mape": False,
 }
 _LOG_LOSS_EPS = 1e-15
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
@@ -55,7 +63,8 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
         metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
     else:
         metrics["precision"], metrics["recall"], metrics["f1"] = (
-            float(np.mean([p[i] for p in per_class])) for i in range(3))
+            float(np.mean([p[i] for p in per_class])) for i in range(3)
+        )
     if proba is not None:
         proba = np.asarray(proba, dtype=float).reshape(len(y_true), len(classes))
         aucs = [binary_roc_auc(y_true == c, proba[:, i]) for i, c in enumerate(classes)]
@@ -124,8 +133,15 @@ def regression_metrics(y_true, y_pred) -> dict:
 # -- the reference's uncertainty ----------------------------------------------------------------
 
 
-def bootstrap_intervals(metric_fn, arrays, *, n_boot: int = 200, max_rows: int = 20_000,
-                        confidence: float = 0.95, random_state: int = 0) -> dict:
+def bootstrap_intervals(
+    metric_fn,
+    arrays,
+    *,
+    n_boot: int = 200,
+    max_rows: int = 20_000,
+    confidence: float = 0.95,
+    random_state: int = 0,
+) -> dict:
     """Percentile bootstrap intervals of every metric ``metric_fn(*arrays)`` returns.
 
     On more than ``max_rows`` rows the resamples are drawn from a random subset of
@@ -152,9 +168,9 @@ def bootstrap_intervals(metric_fn, arrays, *, n_boot: int = 200, max_rows: int =
             continue
         low, high = np.quantile(draws[name], [tail, 1 - tail])
         centre = np.mean(draws[name])
-        intervals[name] = {"value": value,
-                           "ci_low": float(value - (centre - low) * scale),
-                           "ci_high": float(value + (high - centre) * scale)}
+        intervals[name] = {
+            "value": value,
+            "ci_low": float(value - (centre - low) * scale),
+            "ci_high": float(value + (high - centre) * scale),
+        }
     return intervals
-
-

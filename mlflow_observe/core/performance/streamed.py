@@ -89,12 +89,20 @@ class StreamedPerformance:
     (1000, 0.9)
     """
 
-    def __init__(self, performance: dict, *, predictions: str, targets: str | None = None,
-                 sample_size: int = SAMPLE_SIZE, random_state: int = 0):
+    def __init__(
+        self,
+        performance: dict,
+        *,
+        predictions: str,
+        targets: str | None = None,
+        sample_size: int = SAMPLE_SIZE,
+        random_state: int = 0,
+    ):
         if not performance:
             raise DegradationError(
                 "The baseline was recorded without labels and predictions, so there is no "
-                "performance to compare with.")
+                "performance to compare with."
+            )
         self.performance = performance
         self.predictions, self.targets = predictions, targets
         self.random_state = random_state
@@ -105,13 +113,13 @@ class StreamedPerformance:
         self._has_probabilities = True
         self._features = list(performance.get("loss_features") or [])
         self._rng = np.random.default_rng(random_state)
-        self._sample = RowSample(sample_size, [_ROW, predictions, *self._probabilities,
-                                               *self._features])
+        self._sample = RowSample(
+            sample_size, [_ROW, predictions, *self._probabilities, *self._features]
+        )
         self._classification = self._expected = self._regression = None
         if performance["task"] == CLASSIFICATION:
             self._classification = _ClassificationCounts(performance)
-            self._expected = _ExpectedCounts(performance) if "calibration" in performance \
-                else None
+            self._expected = _ExpectedCounts(performance) if "calibration" in performance else None
         else:
             self._regression = _RegressionSums()
 
@@ -127,12 +135,17 @@ class StreamedPerformance:
         if not len(frame):
             return
         y_pred = frame[self.predictions].to_numpy()
-        self._has_probabilities &= all(c in frame.columns for c in self._probabilities) \
-            and bool(self._probabilities)
-        proba = frame[self._probabilities].to_numpy(dtype=float) \
-            if self._has_probabilities else None
-        y_true = frame[self.targets].to_numpy() \
-            if self.targets and self.targets in frame.columns else None
+        self._has_probabilities &= all(c in frame.columns for c in self._probabilities) and bool(
+            self._probabilities
+        )
+        proba = (
+            frame[self._probabilities].to_numpy(dtype=float) if self._has_probabilities else None
+        )
+        y_true = (
+            frame[self.targets].to_numpy()
+            if self.targets and self.targets in frame.columns
+            else None
+        )
         if y_true is not None:
             self.n_labelled += int(pd.notna(y_true).sum())
         findings: list[str] = []
@@ -156,32 +169,57 @@ class StreamedPerformance:
                 values = self._classification.metrics(self._has_probabilities, findings)
             else:
                 values = self._regression.metrics()
-            return judge_performance(self.performance, REALISED, values, {},
-                                     n_rows=self.n_rows, findings=findings, tolerance=tolerance)
+            return judge_performance(
+                self.performance,
+                REALISED,
+                values,
+                {},
+                n_rows=self.n_rows,
+                findings=findings,
+                tolerance=tolerance,
+            )
         bands = self._estimated_bands()
-        return judge_performance(self.performance, ESTIMATED,
-                                 {name: band["value"] for name, band in bands.items()}, bands,
-                                 n_rows=self.n_rows, findings=[], tolerance=tolerance)
+        return judge_performance(
+            self.performance,
+            ESTIMATED,
+            {name: band["value"] for name, band in bands.items()},
+            bands,
+            n_rows=self.n_rows,
+            findings=[],
+            tolerance=tolerance,
+        )
 
     def _estimated_bands(self) -> dict:
         """Exact values where they are sums; the sample's bands, narrowed to the window."""
         order = np.argsort(self._sample.values(_ROW).astype(np.int64), kind="stable")
         y_pred = self._sample.values(self.predictions)[order]
-        proba = np.column_stack([self._sample.values(c)[order].astype(float)
-                                 for c in self._probabilities]) \
-            if self._has_probabilities else None
-        features = pd.DataFrame({c: self._sample.values(c)[order] for c in self._features}) \
-            if self._features else None
+        proba = (
+            np.column_stack(
+                [self._sample.values(c)[order].astype(float) for c in self._probabilities]
+            )
+            if self._has_probabilities
+            else None
+        )
+        features = (
+            pd.DataFrame({c: self._sample.values(c)[order] for c in self._features})
+            if self._features
+            else None
+        )
         sampled = _estimated(self.performance, y_pred, proba, features, self.random_state)
-        exact = self._expected.metrics() if self._expected is not None \
-            and self._has_probabilities else {}
+        exact = (
+            self._expected.metrics()
+            if self._expected is not None and self._has_probabilities
+            else {}
+        )
         scale = np.sqrt(len(order) / max(self.n_rows, 1))
         bands = {}
         for name, band in sampled.items():
             value = exact.get(name, band["value"])
-            bands[name] = {"value": value,
-                           "band_low": value + (band["band_low"] - band["value"]) * scale,
-                           "band_high": value + (band["band_high"] - band["value"]) * scale}
+            bands[name] = {
+                "value": value,
+                "band_low": value + (band["band_low"] - band["value"]) * scale,
+                "band_high": value + (band["band_high"] - band["value"]) * scale,
+            }
         return bands
 
 
@@ -213,8 +251,11 @@ class _ClassificationCounts:
             self.distinct |= {repr(v) for v in pd.unique(y_true)[:2]}
         k = len(self.classes)
         true_index, pred_index = _indices(y_true, self.classes), _indices(y_pred, self.classes)
-        np.add.at(self.confusion, (np.where(true_index < 0, k, true_index),
-                                   np.where(pred_index < 0, k, pred_index)), 1)
+        np.add.at(
+            self.confusion,
+            (np.where(true_index < 0, k, true_index), np.where(pred_index < 0, k, pred_index)),
+            1,
+        )
         self.n_equal += int(np.sum(y_true == y_pred))
         self.n_rows += len(y_true)
         if proba is None:
@@ -247,19 +288,28 @@ class _ClassificationCounts:
         per_class = []
         for i in range(k):
             tp = float(self.confusion[i, i])
-            per_class.append(_prf(tp, float(self.confusion[:, i].sum()) - tp,
-                                  float(self.confusion[i].sum()) - tp))
+            per_class.append(
+                _prf(
+                    tp, float(self.confusion[:, i].sum()) - tp, float(self.confusion[i].sum()) - tp
+                )
+            )
         if k == 2:
             metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
         else:
             metrics["precision"], metrics["recall"], metrics["f1"] = (
-                float(np.mean([p[i] for p in per_class])) for i in range(3))
+                float(np.mean([p[i] for p in per_class])) for i in range(3)
+            )
         if not with_probabilities:
             return metrics
-        aucs = [_binned_auc(self.positive_bins[i], self.all_bins[i] - self.positive_bins[i])
-                for i in range(k)]
-        auc = aucs[1] if k == 2 else (
-            float(np.mean(aucs)) if all(a is not None for a in aucs) else None)
+        aucs = [
+            _binned_auc(self.positive_bins[i], self.all_bins[i] - self.positive_bins[i])
+            for i in range(k)
+        ]
+        auc = (
+            aucs[1]
+            if k == 2
+            else (float(np.mean(aucs)) if all(a is not None for a in aucs) else None)
+        )
         if auc is not None:
             metrics["roc_auc"] = auc
         if self.all_known:
@@ -298,16 +348,21 @@ class _ExpectedCounts:
             onehot[np.arange(n), predicted] = True
             self.expected_correct += p[np.arange(n), predicted].sum()
             for c in range(self.k):
-                self.sums[c] += (p[onehot[:, c], c].sum(), (1 - p[onehot[:, c], c]).sum(),
-                                 p[~onehot[:, c], c].sum())
+                self.sums[c] += (
+                    p[onehot[:, c], c].sum(),
+                    (1 - p[onehot[:, c], c]).sum(),
+                    p[~onehot[:, c], c].sum(),
+                )
             scores = p
             columns = range(self.k)
         bins = _bin(scores)
         for j, c in enumerate(columns):
-            self.positive_weight[c] += np.bincount(bins[:, j], weights=scores[:, j],
-                                                   minlength=AUC_BINS)
-            self.negative_weight[c] += np.bincount(bins[:, j], weights=1 - scores[:, j],
-                                                   minlength=AUC_BINS)
+            self.positive_weight[c] += np.bincount(
+                bins[:, j], weights=scores[:, j], minlength=AUC_BINS
+            )
+            self.negative_weight[c] += np.bincount(
+                bins[:, j], weights=1 - scores[:, j], minlength=AUC_BINS
+            )
         self.n_rows += n
 
     def metrics(self) -> dict:
@@ -319,10 +374,16 @@ class _ExpectedCounts:
             aucs = [_expected_binned_auc(self.positive_weight[1], self.negative_weight[1])]
         else:
             scores = [_prf(*self.sums[c]) for c in range(self.k)]
-            aucs = [_expected_binned_auc(self.positive_weight[c], self.negative_weight[c])
-                    for c in range(self.k)]
-        metrics.update({name: float(np.mean([s[i] for s in scores]))
-                        for i, name in enumerate(("precision", "recall", "f1"))})
+            aucs = [
+                _expected_binned_auc(self.positive_weight[c], self.negative_weight[c])
+                for c in range(self.k)
+            ]
+        metrics.update(
+            {
+                name: float(np.mean([s[i] for s in scores]))
+                for i, name in enumerate(("precision", "recall", "f1"))
+            }
+        )
         if all(a is not None for a in aucs):
             metrics["roc_auc"] = float(np.mean(aucs))
         return metrics
@@ -355,7 +416,10 @@ class _RegressionSums:
 
     def metrics(self) -> dict:
         """:func:`~mlflow_observe.core.performance.metrics.regression_metrics` from the sums."""
-        metrics = {"mae": self.abs_error / self.n, "rmse": float(np.sqrt(self.squared_error / self.n))}
+        metrics = {
+            "mae": self.abs_error / self.n,
+            "rmse": float(np.sqrt(self.squared_error / self.n)),
+        }
         if self.m2 > 0:
             metrics["r2"] = 1 - self.squared_error / self.m2
         if self.n_nonzero:

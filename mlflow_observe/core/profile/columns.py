@@ -59,7 +59,8 @@ class NumericColumnProfile:
         self.high_sum = 0.0
         self._search_edges = (
             GridIndex(np.append(self.grid, np.nextafter(self.grid[-1], np.inf)))
-            if len(self.grid) else None
+            if len(self.grid)
+            else None
         )
 
     # -- layout -------------------------------------------------------------------------
@@ -238,8 +239,9 @@ class CategoricalColumnProfile:
     def fit(cls, name: str, series: pd.Series, *, kind: str, max_categories: int):
         if kind == BOOLEAN:
             return cls(name, categories=["False", "True"], kind=kind)
-        return cls.from_counts(name, category_counts(series, kind=kind), kind=kind,
-                               max_categories=max_categories)
+        return cls.from_counts(
+            name, category_counts(series, kind=kind), kind=kind, max_categories=max_categories
+        )
 
     @classmethod
     def from_counts(cls, name: str, counts: dict, *, kind: str, max_categories: int):

@@ -81,8 +81,16 @@ class DataProfile:
     True
     """
 
-    def __init__(self, columns, *, excluded=None, targets=None, predictions=None, settings=None,
-                 performance=None):
+    def __init__(
+        self,
+        columns,
+        *,
+        excluded=None,
+        targets=None,
+        predictions=None,
+        settings=None,
+        performance=None,
+    ):
         self.columns = dict(columns)
         # The reference's model performance (see core.degradation), when recorded.
         self.performance = performance
@@ -117,8 +125,9 @@ class DataProfile:
             performance=self.performance,
         )
 
-    def update(self, frame: pd.DataFrame, *, n_jobs: int | None = None,
-               part: int | None = None) -> None:
+    def update(
+        self, frame: pd.DataFrame, *, n_jobs: int | None = None, part: int | None = None
+    ) -> None:
         """Count the rows of ``frame``. Columns it lacks are left uncounted.
 
         ``n_jobs`` threads count the columns of large frames (default: every core).
@@ -128,8 +137,12 @@ class DataProfile:
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"update() takes a pandas DataFrame. Got {type(frame).__name__}.")
         present = [column for name, column in self.columns.items() if name in frame.columns]
-        parallel_map(lambda column: column.update(frame[column.name]), present,
-                     n_jobs=n_jobs, n_rows=len(frame))
+        parallel_map(
+            lambda column: column.update(frame[column.name]),
+            present,
+            n_jobs=n_jobs,
+            n_rows=len(frame),
+        )
         seed = [self.settings.get("random_state", 0), self._n_updates]
         rng = np.random.default_rng(seed if part is None else [*seed, part])
         self.sample.update(frame, rng=rng)
@@ -325,6 +338,7 @@ def build_profile(
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
     check_unique_columns(data)
     decisions = decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories)
+
     def fit(name, decision):
         if decision.kind == NUMERIC:
             values, _ = to_float_array(data[name])
@@ -355,8 +369,9 @@ def build_profile(
     }
     profile.update(data, n_jobs=n_jobs)
     if targets is not None and predictions is not None:
-        profile.performance = profile_performance(data, targets, predictions, as_column_list(probabilities),
-                                           task, random_state)
+        profile.performance = profile_performance(
+            data, targets, predictions, as_column_list(probabilities), task, random_state
+        )
     return profile
 
 
@@ -368,12 +383,22 @@ def profile_performance(data, targets, predictions, probabilities, task, random_
     labelled = data[targets].notna() & data[predictions].notna()
     frame = data[labelled]
     proba = frame[probabilities].to_numpy(dtype=float) if probabilities else None
-    numeric = [c for c in frame.columns if c not in (targets, predictions, *probabilities)
-               and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(
-                   frame[c])]
-    return reference_performance(frame[targets].to_numpy(), frame[predictions].to_numpy(),
-                                 proba, probabilities=probabilities, task=task,
-                                 features=frame[numeric], random_state=random_state)
+    numeric = [
+        c
+        for c in frame.columns
+        if c not in (targets, predictions, *probabilities)
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    return reference_performance(
+        frame[targets].to_numpy(),
+        frame[predictions].to_numpy(),
+        proba,
+        probabilities=probabilities,
+        task=task,
+        features=frame[numeric],
+        random_state=random_state,
+    )
 
 
 def check_unique_columns(data: pd.DataFrame) -> None:

@@ -66,8 +66,7 @@ class FeatureImpact:
     def normalised(self) -> dict:
         """Importances that sum to 1 (all zero when the model ignores every feature)."""
         total = sum(max(v, 0.0) for v in self.importances.values())
-        return {k: (max(v, 0.0) / total if total > 0 else 0.0)
-                for k, v in self.importances.items()}
+        return {k: (max(v, 0.0) / total if total > 0 else 0.0) for k, v in self.importances.items()}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,9 +102,16 @@ def prediction_change(before: np.ndarray, after: np.ndarray, scale: float | None
     return float(np.mean(change) / scale) if len(change) else 0.0
 
 
-def feature_impact(predict, reference: pd.DataFrame, features, *,
-                   sample_size: int = DEFAULT_SAMPLE_SIZE, n_repeats: int = 3,
-                   random_state: int = 0, use_shap: bool = True) -> FeatureImpact:
+def feature_impact(
+    predict,
+    reference: pd.DataFrame,
+    features,
+    *,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    n_repeats: int = 3,
+    random_state: int = 0,
+    use_shap: bool = True,
+) -> FeatureImpact:
     """Measure each feature's impact on ``predict``'s output on the reference.
 
     Parameters
@@ -160,16 +166,24 @@ def feature_impact(predict, reference: pd.DataFrame, features, *,
     notes = {}
     shap_values = None
     if use_shap:
-        shap_values, note = _shap_importance(predict, rows, features, scale is not None,
-                                             random_state)
+        shap_values, note = _shap_importance(
+            predict, rows, features, scale is not None, random_state
+        )
         if note:
             notes["shap"] = note
-    return FeatureImpact(importances=importances, n_rows=len(rows), n_repeats=n_repeats,
-                         random_state=random_state, shap=shap_values, notes=notes)
+    return FeatureImpact(
+        importances=importances,
+        n_rows=len(rows),
+        n_repeats=n_repeats,
+        random_state=random_state,
+        shap=shap_values,
+        notes=notes,
+    )
 
 
-def _shap_importance(predict, rows: pd.DataFrame, features, numeric_output: bool,
-                     random_state: int):
+def _shap_importance(
+    predict, rows: pd.DataFrame, features, numeric_output: bool, random_state: int
+):
     """Mean |SHAP| per numeric feature, or None and the reason it was not computed."""
     try:
         import shap
@@ -177,8 +191,11 @@ def _shap_importance(predict, rows: pd.DataFrame, features, numeric_output: bool
         return None, "the shap package is not installed: permutation importance only"
     if not numeric_output:
         return None, "SHAP values need numeric predictions"
-    numeric = [c for c in features if pd.api.types.is_numeric_dtype(rows[c])
-               and not pd.api.types.is_bool_dtype(rows[c])]
+    numeric = [
+        c
+        for c in features
+        if pd.api.types.is_numeric_dtype(rows[c]) and not pd.api.types.is_bool_dtype(rows[c])
+    ]
     if not numeric:
         return None, "no numeric features for SHAP"
     try:
@@ -193,8 +210,9 @@ def _shap_importance(predict, rows: pd.DataFrame, features, numeric_output: bool
 
         data = rows[numeric].to_numpy(dtype=float)
         background = data[:SHAP_BACKGROUND]
-        explainer = shap.explainers.Permutation(on_matrix, shap.maskers.Independent(background),
-                                                seed=random_state)
+        explainer = shap.explainers.Permutation(
+            on_matrix, shap.maskers.Independent(background), seed=random_state
+        )
         values = explainer(data[:SHAP_ROWS]).values
         return {c: float(v) for c, v in zip(numeric, np.mean(np.abs(values), axis=0))}, None
     except Exception as exc:  # optional: permutation importance stands on its own

@@ -78,8 +78,9 @@ def infer_kind(series: pd.Series, *, max_categories: int = 100) -> KindDecision:
         return KindDecision(CATEGORICAL, "pandas categorical dtype")
     if pd.api.types.is_integer_dtype(dtype) and _is_sequential_key(series):
         return KindDecision(
-            None, "identifier-like (distinct, increasing integers: a row id or key): "
-                  "excluded from drift; pass kinds={column: 'numeric'} to compare it anyway"
+            None,
+            "identifier-like (distinct, increasing integers: a row id or key): "
+            "excluded from drift; pass kinds={column: 'numeric'} to compare it anyway",
         )
     if pd.api.types.is_numeric_dtype(dtype):
         return KindDecision(NUMERIC, f"numeric dtype ({dtype})")

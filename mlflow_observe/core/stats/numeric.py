@@ -151,6 +151,4 @@ def wasserstein_binned(
     below = abs(reference_tails[0] / n - current_tails[0] / m)
     above = abs(reference_tails[1] / n - current_tails[1] / m)
     bound = float(np.sum(widths * np.maximum(reference[1:-2] / n, current[1:-2] / m)))
-    return StatisticResult(
-        statistic=inside + below + above, exact=False, error_bound=bound
-    )
+    return StatisticResult(statistic=inside + below + above, exact=False, error_bound=bound)

@@ -29,6 +29,7 @@ _COMMON = {
 class WindowTooSmallError(ValueError):
     """A sample has too few rows for a multivariate detector."""
 
+
 def _threads_for(n_rows: int, n_jobs: int | None):
     """The trees' threads: ``n_jobs`` of them, and one for small samples, where starting
     threads costs more than it saves."""
@@ -39,8 +40,10 @@ def _threads_for(n_rows: int, n_jobs: int | None):
 
 
 def _check_sizes(detector: str, reference: pd.DataFrame, current: pd.DataFrame) -> None:
-    hints = {"reference": "Use a larger reference (or baseline sample_size).",
-             "window": "Use a longer window."}
+    hints = {
+        "reference": "Use a larger reference (or baseline sample_size).",
+        "window": "Use a longer window.",
+    }
     for side, frame in (("reference", reference), ("window", current)):
         if len(frame) < MIN_ROWS:
             raise WindowTooSmallError(

@@ -67,12 +67,15 @@ class MultivariateDrift:
 
     def to_records(self) -> list[dict]:
         """One record per detector, with the keys of the per-column drift records."""
-        return [_record(DOMAIN, "domain_auc", self.domain, self),
-                _record(RECONSTRUCTION, "reconstruction_error", self.reconstruction, self)]
+        return [
+            _record(DOMAIN, "domain_auc", self.domain, self),
+            _record(RECONSTRUCTION, "reconstruction_error", self.reconstruction, self),
+        ]
 
 
-def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_columns=None,
-                       random_state: int = 0) -> MultivariateDrift:
+def multivariate_drift(
+    baseline: DataProfile, current: DataProfile, *, present_columns=None, random_state: int = 0
+) -> MultivariateDrift:
     """Run both detectors on the baseline's and the window's row samples.
 
     Parameters
@@ -105,25 +108,34 @@ def multivariate_drift(baseline: DataProfile, current: DataProfile, *, present_c
     >>> result.notes
     {}
     """
-    reference, window, categorical = feature_samples(baseline, current,
-                                                     present_columns=present_columns)
+    reference, window, categorical = feature_samples(
+        baseline, current, present_columns=present_columns
+    )
     columns = list(reference.columns)
     notes = {}
     results = {}
-    for name, detector in ((DOMAIN, domain_classifier_drift),
-                           (RECONSTRUCTION, reconstruction_drift)):
+    for name, detector in (
+        (DOMAIN, domain_classifier_drift),
+        (RECONSTRUCTION, reconstruction_drift),
+    ):
         if not columns:
             notes[name] = "no feature columns to compare"
             continue
         try:
-            results[name] = detector(reference, window, categorical=categorical,
-                                     random_state=random_state)
+            results[name] = detector(
+                reference, window, categorical=categorical, random_state=random_state
+            )
         except ValueError as exc:  # too few rows or dimensions: left out, with the reason
             notes[name] = str(exc)
-            warnings.warn(f"Multivariate drift: {name} left out: {exc}", RuntimeWarning,
-                          stacklevel=2)
-    return MultivariateDrift(domain=results.get(DOMAIN), reconstruction=results.get(RECONSTRUCTION),
-                             columns=tuple(columns), notes=notes)
+            warnings.warn(
+                f"Multivariate drift: {name} left out: {exc}", RuntimeWarning, stacklevel=2
+            )
+    return MultivariateDrift(
+        domain=results.get(DOMAIN),
+        reconstruction=results.get(RECONSTRUCTION),
+        columns=tuple(columns),
+        notes=notes,
+    )
 
 
 def feature_samples(baseline: DataProfile, current: DataProfile, *, present_columns=None):
@@ -171,19 +183,38 @@ def _sample_frame(profile: DataProfile, columns: list[str]) -> pd.DataFrame:
 
 def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
     base = {
-        "column": name, "metric_name": "multivariate", "role": ROLE, "kind": ROLE,
-        "method": statistic_name, "exact": None, "p_value_adjusted": None,
-        "n_reference": None, "n_current": None,
+        "column": name,
+        "metric_name": "multivariate",
+        "role": ROLE,
+        "kind": ROLE,
+        "method": statistic_name,
+        "exact": None,
+        "p_value_adjusted": None,
+        "n_reference": None,
+        "n_current": None,
     }
     if result is None:
-        return {**base, "statistic": None, "p_value": None, "threshold": None, "drifted": False,
-                "status": "skipped", "statistics": {"columns": list(drift.columns)},
-                "note": drift.notes.get(name), "metric_key": None}
+        return {
+            **base,
+            "statistic": None,
+            "p_value": None,
+            "threshold": None,
+            "drifted": False,
+            "status": "skipped",
+            "statistics": {"columns": list(drift.columns)},
+            "note": drift.notes.get(name),
+            "metric_key": None,
+        }
     return {
-        **base, "statistic": result.statistic, "p_value": result.pvalue,
+        **base,
+        "statistic": result.statistic,
+        "p_value": result.pvalue,
         "threshold": result.threshold,
-        "drifted": result.drifted, "status": "drift" if result.drifted else "ok",
-        "n_reference": result.n_reference, "n_current": result.n_current,
-        "statistics": {**asdict(result), "columns": list(drift.columns)}, "note": None,
+        "drifted": result.drifted,
+        "status": "drift" if result.drifted else "ok",
+        "n_reference": result.n_reference,
+        "n_current": result.n_current,
+        "statistics": {**asdict(result), "columns": list(drift.columns)},
+        "note": None,
         "metric_key": _PREFIX + statistic_name,
     }

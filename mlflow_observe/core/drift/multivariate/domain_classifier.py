@@ -139,14 +139,25 @@ class DomainClassifierResult:
         return list(self.importances)
 
 
-@checked({**_COMMON, "n_splits": [Interval(int, 2, 20)],
-          "n_jobs": [NoneValue(), Interval(int, -1, None)],
-          "min_margin": [Interval(float, 0, 0.5, closed="left")]})
-def domain_classifier_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
-                            categorical=None, n_splits: int = 5, alpha: float = 0.001,
-                            min_margin: float = 0.02,
-                            random_state: int = 0,
-                            n_jobs: int | None = 1) -> DomainClassifierResult:
+@checked(
+    {
+        **_COMMON,
+        "n_splits": [Interval(int, 2, 20)],
+        "n_jobs": [NoneValue(), Interval(int, -1, None)],
+        "min_margin": [Interval(float, 0, 0.5, closed="left")],
+    }
+)
+def domain_classifier_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    categorical=None,
+    n_splits: int = 5,
+    alpha: float = 0.001,
+    min_margin: float = 0.02,
+    random_state: int = 0,
+    n_jobs: int | None = 1,
+) -> DomainClassifierResult:
     """Detect drift with a classifier trained to tell ``current`` rows from ``reference`` rows.
 
     Parameters
@@ -221,8 +232,11 @@ def domain_classifier_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
         for train, test in folds.split(x, y):
             model = HistGradientBoostingClassifier(
                 categorical_features=is_categorical if is_categorical.any() else None,
-                class_weight="balanced", early_stopping=True, validation_fraction=0.1,
-                n_iter_no_change=10, random_state=random_state,
+                class_weight="balanced",
+                early_stopping=True,
+                validation_fraction=0.1,
+                n_iter_no_change=10,
+                random_state=random_state,
             )
             if len(train) > MAX_TRAINING_ROWS:
                 train = rng.choice(train, MAX_TRAINING_ROWS, replace=False)
@@ -294,5 +308,3 @@ def _permutation_drops(model, x: np.ndarray, y: np.ndarray, auc: float, rng) -> 
 
 
 # -- PCA helpers --------------------------------------------------------------------------
-
-

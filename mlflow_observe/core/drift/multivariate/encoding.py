@@ -61,8 +61,9 @@ class FeatureEncoding:
     categories: dict
 
     @classmethod
-    def fit(cls, reference: pd.DataFrame, *, categorical=None,
-            max_categories: int = MAX_CATEGORIES) -> "FeatureEncoding":
+    def fit(
+        cls, reference: pd.DataFrame, *, categorical=None, max_categories: int = MAX_CATEGORIES
+    ) -> "FeatureEncoding":
         """Learn the encoding from the reference.
 
         ``categorical`` names the categorical columns; by default, every column
@@ -128,7 +129,8 @@ class FeatureEncoding:
 
 def _is_number(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype)
+        series.dtype
+    )
 
 
 def _finite_or_nan(series: pd.Series) -> np.ndarray:

@@ -57,12 +57,25 @@ class ReconstructionResult:
     n_current: int
 
 
-@checked({**_COMMON, "variance": [Interval(float, 0, 1, closed="neither")],
-          "n_chunks": [Interval(int, 2, 20)], "min_increase": [Interval(float, 0, None)]})
-def reconstruction_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
-                         categorical=None, variance: float = 0.9, n_chunks: int = 5,
-                         alpha: float = 0.001, min_increase: float = 0.02,
-                         random_state: int = 0) -> ReconstructionResult:
+@checked(
+    {
+        **_COMMON,
+        "variance": [Interval(float, 0, 1, closed="neither")],
+        "n_chunks": [Interval(int, 2, 20)],
+        "min_increase": [Interval(float, 0, None)],
+    }
+)
+def reconstruction_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    categorical=None,
+    variance: float = 0.9,
+    n_chunks: int = 5,
+    alpha: float = 0.001,
+    min_increase: float = 0.02,
+    random_state: int = 0,
+) -> ReconstructionResult:
     """Detect drift by how badly a PCA of the reference reconstructs ``current``.
 
     Parameters
@@ -149,12 +162,16 @@ def reconstruction_drift(reference: pd.DataFrame, current: pd.DataFrame, *,
     se_null = sd_0 * np.sqrt(1 / len(x_reference) + 1 / len(x_current))
     threshold = mean_0 + max(norm.ppf(1 - alpha) * se_null, min_increase * mean_0)
     statistic = float(current_errors.mean())
-    half = norm.ppf(0.5 + CONFIDENCE / 2) * float(current_errors.std(ddof=1)) / np.sqrt(
-        len(current_errors))
+    half = (
+        norm.ppf(0.5 + CONFIDENCE / 2)
+        * float(current_errors.std(ddof=1))
+        / np.sqrt(len(current_errors))
+    )
     return ReconstructionResult(
         statistic=statistic,
-        pvalue=float(norm.sf((statistic - mean_0) / se_null)) if se_null > 0 else float(
-            statistic <= mean_0),
+        pvalue=float(norm.sf((statistic - mean_0) / se_null))
+        if se_null > 0
+        else float(statistic <= mean_0),
         threshold=float(threshold),
         drifted=bool(statistic > threshold),
         interval=(statistic - float(half), statistic + float(half)),
@@ -224,5 +241,3 @@ def _errors(model: _PcaModel, x: np.ndarray) -> np.ndarray:
 
 
 # -- shared -------------------------------------------------------------------------------
-
-
