@@ -4,9 +4,11 @@
     python3 tasks.py demo        # end-to-end demo on a local SQLite tracking store
     python3 tasks.py test        # the test suite (what CI runs)
     python3 tasks.py test-alibi  # the alibi-detect backend's tests (CI runs them too)
+    python3 tasks.py docs        # the documentation site: mkdocs build --strict into site/
 
-demo and test create ./.venv (numpy 2, no alibi-detect) and install the
-package with its test extras when setup.cfg has changed since the last install.
+demo, test and docs create ./.venv (numpy 2, no alibi-detect) and install the
+package with its test and docs extras when setup.cfg has changed since the last
+install.
 test-alibi does the same in ./.venv-alibi with the ``alibi`` extra, numpy<2 and
 PyTorch's CPU build, and runs tests_alibi/.
 """
@@ -49,7 +51,7 @@ def _setup_hash(*extra: str) -> str:
 
 
 def ensure_environment(
-    venv_dir: Path = VENV, extras: str = "test", requirements: tuple = ()
+    venv_dir: Path = VENV, extras: str = "test,docs", requirements: tuple = ()
 ) -> Path:
     """Create ``venv_dir`` and install the package into it unless the same setup is there."""
     python = _python(venv_dir)
@@ -71,7 +73,7 @@ def ensure_environment(
 
 
 def main(argv) -> int:
-    if not argv or argv[0] not in ("demo", "test", "test-alibi"):
+    if not argv or argv[0] not in ("demo", "test", "test-alibi", "docs"):
         print(__doc__)
         return 2
     env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -84,6 +86,20 @@ def main(argv) -> int:
     ensure_environment()
     if argv[0] == "demo":
         command = [str(PYTHON), str(ROOT / "examples" / "quickstart.py"), *argv[1:]]
+    elif argv[0] == "docs":
+        # --strict: any warning (a broken link, an unresolved API name) fails the build.
+        # NO_MKDOCS_2_WARNING silences the theme's end-of-life banner (not a build warning).
+        env["NO_MKDOCS_2_WARNING"] = "1"
+        command = [
+            str(PYTHON),
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--site-dir",
+            str(ROOT / "site"),
+            *argv[1:],
+        ]
     else:
         command = [str(PYTHON), "-m", "pytest", *argv[1:]]
     return subprocess.run(command, cwd=ROOT, env=env).returncode
