@@ -10,7 +10,7 @@ HTML report.
 """
 
 from mlflow_observe._version import __version__
-from mlflow_observe.compare import build_profile, compare
+from mlflow_observe.comparison import build_profile, compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.drift.univariate import DriftResult
 from mlflow_observe.core.drift.window import EmptyWindowError, WindowComparison

@@ -68,7 +68,7 @@ def _is_stream(data) -> bool:
 
 def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
-    from mlflow_observe.compare import compare
+    from mlflow_observe.comparison import compare
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
 
@@ -99,7 +99,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
 
 def _evaluate_spark(frame, profile, predictions, targets, config):
     """Count a Spark DataFrame on the cluster, then log as the evaluator does."""
-    from mlflow_observe.compare import compare
+    from mlflow_observe.comparison import compare
     from mlflow_observe.engines import spark
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LinearRegression
 
 import mlflow_observe as mo
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
 from mlflow_observe.core.profile.feature_impact import feature_impact

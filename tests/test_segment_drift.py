@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 from mlflow_observe.report.html import render_report

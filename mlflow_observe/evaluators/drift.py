@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.evaluators.config import drift_options

@@ -76,7 +76,7 @@ def render_report(
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.comparison import compare
     >>> from mlflow_observe.core.drift.options import DriftOptions
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"<b>": ["x", "y"] * 20}))

@@ -108,7 +108,7 @@ def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.comparison import compare
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> rng = np.random.default_rng(0)
     >>> reference = pd.DataFrame({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})

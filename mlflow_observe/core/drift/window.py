@@ -52,7 +52,7 @@ class WindowComparison:
         model's feature impact (and prediction drift explained, given the model).
     detectors : ResultPart or None
         Optional backends' detectors (``detectors=[...]``, e.g. alibi-detect's),
-        added after counting by :func:`mlflow_observe.compare.compare`.
+        added after counting by :func:`mlflow_observe.comparison.compare`.
     """
 
     drift: DriftResult
