@@ -35,7 +35,8 @@ from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
+from mlflow_observe.comparison import build_profile
+from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.logs.writer import (
     PredictionLogWriter,
     no_prediction_logs,
