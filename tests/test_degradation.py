@@ -262,8 +262,8 @@ def test_direct_loss_estimation_for_regressors(tracking_uri):
     with mlflow.start_run() as training:
         mo.log_baseline(_regression(5000, seed=1), targets="target", predictions="prediction")
     profile = mo.load_baseline(training.info.run_id)
-    assert profile.performance["task"] == "regression"
-    assert profile.performance["loss_features"] == ["x1", "x2"]
+    assert profile.performance.task == "regression"
+    assert profile.performance.loss_features == ("x1", "x2")
     for seed, scale in ((2, 1.0), (3, 1.3)):  # calm, then larger errors from a wider x2
         window = _regression(4000, seed=seed, noise_scale=scale)
         realised = regression_metrics(window["target"], window["prediction"])

@@ -186,9 +186,9 @@ def test_baseline_from_spark_records_the_reference_performance(spark):
         spark.createDataFrame(reference), targets="label", predictions="prediction"
     )
     theirs = mo.build_profile(reference, targets="label", predictions="prediction")
-    assert ours.performance["n_rows"] == theirs.performance["n_rows"] == 3000
-    for metric, value in theirs.performance["metrics"].items():
-        assert ours.performance["metrics"][metric]["value"] == pytest.approx(value["value"])
+    assert ours.performance.n_rows == theirs.performance.n_rows == 3000
+    for metric, value in theirs.performance.metrics.items():
+        assert ours.performance.metrics[metric] == pytest.approx(value)
 
 
 def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):

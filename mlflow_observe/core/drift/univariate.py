@@ -207,7 +207,7 @@ def _role(profile: DataProfile, name: str) -> str:
         return PREDICTION
     if name == profile.targets:
         return TARGET
-    if name in ((profile.performance or {}).get("probabilities") or ()):
+    if profile.performance is not None and name in profile.performance.probabilities:
         return PROBABILITY
     return FEATURE
 
