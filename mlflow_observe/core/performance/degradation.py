@@ -16,6 +16,7 @@ alarm; ``tolerance`` (default 2%) is the change too small to matter.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -184,30 +185,64 @@ class MetricDegradation:
 
 @dataclass(frozen=True)
 class DegradationResult:
-    """Realised or estimated performance of a window against the baseline."""
+    """Realised or estimated performance of a window against the baseline.
+
+    Attributes
+    ----------
+    task : {'classification', 'regression'}
+    kind : {'realised', 'estimated'}
+    metric_results : list of MetricDegradation
+        Each metric of the window against the baseline's.
+    degraded : bool
+        Whether any metric is degraded.
+    n_rows : int
+    findings : list of str
+        What was left out or looks wrong, and why.
+
+    Examples
+    --------
+    >>> row = MetricDegradation("accuracy", "realised", 0.9, 0.88, 0.92, 0.8, None, None,
+    ...                         -0.1, -0.11, 0.03, True)
+    >>> result = DegradationResult("classification", "realised", [row], True, 100, [])
+    >>> result.metrics()["degradation/accuracy_delta"]
+    -0.1
+    >>> [record["key"] for record in result.to_records()]
+    ['degradation/accuracy']
+    """
 
     task: str
     kind: str
-    metrics: list
+    metric_results: list
     degraded: bool
     n_rows: int
     findings: list
 
     def metric(self, name: str) -> MetricDegradation:
-        return next(m for m in self.metrics if m.metric == name)
+        return next(m for m in self.metric_results if m.metric == name)
 
-    def mlflow_metrics(self) -> dict:
+    def metrics(self) -> dict[str, float]:
         """``degradation/<metric>``, ``_delta``, ``_relative_change`` and ``degradation/degraded``."""
         out = {"degradation/degraded": float(self.degraded)}
-        for m in self.metrics:
+        for m in self.metric_results:
             out[m.key] = m.value
             out[f"{m.key}_delta"] = m.delta
             if m.relative_change is not None:
                 out[f"{m.key}_relative_change"] = m.relative_change
         return {k: float(v) for k, v in out.items() if np.isfinite(v)}
 
+    def mlflow_metrics(self) -> dict[str, float]:
+        """Deprecated: use :meth:`metrics` (this alias goes in the next release)."""
+        warnings.warn(
+            "DegradationResult.mlflow_metrics() is deprecated and will be removed in the next "
+            "release; use DegradationResult.metrics().",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.metrics()
+
     def to_records(self) -> list[dict]:
-        return [{**asdict(m), "key": m.key} for m in self.metrics]
+        """One record per metric: the :class:`MetricDegradation` fields and its metric ``key``."""
+        return [{**asdict(m), "key": m.key} for m in self.metric_results]
 
 
 def compare_performance(
@@ -297,7 +332,7 @@ def judge_performance(
     return DegradationResult(
         task=performance.task,
         kind=kind,
-        metrics=results,
+        metric_results=results,
         degraded=any(r.degraded for r in results),
         n_rows=n_rows,
         findings=findings,
@@ -445,12 +480,34 @@ OTHER_SEGMENT = "(other)"
 
 @dataclass(frozen=True)
 class SegmentDegradation:
-    """The comparison of one segment (rows sharing a value of a segment column)."""
+    """The comparison of one segment (rows sharing a value of a segment column).
+
+    Its :meth:`metrics` are the segment's own, under the keys a whole window's
+    comparison uses (for a segment logged on a run of its own); a window's run
+    logs only ``degradation/n_segments`` and ``degradation/n_degraded_segments``.
+    """
 
     column: str
     value: str
     n_rows: int
     result: DegradationResult
+
+    def metrics(self) -> dict[str, float]:
+        """The segment's :meth:`DegradationResult.metrics`."""
+        return self.result.metrics()
+
+    def to_records(self) -> list[dict]:
+        """One record: the segment, its verdict, its worst change and its metrics' records."""
+        return [
+            {
+                "column": self.column,
+                "value": self.value,
+                "n_rows": self.n_rows,
+                "degraded": self.result.degraded,
+                "worst_relative_change": self.worst_change(),
+                "metrics": self.result.to_records(),
+            }
+        ]
 
     def worst_change(self) -> float:
         """The largest relative worsening over the metrics (0 when none got worse)."""
@@ -458,7 +515,7 @@ class SegmentDegradation:
             -(m.relative_change or 0.0)
             if HIGHER_IS_BETTER[m.metric]
             else (m.relative_change or 0.0)
-            for m in self.result.metrics
+            for m in self.result.metric_results
         ]
         return max([0.0, *changes])
 
