@@ -38,7 +38,7 @@ def test_small_samples_are_exactly_scipy():
     reference, window = make_frame(600, seed=1), make_frame(700, seed=2, shift=0.2)
     result = _drifted(reference, window).column("num_a")
     expected = stats.ks_2samp(reference["num_a"], window["num_a"])
-    assert result.exact and result.p_value == expected.pvalue
+    assert result.exact and result.pvalue == expected.pvalue
     assert result.statistic == expected.statistic
 
 
@@ -89,8 +89,8 @@ def test_dataset_drift_by_share_and_by_correction():
     assert _drifted(reference, window, drift_share=0.25).dataset_drift
     corrected = _drifted(reference, window, dataset_method="bonferroni")
     assert corrected.dataset_drift
-    assert corrected.column("num_a").p_value_adjusted == pytest.approx(
-        min(1.0, corrected.column("num_a").p_value * 4)
+    assert corrected.column("num_a").pvalue_adjusted == pytest.approx(
+        min(1.0, corrected.column("num_a").pvalue * 4)
     )
     assert not _drifted(reference, make_frame(800, seed=3), dataset_method="bh").dataset_drift
 
@@ -113,7 +113,7 @@ def test_per_column_method_and_threshold_overrides():
     )
     assert result.column("num_a").method == "psi" and result.column("num_a").threshold == 0.001
     assert result.column("num_a").drifted
-    assert result.column("cat").method == "chi2" and result.column("cat").p_value is not None
+    assert result.column("cat").method == "chi2" and result.column("cat").pvalue is not None
 
 
 def test_bad_options_get_clear_errors():

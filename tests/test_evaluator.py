@@ -74,7 +74,7 @@ def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
         "kind",
         "method",
         "statistic",
-        "p_value",
+        "pvalue",
         "threshold",
         "drifted",
         "status",

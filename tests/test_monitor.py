@@ -570,9 +570,7 @@ def _most_drifted(table):
     drifted = [r for r in table if r["status"] == "drift" and r["role"] == "feature"]
     return min(
         drifted,
-        key=lambda r: (
-            r["p_value"] if r["p_value"] is not None else -r["statistic"] / r["threshold"]
-        ),
+        key=lambda r: r["pvalue"] if r["pvalue"] is not None else -r["statistic"] / r["threshold"],
     )["column"]
 
 

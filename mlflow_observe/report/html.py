@@ -142,7 +142,7 @@ def _drift_table(drift) -> str:
             "<tr>"
             f"<td>{_e(c.column)}</td><td>{_e(c.role)}</td><td>{_e(c.kind)}</td>"
             f"<td>{_e(c.method or '')}</td><td class='num'>{_number(c.statistic)}</td>"
-            f"<td class='num'>{_number(c.p_value)}</td><td class='num'>{_number(c.threshold)}</td>"
+            f"<td class='num'>{_number(c.pvalue)}</td><td class='num'>{_number(c.threshold)}</td>"
             f"<td>{_badge(c.status)}</td><td class='note'>{_e(c.note or '')}</td>"
             "</tr>"
         )
@@ -286,7 +286,7 @@ def _detectors(result) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(r['method'])}</td><td>{_e(r['kind'])}</td>"
-        f"<td class='num'>{_number(r['statistic'])}</td><td class='num'>{_number(r['p_value'])}</td>"
+        f"<td class='num'>{_number(r['statistic'])}</td><td class='num'>{_number(r['pvalue'])}</td>"
         f"<td class='num'>{_number(r['threshold'])}</td>"
         f"<td class='num'>{_e(r['n_reference'] or '')} / {_e(r['n_current'] or '')}</td>"
         f"<td>{_badge(r['status'])}</td><td class='note'>{_e(r['note'] or '')}</td></tr>"
