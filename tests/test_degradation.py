@@ -201,7 +201,7 @@ def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
         skm.accuracy_score(window["label"], window["prediction"])
     )
     stored = mlflow.get_run(run.info.run_id)
-    assert stored.data.tags["mlflow_observe.degradation.status"] == "degraded"
+    assert stored.data.tags["observe.degradation.status"] == "degraded"
     assert {"degradation_table.json", "degradation_report.html", "degradation_plot.png"} <= {
         a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)
     }

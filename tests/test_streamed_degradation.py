@@ -189,9 +189,7 @@ def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_
         tolerance = AUC_TOLERANCE if "roc_auc" in key else 1e-9
         assert streamed.metrics[key] == pytest.approx(value, abs=tolerance), key
     stored = mlflow.get_run(streamed.run_id)
-    assert stored.data.tags["mlflow_observe.degradation.kind"] == (
-        "realised" if labelled else "estimated"
-    )
+    assert stored.data.tags["observe.degradation.kind"] == ("realised" if labelled else "estimated")
     assert "degradation_table.json" in {
         a.path for a in mlflow.MlflowClient().list_artifacts(streamed.run_id)
     }

@@ -80,7 +80,7 @@ def time_range_tags(bounds) -> dict:
     if not bounds:
         return {}
     bounds = (min(bounds), max(bounds))
-    return {tags.WINDOW_START: bounds[0].isoformat(), tags.WINDOW_END: bounds[1].isoformat()}
+    return {tags.DATA_FIRST_ROW: bounds[0].isoformat(), tags.DATA_LAST_ROW: bounds[1].isoformat()}
 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict) -> None:
@@ -211,10 +211,10 @@ def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> di
 def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> None:
     drifted = ", ".join(comparison.drift.drifted_columns)
     values = {
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
         tags.DRIFT_STATUS: comparison.drift.status,
         tags.DRIFTED_COLUMNS: drifted[:4000],
-        tags.WINDOW_ROWS: str(comparison.drift.n_current),
+        tags.DATA_N_ROWS: str(comparison.drift.n_current),
         tags.BASELINE_URI: str(reference)
         if isinstance(reference, (str, os.PathLike))
         else baseline.metadata.get("source_uri", "profile object"),
@@ -263,7 +263,7 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
         )
         report_uri = write_and_log(client, run_id, tmp, DEGRADATION_REPORT_ARTIFACT, page)
     values = {
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
         tags.DEGRADATION_STATUS: "degraded" if result.degraded else "ok",
         tags.DEGRADATION_KIND: result.kind,
         tags.BASELINE_URI: str(reference)
