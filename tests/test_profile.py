@@ -375,3 +375,18 @@ def test_reference_performance_merge_keeps_a_side_with_rows():
     assert first + None is first
     with pytest.raises(PerformanceMergeError, match=r"\(5 and 3 rows\)"):
         first + reference_performance([0, 1, 1], [0, 1, 1])
+
+
+def test_copies_of_one_reference_performance_merge_even_with_a_nan():
+    import pickle
+
+    from mlflow_observe.core.performance.reference import ReferencePerformance
+
+    performance = ReferencePerformance.from_dict(BINARY_AS_WRITTEN)
+    undefined = ReferencePerformance.from_dict(
+        {**BINARY_AS_WRITTEN, "metrics": {"roc_auc": {"value": np.nan, "ci_low": 0, "ci_high": 1}}}
+    )
+    copy = pickle.loads(pickle.dumps(undefined))  # as a Spark executor gets it
+    assert copy != undefined  # NaN is not equal to itself ...
+    assert undefined.merge(copy) is undefined  # ... but it is the same reference
+    assert performance.merge(pickle.loads(pickle.dumps(performance))) is performance

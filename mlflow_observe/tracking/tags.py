@@ -1,6 +1,6 @@
 """Tag keys that link runs, baselines and evaluations, all under ``observe.``.
 
-Versions before 0.x wrote some of them under ``mlflow_observe.`` (:data:`LEGACY`
+Versions up to 0.1.0 wrote some of them under ``mlflow_observe.`` (:data:`LEGACY`
 maps each key to the one they wrote). Runs they tagged keep working: read a tag
 with :func:`read_tag`, and search for one with every filter of
 :func:`search_filters`. Only the ``observe.`` keys are written.

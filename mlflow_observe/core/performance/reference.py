@@ -10,6 +10,7 @@ versions load unchanged.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
@@ -107,7 +108,7 @@ class ReferencePerformance:
         ...
         mlflow_observe.core.performance.reference.PerformanceMergeError: Cannot merge the reference performance of two different sets of rows (4 and 3 rows): its bootstrap intervals, calibration and loss models are fitted on all the rows at once. Compute it on the whole reference instead.
         """
-        if other is None or other is self or other.n_rows == 0 or other == self:
+        if other is None or other.n_rows == 0 or self._same_as(other):
             return self
         if self.n_rows == 0:
             return other
@@ -119,6 +120,15 @@ class ReferencePerformance:
         )
 
     __add__ = merge
+
+    def _same_as(self, other: ReferencePerformance) -> bool:
+        # Copies (pickled to Spark executors, read from JSON) compare equal field by field,
+        # or, with a NaN among the numbers (never equal to itself), by their JSON text.
+        if other is self or other == self:
+            return True
+        return json.dumps(self.to_dict(), sort_keys=True) == json.dumps(
+            other.to_dict(), sort_keys=True
+        )
 
     # -- serialisation --------------------------------------------------------------------
 
