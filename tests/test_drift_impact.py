@@ -79,6 +79,9 @@ def test_the_relied_on_drifted_feature_ranks_above_the_ignored_one(baseline, mod
     assert comparison.metrics()["drift/impact/prediction_shift"] == pytest.approx(
         comparison.impact.prediction_shift
     )
+    records = comparison.impact.to_records()
+    assert [r["column"] for r in records] == [r.column for r in ranking]
+    assert records == comparison.impact.to_dict()["ranking"]
 
 
 def test_ranking_needs_no_model(baseline):

@@ -48,7 +48,7 @@ def log_baseline(
 
     The profile (JSON, never pickle) is logged as the artifact
     ``mlflow_observe/baseline_profile.json`` and the run is tagged
-    ``mlflow_observe.baseline = true``. Later evaluations name this run (or a
+    ``observe.baseline = true``. Later evaluations name this run (or a
     model version logged from it) as their baseline.
 
     Parameters
@@ -106,7 +106,7 @@ def record_baseline(profile: DataProfile, run_id: str) -> DataProfile:
     for key, value in {
         tags.BASELINE: "true",
         tags.BASELINE_ARTIFACT: ARTIFACT_PATH,
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
     }.items():
         client.set_tag(run_id, key, value)
     profile.metadata["source_run_id"] = run_id
