@@ -34,6 +34,10 @@ def test_log_model_honours_probabilities_so_windows_can_be_estimated(tracking_ur
             input_example=features.head(3),
         )
     baseline = mo.load_baseline(run.info.run_id)
+    # The probability column is an output, not an input: the model's impact was measured.
+    assert baseline.impact is not None
+    assert set(baseline.impact.importances) == {"f0", "f1", "f2"}
+    assert max(baseline.impact.importances, key=baseline.impact.importances.get) == "f0"
 
     # A window without labels: its performance is estimated from the recorded calibration.
     window_features, window_label = _labelled(n=1500, seed=1)

@@ -185,7 +185,10 @@ class DataProfile:
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's inputs: every compared column but the label, prediction and probabilities."""
         roles = {self.targets, self.predictions}
+        if self.performance is not None:
+            roles.update(self.performance.probabilities)
         return [name for name in self.columns if name not in roles]
 
     # -- serialisation --------------------------------------------------------------------
