@@ -213,3 +213,92 @@ def test_small_window_against_large_reference_gets_a_test_not_a_noisy_distance()
     ]
     assert max(noisy) > 0.1
     assert flagged <= 5  # about alpha of 40 draws
+
+
+def _column_keys(metrics):
+    return {k for k in metrics if k.count("/") == 2}
+
+
+def test_a_column_logs_the_same_keys_at_every_window_size():
+    reference = make_frame(20_000, seed=1)
+    profile = build_profile(reference)
+    small = compare(profile, make_frame(240, seed=2)).drift
+    large = compare(profile, make_frame(1440, seed=3)).drift
+    assert small.column("num_a").method == "ks" and large.column("num_a").method == "wasserstein"
+    assert _column_keys(small.metrics()) == _column_keys(large.metrics())
+    assert _column_keys(small.metrics()) == {
+        *(f"drift/{c}/{s}" for c in ("num_a", "num_b") for s in ("wasserstein", "ks_pvalue")),
+        *(f"drift/{c}/{s}" for c in ("cat", "flag") for s in ("js",)),
+        "drift/cat/chi2_pvalue",
+        "drift/flag/ztest_pvalue",
+        *(f"drift/{c}/drifted" for c in ("num_a", "num_b", "cat", "flag")),
+    }
+    for result in (small, large):
+        record = {r["column"]: r for r in result.to_records()}
+        assert record["num_a"]["metric_keys"] == sorted(
+            ["drift/num_a/drifted", "drift/num_a/ks_pvalue", "drift/num_a/wasserstein"]
+        )
+    assert small.column("num_a").decided_by == "ks"
+    assert large.column("num_a").decided_by == "wasserstein+ks"
+
+
+def test_logged_values_are_the_statistics_of_the_table():
+    from scipy import stats
+
+    reference, window = make_frame(600, seed=1), make_frame(240, seed=2, shift=0.3)
+    result = _drifted(reference, window)
+    metrics = result.metrics()
+    expected = stats.ks_2samp(reference["num_a"], window["num_a"]).pvalue
+    assert metrics["drift/num_a/ks_pvalue"] == pytest.approx(expected, rel=1e-12)
+    exact_w = stats.wasserstein_distance(reference["num_a"], window["num_a"])
+    assert metrics["drift/num_a/wasserstein"] == pytest.approx(
+        exact_w / reference["num_a"].std(ddof=0), rel=1e-9
+    )
+    assert metrics["drift/num_a/drifted"] == float(result.column("num_a").drifted)
+
+
+def test_flags_share_and_verdict_rest_on_the_same_corrected_pvalues():
+    from scipy import stats
+
+    reference, window = make_frame(800, seed=1), make_frame(300, seed=2, shift=0.25)
+    result = _drifted(reference, window, dataset_method="bh")
+    columns = result.columns
+    raw = [c.p_value for c in columns]
+    adjusted = stats.false_discovery_control(raw, method="bh")
+    assert [c.p_value_adjusted for c in columns] == pytest.approx(adjusted.tolist())
+    for c in columns:
+        assert c.drifted == (c.p_value_adjusted < 0.05)
+    n_drifted = sum(c.drifted for c in columns)
+    assert result.share_drifted == n_drifted / 4
+    assert result.dataset_drift == (n_drifted > 0)
+    uncorrected = _drifted(reference, window, correction="none")
+    assert [c.p_value_adjusted for c in uncorrected.columns] == raw
+
+
+def test_calm_windows_rarely_warn_with_many_columns():
+    """25 calm columns a window: the corrected rule keeps warnings near their 10% target."""
+    rng = np.random.default_rng(0)
+    columns = {f"x{i}": rng.normal(size=5000) for i in range(25)}
+    profile = build_profile(pd.DataFrame(columns))
+    statuses = []
+    for seed in range(40):
+        window = pd.DataFrame(
+            {f"x{i}": np.random.default_rng([seed, i]).normal(size=300) for i in range(25)}
+        )
+        statuses.append(compare(profile, window).drift.status)
+    assert statuses.count("drift") == 0
+    assert statuses.count("warning") <= 8  # 10% target; 1 - 0.9**25 = 93% without correction
+
+
+def test_report_shows_adjusted_pvalues_and_what_decided():
+    from mlflow_observe.report.html import render_report
+
+    reference, window = make_frame(800, seed=1), make_frame(300, seed=2, shift=0.5)
+    profile = build_profile(reference)
+    comparison = compare(profile, window)
+    page = render_report(
+        comparison, baseline=profile, options=DriftOptions(), baseline_label="x", plots={}
+    )
+    assert "adjusted p-value" in page and "Benjamini-Hochberg" in page
+    adjusted = comparison.drift.column("num_b").p_value_adjusted
+    assert adjusted is not None and f"{adjusted:.4g}" in page
