@@ -302,3 +302,44 @@ def test_report_shows_adjusted_pvalues_and_what_decided():
     assert "adjusted p-value" in page and "Benjamini-Hochberg" in page
     adjusted = comparison.drift.column("num_b").p_value_adjusted
     assert adjusted is not None and f"{adjusted:.4g}" in page
+
+
+def test_binary_and_small_integer_numerics_are_judged_as_categories():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame(
+        {"clicked": (rng.random(800) < 0.3).astype(float), "stars": rng.integers(1, 6, 800)}
+    )
+    window = pd.DataFrame(
+        {
+            "clicked": (rng.random(600) < 0.42).astype(int),  # int in the window, float before
+            "stars": rng.choice([1, 2, 3, 4, 5], 600, p=[0.1, 0.1, 0.2, 0.3, 0.3]),
+        }
+    )
+    profile = build_profile(reference)
+    result = compare(profile, window).drift
+    clicked, stars = result.column("clicked"), result.column("stars")
+    assert (clicked.kind, clicked.method, stars.method) == ("categorical", "ztest", "chi2")
+    assert clicked.drifted and stars.drifted
+    table = pd.crosstab(
+        np.r_[np.zeros(800), np.ones(600)], np.r_[reference["stars"], window["stars"]]
+    )
+    expected = stats.chi2_contingency(table, correction=False)
+    assert stars.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert {"drift/clicked/js", "drift/clicked/ztest_pvalue", "drift/stars/chi2_pvalue"} <= set(
+        result.metrics()
+    )
+
+
+def test_plot_of_a_binary_numeric_shows_both_values():
+    from mlflow_observe.report.plots import _categorical_bars
+
+    rng = np.random.default_rng(1)
+    profile = build_profile(pd.DataFrame({"flag01": (rng.random(1000) < 0.2).astype(int)}))
+    window = profile.empty_like()
+    window.update(pd.DataFrame({"flag01": (rng.random(1000) < 0.6).astype(int)}))
+    labels, ref, cur = _categorical_bars(profile.columns["flag01"], window.columns["flag01"])
+    assert labels == ["0", "1"]
+    assert ref[1] / ref.sum() == pytest.approx(0.2, abs=0.04)
+    assert cur[1] / cur.sum() == pytest.approx(0.6, abs=0.04)

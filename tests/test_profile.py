@@ -22,7 +22,9 @@ def test_kinds_are_inferred_with_reasons():
     frame = pd.DataFrame(
         {
             "amount": rng.normal(size=n),
-            "count": rng.integers(0, 5, n),
+            "count": rng.integers(0, 20, n),
+            "stars": rng.integers(1, 6, n),  # 5 distinct values: compared as categories
+            "binary": rng.integers(0, 2, n).astype(float),
             "plan": rng.choice(["a", "b"], n),
             "flag": rng.random(n) < 0.5,
             "when": pd.date_range("2026-01-01", periods=n, freq="h"),
@@ -36,9 +38,16 @@ def test_kinds_are_inferred_with_reasons():
     assert {n: c.kind for n, c in profile.columns.items()} == {
         "amount": "numeric",
         "count": "numeric",
+        "stars": "categorical",
+        "binary": "categorical",
         "plan": "categorical",
         "flag": "boolean",
     }
+    assert (
+        "5 distinct values (at most 5): compared as categories"
+        in (profile.metadata["kind_reasons"]["stars"])
+    )
+    assert profile.columns["binary"].categories in (["0", "1"], ["1", "0"])
     assert "datetime" in profile.excluded["when"]
     assert "datetime" in profile.excluded["when_text"]
     assert "identifier" in profile.excluded["user_id"]
@@ -82,7 +91,8 @@ def test_n_bins_is_honoured(n_bins):
 
 def test_constant_and_all_missing_columns():
     frame = pd.DataFrame({"const": np.full(100, 3.0), "empty": np.full(100, np.nan)})
-    profile = build_profile(frame)
+    assert build_profile(frame).columns["const"].categories == ["3"]
+    profile = build_profile(frame, kinds={"const": "numeric"})
     assert profile.columns["const"].coarse_counts().tolist() == [0, 100, 0]
     assert profile.columns["empty"].count == 0 and profile.columns["empty"].n_missing == 100
 

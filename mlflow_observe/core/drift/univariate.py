@@ -363,6 +363,13 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
             decided_by = result.method
         drifted = value >= threshold and significant
         warning = value >= threshold * ratio and suggestive
+        if value >= threshold and not significant:
+            note = (
+                f"{result.method} {value:.3g} is past its threshold {threshold:g}, but the "
+                f"{result.test} test does not reject (adjusted p-value {adjusted:.3g} >= "
+                f"{options.alpha:g}): the change touches too few values to be told from chance"
+            )
+            result = replace(result, note=note)
     status = DRIFT if drifted else WARNING if warning else OK
     return replace(
         result,
