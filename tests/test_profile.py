@@ -106,6 +106,8 @@ def _profile_fields(profile):
         for key in ("mean", "m2", "low_sum", "high_sum"):
             if key in column:
                 column[key] = round(column[key], 6)
+        if column.get("sums") is not None:
+            column["sums"] = [round(v, 6) for v in column["sums"]]
     return payload
 
 
@@ -150,7 +152,7 @@ def test_json_round_trip_is_versioned_and_exact():
     profile = build_profile(frame, targets="flag")
     text = profile.to_json()
     payload = json.loads(text)
-    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 2
+    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 3
     again = DataProfile.from_json(text)
     assert again.to_dict() == profile.to_dict()
     assert again.targets == "flag" and again.feature_names == ["num_a", "num_b", "cat"]
@@ -204,3 +206,29 @@ def test_threads_count_exactly_like_one_thread():
     frame = make_frame(60_000, seed=4)  # large enough for threads
     one, two = build_profile(frame, n_jobs=1), build_profile(frame, n_jobs=2)
     assert _profile_fields(one) == _profile_fields(two)
+
+
+def test_a_version_2_profile_still_loads_and_compares():
+    frame = make_frame(3000, seed=4)
+    payload = build_profile(frame, sample_size=0).to_dict()
+    payload["version"] = 2
+    for column in payload["columns"]:
+        column.pop("sums", None)  # version 2 had no per-cell sums
+    old = DataProfile.from_dict(payload)
+    assert old.columns["num_a"].sums is None
+    window = old.empty_like()
+    window.update(make_frame(3000, seed=5, shift=1.0))
+    assert (old + old).columns["num_a"].sums is None  # merging keeps "no sums"
+    from mlflow_observe.compare import compare
+
+    result = compare(old, make_frame(3000, seed=5, shift=1.0)).drift.column("num_a")
+    assert result.method == "wasserstein" and result.drifted
+    assert result.statistic == pytest.approx(1.0, abs=0.05)  # the uniform-cell estimate
+
+
+def test_a_repeated_value_gets_a_cell_of_its_own():
+    values = np.r_[np.zeros(600), np.random.default_rng(0).exponential(5.0, 1400)]
+    column = build_profile(pd.DataFrame({"delay": values}), sample_size=0).columns["delay"]
+    assert column.grid[0] == 0.0 and column.grid[1] == np.nextafter(0.0, 1.0)
+    assert column.counts[1] == 600  # [0, nextafter(0)): the spike alone
+    assert column.sums[2:-1].sum() == pytest.approx(values.sum())

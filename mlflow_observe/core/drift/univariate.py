@@ -411,6 +411,8 @@ def _numeric_statistics(
             current.counts,
             reference_tails=_tails(reference, g0, gm),
             current_tails=_tails(current, g0, gm),
+            reference_sums=reference.sums,
+            current_sums=current.sums,
         )
     wasserstein = StatisticResult(
         statistic=float(raw.statistic / norm),
