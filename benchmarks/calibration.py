@@ -23,21 +23,32 @@ an exponential tail, like delays), boolean and categorical (8 categories).
 A fresh reference for every window makes the rates averages over references as
 well as windows, as a user meeting the tool would see them. Results go to
 stdout as Markdown tables and to ``--output`` as JSON.
+
+With ``--evidently``, Evidently 0.7.23's ``Report([DataDriftPreset()])`` (its
+defaults) runs on the first ``--evidently-windows`` of the same windows (the
+same seeds draw the same rows), in its own virtual environment
+(``benchmarks/.venv-evidently``, created on first use; pandas < 3, telemetry
+off): its dataset-drift rate on calm windows, the rate at which it flags any
+column, and its detection rate on the shifted ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.compare import compare
-from mlflow_observe.core.drift.options import DriftOptions
-from mlflow_observe.core.profile.data_profile import build_profile
+HERE = Path(__file__).resolve().parent
+EVIDENTLY_VENV = HERE / ".venv-evidently"
+EVIDENTLY_PYTHON = EVIDENTLY_VENV / "bin" / "python"
 
 CATEGORY_P = np.array([0.30, 0.20, 0.15, 0.12, 0.09, 0.07, 0.04, 0.03])
 CATEGORIES = np.array([f"c{i}" for i in range(len(CATEGORY_P))])
@@ -109,13 +120,17 @@ def draw(n: int, rng: np.random.Generator, *, shift: float = 0.0, swap: bool = F
 
 
 def run_size(size: int, windows: int, reference_rows: int, seed: int, power: bool) -> dict:
+    from mlflow_observe.compare import compare
+    from mlflow_observe.core.drift.options import DriftOptions
+    from mlflow_observe.core.profile.data_profile import build_profile
+
     options = {"share": DriftOptions(), "bh": DriftOptions(dataset_method="bh")}
     calm = {name: {"drift": 0, "warning": 0} for name in options}
     column_flags = {kind: [0, 0] for kind in COLUMNS}  # flagged, compared
     any_flag = 0
     detected = {f"{kind} {s}": 0 for s in SHIFTS for kind in SHIFTED}
     detected["category swap"] = 0
-    n_power = max(windows // 2, 5) if power else 0
+    n_power = min(windows, max(windows // 2, 5)) if power else 0
     started = time.perf_counter()
     for w in range(windows):
         rng = np.random.default_rng([seed, size, w])
@@ -154,32 +169,148 @@ def run_size(size: int, windows: int, reference_rows: int, seed: int, power: boo
     }
 
 
-def markdown(results: list[dict]) -> str:
+def ensure_evidently() -> None:
+    if EVIDENTLY_PYTHON.exists():
+        return
+    print("creating benchmarks/.venv-evidently (evidently 0.7.23, pandas<3) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
+    subprocess.run(
+        [str(EVIDENTLY_PYTHON), "-m", "pip", "install", "--quiet"]
+        + ["evidently==0.7.23", "pandas<3", "pyarrow"],
+        check=True,
+    )
+
+
+def evidently_size(size: int, windows: int, reference_rows: int, seed: int) -> dict:
+    """Evidently's verdicts on the first ``windows`` windows of ``run_size`` (same draws)."""
+    n_power = min(windows, max(windows // 2, 5))
+    with tempfile.TemporaryDirectory() as folder:
+        jobs = []
+        for w in range(windows):
+            rng = np.random.default_rng([seed, size, w])
+            frames = {"reference": draw(reference_rows, rng), "calm": draw(size, rng)}
+            if w < n_power:
+                for s in SHIFTS:
+                    frames[f"shift {s}"] = draw(size, rng, shift=s)
+                frames["swap"] = draw(size, rng, swap=True)
+            for name, frame in frames.items():
+                frame.to_parquet(Path(folder) / f"{w}-{name}.parquet")
+            jobs.append({"window": w, "frames": list(frames)})
+        (Path(folder) / "jobs.json").write_text(json.dumps(jobs))
+        env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1"}
+        done = subprocess.run(
+            [str(EVIDENTLY_PYTHON), __file__, "--evidently-worker", folder],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-3000:])
+        verdicts = json.loads(done.stdout.strip().splitlines()[-1])
+    calm = [v for v in verdicts if v["frame"] == "calm"]
+    detected = {f"{kind} {s}": 0 for s in SHIFTS for kind in SHIFTED}
+    detected["category swap"] = 0
+    for v in verdicts:
+        if v["frame"].startswith("shift"):
+            s = float(v["frame"].split()[1])
+            for kind, column in SHIFTED.items():
+                detected[f"{kind} {s}"] += column in v["drifted"]
+        elif v["frame"] == "swap":
+            detected["category swap"] += SWAPPED in v["drifted"]
+    return {
+        "size": size,
+        "windows": windows,
+        "drift_rate": sum(v["dataset_drift"] for v in calm) / windows,
+        "any_column_flagged_rate": sum(bool(v["drifted"]) for v in calm) / windows,
+        "column_flag_rate": sum(len(v["drifted"]) for v in calm) / (windows * 25),
+        "power_windows": n_power,
+        "detection_rate": {k: n / n_power for k, n in detected.items()},
+    }
+
+
+def evidently_worker(folder: str) -> None:
+    """Run in Evidently's environment: its default preset on every job's windows."""
+    os.environ["EVIDENTLY_DISABLE_TELEMETRY"] = "1"
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    verdicts = []
+    for job in json.loads((Path(folder) / "jobs.json").read_text()):
+        w = job["window"]
+        reference = pd.read_parquet(Path(folder) / f"{w}-reference.parquet")
+        for name in job["frames"][1:]:
+            current = pd.read_parquet(Path(folder) / f"{w}-{name}.parquet")
+            snapshot = Report([DataDriftPreset()]).run(
+                current_data=current, reference_data=reference
+            )
+            drifted, share = [], None
+            for metric in snapshot.dict()["metrics"]:
+                config = metric["config"]
+                kind = config.get("type", "")
+                if kind.endswith("ValueDrift"):
+                    method = str(config.get("method", ""))
+                    value, threshold = float(metric["value"]), float(config["threshold"])
+                    is_test = "p_value" in method or "test" in method.lower()
+                    if (value < threshold) if is_test else (value >= threshold):
+                        drifted.append(config["column"])
+                elif kind.endswith("DriftedColumnsCount"):
+                    share = float(metric["value"]["share"])
+            dataset_drift = (len(drifted) / 25 if share is None else share) >= 0.5
+            verdicts.append(
+                {"window": w, "frame": name, "drifted": drifted, "dataset_drift": dataset_drift}
+            )
+    print(json.dumps(verdicts))
+
+
+def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
+    """The calm-window table and the detection table (Evidently beside ours where run)."""
+    peer = {r["size"]: r for r in peers or []}
     lines = [
-        "| window rows | calm windows | `drift` | `warning` | `drift` (bh) | `warning` (bh) "
-        "| any column flagged |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        (
+            "| window rows | calm windows | `drift` | `warning` | `drift` (`bh`) | `warning` (`bh`) "
+            "| any column flagged | Evidently: dataset drift | Evidently: any column flagged |"
+        ),
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        theirs = peer.get(r["size"])
+        evidently = (
+            f"{theirs['drift_rate']:.0%} | {theirs['any_column_flagged_rate']:.0%} "
+            f"({theirs['windows']} windows)"
+            if theirs
+            else "- | -"
+        )
         lines.append(
             f"| {r['size']:,} | {r['windows']} | {r['drift_rate']:.1%} | {r['warning_rate']:.1%} "
             f"| {r['bh_drift_rate']:.1%} | {r['bh_warning_rate']:.1%} "
-            f"| {r['any_column_flagged_rate']:.1%} |"
+            f"| {r['any_column_flagged_rate']:.1%} | {evidently} |"
         )
     powered = [r for r in results if r["detection_rate"]]
     if powered:
         keys = list(powered[0]["detection_rate"])
         lines += [
             "",
-            "| shift | " + " | ".join(f"{r['size']:,} rows" for r in powered) + " |",
+            "| shifted column | " + " | ".join(f"{r['size']:,} rows" for r in powered) + " |",
             "| --- |" + " ---: |" * len(powered),
         ]
         for key in keys:
-            cells = " | ".join(f"{r['detection_rate'][key]:.0%}" for r in powered)
-            lines.append(f"| {key} | {cells} |")
-        lines.append(
-            "| (shifted windows) | " + " | ".join(str(r["power_windows"]) for r in powered) + " |"
-        )
+            cells = []
+            for r in powered:
+                cell = f"{r['detection_rate'][key]:.0%}"
+                theirs = peer.get(r["size"])
+                if theirs and theirs["detection_rate"]:
+                    cell += f" ({theirs['detection_rate'][key]:.0%})"
+                cells.append(cell)
+            lines.append(f"| {key.replace('_', '-')} sd | " + " | ".join(cells) + " |")
+        lines[-1] = lines[-1].replace("category swap sd", "category swap")
+        counts = []
+        for r in powered:
+            theirs = peer.get(r["size"])
+            counts.append(
+                f"{r['power_windows']}" + (f" ({theirs['power_windows']})" if theirs else "")
+            )
+        lines.append("| shifted windows | " + " | ".join(counts) + " |")
     return "\n".join(lines)
 
 
@@ -192,7 +323,32 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 windows a size, up to 10,000")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/calibration.json"))
+    parser.add_argument(
+        "--evidently", action="store_true", help="Evidently only, on the same windows"
+    )
+    parser.add_argument("--evidently-windows", type=int, help="default: 60, 10 above 10,000 rows")
+    parser.add_argument("--evidently-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--tables", action="store_true", help="print the tables of --output")
     args = parser.parse_args()
+    peers_file = args.output.with_name(args.output.stem + "_evidently.json")
+    if args.tables:
+        peers = json.loads(peers_file.read_text()) if peers_file.exists() else None
+        print(markdown(json.loads(args.output.read_text()), peers))
+        return
+    if args.evidently_worker:
+        evidently_worker(args.evidently_worker)
+        return
+    if args.evidently:
+        ensure_evidently()
+        output = peers_file
+        peers = json.loads(output.read_text()) if output.exists() else []
+        for size in args.sizes:
+            windows = args.evidently_windows or (60 if size <= 10_000 else 10)
+            result = evidently_size(size, windows, args.reference_rows, args.seed)
+            print(json.dumps(result), flush=True)
+            peers = [p for p in peers if p["size"] != size] + [result]
+            output.write_text(json.dumps(sorted(peers, key=lambda r: r["size"]), indent=1))
+        return
     sizes = [s for s in args.sizes if s <= 10_000] if args.quick else args.sizes
     results = []
     for size in sizes:
