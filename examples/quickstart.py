@@ -24,6 +24,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlflow_observe as mo
+from mlflow_observe.tracking.tags import DRIFT_STATUS
 
 # The production window gets a known shift in these columns (in reference standard deviations).
 INJECTED_SHIFT = {"mean radius": 1.0, "worst texture": 1.0}
@@ -82,20 +83,24 @@ def _print_result(name: str, run_id: str, result) -> None:
     table = pd.DataFrame(result.artifacts["drift_table"].content)
     features = table[table["role"] == "feature"]
     flagged = features[features["drifted"]]
-    corrected = features[features["pvalue_adjusted"] <= 0.05]
+    status = mlflow.get_run(run_id).data.tags[DRIFT_STATUS]
     print(f"\n{name} (run {run_id}):")
     print(
-        f"  dataset drift: {'yes' if metrics['drift/dataset_drift'] else 'no'}; "
+        f"  status: {status}; "
+        f"dataset drift: {'yes' if metrics['drift/dataset_drift'] else 'no'}; "
         f"prediction drift: {'yes' if metrics.get('drift/prediction_drift') else 'no'}"
     )
-    print(f"  columns with p < 0.05 on their own: {len(flagged)} of {len(features)}")
-    print(f"  columns that drift after Benjamini-Hochberg over {len(features)} tests:")
-    for _, row in corrected.iterrows():
+    print(
+        f"  share of drifted columns: {metrics['drift/share_drifted_columns']:.2f} "
+        f"({len(flagged)} of {len(features)})"
+    )
+    print("  columns that drift after Benjamini-Hochberg over the columns' tests:")
+    for _, row in flagged.iterrows():
         print(
-            f"    - {row['column']}: {row['method']} p = {row['pvalue']:.2g} "
+            f"    - {row['column']}: {row['test']} p = {row['pvalue']:.2g} "
             f"(adjusted {row['pvalue_adjusted']:.2g})"
         )
-    if corrected.empty:
+    if flagged.empty:
         print("    (none)")
     expected = set(INJECTED_SHIFT) if name.startswith("shifted") else set()
     print(f"  injected shift in: {sorted(expected) or 'none'}")

@@ -20,6 +20,13 @@ def test_quickstart_finds_the_injected_shift(tmp_path):
     calm, shifted = result.stdout.split("shifted window")
     assert "dataset drift: no" in calm and "(none)" in calm
     assert "dataset drift: yes" in shifted
+
+    def share(text):
+        return float(text.split("share of drifted columns: ")[1].split()[0])
+
+    # The calm window never shows more drift than the shifted one, and is not in warning.
+    assert share(calm) < share(shifted)
+    assert "status: ok" in calm and "status: drift" in shifted
     drifting = [
         line.split(":")[0].strip(" -") for line in shifted.splitlines() if line.startswith("    - ")
     ]

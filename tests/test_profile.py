@@ -22,7 +22,9 @@ def test_kinds_are_inferred_with_reasons():
     frame = pd.DataFrame(
         {
             "amount": rng.normal(size=n),
-            "count": rng.integers(0, 5, n),
+            "count": rng.integers(0, 20, n),
+            "stars": rng.integers(1, 6, n),  # 5 distinct values: compared as categories
+            "binary": rng.integers(0, 2, n).astype(float),
             "plan": rng.choice(["a", "b"], n),
             "flag": rng.random(n) < 0.5,
             "when": pd.date_range("2026-01-01", periods=n, freq="h"),
@@ -36,9 +38,16 @@ def test_kinds_are_inferred_with_reasons():
     assert {n: c.kind for n, c in profile.columns.items()} == {
         "amount": "numeric",
         "count": "numeric",
+        "stars": "categorical",
+        "binary": "categorical",
         "plan": "categorical",
         "flag": "boolean",
     }
+    assert (
+        "5 distinct values (at most 5): compared as categories"
+        in (profile.metadata["kind_reasons"]["stars"])
+    )
+    assert profile.columns["binary"].categories in (["0", "1"], ["1", "0"])
     assert "datetime" in profile.excluded["when"]
     assert "datetime" in profile.excluded["when_text"]
     assert "identifier" in profile.excluded["user_id"]
@@ -82,7 +91,8 @@ def test_n_bins_is_honoured(n_bins):
 
 def test_constant_and_all_missing_columns():
     frame = pd.DataFrame({"const": np.full(100, 3.0), "empty": np.full(100, np.nan)})
-    profile = build_profile(frame)
+    assert build_profile(frame).columns["const"].categories == ["3"]
+    profile = build_profile(frame, kinds={"const": "numeric"})
     assert profile.columns["const"].coarse_counts().tolist() == [0, 100, 0]
     assert profile.columns["empty"].count == 0 and profile.columns["empty"].n_missing == 100
 
@@ -96,6 +106,8 @@ def _profile_fields(profile):
         for key in ("mean", "m2", "low_sum", "high_sum"):
             if key in column:
                 column[key] = round(column[key], 6)
+        if column.get("sums") is not None:
+            column["sums"] = [round(v, 6) for v in column["sums"]]
     return payload
 
 
@@ -140,7 +152,7 @@ def test_json_round_trip_is_versioned_and_exact():
     profile = build_profile(frame, targets="flag")
     text = profile.to_json()
     payload = json.loads(text)
-    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 2
+    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 3
     again = DataProfile.from_json(text)
     assert again.to_dict() == profile.to_dict()
     assert again.targets == "flag" and again.feature_names == ["num_a", "num_b", "cat"]
@@ -390,3 +402,29 @@ def test_copies_of_one_reference_performance_merge_even_with_a_nan():
     assert copy != undefined  # NaN is not equal to itself ...
     assert undefined.merge(copy) is undefined  # ... but it is the same reference
     assert performance.merge(pickle.loads(pickle.dumps(performance))) is performance
+
+
+def test_a_version_2_profile_still_loads_and_compares():
+    frame = make_frame(3000, seed=4)
+    payload = build_profile(frame, sample_size=0).to_dict()
+    payload["version"] = 2
+    for column in payload["columns"]:
+        column.pop("sums", None)  # version 2 had no per-cell sums
+    old = DataProfile.from_dict(payload)
+    assert old.columns["num_a"].sums is None
+    window = old.empty_like()
+    window.update(make_frame(3000, seed=5, shift=1.0))
+    assert (old + old).columns["num_a"].sums is None  # merging keeps "no sums"
+    from mlflow_observe.comparison import compare
+
+    result = compare(old, make_frame(3000, seed=5, shift=1.0)).drift.column("num_a")
+    assert result.method == "wasserstein" and result.drifted
+    assert result.statistic == pytest.approx(1.0, abs=0.05)  # the uniform-cell estimate
+
+
+def test_a_repeated_value_gets_a_cell_of_its_own():
+    values = np.r_[np.zeros(600), np.random.default_rng(0).exponential(5.0, 1400)]
+    column = build_profile(pd.DataFrame({"delay": values}), sample_size=0).columns["delay"]
+    assert column.grid[0] == 0.0 and column.grid[1] == np.nextafter(0.0, 1.0)
+    assert column.counts[1] == 600  # [0, nextafter(0)): the spike alone
+    assert column.sums[2:-1].sum() == pytest.approx(values.sum())

@@ -224,15 +224,17 @@ def _print(result, run_id: str, output: str) -> None:
     # Multivariate records name longer statistics (reconstruction_error).
     method_width = max([len(str(r["method"] or "")) for r in table] + [11])
     click.echo(
-        f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} {'p-value':>9}  status"
+        f"{'column':<{width}}  {'method':<{method_width}} {'statistic':>10} {'p-value':>9} "
+        f"{'adjusted':>9}  status"
     )
     for r in table:
         stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
         pval = "" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
+        adjusted = "" if r.get("pvalue_adjusted") is None else f"{r['pvalue_adjusted']:.3g}"
         method = str(r["method"] or "")
         click.echo(
             f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "
-            f"{pval:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else "")
+            f"{pval:>9} {adjusted:>9}  {r['status']}" + (f"  ({r['note']})" if r["note"] else "")
         )
     for s in (segments or [])[:10]:  # most drifted first
         click.echo(

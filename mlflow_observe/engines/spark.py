@@ -38,6 +38,7 @@ from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
     category_counts,
+    grid_levels,
 )
 from mlflow_observe.core.profile.data_profile import (
     BUILD_CONSTRAINTS,
@@ -479,7 +480,7 @@ def _numeric_layouts(frame, names, n_bins, grid_size, relative_error) -> dict:
         return {}
     from pyspark.sql import functions as F
 
-    fine_levels = np.linspace(0.0, 1.0, grid_size + 1)
+    fine_levels = grid_levels(grid_size)
     coarse_levels = np.linspace(0.0, 1.0, n_bins + 1)
     levels = np.unique(np.concatenate([fine_levels, coarse_levels]))
     accuracy = max(1, round(1.0 / relative_error))

@@ -142,15 +142,22 @@ def _drift_table(drift) -> str:
             "<tr>"
             f"<td>{_e(c.column)}</td><td>{_e(c.role)}</td><td>{_e(c.kind)}</td>"
             f"<td>{_e(c.method or '')}</td><td class='num'>{_number(c.statistic)}</td>"
-            f"<td class='num'>{_number(c.pvalue)}</td><td class='num'>{_number(c.threshold)}</td>"
+            f"<td>{_e(c.test or '')}</td><td class='num'>{_number(c.pvalue)}</td>"
+            f"<td class='num'>{_number(c.pvalue_adjusted)}</td>"
+            f"<td class='num'>{_number(c.threshold)}</td><td>{_e(c.decided_by or '')}</td>"
             f"<td>{_badge(c.status)}</td><td class='note'>{_e(c.note or '')}</td>"
             "</tr>"
         )
     return (
         "<h2>Columns</h2><table><tr><th>column</th><th>role</th><th>kind</th><th>method</th>"
-        "<th>statistic</th><th>p-value</th><th>threshold</th><th>status</th><th>note</th></tr>"
+        "<th>statistic</th><th>test</th><th>p-value</th><th>adjusted p-value</th>"
+        "<th>threshold</th><th>decided by</th><th>status</th><th>note</th></tr>"
         + "".join(rows)
-        + "</table>"
+        + "</table><p class='note'>Every column gets its kind's test and distance. The "
+        "p-values of all compared columns are adjusted together for multiple testing "
+        "(the adjusted p-value is what a test compares with its threshold); a column "
+        "decided by a distance (<code>wasserstein+ks</code>) drifts when the distance reaches "
+        "its threshold and its adjusted p-value is below alpha.</p>"
     )
 
 
@@ -384,16 +391,28 @@ def _rules(options) -> str:
             f" Per-column overrides: methods {_e(dict(options.methods))}, "
             f"thresholds {_e(dict(options.thresholds))}."
         )
+    correction = {
+        "bh": "Benjamini-Hochberg",
+        "bonferroni": "Bonferroni",
+        "none": "no",
+    }[options.effective_correction]
+    guard = (
+        f" A distance counts only when the column's adjusted p-value is also below "
+        f"{options.alpha:g}."
+        if options.require_significance
+        else ""
+    )
     dataset = (
         f"The dataset drifts when at least {options.drift_share:.0%} of the feature columns drift."
         if options.dataset_method == "share"
-        else f"The dataset drifts when a {_e(options.dataset_method)} correction over the columns' "
-        f"p-values rejects at alpha = {options.alpha:g}."
+        else "The dataset drifts when any feature column drifts."
     )
     return (
-        f"<h2>How columns are judged</h2><p class='note'>{method}{overrides} A warning is a "
-        f"distance at {options.warning_ratio:g} of its threshold or more, or a p-value below "
-        f"threshold / {options.warning_ratio:g}. {dataset}</p>"
+        f"<h2>How columns are judged</h2><p class='note'>{method}{overrides} The p-values of "
+        f"all compared columns get {correction} correction for multiple testing, and tests "
+        f"compare the adjusted p-values with their thresholds.{guard} A warning is a "
+        f"distance at {options.warning_ratio:g} of its threshold or more, or an adjusted "
+        f"p-value below threshold / {options.warning_ratio:g}. {dataset}</p>"
     )
 
 

@@ -77,6 +77,10 @@ def _numeric_bars(reference, current):
 
 def _categorical_bars(reference, current):
     order = np.argsort(-(reference.counts + current.counts), kind="stable")
+    numbers = _as_numbers(reference.categories)
+    if numbers is not None and len(order) <= MAX_CATEGORIES_SHOWN:
+        # Numbers judged as categories (a 0/1 flag, ratings): in their numeric order.
+        order = np.argsort(numbers, kind="stable")
     shown = order[:MAX_CATEGORIES_SHOWN]
     labels = [_short(reference.categories[i]) for i in shown]
     ref_counts = reference.counts[shown].astype(float)
@@ -91,6 +95,13 @@ def _categorical_bars(reference, current):
         ref_counts = np.append(ref_counts, reference.n_unseen)
         cur_counts = np.append(cur_counts, current.n_unseen)
     return labels, ref_counts, cur_counts
+
+
+def _as_numbers(labels):
+    try:
+        return np.array([float(label) for label in labels])
+    except ValueError:
+        return None
 
 
 def plot_impact(impact, *, top: int = 10):

@@ -15,12 +15,21 @@ window is mostly sampling noise (a 200-row window from the reference
 distribution often has a normalised Wasserstein distance above 0.1), so here the
 smaller of the two sizes decides.
 
+Every column gets both a test p-value and a distance, whatever decides. The
+test p-values of all compared columns are corrected together for multiple
+testing (``correction``, Benjamini-Hochberg by default), and a column decided
+by a test compares its *adjusted* p-value with its threshold. A column decided
+by a distance drifts when the distance reaches its threshold and, with
+``require_significance`` (the default), its adjusted p-value is also below
+``alpha``: on calm data a column then drifts no more often than the correction
+allows, at any window size.
+
 Every column can have its own method and threshold. The dataset drifts when the
 share of drifted feature columns is at least ``drift_share`` (0.5), or, with
-``dataset_method='bonferroni'`` or ``'bh'``, when a corrected test over the
-columns' p-values rejects. Each column and the whole run get a three-level
+``dataset_method='bonferroni'`` or ``'bh'`` (which also sets the correction),
+when any feature column drifts. Each column and the whole run get a three-level
 status: ``ok``, ``warning`` (the statistic is at least ``warning_ratio`` = half
-of its threshold, or a p-value below twice its threshold) or ``drift``.
+of its threshold, or an adjusted p-value below twice its threshold) or ``drift``.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ BACKEND_DETECTORS = (
     "alibi:tabular",  # one test a column
 )
 PVALUE_METHODS = ("ks", "chi2", "ztest")
+DISTANCE_METHODS = ("wasserstein", "js", "psi")
+CORRECTIONS = ("bh", "bonferroni", "none")
 NUMERIC_METHODS = ("ks", "wasserstein", "psi", "js")
 CATEGORICAL_METHODS = ("chi2", "ztest", "js", "psi")
 METHODS = ("auto", "ks", "wasserstein", "psi", "js", "chi2", "ztest")
@@ -92,12 +103,23 @@ class DriftOptions:
     drift_share : float, default=0.5
         Share of drifted feature columns at which the dataset drifts.
     dataset_method : {'share', 'bonferroni', 'bh'}, default='share'
-        How the dataset verdict is reached.
+        How the dataset verdict is reached: 'share' by ``drift_share``;
+        'bonferroni' or 'bh' when any feature column drifts, its p-values
+        corrected by that method (this overrides ``correction``).
+    correction : {'bh', 'bonferroni', 'none'}, default='bh'
+        The multiple-testing correction over the test p-values of every
+        compared column (features, prediction, label and probabilities) of a
+        window: Benjamini-Hochberg, Bonferroni, or none.
     alpha : float, default=0.05
-        Family-wise (Bonferroni) or false-discovery (BH) level for ``dataset_method``.
+        The level a distance-decided column's adjusted p-value must be below
+        (see ``require_significance``).
+    require_significance : bool, default=True
+        A column decided by a distance drifts only when its test also rejects
+        (adjusted p-value below ``alpha``; below ``alpha / warning_ratio`` for
+        a warning). False: the distance alone decides, as in other tools.
     warning_ratio : float, default=0.5
-        A distance at this fraction of its threshold, or a p-value below
-        threshold / warning_ratio, is a warning.
+        A distance at this fraction of its threshold, or an adjusted p-value
+        below threshold / warning_ratio, is a warning.
     missing_rate_tolerance : float, default=0.05
         Integrity: a rise in a column's missing rate above this is a finding.
     multivariate : bool, default=False
@@ -131,6 +153,8 @@ class DriftOptions:
     'chi2'
     >>> options.threshold_for("age", "psi")
     0.2
+    >>> test_for("numeric", 0), distance_for("categorical")
+    ('ks', 'js')
     """
 
     method: str = "auto"
@@ -140,7 +164,9 @@ class DriftOptions:
     small_sample_size: int = 1000
     drift_share: float = 0.5
     dataset_method: str = "share"
+    correction: str = "bh"
     alpha: float = 0.05
+    require_significance: bool = True
     warning_ratio: float = 0.5
     missing_rate_tolerance: float = 0.05
     multivariate: bool = False
@@ -157,7 +183,9 @@ class DriftOptions:
         "small_sample_size": [Interval(int, 0, None)],
         "drift_share": [Interval(float, 0, 1, closed="right")],
         "dataset_method": [Options("share", "bonferroni", "bh")],
+        "correction": [Options(*CORRECTIONS)],
         "alpha": [Interval(float, 0, 1, closed="neither")],
+        "require_significance": [InstanceOf(bool)],
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
         "multivariate": [InstanceOf(bool)],
@@ -218,9 +246,34 @@ class DriftOptions:
             return "ztest" if n_categories == 2 else "chi2"
         return "js"
 
+    @property
+    def effective_correction(self) -> str:
+        """The correction applied: ``dataset_method``'s when it names one, else ``correction``."""
+        return self.correction if self.dataset_method == "share" else self.dataset_method
+
     def threshold_for(self, column: str, method: str) -> float:
         if column in self.thresholds:
             return float(self.thresholds[column])
         if self.threshold is not None:
             return float(self.threshold)
         return DEFAULT_THRESHOLDS[method]
+
+
+def test_for(kind: str, n_categories: int) -> str:
+    """The test every column of this kind gets (its ``<test>_pvalue`` metric).
+
+    >>> test_for("numeric", 0), test_for("boolean", 2), test_for("categorical", 5)
+    ('ks', 'ztest', 'chi2')
+    """
+    if kind == NUMERIC:
+        return "ks"
+    return "ztest" if n_categories == 2 else "chi2"
+
+
+def distance_for(kind: str) -> str:
+    """The distance every column of this kind gets: Wasserstein (numeric) or Jensen-Shannon.
+
+    >>> distance_for("numeric"), distance_for("boolean")
+    ('wasserstein', 'js')
+    """
+    return "wasserstein" if kind == NUMERIC else "js"

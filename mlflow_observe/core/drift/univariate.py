@@ -1,4 +1,13 @@
-"""Univariate drift: each column's statistic against its threshold, and the dataset verdict."""
+"""Univariate drift: each column's statistic against its threshold, and the dataset verdict.
+
+Every compared column gets its kind's distance (Wasserstein or Jensen-Shannon)
+and its kind's test (Kolmogorov-Smirnov, Z-test or chi-square) in every window,
+so each logs the same metric keys whatever the window size; the decision rule
+(:class:`~mlflow_observe.core.drift.options.DriftOptions`) picks which of them
+decides. The test p-values of all compared columns are corrected together
+before any column is judged, so the column flags, the share of drifted columns
+and the dataset verdict all rest on the same corrected decisions.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +27,8 @@ from mlflow_observe.core.drift.options import (
     TARGET,
     WARNING,
     DriftOptions,
+    distance_for,
+    test_for,
 )
 from mlflow_observe.core.naming import assign_metric_names
 from mlflow_observe.core.profile.columns import NumericColumnProfile
@@ -58,6 +69,8 @@ class ColumnDrift:
     statistics: dict
     note: str | None = None
     pvalue_adjusted: float | None = None
+    test: str | None = None
+    decided_by: str | None = None
 
     @property
     def decision_value(self) -> float | None:
@@ -76,12 +89,30 @@ class ColumnDrift:
 
     @property
     def metric_key(self) -> str:
+        """The key of the statistic that decides (``method``)."""
         suffix = f"{self.method}_pvalue" if self.method in PVALUE_METHODS else self.method
         return f"drift/{self.metric_name}/{suffix}"
+
+    def metrics(self) -> dict[str, float]:
+        """The column's metrics: its distance, its test p-value, ``drifted``, and the
+        deciding statistic when it is neither (e.g. ``psi``). Empty when skipped."""
+        if self.status == SKIPPED:
+            return {}
+        prefix = f"drift/{self.metric_name}/"
+        values = {}
+        distance = distance_for(self.kind)
+        if distance in self.statistics:
+            values[prefix + distance] = self.statistics[distance]["statistic"]
+        if self.test is not None:
+            values[f"{prefix}{self.test}_pvalue"] = self.pvalue
+        values[self.metric_key] = self.decision_value
+        values[prefix + "drifted"] = float(self.drifted)
+        return {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
 
     def to_record(self) -> dict:
         record = asdict(self)
         record["metric_key"] = self.metric_key if self.statistic is not None else None
+        record["metric_keys"] = sorted(self.metrics())
         return record
 
 
@@ -137,9 +168,7 @@ class DriftResult:
         if self.target_drift is not None:
             metrics["drift/target_drift"] = float(self.target_drift)
         for result in self.columns:
-            value = result.decision_value
-            if value is not None and np.isfinite(value):
-                metrics[result.metric_key] = float(value)
+            metrics.update(result.metrics())
         return metrics
 
     def to_records(self) -> list[dict]:
@@ -284,7 +313,10 @@ def _compare_column(
         )
     chosen: StatisticResult = statistics[method]
     threshold = options.threshold_for(name, method)
-    drifted, status = _judge(method, chosen, threshold, options.warning_ratio)
+    test = method if method in PVALUE_METHODS else test_for(kind, n_categories)
+    if test not in statistics:  # a two-category column with unseen values: no Z-test
+        test = "chi2"
+    # Judged in _summarise, once every column's p-value is known and corrected.
     return ColumnDrift(
         column=name,
         metric_name=metric_name,
@@ -292,14 +324,15 @@ def _compare_column(
         kind=kind,
         method=method,
         statistic=chosen.statistic,
-        pvalue=chosen.pvalue,
+        pvalue=statistics[test].pvalue,
         threshold=threshold,
-        drifted=drifted,
-        status=status,
+        drifted=False,
+        status=OK,
         exact=chosen.exact,
         n_reference=reference.count,
         n_current=current.count,
         statistics={key: _statistic_record(value) for key, value in statistics.items()},
+        test=test,
     )
 
 
@@ -312,14 +345,39 @@ def _statistic_record(result: StatisticResult) -> dict:
     }
 
 
-def _judge(method: str, result: StatisticResult, threshold: float, warning_ratio: float):
-    if method in PVALUE_METHODS:
-        drifted = result.pvalue < threshold
-        warning = result.pvalue < threshold / warning_ratio
+def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -> ColumnDrift:
+    """A column's verdict from its statistic and its adjusted p-value."""
+    ratio = options.warning_ratio
+    if result.method in PVALUE_METHODS:
+        drifted = adjusted < result.threshold
+        warning = adjusted < result.threshold / ratio
+        decided_by = result.method
     else:
-        drifted = result.statistic >= threshold
-        warning = result.statistic >= threshold * warning_ratio
-    return bool(drifted), DRIFT if drifted else WARNING if warning else OK
+        value, threshold = result.statistic, result.threshold
+        if options.require_significance:
+            significant = adjusted is not None and adjusted < options.alpha
+            suggestive = adjusted is not None and adjusted < options.alpha / ratio
+            decided_by = f"{result.method}+{result.test}"
+        else:
+            significant = suggestive = True
+            decided_by = result.method
+        drifted = value >= threshold and significant
+        warning = value >= threshold * ratio and suggestive
+        if value >= threshold and not significant:
+            note = (
+                f"{result.method} {value:.3g} is past its threshold {threshold:g}, but the "
+                f"{result.test} test does not reject (adjusted p-value {adjusted:.3g} >= "
+                f"{options.alpha:g}): the change touches too few values to be told from chance"
+            )
+            result = replace(result, note=note)
+    status = DRIFT if drifted else WARNING if warning else OK
+    return replace(
+        result,
+        drifted=bool(drifted),
+        status=status,
+        pvalue_adjusted=None if adjusted is None else float(adjusted),
+        decided_by=decided_by,
+    )
 
 
 def _sample_values(profile: DataProfile, name: str) -> np.ndarray:
@@ -353,6 +411,8 @@ def _numeric_statistics(
             current.counts,
             reference_tails=_tails(reference, g0, gm),
             current_tails=_tails(current, g0, gm),
+            reference_sums=reference.sums,
+            current_sums=current.sums,
         )
     wasserstein = StatisticResult(
         statistic=float(raw.statistic / norm),
@@ -387,13 +447,14 @@ def _categorical_statistics(reference, current) -> dict:
 
 
 def _summarise(results, options: DriftOptions, n_reference: int, n_current: int) -> DriftResult:
+    results = _corrected(results, options)
     features = [r for r in results if r.role == FEATURE and r.status != SKIPPED]
     n_drifted = sum(r.drifted for r in features)
     share = n_drifted / len(features) if features else 0.0
     if options.dataset_method == "share":
         dataset_drift = bool(features) and share >= options.drift_share
     else:
-        results, dataset_drift = _corrected(results, features, options)
+        dataset_drift = n_drifted > 0
     by_role = {r.role: r for r in results if r.role != FEATURE}
     prediction = by_role.get(PREDICTION)
     target = by_role.get(TARGET)
@@ -415,25 +476,17 @@ def _summarise(results, options: DriftOptions, n_reference: int, n_current: int)
     )
 
 
-def _corrected(results, features, options):
-    """Apply Bonferroni or BH over one p-value per feature (its test, or KS / chi-square)."""
-    if not features:
-        return results, False
-    pvalues = []
-    for r in features:
-        if r.pvalue is not None:
-            pvalues.append(r.pvalue)
-        else:
-            backup = "ks" if r.kind == NUMERIC else "chi2"
-            pvalues.append(r.statistics[backup]["pvalue"])
-    correct = bonferroni if options.dataset_method == "bonferroni" else benjamini_hochberg
-    correction = correct(pvalues, alpha=options.alpha)
-    adjusted = dict(zip([r.column for r in features], correction.pvalues_adjusted))
-    updated = [
-        _with_adjusted(r, adjusted[r.column]) if r.column in adjusted else r for r in results
+def _corrected(results, options: DriftOptions) -> list:
+    """Correct the p-values of every compared column together, then judge each column."""
+    tested = [r for r in results if r.status != SKIPPED and r.pvalue is not None]
+    pvalues = np.clip([r.pvalue for r in tested], 0.0, 1.0)
+    correction = options.effective_correction
+    if correction == "none" or not tested:
+        adjusted = pvalues
+    else:
+        correct = bonferroni if correction == "bonferroni" else benjamini_hochberg
+        adjusted = correct(pvalues, alpha=options.alpha).pvalues_adjusted
+    by_column = dict(zip([r.column for r in tested], adjusted))
+    return [
+        r if r.status == SKIPPED else _judge(r, by_column.get(r.column), options) for r in results
     ]
-    return updated, bool(np.any(correction.reject))
-
-
-def _with_adjusted(result: ColumnDrift, value: float) -> ColumnDrift:
-    return replace(result, pvalue_adjusted=float(value))

@@ -16,22 +16,44 @@ from mlflow_observe.core.profile.kinds import BOOLEAN, CATEGORICAL, NUMERIC
 
 # How many distinct unseen categories a profile remembers as examples.
 MAX_UNSEEN_EXAMPLES = 20
+# The fine grid's extra levels in each tail: 2% of the mass, then halving every two steps.
+_TAIL_START, _TAIL_RATIO, _TAIL_STEPS = 0.02, np.sqrt(2.0), 40
+
+
+def grid_levels(grid_size: int) -> np.ndarray:
+    """The quantile levels of the fine grid: ``grid_size`` even steps, refined in the tails.
+
+    Heavy tails put most of a Wasserstein distance in the last few cells; levels at
+    ``0.02 / sqrt(2) ** k`` from each end (k = 0 .. 40) keep those cells narrow.
+
+    >>> levels = grid_levels(10)
+    >>> len(levels), float(levels[0]), float(levels[-1]), bool(levels[1] < 1e-7)
+    (93, 0.0, 1.0, True)
+    """
+    tail = _TAIL_START * _TAIL_RATIO ** -np.arange(_TAIL_STEPS + 1)
+    even = np.linspace(0.0, 1.0, grid_size + 1)
+    return np.unique(np.concatenate([even, tail, 1.0 - tail]))
 
 
 class NumericColumnProfile:
     """Counts of a numeric column in the reference's quantile bins, plus moments.
 
     The bins come from the reference only. ``grid`` holds the sorted distinct
-    reference quantiles ``g_0 = min < ... < g_m = max`` at ``grid_size`` levels
-    (the fine grid, for KS and Wasserstein on large data); the ``n_bins``
+    reference quantiles ``g_0 = min < ... < g_m = max`` at ``grid_size`` even
+    levels, refined in both tails (the fine grid, for KS and Wasserstein on
+    large data, see :func:`grid_levels`); the ``n_bins``
     quantile edges (for PSI and Jensen-Shannon) are a subset of it. The counts
     array has ``m + 3`` cells::
 
         [x < g_0] [g_0, g_1) ... [g_(m-1), g_m) [x == g_m] [x > g_m]
 
     The first and last cells are the guard bins (below the reference minimum,
-    above its maximum); the sum of values in each guard bin is kept as well, so
-    that distances account exactly for how far outside the range values fall.
+    above its maximum). The sum of the values in every cell is kept as well
+    (``sums``), so that the Wasserstein distance places a cell's mass at its
+    mean: exact outside the reference range, and close on heavy tails, where a
+    cell can be wide. A value that holds at least one grid step of the
+    reference's mass (a spike at 0, the values of an integer column) gets a cell
+    of its own, ``[v, nextafter(v))``, so KS and Wasserstein see it exactly.
     Missing values (NaN, None) and infinite values are counted apart and left
     out of every distribution.
     """
@@ -57,6 +79,8 @@ class NumericColumnProfile:
         self.max = -np.inf
         self.low_sum = 0.0
         self.high_sum = 0.0
+        # None for a profile read from a format without per-cell sums (version < 3).
+        self.sums = np.zeros(n_cells, dtype=float)
         self._search_edges = (
             GridIndex(np.append(self.grid, np.nextafter(self.grid[-1], np.inf)))
             if len(self.grid)
@@ -72,7 +96,7 @@ class NumericColumnProfile:
         if len(finite) == 0:
             return cls(name, grid=[], coarse_positions=[])
         coarse = np.quantile(finite, np.linspace(0.0, 1.0, n_bins + 1))
-        fine = np.quantile(finite, np.linspace(0.0, 1.0, grid_size + 1))
+        fine = np.quantile(finite, grid_levels(grid_size))
         return cls.from_quantiles(name, fine=fine, coarse=coarse)
 
     @classmethod
@@ -82,8 +106,13 @@ class NumericColumnProfile:
         >>> NumericColumnProfile.from_quantiles("x", fine=[0, 1, 2, 3], coarse=[0, 2, 3]).bin_edges
         array([0., 2., 3.])
         """
+        fine = np.asarray(fine, dtype=float)
         coarse = np.unique(np.asarray(coarse, dtype=float))
-        grid = np.unique(np.concatenate([np.asarray(fine, dtype=float), coarse]))
+        # A value at two or more quantile levels holds at least a grid step of the mass:
+        # an edge just above it gives it a cell of its own (the maximum has one already).
+        atoms = np.unique(fine[:-1][fine[:-1] == fine[1:]])
+        atoms = atoms[atoms < fine[-1]] if len(fine) else atoms
+        grid = np.unique(np.concatenate([fine, coarse, np.nextafter(atoms, np.inf)]))
         return cls(name, grid=grid, coarse_positions=np.searchsorted(grid, coarse))
 
     def empty_like(self) -> "NumericColumnProfile":
@@ -119,6 +148,8 @@ class NumericColumnProfile:
             cells = self._search_edges.positions(values)
             chunk_counts = np.bincount(cells, minlength=len(self.counts))
             self.counts += chunk_counts
+            if self.sums is not None:
+                self.sums += np.bincount(cells, weights=values, minlength=len(self.counts))
             if chunk_counts[0]:
                 self.low_sum += float(values[cells == 0].sum())
             if chunk_counts[-1]:
@@ -146,8 +177,12 @@ class NumericColumnProfile:
                 "Build one of them with empty_like() of the other."
             )
         merged = self.empty_like()
+        if self.sums is None or other.sums is None:
+            merged.sums = None
         for part in (self, other):
             merged.counts += part.counts
+            if merged.sums is not None:
+                merged.sums += part.sums
             merged.n_missing += part.n_missing
             merged.n_inf += part.n_inf
             merged.n_invalid += part.n_invalid
@@ -197,12 +232,15 @@ class NumericColumnProfile:
             "max": self.max if self.count else None,
             "low_sum": self.low_sum,
             "high_sum": self.high_sum,
+            "sums": None if self.sums is None else self.sums.tolist(),
         }
 
     @classmethod
     def from_dict(cls, name: str, payload: dict) -> "NumericColumnProfile":
         profile = cls(name, grid=payload["grid"], coarse_positions=payload["coarse_positions"])
         profile.counts = np.asarray(payload["counts"], dtype=np.int64)
+        sums = payload.get("sums")  # absent before profile format version 3
+        profile.sums = None if sums is None else np.asarray(sums, dtype=float)
         for key in ("n_missing", "n_inf", "n_invalid", "count"):
             setattr(profile, key, int(payload[key]))
         for key in ("mean", "m2", "low_sum", "high_sum"):

@@ -37,9 +37,11 @@ from mlflow_observe.core.profile.kinds import KINDS, NUMERIC, KindDecision, infe
 from mlflow_observe.core.sample import RowSample
 
 PROFILE_FORMAT = "mlflow-observe/profile"
-# Version 2 added the model's feature impact ("impact"); version 1 profiles still load.
-PROFILE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# Version 2 added the model's feature impact ("impact"); version 3 the per-cell sums of
+# numeric columns ("sums") and their grid's own cells for repeated values. Versions 1 and 2
+# still load (their Wasserstein distance spreads a cell's mass evenly over it).
+PROFILE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 _NAMES = [NoneValue(), InstanceOf(str, list, tuple, description="a column name or a list of them")]
 

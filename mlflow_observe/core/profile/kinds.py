@@ -3,6 +3,12 @@
 A column is *numeric*, *categorical* or *boolean*. Datetimes, free text and
 identifier-like high-cardinality columns carry no distribution worth comparing,
 so they are excluded, each with a stated reason that the report shows.
+
+A numeric column with at most ``MAX_NUMERIC_CATEGORIES`` (5) distinct
+reference values, each seen at least twice on average (a 0/1 flag, a binary
+prediction, a rating from 1 to 5), is *categorical*: its values are labels, compared by their frequencies
+(chi-square, the Z-test, Jensen-Shannon), and a shift between them shows in
+its plot. Pass ``kinds={column: 'numeric'}`` to compare it as numbers.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ KINDS = (NUMERIC, CATEGORICAL, BOOLEAN)
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 # How many non-missing values the string heuristics look at.
 _SNIFF_ROWS = 2000
+# A numeric column with at most this many distinct reference values is categorical.
+MAX_NUMERIC_CATEGORIES = 5
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ def infer_kind(series: pd.Series, *, max_categories: int = 100) -> KindDecision:
     >>> decision = infer_kind(pd.Series(pd.to_datetime(["2026-01-01"])))
     >>> decision.excluded, decision.reason.startswith("datetime column")
     (True, True)
+    >>> infer_kind(pd.Series([0, 1, 1, 0, 1])).reason
+    'numeric dtype (int64) with 2 distinct values (at most 5): compared as categories'
     """
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -83,8 +93,27 @@ def infer_kind(series: pd.Series, *, max_categories: int = 100) -> KindDecision:
             "excluded from drift; pass kinds={column: 'numeric'} to compare it anyway",
         )
     if pd.api.types.is_numeric_dtype(dtype):
-        return KindDecision(NUMERIC, f"numeric dtype ({dtype})")
+        return _numeric_or_categories(series, f"numeric dtype ({dtype})")
     return _infer_object_kind(series, max_categories=max_categories)
+
+
+def _numeric_or_categories(series: pd.Series, reason: str) -> KindDecision:
+    """Numeric, unless the column has at most MAX_NUMERIC_CATEGORIES distinct values."""
+    values = series.dropna()
+    if len(values) == 0:
+        return KindDecision(NUMERIC, reason)
+    # The head settles most columns without hashing every value.
+    if values.iloc[:_SNIFF_ROWS].nunique() > MAX_NUMERIC_CATEGORIES:
+        return KindDecision(NUMERIC, reason)
+    n_unique = values.nunique()
+    # Too few rows to tell labels from numbers: each value should repeat.
+    if n_unique > MAX_NUMERIC_CATEGORIES or 2 * n_unique > len(values):
+        return KindDecision(NUMERIC, reason)
+    return KindDecision(
+        CATEGORICAL,
+        f"{reason} with {n_unique} distinct values (at most {MAX_NUMERIC_CATEGORIES}): "
+        "compared as categories",
+    )
 
 
 def _is_sequential_key(series: pd.Series) -> bool:
@@ -104,7 +133,7 @@ def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecisio
     if all(issubclass(t, (int, float, np.integer, np.floating)) for t in python_types) and not (
         python_types & {bool, np.bool_}
     ):
-        return KindDecision(NUMERIC, "object column of numbers")
+        return _numeric_or_categories(values, "object column of numbers")
     as_text = head.astype(str)
     if as_text.str.match(_DATE_LIKE).mean() > 0.9:
         return KindDecision(None, "datetime-like text (YYYY-MM-DD...): excluded from drift")

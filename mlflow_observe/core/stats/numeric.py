@@ -98,7 +98,14 @@ def wasserstein_exact(reference, current) -> StatisticResult:
 
 
 def wasserstein_binned(
-    edges, reference, current, *, reference_tails=(0.0, 0.0), current_tails=(0.0, 0.0)
+    edges,
+    reference,
+    current,
+    *,
+    reference_tails=(0.0, 0.0),
+    current_tails=(0.0, 0.0),
+    reference_sums=None,
+    current_sums=None,
 ) -> StatisticResult:
     """Wasserstein-1 distance from counts on a grid: ``integral |F_r(x) - F_c(x)| dx``.
 
@@ -110,26 +117,47 @@ def wasserstein_binned(
         Counts in ``[x < g_0], [g_0, g_1), ..., [g_(m-1), g_m), [x == g_m], [x > g_m]``.
     reference_tails, current_tails : (float, float)
         For each side, the sums ``sum(g_0 - x)`` over values below ``g_0`` and
-        ``sum(x - g_m)`` over values above ``g_m``.
+        ``sum(x - g_m)`` over values above ``g_m`` (used without ``*_sums``).
+    reference_sums, current_sums : array_like of shape (m + 3,), optional
+        The sum of each side's values in each cell. With both, each cell's mass
+        sits at its mean (see Notes).
 
     Returns
     -------
     StatisticResult
+        ``error_bound`` bounds ``|statistic - exact|``.
 
     Notes
     -----
-    Inside the grid each side's values are taken as uniform within a bin, so the
-    CDFs are linear there and the integral of their gap is exact per bin. The
-    tails are exact whenever one side has no values outside the grid (always the
-    case for a reference whose grid came from it): beyond the grid the integral
-    is the difference of the mean excess of each side. The error inside the grid
-    is at most ``sum_i w_i * max(r_i, c_i)`` over bins of width ``w_i``.
+    With the per-cell sums, each side becomes a discrete distribution with one
+    atom a cell, at the mean of its values there, and the distance between the
+    two is computed exactly. Moving a cell's values to their mean moves the
+    distance by at most the mass times the mean absolute deviation of the values
+    in the cell, which is at most ``w_i / 2`` for a cell of width ``w_i``; by the
+    triangle inequality the error is at most
+    ``sum_i w_i (r_i + c_i) / 2`` over the interior cells (the guard cells and a
+    repeated value's own cell are exact). The mean keeps most of that away: on
+    heavy tails (lognormal with sigma 2, Pareto, delays with a spike at 0 and a
+    long tail) the distance is within 1% (relative) of the exact one, or 0.002
+    of the reference standard deviation, on 20,000 to 50,000 values
+    (property-tested against ``scipy.stats.wasserstein_distance``).
+
+    Without them (profiles of format version 1 and 2), each side's values are
+    taken as uniform within a cell, so the CDFs are linear there; the tails are
+    exact whenever one side has no values outside the grid (always the case for
+    a reference whose grid came from it). The error is then at most
+    ``sum_i w_i * max(r_i, c_i)``, and can reach several percent on heavy tails,
+    where the last cells are wide.
 
     Examples
     --------
     >>> # reference spread evenly over [0, 1), all current values at 1
     >>> float(wasserstein_binned([0.0, 1.0], [0, 4, 0, 0], [0, 0, 4, 0]).statistic)
     0.5
+    >>> # the same with the sums: the reference's four values are 0.1, 0.2, 0.3 and 0.4
+    >>> float(wasserstein_binned([0.0, 1.0], [0, 4, 0, 0], [0, 0, 4, 0],
+    ...                          reference_sums=[0, 1.0, 0, 0], current_sums=[0, 0, 4.0, 0]).statistic)
+    0.75
     """
     edges = np.asarray(edges, dtype=float)
     reference, current = as_count_pair(reference, current, "wasserstein_binned")
@@ -139,10 +167,18 @@ def wasserstein_binned(
             f"Got {len(reference)} for {len(edges)} edges."
         )
     n, m = reference.sum(), current.sum()
+    widths = np.diff(edges)
+    if reference_sums is not None and current_sums is not None:
+        return _wasserstein_at_means(
+            reference / n,
+            current / m,
+            _cell_means(reference, reference_sums, edges),
+            _cell_means(current, current_sums, edges),
+            widths,
+        )
     gap = np.cumsum(reference / n) - np.cumsum(current / m)
     # Gap of the CDFs at the left and right edge of each interior bin [g_(i-1), g_i).
     left, right = gap[:-3], gap[1:-2]
-    widths = np.diff(edges)
     same_sign = left * right >= 0
     magnitude = np.abs(left) + np.abs(right)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -152,3 +188,33 @@ def wasserstein_binned(
     above = abs(reference_tails[1] / n - current_tails[1] / m)
     bound = float(np.sum(widths * np.maximum(reference[1:-2] / n, current[1:-2] / m)))
     return StatisticResult(statistic=inside + below + above, exact=False, error_bound=bound)
+
+
+def _cell_means(counts, sums, edges) -> np.ndarray:
+    """Each cell's mean value, clipped into the cell (NaN where the cell is empty)."""
+    sums = np.asarray(sums, dtype=float)
+    if sums.shape != counts.shape:
+        raise ValueError(
+            "wasserstein_binned: sums must have one value a cell. "
+            f"Got {sums.shape} for {counts.shape}."
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    low = np.concatenate([[-np.inf], edges[:-1], [edges[-1], edges[-1]]])
+    high = np.concatenate([[edges[0]], edges[1:], [edges[-1], np.inf]])
+    means[-2] = edges[-1]  # the cell [x == g_m]
+    # Rounding in the sums may leave a mean a hair outside its cell.
+    return np.where(counts > 0, np.clip(means, low, high), np.nan)
+
+
+def _wasserstein_at_means(r, c, r_means, c_means, widths) -> StatisticResult:
+    """W1 between one atom a cell on each side: ``sum |F_r - F_c|`` over the sorted atoms."""
+    r_used, c_used = r > 0, c > 0
+    positions = np.concatenate([r_means[r_used], c_means[c_used]])
+    weights = np.concatenate([r[r_used], -c[c_used]])
+    order = np.argsort(positions, kind="stable")
+    positions, weights = positions[order], weights[order]
+    gaps = np.cumsum(weights)[:-1]
+    statistic = float(np.sum(np.abs(gaps) * np.diff(positions)))
+    bound = float(np.sum(widths * (r[1:-2] + c[1:-2])) / 2)
+    return StatisticResult(statistic=statistic, exact=False, error_bound=bound)
