@@ -92,16 +92,27 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
 
 
 class Hooks(http.server.ThreadingHTTPServer):
-    """A local webhook receiver that keeps every JSON payload (optionally answering slowly)."""
+    """A local webhook receiver that keeps every JSON payload.
 
-    def __init__(self, delay=0.0):
-        self.payloads, self.delay = [], delay
+    ``trickle``: answer one byte of a header every ``trickle`` seconds (never finishing).
+    """
+
+    def __init__(self, delay=0.0, trickle=None):
+        self.payloads, self.delay, self.trickle = [], delay, trickle
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.payloads.append(json.loads(body))
+                if outer.trickle:
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(outer.trickle)
                 time.sleep(outer.delay)
                 self.send_response(204)
                 self.end_headers()
@@ -111,6 +122,51 @@ class Hooks(http.server.ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks/observe"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class FailingProxy(http.server.ThreadingHTTPServer):
+    """A real HTTP proxy to the tracking server that answers 500 to the requests it is told to."""
+
+    def __init__(self, upstream, fail_when):
+        import requests
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if fail_when(self.command, self.path):
+                    self.send_response(500)
+                    payload = b'{"error_code": "INTERNAL_ERROR", "message": "injected"}'
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                answer = requests.request(
+                    self.command,
+                    upstream + self.path,
+                    data=body,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=60,
+                )
+                self.send_response(answer.status_code)
+                for key in ("Content-Type",):
+                    if key in answer.headers:
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
@@ -311,7 +367,8 @@ def test_interrupted_window_is_evaluated_again(champion, tmp_path):
 
 
 def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
-    hooks = Hooks(delay=10.0)
+    # One header byte every 3 s: a per-read timeout never fires, the delivery's deadline does.
+    hooks = Hooks(trickle=3.0)
     started = time.monotonic()
     result = mo.monitor(
         "models:/churn/1",
@@ -338,13 +395,14 @@ def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
         experiment_name="slow hook",
         alerts=["drift/share_drifted_columns>=0.3:warning"],
         webhook=hooks.url,
-        webhook_timeout=1.0,
+        webhook_timeout=2.0,
         drift_options={"log_plots": False},
     )
     elapsed = time.monotonic() - started - elapsed
     assert result.level == "warning"
     assert result.windows[1].webhook.startswith("failed after 2 attempt(s): timed out")
-    assert elapsed < 60  # two 1 s attempts, not the receiver's 10 s
+    assert len(hooks.payloads) == 2 * sum(w.level is not None for w in result.windows)
+    assert elapsed < 60  # 2 s per delivery, not the receiver's 300 s
     hooks.shutdown()
 
 
@@ -536,6 +594,85 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
         env=champion["url"],
     )
     assert usage.returncode == 2 and "--against" in usage.stderr
+
+
+def test_gate_records_its_decision_before_it_moves_the_alias(champion, tmp_path, monkeypatch):
+    """A failed alias move is reported (exit 3) with the tags saying so; a report that cannot
+    be stored moves nothing."""
+    from mlflow_observe.monitoring.gate import GateError, GatePromotionError
+
+    client = MlflowClient()
+    _, candidate = log_version(customers(3000, seed=7))
+    holdout = customers(800, seed=8)
+    holdout = holdout.assign(churned=churned(holdout))
+    passing = ["drift/share_drifted_columns<=1"]
+    recorded = mo.gate(f"models:/churn/{candidate}", data=holdout, thresholds=passing)
+    assert recorded.passed and recorded.promotion == "none"
+    proxy = FailingProxy(
+        champion["url"], lambda method, path: method == "POST" and "registered-models/alias" in path
+    )
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(proxy.url)
+    try:
+        with pytest.raises(GatePromotionError, match="promotion failed") as failed:
+            mo.gate(
+                f"models:/churn/{candidate}", data=holdout, thresholds=passing, promote="champion"
+            )
+    finally:
+        mlflow.set_tracking_uri(champion["url"])
+        proxy.shutdown()
+    result = failed.value.result
+    assert result.passed and result.promotion == "failed"
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
+    tags = client.get_model_version("churn", candidate).tags
+    assert tags["observe.gate.status"] == "passed"
+    assert tags["observe.gate.promotion"] == "failed"
+    assert tags["observe.gate.run_id"] == result.run_id
+    assert "promotion failed" in tags["observe.gate.action"]
+    report = json.loads(
+        mlflow.artifacts.load_text(
+            f"{client.get_run(result.run_id).info.artifact_uri}/gate_report.json"
+        )
+    )
+    assert report["verdict"] == "passed" and report["promotion"] == "failed"
+
+    # The report cannot be stored (the gate's experiment keeps artifacts under a file).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    client.create_experiment("unrecordable", artifact_location=(blocker / "artifacts").as_uri())
+    with pytest.raises(GateError, match="could not be recorded.*nothing was promoted"):
+        mo.gate(
+            f"models:/churn/{candidate}",
+            thresholds=passing,
+            promote="champion",
+            experiment_name="unrecordable",
+        )
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
+    tags = client.get_model_version("churn", candidate).tags
+    assert tags["observe.gate.run_id"] != result.run_id  # this gate's, not the older one
+    assert tags["observe.gate.promotion"] == "failed"
+    assert tags["observe.gate.action"] == "none: the decision could not be recorded"
+
+    # The command line: the verdict printed, then exit 3 naming the failed move.
+    proxy = FailingProxy(
+        champion["url"], lambda method, path: method == "POST" and "registered-models/alias" in path
+    )
+    try:
+        moved = cli(
+            "gate",
+            "-m",
+            f"models:/churn/{candidate}",
+            "--threshold",
+            "drift/share_drifted_columns<=1",
+            "--promote",
+            "champion",
+            env=proxy.url,
+        )
+    finally:
+        proxy.shutdown()
+    assert moved.returncode == 3, moved.stdout + moved.stderr
+    assert "gate PASSED" in moved.stdout and "promotion failed" in moved.stderr
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
 
 
 def test_history_tells_the_story_in_order(champion):

@@ -89,3 +89,19 @@ def test_windows_are_aligned_half_open_and_complete():
             parse_duration(bad)
     with pytest.raises(WindowError, match="not before"):
         split_windows("2026-11-27", "2026-11-26", hour)
+
+
+@pytest.mark.parametrize(
+    "text", ["drift/share_drifted_columns<=1e999", "m>=-1e400", "m>=champion+1e999"]
+)
+def test_non_finite_bounds_are_refused(text):
+    with pytest.raises(RuleSyntaxError, match="not a finite number"):
+        Threshold.parse(text)
+    if "champion" not in text:
+        with pytest.raises(RuleSyntaxError, match="not a finite number"):
+            AlertRule.parse(text)
+    for word in ("nan", "inf", "-inf"):
+        with pytest.raises(RuleSyntaxError, match="Cannot read"):
+            Threshold.parse(f"m<={word}")
+        with pytest.raises(RuleSyntaxError, match="Cannot read"):
+            AlertRule.parse(f"m<={word}")

@@ -5,6 +5,7 @@ import click
 from mlflow_observe._version import __version__
 from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
+from mlflow_observe.cli.errors import bound_http_retries
 from mlflow_observe.cli.gate import gate
 from mlflow_observe.cli.history import history
 from mlflow_observe.cli.monitor import monitor
@@ -13,7 +14,13 @@ from mlflow_observe.cli.monitor import monitor
 @click.group("mlflow-observe")
 @click.version_option(__version__, prog_name="mlflow-observe")
 def cli():
-    """Model observability for MLflow: compare production data with a training baseline."""
+    """Model observability for MLflow: compare production data with a training baseline.
+
+    Every command gives a tracking server that refuses, hangs or never answers
+    one deadline, MLFLOW_OBSERVE_SERVER_TIMEOUT seconds (default 60), then
+    exits 3 saying so.
+    """
+    bound_http_retries()
 
 
 cli.add_command(drift)

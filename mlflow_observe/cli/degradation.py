@@ -15,7 +15,7 @@ from mlflow_observe.cli.drift import EXIT_DRIFT, EXIT_OK, run_evaluation
 @options.evaluation_inputs
 @click.option(
     "--tolerance",
-    type=float,
+    type=options.FINITE_FLOAT,
     default=None,
     help="Relative slack beyond the baseline's uncertainty (default 0.02).",
 )

@@ -8,12 +8,17 @@ import sys
 import click
 
 from mlflow_observe.cli import options
-from mlflow_observe.cli.errors import bound_http_retries, decided
+from mlflow_observe.cli.errors import decided
 from mlflow_observe.monitoring.rules import (
     CRITICAL,
     WARNING,
     AlertRule,
     RuleSyntaxError,
+)
+from mlflow_observe.monitoring.webhook import (
+    WebhookURLError,
+    check_webhook_timeout,
+    check_webhook_url,
 )
 from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
@@ -62,14 +67,15 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     "--webhook",
     metavar="URL",
     default=None,
-    help="POST a JSON payload here for every window that raised an alert.",
+    help="POST a JSON payload to this http(s) URL for every window that raised an alert "
+    "(redirects are not followed: a 3xx is a failed delivery).",
 )
 @click.option(
     "--webhook-timeout",
-    type=float,
-    default=5.0,
+    type=options.FINITE_FLOAT,
+    default=10.0,
     show_default=True,
-    help="Seconds per webhook attempt (two attempts at most).",
+    help="Total seconds for one webhook delivery, both attempts included.",
 )
 @click.option(
     "--min-rows",
@@ -106,7 +112,8 @@ def monitor(
     Exit codes:
       0  no alert at the --fail-on level fired
       1  an alert at the --fail-on level (default critical) fired
-      2  usage error (e.g. a malformed --alert rule or --window)
+      2  usage error (e.g. a malformed or non-finite --alert rule, a --window,
+         a --webhook that is not http(s))
       3  could not decide: unknown model or alias, no baseline, no predictions in
          the range, tracking server unreachable, --engine spark without Spark
     """
@@ -115,9 +122,11 @@ def monitor(
     try:
         rules = [AlertRule.parse(rule) for rule in alerts]
         width = parse_duration(window)
-    except (RuleSyntaxError, WindowError) as exc:
+        if webhook is not None:
+            check_webhook_url(webhook)
+        check_webhook_timeout(webhook_timeout)
+    except (RuleSyntaxError, WindowError, WebhookURLError) as exc:
         raise click.UsageError(str(exc)) from exc
-    bound_http_retries()
     with decided():
         result = run_monitor(
             model_uri,

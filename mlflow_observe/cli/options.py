@@ -1,10 +1,30 @@
 """Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
 
+import math
+
 import click
 
 # Exit codes of every command: CI/CD and schedulers branch on them.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a finite number: ``nan``, ``inf`` and ``1e999`` are usage errors."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
 
 BASELINE = click.option(
     "--baseline",

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import sys
 from dataclasses import asdict, dataclass, field
 
 import mlflow
 import pandas as pd
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
@@ -45,9 +46,11 @@ from mlflow_observe.monitoring.runs import (
     model_version_runs,
     resumed_run,
 )
-from mlflow_observe.tracking import tags
+from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+
+_logger = logging.getLogger(__name__)
 
 PASSED, FAILED = "passed", "failed"
 REPORT_ARTIFACT = "gate_report.json"
@@ -58,6 +61,18 @@ class GateError(MlflowException):
 
     def __init__(self, message: str):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class GatePromotionError(GateError):
+    """The gate decided and recorded its verdict, but moving the alias (or stage) failed.
+
+    ``result`` is the recorded decision; its ``promotion`` is ``'failed'`` and
+    the version's ``observe.gate.promotion`` tag says so.
+    """
+
+    def __init__(self, result: "GateResult", message: str):
+        super().__init__(f"The gate passed {result.candidate.label}, but {message}.")
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,7 @@ class GateResult:
     evaluated_on: str
     actions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    promotion: str = tags.PROMOTION_NONE
 
     @property
     def passed(self) -> bool:
@@ -102,6 +118,7 @@ class GateResult:
             "evaluated_on": self.evaluated_on,
             "reasons": self.reasons,
             "actions": self.actions,
+            "promotion": self.promotion,
             "notes": self.notes,
             "checks": [asdict(c) for c in self.checks],
         }
@@ -223,7 +240,7 @@ def gate(
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return result
     except BaseException:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), deadline.last_calls():
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
 
@@ -306,16 +323,87 @@ def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> Thre
 
 
 def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
-    """Tag the version, keep the report, and promote on a pass (in that order)."""
+    """Record the decision, then act on it: tags, report, and only then the alias.
+
+    The version's ``observe.gate.*`` tags are set first (with the promotion
+    ``pending`` when one is due), then ``gate_report.json``; only when both
+    are stored does the alias (or stage) move, and the promotion tag then says
+    ``done`` or ``failed``. A decision that cannot be recorded moves nothing.
+    """
     candidate = result.candidate
+    planned = []
     if result.passed and promote:
-        client.set_registered_model_alias(candidate.name, promote, candidate.version)
-        result.actions.append(f"alias {promote!r} -> version {candidate.version}")
+        planned.append(f"alias {promote!r} -> version {candidate.version}")
     if result.passed and stage:
-        client.transition_model_version_stage(candidate.name, candidate.version, stage)
-        result.actions.append(f"stage -> {stage}")
+        planned.append(f"stage -> {stage}")
     if not result.passed and (promote or stage):
         result.actions.append("no promotion: the gate failed")
+    result.promotion = tags.PROMOTION_PENDING if planned else tags.PROMOTION_NONE
+    try:
+        _record(client, result, planned, promote, stage, experiment_id)
+    except Exception as exc:
+        result.promotion = tags.PROMOTION_FAILED
+        with contextlib.suppress(Exception):  # say so, if the server still answers
+            _set_verdict_tags(client, result, "none: the decision could not be recorded")
+        raise GateError(
+            f"The gate's decision on {candidate.label} ({result.status}) could not be recorded "
+            f"({_message(exc)}); nothing was promoted."
+        ) from exc
+    if not planned:
+        return
+    try:
+        if promote:
+            client.set_registered_model_alias(candidate.name, promote, candidate.version)
+            result.actions.append(planned[0])
+        if stage:
+            client.transition_model_version_stage(candidate.name, candidate.version, stage)
+            result.actions.append(planned[-1])
+    except Exception as exc:
+        result.promotion = tags.PROMOTION_FAILED
+        done = "; ".join(result.actions) or "nothing moved"
+        failure = f"promotion failed ({_message(exc)}); done before the failure: {done}"
+        result.actions.append(f"promotion failed: {_message(exc)}")
+        with contextlib.suppress(Exception):
+            _set_verdict_tags(client, result, failure)
+            _log_report(client, result, promote, stage, experiment_id)
+        raise GatePromotionError(result, failure) from exc
+    result.promotion = tags.PROMOTION_DONE
+    _set_verdict_tags(client, result, "; ".join(result.actions))
+    try:
+        _log_report(client, result, promote, stage, experiment_id)
+    except Exception as exc:  # the move and the tags stand; the first report says what was due
+        _logger.warning(
+            "The gate promoted %s but could not update %s (%s); the version's tags are up to date.",
+            candidate.label,
+            REPORT_ARTIFACT,
+            _message(exc),
+        )
+
+
+def _record(client, result: GateResult, planned, promote, stage, experiment_id) -> None:
+    """The verdict as tags (promotion pending), then the report: the durable decision."""
+    action = "; ".join(result.actions + [f"due: {a}" for a in planned]) or "none"
+    _set_verdict_tags(client, result, action)
+    _log_report(client, result, promote, stage, experiment_id, planned=planned)
+
+
+def _set_verdict_tags(client, result: GateResult, action: str) -> None:
+    candidate = result.candidate
+    reasons = "; ".join(result.reasons) or "all thresholds passed"
+    verdict_tags = {
+        tags.GATE_STATUS: result.status,
+        tags.GATE_REASONS: reasons[:5000],
+        tags.GATE_RUN_ID: result.run_id,
+        tags.GATE_ACTION: action[:5000] or "none",
+        tags.GATE_PROMOTION: result.promotion,
+    }
+    for key, value in verdict_tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+    run_tags = {**verdict_tags, tags.DESCRIPTION: _description(result, reasons, action)}
+    client.log_batch(result.run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
+
+
+def _log_report(client, result: GateResult, promote, stage, experiment_id, planned=()) -> None:
     report = {
         "gate": "mlflow-observe",
         "version": __version__,
@@ -323,7 +411,7 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
         "user": mlflow_user(),
         "tracking_uri": mlflow.get_tracking_uri(),
         "experiment_id": experiment_id,
-        "candidate": _describe(candidate),
+        "candidate": _describe(result.candidate),
         "champion": _describe(result.champion),
         "evaluated_on": result.evaluated_on,
         "verdict": result.status,
@@ -331,21 +419,16 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
         "reasons": result.reasons,
         "promote": promote,
         "stage": stage,
+        "promotion": result.promotion,
         "actions": result.actions,
+        "due": list(planned),
         "notes": result.notes,
     }
     client.log_text(result.run_id, json.dumps(report, indent=2, default=str), REPORT_ARTIFACT)
-    reasons = "; ".join(result.reasons) or "all thresholds passed"
-    verdict_tags = {
-        tags.GATE_STATUS: result.status,
-        tags.GATE_REASONS: reasons[:5000],
-        tags.GATE_RUN_ID: result.run_id,
-        tags.GATE_ACTION: "; ".join(result.actions)[:5000] or "none",
-    }
-    for key, value in verdict_tags.items():
-        client.set_model_version_tag(candidate.name, candidate.version, key, value)
-        client.set_tag(result.run_id, key, value)
-    client.set_tag(result.run_id, tags.DESCRIPTION, _description(result, reasons))
+
+
+def _message(exc: BaseException) -> str:
+    return (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
 
 
 def _describe(model: ModelVersionRef | None):
@@ -360,10 +443,10 @@ def _describe(model: ModelVersionRef | None):
     }
 
 
-def _description(result: GateResult, reasons: str) -> str:
+def _description(result: GateResult, reasons: str, action: str) -> str:
     against = f" against {result.champion.label}" if result.champion else ""
     return (
         f"Gate **{result.status}** for {result.candidate.label}{against}, on "
-        f"{result.evaluated_on}.\n\n{reasons}\n\nActions: "
-        f"{'; '.join(result.actions) or 'none'}. Full record: `{REPORT_ARTIFACT}`."
+        f"{result.evaluated_on}.\n\n{reasons}\n\nActions: {action or 'none'} "
+        f"(promotion: {result.promotion}). Full record: `{REPORT_ARTIFACT}`."
     )

@@ -42,7 +42,12 @@ from mlflow_observe.monitoring.runs import (
     tag_filter,
 )
 from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
-from mlflow_observe.monitoring.webhook import Delivery, post_json
+from mlflow_observe.monitoring.webhook import (
+    Delivery,
+    check_webhook_timeout,
+    check_webhook_url,
+    post_json,
+)
 from mlflow_observe.monitoring.windows import (
     Window,
     WindowError,
@@ -51,7 +56,7 @@ from mlflow_observe.monitoring.windows import (
     parse_duration,
     split_windows,
 )
-from mlflow_observe.tracking import tags
+from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
 
@@ -136,7 +141,7 @@ def monitor(
     until=None,
     alerts=(),
     webhook: str | None = None,
-    webhook_timeout: float = 5.0,
+    webhook_timeout: float = 10.0,
     experiment_name: str | None = None,
     min_rows: int = 100,
     drift_options: dict | None = None,
@@ -162,9 +167,12 @@ def monitor(
     alerts : list of str or AlertRule
         Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
     webhook : str, optional
-        URL that receives a JSON POST for each window that raised an alert.
-    webhook_timeout : float, default=5.0
-        Seconds per attempt (two attempts at most).
+        ``http(s)`` URL that receives a JSON POST for each window that raised an
+        alert. Other schemes (``file:``, ``data:``) raise ``WebhookURLError``
+        (a ``ValueError``) before anything runs; redirects are not followed.
+    webhook_timeout : float, default=10.0
+        Total seconds for one delivery, every attempt included (two attempts at
+        most); a receiver that answers slower is a failed delivery.
     experiment_name : str, optional
         Default ``'<model name> monitoring'``.
     min_rows : int, default=100
@@ -189,6 +197,9 @@ def monitor(
         )
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     width = parse_duration(window)
+    if webhook is not None:
+        check_webhook_url(webhook)
+    webhook_timeout = check_webhook_timeout(webhook_timeout)
     session = None
     if engine == "spark":  # before any run is created: a missing Spark changes nothing
         from mlflow_observe.engines.spark import spark_session
@@ -420,7 +431,8 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return outcome
     except BaseException:
-        with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
+        # The run stays incomplete: redone next time.
+        with contextlib.suppress(Exception), deadline.last_calls():
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
 

@@ -51,6 +51,17 @@ class RuleSyntaxError(ValueError):
     """An alert rule or threshold that cannot be read; the message quotes it."""
 
 
+def _finite(text: str, number: str, what: str) -> float:
+    """``float(number)``, refusing what is not a finite number (``1e999`` is infinite)."""
+    value = float(number)
+    if not math.isfinite(value):
+        raise RuleSyntaxError(
+            f"Cannot use the {what} {text!r}: {number} is not a finite number "
+            f"(it reads as {value}); a bound that nothing can cross checks nothing."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AlertRule:
     """``metric op value`` at a level; see the module docstring for the syntax."""
@@ -84,7 +95,8 @@ class AlertRule:
                 f"Cannot read the alert rule {text!r}: the level must be "
                 f"'warning' or 'critical', not {match['level']!r}."
             )
-        return cls(match["metric"].strip(), match["op"], float(match["value"]), level)
+        value = _finite(text, match["value"], "alert rule")
+        return cls(match["metric"].strip(), match["op"], value, level)
 
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.value:g}:{self.level}"
@@ -193,8 +205,10 @@ class Threshold:
         greater = op == ">="
         metric = match["metric"].strip()
         if match["value"] is not None:
-            return cls(metric, greater, threshold=float(match["value"]))
+            return cls(metric, greater, threshold=_finite(text, match["value"], "threshold"))
         sign, change = match["sign"], match["change"]
+        if change is not None:
+            _finite(text, change, "threshold")
         if change is None or float(change) <= 0 or (sign == "+") != greater:
             raise RuleSyntaxError(
                 f"Cannot use the threshold {text!r}: against the champion, MLflow's "
