@@ -285,6 +285,7 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     again = cli(*args, env=champion["url"])
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["windows"] == []
+    assert json.loads(again.stdout)["status"] == "nothing to evaluate"
     assert json.loads(again.stdout)["already_evaluated"] == HOURS
     assert len(client.search_runs([monitor_run.info.experiment_id])) == runs_before
     assert (
@@ -430,10 +431,29 @@ def test_bad_input_exit_codes(champion, tmp_path):
         env=url,
     )
     assert bad_window.returncode == 2 and "'hourly'" in bad_window.stderr
+    # One letter missing: a rule that could never fire is refused, naming the closest key.
+    typo = cli(
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--alert",
+        "drift/share_drifted_column>=0.3",
+        env=url,
+    )
+    assert typo.returncode == 2, typo.stderr
+    assert "Did you mean 'drift/share_drifted_columns'" in typo.stderr
+    missing_logs = cli(
+        "monitor", "-m", "models:/churn@champion", "--logs", str(tmp_path / "nowhere"), env=url
+    )
+    assert missing_logs.returncode == 3
+    assert f"{str(tmp_path / 'nowhere')!r} does not exist" in missing_logs.stderr
     no_alias = cli("monitor", "-m", "models:/churn@nope", "--logs", champion["logs"], env=url)
     assert no_alias.returncode == 3
     assert "has no alias 'nope' (its aliases: champion)" in no_alias.stderr
-    empty = cli(
+    # Windows without predictions are not an error; the no-traffic rule is what pages.
+    quiet = [
         "monitor",
         "-m",
         "models:/churn@champion",
@@ -443,9 +463,24 @@ def test_bad_input_exit_codes(champion, tmp_path):
         "2026-10-01",
         "--until",
         "2026-10-01T03:00",
-        env=url,
-    )
-    assert empty.returncode == 3 and "No predictions of churn v1" in empty.stderr
+        "--experiment-name",
+        "quiet model",
+        "--output",
+        "json",
+    ]
+    empty = cli(*quiet, env=url)
+    assert empty.returncode == 0, empty.stderr
+    assert [w["n_rows"] for w in json.loads(empty.stdout)["windows"]] == [0, 0, 0]
+    paged = cli(*quiet, "--alert", "traffic/rows==0 for 2h", env=url)
+    assert paged.returncode == 1, paged.stderr
+    windows = json.loads(paged.stdout)["windows"]
+    # The first window has no earlier window known to have been quiet; the next two do.
+    assert [w["level"] for w in windows] == [None, "critical", "critical"]
+    assert windows[1]["alerts"][0]["rule"] == "traffic/rows==0 for 2h:critical"
+    series = MlflowClient().get_run(json.loads(paged.stdout)["monitor_run_id"])
+    history = MlflowClient().get_metric_history(series.info.run_id, "traffic/rows")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.0), (1, 0.0), (2, 0.0)]
+    assert series.data.tags["observe.alert.level"] == "critical"
     # A registered version logged without a baseline.
     with mlflow.start_run():
         plain = mlflow.sklearn.log_model(
@@ -568,9 +603,31 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     assert "minimum absolute change check failed" in same.reasons[0]
     assert same.checks[0].candidate_value == same.checks[0].champion_value
     assert not (tmp_path / "gate-log").exists()
+    # Non-inferiority (MetricThreshold cannot say it) and the probability metrics: the
+    # model's predict_proba gives roc_auc and log_loss on the gate's data.
+    release = mo.gate(
+        "models:/churn@champion",
+        data=holdout,
+        against="champion",
+        thresholds=[
+            "degradation/accuracy>=champion-0.01",
+            "degradation/roc_auc>=champion",
+            "degradation/log_loss<=champion+0.02",
+            "degradation/roc_auc>=0.7",
+        ],
+    )
+    assert release.passed, release.reasons
+    values = {c.threshold: c.candidate_value for c in release.checks}
+    assert values["degradation/roc_auc>=0.7 and degradation/roc_auc>=champion"] > 0.9
+    assert values["degradation/log_loss<=champion+0.02"] > 0
     # A metric that was not computed fails with a reason, never a crash.
-    missing = mo.gate("models:/churn/1", data=holdout, thresholds=["drift/no_such_metric<=1"])
+    missing = mo.gate(
+        "models:/churn/1", data=holdout, thresholds=["drift/multivariate/domain_auc<=0.9"]
+    )
     assert not missing.passed and "has no value for it" in missing.reasons[0]
+    # A metric no evaluation ever has is refused before anything runs, naming the closest.
+    with pytest.raises(ValueError, match="Did you mean 'drift/share_drifted_columns'"):
+        mo.gate("models:/churn/1", data=holdout, thresholds=["drift/share_drifted_column<=1"])
     # The legacy stage path, from the recorded evaluation (no data).
     staged = cli(
         "gate",
@@ -584,6 +641,11 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     )
     assert staged.returncode == 0, staged.stdout + staged.stderr
     assert "recorded evaluation" in staged.stdout
+    assert "Model validation passed" not in staged.stdout + staged.stderr
+    # Each gate adds to the version's history; the latest one's tags do not erase it.
+    history = json.loads(client.get_model_version("churn", "1").tags["observe.gate.history"])
+    assert len({e["run_id"] for e in history}) == len(history) >= 3
+    assert history[-1]["status"] == "passed" and history[-1]["promotion"] == "done"
     assert client.get_model_version("churn", "1").current_stage == "Production"
     usage = cli(
         "gate",

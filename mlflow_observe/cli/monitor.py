@@ -52,9 +52,11 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     "alerts",
     metavar="RULE",
     multiple=True,
-    help="METRIC OP VALUE[:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical' "
-    "(OP: >= <= > < == !=; LEVEL: warning or critical, default critical). "
-    "Repeatable.",
+    help="METRIC OP VALUE [for DURATION][:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical', "
+    "'degradation/accuracy_delta<=-0.02:warning' (the realised value when labels arrived, "
+    "the estimate otherwise), 'traffic/rows==0 for 2h' (held on every window of the last 2h). "
+    "OP: >= <= > < == !=; LEVEL: warning or critical, default critical. METRIC must be one "
+    "a window can have (checked before anything runs). Repeatable.",
 )
 @click.option(
     "--fail-on",
@@ -108,14 +110,19 @@ def monitor(
     arrived, estimated otherwise) nested under the version's monitor run, whose
     metric charts are the time series. Running it twice adds nothing.
 
+    Scheduled runs: no new complete window is exit 0 ("nothing to evaluate");
+    windows without predictions are not an error (a 'traffic/rows==0 for 2h'
+    rule is what pages for a model that stopped receiving traffic).
+
     \b
     Exit codes:
-      0  no alert at the --fail-on level fired
+      0  no alert at the --fail-on level fired (or nothing to evaluate)
       1  an alert at the --fail-on level (default critical) fired
-      2  usage error (e.g. a malformed or non-finite --alert rule, a --window,
-         a --webhook that is not http(s))
-      3  could not decide: unknown model or alias, no baseline, no predictions in
-         the range, tracking server unreachable, --engine spark without Spark
+      2  usage error (e.g. a malformed or non-finite --alert rule, a rule on a
+         metric no window has, a --window, a --webhook that is not http(s))
+      3  could not decide: unknown model or alias, no baseline, a --logs location
+         that does not exist, no prediction of the model ever logged there,
+         tracking server unreachable, --engine spark without Spark
     """
     from mlflow_observe.monitoring.monitor import monitor as run_monitor
 
@@ -150,13 +157,17 @@ def _print(result, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
+    if not result.windows:
+        click.echo(
+            f"{result.model.label}: nothing to evaluate (no new complete window; "
+            f"{result.already_evaluated} evaluated before); monitor run {result.monitor_run_id}"
+        )
+        return
     click.echo(
         f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
         f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
         f"monitor run {result.monitor_run_id}"
     )
-    if not result.windows:
-        return
     click.echo(
         f"{'window start (UTC)':<20} {'rows':>7} {'status':<10} {'drift share':>11} "
         f"{'alert':<9} run / note"

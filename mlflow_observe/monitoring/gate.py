@@ -32,11 +32,13 @@ from mlflow_observe._version import __version__
 from mlflow_observe.inputs import read_table
 from mlflow_observe.logs.schema import LABEL, PREDICTION
 from mlflow_observe.logs.writer import no_prediction_logs
+from mlflow_observe.monitoring.catalogue import check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.rules import (
     RuleSyntaxError,
     Threshold,
     combine_thresholds,
+    estimated_twin,
 )
 from mlflow_observe.monitoring.runs import (
     create_run,
@@ -85,6 +87,7 @@ class ThresholdCheck:
     champion_value: float | None
     passed: bool
     reason: str
+    evaluated_metric: str = ""  # the key read (the estimate's, for a realised key without labels)
 
 
 @dataclass
@@ -175,6 +178,11 @@ def gate(
     merged = combine_thresholds(parsed)
     client = MlflowClient()
     candidate = resolve_model_version(model_uri, client)
+    try:
+        catalogue, any_column = metric_catalogue(load_baseline(candidate.uri)), False
+    except Exception:  # no baseline to name the columns: judged by the recorded metrics
+        catalogue, any_column = metric_catalogue(), True
+    check_metrics(list(merged), catalogue, what="threshold", any_column=any_column)
     champion = None
     if against:
         against = (
@@ -256,9 +264,12 @@ def _evaluate_version(
     loaded = mlflow.pyfunc.load_model(model.uri)
     with no_prediction_logs():  # a gate's evaluation is not production traffic
         output = loaded.predict(features)
+        probabilities = _probabilities(loaded, features, baseline, notes, model)
     if isinstance(output, pd.DataFrame):
         output = output.iloc[:, 0]
     frame = features.assign(**{prediction: pd.Series(output).to_numpy()})
+    for column, values in probabilities.items():
+        frame[column] = values
     if label and label in data.columns:
         frame[baseline.targets or label] = data[label].to_numpy()
     with resumed_run(run_id):
@@ -266,6 +277,39 @@ def _evaluate_version(
         checks = run_checks(frame, baseline, drift_options=drift_options, min_labelled_rows=1)
     notes.extend(f"{model.label}: {note}" for note in checks.notes)
     return checks.metrics
+
+
+def _probabilities(loaded, features, baseline, notes, model) -> dict:
+    """The baseline's probability columns from the model's ``predict_proba``, when it has one.
+
+    Without them ROC AUC and log loss cannot be computed; the notes say why.
+    """
+    wanted = list((baseline.performance or {}).get("probabilities") or [])
+    if not wanted:
+        return {}
+    try:
+        raw = loaded.get_raw_model()
+        values = raw.predict_proba(features)
+    except Exception as exc:  # no probabilities: the metrics that need them are left out
+        notes.append(
+            f"{model.label}: no class probabilities ({type(exc).__name__}: {exc}); "
+            "roc_auc and log_loss not computed."
+        )
+        return {}
+    table = pd.DataFrame(values).reset_index(drop=True)
+    if not isinstance(values, pd.DataFrame):
+        classes = getattr(raw, "classes_", None)
+        if classes is not None and len(classes) == table.shape[1]:
+            table.columns = list(classes)
+    table.columns = [f"probability_{c}" for c in table.columns]
+    found = {c: table[c].to_numpy() for c in wanted if c in table.columns}
+    if len(found) < len(wanted):
+        notes.append(
+            f"{model.label}: the model's probabilities {list(table.columns)} do not match the "
+            f"baseline's {wanted}; roc_auc and log_loss not computed."
+        )
+        return {}
+    return found
 
 
 def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
@@ -288,12 +332,24 @@ def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
 
 
 def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> ThresholdCheck:
-    """One threshold, by ``mlflow.validate_evaluation_results``; missing or NaN fails."""
-    value = candidate.get(threshold.metric)
-    reference = (champion or {}).get(threshold.metric)
+    """One threshold: MLflow's ``validate_evaluation_results`` for what ``MetricThreshold``
+    expresses, the delta to the champion for a non-inferiority margin; missing or NaN fails.
+
+    A realised performance key falls back to the estimate when the evaluation had no
+    labels (``degradation/accuracy`` -> ``degradation/estimated_accuracy``).
+    """
+    metric = threshold.metric
+    value = candidate.get(metric)
+    twin = estimated_twin(metric)
+    if (value is None or not math.isfinite(value)) and twin and twin in candidate:
+        metric, value = twin, candidate[twin]
+    reference = (champion or {}).get(metric)
+    source = f" (read from {metric}: no labels)" if metric != threshold.metric else ""
 
     def result(passed, reason=""):
-        return ThresholdCheck(str(threshold), threshold.metric, value, reference, passed, reason)
+        return ThresholdCheck(
+            str(threshold), threshold.metric, value, reference, passed, reason, metric
+        )
 
     if value is None or not math.isfinite(value):
         return result(
@@ -303,23 +359,54 @@ def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> Thre
         )
     if threshold.compares_with_champion and (reference is None or not math.isfinite(reference)):
         return result(False, f"{threshold.metric}: the champion has no value to compare with.")
-    metric_threshold = MetricThreshold(
-        threshold=threshold.threshold,
-        min_absolute_change=threshold.min_absolute_change,
-        min_relative_change=threshold.min_relative_change,
-        greater_is_better=threshold.greater_is_better,
-    )
-    try:
-        mlflow.validate_evaluation_results(
-            {threshold.metric: metric_threshold},
-            EvaluationResult(metrics={threshold.metric: value}, artifacts={}),
-            EvaluationResult(metrics={threshold.metric: reference}, artifacts={})
-            if reference is not None
-            else None,
+    if threshold.expressible_in_mlflow:
+        metric_threshold = MetricThreshold(
+            threshold=threshold.threshold,
+            min_absolute_change=threshold.min_absolute_change,
+            min_relative_change=threshold.min_relative_change,
+            greater_is_better=threshold.greater_is_better,
         )
-    except ModelValidationFailedException as exc:
-        return result(False, exc.message.strip().replace("\n", " "))
+        try:
+            with _quiet_validation():
+                mlflow.validate_evaluation_results(
+                    {metric: metric_threshold},
+                    EvaluationResult(metrics={metric: value}, artifacts={}),
+                    EvaluationResult(metrics={metric: reference}, artifacts={})
+                    if reference is not None
+                    and (threshold.min_absolute_change or threshold.min_relative_change)
+                    else None,
+                )
+        except ModelValidationFailedException as exc:
+            return result(False, exc.message.strip().replace("\n", " ") + source)
+    if threshold.margin_absolute is not None or threshold.margin_relative is not None:
+        margin = max(
+            threshold.margin_absolute or 0.0, (threshold.margin_relative or 0.0) * abs(reference)
+        )
+        delta = value - reference
+        greater = threshold.greater_is_better
+        slack = 1e-12 * max(1.0, abs(reference))  # a value on the bound passes, in floats too
+        if (delta < -margin - slack) if greater else (delta > margin + slack):
+            bound = reference - margin if greater else reference + margin
+            return result(
+                False,
+                f"Metric {metric} non-inferiority check failed: candidate model {metric} = "
+                f"{value:.6g}, champion = {reference:.6g}, delta = {delta:+.6g}; the margin "
+                f"allows {'-' if greater else '+'}{margin:.6g} (candidate must be "
+                f"{'>=' if greater else '<='} {bound:.6g}).{source}",
+            )
     return result(True)
+
+
+@contextlib.contextmanager
+def _quiet_validation():
+    """MLflow logs 'Model validation passed!' per metric: the gate's verdict is the one to read."""
+    logger = logging.getLogger("mlflow.models.evaluation.validation")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
@@ -397,8 +484,10 @@ def _set_verdict_tags(client, result: GateResult, action: str) -> None:
         tags.GATE_ACTION: action[:5000] or "none",
         tags.GATE_PROMOTION: result.promotion,
     }
+    verdict_tags[tags.GATE_HISTORY] = _history(client, result)
     for key, value in verdict_tags.items():
         client.set_model_version_tag(candidate.name, candidate.version, key, value)
+    del verdict_tags[tags.GATE_HISTORY]
     run_tags = {**verdict_tags, tags.DESCRIPTION: _description(result, reasons, action)}
     client.log_batch(result.run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
 
@@ -425,6 +514,30 @@ def _log_report(client, result: GateResult, promote, stage, experiment_id, plann
         "notes": result.notes,
     }
     client.log_text(result.run_id, json.dumps(report, indent=2, default=str), REPORT_ARTIFACT)
+
+
+def _history(client, result: GateResult) -> str:
+    """The version's gate decisions, newest last, as JSON that fits a tag (oldest dropped)."""
+    candidate = result.candidate
+    current = client.get_model_version(candidate.name, candidate.version).tags
+    try:
+        entries = json.loads(current.get(tags.GATE_HISTORY, "[]"))
+    except ValueError:
+        entries = []
+    entries = [e for e in entries if isinstance(e, dict) and e.get("run_id") != result.run_id]
+    entries.append(
+        {
+            "run_id": result.run_id,
+            "time": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+            "status": result.status,
+            "promotion": result.promotion,
+        }
+    )
+    text = json.dumps(entries, separators=(",", ":"))
+    while len(text) > 5000 and len(entries) > 1:
+        entries.pop(0)
+        text = json.dumps(entries, separators=(",", ":"))
+    return text
 
 
 def _message(exc: BaseException) -> str:

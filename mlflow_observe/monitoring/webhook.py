@@ -56,7 +56,7 @@ def check_webhook_url(url: str) -> str:
     >>> check_webhook_url("file:///etc/passwd")
     Traceback (most recent call last):
     ...
-    mlflow_observe.monitoring.webhook.WebhookURLError: The webhook URL 'file:///etc/passwd' must be an http:// or https:// URL with a host; got the scheme 'file'.
+    mlflow_observe.monitoring.webhook.WebhookURLError: The webhook URL 'file:///etc/passwd' must be an http:// or https:// URL with a host; got the scheme 'file' and no host.
     """
     parts = urllib.parse.urlsplit(str(url))
     if parts.scheme.lower() not in SCHEMES or not parts.hostname:
