@@ -42,7 +42,9 @@ from mlflow_observe.monitoring.rules import (
     required=True,
     help="METRIC>=VALUE or METRIC<=VALUE (absolute), or METRIC>=champion+0.01, "
     "METRIC>=champion+2%, METRIC<=champion-0.05 (MLflow's MetricThreshold "
-    "minimum absolute/relative change). Repeatable.",
+    "minimum absolute/relative change), or non-inferiority: METRIC>=champion-0.01, "
+    "METRIC<=champion+0.02, METRIC>=champion-1%, METRIC>=champion (checked on the "
+    "delta). METRIC must be one an evaluation can have. Repeatable.",
 )
 @click.option(
     "--promote",
