@@ -295,7 +295,7 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     hooks.shutdown()
 
 
-def test_window_boundaries_count_a_row_once(champion, tmp_path):
+def test_window_boundaries_count_a_row_once(champion, tmp_path, capsys):
     """Rows stamped exactly on a boundary belong to the window that starts there."""
     log_dir = tmp_path / "log"
     writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version="1")
@@ -318,8 +318,12 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path):
         min_rows=1,
         experiment_name="boundaries",
         drift_options={"log_plots": False},
+        progress=True,
     )
     assert [w.n_rows for w in result.windows] == [1, 2, 1]
+    # One bar, advanced as each window is done (not once per day of the log).
+    bar = capsys.readouterr().err
+    assert all(f"{done}/3" in bar for done in (1, 2, 3)), bar
     assert sum(w.n_rows for w in result.windows) == len(stamps)
     # Found again by its [start, end) tags, though its rows begin at 00:30.
     window_run = MlflowClient().get_run(result.windows[0].run_id)
@@ -870,7 +874,16 @@ def test_fail_on_warning_and_the_table_output(champion):
     assert "churn v1: 1 window(s) evaluated, 0 skipped, 0 evaluated before" in quiet.stdout
     row = quiet.stdout.splitlines()[2]
     assert row.startswith("2026-11-26 00:00:00") and " warning " in row
+    # MLflow's own run links stay quiet unless --verbose.
+    assert "View run" not in quiet.stdout + quiet.stderr
     strict = cli(
-        *args, "--fail-on", "warning", "--experiment-name", "warnings fail", env=champion["url"]
+        *args,
+        "--fail-on",
+        "warning",
+        "--experiment-name",
+        "warnings fail",
+        "--verbose",
+        env=champion["url"],
     )
     assert strict.returncode == 1, strict.stderr
+    assert "View run" in strict.stderr and "View run" not in strict.stdout

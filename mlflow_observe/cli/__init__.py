@@ -1,8 +1,11 @@
 """The ``mlflow-observe`` command line."""
 
+import os
+
 import click
 
 from mlflow_observe._version import __version__
+from mlflow_observe.cli import options
 from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
 from mlflow_observe.cli.errors import bound_http_retries
@@ -21,6 +24,8 @@ def cli():
     exits 3 saying so.
     """
     bound_http_retries()
+    for key, value in options.QUIET_MLFLOW.items():  # --verbose turns them back on
+        os.environ.setdefault(key, value)
 
 
 cli.add_command(drift)

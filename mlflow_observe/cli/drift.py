@@ -101,6 +101,7 @@ def read_table(path: str, engine: str = "pandas"):
 )
 @options.ENGINE
 @options.OUTPUT
+@options.VERBOSE
 def drift(
     baseline,
     data,

@@ -62,6 +62,7 @@ from mlflow_observe.monitoring.rules import (
 @options.TARGETS
 @options.MONITORING_EXPERIMENT
 @options.OUTPUT
+@options.VERBOSE
 def gate(model_uri, data, against, thresholds, promote, stage, targets, experiment_name, output):
     """Evaluate a model version against thresholds; tag it, and promote it only on a pass.
 

@@ -11,6 +11,7 @@ from mlflow_observe.cli.errors import decided
 @click.command("history")
 @options.MODEL_URI
 @options.OUTPUT
+@options.VERBOSE
 def history(model_uri, output):
     """Print a model version's baseline, monitored windows, alerts and gate decisions.
 

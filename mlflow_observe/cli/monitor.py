@@ -89,6 +89,7 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
 @options.MONITORING_EXPERIMENT
 @options.LOG_ENGINE
 @options.OUTPUT
+@options.VERBOSE
 def monitor(
     model_uri,
     logs,

@@ -1,6 +1,8 @@
 """Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
 
+import logging
 import math
+import os
 
 import click
 
@@ -110,6 +112,32 @@ OUTPUT = click.option(
     default="table",
     show_default=True,
     help="How to print the result.",
+)
+
+
+# MLflow's own output that a command keeps quiet unless --verbose: its run and
+# experiment links, and its artifact download bars.
+QUIET_MLFLOW = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def _verbose(ctx, param, value):
+    if value:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "false"
+        os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        logging.getLogger("mlflow").setLevel(logging.INFO)
+    return value
+
+
+VERBOSE = click.option(
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_verbose,
+    help="Also show MLflow's own output: its run links and artifact download bars.",
 )
 
 

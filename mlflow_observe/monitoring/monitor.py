@@ -264,23 +264,26 @@ def monitor(
     candidates = split_windows(start, end, width, origin=context.origin) if start < end else []
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
-    for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
-        frame = (
-            _read_rows(logs, model, group[0].start, group[-1].end)
-            if session is None
-            else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
-        )
-        for current in group:
-            if session is None:
-                rows = _slice(frame, current)
-                n_rows = len(rows)
-            else:
-                rows = window_rows(frame, current) if frame is not None else None
-                n_rows = rows.count() if rows is not None else 0
-            if n_rows < min_rows:
-                outcomes.append(_skip_window(context, current, n_rows, min_rows))
-                continue
-            outcomes.append(_evaluate_window(context, current, rows, n_rows))
+    with _progress_bar(total=len(todo), enabled=progress) as bar:
+        for group in _by_day(todo):
+            frame = (
+                _read_rows(logs, model, group[0].start, group[-1].end)
+                if session is None
+                else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
+            )
+            for current in group:
+                bar.set_postfix_str(f"{current.start:%Y-%m-%d %H:%M}", refresh=False)
+                if session is None:
+                    rows = _slice(frame, current)
+                    n_rows = len(rows)
+                else:
+                    rows = window_rows(frame, current) if frame is not None else None
+                    n_rows = rows.count() if rows is not None else 0
+                if n_rows < min_rows:
+                    outcomes.append(_skip_window(context, current, n_rows, min_rows))
+                else:
+                    outcomes.append(_evaluate_window(context, current, rows, n_rows))
+                bar.update(1)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return MonitorResult(
         model,
@@ -691,15 +694,12 @@ def _by_day(windows):
     return groups + ([current] if current else [])
 
 
-def _progress(groups, *, total, enabled):
-    """Yield the groups, advancing a bar by windows (shown when stderr is a terminal)."""
+def _progress_bar(*, total, enabled):
+    """A bar that advances by one window as each is done (shown when stderr is a terminal)."""
     from tqdm.auto import tqdm
 
     disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-    with tqdm(total=total, unit="window", desc="monitor", disable=disable) as bar:
-        for group in groups:
-            yield group
-            bar.update(len(group))
+    return tqdm(total=total, unit="window", desc="monitor", disable=disable, mininterval=0)
 
 
 def to_json(result: MonitorResult) -> str:
