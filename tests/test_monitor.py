@@ -741,6 +741,59 @@ def test_gate_records_its_decision_before_it_moves_the_alias(champion, tmp_path,
     assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
 
 
+def test_trend_without_the_ui(champion, tmp_path):
+    result = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="2h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=HOURS)),
+        experiment_name="trend",
+        alerts=["drift/share_drifted_columns>=0.5:critical"],
+        drift_options={"log_plots": False},
+    )
+    frame = mo.trend("models:/churn/1", "drift/share_drifted_columns", experiment_name="trend")
+    assert list(frame.columns) == ["window_start", "value", "level", "metric"]
+    assert list(frame["window_start"]) == [w.window.start for w in result.windows]
+    assert list(frame["value"]) == [
+        w.metrics["drift/share_drifted_columns"] for w in result.windows
+    ]
+    assert list(frame["level"]) == [w.level for w in result.windows]
+    assert frame["level"].iloc[-1] == "critical" and frame["level"].iloc[0] is None
+    # A realised key reads the estimate on windows without labels, and says so.
+    accuracy = mo.trend("models:/churn/1", "degradation/accuracy", experiment_name="trend")
+    assert set(accuracy["metric"]) == {"degradation/estimated_accuracy"} and len(accuracy) == 3
+    rows = mo.trend("models:/churn/1", "traffic/rows", experiment_name="trend")
+    assert list(rows["value"]) == [2.0 * ROWS_PER_HOUR] * 3
+
+    url = champion["url"]
+    base = ["trend", "-m", "models:/churn/1", "--experiment-name", "trend"]
+    table = cli(*base, "--metric", "drift/share_drifted_columns", env=url)
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == 4 and "critical" in table.stdout.splitlines()[-1]
+    csv = cli(*base, "--metric", "drift/share_drifted_columns", "--output", "csv", env=url)
+    assert csv.returncode == 0, csv.stderr
+    parsed = pd.read_csv(pd.io.common.StringIO(csv.stdout))
+    assert list(parsed["value"]) == list(frame["value"])
+    png = tmp_path / "trend.png"
+    drawn = cli(*base, "--metric", "traffic/rows", "--output", "png", "--out", str(png), env=url)
+    assert drawn.returncode == 0, drawn.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    typo = cli(*base, "--metric", "drift/share_drifted_column", env=url)
+    assert typo.returncode == 2 and "Did you mean" in typo.stderr
+    nothing = cli(
+        "trend",
+        "-m",
+        "models:/churn/1",
+        "--metric",
+        "traffic/rows",
+        "--experiment-name",
+        "never monitored",
+        env=url,
+    )
+    assert nothing.returncode == 3 and "has no monitor run" in nothing.stderr
+
+
 def test_history_tells_the_story_in_order(champion):
     mo.monitor(
         "models:/churn/1",
