@@ -940,3 +940,34 @@ def test_fail_on_warning_and_the_table_output(champion):
     )
     assert strict.returncode == 1, strict.stderr
     assert "View run" in strict.stderr and "View run" not in strict.stdout
+
+
+def test_status_is_the_fleet_view(champion):
+    """Every version with a baseline, worst first; the monitored one with its latest state."""
+    mo.monitor(
+        "models:/churn@champion",
+        champion["logs"],
+        window="1h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=HOURS)),
+        alerts=["drift/share_drifted_columns>=0.5:critical"],
+        drift_options={"log_plots": False},
+    )
+    fleet = mo.status()
+    assert "plain" not in set(fleet["model"])  # a version without a baseline is not listed
+    first = fleet.iloc[0]
+    assert (first["model"], first["version"]) == ("churn", champion["version"])
+    assert "champion" in first["aliases"].split(",")
+    assert first["last_window"] == DAY + pd.Timedelta(hours=HOURS)
+    assert first["rows_last_day"] == HOURS * ROWS_PER_HOUR
+    assert first["drift_share"] >= 0.5 and first["level"] == "critical"
+    assert first["headline"] == "degradation/estimated_accuracy"  # no labels arrived
+    assert 0 <= first["headline_value"] <= 1
+    never = fleet[fleet["last_window"].isna()]
+    assert never.index.min() > 0 if len(never) else True  # the unmonitored come after
+    printed = cli("status", "--output", "json", env=champion["url"])
+    assert printed.returncode == 0, printed.stderr
+    rows = json.loads(printed.stdout)
+    assert rows[0]["model"] == "churn" and rows[0]["level"] == "critical"
+    table = cli("status", env=champion["url"])
+    assert table.returncode == 0 and "critical" in table.stdout.splitlines()[1]
