@@ -37,6 +37,8 @@ from mlflow_observe.logs.reader import (
 from mlflow_observe.monitoring.gate import GateResult, gate
 from mlflow_observe.monitoring.history import history
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
+from mlflow_observe.monitoring.status import status
+from mlflow_observe.monitoring.trend import trend
 from mlflow_observe.plugins.flavor import load_model, log_model, save_model
 from mlflow_observe.tracking.baselines import (
     BaselineNotFoundError,
@@ -78,4 +80,6 @@ __all__ = [
     "read_logs",
     "save_model",
     "scan_logs",
+    "status",
+    "trend",
 ]

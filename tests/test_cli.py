@@ -186,3 +186,111 @@ def test_drift_by_segment(tracking_uri, baseline_and_files, tmp_path):
         "drift", "-b", run_id, "-d", str(path), "--segment-by", "cat", env=_env(tracking_uri)
     )
     assert table.returncode == 0 and "segment cat=red" in table.stdout
+
+
+def test_non_finite_numbers_and_non_http_webhooks_are_usage_errors(tmp_path):
+    """Refused before any server is asked (the tracking URI here answers nothing)."""
+    window = tmp_path / "window.csv"
+    make_frame(10).to_csv(window, index=False)
+    env = _env(f"http://127.0.0.1:{free_port()}")
+    model = ["-m", "models:/churn/1"]
+    cases = [
+        (["gate", *model, "--threshold", "drift/share_drifted_columns<=1e999"], "1e999"),
+        (["gate", *model, "--threshold", "degradation/accuracy>=nan"], "nan"),
+        (["monitor", *model, "--logs", str(tmp_path), "--alert", "drift/x>=1e999"], "1e999"),
+        (["monitor", *model, "--logs", str(tmp_path), "--webhook", "file:///etc/passwd"], "file"),
+        (["monitor", *model, "--logs", str(tmp_path), "--webhook", "data:,x"], "data"),
+        (["monitor", *model, "--logs", str(tmp_path), "--webhook-timeout", "inf"], "inf"),
+        (["drift", "-b", "x", "-d", str(window), "--threshold", "nan"], "nan"),
+        (["drift", "-b", "x", "-d", str(window), "--drift-share", "1e999"], "1e999"),
+        (["degradation", "-b", "x", "-d", str(window), "--tolerance", "-inf"], "-inf"),
+    ]
+    for args, quoted in cases:
+        result = _cli(*args, env=env, timeout=60)
+        assert result.returncode == 2, (args, result.stderr)
+        assert quoted in result.stderr, (args, result.stderr)
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers a byte."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def test_every_command_has_one_deadline_for_a_silent_or_refusing_server(tmp_path):
+    """Each command gives up at MLFLOW_OBSERVE_SERVER_TIMEOUT, exit 3, naming the server."""
+    import time
+
+    window = tmp_path / "window.csv"
+    make_frame(10).to_csv(window, index=False)
+    model = ["-m", "models:/churn/1"]
+    commands = {
+        "drift": ["drift", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window)],
+        "degradation": ["degradation", "-b", "0123456789abcdef0123456789abcdef", "-d", str(window)],
+        "monitor": ["monitor", *model, "--logs", str(tmp_path)],
+        "gate": ["gate", *model, "--threshold", "drift/share_drifted_columns<=0.3"],
+        "history": ["history", *model],
+    }
+    deadline = 8
+    silent = SilentServer()
+    executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))
+
+    def start(uri, args):
+        env = {**_env(uri), "MLFLOW_OBSERVE_SERVER_TIMEOUT": str(deadline)}
+        for key in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+            env.pop(key, None)
+        process = subprocess.Popen(
+            [executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        return process, time.monotonic()
+
+    elapsed, results = {}, {}
+    try:
+        for name, args in commands.items():  # a pair at a time: this machine is busy
+            runs = {
+                (name, "silent"): start(silent.url, args),
+                (name, "refused"): start(f"http://127.0.0.1:{free_port()}", args),
+            }
+            limit = time.monotonic() + 240
+            while any(key not in elapsed for key in runs) and time.monotonic() < limit:
+                for key, (process, started) in runs.items():
+                    if key not in elapsed and process.poll() is not None:
+                        elapsed[key] = time.monotonic() - started
+                time.sleep(0.05)
+            for key, (process, _) in runs.items():
+                if key not in elapsed:
+                    process.kill()
+                results[key] = (process.returncode, process.communicate()[1])
+    finally:
+        silent.close()
+    for key, (code, err) in results.items():
+        assert code == 3, (key, err)
+        assert "did not answer within the deadline" in err, (key, err)
+        assert f"MLFLOW_OBSERVE_SERVER_TIMEOUT={deadline} s" in err, (key, err)
+    for name in commands:
+        # A silent server costs the deadline (not MLflow's 7 retries of 120 s); a refused
+        # port fails at once. The refused run measures this machine's start-up time.
+        extra = elapsed[name, "silent"] - elapsed[name, "refused"]
+        assert deadline - 3 <= extra <= deadline + 15, (name, elapsed)
+    print({f"{k[0]} {k[1]}": round(v, 1) for k, v in elapsed.items()})

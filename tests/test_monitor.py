@@ -92,16 +92,27 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
 
 
 class Hooks(http.server.ThreadingHTTPServer):
-    """A local webhook receiver that keeps every JSON payload (optionally answering slowly)."""
+    """A local webhook receiver that keeps every JSON payload.
 
-    def __init__(self, delay=0.0):
-        self.payloads, self.delay = [], delay
+    ``trickle``: answer one byte of a header every ``trickle`` seconds (never finishing).
+    """
+
+    def __init__(self, delay=0.0, trickle=None):
+        self.payloads, self.delay, self.trickle = [], delay, trickle
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.payloads.append(json.loads(body))
+                if outer.trickle:
+                    for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100:
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(outer.trickle)
                 time.sleep(outer.delay)
                 self.send_response(204)
                 self.end_headers()
@@ -111,6 +122,51 @@ class Hooks(http.server.ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks/observe"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class FailingProxy(http.server.ThreadingHTTPServer):
+    """A real HTTP proxy to the tracking server that answers 500 to the requests it is told to."""
+
+    def __init__(self, upstream, fail_when):
+        import requests
+
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if fail_when(self.command, self.path):
+                    self.send_response(500)
+                    payload = b'{"error_code": "INTERNAL_ERROR", "message": "injected"}'
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                answer = requests.request(
+                    self.command,
+                    upstream + self.path,
+                    data=body,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                    timeout=60,
+                )
+                self.send_response(answer.status_code)
+                for key in ("Content-Type",):
+                    if key in answer.headers:
+                        self.send_header(key, answer.headers[key])
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
@@ -229,6 +285,7 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     again = cli(*args, env=champion["url"])
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["windows"] == []
+    assert json.loads(again.stdout)["status"] == "nothing to evaluate"
     assert json.loads(again.stdout)["already_evaluated"] == HOURS
     assert len(client.search_runs([monitor_run.info.experiment_id])) == runs_before
     assert (
@@ -238,7 +295,7 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     hooks.shutdown()
 
 
-def test_window_boundaries_count_a_row_once(champion, tmp_path):
+def test_window_boundaries_count_a_row_once(champion, tmp_path, capsys):
     """Rows stamped exactly on a boundary belong to the window that starts there."""
     log_dir = tmp_path / "log"
     writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version="1")
@@ -261,8 +318,12 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path):
         min_rows=1,
         experiment_name="boundaries",
         drift_options={"log_plots": False},
+        progress=True,
     )
     assert [w.n_rows for w in result.windows] == [1, 2, 1]
+    # One bar, advanced as each window is done (not once per day of the log).
+    bar = capsys.readouterr().err
+    assert all(f"{done}/3" in bar for done in (1, 2, 3)), bar
     assert sum(w.n_rows for w in result.windows) == len(stamps)
     # Found again by its [start, end) tags, though its rows begin at 00:30.
     window_run = MlflowClient().get_run(result.windows[0].run_id)
@@ -311,7 +372,8 @@ def test_interrupted_window_is_evaluated_again(champion, tmp_path):
 
 
 def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
-    hooks = Hooks(delay=10.0)
+    # One header byte every 3 s: a per-read timeout never fires, the delivery's deadline does.
+    hooks = Hooks(trickle=3.0)
     started = time.monotonic()
     result = mo.monitor(
         "models:/churn/1",
@@ -338,13 +400,14 @@ def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
         experiment_name="slow hook",
         alerts=["drift/share_drifted_columns>=0.3:warning"],
         webhook=hooks.url,
-        webhook_timeout=1.0,
+        webhook_timeout=2.0,
         drift_options={"log_plots": False},
     )
     elapsed = time.monotonic() - started - elapsed
     assert result.level == "warning"
     assert result.windows[1].webhook.startswith("failed after 2 attempt(s): timed out")
-    assert elapsed < 60  # two 1 s attempts, not the receiver's 10 s
+    assert len(hooks.payloads) == 2 * sum(w.level is not None for w in result.windows)
+    assert elapsed < 60  # 2 s per delivery, not the receiver's 300 s
     hooks.shutdown()
 
 
@@ -372,10 +435,29 @@ def test_bad_input_exit_codes(champion, tmp_path):
         env=url,
     )
     assert bad_window.returncode == 2 and "'hourly'" in bad_window.stderr
+    # One letter missing: a rule that could never fire is refused, naming the closest key.
+    typo = cli(
+        "monitor",
+        "-m",
+        "models:/churn@champion",
+        "--logs",
+        champion["logs"],
+        "--alert",
+        "drift/share_drifted_column>=0.3",
+        env=url,
+    )
+    assert typo.returncode == 2, typo.stderr
+    assert "Did you mean 'drift/share_drifted_columns'" in typo.stderr
+    missing_logs = cli(
+        "monitor", "-m", "models:/churn@champion", "--logs", str(tmp_path / "nowhere"), env=url
+    )
+    assert missing_logs.returncode == 3
+    assert f"{str(tmp_path / 'nowhere')!r} does not exist" in missing_logs.stderr
     no_alias = cli("monitor", "-m", "models:/churn@nope", "--logs", champion["logs"], env=url)
     assert no_alias.returncode == 3
     assert "has no alias 'nope' (its aliases: champion)" in no_alias.stderr
-    empty = cli(
+    # Windows without predictions are not an error; the no-traffic rule is what pages.
+    quiet = [
         "monitor",
         "-m",
         "models:/churn@champion",
@@ -385,9 +467,24 @@ def test_bad_input_exit_codes(champion, tmp_path):
         "2026-10-01",
         "--until",
         "2026-10-01T03:00",
-        env=url,
-    )
-    assert empty.returncode == 3 and "No predictions of churn v1" in empty.stderr
+        "--experiment-name",
+        "quiet model",
+        "--output",
+        "json",
+    ]
+    empty = cli(*quiet, env=url)
+    assert empty.returncode == 0, empty.stderr
+    assert [w["n_rows"] for w in json.loads(empty.stdout)["windows"]] == [0, 0, 0]
+    paged = cli(*quiet, "--alert", "traffic/rows==0 for 2h", env=url)
+    assert paged.returncode == 1, paged.stderr
+    windows = json.loads(paged.stdout)["windows"]
+    # The first window has no earlier window known to have been quiet; the next two do.
+    assert [w["level"] for w in windows] == [None, "critical", "critical"]
+    assert windows[1]["alerts"][0]["rule"] == "traffic/rows==0 for 2h:critical"
+    series = MlflowClient().get_run(json.loads(paged.stdout)["monitor_run_id"])
+    history = MlflowClient().get_metric_history(series.info.run_id, "traffic/rows")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.0), (1, 0.0), (2, 0.0)]
+    assert series.data.tags["observe.alert.level"] == "critical"
     # A registered version logged without a baseline.
     with mlflow.start_run():
         plain = mlflow.sklearn.log_model(
@@ -510,9 +607,31 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     assert "minimum absolute change check failed" in same.reasons[0]
     assert same.checks[0].candidate_value == same.checks[0].champion_value
     assert not (tmp_path / "gate-log").exists()
+    # Non-inferiority (MetricThreshold cannot say it) and the probability metrics: the
+    # model's predict_proba gives roc_auc and log_loss on the gate's data.
+    release = mo.gate(
+        "models:/churn@champion",
+        data=holdout,
+        against="champion",
+        thresholds=[
+            "degradation/accuracy>=champion-0.01",
+            "degradation/roc_auc>=champion",
+            "degradation/log_loss<=champion+0.02",
+            "degradation/roc_auc>=0.7",
+        ],
+    )
+    assert release.passed, release.reasons
+    values = {c.threshold: c.candidate_value for c in release.checks}
+    assert values["degradation/roc_auc>=0.7 and degradation/roc_auc>=champion"] > 0.9
+    assert values["degradation/log_loss<=champion+0.02"] > 0
     # A metric that was not computed fails with a reason, never a crash.
-    missing = mo.gate("models:/churn/1", data=holdout, thresholds=["drift/no_such_metric<=1"])
+    missing = mo.gate(
+        "models:/churn/1", data=holdout, thresholds=["drift/multivariate/domain_auc<=0.9"]
+    )
     assert not missing.passed and "has no value for it" in missing.reasons[0]
+    # A metric no evaluation ever has is refused before anything runs, naming the closest.
+    with pytest.raises(ValueError, match="Did you mean 'drift/share_drifted_columns'"):
+        mo.gate("models:/churn/1", data=holdout, thresholds=["drift/share_drifted_column<=1"])
     # The legacy stage path, from the recorded evaluation (no data).
     staged = cli(
         "gate",
@@ -526,6 +645,11 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
     )
     assert staged.returncode == 0, staged.stdout + staged.stderr
     assert "recorded evaluation" in staged.stdout
+    assert "Model validation passed" not in staged.stdout + staged.stderr
+    # Each gate adds to the version's history; the latest one's tags do not erase it.
+    history = json.loads(client.get_model_version("churn", "1").tags["observe.gate.history"])
+    assert len({e["run_id"] for e in history}) == len(history) >= 3
+    assert history[-1]["status"] == "passed" and history[-1]["promotion"] == "done"
     assert client.get_model_version("churn", "1").current_stage == "Production"
     usage = cli(
         "gate",
@@ -536,6 +660,138 @@ def test_gate_relative_thresholds_missing_metrics_and_stage(champion, tmp_path, 
         env=champion["url"],
     )
     assert usage.returncode == 2 and "--against" in usage.stderr
+
+
+def test_gate_records_its_decision_before_it_moves_the_alias(champion, tmp_path, monkeypatch):
+    """A failed alias move is reported (exit 3) with the tags saying so; a report that cannot
+    be stored moves nothing."""
+    from mlflow_observe.monitoring.gate import GateError, GatePromotionError
+
+    client = MlflowClient()
+    _, candidate = log_version(customers(3000, seed=7))
+    holdout = customers(800, seed=8)
+    holdout = holdout.assign(churned=churned(holdout))
+    passing = ["drift/share_drifted_columns<=1"]
+    recorded = mo.gate(f"models:/churn/{candidate}", data=holdout, thresholds=passing)
+    assert recorded.passed and recorded.promotion == "none"
+    proxy = FailingProxy(
+        champion["url"], lambda method, path: method == "POST" and "registered-models/alias" in path
+    )
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(proxy.url)
+    try:
+        with pytest.raises(GatePromotionError, match="promotion failed") as failed:
+            mo.gate(
+                f"models:/churn/{candidate}", data=holdout, thresholds=passing, promote="champion"
+            )
+    finally:
+        mlflow.set_tracking_uri(champion["url"])
+        proxy.shutdown()
+    result = failed.value.result
+    assert result.passed and result.promotion == "failed"
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
+    tags = client.get_model_version("churn", candidate).tags
+    assert tags["observe.gate.status"] == "passed"
+    assert tags["observe.gate.promotion"] == "failed"
+    assert tags["observe.gate.run_id"] == result.run_id
+    assert "promotion failed" in tags["observe.gate.action"]
+    report = json.loads(
+        mlflow.artifacts.load_text(
+            f"{client.get_run(result.run_id).info.artifact_uri}/gate_report.json"
+        )
+    )
+    assert report["verdict"] == "passed" and report["promotion"] == "failed"
+
+    # The report cannot be stored (the gate's experiment keeps artifacts under a file).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    client.create_experiment("unrecordable", artifact_location=(blocker / "artifacts").as_uri())
+    with pytest.raises(GateError, match="could not be recorded.*nothing was promoted"):
+        mo.gate(
+            f"models:/churn/{candidate}",
+            thresholds=passing,
+            promote="champion",
+            experiment_name="unrecordable",
+        )
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
+    tags = client.get_model_version("churn", candidate).tags
+    assert tags["observe.gate.run_id"] != result.run_id  # this gate's, not the older one
+    assert tags["observe.gate.promotion"] == "failed"
+    assert tags["observe.gate.action"] == "none: the decision could not be recorded"
+
+    # The command line: the verdict printed, then exit 3 naming the failed move.
+    proxy = FailingProxy(
+        champion["url"], lambda method, path: method == "POST" and "registered-models/alias" in path
+    )
+    try:
+        moved = cli(
+            "gate",
+            "-m",
+            f"models:/churn/{candidate}",
+            "--threshold",
+            "drift/share_drifted_columns<=1",
+            "--promote",
+            "champion",
+            env=proxy.url,
+        )
+    finally:
+        proxy.shutdown()
+    assert moved.returncode == 3, moved.stdout + moved.stderr
+    assert "gate PASSED" in moved.stdout and "promotion failed" in moved.stderr
+    assert client.get_model_version_by_alias("churn", "champion").version == champion["version"]
+
+
+def test_trend_without_the_ui(champion, tmp_path):
+    result = mo.monitor(
+        "models:/churn/1",
+        champion["logs"],
+        window="2h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=HOURS)),
+        experiment_name="trend",
+        alerts=["drift/share_drifted_columns>=0.5:critical"],
+        drift_options={"log_plots": False},
+    )
+    frame = mo.trend("models:/churn/1", "drift/share_drifted_columns", experiment_name="trend")
+    assert list(frame.columns) == ["window_start", "value", "level", "metric"]
+    assert list(frame["window_start"]) == [w.window.start for w in result.windows]
+    assert list(frame["value"]) == [
+        w.metrics["drift/share_drifted_columns"] for w in result.windows
+    ]
+    assert list(frame["level"]) == [w.level for w in result.windows]
+    assert frame["level"].iloc[-1] == "critical" and frame["level"].iloc[0] is None
+    # A realised key reads the estimate on windows without labels, and says so.
+    accuracy = mo.trend("models:/churn/1", "degradation/accuracy", experiment_name="trend")
+    assert set(accuracy["metric"]) == {"degradation/estimated_accuracy"} and len(accuracy) == 3
+    rows = mo.trend("models:/churn/1", "traffic/rows", experiment_name="trend")
+    assert list(rows["value"]) == [2.0 * ROWS_PER_HOUR] * 3
+
+    url = champion["url"]
+    base = ["trend", "-m", "models:/churn/1", "--experiment-name", "trend"]
+    table = cli(*base, "--metric", "drift/share_drifted_columns", env=url)
+    assert table.returncode == 0, table.stderr
+    assert len(table.stdout.splitlines()) == 4 and "critical" in table.stdout.splitlines()[-1]
+    csv = cli(*base, "--metric", "drift/share_drifted_columns", "--output", "csv", env=url)
+    assert csv.returncode == 0, csv.stderr
+    parsed = pd.read_csv(pd.io.common.StringIO(csv.stdout))
+    assert list(parsed["value"]) == list(frame["value"])
+    png = tmp_path / "trend.png"
+    drawn = cli(*base, "--metric", "traffic/rows", "--output", "png", "--out", str(png), env=url)
+    assert drawn.returncode == 0, drawn.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    typo = cli(*base, "--metric", "drift/share_drifted_column", env=url)
+    assert typo.returncode == 2 and "Did you mean" in typo.stderr
+    nothing = cli(
+        "trend",
+        "-m",
+        "models:/churn/1",
+        "--metric",
+        "traffic/rows",
+        "--experiment-name",
+        "never monitored",
+        env=url,
+    )
+    assert nothing.returncode == 3 and "has no monitor run" in nothing.stderr
 
 
 def test_history_tells_the_story_in_order(champion):
@@ -669,7 +925,47 @@ def test_fail_on_warning_and_the_table_output(champion):
     assert "churn v1: 1 window(s) evaluated, 0 skipped, 0 evaluated before" in quiet.stdout
     row = quiet.stdout.splitlines()[2]
     assert row.startswith("2026-11-26 00:00:00") and " warning " in row
+    # MLflow's own run links stay quiet unless --verbose.
+    assert "View run" not in quiet.stdout + quiet.stderr
     strict = cli(
-        *args, "--fail-on", "warning", "--experiment-name", "warnings fail", env=champion["url"]
+        *args,
+        "--fail-on",
+        "warning",
+        "--experiment-name",
+        "warnings fail",
+        "--verbose",
+        env=champion["url"],
     )
     assert strict.returncode == 1, strict.stderr
+    assert "View run" in strict.stderr and "View run" not in strict.stdout
+
+
+def test_status_is_the_fleet_view(champion):
+    """Every version with a baseline, worst first; the monitored one with its latest state."""
+    mo.monitor(
+        "models:/churn@champion",
+        champion["logs"],
+        window="1h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=HOURS)),
+        alerts=["drift/share_drifted_columns>=0.5:critical"],
+        drift_options={"log_plots": False},
+    )
+    fleet = mo.status()
+    assert "plain" not in set(fleet["model"])  # a version without a baseline is not listed
+    first = fleet.iloc[0]
+    assert (first["model"], first["version"]) == ("churn", champion["version"])
+    assert "champion" in first["aliases"].split(",")
+    assert first["last_window"] == DAY + pd.Timedelta(hours=HOURS)
+    assert first["rows_last_day"] == HOURS * ROWS_PER_HOUR
+    assert first["drift_share"] >= 0.5 and first["level"] == "critical"
+    assert first["headline"] == "degradation/estimated_accuracy"  # no labels arrived
+    assert 0 <= first["headline_value"] <= 1
+    never = fleet[fleet["last_window"].isna()]
+    assert never.index.min() > 0 if len(never) else True  # the unmonitored come after
+    printed = cli("status", "--output", "json", env=champion["url"])
+    assert printed.returncode == 0, printed.stderr
+    rows = json.loads(printed.stdout)
+    assert rows[0]["model"] == "churn" and rows[0]["level"] == "critical"
+    table = cli("status", env=champion["url"])
+    assert table.returncode == 0 and "critical" in table.stdout.splitlines()[1]

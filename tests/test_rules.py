@@ -60,10 +60,15 @@ def test_thresholds_map_to_mlflow_metric_threshold():
         greater_is_better=True,
     )  # MLflow accepts the values
     assert mlflow_threshold.min_relative_change == 0.05
+    # Non-inferiority, which MetricThreshold cannot express: margins checked on the delta.
+    assert Threshold.parse("acc>=champion-0.01").margin_absolute == 0.01
+    assert Threshold.parse("loss<=champion+0.02").margin_absolute == 0.02
+    assert Threshold.parse("acc>=champion-1%").margin_relative == 0.01
+    assert Threshold.parse("acc>=champion").margin_absolute == 0.0
+    assert str(Threshold.parse("acc>=champion-0.01")) == "acc>=champion-0.01"
     for bad in [
-        "acc>=champion-0.01",
-        "acc<=champion+0.01",
-        "acc>=champion",
+        "acc>=champion+0",
+        "acc>=champion-200%",
         "acc>=champion+200%",
         "acc>0.8",
         "acc",
@@ -89,3 +94,88 @@ def test_windows_are_aligned_half_open_and_complete():
             parse_duration(bad)
     with pytest.raises(WindowError, match="not before"):
         split_windows("2026-11-27", "2026-11-26", hour)
+
+
+@pytest.mark.parametrize(
+    "text", ["drift/share_drifted_columns<=1e999", "m>=-1e400", "m>=champion+1e999"]
+)
+def test_non_finite_bounds_are_refused(text):
+    with pytest.raises(RuleSyntaxError, match="not a finite number"):
+        Threshold.parse(text)
+    if "champion" not in text:
+        with pytest.raises(RuleSyntaxError, match="not a finite number"):
+            AlertRule.parse(text)
+    for word in ("nan", "inf", "-inf"):
+        with pytest.raises(RuleSyntaxError, match="Cannot read"):
+            Threshold.parse(f"m<={word}")
+        with pytest.raises(RuleSyntaxError, match="Cannot read"):
+            AlertRule.parse(f"m<={word}")
+
+
+def test_a_performance_rule_follows_the_labels():
+    """Named once, it reads the realised value when labels arrived, the estimate otherwise."""
+    rule = AlertRule.parse("degradation/accuracy_delta<=-0.02:warning")
+    realised = rule.check({"degradation/accuracy_delta": -0.05})
+    estimated = rule.check({"degradation/estimated_accuracy_delta": -0.05})
+    calm = rule.check({"degradation/estimated_accuracy_delta": 0.0})
+    assert (realised.fired, realised.source) == (True, "realised")
+    assert (estimated.fired, estimated.source) == (True, "estimated")
+    assert estimated.evaluated_metric == "degradation/estimated_accuracy_delta"
+    assert "estimate" in estimated.note
+    assert not calm.fired
+    explicit = AlertRule.parse("degradation/estimated_accuracy_delta<=-0.02")
+    assert not explicit.check({"degradation/accuracy_delta": -0.5}).fired  # as written
+
+
+def test_sustained_rules_need_every_window():
+    rule = AlertRule.parse("traffic/rows==0 for 3h:warning")
+    assert rule.sustained == pd.Timedelta(hours=3) and rule.level == "warning"
+    assert rule.check({"traffic/rows": 0.0}, previous=[0.0, 0.0]).fired
+    assert not rule.check({"traffic/rows": 0.0}, previous=[0.0, 12.0]).fired
+    unknown = rule.check({"traffic/rows": 0.0}, previous=[None, 0.0])
+    assert not unknown.fired and "not known" in unknown.note
+    with pytest.raises(RuleSyntaxError, match="traffic/rows==0 for soon"):
+        AlertRule.parse("traffic/rows==0 for soon")
+
+
+def test_rules_are_checked_against_the_catalogue():
+    from mlflow_observe.monitoring.catalogue import (
+        UnknownMetricError,
+        check_metrics,
+        metric_catalogue,
+    )
+
+    catalogue = metric_catalogue()
+    check_metrics(["traffic/rows", "integrity/n_findings", "degradation/accuracy_delta"], catalogue)
+    with pytest.raises(UnknownMetricError, match="Did you mean 'drift/share_drifted_columns'"):
+        check_metrics(["drift/share_drifted_column"], catalogue)
+    with pytest.raises(UnknownMetricError, match="'integrity/n_finding'"):
+        check_metrics(["integrity/n_finding"], catalogue)
+    with pytest.raises(UnknownMetricError, match="could never pass"):
+        check_metrics(["drift/tenure/ks_pvalue"], catalogue, what="threshold")
+    check_metrics(["drift/tenure/ks_pvalue"], catalogue, what="threshold", any_column=True)
+
+
+def test_non_inferiority_is_checked_on_the_delta():
+    from mlflow_observe.monitoring.gate import _check
+
+    def check(text, candidate, champion):
+        return _check(Threshold.parse(text), {"m": candidate}, {"m": champion})
+
+    assert check("m>=champion-0.01", 0.825, 0.83).passed
+    worse = check("m>=champion-0.01", 0.81, 0.83)
+    assert not worse.passed and "non-inferiority" in worse.reason and "0.82" in worse.reason
+    assert check("m<=champion+0.02", 0.51, 0.50).passed
+    assert not check("m<=champion+0.02", 0.53, 0.50).passed
+    assert check("m>=champion-1%", 0.792, 0.80).passed  # 1% of 0.80 = 0.008
+    assert not check("m>=champion-1%", 0.791, 0.80).passed
+    assert not check("m>=champion", 0.79, 0.80).passed
+    combined = combine_thresholds([Threshold.parse("m>=0.9"), Threshold.parse("m>=champion-0.01")])
+    assert not _check(combined["m"], {"m": 0.85}, {"m": 0.85}).passed  # the absolute part
+    # Without labels the realised key reads the estimate, and says so.
+    estimated = _check(
+        Threshold.parse("degradation/accuracy_delta>=-0.05"),
+        {"degradation/estimated_accuracy_delta": -0.1},
+        None,
+    )
+    assert not estimated.passed and estimated.evaluated_metric.endswith("estimated_accuracy_delta")

@@ -15,7 +15,7 @@ from mlflow_observe.cli.drift import EXIT_DRIFT, EXIT_OK, run_evaluation
 @options.evaluation_inputs
 @click.option(
     "--tolerance",
-    type=float,
+    type=options.FINITE_FLOAT,
     default=None,
     help="Relative slack beyond the baseline's uncertainty (default 0.02).",
 )
@@ -23,6 +23,7 @@ from mlflow_observe.cli.drift import EXIT_DRIFT, EXIT_OK, run_evaluation
     "--fail-on-degradation", is_flag=True, help="Exit with 1 when a metric degraded (for CI/CD)."
 )
 @options.OUTPUT
+@options.VERBOSE
 def degradation(
     baseline,
     data,

@@ -12,6 +12,7 @@ import click
 
 from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.cli import options
+from mlflow_observe.cli.errors import undecided
 from mlflow_observe.core.drift.options import METHODS
 
 _logger = logging.getLogger(__name__)
@@ -57,13 +58,13 @@ def read_table(path: str, engine: str = "pandas"):
 )
 @click.option(
     "--threshold",
-    type=float,
+    type=options.FINITE_FLOAT,
     default=None,
     help="One threshold for every column (default: the method's own).",
 )
 @click.option(
     "--drift-share",
-    type=float,
+    type=options.FINITE_FLOAT,
     default=None,
     help="Share of drifted columns at which the dataset drifts (default 0.5).",
 )
@@ -100,6 +101,7 @@ def read_table(path: str, engine: str = "pandas"):
 )
 @options.ENGINE
 @options.OUTPUT
+@options.VERBOSE
 def drift(
     baseline,
     data,
@@ -196,9 +198,7 @@ def run_evaluation(
     except click.UsageError:
         raise
     except Exception as exc:  # report, then exit "could not decide"
-        _logger.debug("evaluation failed", exc_info=True)
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(EXIT_UNDECIDED)
+        undecided(exc)
     return result, run.info.run_id
 
 

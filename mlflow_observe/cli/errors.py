@@ -11,23 +11,20 @@ import click
 
 from mlflow_observe.cli.options import EXIT_UNDECIDED
 from mlflow_observe.monitoring.rules import RuleSyntaxError
+from mlflow_observe.monitoring.webhook import WebhookURLError
 from mlflow_observe.monitoring.windows import WindowError
+from mlflow_observe.tracking import deadline
 
 _logger = logging.getLogger(__name__)
 
-# MLflow retries an unreachable server 7 times with exponential backoff (minutes);
-# a scheduled job should say so sooner. Users who set these keep their values.
-_BOUNDED_RETRIES = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-
 
 def bound_http_retries() -> None:
-    """Make calls to an unreachable tracking server fail within about a minute."""
-    for key, value in _BOUNDED_RETRIES.items():
-        os.environ.setdefault(key, value)
+    """Make every call to the tracking server fail within one deadline (see
+    :mod:`mlflow_observe.tracking.deadline`); a bad deadline value is a usage error."""
+    try:
+        deadline.bound_tracking_requests()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -40,23 +37,29 @@ def decided():
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
-    except (RuleSyntaxError, WindowError) as exc:
+    except (RuleSyntaxError, WindowError, WebhookURLError) as exc:
         raise click.UsageError(str(exc)) from exc
     except (click.UsageError, click.exceptions.Exit, SystemExit):
         raise
     except Exception as exc:  # report, then exit "could not decide"
-        _logger.debug("command failed", exc_info=True)
-        message = getattr(exc, "message", None) or str(exc)
-        click.echo(f"Error: {message}", err=True)
-        if _looks_unreachable(exc):
-            uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
-            click.echo(
-                f"The tracking server {uri} did not answer; nothing was marked as "
-                "evaluated. Check MLFLOW_TRACKING_URI and that the server is up, then "
-                "run the command again.",
-                err=True,
-            )
-        sys.exit(EXIT_UNDECIDED)
+        undecided(exc)
+
+
+def undecided(exc: BaseException) -> None:
+    """Report a failure on stderr (naming the tracking server when it did not answer), exit 3."""
+    _logger.debug("command failed", exc_info=True)
+    message = getattr(exc, "message", None) or str(exc)
+    click.echo(f"Error: {message}", err=True)
+    if _looks_unreachable(exc):
+        uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking server")
+        click.echo(
+            f"The tracking server {uri} did not answer within the deadline "
+            f"({deadline.ENV}={deadline.server_timeout():g} s); nothing was marked as "
+            "evaluated. Check MLFLOW_TRACKING_URI and that the server is up, then "
+            "run the command again.",
+            err=True,
+        )
+    sys.exit(EXIT_UNDECIDED)
 
 
 def _looks_unreachable(exc: BaseException) -> bool:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from mlflow_observe.cli import options
-from mlflow_observe.cli.errors import bound_http_retries, decided
+from mlflow_observe.cli.errors import decided
 from mlflow_observe.monitoring.rules import (
     RuleSyntaxError,
     Threshold,
@@ -42,7 +42,9 @@ from mlflow_observe.monitoring.rules import (
     required=True,
     help="METRIC>=VALUE or METRIC<=VALUE (absolute), or METRIC>=champion+0.01, "
     "METRIC>=champion+2%, METRIC<=champion-0.05 (MLflow's MetricThreshold "
-    "minimum absolute/relative change). Repeatable.",
+    "minimum absolute/relative change), or non-inferiority: METRIC>=champion-0.01, "
+    "METRIC<=champion+0.02, METRIC>=champion-1%, METRIC>=champion (checked on the "
+    "delta). METRIC must be one an evaluation can have. Repeatable.",
 )
 @click.option(
     "--promote",
@@ -60,21 +62,26 @@ from mlflow_observe.monitoring.rules import (
 @options.TARGETS
 @options.MONITORING_EXPERIMENT
 @options.OUTPUT
+@options.VERBOSE
 def gate(model_uri, data, against, thresholds, promote, stage, targets, experiment_name, output):
     """Evaluate a model version against thresholds; tag it, and promote it only on a pass.
 
-    The verdict, the reasons and the gate's run id are set as version tags
-    (observe.gate.*); the whole decision is kept as gate_report.json on the
-    gate's run.
+    The decision is recorded before it acts: the verdict, the reasons and the
+    gate's run id are set as version tags (observe.gate.*) and the whole
+    decision is kept as gate_report.json on the gate's run; only then does the
+    alias (or stage) move, and observe.gate.promotion says done or failed.
 
     \b
     Exit codes:
       0  the gate passed (and the alias or stage moved, if asked)
       1  the gate failed (nothing moved)
-      2  usage error (e.g. a malformed --threshold)
-      3  could not decide: unknown model or alias, no baseline, no evaluation,
+      2  usage error (e.g. a malformed or non-finite --threshold)
+      3  could not decide or could not act: unknown model or alias, no baseline,
+         no evaluation, the decision could not be recorded (nothing moved), the
+         gate passed but the alias could not be moved (the tags say so),
          tracking server unreachable
     """
+    from mlflow_observe.monitoring.gate import GatePromotionError
     from mlflow_observe.monitoring.gate import gate as run_gate
 
     try:
@@ -86,18 +93,21 @@ def gate(model_uri, data, against, thresholds, promote, stage, targets, experime
         raise click.UsageError(
             "A --threshold compares with the champion: give --against models:/<name>@<alias>."
         )
-    bound_http_retries()
+    failure = None
     with decided():
-        result = run_gate(
-            model_uri,
-            thresholds=parsed,
-            data=data,
-            against=against,
-            promote=promote,
-            stage=stage,
-            targets=targets,
-            experiment_name=experiment_name,
-        )
+        try:
+            result = run_gate(
+                model_uri,
+                thresholds=parsed,
+                data=data,
+                against=against,
+                promote=promote,
+                stage=stage,
+                targets=targets,
+                experiment_name=experiment_name,
+            )
+        except GatePromotionError as exc:  # decided and recorded; the move failed
+            result, failure = exc.result, exc
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -117,4 +127,7 @@ def gate(model_uri, data, against, thresholds, promote, stage, targets, experime
             )
         for action in result.actions:
             click.echo(f"  {action}")
+    if failure is not None:
+        click.echo(f"Error: {failure.message}", err=True)
+        sys.exit(options.EXIT_UNDECIDED)
     sys.exit(options.EXIT_OK if result.passed else options.EXIT_FAILED)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from mlflow_observe.cli import options
-from mlflow_observe.cli.errors import bound_http_retries, decided
+from mlflow_observe.cli.errors import decided
 
 
 @click.command("history")
 @options.MODEL_URI
 @options.OUTPUT
+@options.VERBOSE
 def history(model_uri, output):
     """Print a model version's baseline, monitored windows, alerts and gate decisions.
 
@@ -23,7 +24,6 @@ def history(model_uri, output):
     from mlflow_observe.monitoring.history import history as read_history
     from mlflow_observe.monitoring.history import to_json
 
-    bound_http_retries()
     with decided():
         events = read_history(model_uri)
     if output == "json":

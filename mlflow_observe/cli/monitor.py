@@ -8,12 +8,17 @@ import sys
 import click
 
 from mlflow_observe.cli import options
-from mlflow_observe.cli.errors import bound_http_retries, decided
+from mlflow_observe.cli.errors import decided
 from mlflow_observe.monitoring.rules import (
     CRITICAL,
     WARNING,
     AlertRule,
     RuleSyntaxError,
+)
+from mlflow_observe.monitoring.webhook import (
+    WebhookURLError,
+    check_webhook_timeout,
+    check_webhook_url,
 )
 from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
@@ -47,9 +52,11 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     "alerts",
     metavar="RULE",
     multiple=True,
-    help="METRIC OP VALUE[:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical' "
-    "(OP: >= <= > < == !=; LEVEL: warning or critical, default critical). "
-    "Repeatable.",
+    help="METRIC OP VALUE [for DURATION][:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical', "
+    "'degradation/accuracy_delta<=-0.02:warning' (the realised value when labels arrived, "
+    "the estimate otherwise), 'traffic/rows==0 for 2h' (held on every window of the last 2h). "
+    "OP: >= <= > < == !=; LEVEL: warning or critical, default critical. METRIC must be one "
+    "a window can have (checked before anything runs). Repeatable.",
 )
 @click.option(
     "--fail-on",
@@ -62,14 +69,15 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     "--webhook",
     metavar="URL",
     default=None,
-    help="POST a JSON payload here for every window that raised an alert.",
+    help="POST a JSON payload to this http(s) URL for every window that raised an alert "
+    "(redirects are not followed: a 3xx is a failed delivery).",
 )
 @click.option(
     "--webhook-timeout",
-    type=float,
-    default=5.0,
+    type=options.FINITE_FLOAT,
+    default=10.0,
     show_default=True,
-    help="Seconds per webhook attempt (two attempts at most).",
+    help="Total seconds for one webhook delivery, both attempts included.",
 )
 @click.option(
     "--min-rows",
@@ -81,6 +89,7 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
 @options.MONITORING_EXPERIMENT
 @options.LOG_ENGINE
 @options.OUTPUT
+@options.VERBOSE
 def monitor(
     model_uri,
     logs,
@@ -102,22 +111,30 @@ def monitor(
     arrived, estimated otherwise) nested under the version's monitor run, whose
     metric charts are the time series. Running it twice adds nothing.
 
+    Scheduled runs: no new complete window is exit 0 ("nothing to evaluate");
+    windows without predictions are not an error (a 'traffic/rows==0 for 2h'
+    rule is what pages for a model that stopped receiving traffic).
+
     \b
     Exit codes:
-      0  no alert at the --fail-on level fired
+      0  no alert at the --fail-on level fired (or nothing to evaluate)
       1  an alert at the --fail-on level (default critical) fired
-      2  usage error (e.g. a malformed --alert rule or --window)
-      3  could not decide: unknown model or alias, no baseline, no predictions in
-         the range, tracking server unreachable, --engine spark without Spark
+      2  usage error (e.g. a malformed or non-finite --alert rule, a rule on a
+         metric no window has, a --window, a --webhook that is not http(s))
+      3  could not decide: unknown model or alias, no baseline, a --logs location
+         that does not exist, no prediction of the model ever logged there,
+         tracking server unreachable, --engine spark without Spark
     """
     from mlflow_observe.monitoring.monitor import monitor as run_monitor
 
     try:
         rules = [AlertRule.parse(rule) for rule in alerts]
         width = parse_duration(window)
-    except (RuleSyntaxError, WindowError) as exc:
+        if webhook is not None:
+            check_webhook_url(webhook)
+        check_webhook_timeout(webhook_timeout)
+    except (RuleSyntaxError, WindowError, WebhookURLError) as exc:
         raise click.UsageError(str(exc)) from exc
-    bound_http_retries()
     with decided():
         result = run_monitor(
             model_uri,
@@ -141,13 +158,17 @@ def _print(result, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
+    if not result.windows:
+        click.echo(
+            f"{result.model.label}: nothing to evaluate (no new complete window; "
+            f"{result.already_evaluated} evaluated before); monitor run {result.monitor_run_id}"
+        )
+        return
     click.echo(
         f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
         f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
         f"monitor run {result.monitor_run_id}"
     )
-    if not result.windows:
-        return
     click.echo(
         f"{'window start (UTC)':<20} {'rows':>7} {'status':<10} {'drift share':>11} "
         f"{'alert':<9} run / note"

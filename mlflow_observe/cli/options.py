@@ -1,10 +1,32 @@
 """Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
 
+import logging
+import math
+import os
+
 import click
 
 # Exit codes of every command: CI/CD and schedulers branch on them.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
+
+
+class FiniteFloat(click.ParamType):
+    """A float that is a finite number: ``nan``, ``inf`` and ``1e999`` are usage errors."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
 
 BASELINE = click.option(
     "--baseline",
@@ -90,6 +112,32 @@ OUTPUT = click.option(
     default="table",
     show_default=True,
     help="How to print the result.",
+)
+
+
+# MLflow's own output that a command keeps quiet unless --verbose: its run and
+# experiment links, and its artifact download bars.
+QUIET_MLFLOW = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+
+
+def _verbose(ctx, param, value):
+    if value:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "false"
+        os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        logging.getLogger("mlflow").setLevel(logging.INFO)
+    return value
+
+
+VERBOSE = click.option(
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_verbose,
+    help="Also show MLflow's own output: its run links and artifact download bars.",
 )
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import sys
 from dataclasses import asdict, dataclass, field
 
 import mlflow
 import pandas as pd
-from mlflow.entities import RunStatus
+from mlflow.entities import RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation import EvaluationResult
@@ -31,11 +32,13 @@ from mlflow_observe._version import __version__
 from mlflow_observe.inputs import read_table
 from mlflow_observe.logs.schema import LABEL, PREDICTION
 from mlflow_observe.logs.writer import no_prediction_logs
+from mlflow_observe.monitoring.catalogue import check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.rules import (
     RuleSyntaxError,
     Threshold,
     combine_thresholds,
+    estimated_twin,
 )
 from mlflow_observe.monitoring.runs import (
     create_run,
@@ -45,9 +48,11 @@ from mlflow_observe.monitoring.runs import (
     model_version_runs,
     resumed_run,
 )
-from mlflow_observe.tracking import tags
+from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+
+_logger = logging.getLogger(__name__)
 
 PASSED, FAILED = "passed", "failed"
 REPORT_ARTIFACT = "gate_report.json"
@@ -60,6 +65,18 @@ class GateError(MlflowException):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
+class GatePromotionError(GateError):
+    """The gate decided and recorded its verdict, but moving the alias (or stage) failed.
+
+    ``result`` is the recorded decision; its ``promotion`` is ``'failed'`` and
+    the version's ``observe.gate.promotion`` tag says so.
+    """
+
+    def __init__(self, result: "GateResult", message: str):
+        super().__init__(f"The gate passed {result.candidate.label}, but {message}.")
+        self.result = result
+
+
 @dataclass(frozen=True)
 class ThresholdCheck:
     """One threshold against the candidate's (and the champion's) metric."""
@@ -70,6 +87,7 @@ class ThresholdCheck:
     champion_value: float | None
     passed: bool
     reason: str
+    evaluated_metric: str = ""  # the key read (the estimate's, for a realised key without labels)
 
 
 @dataclass
@@ -84,6 +102,7 @@ class GateResult:
     evaluated_on: str
     actions: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    promotion: str = tags.PROMOTION_NONE
 
     @property
     def passed(self) -> bool:
@@ -102,6 +121,7 @@ class GateResult:
             "evaluated_on": self.evaluated_on,
             "reasons": self.reasons,
             "actions": self.actions,
+            "promotion": self.promotion,
             "notes": self.notes,
             "checks": [asdict(c) for c in self.checks],
         }
@@ -158,6 +178,11 @@ def gate(
     merged = combine_thresholds(parsed)
     client = MlflowClient()
     candidate = resolve_model_version(model_uri, client)
+    try:
+        catalogue, any_column = metric_catalogue(load_baseline(candidate.uri)), False
+    except Exception:  # no baseline to name the columns: judged by the recorded metrics
+        catalogue, any_column = metric_catalogue(), True
+    check_metrics(list(merged), catalogue, what="threshold", any_column=any_column)
     champion = None
     if against:
         against = (
@@ -223,7 +248,7 @@ def gate(
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return result
     except BaseException:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception), deadline.last_calls():
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
 
@@ -239,9 +264,12 @@ def _evaluate_version(
     loaded = mlflow.pyfunc.load_model(model.uri)
     with no_prediction_logs():  # a gate's evaluation is not production traffic
         output = loaded.predict(features)
+        probabilities = _probabilities(loaded, features, baseline, notes, model)
     if isinstance(output, pd.DataFrame):
         output = output.iloc[:, 0]
     frame = features.assign(**{prediction: pd.Series(output).to_numpy()})
+    for column, values in probabilities.items():
+        frame[column] = values
     if label and label in data.columns:
         frame[baseline.targets or label] = data[label].to_numpy()
     with resumed_run(run_id):
@@ -249,6 +277,39 @@ def _evaluate_version(
         checks = run_checks(frame, baseline, drift_options=drift_options, min_labelled_rows=1)
     notes.extend(f"{model.label}: {note}" for note in checks.notes)
     return checks.metrics
+
+
+def _probabilities(loaded, features, baseline, notes, model) -> dict:
+    """The baseline's probability columns from the model's ``predict_proba``, when it has one.
+
+    Without them ROC AUC and log loss cannot be computed; the notes say why.
+    """
+    wanted = list((baseline.performance or {}).get("probabilities") or [])
+    if not wanted:
+        return {}
+    try:
+        raw = loaded.get_raw_model()
+        values = raw.predict_proba(features)
+    except Exception as exc:  # no probabilities: the metrics that need them are left out
+        notes.append(
+            f"{model.label}: no class probabilities ({type(exc).__name__}: {exc}); "
+            "roc_auc and log_loss not computed."
+        )
+        return {}
+    table = pd.DataFrame(values).reset_index(drop=True)
+    if not isinstance(values, pd.DataFrame):
+        classes = getattr(raw, "classes_", None)
+        if classes is not None and len(classes) == table.shape[1]:
+            table.columns = list(classes)
+    table.columns = [f"probability_{c}" for c in table.columns]
+    found = {c: table[c].to_numpy() for c in wanted if c in table.columns}
+    if len(found) < len(wanted):
+        notes.append(
+            f"{model.label}: the model's probabilities {list(table.columns)} do not match the "
+            f"baseline's {wanted}; roc_auc and log_loss not computed."
+        )
+        return {}
+    return found
 
 
 def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
@@ -271,12 +332,24 @@ def _recorded_metrics(client, model: ModelVersionRef) -> tuple[dict, str]:
 
 
 def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> ThresholdCheck:
-    """One threshold, by ``mlflow.validate_evaluation_results``; missing or NaN fails."""
-    value = candidate.get(threshold.metric)
-    reference = (champion or {}).get(threshold.metric)
+    """One threshold: MLflow's ``validate_evaluation_results`` for what ``MetricThreshold``
+    expresses, the delta to the champion for a non-inferiority margin; missing or NaN fails.
+
+    A realised performance key falls back to the estimate when the evaluation had no
+    labels (``degradation/accuracy`` -> ``degradation/estimated_accuracy``).
+    """
+    metric = threshold.metric
+    value = candidate.get(metric)
+    twin = estimated_twin(metric)
+    if (value is None or not math.isfinite(value)) and twin and twin in candidate:
+        metric, value = twin, candidate[twin]
+    reference = (champion or {}).get(metric)
+    source = f" (read from {metric}: no labels)" if metric != threshold.metric else ""
 
     def result(passed, reason=""):
-        return ThresholdCheck(str(threshold), threshold.metric, value, reference, passed, reason)
+        return ThresholdCheck(
+            str(threshold), threshold.metric, value, reference, passed, reason, metric
+        )
 
     if value is None or not math.isfinite(value):
         return result(
@@ -286,36 +359,140 @@ def _check(threshold: Threshold, candidate: dict, champion: dict | None) -> Thre
         )
     if threshold.compares_with_champion and (reference is None or not math.isfinite(reference)):
         return result(False, f"{threshold.metric}: the champion has no value to compare with.")
-    metric_threshold = MetricThreshold(
-        threshold=threshold.threshold,
-        min_absolute_change=threshold.min_absolute_change,
-        min_relative_change=threshold.min_relative_change,
-        greater_is_better=threshold.greater_is_better,
-    )
-    try:
-        mlflow.validate_evaluation_results(
-            {threshold.metric: metric_threshold},
-            EvaluationResult(metrics={threshold.metric: value}, artifacts={}),
-            EvaluationResult(metrics={threshold.metric: reference}, artifacts={})
-            if reference is not None
-            else None,
+    if threshold.expressible_in_mlflow:
+        metric_threshold = MetricThreshold(
+            threshold=threshold.threshold,
+            min_absolute_change=threshold.min_absolute_change,
+            min_relative_change=threshold.min_relative_change,
+            greater_is_better=threshold.greater_is_better,
         )
-    except ModelValidationFailedException as exc:
-        return result(False, exc.message.strip().replace("\n", " "))
+        try:
+            with _quiet_validation():
+                mlflow.validate_evaluation_results(
+                    {metric: metric_threshold},
+                    EvaluationResult(metrics={metric: value}, artifacts={}),
+                    EvaluationResult(metrics={metric: reference}, artifacts={})
+                    if reference is not None
+                    and (threshold.min_absolute_change or threshold.min_relative_change)
+                    else None,
+                )
+        except ModelValidationFailedException as exc:
+            return result(False, exc.message.strip().replace("\n", " ") + source)
+    if threshold.margin_absolute is not None or threshold.margin_relative is not None:
+        margin = max(
+            threshold.margin_absolute or 0.0, (threshold.margin_relative or 0.0) * abs(reference)
+        )
+        delta = value - reference
+        greater = threshold.greater_is_better
+        slack = 1e-12 * max(1.0, abs(reference))  # a value on the bound passes, in floats too
+        if (delta < -margin - slack) if greater else (delta > margin + slack):
+            bound = reference - margin if greater else reference + margin
+            return result(
+                False,
+                f"Metric {metric} non-inferiority check failed: candidate model {metric} = "
+                f"{value:.6g}, champion = {reference:.6g}, delta = {delta:+.6g}; the margin "
+                f"allows {'-' if greater else '+'}{margin:.6g} (candidate must be "
+                f"{'>=' if greater else '<='} {bound:.6g}).{source}",
+            )
     return result(True)
 
 
+@contextlib.contextmanager
+def _quiet_validation():
+    """MLflow logs 'Model validation passed!' per metric: the gate's verdict is the one to read."""
+    logger = logging.getLogger("mlflow.models.evaluation.validation")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
-    """Tag the version, keep the report, and promote on a pass (in that order)."""
+    """Record the decision, then act on it: tags, report, and only then the alias.
+
+    The version's ``observe.gate.*`` tags are set first (with the promotion
+    ``pending`` when one is due), then ``gate_report.json``; only when both
+    are stored does the alias (or stage) move, and the promotion tag then says
+    ``done`` or ``failed``. A decision that cannot be recorded moves nothing.
+    """
     candidate = result.candidate
+    planned = []
     if result.passed and promote:
-        client.set_registered_model_alias(candidate.name, promote, candidate.version)
-        result.actions.append(f"alias {promote!r} -> version {candidate.version}")
+        planned.append(f"alias {promote!r} -> version {candidate.version}")
     if result.passed and stage:
-        client.transition_model_version_stage(candidate.name, candidate.version, stage)
-        result.actions.append(f"stage -> {stage}")
+        planned.append(f"stage -> {stage}")
     if not result.passed and (promote or stage):
         result.actions.append("no promotion: the gate failed")
+    result.promotion = tags.PROMOTION_PENDING if planned else tags.PROMOTION_NONE
+    try:
+        _record(client, result, planned, promote, stage, experiment_id)
+    except Exception as exc:
+        result.promotion = tags.PROMOTION_FAILED
+        with contextlib.suppress(Exception):  # say so, if the server still answers
+            _set_verdict_tags(client, result, "none: the decision could not be recorded")
+        raise GateError(
+            f"The gate's decision on {candidate.label} ({result.status}) could not be recorded "
+            f"({_message(exc)}); nothing was promoted."
+        ) from exc
+    if not planned:
+        return
+    try:
+        if promote:
+            client.set_registered_model_alias(candidate.name, promote, candidate.version)
+            result.actions.append(planned[0])
+        if stage:
+            client.transition_model_version_stage(candidate.name, candidate.version, stage)
+            result.actions.append(planned[-1])
+    except Exception as exc:
+        result.promotion = tags.PROMOTION_FAILED
+        done = "; ".join(result.actions) or "nothing moved"
+        failure = f"promotion failed ({_message(exc)}); done before the failure: {done}"
+        result.actions.append(f"promotion failed: {_message(exc)}")
+        with contextlib.suppress(Exception):
+            _set_verdict_tags(client, result, failure)
+            _log_report(client, result, promote, stage, experiment_id)
+        raise GatePromotionError(result, failure) from exc
+    result.promotion = tags.PROMOTION_DONE
+    _set_verdict_tags(client, result, "; ".join(result.actions))
+    try:
+        _log_report(client, result, promote, stage, experiment_id)
+    except Exception as exc:  # the move and the tags stand; the first report says what was due
+        _logger.warning(
+            "The gate promoted %s but could not update %s (%s); the version's tags are up to date.",
+            candidate.label,
+            REPORT_ARTIFACT,
+            _message(exc),
+        )
+
+
+def _record(client, result: GateResult, planned, promote, stage, experiment_id) -> None:
+    """The verdict as tags (promotion pending), then the report: the durable decision."""
+    action = "; ".join(result.actions + [f"due: {a}" for a in planned]) or "none"
+    _set_verdict_tags(client, result, action)
+    _log_report(client, result, promote, stage, experiment_id, planned=planned)
+
+
+def _set_verdict_tags(client, result: GateResult, action: str) -> None:
+    candidate = result.candidate
+    reasons = "; ".join(result.reasons) or "all thresholds passed"
+    verdict_tags = {
+        tags.GATE_STATUS: result.status,
+        tags.GATE_REASONS: reasons[:5000],
+        tags.GATE_RUN_ID: result.run_id,
+        tags.GATE_ACTION: action[:5000] or "none",
+        tags.GATE_PROMOTION: result.promotion,
+    }
+    verdict_tags[tags.GATE_HISTORY] = _history(client, result)
+    for key, value in verdict_tags.items():
+        client.set_model_version_tag(candidate.name, candidate.version, key, value)
+    del verdict_tags[tags.GATE_HISTORY]
+    run_tags = {**verdict_tags, tags.DESCRIPTION: _description(result, reasons, action)}
+    client.log_batch(result.run_id, tags=[RunTag(k, v) for k, v in run_tags.items()])
+
+
+def _log_report(client, result: GateResult, promote, stage, experiment_id, planned=()) -> None:
     report = {
         "gate": "mlflow-observe",
         "version": __version__,
@@ -323,7 +500,7 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
         "user": mlflow_user(),
         "tracking_uri": mlflow.get_tracking_uri(),
         "experiment_id": experiment_id,
-        "candidate": _describe(candidate),
+        "candidate": _describe(result.candidate),
         "champion": _describe(result.champion),
         "evaluated_on": result.evaluated_on,
         "verdict": result.status,
@@ -331,21 +508,40 @@ def _decide(client, result: GateResult, promote, stage, experiment_id) -> None:
         "reasons": result.reasons,
         "promote": promote,
         "stage": stage,
+        "promotion": result.promotion,
         "actions": result.actions,
+        "due": list(planned),
         "notes": result.notes,
     }
     client.log_text(result.run_id, json.dumps(report, indent=2, default=str), REPORT_ARTIFACT)
-    reasons = "; ".join(result.reasons) or "all thresholds passed"
-    verdict_tags = {
-        tags.GATE_STATUS: result.status,
-        tags.GATE_REASONS: reasons[:5000],
-        tags.GATE_RUN_ID: result.run_id,
-        tags.GATE_ACTION: "; ".join(result.actions)[:5000] or "none",
-    }
-    for key, value in verdict_tags.items():
-        client.set_model_version_tag(candidate.name, candidate.version, key, value)
-        client.set_tag(result.run_id, key, value)
-    client.set_tag(result.run_id, tags.DESCRIPTION, _description(result, reasons))
+
+
+def _history(client, result: GateResult) -> str:
+    """The version's gate decisions, newest last, as JSON that fits a tag (oldest dropped)."""
+    candidate = result.candidate
+    current = client.get_model_version(candidate.name, candidate.version).tags
+    try:
+        entries = json.loads(current.get(tags.GATE_HISTORY, "[]"))
+    except ValueError:
+        entries = []
+    entries = [e for e in entries if isinstance(e, dict) and e.get("run_id") != result.run_id]
+    entries.append(
+        {
+            "run_id": result.run_id,
+            "time": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+            "status": result.status,
+            "promotion": result.promotion,
+        }
+    )
+    text = json.dumps(entries, separators=(",", ":"))
+    while len(text) > 5000 and len(entries) > 1:
+        entries.pop(0)
+        text = json.dumps(entries, separators=(",", ":"))
+    return text
+
+
+def _message(exc: BaseException) -> str:
+    return (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
 
 
 def _describe(model: ModelVersionRef | None):
@@ -360,10 +556,10 @@ def _describe(model: ModelVersionRef | None):
     }
 
 
-def _description(result: GateResult, reasons: str) -> str:
+def _description(result: GateResult, reasons: str, action: str) -> str:
     against = f" against {result.champion.label}" if result.champion else ""
     return (
         f"Gate **{result.status}** for {result.candidate.label}{against}, on "
-        f"{result.evaluated_on}.\n\n{reasons}\n\nActions: "
-        f"{'; '.join(result.actions) or 'none'}. Full record: `{REPORT_ARTIFACT}`."
+        f"{result.evaluated_on}.\n\n{reasons}\n\nActions: {action or 'none'} "
+        f"(promotion: {result.promotion}). Full record: `{REPORT_ARTIFACT}`."
     )

@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import os
 import sys
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 
 import mlflow
@@ -30,8 +33,9 @@ from mlflow.tracking import MlflowClient
 from mlflow_observe._version import __version__
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
+from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
-from mlflow_observe.monitoring.rules import AlertRule, worst_level
+from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
 from mlflow_observe.monitoring.runs import (
     create_run,
     default_experiment_name,
@@ -42,7 +46,12 @@ from mlflow_observe.monitoring.runs import (
     tag_filter,
 )
 from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
-from mlflow_observe.monitoring.webhook import Delivery, post_json
+from mlflow_observe.monitoring.webhook import (
+    Delivery,
+    check_webhook_timeout,
+    check_webhook_url,
+    post_json,
+)
 from mlflow_observe.monitoring.windows import (
     Window,
     WindowError,
@@ -51,7 +60,7 @@ from mlflow_observe.monitoring.windows import (
     parse_duration,
     split_windows,
 )
-from mlflow_observe.tracking import tags
+from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
 
@@ -116,9 +125,15 @@ class MonitorResult:
         """The worst alert level raised by this call (``critical``, ``warning`` or None)."""
         return worst_level([a for w in self.windows for a in w.alerts])
 
+    @property
+    def status(self) -> str:
+        """``'nothing to evaluate'`` when no complete window was new, else ``'evaluated'``."""
+        return "nothing to evaluate" if not self.windows else EVALUATED
+
     def to_dict(self) -> dict:
         return {
             "model": self.model.uri,
+            "status": self.status,
             "experiment_id": self.experiment_id,
             "monitor_run_id": self.monitor_run_id,
             "level": self.level,
@@ -136,7 +151,7 @@ def monitor(
     until=None,
     alerts=(),
     webhook: str | None = None,
-    webhook_timeout: float = 5.0,
+    webhook_timeout: float = 10.0,
     experiment_name: str | None = None,
     min_rows: int = 100,
     drift_options: dict | None = None,
@@ -162,9 +177,12 @@ def monitor(
     alerts : list of str or AlertRule
         Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
     webhook : str, optional
-        URL that receives a JSON POST for each window that raised an alert.
-    webhook_timeout : float, default=5.0
-        Seconds per attempt (two attempts at most).
+        ``http(s)`` URL that receives a JSON POST for each window that raised an
+        alert. Other schemes (``file:``, ``data:``) raise ``WebhookURLError``
+        (a ``ValueError``) before anything runs; redirects are not followed.
+    webhook_timeout : float, default=10.0
+        Total seconds for one delivery, every attempt included (two attempts at
+        most); a receiver that answers slower is a failed delivery.
     experiment_name : str, optional
         Default ``'<model name> monitoring'``.
     min_rows : int, default=100
@@ -189,6 +207,17 @@ def monitor(
         )
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]
     width = parse_duration(window)
+    for rule in rules:
+        if rule.sustained is not None and rule.sustained < width:
+            raise WindowError(
+                f"The alert rule '{rule}' holds 'for {format_duration(rule.sustained)}', "
+                f"shorter than one {format_duration(width)} window: drop 'for', or give a "
+                "duration of whole windows."
+            )
+    if webhook is not None:
+        check_webhook_url(webhook)
+    webhook_timeout = check_webhook_timeout(webhook_timeout)
+    check_log_location(logs)
     session = None
     if engine == "spark":  # before any run is created: a missing Spark changes nothing
         from mlflow_observe.engines.spark import spark_session
@@ -197,6 +226,8 @@ def monitor(
     client = MlflowClient()
     model = resolve_model_version(model_uri, client)
     baseline = load_baseline(model.uri)
+    # A rule on a key no window has could never fire: refused before any run is created.
+    check_metrics([r.metric for r in rules], metric_catalogue(baseline))
     experiment_id = get_or_create_experiment(
         client, experiment_name or default_experiment_name(model.name)
     )
@@ -225,39 +256,34 @@ def monitor(
         webhook_timeout,
         drift_options,
     )
+    for rule in rules:  # read the series' past before this call adds to it
+        if rule.sustained is not None:
+            context.history(rule.metric)
+            if estimated_twin(rule.metric):
+                context.history(estimated_twin(rule.metric))
     candidates = split_windows(start, end, width, origin=context.origin) if start < end else []
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
-    for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
-        frame = (
-            _read_rows(logs, model, group[0].start, group[-1].end)
-            if session is None
-            else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
-        )
-        for current in group:
-            if session is None:
-                rows = _slice(frame, current)
-                n_rows = len(rows)
-            else:
-                rows = window_rows(frame, current) if frame is not None else None
-                n_rows = rows.count() if rows is not None else 0
-            if n_rows < min_rows:
-                outcomes.append(
-                    WindowOutcome(
-                        current,
-                        SKIPPED,
-                        n_rows,
-                        notes=[f"{n_rows} rows, fewer than min_rows={min_rows}"],
-                    )
-                )
-                continue
-            outcomes.append(_evaluate_window(context, current, rows, n_rows))
-    if todo and not any(o.n_rows for o in outcomes):
-        raise LogWindowError(
-            f"No predictions of {model.label} in the log {logs!r} between {todo[0].start} and "
-            f"{todo[-1].end}: check --logs, --since/--until, and that the server logs this "
-            "model (MLFLOW_OBSERVE_LOG_DIR)."
-        )
+    with _progress_bar(total=len(todo), enabled=progress) as bar:
+        for group in _by_day(todo):
+            frame = (
+                _read_rows(logs, model, group[0].start, group[-1].end)
+                if session is None
+                else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
+            )
+            for current in group:
+                bar.set_postfix_str(f"{current.start:%Y-%m-%d %H:%M}", refresh=False)
+                if session is None:
+                    rows = _slice(frame, current)
+                    n_rows = len(rows)
+                else:
+                    rows = window_rows(frame, current) if frame is not None else None
+                    n_rows = rows.count() if rows is not None else 0
+                if n_rows < min_rows:
+                    outcomes.append(_skip_window(context, current, n_rows, min_rows))
+                else:
+                    outcomes.append(_evaluate_window(context, current, rows, n_rows))
+                bar.update(1)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return MonitorResult(
         model,
@@ -284,10 +310,49 @@ class _Context:
     webhook: str | None
     webhook_timeout: float
     drift_options: dict | None
+    # {metric key: {window index: value}} read from the monitor run, for 'for <duration>' rules.
+    seen: dict = field(default_factory=dict)
 
     @property
     def series_id(self) -> str:
         return self.series.info.run_id
+
+    def step(self, current: Window) -> int:
+        return int((current.start - self.origin) // self.width)
+
+    def history(self, key: str) -> dict:
+        """``{window index: value}`` of ``key`` on the monitor run (read once per call)."""
+        if key not in self.seen:
+            self.seen[key] = {
+                m.step: m.value for m in self.client.get_metric_history(self.series_id, key)
+            }
+        return self.seen[key]
+
+    def remember(self, step: int, metrics: dict) -> None:
+        for key, value in metrics.items():
+            if key in self.seen:
+                self.seen[key][step] = value
+
+    def check_rules(self, current: Window, metrics: dict, rules=None) -> list:
+        """Every rule on this window; a ``for <duration>`` rule also on the windows before."""
+        step = self.step(current)
+        outcomes = []
+        for rule in self.rules if rules is None else rules:
+            previous = None
+            if rule.sustained is not None:
+                count = math.ceil(rule.sustained / self.width)
+                keys = [rule.metric] + (
+                    [estimated_twin(rule.metric)] if estimated_twin(rule.metric) else []
+                )
+                earlier = []
+                for index in range(step - count + 1, step):
+                    value = next(
+                        (self.history(k)[index] for k in keys if index in self.history(k)), None
+                    )
+                    earlier.append(value)
+                previous = earlier
+            outcomes.append(rule.check(metrics, previous))
+        return outcomes
 
 
 # -- the runs -------------------------------------------------------------------------
@@ -378,7 +443,7 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
 
 def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> WindowOutcome:
     client, model = context.client, context.model
-    step = int((current.start - context.origin) // context.width)
+    step = context.step(current)
     run = create_run(
         client,
         context.experiment_id,
@@ -398,7 +463,9 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
         # MLflow prints run links to stdout; keep stdout for the caller's output.
         with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
-        outcomes = [rule.check(checks.metrics) for rule in context.rules]
+        checks.metrics[TRAFFIC_ROWS] = float(n_rows)
+        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), step=step)
+        outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,
             EVALUATED,
@@ -414,15 +481,60 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
         _log_series_metrics(
             client, context.series_id, checks.metrics, step, int(current.end.timestamp() * 1000)
         )
+        context.remember(step, checks.metrics)
         if outcome.level:
             outcome.webhook = _notify(context, outcome)
         _tag_window(context, outcome)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return outcome
     except BaseException:
-        with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
+        # The run stays incomplete: redone next time.
+        with contextlib.suppress(Exception), deadline.last_calls():
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
         raise
+
+
+def _skip_window(context: _Context, current: Window, n_rows: int, min_rows: int) -> WindowOutcome:
+    """A window with too few rows: no evaluation, but its traffic is charted and checked.
+
+    ``traffic/rows`` goes on the monitor run (once per window index), and the
+    rules on ``traffic/*`` are checked, so a model that stopped receiving
+    predictions raises its no-traffic alert.
+    """
+    step = context.step(current)
+    metrics = {TRAFFIC_ROWS: float(n_rows)}
+    known = context.history(TRAFFIC_ROWS)
+    if known.get(step) != float(n_rows):
+        _log_series_metrics(
+            context.client,
+            context.series_id,
+            metrics,
+            step,
+            int(current.end.timestamp() * 1000),
+        )
+    context.remember(step, metrics)
+    rules = [r for r in context.rules if r.metric.startswith("traffic/")]
+    outcomes = context.check_rules(current, metrics, rules)
+    outcome = WindowOutcome(
+        current,
+        SKIPPED,
+        n_rows,
+        metrics=metrics,
+        alerts=outcomes,
+        level=worst_level(outcomes),
+        notes=[f"{n_rows} rows, fewer than min_rows={min_rows}"],
+    )
+    if outcome.level:
+        outcome.webhook = _notify(context, outcome)
+        fired = "; ".join(a.rule for a in outcomes if a.fired)
+        context.client.log_batch(
+            context.series_id,
+            tags=[
+                RunTag(tags.ALERT_LEVEL, outcome.level),
+                RunTag(tags.ALERT_RULES, fired[:5000]),
+            ],
+        )
+    return outcome
 
 
 def _log_series_metrics(client, series_id, metrics, step, timestamp_ms) -> None:
@@ -444,7 +556,7 @@ def _alerts_record(outcome: WindowOutcome, model) -> dict:
 
 
 def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
-    fired = [a.rule for a in outcome.alerts if a.fired]
+    fired = [_fired_text(a) for a in outcome.alerts if a.fired]
     window_tags = {tags.DESCRIPTION: _window_description(outcome, context.model)}
     series_tags = {
         tags.MONITOR_LAST_WINDOW: outcome.window.end.isoformat(),
@@ -467,6 +579,13 @@ def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
     context.client.log_batch(outcome.run_id, tags=[RunTag(k, v) for k, v in window_tags.items()])
 
 
+def _fired_text(outcome) -> str:
+    """The rule, and for a performance rule whether it fired on the realised value or the estimate."""
+    if outcome.source:
+        return f"{outcome.rule} ({outcome.source}: {outcome.evaluated_metric}={outcome.value:.4g})"
+    return outcome.rule
+
+
 def _window_description(outcome: WindowOutcome, model) -> str:
     metrics = outcome.metrics
     lines = [
@@ -478,7 +597,8 @@ def _window_description(outcome: WindowOutcome, model) -> str:
     ]
     if outcome.level:
         lines.append(
-            f"**Alert ({outcome.level}):** " + "; ".join(a.rule for a in outcome.alerts if a.fired)
+            f"**Alert ({outcome.level}):** "
+            + "; ".join(_fired_text(a) for a in outcome.alerts if a.fired)
         )
     lines += outcome.notes
     return "\n\n".join(lines)
@@ -511,6 +631,24 @@ def _notify(context: _Context, outcome: WindowOutcome) -> str | None:
 
 
 # -- reading the log --------------------------------------------------------------------
+
+
+def check_log_location(logs) -> None:
+    """A local log location that does not exist raises ``LogWindowError`` naming it.
+
+    Remote locations (``s3://``, ``gs://``...) are checked when read.
+    """
+    text = str(logs)
+    scheme = urllib.parse.urlsplit(text).scheme
+    if scheme not in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+        return
+    path = urllib.parse.urlsplit(text).path if scheme == "file" else text
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        raise LogWindowError(
+            f"The prediction log location {text!r} {what}: give --logs the directory the "
+            "model server writes to (its MLFLOW_OBSERVE_LOG_DIR)."
+        )
 
 
 def _first_row_time(logs: str, model: ModelVersionRef) -> pd.Timestamp:
@@ -556,15 +694,12 @@ def _by_day(windows):
     return groups + ([current] if current else [])
 
 
-def _progress(groups, *, total, enabled):
-    """Yield the groups, advancing a bar by windows (shown when stderr is a terminal)."""
+def _progress_bar(*, total, enabled):
+    """A bar that advances by one window as each is done (shown when stderr is a terminal)."""
     from tqdm.auto import tqdm
 
     disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-    with tqdm(total=total, unit="window", desc="monitor", disable=disable) as bar:
-        for group in groups:
-            yield group
-            bar.update(len(group))
+    return tqdm(total=total, unit="window", desc="monitor", disable=disable, mininterval=0)
 
 
 def to_json(result: MonitorResult) -> str:

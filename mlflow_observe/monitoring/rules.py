@@ -3,10 +3,16 @@
 Alert rules (checked on every monitored window)::
 
     drift/share_drifted_columns>=0.3:critical
-    degradation/estimated_accuracy_delta<=-0.02:warning
+    degradation/accuracy_delta<=-0.02:warning
+    traffic/rows==0 for 2h:critical
 
 A rule fires when ``<metric> <op> <value>`` holds; ``op`` is one of ``>= <= > <
-== !=`` and the level ``warning`` or ``critical`` (default ``critical``).
+== !=`` and the level ``warning`` or ``critical`` (default ``critical``). With
+``for <duration>`` it fires only when the condition has held on every window
+of the last ``<duration>`` (the current one included). A performance rule
+written without ``estimated_`` (``degradation/accuracy_delta``) applies to the
+realised value on windows whose labels arrived and to the estimate
+(``degradation/estimated_accuracy_delta``) on the others; the outcome says which.
 
 Gate thresholds (MLflow's ``MetricThreshold`` semantics: ``>=`` means greater
 is better, ``<=`` lower is better)::
@@ -15,6 +21,15 @@ is better, ``<=`` lower is better)::
     degradation/accuracy>=champion+0.01    at least 0.01 above the champion
     degradation/accuracy>=champion+2%      at least 2% above the champion
     drift/share_drifted_columns<=champion-0.05
+
+and non-inferiority (no worse than the champion by more than a margin), which
+``MetricThreshold`` cannot express and the gate checks on the delta
+candidate - champion::
+
+    degradation/accuracy>=champion-0.01    at most 0.01 below the champion
+    degradation/log_loss<=champion+0.02    at most 0.02 above the champion
+    degradation/accuracy>=champion-1%      at most 1% (of the champion's value) below
+    degradation/accuracy>=champion         not below the champion
 """
 
 from __future__ import annotations
@@ -23,6 +38,10 @@ import math
 import operator
 import re
 from dataclasses import dataclass
+
+import pandas as pd
+
+from mlflow_observe.monitoring.windows import WindowError, format_duration, parse_duration
 
 WARNING, CRITICAL = "warning", "critical"
 LEVELS = (WARNING, CRITICAL)
@@ -37,7 +56,8 @@ _OPERATORS = {
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _ALERT = re.compile(
     rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
-    rf"(?P<value>{_NUMBER})\s*(?::\s*(?P<level>\w+))?\s*$"
+    rf"(?P<value>{_NUMBER})(?:\s+for\s+(?P<sustained>[0-9a-z.]+))?"
+    rf"\s*(?::\s*(?P<level>\w+))?\s*$"
 )
 _THRESHOLD = re.compile(
     rf"^\s*(?P<metric>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|>|<)\s*"
@@ -51,21 +71,35 @@ class RuleSyntaxError(ValueError):
     """An alert rule or threshold that cannot be read; the message quotes it."""
 
 
+def _finite(text: str, number: str, what: str) -> float:
+    """``float(number)``, refusing what is not a finite number (``1e999`` is infinite)."""
+    value = float(number)
+    if not math.isfinite(value):
+        raise RuleSyntaxError(
+            f"Cannot use the {what} {text!r}: {number} is not a finite number "
+            f"(it reads as {value}); a bound that nothing can cross checks nothing."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class AlertRule:
-    """``metric op value`` at a level; see the module docstring for the syntax."""
+    """``metric op value [for duration]`` at a level; see the module docstring for the syntax."""
 
     metric: str
     op: str
     value: float
     level: str = CRITICAL
+    sustained: pd.Timedelta | None = None
 
     @classmethod
     def parse(cls, text: str) -> "AlertRule":
-        """Read ``metric op value[:level]``.
+        """Read ``metric op value [for duration][:level]``.
 
         >>> AlertRule.parse("drift/share_drifted_columns>=0.3:critical")
-        AlertRule(metric='drift/share_drifted_columns', op='>=', value=0.3, level='critical')
+        AlertRule(metric='drift/share_drifted_columns', op='>=', value=0.3, level='critical', sustained=None)
+        >>> str(AlertRule.parse("traffic/rows==0 for 2h"))
+        'traffic/rows==0 for 2h:critical'
         >>> AlertRule.parse("drift/x>0.3:urgent")
         Traceback (most recent call last):
         ...
@@ -84,46 +118,89 @@ class AlertRule:
                 f"Cannot read the alert rule {text!r}: the level must be "
                 f"'warning' or 'critical', not {match['level']!r}."
             )
-        return cls(match["metric"].strip(), match["op"], float(match["value"]), level)
+        value = _finite(text, match["value"], "alert rule")
+        sustained = None
+        if match["sustained"]:
+            try:
+                sustained = parse_duration(match["sustained"])
+            except WindowError as exc:
+                raise RuleSyntaxError(f"Cannot read the alert rule {text!r}: {exc}") from exc
+        return cls(match["metric"].strip(), match["op"], value, level, sustained)
 
     def __str__(self) -> str:
-        return f"{self.metric}{self.op}{self.value:g}:{self.level}"
+        sustained = f" for {format_duration(self.sustained)}" if self.sustained else ""
+        return f"{self.metric}{self.op}{self.value:g}{sustained}:{self.level}"
 
-    def check(self, metrics: dict) -> "AlertOutcome":
+    def holds(self, value) -> bool:
+        """Whether the condition holds on ``value`` (never on a missing or NaN value)."""
+        return value is not None and math.isfinite(value) and _OPERATORS[self.op](value, self.value)
+
+    def value_in(self, metrics: dict) -> tuple:
+        """``(key, value, source)``: the realised key, else its estimate for a performance rule.
+
+        >>> AlertRule.parse("degradation/accuracy_delta<=-0.02").value_in(
+        ...     {"degradation/estimated_accuracy_delta": -0.1})
+        ('degradation/estimated_accuracy_delta', -0.1, 'estimated')
+        """
+        value = metrics.get(self.metric)
+        twin = estimated_twin(self.metric)
+        if value is not None and math.isfinite(value):
+            return self.metric, float(value), ("realised" if twin else "")
+        if twin and metrics.get(twin) is not None and math.isfinite(metrics[twin]):
+            return twin, float(metrics[twin]), "estimated"
+        return self.metric, None, ""
+
+    def check(self, metrics: dict, previous=None) -> "AlertOutcome":
         """Evaluate the rule on one window's metrics.
 
         A metric the window does not have (or that is not finite) does not fire;
-        the outcome says why.
+        the outcome says why. ``previous`` holds the rule's values on the windows
+        before this one that ``for <duration>`` covers (oldest first; None where
+        unknown); the rule fires only when it holds on all of them too.
 
         >>> rule = AlertRule.parse("drift/share_drifted_columns>=0.3")
         >>> rule.check({"drift/share_drifted_columns": 0.5}).fired
         True
         >>> rule.check({}).note
         'metric not computed on this window'
+        >>> quiet = AlertRule.parse("traffic/rows==0 for 2h")
+        >>> quiet.check({"traffic/rows": 0.0}, previous=[5.0]).fired
+        False
         """
-        value = metrics.get(self.metric)
-        if value is None or not math.isfinite(value):
+        key, value, source = self.value_in(metrics)
+
+        def outcome(fired, note=""):
             return AlertOutcome(
                 rule=str(self),
                 metric=self.metric,
                 op=self.op,
                 threshold=self.value,
                 level=self.level,
-                value=None,
-                fired=False,
-                note="metric not computed on this window",
+                value=value,
+                fired=fired,
+                note=note,
+                evaluated_metric=key,
+                source=source,
             )
-        fired = bool(_OPERATORS[self.op](value, self.value))
-        return AlertOutcome(
-            rule=str(self),
-            metric=self.metric,
-            op=self.op,
-            threshold=self.value,
-            level=self.level,
-            value=float(value),
-            fired=fired,
-            note="",
-        )
+
+        if value is None:
+            return outcome(False, "metric not computed on this window")
+        fired = self.holds(value)
+        if fired and self.sustained is not None:
+            earlier = list(previous or [])
+            if any(v is None for v in earlier):
+                return outcome(
+                    False,
+                    f"held, but not known on every window of the last "
+                    f"{format_duration(self.sustained)}",
+                )
+            if not all(self.holds(v) for v in earlier):
+                return outcome(
+                    False,
+                    f"held, but not on every window of the last {format_duration(self.sustained)}",
+                )
+        note = "on the estimate (no labels on this window)" if source == "estimated" else ""
+        return outcome(fired, note)
 
 
 @dataclass(frozen=True)
@@ -138,6 +215,24 @@ class AlertOutcome:
     value: float | None
     fired: bool
     note: str
+    evaluated_metric: str = ""  # the key the value came from (the estimate's, for a fallback)
+    source: str = ""  # "realised" or "estimated" for performance rules
+
+
+def estimated_twin(metric: str) -> str | None:
+    """The estimate's key for a realised performance key, else None.
+
+    >>> estimated_twin("degradation/accuracy_delta")
+    'degradation/estimated_accuracy_delta'
+    >>> estimated_twin("degradation/estimated_accuracy") is None
+    True
+    """
+    prefix = "degradation/"
+    if not metric.startswith(prefix) or metric.startswith(prefix + "estimated_"):
+        return None
+    if metric[len(prefix) :] in ("degraded", "n_segments", "n_degraded_segments"):
+        return None
+    return f"{prefix}estimated_{metric[len(prefix) :]}"
 
 
 def worst_level(outcomes) -> str | None:
@@ -159,17 +254,37 @@ class Threshold:
     threshold: float | None = None
     min_absolute_change: float | None = None
     min_relative_change: float | None = None
+    margin_absolute: float | None = None  # non-inferiority: worse than the champion by at most
+    margin_relative: float | None = None  # the same, as a share of the champion's |value|
 
     @property
     def compares_with_champion(self) -> bool:
-        return self.min_absolute_change is not None or self.min_relative_change is not None
+        return any(
+            v is not None
+            for v in (
+                self.min_absolute_change,
+                self.min_relative_change,
+                self.margin_absolute,
+                self.margin_relative,
+            )
+        )
+
+    @property
+    def expressible_in_mlflow(self) -> bool:
+        """Whether a part of it is MLflow's ``MetricThreshold`` (absolute or improvement)."""
+        return any(
+            v is not None
+            for v in (self.threshold, self.min_absolute_change, self.min_relative_change)
+        )
 
     @classmethod
     def parse(cls, text: str) -> "Threshold":
         """Read one threshold expression (see the module docstring).
 
-        >>> Threshold.parse("degradation/accuracy_delta>=-0.01")
-        Threshold(metric='degradation/accuracy_delta', greater_is_better=True, threshold=-0.01, min_absolute_change=None, min_relative_change=None)
+        >>> Threshold.parse("degradation/accuracy_delta>=-0.01").threshold
+        -0.01
+        >>> Threshold.parse("degradation/accuracy>=champion-0.01").margin_absolute
+        0.01
         >>> Threshold.parse("degradation/accuracy>=champion+2%").min_relative_change
         0.02
         >>> Threshold.parse("drift/share>0.3")
@@ -193,14 +308,26 @@ class Threshold:
         greater = op == ">="
         metric = match["metric"].strip()
         if match["value"] is not None:
-            return cls(metric, greater, threshold=float(match["value"]))
+            return cls(metric, greater, threshold=_finite(text, match["value"], "threshold"))
         sign, change = match["sign"], match["change"]
-        if change is None or float(change) <= 0 or (sign == "+") != greater:
+        if change is None:  # not worse than the champion
+            return cls(metric, greater, margin_absolute=0.0)
+        amount = _finite(text, change, "threshold")
+        if amount <= 0:
             raise RuleSyntaxError(
-                f"Cannot use the threshold {text!r}: against the champion, MLflow's "
-                "MetricThreshold asks for a positive improvement: 'METRIC>=champion+D' when "
-                "greater is better, 'METRIC<=champion-D' when lower is better."
+                f"Cannot use the threshold {text!r}: write a positive change, e.g. "
+                "'METRIC>=champion+0.01' (an improvement) or 'METRIC>=champion-0.01' "
+                "(a non-inferiority margin)."
             )
+        if (sign == "+") != greater:  # non-inferiority: a margin, checked on the delta
+            if match["percent"]:
+                if amount > 100:
+                    raise RuleSyntaxError(
+                        f"Cannot use the threshold {text!r}: a relative margin must be at "
+                        "most 100%."
+                    )
+                return cls(metric, greater, margin_relative=amount / 100)
+            return cls(metric, greater, margin_absolute=amount)
         if match["percent"]:
             relative = float(change) / 100
             if relative > 1:
@@ -220,6 +347,13 @@ class Threshold:
             parts.append(f"{self.metric}{op}champion{sign}{self.min_absolute_change:g}")
         if self.min_relative_change is not None:
             parts.append(f"{self.metric}{op}champion{sign}{self.min_relative_change * 100:g}%")
+        other = "-" if self.greater_is_better else "+"
+        if self.margin_absolute == 0:
+            parts.append(f"{self.metric}{op}champion")
+        elif self.margin_absolute is not None:
+            parts.append(f"{self.metric}{op}champion{other}{self.margin_absolute:g}")
+        if self.margin_relative is not None:
+            parts.append(f"{self.metric}{op}champion{other}{self.margin_relative * 100:g}%")
         return " and ".join(parts)
 
 
@@ -242,7 +376,13 @@ def combine_thresholds(thresholds) -> dict[str, Threshold]:
                 f"({previous} and {item}): use >= for both or <= for both."
             )
         fields = {}
-        for name in ("threshold", "min_absolute_change", "min_relative_change"):
+        for name in (
+            "threshold",
+            "min_absolute_change",
+            "min_relative_change",
+            "margin_absolute",
+            "margin_relative",
+        ):
             old, new = getattr(previous, name), getattr(item, name)
             if old is not None and new is not None and old != new:
                 raise RuleSyntaxError(

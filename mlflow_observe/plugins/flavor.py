@@ -411,6 +411,16 @@ class ObservedModel:
 
         return probabilities
 
+    def predict_proba(self, model_input) -> pd.DataFrame:
+        """The inner model's class probabilities, one column per class (not logged).
+
+        Raises ``AttributeError`` when the inner model has no ``predict_proba``.
+        """
+        probabilities = self._probabilities()
+        if probabilities is None:
+            raise AttributeError("The model has no predict_proba: it gives no probabilities.")
+        return probabilities(model_input)
+
     def get_raw_model(self):
         return self
 

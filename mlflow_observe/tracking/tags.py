@@ -114,6 +114,18 @@ GATE_STATUS = "observe.gate.status"  # passed or failed
 GATE_REASONS = "observe.gate.reasons"
 GATE_RUN_ID = "observe.gate.run_id"
 GATE_ACTION = "observe.gate.action"
+# Every gate decision on the version, newest last: JSON [{run_id, time, status, promotion}]
+# (the oldest dropped to fit a tag); the other gate tags describe the latest one.
+GATE_HISTORY = "observe.gate.history"
+# What became of the promotion the gate decided: "none" (nothing asked, or the gate
+# failed), "pending" (decision recorded, alias not moved yet), "done" or "failed".
+GATE_PROMOTION = "observe.gate.promotion"
+PROMOTION_NONE, PROMOTION_PENDING, PROMOTION_DONE, PROMOTION_FAILED = (
+    "none",
+    "pending",
+    "done",
+    "failed",
+)
 # MLflow's own: the run description shown on the run page, and the parent link.
 DESCRIPTION = "mlflow.note.content"
 PARENT_RUN_ID = "mlflow.parentRunId"

@@ -1,0 +1,134 @@
+"""The metric keys a monitored window can have: what alert rules and gate thresholds may name.
+
+A rule on a key no window ever has can never fire; it is refused before
+anything runs, naming the closest known keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from mlflow_observe.backends import ALIBI_DETECTORS
+from mlflow_observe.core.drift.options import METHODS, PVALUE_METHODS
+from mlflow_observe.core.naming import assign_metric_names
+from mlflow_observe.core.performance.metrics import (
+    CLASSIFICATION_METRICS,
+    ESTIMATED_METRICS,
+    REGRESSION_METRICS,
+)
+from mlflow_observe.monitoring.rules import RuleSyntaxError
+from mlflow_observe.monitoring.rules import estimated_twin
+
+TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even skipped ones)
+
+WINDOW_KEYS = (
+    "drift/share_drifted_columns",
+    "drift/n_drifted_columns",
+    "drift/n_evaluated_columns",
+    "drift/dataset_drift",
+    "drift/prediction_drift",
+    "drift/target_drift",
+    "drift/multivariate/domain_auc",
+    "drift/multivariate/domain_drifted",
+    "drift/multivariate/reconstruction_error",
+    "drift/multivariate/reconstruction_drifted",
+    "drift/n_segments",
+    "drift/n_drifted_segments",
+    "drift/impact/top_score",
+    "drift/impact/prediction_shift",
+    "integrity/n_findings",
+    "integrity/n_missing_columns",
+    "integrity/n_extra_columns",
+    "integrity/n_type_changes",
+    "integrity/n_missing_rate_increases",
+    "integrity/max_missing_rate_increase",
+    "integrity/n_columns_with_unseen_categories",
+    "integrity/max_share_unseen",
+    "integrity/n_columns_out_of_range",
+    "integrity/max_share_out_of_range",
+    "integrity/n_columns_with_infinite_values",
+    "integrity/n_empty_columns",
+    "degradation/degraded",
+    "degradation/n_segments",
+    "degradation/n_degraded_segments",
+    TRAFFIC_ROWS,
+)
+_STATISTICS = tuple(f"{m}_pvalue" if m in PVALUE_METHODS else m for m in METHODS if m != "auto")
+
+
+class UnknownMetricError(RuleSyntaxError):
+    """A rule or threshold names a metric that no window has; the message lists the closest."""
+
+
+def metric_catalogue(baseline=None) -> list[str]:
+    """Every metric key a window evaluated against ``baseline`` can have.
+
+    Without a baseline, the per-column and performance keys are those of any
+    column and any task.
+
+    >>> "drift/share_drifted_columns" in metric_catalogue()
+    True
+    """
+    keys = list(WINDOW_KEYS)
+    for detector in ALIBI_DETECTORS:
+        name = detector.split(":", 1)[1]
+        keys += [f"drift/alibi/{name}/{s}" for s in ("pvalue", "drifted", "distance")]
+    if baseline is not None:
+        for name in assign_metric_names(list(baseline.columns)).values():
+            keys += [f"drift/{name}/{statistic}" for statistic in _STATISTICS]
+    performance = getattr(baseline, "performance", None) if baseline is not None else {}
+    if baseline is None:
+        realised = list(CLASSIFICATION_METRICS) + list(REGRESSION_METRICS)
+    else:
+        realised = list((performance or {}).get("metrics", {}))
+    estimated = [m for m in realised if m in ESTIMATED_METRICS or m in ("mae", "rmse")]
+    for prefix, names in (("", realised), ("estimated_", estimated)):
+        for metric in names:
+            keys += [
+                f"degradation/{prefix}{metric}{suffix}"
+                for suffix in ("", "_delta", "_relative_change")
+            ]
+    return keys
+
+
+def is_per_column_key(metric: str) -> bool:
+    """``drift/<column>/<statistic>``: the column part is the baseline's to know.
+
+    >>> is_per_column_key("drift/tenure/ks_pvalue"), is_per_column_key("drift/dataset_drift")
+    (True, False)
+    """
+    parts = metric.split("/")
+    return len(parts) >= 3 and parts[0] == "drift" and parts[-1] in _STATISTICS
+
+
+def check_metrics(metrics, catalogue, *, what: str = "alert rule", any_column=False) -> None:
+    """Raise :class:`UnknownMetricError` for the first metric not in ``catalogue``.
+
+    A performance metric written without ``estimated_`` is known when either
+    the realised or the estimated key is (the rule follows whichever a window has).
+    With ``any_column`` (no baseline to name the columns), every
+    ``drift/<column>/<statistic>`` key is accepted.
+
+    >>> check_metrics(["drift/share_drifted_columns"], metric_catalogue())
+    >>> check_metrics(["drift/share_drifted_column"], metric_catalogue())
+    Traceback (most recent call last):
+    ...
+    mlflow_observe.monitoring.catalogue.UnknownMetricError: The alert rule names 'drift/share_drifted_column', which no monitored window has, so it could never fire. Did you mean 'drift/share_drifted_columns' or 'drift/n_drifted_columns' or 'drift/target_drift'? (All metric keys: docs/reference/metrics.md.)
+    """
+    known = set(catalogue)
+    for metric in metrics:
+        if metric in known or estimated_twin(metric) in known:
+            continue
+        if any_column and is_per_column_key(metric):
+            continue
+        close = difflib.get_close_matches(metric, list(known), n=3, cutoff=0.6)
+        hint = (
+            "Did you mean " + " or ".join(repr(c) for c in close) + "?"
+            if close
+            else "No known metric is close."
+        )
+        raise UnknownMetricError(
+            f"The {what} names {metric!r}, which no monitored window has, so it could never "
+            f"{'fire' if what == 'alert rule' else 'pass'}. {hint} "
+            "(All metric keys: docs/reference/metrics.md.)"
+        )
