@@ -90,10 +90,22 @@ def test_streamed_equals_in_memory(baseline):
     whole = compare(baseline, window, options).segments
     parts = (window.iloc[i : i + 1234] for i in range(0, len(window), 1234))
     streamed = compare(baseline, parts, options).segments
-    assert [s.to_records() for s in streamed] == [s.to_records() for s in whole]
+    # Equal but for the last bits of float sums, which depend on the order rows arrive in.
+    assert _rounded([s.to_records() for s in streamed]) == _rounded([s.to_records() for s in whole])
     assert "(missing)" in {s.value for s in whole}
     for a, b in zip(whole, streamed):
-        assert a.drift.to_records() == b.drift.to_records()
+        assert _rounded(a.drift.to_records()) == _rounded(b.drift.to_records())
+
+
+def _rounded(value, digits=12):
+    """``value`` with every float rounded to ``digits`` significant digits (nested lists/dicts)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v, digits) for v in value]
+    return value
 
 
 def test_a_missing_segment_column_is_a_clear_error(baseline):
