@@ -179,3 +179,32 @@ def test_non_inferiority_is_checked_on_the_delta():
         None,
     )
     assert not estimated.passed and estimated.evaluated_metric.endswith("estimated_accuracy_delta")
+
+
+def test_every_key_a_window_logs_is_in_the_catalogue():
+    """A rule on any key the evaluation logs is accepted: the catalogue and the code agree."""
+    import numpy as np
+    import pandas as pd
+
+    import mlflow_observe as mo
+    from mlflow_observe.monitoring.catalogue import metric_catalogue
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=2000), "plan": rng.choice(["a", "b", "c"], 2000)})
+    frame["flag"] = rng.integers(0, 2, 2000)
+    frame["y"] = (frame["x"] + rng.normal(size=2000) > 0).astype(int)
+    frame["p_1"] = 1 / (1 + np.exp(-frame["x"]))
+    frame["p"] = (frame["p_1"] > 0.5).astype(int)
+    baseline = mo.build_profile(frame, targets="y", predictions="p", probabilities=["p_1"])
+    catalogue = set(metric_catalogue(baseline))
+    for window in (frame.head(300), frame.assign(x=frame["x"] + 1)):  # small and large, drifted
+        logged = mo.compare(baseline, window).metrics()
+        assert set(logged) - catalogue == set()
+    for labels in (frame["y"], None):  # realised and estimated
+        result = mo.compare_performance(
+            baseline.performance,
+            y_true=None if labels is None else labels.to_numpy(),
+            y_pred=frame["p"].to_numpy(),
+            proba=frame[["p_1"]].to_numpy(),
+        )
+        assert set(result.metrics()) - catalogue == set()

@@ -53,7 +53,11 @@ WINDOW_KEYS = (
     "degradation/n_degraded_segments",
     TRAFFIC_ROWS,
 )
-_STATISTICS = tuple(f"{m}_pvalue" if m in PVALUE_METHODS else m for m in METHODS if m != "auto")
+# Every compared column logs its distance, its test's p-value and ``drifted`` in every window.
+_STATISTICS = (
+    *(f"{m}_pvalue" if m in PVALUE_METHODS else m for m in METHODS if m != "auto"),
+    "drifted",
+)
 
 
 class UnknownMetricError(RuleSyntaxError):
@@ -80,7 +84,7 @@ def metric_catalogue(baseline=None) -> list[str]:
     if baseline is None:
         realised = list(CLASSIFICATION_METRICS) + list(REGRESSION_METRICS)
     else:
-        realised = list((performance or {}).get("metrics", {}))
+        realised = list(performance.metrics) if performance is not None else []
     estimated = [m for m in realised if m in ESTIMATED_METRICS or m in ("mae", "rmse")]
     for prefix, names in (("", realised), ("estimated_", estimated)):
         for metric in names:
