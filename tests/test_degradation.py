@@ -164,7 +164,7 @@ def test_bad_input_findings_and_errors():
         y_pred=window["prediction"],
         proba=window["p_1"],
     )
-    assert any("never saw: ['2']" in f for f in result.findings)
+    assert any("never saw: [2]" in f for f in result.findings)
     single = window.assign(label=1)
     one_class = compare_performance(
         baseline.performance,
@@ -318,24 +318,130 @@ def test_multiclass_estimation_tracks_realised_under_covariate_shift():
             assert abs(realised.metric(name).value - estimated.metric(name).value) < 0.03
 
 
-def test_labels_of_another_type_are_matched_by_text():
-    baseline = _profile(_binary(3000, seed=10))
-    window = _binary(1000, seed=4)
-    as_text = compare_performance(
-        baseline.performance,
-        y_true=window["label"].astype(str),
-        y_pred=window["prediction"],
-        proba=window["p_1"],
+# One 0/1 column in every dtype that denotes the same two classes.
+DTYPES = {
+    "int": lambda s: s.astype(np.int64),
+    "float": lambda s: s.astype(float),
+    "bool": lambda s: s.astype(bool),
+    "str": lambda s: s.astype(str),
+    "Int64": lambda s: s.astype("Int64"),
+    "boolean": lambda s: s.astype(bool).astype("boolean"),
+    "string": lambda s: s.astype(str).astype("string"),
+    "category": lambda s: s.astype("category"),
+    "bool_text": lambda s: s.astype(bool).astype(str),
+}
+PAIRS = sorted(
+    {(d, "int") for d in DTYPES} | {("int", d) for d in DTYPES} | {(d, d) for d in DTYPES}
+)
+
+
+def _as_dtypes(frame, label_dtype, prediction_dtype):
+    return frame.assign(
+        label=DTYPES[label_dtype](frame["label"]),
+        prediction=DTYPES[prediction_dtype](frame["prediction"]),
     )
-    as_numbers = compare_performance(
-        baseline.performance,
+
+
+@pytest.fixture(scope="module")
+def int_int_answer():
+    reference, window = _binary(1500, seed=10), _binary(800, seed=11, shift=0.3)
+    profile = _profile(reference)
+    return reference, window, profile, _answers(profile, window)
+
+
+def _answers(profile, window):
+    from mlflow_observe.core.performance.streamed import StreamedPerformance
+
+    realised = compare_performance(
+        profile.performance,
         y_true=window["label"],
         y_pred=window["prediction"],
         proba=window["p_1"],
     )
-    assert as_text.metric("accuracy").value == as_numbers.metric("accuracy").value
-    assert any("matched by their text" in f for f in as_text.findings)
-    assert as_numbers.findings == []  # numpy integers are the baseline's integers
+    estimated = compare_performance(
+        profile.performance, y_pred=window["prediction"], proba=window["p_1"]
+    )
+    streamed = StreamedPerformance(profile.performance, predictions="prediction", targets="label")
+    unlabelled = StreamedPerformance(profile.performance, predictions="prediction")
+    for start in range(0, len(window), 300):
+        streamed.update(window.iloc[start : start + 300])
+        unlabelled.update(window.drop(columns=["label"]).iloc[start : start + 300])
+    return {
+        "baseline": profile.performance.metrics,
+        "intervals": profile.performance.intervals,
+        "realised": realised.metrics(),
+        "estimated": estimated.metrics(),
+        "streamed": streamed.result().metrics(),
+        "streamed_estimated": unlabelled.result().metrics(),
+        "findings": realised.findings,
+    }
+
+
+@pytest.mark.parametrize(("label_dtype", "prediction_dtype"), PAIRS)
+def test_every_dtype_pair_gives_the_int_int_answer(int_int_answer, label_dtype, prediction_dtype):
+    reference, window, _, expected = int_int_answer
+    profile = _profile(_as_dtypes(reference, label_dtype, prediction_dtype))
+    assert profile.performance.task == "classification"
+    assert profile.performance.classes == (0, 1)
+    # The window in the other orientation: the baseline's dtypes need not be the window's.
+    got = _answers(profile, _as_dtypes(window, prediction_dtype, label_dtype))
+    assert got == expected
+    assert expected["estimated"]["degradation/estimated_accuracy"] == pytest.approx(
+        expected["realised"]["degradation/accuracy"], abs=0.03
+    )
+
+
+@pytest.mark.parametrize("dtype", ["str", "category", "string", "object"])
+def test_text_classes_in_any_dtype_give_the_same_answer(dtype):
+    names = np.array(["no", "yes"])
+    reference, window = _binary(1500, seed=10), _binary(800, seed=11)
+
+    def as_text(frame, kind):
+        label, prediction = names[frame["label"]], names[frame["prediction"]]
+        cast = {"str": str, "category": "category", "string": "string", "object": object}[kind]
+        return frame.assign(
+            label=pd.Series(label).astype(cast), prediction=pd.Series(prediction).astype(cast)
+        )
+
+    expected = _answers(_profile(as_text(reference, "str")), as_text(window, "str"))
+    profile = _profile(as_text(reference, dtype))
+    assert profile.performance.classes == ("no", "yes")
+    assert _answers(profile, as_text(window, "str" if dtype != "str" else "category")) == expected
+
+
+def test_float_labels_with_probabilities_are_binary_classification():
+    """The issue's case: 0.0/1.0 labels, int predictions, a probability column."""
+    reference, window = _binary(3000, seed=10), _binary(1000, seed=12)
+    floats = reference.assign(label=reference["label"].astype(float))
+    for task in (None, "classification"):
+        profile = mo.build_profile(
+            floats, targets="label", predictions="prediction", probabilities=["p_1"], task=task
+        )
+        assert profile.performance.task == "classification"
+        estimated = compare_performance(
+            profile.performance, y_pred=window["prediction"], proba=window["p_1"]
+        )
+        truth = skm.accuracy_score(window["label"], window["prediction"])
+        assert estimated.metric("accuracy").value == pytest.approx(truth, abs=0.03)
+        assert estimated.metric("precision").value > 0.7
+        assert not estimated.degraded
+    # Without probabilities, float 0/1 labels whose predictions are among them: classification.
+    bare = mo.build_profile(floats, targets="label", predictions="prediction")
+    assert bare.performance.task == "classification"
+    # A float target with continuous predictions stays a regression.
+    regression = mo.build_profile(
+        floats.assign(prediction=floats["p_1"]), targets="label", predictions="prediction"
+    )
+    assert regression.performance.task == "regression"
+
+
+def test_labels_and_predictions_that_cannot_be_the_same_classes_are_refused():
+    frame = _binary(500, seed=1)
+    frame["prediction"] = np.where(frame["prediction"] == 1, "yes", "no")
+    with pytest.raises(mo.ProfileError) as caught:
+        mo.build_profile(frame, targets="label", predictions="prediction", probabilities=["p_1"])
+    message = str(caught.value)
+    assert "'label' has [0, 1]" in message and "'prediction' has ['no', 'yes']" in message
 
 
 def test_a_moved_label_distribution_is_reported():

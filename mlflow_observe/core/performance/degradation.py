@@ -28,6 +28,12 @@ from mlflow_observe.core.performance.cbpe import (
     isotonic_fit,
     isotonic_predict,
 )
+from mlflow_observe.core.performance.labels import (
+    canonical_class,
+    check_same_classes,
+    class_labels,
+    sorted_classes,
+)
 from mlflow_observe.core.performance.metrics import (
     ESTIMATED_METRICS,
     HIGHER_IS_BETTER,
@@ -49,10 +55,6 @@ class DegradationError(ValueError):
     """Performance cannot be compared (no labels in the baseline, nothing to estimate from)."""
 
 
-def _scalar(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def reference_performance(
     y_true,
     y_pred,
@@ -61,6 +63,7 @@ def reference_performance(
     probabilities=None,
     task=None,
     features=None,
+    names=("labels", "predictions"),
     random_state: int = 0,
 ) -> ReferencePerformance:
     """The reference's performance, its bootstrap intervals and, for classifiers
@@ -75,8 +78,10 @@ def reference_performance(
     probabilities : list of str, optional
         The probability column names, remembered to find them in windows.
     task : {'classification', 'regression'}, optional
-        Default: classification when the labels are text, booleans, or integers
-        with at most 50 distinct values.
+        Default: see :func:`infer_task`. For classifiers, labels and predictions
+        of any dtype are normalised to one set of classes
+        (:mod:`mlflow_observe.core.performance.labels`): ``0.0``, ``0``,
+        ``False`` and ``"0"`` are one class.
     features : pandas.DataFrame, optional
         Numeric features of the same rows: for regressors, the direct loss
         estimation models learn the error from them and the prediction.
@@ -93,11 +98,18 @@ def reference_performance(
     >>> performance.task, performance.n_rows, performance.metrics["accuracy"]
     ('classification', 5, 0.8)
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    task = task or _infer_task(y_true)
+    task = task or infer_task(y_true, y_pred, has_probabilities=proba is not None)
+    if task == REGRESSION:
+        y_true, y_pred = _as_float(y_true), _as_float(y_pred)
+    else:
+        y_true, y_pred = class_labels(y_true), class_labels(y_pred)
+        try:
+            check_same_classes(y_true, y_pred, names=names)
+        except ValueError as exc:
+            raise DegradationError(str(exc)) from None
     common = {"task": task, "probabilities": tuple(probabilities or ()), "n_rows": len(y_true)}
     if task == REGRESSION:
-        arrays = (y_true.astype(float), y_pred.astype(float))
+        arrays = (y_true, y_pred)
         intervals = bootstrap_intervals(regression_metrics, arrays, random_state=random_state)
         loss = {}
         if features is not None and len(features.columns):
@@ -108,7 +120,7 @@ def reference_performance(
                 features.to_numpy(dtype=float), *arrays, random_state=random_state
             )
         return ReferencePerformance(**common, **_split(intervals), **loss)
-    classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
+    classes = sorted_classes(np.concatenate([y_true, y_pred]))
     matrix = probability_matrix(proba, len(classes)) if proba is not None else None
 
     def metrics(t, p, *rest):
@@ -140,12 +152,51 @@ def _split(intervals: dict) -> dict:
     }
 
 
-def _infer_task(y_true: np.ndarray) -> str:
-    if y_true.dtype.kind in "biuOSU" or y_true.dtype == bool:
-        values = pd.unique(y_true)
-        if y_true.dtype.kind in "OSUb" or len(values) <= MAX_CLASSES:
+def infer_task(y_true, y_pred=None, *, has_probabilities: bool = False) -> str:
+    """Classification or regression, from the labels (and predictions).
+
+    Classification when there are probabilities; when the labels are text,
+    booleans or categorical; when they are integers (``Int64`` too) with at most
+    50 distinct values; or when they are floats holding at most two whole
+    numbers and every prediction is one of them (a 0/1 column that pandas made
+    float). Regression otherwise.
+
+    Examples
+    --------
+    >>> infer_task([0.0, 1.0, 1.0], [0, 1, 0]), infer_task([0.0, 1.0], [0.2, 0.9])
+    ('classification', 'regression')
+    >>> infer_task([0.0, 1.0], [0.2, 0.9], has_probabilities=True)
+    'classification'
+    """
+    if has_probabilities:
+        return CLASSIFICATION
+    series = pd.Series(y_true) if not isinstance(y_true, pd.Series) else y_true
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return CLASSIFICATION
+    if pd.api.types.is_integer_dtype(dtype):
+        return CLASSIFICATION if series.nunique() <= MAX_CLASSES else REGRESSION
+    if not pd.api.types.is_numeric_dtype(dtype):
+        numbers = pd.to_numeric(series, errors="coerce")
+        if numbers.notna().sum() < series.notna().sum() or pd.api.types.is_bool_dtype(
+            series.infer_objects().dtype
+        ):
+            return CLASSIFICATION  # text (or booleans as objects)
+        series = numbers
+    values = pd.unique(series.dropna().to_numpy(dtype=float))
+    whole = bool(len(values)) and bool(np.all(np.mod(values, 1) == 0))
+    if whole and dtype.kind in "OSU" and len(values) <= MAX_CLASSES:
+        return CLASSIFICATION  # integers as objects or text
+    if whole and len(values) <= 2 and y_pred is not None:
+        predicted = pd.to_numeric(pd.Series(np.asarray(y_pred, dtype=object)), errors="coerce")
+        if predicted.notna().all() and predicted.isin(values).all():
             return CLASSIFICATION
     return REGRESSION
+
+
+def _as_float(values) -> np.ndarray:
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def probability_matrix(proba, n_classes: int) -> np.ndarray:
@@ -341,16 +392,12 @@ def judge_performance(
 
 def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     if performance.task == REGRESSION:
-        return regression_metrics(y_true.astype(float), y_pred.astype(float))
+        return regression_metrics(_as_float(y_true), _as_float(y_pred))
     classes = performance.classes
-    known = {str(c) for c in classes}
-    new = sorted({str(v) for v in pd.unique(y_true)} - known)
+    y_true, y_pred = class_labels(y_true), class_labels(y_pred)
+    new = sorted_classes(y_true[~pd.Series(y_true, dtype=object).isin(classes).to_numpy()])
     if new:
         findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
-    y_true, y_pred = (
-        _as_classes(y_true, classes, findings, "labels"),
-        _as_classes(y_pred, classes, findings, "predictions"),
-    )
     matrix = None
     if proba is not None:
         matrix = probability_matrix(proba, len(classes))
@@ -393,28 +440,6 @@ def label_shift_finding(performance, current, findings) -> None:
         )
 
 
-def _value_kind(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return "number"
-    return "text" if isinstance(value, str) else type(value).__name__
-
-
-def _as_classes(values: np.ndarray, classes, findings, what: str) -> np.ndarray:
-    """Values as the baseline's class objects when they arrive as another type (``"1"``
-    for ``1``): matched by their text, with a finding."""
-    if len(values) == 0 or {_value_kind(v) for v in values[:100]} == {_value_kind(classes[0])}:
-        return values
-    lookup = {str(c): c for c in classes}
-    findings.append(
-        f"{what} arrive as {type(values[0]).__name__} where the baseline had "
-        f"{type(classes[0]).__name__}: matched by their text."
-    )
-    text = pd.Series(values).astype(str)
-    return text.map(lookup).where(text.isin(lookup.keys()), text).to_numpy(dtype=object)
-
-
 def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     if performance.task == REGRESSION:
         return _estimated_regression(performance, y_pred, features, random_state)
@@ -452,9 +477,16 @@ def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.nda
 
 
 def class_index(values, classes) -> np.ndarray:
-    """Each value's position in ``classes``, matched by text (-1 when unknown)."""
-    lookup = {str(c): i for i, c in enumerate(classes)}
-    return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+    """Each value's position in ``classes``, both normalised (-1 when unknown or missing).
+
+    Examples
+    --------
+    >>> class_index([1.0, "0", True, None, 7], (0, 1)).tolist()
+    [1, 0, 1, -1, -1]
+    """
+    lookup = {canonical_class(c): i for i, c in enumerate(classes)}
+    labels = pd.Series(class_labels(values), dtype=object)
+    return labels.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:

@@ -41,7 +41,6 @@ from mlflow_observe.core.performance.degradation import (
     REALISED,
     DegradationError,
     DegradationResult,
-    _as_classes,
     _estimated,
     calibrated_probabilities,
     class_index,
@@ -49,6 +48,7 @@ from mlflow_observe.core.performance.degradation import (
     label_shift_finding,
     probability_matrix,
 )
+from mlflow_observe.core.performance.labels import class_labels
 from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.sample import RowSample
@@ -245,11 +245,9 @@ class _ClassificationCounts:
         self.all_known = True
 
     def update(self, y_true, y_pred, proba, findings) -> None:
-        known = {str(c) for c in self.classes}
+        y_true, y_pred = class_labels(y_true), class_labels(y_pred)
         if len(self.new_labels) < _MAX_NEW_LABELS:
-            self.new_labels |= {str(v) for v in pd.unique(y_true)} - known
-        y_true = _as_classes(y_true, self.classes, findings, "labels")
-        y_pred = _as_classes(y_pred, self.classes, findings, "predictions")
+            self.new_labels |= {v for v in pd.unique(y_true) if v is not None} - set(self.classes)
         if len(self.distinct) < 2:
             self.distinct |= {repr(v) for v in pd.unique(y_true)[:2]}
         k = len(self.classes)
@@ -278,7 +276,7 @@ class _ClassificationCounts:
     def metrics(self, with_probabilities: bool, findings: list) -> dict:
         """:func:`~mlflow_observe.core.performance.metrics.classification_metrics` from the counts,
         with the findings of the in-memory path, in its order."""
-        new = sorted(self.new_labels)
+        new = sorted(self.new_labels, key=str)
         if new:
             findings.insert(0, f"labels contain classes the baseline never saw: {new[:10]}")
         if with_probabilities and self.n_off:

@@ -25,7 +25,10 @@ from mlflow_observe.core._validation import (
     Options,
     checked,
 )
-from mlflow_observe.core.performance.degradation import reference_performance
+from mlflow_observe.core.performance.degradation import (
+    DegradationError,
+    reference_performance,
+)
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
@@ -403,7 +406,7 @@ def profile_performance(data, targets, predictions, probabilities, task, random_
         raise ProfileError(f"Probability columns not found in the reference data: {missing}.")
     labelled = data[targets].notna() & data[predictions].notna()
     frame = data[labelled]
-    proba = frame[probabilities].to_numpy(dtype=float) if probabilities else None
+    proba = frame[probabilities].to_numpy(dtype=float, na_value=np.nan) if probabilities else None
     numeric = [
         c
         for c in frame.columns
@@ -411,15 +414,19 @@ def profile_performance(data, targets, predictions, probabilities, task, random_
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
     ]
-    return reference_performance(
-        frame[targets].to_numpy(),
-        frame[predictions].to_numpy(),
-        proba,
-        probabilities=probabilities,
-        task=task,
-        features=frame[numeric],
-        random_state=random_state,
-    )
+    try:
+        return reference_performance(
+            frame[targets],
+            frame[predictions],
+            proba,
+            probabilities=probabilities,
+            task=task,
+            features=frame[numeric],
+            names=(targets, predictions),
+            random_state=random_state,
+        )
+    except DegradationError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def check_unique_columns(data: pd.DataFrame) -> None:
