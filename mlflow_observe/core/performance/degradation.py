@@ -37,6 +37,7 @@ from mlflow_observe.core.performance.labels import (
 from mlflow_observe.core.performance.metrics import (
     ESTIMATED_METRICS,
     HIGHER_IS_BETTER,
+    UNDEFINED,
     bootstrap_intervals,
     classification_metrics,
     regression_metrics,
@@ -228,6 +229,7 @@ class MetricDegradation:
     relative_change: float | None
     margin: float
     degraded: bool
+    n_rows: int | None = None  # the rows this metric was computed on
 
     @property
     def key(self) -> str:
@@ -247,8 +249,16 @@ class DegradationResult:
     degraded : bool
         Whether any metric is degraded.
     n_rows : int
+        The window's rows.
     findings : list of str
         What was left out or looks wrong, and why.
+    n_labelled : int or None
+        Rows with a label: the realised metrics are computed on them, and the
+        estimated ones (when the baseline allows) on the others. ``None``: not
+        counted (a result built by hand).
+    n_invalid_probabilities : int
+        Rows whose probabilities are missing, infinite or outside [0, 1]: left
+        out of ROC AUC, log loss and the estimation.
 
     Examples
     --------
@@ -267,13 +277,25 @@ class DegradationResult:
     degraded: bool
     n_rows: int
     findings: list
+    n_labelled: int | None = None
+    n_invalid_probabilities: int = 0
 
-    def metric(self, name: str) -> MetricDegradation:
-        return next(m for m in self.metric_results if m.metric == name)
+    def metric(self, name: str, kind: str | None = None) -> MetricDegradation:
+        """The metric's row (of ``kind``, default: the result's own kind, else any)."""
+        rows = [m for m in self.metric_results if m.metric == name]
+        return next((m for m in rows if m.kind == (kind or self.kind)), None) or next(
+            m for m in rows if kind is None
+        )
 
     def metrics(self) -> dict[str, float]:
-        """``degradation/<metric>``, ``_delta``, ``_relative_change`` and ``degradation/degraded``."""
+        """``degradation/<metric>``, ``_delta``, ``_relative_change``, ``degradation/degraded``
+        and, when counted, ``degradation/n_labelled``, ``n_unlabelled`` and
+        ``n_invalid_probabilities``."""
         out = {"degradation/degraded": float(self.degraded)}
+        if self.n_labelled is not None:
+            out["degradation/n_labelled"] = self.n_labelled
+            out["degradation/n_unlabelled"] = self.n_rows - self.n_labelled
+            out["degradation/n_invalid_probabilities"] = self.n_invalid_probabilities
         for m in self.metric_results:
             out[m.key] = m.value
             out[f"{m.key}_delta"] = m.delta
@@ -293,7 +315,17 @@ class DegradationResult:
 
     def to_records(self) -> list[dict]:
         """One record per metric: the :class:`MetricDegradation` fields and its metric ``key``."""
-        return [{**asdict(m), "key": m.key} for m in self.metric_results]
+        return [
+            {name: _finite(value) for name, value in {**asdict(m), "key": m.key}.items()}
+            for m in self.metric_results
+        ]
+
+
+def _finite(value):
+    """JSON has no NaN nor infinity: such a float is ``None``."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def compare_performance(
@@ -323,16 +355,107 @@ def compare_performance(
         raise DegradationError("The window has no predictions to judge.")
     findings: list[str] = []
     y_pred = np.asarray(y_pred)
-    if y_true is not None:
-        kind, bands = REALISED, {}
-        values = _realised(performance, np.asarray(y_true), y_pred, proba, findings)
-    else:
-        kind = ESTIMATED
-        bands = _estimated(performance, y_pred, proba, features, random_state)
-        values = {name: band["value"] for name, band in bands.items()}
-    return judge_performance(
-        performance, kind, values, bands, n_rows=len(y_pred), findings=findings, tolerance=tolerance
+    n = len(y_pred)
+    proba, invalid = _checked_probabilities(performance, proba, n, findings)
+    labelled = np.zeros(n, dtype=bool) if y_true is None else _has_label(performance, y_true)
+    if y_true is not None and not labelled.all():
+        findings.append(
+            f"{int((~labelled).sum())} of {n} rows have no label yet: realised metrics are "
+            f"computed on the {int(labelled.sum())} labelled rows, and estimated ones (when "
+            "the baseline allows) on the others."
+        )
+    parts = []
+    if labelled.any():
+        values = _realised(
+            performance,
+            _take(y_true, labelled),
+            y_pred[labelled],
+            None if proba is None else proba[labelled],
+            findings,
+            valid=~invalid[labelled],
+        )
+        parts.append((REALISED, values, {}, int(labelled.sum())))
+    if not labelled.all():
+        rows = ~labelled & ~invalid
+        try:
+            bands = _estimated(
+                performance,
+                y_pred[rows],
+                None if proba is None else proba[rows],
+                None if features is None else features[rows],
+                random_state,
+            )
+        except DegradationError as exc:
+            if not labelled.any():
+                raise
+            bands = {}
+            findings.append(
+                f"the {int((~labelled).sum())} unlabelled rows are not estimated: {exc}"
+            )
+        if bands or not labelled.any():
+            values = {name: band["value"] for name, band in bands.items()}
+            parts.append((ESTIMATED, values, bands, int(rows.sum())))
+    results = [
+        judge_performance(
+            performance, kind, values, bands, n_rows=rows, findings=findings, tolerance=tolerance
+        )
+        for kind, values, bands, rows in parts
+    ]
+    return DegradationResult(
+        task=performance.task,
+        kind=results[0].kind,
+        metric_results=[m for r in results for m in r.metric_results],
+        degraded=any(r.degraded for r in results),
+        n_rows=n,
+        findings=findings,
+        n_labelled=int(labelled.sum()),
+        n_invalid_probabilities=int(invalid.sum()),
     )
+
+
+def _take(values, rows):
+    """The ``rows`` (a boolean mask) of labels of any container, keeping their dtype."""
+    if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray, np.ndarray)):
+        return values[rows]
+    return np.asarray(values, dtype=object)[rows]
+
+
+def _has_label(performance, y_true) -> np.ndarray:
+    """Rows with a label (missing values: not arrived yet)."""
+    if performance.task == REGRESSION:
+        return ~np.isnan(_as_float(y_true))
+    return pd.Series(class_labels(y_true), dtype=object).notna().to_numpy()
+
+
+def _checked_probabilities(performance, proba, n, findings):
+    """The window's probabilities as an (n, k) matrix and the rows whose probabilities are
+    missing, infinite or outside [0, 1] (an integrity finding: they are left out of every
+    metric that reads probabilities, and counted)."""
+    if proba is None or performance.task == REGRESSION:
+        return None, np.zeros(n, dtype=bool)
+    matrix = probability_matrix(proba, len(performance.classes))
+    invalid = invalid_probability_rows(matrix)
+    if invalid.any():
+        findings.append(
+            f"{int(invalid.sum())} of {n} rows have probabilities that are missing, infinite "
+            "or outside [0, 1] (an integrity problem in the prediction log): they are left "
+            "out of ROC AUC, log loss and the estimation."
+        )
+    return matrix, invalid
+
+
+def invalid_probability_rows(matrix) -> np.ndarray:
+    """Rows of an (n, k) probability matrix with a value missing, infinite or outside [0, 1].
+
+    Examples
+    --------
+    >>> invalid_probability_rows(np.array([[0.2, 0.8], [np.nan, 1.0], [-4.0, 5.0]])).tolist()
+    [False, True, True]
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    with np.errstate(invalid="ignore"):
+        inside = (matrix >= -1e-9) & (matrix <= 1 + 1e-9)
+    return ~np.all(inside, axis=1)
 
 
 def judge_performance(
@@ -375,11 +498,18 @@ def judge_performance(
                 relative_change=delta / abs(reference) if reference else None,
                 margin=margin,
                 degraded=bool(worse_by > margin),
+                n_rows=n_rows,
             )
         )
     for name in baseline:
         if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
-            findings.append(f"{name}: not computed on this window (see the other findings).")
+            label = name if kind == REALISED else f"estimated {name}"
+            reason = UNDEFINED.get(name) if n_rows else "no rows"
+            findings.append(
+                f"{label}: left out, undefined on this window ({reason})."
+                if reason
+                else f"{label}: not computed on this window (see the other findings)."
+            )
     return DegradationResult(
         task=performance.task,
         kind=kind,
@@ -390,7 +520,9 @@ def judge_performance(
     )
 
 
-def _realised(performance, y_true, y_pred, proba, findings) -> dict:
+def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None) -> dict:
+    """Realised metrics of labelled rows; ``matrix`` (already checked) is read on the
+    ``valid`` rows only."""
     if performance.task == REGRESSION:
         return regression_metrics(_as_float(y_true), _as_float(y_pred))
     classes = performance.classes
@@ -398,16 +530,21 @@ def _realised(performance, y_true, y_pred, proba, findings) -> dict:
     new = sorted_classes(y_true[~pd.Series(y_true, dtype=object).isin(classes).to_numpy()])
     if new:
         findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
-    matrix = None
-    if proba is not None:
-        matrix = probability_matrix(proba, len(classes))
-        off = np.abs(matrix.sum(axis=1) - 1) > 1e-3
+    valid = np.ones(len(y_true), dtype=bool) if valid is None else valid
+    if matrix is not None:
+        off = np.abs(matrix[valid].sum(axis=1) - 1) > 1e-3
         if off.any():
             findings.append(f"{int(off.sum())} rows' probabilities do not sum to one.")
     if len(pd.unique(y_true)) < 2:
         findings.append("only one class in the window's labels: ROC AUC is undefined.")
     _check_label_shift(performance, y_true, classes, findings)
-    return classification_metrics(y_true, y_pred, matrix, classes=classes)
+    metrics = classification_metrics(y_true, y_pred, None, classes=classes)
+    if matrix is not None and valid.any():
+        scored = classification_metrics(
+            y_true[valid], y_pred[valid], matrix[valid], classes=classes
+        )
+        metrics.update({k: v for k, v in scored.items() if k in ("roc_auc", "log_loss")})
+    return metrics
 
 
 # Below this p-value the window's label distribution differs from the reference's.
@@ -453,6 +590,8 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
             f"The window has no probability columns {list(performance.probabilities)}: "
             "they are needed to estimate performance without labels."
         )
+    if len(y_pred) == 0:
+        return {}
     classes = performance.classes
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
@@ -501,6 +640,8 @@ def _estimated_regression(performance, y_pred, features, random_state) -> dict:
     missing = [c for c in names if features is None or c not in features.columns]
     if missing:
         raise DegradationError(f"The window lacks the features the loss models need: {missing}.")
+    if len(y_pred) == 0:
+        return {}
     matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     return estimate_regression_performance(
         performance.loss_models, matrix, y_pred, random_state=random_state
