@@ -696,3 +696,32 @@ def test_invalid_probabilities_are_an_integrity_finding_not_a_crash(tracking_uri
             run_id=logged._run_id, artifact_path="degradation_table.json"
         )
         assert _strict_json(local)["metrics"]  # valid JSON, no NaN
+
+
+def test_the_evaluator_gives_the_int_answer_for_other_dtypes(tracking_uri):
+    reference, window = _binary(3000, seed=10), _binary(1500, seed=16, shift=0.2)
+    answers = []
+    for label_dtype, prediction_dtype in (("int", "int"), ("float", "str"), ("boolean", "bool")):
+        with mlflow.start_run() as training:
+            mo.log_baseline(
+                _as_dtypes(reference, label_dtype, prediction_dtype),
+                targets="label",
+                predictions="prediction",
+                probabilities=["p_1"],
+            )
+        shown = _as_dtypes(window, prediction_dtype, label_dtype)
+        with mlflow.start_run():
+            realised = mlflow.models.evaluate(
+                data=shown,
+                predictions="prediction",
+                targets="label",
+                model_type="classifier",
+                evaluators="degradation",
+                evaluator_config={"baseline": training.info.run_id},
+            )
+        estimated = mo.evaluate_degradation(
+            shown.drop(columns=["label"]), baseline=training.info.run_id
+        )
+        answers.append((realised.metrics, estimated.metrics))
+    assert answers[1] == answers[0] and answers[2] == answers[0]
+    assert answers[0][1]["degradation/degraded"] == 0.0
