@@ -356,6 +356,8 @@ def compare_performance(
     findings: list[str] = []
     y_pred = np.asarray(y_pred)
     n = len(y_pred)
+    if n == 0:
+        raise DegradationError("The window has no rows to judge.")
     proba, invalid = _checked_probabilities(performance, proba, n, findings)
     labelled = np.zeros(n, dtype=bool) if y_true is None else _has_label(performance, y_true)
     if y_true is not None and not labelled.all():
