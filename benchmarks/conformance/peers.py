@@ -35,10 +35,13 @@ DIGITS = 6
 
 
 def _split(frame: pd.DataFrame, reference_rows, seed: int = 0):
-    """Fit half of the reference group, keep the other half as the reference."""
+    """Fit half of the reference group, keep the other half as the reference; the other
+    group, shuffled, is the analysis (the files have no time order, and some are sorted by
+    the outcome: chunks in file order would hold one class each)."""
     group = frame[reference_rows].sample(frac=1.0, random_state=seed)
     half = len(group) // 2
-    return group.iloc[:half], group.iloc[half:], frame[~reference_rows]
+    analysis = frame[~reference_rows].sample(frac=1.0, random_state=seed + 1)
+    return group.iloc[:half], group.iloc[half:], analysis
 
 
 def fair():
