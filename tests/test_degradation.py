@@ -164,7 +164,7 @@ def test_bad_input_findings_and_errors():
         y_pred=window["prediction"],
         proba=window["p_1"],
     )
-    assert any("never saw: ['2']" in f for f in result.findings)
+    assert any("never saw: [2]" in f for f in result.findings)
     single = window.assign(label=1)
     one_class = compare_performance(
         baseline.performance,
@@ -318,24 +318,130 @@ def test_multiclass_estimation_tracks_realised_under_covariate_shift():
             assert abs(realised.metric(name).value - estimated.metric(name).value) < 0.03
 
 
-def test_labels_of_another_type_are_matched_by_text():
-    baseline = _profile(_binary(3000, seed=10))
-    window = _binary(1000, seed=4)
-    as_text = compare_performance(
-        baseline.performance,
-        y_true=window["label"].astype(str),
-        y_pred=window["prediction"],
-        proba=window["p_1"],
+# One 0/1 column in every dtype that denotes the same two classes.
+DTYPES = {
+    "int": lambda s: s.astype(np.int64),
+    "float": lambda s: s.astype(float),
+    "bool": lambda s: s.astype(bool),
+    "str": lambda s: s.astype(str),
+    "Int64": lambda s: s.astype("Int64"),
+    "boolean": lambda s: s.astype(bool).astype("boolean"),
+    "string": lambda s: s.astype(str).astype("string"),
+    "category": lambda s: s.astype("category"),
+    "bool_text": lambda s: s.astype(bool).astype(str),
+}
+PAIRS = sorted(
+    {(d, "int") for d in DTYPES} | {("int", d) for d in DTYPES} | {(d, d) for d in DTYPES}
+)
+
+
+def _as_dtypes(frame, label_dtype, prediction_dtype):
+    return frame.assign(
+        label=DTYPES[label_dtype](frame["label"]),
+        prediction=DTYPES[prediction_dtype](frame["prediction"]),
     )
-    as_numbers = compare_performance(
-        baseline.performance,
+
+
+@pytest.fixture(scope="module")
+def int_int_answer():
+    reference, window = _binary(1500, seed=10), _binary(800, seed=11, shift=0.3)
+    profile = _profile(reference)
+    return reference, window, profile, _answers(profile, window)
+
+
+def _answers(profile, window):
+    from mlflow_observe.core.performance.streamed import StreamedPerformance
+
+    realised = compare_performance(
+        profile.performance,
         y_true=window["label"],
         y_pred=window["prediction"],
         proba=window["p_1"],
     )
-    assert as_text.metric("accuracy").value == as_numbers.metric("accuracy").value
-    assert any("matched by their text" in f for f in as_text.findings)
-    assert as_numbers.findings == []  # numpy integers are the baseline's integers
+    estimated = compare_performance(
+        profile.performance, y_pred=window["prediction"], proba=window["p_1"]
+    )
+    streamed = StreamedPerformance(profile.performance, predictions="prediction", targets="label")
+    unlabelled = StreamedPerformance(profile.performance, predictions="prediction")
+    for start in range(0, len(window), 300):
+        streamed.update(window.iloc[start : start + 300])
+        unlabelled.update(window.drop(columns=["label"]).iloc[start : start + 300])
+    return {
+        "baseline": profile.performance.metrics,
+        "intervals": profile.performance.intervals,
+        "realised": realised.metrics(),
+        "estimated": estimated.metrics(),
+        "streamed": streamed.result().metrics(),
+        "streamed_estimated": unlabelled.result().metrics(),
+        "findings": realised.findings,
+    }
+
+
+@pytest.mark.parametrize(("label_dtype", "prediction_dtype"), PAIRS)
+def test_every_dtype_pair_gives_the_int_int_answer(int_int_answer, label_dtype, prediction_dtype):
+    reference, window, _, expected = int_int_answer
+    profile = _profile(_as_dtypes(reference, label_dtype, prediction_dtype))
+    assert profile.performance.task == "classification"
+    assert profile.performance.classes == (0, 1)
+    # The window in the other orientation: the baseline's dtypes need not be the window's.
+    got = _answers(profile, _as_dtypes(window, prediction_dtype, label_dtype))
+    assert got == expected
+    assert expected["estimated"]["degradation/estimated_accuracy"] == pytest.approx(
+        expected["realised"]["degradation/accuracy"], abs=0.03
+    )
+
+
+@pytest.mark.parametrize("dtype", ["str", "category", "string", "object"])
+def test_text_classes_in_any_dtype_give_the_same_answer(dtype):
+    names = np.array(["no", "yes"])
+    reference, window = _binary(1500, seed=10), _binary(800, seed=11)
+
+    def as_text(frame, kind):
+        label, prediction = names[frame["label"]], names[frame["prediction"]]
+        cast = {"str": str, "category": "category", "string": "string", "object": object}[kind]
+        return frame.assign(
+            label=pd.Series(label).astype(cast), prediction=pd.Series(prediction).astype(cast)
+        )
+
+    expected = _answers(_profile(as_text(reference, "str")), as_text(window, "str"))
+    profile = _profile(as_text(reference, dtype))
+    assert profile.performance.classes == ("no", "yes")
+    assert _answers(profile, as_text(window, "str" if dtype != "str" else "category")) == expected
+
+
+def test_float_labels_with_probabilities_are_binary_classification():
+    """The issue's case: 0.0/1.0 labels, int predictions, a probability column."""
+    reference, window = _binary(3000, seed=10), _binary(1000, seed=12)
+    floats = reference.assign(label=reference["label"].astype(float))
+    for task in (None, "classification"):
+        profile = mo.build_profile(
+            floats, targets="label", predictions="prediction", probabilities=["p_1"], task=task
+        )
+        assert profile.performance.task == "classification"
+        estimated = compare_performance(
+            profile.performance, y_pred=window["prediction"], proba=window["p_1"]
+        )
+        truth = skm.accuracy_score(window["label"], window["prediction"])
+        assert estimated.metric("accuracy").value == pytest.approx(truth, abs=0.03)
+        assert estimated.metric("precision").value > 0.7
+        assert not estimated.degraded
+    # Without probabilities, float 0/1 labels whose predictions are among them: classification.
+    bare = mo.build_profile(floats, targets="label", predictions="prediction")
+    assert bare.performance.task == "classification"
+    # A float target with continuous predictions stays a regression.
+    regression = mo.build_profile(
+        floats.assign(prediction=floats["p_1"]), targets="label", predictions="prediction"
+    )
+    assert regression.performance.task == "regression"
+
+
+def test_labels_and_predictions_that_cannot_be_the_same_classes_are_refused():
+    frame = _binary(500, seed=1)
+    frame["prediction"] = np.where(frame["prediction"] == 1, "yes", "no")
+    with pytest.raises(mo.ProfileError) as caught:
+        mo.build_profile(frame, targets="label", predictions="prediction", probabilities=["p_1"])
+    message = str(caught.value)
+    assert "'label' has [0, 1]" in message and "'prediction' has ['no', 'yes']" in message
 
 
 def test_a_moved_label_distribution_is_reported():
@@ -412,3 +518,210 @@ def test_results_offer_metrics_and_records_and_the_old_name_warns():
     (record,) = flipped.to_records()
     assert record["degraded"] and record["n_rows"] == 1000
     assert record["metrics"] == alone.to_records()
+
+
+# -- production-shaped windows ------------------------------------------------------------------
+
+
+def _strict_json(path):
+    import json
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    with open(path) as stream:
+        return json.load(stream, parse_constant=refuse)
+
+
+def _streamed(performance, window, batch=250, targets="label"):
+    from mlflow_observe.core.performance.streamed import StreamedPerformance
+
+    counted = StreamedPerformance(performance, predictions="prediction", targets=targets)
+    for start in range(0, len(window), batch):
+        counted.update(window.iloc[start : start + batch])
+    return counted.result()
+
+
+def test_rows_without_labels_are_judged_as_unlabelled(tracking_uri):
+    reference, window = _binary(4000, seed=10), _binary(2000, seed=13)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    profile = _profile(reference)
+    arrived = np.random.default_rng(3).random(len(window)) < 0.75
+    partial = window.assign(label=window["label"].where(arrived))  # float, NaN: not arrived
+    truth = skm.accuracy_score(window["label"][arrived], window["prediction"][arrived])
+    unlabelled_only = compare_performance(
+        profile.performance,
+        y_pred=window["prediction"][~arrived],
+        proba=window["p_1"][~arrived],
+    )
+    in_memory = compare_performance(
+        profile.performance,
+        y_true=partial["label"],
+        y_pred=partial["prediction"],
+        proba=partial["p_1"],
+    )
+    streamed = _streamed(profile.performance, partial)
+    logged = mo.evaluate_degradation(partial, baseline=training.info.run_id)
+    for result in (in_memory.metrics(), streamed.metrics(), logged.metrics):
+        assert result["degradation/accuracy"] == pytest.approx(truth, abs=1e-12)
+        assert result["degradation/n_labelled"] == arrived.sum()
+        assert result["degradation/n_unlabelled"] == (~arrived).sum()
+        assert result["degradation/degraded"] == 0.0
+    assert in_memory.metric("accuracy", "estimated").value == pytest.approx(
+        unlabelled_only.metric("accuracy").value
+    )
+    assert streamed.metric("accuracy", "estimated").value == pytest.approx(
+        unlabelled_only.metric("accuracy").value, abs=1e-9
+    )
+    assert {(m.kind, m.n_rows) for m in in_memory.metric_results} == {
+        ("realised", arrived.sum()),
+        ("estimated", (~arrived).sum()),
+    }
+    assert any("have no label yet" in f for f in in_memory.findings)
+    local = mlflow.artifacts.download_artifacts(
+        run_id=logged._run_id, artifact_path="degradation_table.json"
+    )
+    kinds = {(r["kind"], r["n_rows"]) for r in _strict_json(local)["metrics"]}
+    assert kinds == {("realised", arrived.sum()), ("estimated", (~arrived).sum())}
+
+
+def test_the_cli_judges_empty_labels_as_unlabelled(tracking_uri, tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    reference, window = _binary(4000, seed=10), _binary(2000, seed=14)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    arrived = np.arange(len(window)) % 4 != 0  # 25% empty
+    window = window.assign(label=window["label"].astype("Int64").where(arrived))
+    path = tmp_path / "window.csv"
+    window.to_csv(path, index=False)  # empty cells where no label arrived
+    done = subprocess.run(
+        [shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))]
+        + ["degradation", "-b", training.info.run_id]
+        + ["-d", str(path), "--output", "json", "--fail-on-degradation"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads(done.stdout)["metrics"]
+    truth = skm.accuracy_score(window["label"][arrived].astype(int), window["prediction"][arrived])
+    assert metrics["degradation/accuracy"] == pytest.approx(truth)
+    assert metrics["degradation/n_unlabelled"] == 500
+
+
+def test_undefined_metrics_are_left_out_and_never_decide():
+    baseline = _profile(_binary(3000, seed=10))
+    negatives = pd.DataFrame({"label": np.zeros(300, int), "prediction": np.zeros(300, int)})
+    negatives["p_1"] = np.random.default_rng(0).uniform(0.0, 0.3, 300)
+    results = [
+        compare_performance(
+            baseline.performance,
+            y_true=negatives["label"],
+            y_pred=negatives["prediction"],
+            proba=negatives["p_1"],
+        ),
+        _streamed(baseline.performance, negatives, batch=100),
+    ]
+    for result in results:
+        metrics = result.metrics()
+        assert metrics["degradation/accuracy"] == 1.0
+        assert not any(
+            k.startswith(("degradation/precision", "degradation/recall")) for k in metrics
+        )
+        assert not any(k.startswith(("degradation/f1", "degradation/roc_auc")) for k in metrics)
+        assert metrics["degradation/degraded"] == 0.0
+        assert any(
+            "precision: left out, undefined" in f and "predicted positive" in f
+            for f in result.findings
+        )
+        assert any("recall: left out, undefined" in f for f in result.findings)
+    # No row predicted positive, some actually positive: recall and F1 are a true 0.
+    missed = negatives.assign(label=np.r_[np.ones(30, int), np.zeros(270, int)])
+    result = compare_performance(
+        baseline.performance, y_true=missed["label"], y_pred=missed["prediction"]
+    )
+    assert result.metric("recall").value == 0.0 and result.metric("recall").degraded
+    assert "precision" not in [m.metric for m in result.metric_results]
+
+
+def test_invalid_probabilities_are_an_integrity_finding_not_a_crash(tracking_uri):
+    reference, window = _binary(4000, seed=10), _binary(1000, seed=15)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    profile = _profile(reference)
+    broken = window.copy()
+    broken.loc[[3, 50, 700], "p_1"] = [np.nan, 5.0, np.inf]
+    clean = window.drop(index=[3, 50, 700])
+    for labels in (True, False):
+        drop = [] if labels else ["label"]
+        got = compare_performance(
+            profile.performance,
+            y_true=broken["label"] if labels else None,
+            y_pred=broken["prediction"],
+            proba=broken["p_1"],
+        )
+        streamed = _streamed(profile.performance, broken.drop(columns=drop))
+        assert got.n_invalid_probabilities == streamed.n_invalid_probabilities == 3
+        assert any("3 of 1000 rows have probabilities" in f for f in got.findings)
+        assert not got.degraded and not streamed.degraded
+        assert all(np.isfinite(v) for v in got.metrics().values())
+        if labels:
+            expected = classification_metrics(
+                clean["label"],
+                clean["prediction"],
+                np.column_stack([1 - clean["p_1"], clean["p_1"]]),
+                classes=[0, 1],
+            )
+            assert got.metric("roc_auc").value == pytest.approx(expected["roc_auc"])
+            assert got.metric("log_loss").value == pytest.approx(expected["log_loss"])
+            assert got.metric("accuracy").value == skm.accuracy_score(
+                broken["label"], broken["prediction"]
+            )  # labels and predictions are fine: every row counts
+        else:
+            reference_estimate = compare_performance(
+                profile.performance, y_pred=clean["prediction"], proba=clean["p_1"]
+            )
+            assert got.metric("accuracy").value == reference_estimate.metric("accuracy").value
+            assert got.metric("accuracy").n_rows == 997
+        logged = mo.evaluate_degradation(broken.drop(columns=drop), baseline=training.info.run_id)
+        assert logged.metrics["degradation/n_invalid_probabilities"] == 3
+        local = mlflow.artifacts.download_artifacts(
+            run_id=logged._run_id, artifact_path="degradation_table.json"
+        )
+        assert _strict_json(local)["metrics"]  # valid JSON, no NaN
+
+
+def test_the_evaluator_gives_the_int_answer_for_other_dtypes(tracking_uri):
+    reference, window = _binary(3000, seed=10), _binary(1500, seed=16, shift=0.2)
+    answers = []
+    for label_dtype, prediction_dtype in (("int", "int"), ("float", "str"), ("boolean", "bool")):
+        with mlflow.start_run() as training:
+            mo.log_baseline(
+                _as_dtypes(reference, label_dtype, prediction_dtype),
+                targets="label",
+                predictions="prediction",
+                probabilities=["p_1"],
+            )
+        shown = _as_dtypes(window, prediction_dtype, label_dtype)
+        with mlflow.start_run():
+            realised = mlflow.models.evaluate(
+                data=shown,
+                predictions="prediction",
+                targets="label",
+                model_type="classifier",
+                evaluators="degradation",
+                evaluator_config={"baseline": training.info.run_id},
+            )
+        estimated = mo.evaluate_degradation(
+            shown.drop(columns=["label"]), baseline=training.info.run_id
+        )
+        answers.append((realised.metrics, estimated.metrics))
+    assert answers[1] == answers[0] and answers[2] == answers[0]
+    assert answers[0][1]["degradation/degraded"] == 0.0

@@ -428,3 +428,44 @@ def test_a_repeated_value_gets_a_cell_of_its_own():
     assert column.grid[0] == 0.0 and column.grid[1] == np.nextafter(0.0, 1.0)
     assert column.counts[1] == 600  # [0, nextafter(0)): the spike alone
     assert column.sums[2:-1].sum() == pytest.approx(values.sum())
+
+
+def _baseline_payload():
+    frame = make_frame(300, seed=2)
+    return json.loads(build_profile(frame).to_json())
+
+
+def _numeric_column(payload):
+    return next(i for i, c in enumerate(payload["columns"]) if c["kind"] == "numeric")
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda p, i: p.pop("columns"), "has no field 'columns'"),
+        (
+            lambda p, i: p["columns"][i]["counts"].__setitem__(3, 10**30),
+            f"field 'columns[{{i}}].counts[3]' must be an integer between 0 and {2**63 - 1}. "
+            f"Got {10**30} instead",
+        ),
+        (
+            lambda p, i: p["columns"][i]["coarse_positions"].__setitem__(1, 10_001),
+            "field 'columns[{i}].coarse_positions[1]' must be a position in the grid",
+        ),
+        (lambda p, i: p.__setitem__("n_rows", 2**64), "field 'n_rows' must be an integer"),
+        (lambda p, i: p["columns"][i].__setitem__("mean", "NaN"), "'columns[{i}].mean'"),
+        (lambda p, i: p["sample"].__setitem__("keys", [0.5]), "field \"sample.columns['"),
+    ],
+)
+def test_a_profile_that_does_not_match_its_schema_is_refused(corrupt, message):
+    payload = _baseline_payload()
+    i = _numeric_column(payload)
+    corrupt(payload, i)
+    with pytest.raises(ProfileError) as caught:
+        DataProfile.from_json(json.dumps(payload))
+    assert message.format(i=i) in str(caught.value)
+
+
+def test_a_valid_profile_still_loads_after_the_schema_check():
+    payload = _baseline_payload()
+    assert DataProfile.from_dict(payload).to_dict()["columns"] == payload["columns"]

@@ -385,3 +385,34 @@ def test_monitor_engine_spark_without_spark_says_how_to_install(monkeypatch, tmp
     )
     assert result.exit_code == 3
     assert "pip install 'mlflow-observe[spark]'" in result.output
+
+
+def test_spark_windows_of_other_dtypes_and_missing_labels_give_the_int_answer(spark, tracking_uri):
+    """Float 0.0/1.0 labels with NaN where none arrived, boolean predictions: the Spark
+    window's metrics are the int/int window's (labelled rows realised, the rest estimated)."""
+    import mlflow
+    from test_degradation import _binary
+
+    reference, window = _binary(3000, seed=1), _binary(2000, seed=3)
+    with mlflow.start_run() as training:
+        mo.log_baseline(
+            reference.assign(label=reference["label"].astype(float)),
+            targets="label",
+            predictions="prediction",
+            probabilities=["p_1"],
+        )
+    arrived = np.arange(len(window)) % 3 != 0
+    as_ints = window.assign(label=window["label"].astype("Int64").where(arrived))
+    other = window.assign(
+        label=window["label"].astype(float).where(arrived),
+        prediction=window["prediction"].astype(bool),
+    )
+    in_memory = mo.evaluate_degradation(as_ints, baseline=training.info.run_id)
+    counted = mo.evaluate_degradation(
+        spark.createDataFrame(other).repartition(2), baseline=training.info.run_id
+    )
+    assert in_memory.metrics["degradation/n_unlabelled"] == (~arrived).sum()
+    assert counted.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = 1e-3 if "roc_auc" in key else 1e-9
+        assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key

@@ -16,8 +16,7 @@ from mlflow_observe.core.performance.metrics import (
     ESTIMATED_METRICS,
     REGRESSION_METRICS,
 )
-from mlflow_observe.monitoring.rules import RuleSyntaxError
-from mlflow_observe.monitoring.rules import estimated_twin
+from mlflow_observe.monitoring.rules import RuleSyntaxError, estimated_twin
 
 TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even skipped ones)
 

@@ -437,6 +437,7 @@ def render_degradation_report(
     status = "degraded" if result.degraded else "ok"
     rows = "".join(
         f"<tr><td>{_e(m.metric)}</td><td>{_e(m.kind)}</td>"
+        f"<td class='num'>{'' if m.n_rows is None else f'{m.n_rows:,}'}</td>"
         f"<td class='num'>{_number(m.baseline)}</td>"
         f"<td class='num'>[{_number(m.baseline_low)}, {_number(m.baseline_high)}]</td>"
         f"<td class='num'>{_number(m.value)}</td>"
@@ -451,8 +452,13 @@ def render_degradation_report(
         "it assumes the baseline's calibrated probabilities stay calibrated, that is, no "
         "concept drift (the relation between features and labels is unchanged). Once labels "
         "arrive, compare the realised metrics: a gap means the assumption broke.</p>"
-        if result.kind == "estimated"
+        if any(m.kind == "estimated" for m in result.metric_results)
         else ""
+    )
+    counted = (
+        ""
+        if result.n_labelled is None
+        else f" ({result.n_labelled:,} labelled, {result.n_rows - result.n_labelled:,} unlabelled)"
     )
     return "\n".join(
         [
@@ -460,9 +466,9 @@ def render_degradation_report(
             f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
             f"<h1>{_e(title)} {_badge(status)}</h1>",
             f"<div class='meta'>Baseline: {_e(baseline_label)} &middot; {_e(result.kind)} "
-            f"{_e(result.task)} metrics on {result.n_rows:,} rows &middot; mlflow-observe "
+            f"{_e(result.task)} metrics on {result.n_rows:,} rows{counted} &middot; mlflow-observe "
             f"{_e(__version__)}</div>",
-            "<h2>Metrics</h2><table><tr><th>metric</th><th>kind</th><th>baseline</th>"
+            "<h2>Metrics</h2><table><tr><th>metric</th><th>kind</th><th>rows</th><th>baseline</th>"
             "<th>baseline interval</th><th>window</th><th>band</th><th>delta</th>"
             f"<th>margin</th><th>status</th></tr>{rows}</table>",
             f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",

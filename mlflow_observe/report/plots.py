@@ -195,7 +195,9 @@ def plot_performance(result, *, title: str = "Performance: baseline against wind
             label=f"window ({m.kind})" if i == 0 else None,
         )
     axes.set_yticks(positions)
-    axes.set_yticklabels([plain_text(m.metric) for m in rows])
+    axes.set_yticklabels(
+        [plain_text(m.metric if m.kind == result.kind else f"{m.metric} ({m.kind})") for m in rows]
+    )
     axes.invert_yaxis()
     axes.set_title(plain_text(title), fontsize=10)
     axes.legend(frameon=False, fontsize=8)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from mlflow_observe.core.performance.metrics import _prf, _trapezoid
+from mlflow_observe.core.performance.metrics import _prf, _trapezoid, average_prf
 
 # -- calibration and estimation -----------------------------------------------------------------
 
@@ -82,13 +82,7 @@ def estimate_binary_performance(
         n_pos = int(labels.sum())
         tp = float(np.count_nonzero(labels & positive))
         fp, fn = n_positive_predicted - tp, n_pos - tp
-        precision, recall, f1 = _prf(tp, fp, fn)
-        values = {
-            "accuracy": (len(p) - fp - fn) / len(p),
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-        }
+        values = {"accuracy": (len(p) - fp - fn) / len(p), **average_prf([(), _prf(tp, fp, fn)])}
         n_neg = len(p) - n_pos
         if n_pos and n_neg:
             values["roc_auc"] = float(
@@ -117,8 +111,7 @@ def _expected_metrics(p: np.ndarray, positive: np.ndarray) -> dict:
     fp = float(np.sum(1 - p[positive]))
     fn = float(np.sum(p[~positive]))
     tn = float(np.sum(1 - p[~positive]))
-    precision, recall, f1 = _prf(tp, fp, fn)
-    metrics = {"accuracy": (tp + tn) / len(p), "precision": precision, "recall": recall, "f1": f1}
+    metrics = {"accuracy": (tp + tn) / len(p), **average_prf([(), _prf(tp, fp, fn)])}
     auc = _expected_auc(p)
     if auc is not None:
         metrics["roc_auc"] = auc
@@ -163,12 +156,7 @@ def estimate_multiclass_performance(
         )
         for c in range(k)
     ]
-    point.update(
-        {
-            name: float(np.mean([s[i] for s in scores]))
-            for i, name in enumerate(("precision", "recall", "f1"))
-        }
-    )
+    point.update(average_prf(scores))
     aucs = [_expected_auc(p[:, c]) for c in range(k)]
     if all(a is not None for a in aucs):
         point["roc_auc"] = float(np.mean(aucs))
@@ -189,12 +177,7 @@ def estimate_multiclass_performance(
                 class_aucs.append(
                     (ranks[c][actual].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
                 )
-        values.update(
-            {
-                name: float(np.mean([s[i] for s in per_class]))
-                for i, name in enumerate(("precision", "recall", "f1"))
-            }
-        )
+        values.update(average_prf(per_class))
         if len(class_aucs) == k:
             values["roc_auc"] = float(np.mean(class_aucs))
         for name, value in values.items():

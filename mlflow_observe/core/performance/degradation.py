@@ -28,9 +28,16 @@ from mlflow_observe.core.performance.cbpe import (
     isotonic_fit,
     isotonic_predict,
 )
+from mlflow_observe.core.performance.labels import (
+    canonical_class,
+    check_same_classes,
+    class_labels,
+    sorted_classes,
+)
 from mlflow_observe.core.performance.metrics import (
     ESTIMATED_METRICS,
     HIGHER_IS_BETTER,
+    UNDEFINED,
     bootstrap_intervals,
     classification_metrics,
     regression_metrics,
@@ -49,10 +56,6 @@ class DegradationError(ValueError):
     """Performance cannot be compared (no labels in the baseline, nothing to estimate from)."""
 
 
-def _scalar(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def reference_performance(
     y_true,
     y_pred,
@@ -61,6 +64,7 @@ def reference_performance(
     probabilities=None,
     task=None,
     features=None,
+    names=("labels", "predictions"),
     random_state: int = 0,
 ) -> ReferencePerformance:
     """The reference's performance, its bootstrap intervals and, for classifiers
@@ -75,8 +79,10 @@ def reference_performance(
     probabilities : list of str, optional
         The probability column names, remembered to find them in windows.
     task : {'classification', 'regression'}, optional
-        Default: classification when the labels are text, booleans, or integers
-        with at most 50 distinct values.
+        Default: see :func:`infer_task`. For classifiers, labels and predictions
+        of any dtype are normalised to one set of classes
+        (:mod:`mlflow_observe.core.performance.labels`): ``0.0``, ``0``,
+        ``False`` and ``"0"`` are one class.
     features : pandas.DataFrame, optional
         Numeric features of the same rows: for regressors, the direct loss
         estimation models learn the error from them and the prediction.
@@ -93,11 +99,18 @@ def reference_performance(
     >>> performance.task, performance.n_rows, performance.metrics["accuracy"]
     ('classification', 5, 0.8)
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    task = task or _infer_task(y_true)
+    task = task or infer_task(y_true, y_pred, has_probabilities=proba is not None)
+    if task == REGRESSION:
+        y_true, y_pred = _as_float(y_true), _as_float(y_pred)
+    else:
+        y_true, y_pred = class_labels(y_true), class_labels(y_pred)
+        try:
+            check_same_classes(y_true, y_pred, names=names)
+        except ValueError as exc:
+            raise DegradationError(str(exc)) from None
     common = {"task": task, "probabilities": tuple(probabilities or ()), "n_rows": len(y_true)}
     if task == REGRESSION:
-        arrays = (y_true.astype(float), y_pred.astype(float))
+        arrays = (y_true, y_pred)
         intervals = bootstrap_intervals(regression_metrics, arrays, random_state=random_state)
         loss = {}
         if features is not None and len(features.columns):
@@ -108,7 +121,7 @@ def reference_performance(
                 features.to_numpy(dtype=float), *arrays, random_state=random_state
             )
         return ReferencePerformance(**common, **_split(intervals), **loss)
-    classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
+    classes = sorted_classes(np.concatenate([y_true, y_pred]))
     matrix = probability_matrix(proba, len(classes)) if proba is not None else None
 
     def metrics(t, p, *rest):
@@ -140,12 +153,51 @@ def _split(intervals: dict) -> dict:
     }
 
 
-def _infer_task(y_true: np.ndarray) -> str:
-    if y_true.dtype.kind in "biuOSU" or y_true.dtype == bool:
-        values = pd.unique(y_true)
-        if y_true.dtype.kind in "OSUb" or len(values) <= MAX_CLASSES:
+def infer_task(y_true, y_pred=None, *, has_probabilities: bool = False) -> str:
+    """Classification or regression, from the labels (and predictions).
+
+    Classification when there are probabilities; when the labels are text,
+    booleans or categorical; when they are integers (``Int64`` too) with at most
+    50 distinct values; or when they are floats holding at most two whole
+    numbers and every prediction is one of them (a 0/1 column that pandas made
+    float). Regression otherwise.
+
+    Examples
+    --------
+    >>> infer_task([0.0, 1.0, 1.0], [0, 1, 0]), infer_task([0.0, 1.0], [0.2, 0.9])
+    ('classification', 'regression')
+    >>> infer_task([0.0, 1.0], [0.2, 0.9], has_probabilities=True)
+    'classification'
+    """
+    if has_probabilities:
+        return CLASSIFICATION
+    series = pd.Series(y_true) if not isinstance(y_true, pd.Series) else y_true
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return CLASSIFICATION
+    if pd.api.types.is_integer_dtype(dtype):
+        return CLASSIFICATION if series.nunique() <= MAX_CLASSES else REGRESSION
+    if not pd.api.types.is_numeric_dtype(dtype):
+        numbers = pd.to_numeric(series, errors="coerce")
+        if numbers.notna().sum() < series.notna().sum() or pd.api.types.is_bool_dtype(
+            series.infer_objects().dtype
+        ):
+            return CLASSIFICATION  # text (or booleans as objects)
+        series = numbers
+    values = pd.unique(series.dropna().to_numpy(dtype=float))
+    whole = bool(len(values)) and bool(np.all(np.mod(values, 1) == 0))
+    if whole and dtype.kind in "OSU" and len(values) <= MAX_CLASSES:
+        return CLASSIFICATION  # integers as objects or text
+    if whole and len(values) <= 2 and y_pred is not None:
+        predicted = pd.to_numeric(pd.Series(np.asarray(y_pred, dtype=object)), errors="coerce")
+        if predicted.notna().all() and predicted.isin(values).all():
             return CLASSIFICATION
     return REGRESSION
+
+
+def _as_float(values) -> np.ndarray:
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values))
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 def probability_matrix(proba, n_classes: int) -> np.ndarray:
@@ -177,6 +229,7 @@ class MetricDegradation:
     relative_change: float | None
     margin: float
     degraded: bool
+    n_rows: int | None = None  # the rows this metric was computed on
 
     @property
     def key(self) -> str:
@@ -196,8 +249,16 @@ class DegradationResult:
     degraded : bool
         Whether any metric is degraded.
     n_rows : int
+        The window's rows.
     findings : list of str
         What was left out or looks wrong, and why.
+    n_labelled : int or None
+        Rows with a label: the realised metrics are computed on them, and the
+        estimated ones (when the baseline allows) on the others. ``None``: not
+        counted (a result built by hand).
+    n_invalid_probabilities : int
+        Rows whose probabilities are missing, infinite or outside [0, 1]: left
+        out of ROC AUC, log loss and the estimation.
 
     Examples
     --------
@@ -216,13 +277,25 @@ class DegradationResult:
     degraded: bool
     n_rows: int
     findings: list
+    n_labelled: int | None = None
+    n_invalid_probabilities: int = 0
 
-    def metric(self, name: str) -> MetricDegradation:
-        return next(m for m in self.metric_results if m.metric == name)
+    def metric(self, name: str, kind: str | None = None) -> MetricDegradation:
+        """The metric's row (of ``kind``, default: the result's own kind, else any)."""
+        rows = [m for m in self.metric_results if m.metric == name]
+        return next((m for m in rows if m.kind == (kind or self.kind)), None) or next(
+            m for m in rows if kind is None
+        )
 
     def metrics(self) -> dict[str, float]:
-        """``degradation/<metric>``, ``_delta``, ``_relative_change`` and ``degradation/degraded``."""
+        """``degradation/<metric>``, ``_delta``, ``_relative_change``, ``degradation/degraded``
+        and, when counted, ``degradation/n_labelled``, ``n_unlabelled`` and
+        ``n_invalid_probabilities``."""
         out = {"degradation/degraded": float(self.degraded)}
+        if self.n_labelled is not None:
+            out["degradation/n_labelled"] = self.n_labelled
+            out["degradation/n_unlabelled"] = self.n_rows - self.n_labelled
+            out["degradation/n_invalid_probabilities"] = self.n_invalid_probabilities
         for m in self.metric_results:
             out[m.key] = m.value
             out[f"{m.key}_delta"] = m.delta
@@ -242,7 +315,17 @@ class DegradationResult:
 
     def to_records(self) -> list[dict]:
         """One record per metric: the :class:`MetricDegradation` fields and its metric ``key``."""
-        return [{**asdict(m), "key": m.key} for m in self.metric_results]
+        return [
+            {name: _finite(value) for name, value in {**asdict(m), "key": m.key}.items()}
+            for m in self.metric_results
+        ]
+
+
+def _finite(value):
+    """JSON has no NaN nor infinity: such a float is ``None``."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def compare_performance(
@@ -272,16 +355,109 @@ def compare_performance(
         raise DegradationError("The window has no predictions to judge.")
     findings: list[str] = []
     y_pred = np.asarray(y_pred)
-    if y_true is not None:
-        kind, bands = REALISED, {}
-        values = _realised(performance, np.asarray(y_true), y_pred, proba, findings)
-    else:
-        kind = ESTIMATED
-        bands = _estimated(performance, y_pred, proba, features, random_state)
-        values = {name: band["value"] for name, band in bands.items()}
-    return judge_performance(
-        performance, kind, values, bands, n_rows=len(y_pred), findings=findings, tolerance=tolerance
+    n = len(y_pred)
+    if n == 0:
+        raise DegradationError("The window has no rows to judge.")
+    proba, invalid = _checked_probabilities(performance, proba, n, findings)
+    labelled = np.zeros(n, dtype=bool) if y_true is None else _has_label(performance, y_true)
+    if y_true is not None and not labelled.all():
+        findings.append(
+            f"{int((~labelled).sum())} of {n} rows have no label yet: realised metrics are "
+            f"computed on the {int(labelled.sum())} labelled rows, and estimated ones (when "
+            "the baseline allows) on the others."
+        )
+    parts = []
+    if labelled.any():
+        values = _realised(
+            performance,
+            _take(y_true, labelled),
+            y_pred[labelled],
+            None if proba is None else proba[labelled],
+            findings,
+            valid=~invalid[labelled],
+        )
+        parts.append((REALISED, values, {}, int(labelled.sum())))
+    if not labelled.all():
+        rows = ~labelled & ~invalid
+        try:
+            bands = _estimated(
+                performance,
+                y_pred[rows],
+                None if proba is None else proba[rows],
+                None if features is None else features[rows],
+                random_state,
+            )
+        except DegradationError as exc:
+            if not labelled.any():
+                raise
+            bands = {}
+            findings.append(
+                f"the {int((~labelled).sum())} unlabelled rows are not estimated: {exc}"
+            )
+        if bands or not labelled.any():
+            values = {name: band["value"] for name, band in bands.items()}
+            parts.append((ESTIMATED, values, bands, int(rows.sum())))
+    results = [
+        judge_performance(
+            performance, kind, values, bands, n_rows=rows, findings=findings, tolerance=tolerance
+        )
+        for kind, values, bands, rows in parts
+    ]
+    return DegradationResult(
+        task=performance.task,
+        kind=results[0].kind,
+        metric_results=[m for r in results for m in r.metric_results],
+        degraded=any(r.degraded for r in results),
+        n_rows=n,
+        findings=findings,
+        n_labelled=int(labelled.sum()),
+        n_invalid_probabilities=int(invalid.sum()),
     )
+
+
+def _take(values, rows):
+    """The ``rows`` (a boolean mask) of labels of any container, keeping their dtype."""
+    if isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray, np.ndarray)):
+        return values[rows]
+    return np.asarray(values, dtype=object)[rows]
+
+
+def _has_label(performance, y_true) -> np.ndarray:
+    """Rows with a label (missing values: not arrived yet)."""
+    if performance.task == REGRESSION:
+        return ~np.isnan(_as_float(y_true))
+    return pd.Series(class_labels(y_true), dtype=object).notna().to_numpy()
+
+
+def _checked_probabilities(performance, proba, n, findings):
+    """The window's probabilities as an (n, k) matrix and the rows whose probabilities are
+    missing, infinite or outside [0, 1] (an integrity finding: they are left out of every
+    metric that reads probabilities, and counted)."""
+    if proba is None or performance.task == REGRESSION:
+        return None, np.zeros(n, dtype=bool)
+    matrix = probability_matrix(proba, len(performance.classes))
+    invalid = invalid_probability_rows(matrix)
+    if invalid.any():
+        findings.append(
+            f"{int(invalid.sum())} of {n} rows have probabilities that are missing, infinite "
+            "or outside [0, 1] (an integrity problem in the prediction log): they are left "
+            "out of ROC AUC, log loss and the estimation."
+        )
+    return matrix, invalid
+
+
+def invalid_probability_rows(matrix) -> np.ndarray:
+    """Rows of an (n, k) probability matrix with a value missing, infinite or outside [0, 1].
+
+    Examples
+    --------
+    >>> invalid_probability_rows(np.array([[0.2, 0.8], [np.nan, 1.0], [-4.0, 5.0]])).tolist()
+    [False, True, True]
+    """
+    matrix = np.asarray(matrix, dtype=float)
+    with np.errstate(invalid="ignore"):
+        inside = (matrix >= -1e-9) & (matrix <= 1 + 1e-9)
+    return ~np.all(inside, axis=1)
 
 
 def judge_performance(
@@ -324,11 +500,18 @@ def judge_performance(
                 relative_change=delta / abs(reference) if reference else None,
                 margin=margin,
                 degraded=bool(worse_by > margin),
+                n_rows=n_rows,
             )
         )
     for name in baseline:
         if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
-            findings.append(f"{name}: not computed on this window (see the other findings).")
+            label = name if kind == REALISED else f"estimated {name}"
+            reason = UNDEFINED.get(name) if n_rows else "no rows"
+            findings.append(
+                f"{label}: left out, undefined on this window ({reason})."
+                if reason
+                else f"{label}: not computed on this window (see the other findings)."
+            )
     return DegradationResult(
         task=performance.task,
         kind=kind,
@@ -339,28 +522,31 @@ def judge_performance(
     )
 
 
-def _realised(performance, y_true, y_pred, proba, findings) -> dict:
+def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None) -> dict:
+    """Realised metrics of labelled rows; ``matrix`` (already checked) is read on the
+    ``valid`` rows only."""
     if performance.task == REGRESSION:
-        return regression_metrics(y_true.astype(float), y_pred.astype(float))
+        return regression_metrics(_as_float(y_true), _as_float(y_pred))
     classes = performance.classes
-    known = {str(c) for c in classes}
-    new = sorted({str(v) for v in pd.unique(y_true)} - known)
+    y_true, y_pred = class_labels(y_true), class_labels(y_pred)
+    new = sorted_classes(y_true[~pd.Series(y_true, dtype=object).isin(classes).to_numpy()])
     if new:
         findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
-    y_true, y_pred = (
-        _as_classes(y_true, classes, findings, "labels"),
-        _as_classes(y_pred, classes, findings, "predictions"),
-    )
-    matrix = None
-    if proba is not None:
-        matrix = probability_matrix(proba, len(classes))
-        off = np.abs(matrix.sum(axis=1) - 1) > 1e-3
+    valid = np.ones(len(y_true), dtype=bool) if valid is None else valid
+    if matrix is not None:
+        off = np.abs(matrix[valid].sum(axis=1) - 1) > 1e-3
         if off.any():
             findings.append(f"{int(off.sum())} rows' probabilities do not sum to one.")
     if len(pd.unique(y_true)) < 2:
         findings.append("only one class in the window's labels: ROC AUC is undefined.")
     _check_label_shift(performance, y_true, classes, findings)
-    return classification_metrics(y_true, y_pred, matrix, classes=classes)
+    metrics = classification_metrics(y_true, y_pred, None, classes=classes)
+    if matrix is not None and valid.any():
+        scored = classification_metrics(
+            y_true[valid], y_pred[valid], matrix[valid], classes=classes
+        )
+        metrics.update({k: v for k, v in scored.items() if k in ("roc_auc", "log_loss")})
+    return metrics
 
 
 # Below this p-value the window's label distribution differs from the reference's.
@@ -393,28 +579,6 @@ def label_shift_finding(performance, current, findings) -> None:
         )
 
 
-def _value_kind(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return "bool"
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return "number"
-    return "text" if isinstance(value, str) else type(value).__name__
-
-
-def _as_classes(values: np.ndarray, classes, findings, what: str) -> np.ndarray:
-    """Values as the baseline's class objects when they arrive as another type (``"1"``
-    for ``1``): matched by their text, with a finding."""
-    if len(values) == 0 or {_value_kind(v) for v in values[:100]} == {_value_kind(classes[0])}:
-        return values
-    lookup = {str(c): c for c in classes}
-    findings.append(
-        f"{what} arrive as {type(values[0]).__name__} where the baseline had "
-        f"{type(classes[0]).__name__}: matched by their text."
-    )
-    text = pd.Series(values).astype(str)
-    return text.map(lookup).where(text.isin(lookup.keys()), text).to_numpy(dtype=object)
-
-
 def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     if performance.task == REGRESSION:
         return _estimated_regression(performance, y_pred, features, random_state)
@@ -428,6 +592,8 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
             f"The window has no probability columns {list(performance.probabilities)}: "
             "they are needed to estimate performance without labels."
         )
+    if len(y_pred) == 0:
+        return {}
     classes = performance.classes
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
@@ -452,9 +618,16 @@ def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.nda
 
 
 def class_index(values, classes) -> np.ndarray:
-    """Each value's position in ``classes``, matched by text (-1 when unknown)."""
-    lookup = {str(c): i for i, c in enumerate(classes)}
-    return pd.Series(np.asarray(values)).astype(str).map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+    """Each value's position in ``classes``, both normalised (-1 when unknown or missing).
+
+    Examples
+    --------
+    >>> class_index([1.0, "0", True, None, 7], (0, 1)).tolist()
+    [1, 0, 1, -1, -1]
+    """
+    lookup = {canonical_class(c): i for i, c in enumerate(classes)}
+    labels = pd.Series(class_labels(values), dtype=object)
+    return labels.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:
@@ -469,6 +642,8 @@ def _estimated_regression(performance, y_pred, features, random_state) -> dict:
     missing = [c for c in names if features is None or c not in features.columns]
     if missing:
         raise DegradationError(f"The window lacks the features the loss models need: {missing}.")
+    if len(y_pred) == 0:
+        return {}
     matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     return estimate_regression_performance(
         performance.loss_models, matrix, y_pred, random_state=random_state

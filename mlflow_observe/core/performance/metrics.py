@@ -37,8 +37,11 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
     """Accuracy, precision, recall, F1, ROC AUC and log loss (the last two need ``proba``).
 
     Binary (two classes): precision, recall and F1 of ``classes[1]``, ROC AUC of
-    ``proba[:, 1]``. Multiclass: macro averages, one-vs-rest ROC AUC. A metric that
-    is undefined on the data (ROC AUC with one class present) is left out.
+    ``proba[:, 1]``. Multiclass: macro averages (over the classes where each is
+    defined), one-vs-rest ROC AUC. A metric that is undefined on the data is left
+    out, never counted as 0: precision with no row predicted positive, recall
+    with no row actually positive, F1 with neither, ROC AUC with one class
+    present (see :data:`UNDEFINED`).
 
     Parameters
     ----------
@@ -59,12 +62,7 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
     classes = list(classes)
     metrics = {"accuracy": float(np.mean(y_true == y_pred))}
     per_class = [_precision_recall_f1(y_true == c, y_pred == c) for c in classes]
-    if len(classes) == 2:
-        metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
-    else:
-        metrics["precision"], metrics["recall"], metrics["f1"] = (
-            float(np.mean([p[i] for p in per_class])) for i in range(3)
-        )
+    metrics.update(average_prf(per_class))
     if proba is not None:
         proba = np.asarray(proba, dtype=float).reshape(len(y_true), len(classes))
         aucs = [binary_roc_auc(y_true == c, proba[:, i]) for i, c in enumerate(classes)]
@@ -91,10 +89,47 @@ def _precision_recall_f1(actual: np.ndarray, predicted: np.ndarray):
 
 
 def _prf(tp: float, fp: float, fn: float):
-    precision = tp / (tp + fp) if tp + fp > 0 else 0.0
-    recall = tp / (tp + fn) if tp + fn > 0 else 0.0
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0
+    """Precision, recall and F1 from the counts; ``None`` where undefined (0 / 0)."""
+    precision = tp / (tp + fp) if tp + fp > 0 else None
+    recall = tp / (tp + fn) if tp + fn > 0 else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else None
     return precision, recall, f1
+
+
+# Why a metric can be undefined on a window: it is then left out, with this reason.
+UNDEFINED = {
+    "precision": "no row is predicted positive",
+    "recall": "no row is actually positive",
+    "f1": "no row is positive, predicted or actual",
+    "roc_auc": "the labels hold one class only",
+    "r2": "the labels do not vary",
+    "mape": "every label is zero",
+}
+
+
+def average_prf(per_class) -> dict:
+    """Precision, recall and F1 from each class's ``(precision, recall, f1)``: binary (two
+    classes) the second class's, multiclass the mean over the classes where each is
+    defined. Undefined metrics are left out.
+
+    Examples
+    --------
+    >>> average_prf([(1.0, 1.0, 1.0), (None, None, None)])
+    {}
+    >>> average_prf([(0.5, 1.0, 0.6), (None, 0.0, 0.0), (1.0, None, None)])
+    {'precision': 0.75, 'recall': 0.5, 'f1': 0.3}
+    """
+    out = {}
+    for i, name in enumerate(("precision", "recall", "f1")):
+        values = [p[i] if p else None for p in per_class]
+        if len(per_class) == 2:
+            value = values[1]
+        else:
+            defined = [v for v in values if v is not None]
+            value = float(np.mean(defined)) if defined else None
+        if value is not None:
+            out[name] = float(value)
+    return out
 
 
 def binary_roc_auc(actual, score) -> float | None:

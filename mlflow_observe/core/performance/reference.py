@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from mlflow_observe.core.performance.labels import canonical_class
+
 CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
@@ -179,13 +181,17 @@ class ReferencePerformance:
             value = payload.get(key)
             return None if value is None else tuple(value)
 
+        classes = optional_tuple("classes")
+        if classes is not None:  # as the labels are normalised (earlier versions kept 0.0, True)
+            classes = tuple(canonical_class(c) for c in classes)
+
         return cls(
             task=payload["task"],
             n_rows=int(payload["n_rows"]),
             metrics={name: m["value"] for name, m in metrics.items()},
             intervals={name: (m["ci_low"], m["ci_high"]) for name, m in metrics.items()},
             probabilities=tuple(payload.get("probabilities") or ()),
-            classes=optional_tuple("classes"),
+            classes=classes,
             class_counts=optional_tuple("class_counts"),
             calibration=calibration,
             loss_features=optional_tuple("loss_features"),

@@ -41,21 +41,24 @@ from mlflow_observe.core.performance.degradation import (
     REALISED,
     DegradationError,
     DegradationResult,
-    _as_classes,
     _estimated,
+    _has_label,
     calibrated_probabilities,
     class_index,
+    invalid_probability_rows,
     judge_performance,
     label_shift_finding,
     probability_matrix,
 )
-from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf
+from mlflow_observe.core.performance.labels import class_labels
+from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf, average_prf
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.sample import RowSample
 
 AUC_BINS = 10_000
 SAMPLE_SIZE = 20_000
 _ROW = "__observe_row"  # each sampled row's position in the window, to restore its order
+_ESTIMABLE = "__observe_estimable"  # 1: no label and valid probabilities, estimated
 _MAX_NEW_LABELS = 1_000  # distinct unseen labels remembered for the finding
 
 
@@ -114,8 +117,9 @@ class StreamedPerformance:
         self._has_probabilities = True
         self._features = list(performance.loss_features or ())
         self._rng = np.random.default_rng(random_state)
+        self.n_invalid_probabilities = 0
         self._sample = RowSample(
-            sample_size, [_ROW, predictions, *self._probabilities, *self._features]
+            sample_size, [_ROW, _ESTIMABLE, predictions, *self._probabilities, *self._features]
         )
         self._classification = self._expected = self._regression = None
         if performance.task == CLASSIFICATION:
@@ -138,63 +142,118 @@ class StreamedPerformance:
         if not len(frame):
             return
         y_pred = frame[self.predictions].to_numpy()
+        n = len(frame)
         self._has_probabilities &= all(c in frame.columns for c in self._probabilities) and bool(
             self._probabilities
         )
         proba = (
-            frame[self._probabilities].to_numpy(dtype=float) if self._has_probabilities else None
-        )
-        y_true = (
-            frame[self.targets].to_numpy()
-            if self.targets and self.targets in frame.columns
+            frame[self._probabilities].to_numpy(dtype=float, na_value=np.nan)
+            if self._has_probabilities
             else None
         )
-        if y_true is not None:
-            self.n_labelled += int(pd.notna(y_true).sum())
+        invalid = np.zeros(n, dtype=bool)
+        if proba is not None and self.performance.task == CLASSIFICATION:
+            proba = probability_matrix(proba, len(self.performance.classes))
+            invalid = invalid_probability_rows(proba)
+            self.n_invalid_probabilities += int(invalid.sum())
+        has_targets = bool(self.targets) and self.targets in frame.columns
+        labelled = (
+            _has_label(self.performance, frame[self.targets])
+            if has_targets
+            else np.zeros(n, dtype=bool)
+        )
+        self.n_labelled += int(labelled.sum())
         findings: list[str] = []
-        if self.performance.task == CLASSIFICATION:
-            if y_true is not None:
-                self._classification.update(y_true, y_pred, proba, findings)
-            if self._expected is not None and proba is not None:
-                self._expected.update(y_pred, proba)
-        elif y_true is not None:
-            self._regression.update(y_true, y_pred)
+        if labelled.any():
+            y_true = frame[self.targets].to_numpy()[labelled]
+            if self.performance.task == CLASSIFICATION:
+                self._classification.update(
+                    y_true,
+                    y_pred[labelled],
+                    None if proba is None else proba[labelled],
+                    findings,
+                    valid=~invalid[labelled],
+                )
+            else:
+                self._regression.update(y_true, y_pred[labelled])
+        estimable = ~labelled & ~invalid
+        if self._expected is not None and proba is not None and estimable.any():
+            self._expected.update(y_pred[estimable], proba[estimable])
         self._findings.update(dict.fromkeys(findings))
-        rows = frame.assign(**{_ROW: np.arange(self.n_rows, self.n_rows + len(frame))})
+        rows = frame.assign(
+            **{
+                _ROW: np.arange(self.n_rows, self.n_rows + n),
+                _ESTIMABLE: estimable.astype(np.int8),
+            }
+        )
         self._sample.update(rows, rng=self._rng)
-        self.n_rows += len(frame)
+        self.n_rows += n
 
     def result(self, *, tolerance: float = 0.02) -> DegradationResult:
         """The window against the baseline (see :mod:`mlflow_observe.core.performance.degradation`)."""
+        findings = list(self._findings)
+        n_estimable = self.n_rows - self.n_labelled
+        if self.n_invalid_probabilities:
+            findings.append(
+                f"{self.n_invalid_probabilities} of {self.n_rows} rows have probabilities that "
+                "are missing, infinite or outside [0, 1] (an integrity problem in the prediction "
+                "log): they are left out of ROC AUC, log loss and the estimation."
+            )
+        if self.n_labelled and self.n_labelled < self.n_rows:
+            findings.append(
+                f"{self.n_rows - self.n_labelled} of {self.n_rows} rows have no label yet: "
+                f"realised metrics are computed on the {self.n_labelled} labelled rows, and "
+                "estimated ones (when the baseline allows) on the others."
+            )
+        parts = []
         if self.n_labelled:
-            findings = list(self._findings)
             if self.performance.task == CLASSIFICATION:
                 values = self._classification.metrics(self._has_probabilities, findings)
             else:
                 values = self._regression.metrics()
-            return judge_performance(
+            parts.append((REALISED, values, {}, self.n_labelled))
+        if self.n_labelled < self.n_rows:
+            try:
+                bands, n_estimable = self._estimated_bands()
+            except DegradationError as exc:
+                if not self.n_labelled:
+                    raise
+                bands = {}
+                findings.append(
+                    f"the {self.n_rows - self.n_labelled} unlabelled rows are not estimated: {exc}"
+                )
+            if bands or not self.n_labelled:
+                values = {name: band["value"] for name, band in bands.items()}
+                parts.append((ESTIMATED, values, bands, n_estimable))
+        results = [
+            judge_performance(
                 self.performance,
-                REALISED,
+                kind,
                 values,
-                {},
-                n_rows=self.n_rows,
+                bands,
+                n_rows=rows,
                 findings=findings,
                 tolerance=tolerance,
             )
-        bands = self._estimated_bands()
-        return judge_performance(
-            self.performance,
-            ESTIMATED,
-            {name: band["value"] for name, band in bands.items()},
-            bands,
+            for kind, values, bands, rows in parts
+        ]
+        return DegradationResult(
+            task=self.performance.task,
+            kind=results[0].kind,
+            metric_results=[m for r in results for m in r.metric_results],
+            degraded=any(r.degraded for r in results),
             n_rows=self.n_rows,
-            findings=[],
-            tolerance=tolerance,
+            findings=findings,
+            n_labelled=self.n_labelled,
+            n_invalid_probabilities=self.n_invalid_probabilities,
         )
 
-    def _estimated_bands(self) -> dict:
-        """Exact values where they are sums; the sample's bands, narrowed to the window."""
-        order = np.argsort(self._sample.values(_ROW).astype(np.int64), kind="stable")
+    def _estimated_bands(self) -> tuple[dict, int]:
+        """Exact values where they are sums; the sample's bands, narrowed to the window.
+        Also the number of rows estimated (unlabelled, with valid probabilities)."""
+        estimable = self._sample.values(_ESTIMABLE).astype(np.int64) == 1
+        positions = self._sample.values(_ROW).astype(np.int64)[estimable]
+        order = np.flatnonzero(estimable)[np.argsort(positions, kind="stable")]
         y_pred = self._sample.values(self.predictions)[order]
         proba = (
             np.column_stack(
@@ -209,21 +268,23 @@ class StreamedPerformance:
             else None
         )
         sampled = _estimated(self.performance, y_pred, proba, features, self.random_state)
-        exact = (
-            self._expected.metrics()
-            if self._expected is not None and self._has_probabilities
-            else {}
-        )
-        scale = np.sqrt(len(order) / max(self.n_rows, 1))
+        exact = None
+        n_estimable = self.n_rows - self.n_labelled
+        if self._expected is not None and self._has_probabilities:
+            exact = self._expected.metrics()
+            n_estimable = self._expected.n_rows
+        scale = np.sqrt(len(order) / max(n_estimable, 1))
         bands = {}
         for name, band in sampled.items():
-            value = exact.get(name, band["value"])
+            if exact is not None and name not in exact:
+                continue
+            value = band["value"] if exact is None else exact[name]
             bands[name] = {
                 "value": value,
                 "band_low": value + (band["band_low"] - band["value"]) * scale,
                 "band_high": value + (band["band_high"] - band["value"]) * scale,
             }
-        return bands
+        return bands, n_estimable
 
 
 class _ClassificationCounts:
@@ -242,14 +303,14 @@ class _ClassificationCounts:
         self.positive_bins = np.zeros((k, AUC_BINS), dtype=np.int64)
         self.all_bins = np.zeros((k, AUC_BINS), dtype=np.int64)
         self.log_loss_sum = 0.0
+        self.n_scored = 0  # rows with valid probabilities
         self.all_known = True
 
-    def update(self, y_true, y_pred, proba, findings) -> None:
-        known = {str(c) for c in self.classes}
+    def update(self, y_true, y_pred, proba, findings, *, valid=None) -> None:
+        """Count labelled rows; ``proba`` (checked) is read on the ``valid`` rows only."""
+        y_true, y_pred = class_labels(y_true), class_labels(y_pred)
         if len(self.new_labels) < _MAX_NEW_LABELS:
-            self.new_labels |= {str(v) for v in pd.unique(y_true)} - known
-        y_true = _as_classes(y_true, self.classes, findings, "labels")
-        y_pred = _as_classes(y_pred, self.classes, findings, "predictions")
+            self.new_labels |= {v for v in pd.unique(y_true) if v is not None} - set(self.classes)
         if len(self.distinct) < 2:
             self.distinct |= {repr(v) for v in pd.unique(y_true)[:2]}
         k = len(self.classes)
@@ -263,7 +324,9 @@ class _ClassificationCounts:
         self.n_rows += len(y_true)
         if proba is None:
             return
-        matrix = probability_matrix(proba, k)
+        valid = np.ones(len(y_true), dtype=bool) if valid is None else valid
+        matrix, true_index = probability_matrix(proba, k)[valid], true_index[valid]
+        self.n_scored += len(matrix)
         self.n_off += int(np.sum(np.abs(matrix.sum(axis=1) - 1) > 1e-3))
         bins = _bin(matrix)
         for i in range(k):
@@ -278,9 +341,9 @@ class _ClassificationCounts:
     def metrics(self, with_probabilities: bool, findings: list) -> dict:
         """:func:`~mlflow_observe.core.performance.metrics.classification_metrics` from the counts,
         with the findings of the in-memory path, in its order."""
-        new = sorted(self.new_labels)
+        new = sorted(self.new_labels, key=str)
         if new:
-            findings.insert(0, f"labels contain classes the baseline never saw: {new[:10]}")
+            findings.append(f"labels contain classes the baseline never saw: {new[:10]}")
         if with_probabilities and self.n_off:
             findings.append(f"{self.n_off} rows' probabilities do not sum to one.")
         if len(self.distinct) < 2:
@@ -296,12 +359,7 @@ class _ClassificationCounts:
                     tp, float(self.confusion[:, i].sum()) - tp, float(self.confusion[i].sum()) - tp
                 )
             )
-        if k == 2:
-            metrics["precision"], metrics["recall"], metrics["f1"] = per_class[1]
-        else:
-            metrics["precision"], metrics["recall"], metrics["f1"] = (
-                float(np.mean([p[i] for p in per_class])) for i in range(3)
-            )
+        metrics.update(average_prf(per_class))
         if not with_probabilities:
             return metrics
         aucs = [
@@ -316,7 +374,7 @@ class _ClassificationCounts:
         if auc is not None:
             metrics["roc_auc"] = auc
         if self.all_known:
-            metrics["log_loss"] = self.log_loss_sum / self.n_rows
+            metrics["log_loss"] = self.log_loss_sum / self.n_scored
         return metrics
 
 
@@ -373,7 +431,7 @@ class _ExpectedCounts:
             return {}
         metrics = {"accuracy": float(self.expected_correct / self.n_rows)}
         if self.k == 2:
-            scores = [_prf(*self.sums[1])]
+            scores = [(), _prf(*self.sums[1])]
             aucs = [_expected_binned_auc(self.positive_weight[1], self.negative_weight[1])]
         else:
             scores = [_prf(*self.sums[c]) for c in range(self.k)]
@@ -381,12 +439,7 @@ class _ExpectedCounts:
                 _expected_binned_auc(self.positive_weight[c], self.negative_weight[c])
                 for c in range(self.k)
             ]
-        metrics.update(
-            {
-                name: float(np.mean([s[i] for s in scores]))
-                for i, name in enumerate(("precision", "recall", "f1"))
-            }
-        )
+        metrics.update(average_prf(scores))
         if all(a is not None for a in aucs):
             metrics["roc_auc"] = float(np.mean(aucs))
         return metrics

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,10 @@ from mlflow_observe.core._validation import (
     Options,
     checked,
 )
-from mlflow_observe.core.performance.degradation import reference_performance
+from mlflow_observe.core.performance.degradation import (
+    DegradationError,
+    reference_performance,
+)
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
@@ -119,7 +123,7 @@ class DataProfile:
 
     # -- building -------------------------------------------------------------------------
 
-    def empty_like(self) -> "DataProfile":
+    def empty_like(self) -> DataProfile:
         """A profile with the same columns and bins and no counts."""
         return DataProfile(
             {name: column.empty_like() for name, column in self.columns.items()},
@@ -154,7 +158,7 @@ class DataProfile:
         self.n_rows += len(frame)
         self._n_updates += 1
 
-    def merge(self, other: "DataProfile") -> "DataProfile":
+    def merge(self, other: DataProfile) -> DataProfile:
         """Return the profile of both parts' rows. The two must share their layout.
 
         The reference performance merges as :meth:`ReferencePerformance.merge` says:
@@ -218,7 +222,7 @@ class DataProfile:
         return json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "DataProfile":
+    def from_dict(cls, payload: dict) -> DataProfile:
         if not isinstance(payload, dict) or payload.get("format") != PROFILE_FORMAT:
             raise ProfileError(
                 "This is not an mlflow-observe baseline profile (no "
@@ -230,6 +234,17 @@ class DataProfile:
                 f"mlflow-observe (reads versions {READABLE_VERSIONS}). Upgrade mlflow-observe or "
                 "record the baseline again."
             )
+        check_profile_schema(payload)
+        try:
+            return cls._from_checked_dict(payload)
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+            raise ProfileError(
+                f"The baseline profile does not match its format: {type(exc).__name__}: {exc}. "
+                "Record the baseline again."
+            ) from exc
+
+    @classmethod
+    def _from_checked_dict(cls, payload: dict) -> DataProfile:
         columns = {c["name"]: column_profile_from_dict(c["name"], c) for c in payload["columns"]}
         profile = cls(
             columns,
@@ -254,7 +269,7 @@ class DataProfile:
         return profile
 
     @classmethod
-    def from_json(cls, text: str) -> "DataProfile":
+    def from_json(cls, text: str) -> DataProfile:
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -266,6 +281,190 @@ class DataProfile:
             f"DataProfile(n_rows={self.n_rows}, columns={len(self.columns)}, "
             f"excluded={len(self.excluded)})"
         )
+
+
+# -- the JSON layout's schema, checked before a profile is read -----------------------------------
+
+_INT64_MAX = 2**63 - 1
+_ROOT_FIELDS = ("columns", "excluded", "targets", "predictions", "settings", "n_rows", "sample")
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _refuse(field: str, value, expected: str):
+    raise ProfileError(
+        f"The baseline profile's field {field!r} must be {expected}. Got {_shown(value)} instead."
+    )
+
+
+def _field(record: dict, key: str, where: str):
+    if key not in record:
+        raise ProfileError(f"The baseline profile has no field {where + key!r}.")
+    return record[key]
+
+
+def _count(field: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        _refuse(field, value, f"an integer between 0 and {_INT64_MAX}")
+    return value
+
+
+def _finite(field: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        _refuse(field, value, "a finite number" + (" or null" if allow_none else ""))
+
+
+def _typed(field: str, value, kind: type, description: str):
+    if not isinstance(value, kind) or isinstance(value, bool):
+        _refuse(field, value, description)
+    return value
+
+
+def _counts(field: str, values, length: int | None = None) -> None:
+    _typed(field, values, list, "a list of counts")
+    if length is not None and len(values) != length:
+        _refuse(field, f"a list of {len(values)} counts", f"a list of {length} counts")
+    for i, value in enumerate(values):
+        _count(f"{field}[{i}]", value)
+
+
+def check_profile_schema(payload: dict) -> None:
+    """Refuse a profile JSON that does not match its layout, naming the field and its value.
+
+    Checked: the fields every reader needs, their types, counts as integers that
+    fit 64 bits, numbers finite, bin positions inside their grid, list lengths
+    that must agree. Fields it does not know are left alone.
+
+    Examples
+    --------
+    >>> check_profile_schema({"columns": [], "excluded": {}, "targets": None,
+    ...                       "predictions": None, "settings": {}, "n_rows": -1, "sample": {}})
+    Traceback (most recent call last):
+    ...
+    mlflow_observe.core.profile.data_profile.ProfileError: The baseline profile's field 'n_rows' must be an integer between 0 and 9223372036854775807. Got -1 instead.
+    """
+    for key in _ROOT_FIELDS:
+        _field(payload, key, "")
+    _typed("columns", payload["columns"], list, "a list of column profiles")
+    _typed("excluded", payload["excluded"], dict, "an object of column names to reasons")
+    _typed("settings", payload["settings"], dict, "an object")
+    for key in ("targets", "predictions"):
+        if payload[key] is not None:
+            _typed(key, payload[key], str, "a column name or null")
+    _count("n_rows", payload["n_rows"])
+    if "n_updates" in payload:
+        _count("n_updates", payload["n_updates"])
+    names = set()
+    for i, column in enumerate(payload["columns"]):
+        where = f"columns[{i}]"
+        _typed(where, column, dict, "a column profile (an object)")
+        name = _typed(f"{where}.name", _field(column, "name", f"{where}."), str, "a text")
+        if name in names:
+            _refuse(f"{where}.name", name, "a name no other column has")
+        names.add(name)
+        _check_column(column, f"{where}.")
+    _check_sample(_typed("sample", payload["sample"], dict, "an object"))
+    if payload.get("performance") is not None:
+        _check_performance(_typed("performance", payload["performance"], dict, "an object"))
+
+
+def _check_column(column: dict, where: str) -> None:
+    kind = _field(column, "kind", where)
+    if kind not in KINDS:
+        _refuse(f"{where}kind", kind, "one of " + ", ".join(repr(k) for k in KINDS))
+    if kind == NUMERIC:
+        grid = _typed(f"{where}grid", _field(column, "grid", where), list, "a list of numbers")
+        for j, value in enumerate(grid):
+            _finite(f"{where}grid[{j}]", value)
+        if any(b < a for a, b in pairwise(grid)):
+            _refuse(f"{where}grid", grid, "a non-decreasing list of numbers")
+        positions = _field(column, "coarse_positions", where)
+        _typed(f"{where}coarse_positions", positions, list, "a list of grid positions")
+        for j, value in enumerate(positions):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(grid):
+                _refuse(
+                    f"{where}coarse_positions[{j}]",
+                    value,
+                    f"a position in the grid of {len(grid)} values (0 to {len(grid) - 1})",
+                )
+        _counts(f"{where}counts", _field(column, "counts", where), len(grid) + 2 if grid else 0)
+        for key in ("n_missing", "n_inf", "n_invalid", "count"):
+            _count(f"{where}{key}", _field(column, key, where))
+        for key in ("mean", "m2", "low_sum", "high_sum"):
+            _finite(f"{where}{key}", _field(column, key, where))
+        for key in ("min", "max"):
+            _finite(f"{where}{key}", _field(column, key, where), allow_none=True)
+        return
+    categories = _field(column, "categories", where)
+    _typed(f"{where}categories", categories, list, "a list of categories")
+    _counts(f"{where}counts", _field(column, "counts", where), len(categories))
+    for key in ("n_missing", "n_unseen"):
+        _count(f"{where}{key}", _field(column, key, where))
+    examples = _field(column, "unseen_examples", where)
+    _typed(f"{where}unseen_examples", examples, dict, "an object of values to counts")
+    for value, count in examples.items():
+        _count(f"{where}unseen_examples[{value!r}]", count)
+
+
+def _check_sample(sample: dict) -> None:
+    _count("sample.capacity", _field(sample, "capacity", "sample."))
+    _count("sample.n_seen", _field(sample, "n_seen", "sample."))
+    keys = _typed("sample.keys", _field(sample, "keys", "sample."), list, "a list of numbers")
+    for j, value in enumerate(keys):
+        _finite(f"sample.keys[{j}]", value)
+    columns = _field(sample, "columns", "sample.")
+    _typed("sample.columns", columns, dict, "an object of column names to value lists")
+    for name, values in columns.items():
+        _typed(f"sample.columns[{name!r}]", values, list, "a list of values")
+        if len(values) != len(keys):
+            _refuse(
+                f"sample.columns[{name!r}]",
+                f"a list of {len(values)} values",
+                f"a list of {len(keys)} values, one per sample key",
+            )
+
+
+def _check_performance(performance: dict) -> None:
+    task = _field(performance, "task", "performance.")
+    if task not in ("classification", "regression"):
+        _refuse("performance.task", task, "'classification' or 'regression'")
+    _count("performance.n_rows", _field(performance, "n_rows", "performance."))
+    metrics = performance.get("metrics") or {}
+    _typed("performance.metrics", metrics, dict, "an object of metric names to values")
+    for name, metric in metrics.items():
+        where = f"performance.metrics.{name}"
+        _typed(where, metric, dict, "an object with 'value', 'ci_low' and 'ci_high'")
+        for key in ("value", "ci_low", "ci_high"):
+            _finite(f"{where}.{key}", _field(metric, key, f"{where}."))
+    classes = performance.get("classes")
+    if classes is not None:
+        _typed("performance.classes", classes, list, "a list of classes")
+        if performance.get("class_counts") is not None:
+            _counts("performance.class_counts", performance["class_counts"], len(classes))
+    calibration = performance.get("calibration")
+    if calibration is not None:
+        _typed("performance.calibration", calibration, dict, "an object")
+        curves = calibration.get("classes", [calibration])
+        for j, curve in enumerate(curves):
+            where = (
+                f"performance.calibration.classes[{j}]"
+                if "classes" in calibration
+                else ("performance.calibration")
+            )
+            _typed(where, curve, dict, "an object with 'x' and 'y'")
+            x, y = _field(curve, "x", f"{where}."), _field(curve, "y", f"{where}.")
+            _typed(f"{where}.x", x, list, "a list of numbers")
+            _typed(f"{where}.y", y, list, "a list of numbers")
+            if len(x) != len(y) or not x:
+                _refuse(f"{where}.y", f"a list of {len(y)} values", f"{len(x)} values, as 'x'")
+            for key, values in (("x", x), ("y", y)):
+                for k, value in enumerate(values):
+                    _finite(f"{where}.{key}[{k}]", value)
 
 
 BUILD_CONSTRAINTS = {
@@ -405,7 +604,7 @@ def profile_performance(data, targets, predictions, probabilities, task, random_
         raise ProfileError(f"Probability columns not found in the reference data: {missing}.")
     labelled = data[targets].notna() & data[predictions].notna()
     frame = data[labelled]
-    proba = frame[probabilities].to_numpy(dtype=float) if probabilities else None
+    proba = frame[probabilities].to_numpy(dtype=float, na_value=np.nan) if probabilities else None
     numeric = [
         c
         for c in frame.columns
@@ -413,15 +612,19 @@ def profile_performance(data, targets, predictions, probabilities, task, random_
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
     ]
-    return reference_performance(
-        frame[targets].to_numpy(),
-        frame[predictions].to_numpy(),
-        proba,
-        probabilities=probabilities,
-        task=task,
-        features=frame[numeric],
-        random_state=random_state,
-    )
+    try:
+        return reference_performance(
+            frame[targets],
+            frame[predictions],
+            proba,
+            probabilities=probabilities,
+            task=task,
+            features=frame[numeric],
+            names=(targets, predictions),
+            random_state=random_state,
+        )
+    except DegradationError as exc:
+        raise ProfileError(str(exc)) from None
 
 
 def check_unique_columns(data: pd.DataFrame) -> None:
