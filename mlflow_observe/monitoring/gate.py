@@ -284,7 +284,7 @@ def _probabilities(loaded, features, baseline, notes, model) -> dict:
 
     Without them ROC AUC and log loss cannot be computed; the notes say why.
     """
-    wanted = list((baseline.performance or {}).get("probabilities") or [])
+    wanted = list(baseline.performance.probabilities) if baseline.performance else []
     if not wanted:
         return {}
     try:
