@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 import uuid
 import warnings
 from datetime import date, datetime, timezone
@@ -24,7 +22,15 @@ from mlflow_observe.logs.schema import (
     REQUEST_ID,
     TIMESTAMP,
 )
-from mlflow_observe.logs.writer import _filesystem
+from mlflow_observe.logs.spool import log_filesystem, recover_spools
+
+
+def _recover(uri: str) -> None:
+    """Recover dead writers' spools; a reader that cannot write the log reads it as it is."""
+    try:
+        recover_spools(uri)
+    except Exception as exc:
+        warnings.warn(f"Could not recover the prediction log spool of {uri}: {exc!r}", stacklevel=3)
 
 
 class LogWindowError(ValueError):
@@ -45,9 +51,13 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
     """The complete Parquet files of the log whose day partition overlaps ``[start, end)``.
 
     Temporary (``.*.tmp``) and hidden files are skipped, so a file still being
-    written is never read.
+    written is never read. Spool segments that a dead writer left on this
+    machine are first recovered into the log (see
+    :func:`~mlflow_observe.logs.spool.recover_spools`), so rows it answered are read once.
     """
-    filesystem, base = _filesystem(uri)
+    uri = os.fspath(uri)
+    _recover(uri)
+    filesystem, base = log_filesystem(uri)
     start, end = _as_utc(start, "start"), _as_utc(end, "end")
     if start is not None and end is not None and start >= end:
         raise LogWindowError(f"The window start {start} is not before its end {end}.")
@@ -84,7 +94,7 @@ def iter_log_batches(
 
     A corrupt or half-written file is skipped with a warning that names it.
     """
-    filesystem, _ = _filesystem(uri)
+    filesystem, _ = log_filesystem(uri)
     yield from _file_batches(
         filesystem,
         log_files(uri, start, end),
@@ -138,7 +148,7 @@ def scan_logs(
     [2, 1]
     """
     uri = os.fspath(uri)
-    filesystem, _ = _filesystem(uri)
+    filesystem, _ = log_filesystem(uri)
     files = log_files(uri, start, end)
     schema = _window_schema(filesystem, files)
     if columns is not None:
@@ -162,6 +172,7 @@ def _window_schema(filesystem, paths) -> pa.Schema:
             schema = pq.ParquetFile(filesystem.open_input_file(path)).schema_arrow
         except (OSError, pa.ArrowInvalid):
             continue  # skipped, with a warning, when the rows are read
+        schema = pa.schema([_utc_field(f) for f in schema])
         for field in schema:
             seen_in.setdefault(field.name, path)
             if field.name not in unified.names:
@@ -213,11 +224,29 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
                     if c in names
                 ]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
-                batch = _filter(batch, start_utc, end_utc, model)
+                batch = _filter(_utc_timestamps(batch), start_utc, end_utc, model)
                 if batch.num_rows:
                     yield batch
         except (OSError, pa.ArrowInvalid) as exc:
             warnings.warn(f"Skipping unreadable prediction log file {path}: {exc}", stacklevel=2)
+
+
+def _utc_field(field: pa.Field) -> pa.Field:
+    """The log's ``timestamp`` field, naive values read as UTC (as the writer means them)."""
+    if field.name == TIMESTAMP and pa.types.is_timestamp(field.type) and field.type.tz is None:
+        return field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+    return field
+
+
+def _utc_timestamps(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if TIMESTAMP not in batch.schema.names:
+        return batch
+    index = batch.schema.get_field_index(TIMESTAMP)
+    field = batch.schema.field(index)
+    utc = _utc_field(field)
+    if utc is field:
+        return batch
+    return batch.set_column(index, utc, batch.column(index).cast(utc.type))
 
 
 def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
@@ -326,10 +355,10 @@ def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: 
             LABELED_AT: pd.Timestamp.now(tz="UTC"),
         }
     )
-    filesystem, base = _filesystem(uri)
+    filesystem, base = log_filesystem(uri)
     folder = f"{base}/{LABELS_DIR}"
     filesystem.create_dir(folder, recursive=True)
-    name = f"labels-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+    name = f"labels-{uuid.uuid4().hex}"
     temporary, final = f"{folder}/.{name}.tmp", f"{folder}/{name}.parquet"
     with filesystem.open_output_stream(temporary) as stream:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
@@ -339,7 +368,7 @@ def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: 
 
 def read_labels(uri: str) -> pd.DataFrame:
     """The latest label of each request id (columns ``request_id``, ``label``)."""
-    filesystem, base = _filesystem(uri)
+    filesystem, base = log_filesystem(uri)
     folder = f"{base}/{LABELS_DIR}"
     if filesystem.get_file_info(folder).type == pafs.FileType.NotFound:
         return pd.DataFrame({REQUEST_ID: pd.Series(dtype=str), LABEL: pd.Series(dtype=object)})

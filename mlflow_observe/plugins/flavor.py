@@ -37,6 +37,7 @@ from mlflow_observe._version import __version__
 from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
 from mlflow_observe.logs.writer import (
     PredictionLogWriter,
+    install_stop_handlers,
     no_prediction_logs,
     prediction_logs_allowed,
 )
@@ -346,6 +347,10 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
+        if self._log_dir:
+            # Loaded in a server's main thread (uvicorn workers import the scoring app
+            # there): a SIGTERM or SIGINT then spools every answered call before the stop.
+            install_stop_handlers()
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
@@ -425,6 +430,7 @@ def _writer_settings() -> dict:
         ("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
         ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
         ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int),
+        ("spool_seconds", "MLFLOW_OBSERVE_SPOOL_SECONDS", float),
     ):
         if os.environ.get(env):
             settings[key] = cast(os.environ[env])
