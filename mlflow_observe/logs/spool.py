@@ -138,34 +138,48 @@ def _read_complete_batches(path: str):
                 return
 
 
+ROW_GROUP_ROWS = 512 * 1024
+# Strings that repeat within a file; other strings (request ids) are not dictionary-encoded.
+_DICTIONARY_COLUMNS = ("batch_id", "model_name", "model_version", "model_uri")
+
+
 def _write_parquet(path: str, root: str, name: str) -> int:
     filesystem, base = log_filesystem(root)
-    writers: dict = {}  # date -> (ParquetWriter, temporary path, final path, stream)
+    files: dict = {}  # date -> [ParquetWriter, stream, temporary, final, pending batches, rows]
     rows = 0
+
+    def write_pending(entry):
+        if entry[4]:
+            entry[0].write_table(pa.Table.from_batches(entry[4]), row_group_size=ROW_GROUP_ROWS)
+            entry[4], entry[5] = [], 0
+
     try:
         for batch in _read_complete_batches(path):
             rows += batch.num_rows
             for date, part in _split_by_date(batch):
-                if date not in writers:
+                if date not in files:
                     folder = f"{base}/{DATE_PARTITION}={date}"
                     filesystem.create_dir(folder, recursive=True)
                     temporary = f"{folder}/.{name}.{os.getpid()}.tmp"
                     stream = filesystem.open_output_stream(temporary)
-                    strings = [
-                        f.name
-                        for f in part.schema
-                        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
-                    ]
-                    writer = pq.ParquetWriter(stream, part.schema, use_dictionary=strings or False)
-                    writers[date] = (writer, temporary, f"{folder}/{name}", stream)
-                writers[date][0].write_batch(part)
-        for writer, temporary, final, stream in writers.values():
-            writer.close()
-            stream.close()
-            filesystem.move(temporary, final)
-        writers.clear()
+                    dictionary = [c for c in _DICTIONARY_COLUMNS if c in part.schema.names]
+                    writer = pq.ParquetWriter(
+                        stream, part.schema, use_dictionary=dictionary or False
+                    )
+                    files[date] = [writer, stream, temporary, f"{folder}/{name}", [], 0]
+                entry = files[date]
+                entry[4].append(part)
+                entry[5] += part.num_rows
+                if entry[5] >= ROW_GROUP_ROWS:
+                    write_pending(entry)
+        for entry in files.values():
+            write_pending(entry)
+            entry[0].close()
+            entry[1].close()
+            filesystem.move(entry[2], entry[3])
+        files.clear()
     finally:
-        for writer, temporary, _, stream in writers.values():  # failed half-way
+        for writer, stream, temporary, *_ in files.values():  # failed half-way
             try:
                 writer.close()
                 stream.close()
@@ -176,13 +190,15 @@ def _write_parquet(path: str, root: str, name: str) -> int:
 
 
 def _split_by_date(batch: pa.RecordBatch):
-    dates = pc.strftime(batch.column(TIMESTAMP), format="%Y-%m-%d")
-    unique = pc.unique(dates).to_pylist()
-    if len(unique) == 1:
-        yield unique[0], batch
+    """``(YYYY-MM-DD, rows)`` for each UTC day of the batch's timestamps."""
+    stamps = batch.column(TIMESTAMP)
+    days = stamps.cast(pa.timestamp(stamps.type.unit)).cast(pa.date32())
+    bounds = pc.min_max(days)
+    if bounds["min"] == bounds["max"]:
+        yield bounds["min"].as_py().isoformat(), batch
         return
-    for date in unique:
-        yield date, batch.filter(pc.equal(dates, date))
+    for day in pc.unique(days).to_pylist():
+        yield day.isoformat(), batch.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
 def recover_spools(root: str, spool_dir: str | None = None) -> int:

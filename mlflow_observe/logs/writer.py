@@ -374,36 +374,40 @@ class PredictionLogWriter:
                 self._spooled.notify_all()
 
     def _spool(self, calls) -> None:
-        n_rows = sum(len(c[0]) for c in calls)
-        try:
-            table = self._to_table(calls)
-        except Exception as exc:
-            self._stats["rows_dropped_write_failed"] += n_rows
-            self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
-            return
-        try:
-            segment = self._segment
-            if segment is not None and not segment.schema.equals(table.schema):
-                self._close_segment()  # a new schema starts a new segment
-                segment = None
-            if segment is None:
-                self._sequence += 1
-                segment = self._segment = Segment(
-                    self.spool_dir, self._token, self._sequence, table.schema
+        for group in _groups(calls):
+            n_rows = sum(len(c[0]) for c in group)
+            try:
+                table = self._to_table(group)
+            except Exception as exc:
+                self._stats["rows_dropped_write_failed"] += n_rows
+                self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
+                continue
+            try:
+                self._append(table)
+            except Exception as exc:
+                self._stats["rows_dropped_write_failed"] += n_rows
+                self._warn_once(
+                    "write",
+                    "Could not write the prediction log spool under %s (%d rows dropped; "
+                    "predictions go on): %r",
+                    self.spool_dir,
+                    n_rows,
+                    exc,
                 )
-            segment.append(table)
-            self._stats["rows_spooled"] += table.num_rows
-        except Exception as exc:
-            self._stats["rows_dropped_write_failed"] += n_rows
-            self._warn_once(
-                "write",
-                "Could not write the prediction log spool under %s (%d rows dropped; "
-                "predictions go on): %r",
-                self.spool_dir,
-                n_rows,
-                exc,
+                self._abandon_segment()
+
+    def _append(self, table: pa.Table) -> None:
+        segment = self._segment
+        if segment is not None and not segment.schema.equals(table.schema):
+            self._close_segment()  # a new schema starts a new segment
+            segment = None
+        if segment is None:
+            self._sequence += 1
+            segment = self._segment = Segment(
+                self.spool_dir, self._token, self._sequence, table.schema
             )
-            self._abandon_segment()
+        segment.append(table)
+        self._stats["rows_spooled"] += table.num_rows
 
     def _close_segment(self) -> None:
         segment, self._segment = self._segment, None
@@ -480,42 +484,42 @@ class PredictionLogWriter:
     # -- rows ---------------------------------------------------------------------------
 
     def _to_table(self, calls) -> pa.Table:
+        """One group of calls (see ``_groups``) as Arrow rows."""
         sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=len(calls))
         n_rows = int(sizes.sum())
-        owner = pa.array(np.repeat(np.arange(len(calls)), sizes))
         first = self._calls
         self._calls += len(calls)
         batch_ids = [f"{self._token}-{first + i}" for i in range(len(calls))]
         stamps, rejected = self._timestamps(calls)
+        single = len(calls) == 1
+
+        owner = None if single else pa.array(np.repeat(np.arange(len(calls)), sizes))
+
+        def per_call(values, type):
+            if single:
+                return pa.repeat(pa.scalar(values[0], type), n_rows)
+            return pa.array(values, type).take(owner)
+
         columns = {
-            REQUEST_ID: self._request_ids(calls, batch_ids, sizes, owner),
-            BATCH_ID: pa.array(batch_ids, pa.string()).take(owner),
+            REQUEST_ID: _request_ids(
+                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids)], sizes
+            ),
+            BATCH_ID: per_call(batch_ids, pa.string()),
             TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("us", tz="UTC")),
-            LATENCY_MS: pa.array(np.repeat([c[3] * 1000.0 for c in calls], sizes)),
-            SAMPLE_WEIGHT: pa.array(np.repeat([c[6] for c in calls], sizes)),
-            EVENT_TIME_REJECTED: pa.array(rejected, pa.string()).take(owner),
+            LATENCY_MS: per_call([c[3] * 1000.0 for c in calls], pa.float64()),
+            SAMPLE_WEIGHT: per_call([float(c[6]) for c in calls], pa.float64()),
+            EVENT_TIME_REJECTED: per_call(rejected, pa.string()),
         }
         for key, value in self.model.items():
-            columns[key] = pa.array([value] * n_rows, pa.string())
+            columns[key] = pa.repeat(pa.scalar(value, pa.string()), n_rows)
         frames = [_as_frame(c[0]) for c in calls]
-        features = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        for name, index in zip(safe_input_names(features.columns), range(features.shape[1])):
-            columns[name] = _arrow(features.iloc[:, index])
+        features = _input_columns(frames)
+        columns.update(features)
         columns.update(_outputs(calls, sizes, n_rows))
         if self.probabilities is not None:
-            columns.update(self._probability_columns(features))
+            frame = frames[0] if single else pd.concat(frames, ignore_index=True)
+            columns.update(self._probability_columns(frame))
         return pa.table(columns)
-
-    def _request_ids(self, calls, batch_ids, sizes, owner) -> pa.Array:
-        prefixes = pa.array(
-            [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids)], pa.string()
-        ).take(owner)
-        if not (sizes > 1).any():
-            return prefixes
-        starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
-        within = pa.array(np.arange(int(sizes.sum())) - starts).cast(pa.string())
-        suffixed = pc.binary_join_element_wise(prefixes, within, "-")
-        return pc.if_else(pa.array(np.repeat(sizes > 1, sizes)), suffixed, prefixes)
 
     def _timestamps(self, calls):
         """Each call's time (microseconds since the epoch, UTC) and its rejected event_time."""
@@ -683,9 +687,87 @@ def _event_time(value, received_ns: int):
         received = pd.Timestamp(received_ns, unit="ns", tz="UTC")
         if not (received - MAX_EVENT_AGE <= stamp <= received + MAX_EVENT_AHEAD):
             return None
-        return int(stamp.as_unit("us").value)
+        return int(stamp.value) // 1000  # nanoseconds (in range: checked above)
     except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
         return None
+
+
+SMALL_CALL_ROWS = 64  # calls up to this size are converted together; larger ones one by one
+
+
+def _groups(calls):
+    """Calls in queue order: each large call alone, runs of small calls together."""
+    run = []
+    for call in calls:
+        if len(call[0]) > SMALL_CALL_ROWS:
+            if run:
+                yield run
+                run = []
+            yield [call]
+        else:
+            run.append(call)
+    if run:
+        yield run
+
+
+def _request_ids(prefixes, sizes) -> pa.Array:
+    """``prefix`` for a one-row call, ``prefix-0``, ``prefix-1``... for the rows of a larger one."""
+    if (sizes == 1).all():
+        return pa.array(prefixes, pa.string())
+    return pa.concat_arrays(
+        [
+            pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
+            for prefix, size in zip(prefixes, sizes)
+        ]
+    )
+
+
+def _numbered(prefix: str, n: int) -> pa.Array:
+    """``[f"{prefix}-{i}" for i in range(n)]`` built in numpy (no Python string per row)."""
+    head = np.frombuffer(f"{prefix}-".encode(), dtype=np.uint8)
+    digits = np.ones(n, dtype=np.int64)
+    for d in range(1, len(str(n - 1))):
+        digits[10**d :] += 1
+    lengths = len(head) + digits
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for d in range(1, len(str(n - 1)) + 1):
+        low, high = (0 if d == 1 else 10 ** (d - 1)), min(n, 10**d)
+        rows = np.arange(low, high)
+        block = np.empty((high - low, len(head) + d), dtype=np.uint8)
+        block[:, : len(head)] = head
+        for k in range(d):
+            block[:, len(head) + k] = rows // 10 ** (d - 1 - k) % 10 + 48
+        data[offsets[low] : offsets[high]] = block.ravel()
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _input_columns(frames) -> dict:
+    """The calls' inputs as Arrow columns (logged names, see ``safe_input_names``)."""
+    first = frames[0]
+    if len(frames) == 1:
+        features = first
+    elif all(f.columns.equals(first.columns) for f in frames[1:]):
+        # Many small calls: one 2-D array (no per-frame pandas concatenation).
+        values = np.concatenate([f.to_numpy() for f in frames])
+        names = safe_input_names(first.columns)
+        if values.dtype.kind in "biuf":
+            return {name: pa.array(values[:, j]) for j, name in enumerate(names)}
+        return {name: _object_column(values[:, j]) for j, name in enumerate(names)}
+    else:
+        features = pd.concat(frames, ignore_index=True)
+    names = safe_input_names(features.columns)
+    if features.columns.is_unique:
+        return {name: _arrow(features[c]) for name, c in zip(names, features.columns)}
+    return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}
+
+
+def _object_column(values: np.ndarray) -> pa.Array:
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    return array
 
 
 def _arrow(series: pd.Series) -> pa.Array:
