@@ -198,21 +198,58 @@ def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
     ]
 
 
-def test_event_time_stamps_replayed_rows(tmp_path):
+def test_event_time_stamps_replayed_rows_and_implausible_ones_are_recorded(tmp_path):
+    now = pd.Timestamp.now(tz="UTC")
+    replayed = (now - pd.Timedelta(days=3)).floor("min")
     writer = PredictionLogWriter(str(tmp_path))
     writer.submit(
         pd.DataFrame({"x": [1.0, 2.0]}),
         [0, 1],
         latency_seconds=0.0,
-        event_time="2026-11-20T08:30:00",
+        event_time=replayed.tz_localize(None).isoformat(),  # naive means UTC
     )
-    writer.submit(pd.DataFrame({"x": [3.0]}), [1], latency_seconds=0.0, event_time="not a time")
+    bad = ["not a time", "NaT", "9999-12-31", (now - pd.Timedelta(days=365)).isoformat()]
+    bad.append((now + pd.Timedelta(days=2)).isoformat())
+    for i, value in enumerate(bad):
+        writer.submit(pd.DataFrame({"x": [10.0 + i]}), [1], latency_seconds=0.0, event_time=value)
     writer.close()
     logs = read_logs(str(tmp_path))
-    replayed = logs[logs["x"] < 3]
-    assert (replayed["timestamp"] == pd.Timestamp("2026-11-20T08:30:00", tz="UTC")).all()
-    assert logs.loc[logs["x"] == 3, "timestamp"].iloc[0] > pd.Timestamp("2026-11-26", tz="UTC")
-    assert writer.stats()["rows_written"] == 3
+    assert len(logs) == 2 + len(bad)  # every prediction is logged
+    assert (logs.loc[logs["x"] < 3, "timestamp"] == replayed).all()
+    assert logs.loc[logs["x"] < 3, "event_time_rejected"].isna().all()
+    rejected = logs[logs["x"] >= 10].sort_values("x")
+    assert rejected["event_time_rejected"].tolist() == bad
+    # stamped with the time they were received instead
+    assert (
+        rejected["timestamp"].between(now - pd.Timedelta("1min"), now + pd.Timedelta("1min")).all()
+    )
+    assert writer.stats()["event_times_rejected"] == len(bad)
+    assert writer.stats()["rows_written"] == 2 + len(bad)
+    # backfilling old events: no age limit
+    old = PredictionLogWriter(str(tmp_path / "old"), max_event_age_days=None)
+    old.submit(pd.DataFrame({"x": [1.0]}), [0], latency_seconds=0.0, event_time="2020-01-01")
+    old.close()
+    assert read_logs(str(tmp_path / "old"))["timestamp"].tolist() == [
+        pd.Timestamp("2020-01-01", tz="UTC")
+    ]
+
+
+def test_naive_and_utc_timestamps_read_the_same_in_read_logs_and_scan_logs(tmp_path):
+    from mlflow_observe.logs.reader import scan_logs
+
+    folder = tmp_path / "date=2026-11-25"
+    folder.mkdir()
+    stamps = pd.to_datetime(["2026-11-25 10:00", "2026-11-25 11:00"])
+    pd.DataFrame({"timestamp": stamps, "x": [1.0, 2.0]}).to_parquet(folder / "part-naive.parquet")
+    pd.DataFrame(
+        {"timestamp": stamps.tz_localize("UTC") + pd.Timedelta("30min"), "x": [3.0, 4.0]}
+    ).to_parquet(folder / "part-utc.parquet")
+    window = dict(start="2026-11-25T10:15", end="2026-11-25T11:45")
+    read = read_logs(str(tmp_path), **window)
+    scanned = pd.concat([b.to_pandas() for b in scan_logs(str(tmp_path), **window)])
+    assert read["x"].tolist() == [3.0, 2.0, 4.0]
+    assert sorted(scanned["x"]) == [2.0, 3.0, 4.0]
+    assert str(read["timestamp"].dt.tz) == str(scanned["timestamp"].dt.tz) == "UTC"
 
 
 def test_a_second_close_waits_for_the_first_ones_writing(tmp_path):

@@ -108,7 +108,8 @@ def monitor(
       1  an alert at the --fail-on level (default critical) fired
       2  usage error (e.g. a malformed --alert rule or --window)
       3  could not decide: unknown model or alias, no baseline, no predictions in
-         the range, tracking server unreachable, --engine spark without Spark
+         the range, tracking server unreachable, --engine spark without Spark, or a
+         window that could not be evaluated (the others are; it is redone next time)
     """
     from mlflow_observe.monitoring.monitor import monitor as run_monitor
 
@@ -134,7 +135,9 @@ def monitor(
         )
     _print(result, output)
     levels = {CRITICAL} if fail_on == CRITICAL else {CRITICAL, WARNING}
-    sys.exit(options.EXIT_FAILED if result.level in levels else options.EXIT_OK)
+    if result.level in levels:
+        sys.exit(options.EXIT_FAILED)
+    sys.exit(options.EXIT_UNDECIDED if result.failed else options.EXIT_OK)
 
 
 def _print(result, output: str) -> None:
@@ -143,7 +146,8 @@ def _print(result, output: str) -> None:
         return
     click.echo(
         f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
-        f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
+        f"{len(result.skipped)} skipped, {len(result.failed)} failed, "
+        f"{result.already_evaluated} evaluated before; "
         f"monitor run {result.monitor_run_id}"
     )
     if not result.windows:

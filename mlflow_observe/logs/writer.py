@@ -76,9 +76,8 @@ from mlflow_observe.logs.spool import (
 
 _logger = logging.getLogger(__name__)
 
-# An event_time further back than this, or more than MAX_EVENT_AHEAD ahead of the
-# receive time, is implausible: the rows keep the receive time (see submit).
-MAX_EVENT_AGE = pd.Timedelta(days=30)
+# An event_time more than this ahead of the receive time (or further back than the
+# writer's max_event_age_days) is implausible: the rows keep the receive time (see submit).
 MAX_EVENT_AHEAD = pd.Timedelta(days=1)
 
 
@@ -129,6 +128,11 @@ class PredictionLogWriter:
     max_spool_bytes : int, default=1 GiB
         Spooled bytes waiting to be rolled at most; beyond it the writer waits
         for the roller, the queue fills, and sampling sheds load.
+    roll_rows : int, default=2_000_000
+        Roll a spool segment once it holds this many rows.
+    max_event_age_days : float or None, default=30
+        An ``event_time`` further back than this is implausible (see
+        :meth:`submit`); None accepts any past time (backfilling old events).
     probabilities : callable, optional
         Called by the writer thread on a batch of inputs to add class
         probabilities (a DataFrame with one column per class), off the request path.
@@ -159,6 +163,7 @@ class PredictionLogWriter:
         spool_dir: str | None = None,
         max_spool_bytes: int = 1 << 30,
         roll_rows: int = 2_000_000,
+        max_event_age_days: float | None = 30.0,
         probabilities=None,
     ):
         self.root = os.fspath(root)
@@ -174,6 +179,7 @@ class PredictionLogWriter:
         self.spool_dir = spool_dir or default_spool_dir(self.root)
         self.max_spool_bytes = max_spool_bytes
         self.roll_rows = roll_rows
+        self.max_event_age_days = max_event_age_days
         self.probabilities = probabilities
         self.report_seconds = 60.0
         # 128 random bits name this writer's files: unique without host, pid or clock.
@@ -232,8 +238,8 @@ class PredictionLogWriter:
         ``request_id``, when the caller gave one, names the call's rows: the id
         itself for one row, ``<id>-<row>`` for several. Otherwise the rows get
         ``<writer token>-<call>`` ids. ``event_time`` (ISO 8601, naive means
-        UTC), when given and plausible (not more than 30 days back or a day
-        ahead of now), stamps the rows instead of the time of the call:
+        UTC), when given and plausible (not more than ``max_event_age_days``
+        back or a day ahead of now), stamps the rows instead of the time of the call:
         replays and batch scoring of past events land in the windows of those
         events. An implausible or unreadable one is not used: the rows keep
         the time of the call, the value given is recorded in
@@ -527,17 +533,17 @@ class PredictionLogWriter:
         rejected = [None] * len(calls)
         for i, call in enumerate(calls):
             if call[5] is not None:
-                stamp = _event_time(call[5], call[2])
+                stamp = _event_time(call[5], call[2], self.max_event_age_days)
                 if stamp is None:
                     rejected[i] = str(call[5])[:200]
                     self._stats["event_times_rejected"] += 1
                     self._warn_once(
                         "event_time",
-                        "Rejected the event_time %r (unreadable, or more than %s back or %s "
-                        "ahead): the rows keep the time of the call; the value is recorded "
-                        "in event_time_rejected.",
+                        "Rejected the event_time %r (unreadable, or more than %s days back "
+                        "or %s ahead): the rows keep the time of the call; the value is "
+                        "recorded in event_time_rejected.",
                         call[5],
-                        MAX_EVENT_AGE,
+                        self.max_event_age_days,
                         MAX_EVENT_AHEAD,
                     )
                 else:
@@ -677,7 +683,7 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def _event_time(value, received_ns: int):
+def _event_time(value, received_ns: int, max_age_days=None):
     """``value`` as microseconds since the epoch (UTC), or None when unreadable or implausible."""
     try:
         stamp = pd.Timestamp(value)
@@ -685,7 +691,12 @@ def _event_time(value, received_ns: int):
             return None
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
         received = pd.Timestamp(received_ns, unit="ns", tz="UTC")
-        if not (received - MAX_EVENT_AGE <= stamp <= received + MAX_EVENT_AHEAD):
+        oldest = (
+            received - pd.Timedelta(days=max_age_days)
+            if max_age_days is not None
+            else pd.Timestamp("1970-01-01", tz="UTC")
+        )
+        if not (oldest <= stamp <= received + MAX_EVENT_AHEAD):
             return None
         return int(stamp.value) // 1000  # nanoseconds (in range: checked above)
     except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import mlflow
@@ -57,7 +58,10 @@ from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_vers
 
 _logger = logging.getLogger(__name__)
 
-EVALUATED, SKIPPED = "evaluated", "skipped"
+EVALUATED, SKIPPED, FAILED = "evaluated", "skipped", "failed"
+# Without --since, a first run starts at the first row of this last stretch of the log:
+# a stray row stamped long ago never makes it walk years of empty windows.
+DEFAULT_LOOKBACK = pd.Timedelta(days=7)
 ENGINES = ("pandas", "spark")
 ALERTS_ARTIFACT = "alerts.json"
 REPORT_ARTIFACT = "drift_report.html"
@@ -68,7 +72,7 @@ class WindowOutcome:
     """What the monitor did with one window."""
 
     window: Window
-    status: str  # evaluated or skipped
+    status: str  # evaluated, skipped or failed (the reason in notes)
     n_rows: int
     run_id: str | None = None
     metrics: dict = field(default_factory=dict)
@@ -110,6 +114,11 @@ class MonitorResult:
     @property
     def skipped(self) -> list:
         return [w for w in self.windows if w.status == SKIPPED]
+
+    @property
+    def failed(self) -> list:
+        """Windows that could not be evaluated (read or evaluation error); redone next time."""
+        return [w for w in self.windows if w.status == FAILED]
 
     @property
     def level(self) -> str | None:
@@ -157,8 +166,9 @@ def monitor(
         the first window the version was monitored with.
     since, until : str or datetime, optional
         The range to look at. Default: from the end of the last evaluated
-        window (or the first logged row) until now. Only windows that have
-        ended are evaluated.
+        window (or, the first time, the first row logged in the last 7 days,
+        so that a row stamped long ago does not start the series there) until
+        now. Only windows that have ended are evaluated.
     alerts : list of str or AlertRule
         Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
     webhook : str, optional
@@ -202,12 +212,12 @@ def monitor(
     )
     series = _find_monitor_run(client, experiment_id, model, width)
     done = _evaluated_windows(client, experiment_id, series.info.run_id) if series else {}
+    end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
     start = (
         as_utc(since)
         if since is not None
-        else (max(done.values()) if done else _first_row_time(logs, model))
+        else (max(done.values()) if done else _first_row_time(logs, model, end - DEFAULT_LOOKBACK))
     )
-    end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
     series = series or _create_monitor_run(
         client, experiment_id, model, width, logs, origin=start.floor("D")
     )
@@ -229,11 +239,22 @@ def monitor(
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
     for group in _progress(_by_day(todo), total=len(todo), enabled=progress):
-        frame = (
-            _read_rows(logs, model, group[0].start, group[-1].end)
-            if session is None
-            else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
-        )
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = (
+                    _read_rows(logs, model, group[0].start, group[-1].end)
+                    if session is None
+                    else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
+                )
+        except Exception as exc:  # one unreadable day never blocks the next ones
+            _logger.warning("Could not read the log for %s: %r", group[0], exc)
+            outcomes += [
+                WindowOutcome(w, FAILED, 0, notes=[f"Could not read the log: {exc!r}"])
+                for w in group
+            ]
+            continue
+        read_notes = [str(w.message) for w in caught if "prediction log file" in str(w.message)]
         for current in group:
             if session is None:
                 rows = _slice(frame, current)
@@ -251,8 +272,8 @@ def monitor(
                     )
                 )
                 continue
-            outcomes.append(_evaluate_window(context, current, rows, n_rows))
-    if todo and not any(o.n_rows for o in outcomes):
+            outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
+    if todo and not any(o.n_rows or o.status == FAILED for o in outcomes):
         raise LogWindowError(
             f"No predictions of {model.label} in the log {logs!r} between {todo[0].start} and "
             f"{todo[-1].end}: check --logs, --since/--until, and that the server logs this "
@@ -376,7 +397,10 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
     }
 
 
-def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> WindowOutcome:
+def _evaluate_window(
+    context: _Context, current: Window, rows, n_rows: int, read_notes=()
+) -> WindowOutcome:
+    """Evaluate one window in its own run; a failure is recorded on the run and returned."""
     client, model = context.client, context.model
     step = int((current.start - context.origin) // context.width)
     run = create_run(
@@ -407,7 +431,7 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
             metrics=checks.metrics,
             alerts=outcomes,
             level=worst_level(outcomes),
-            notes=checks.notes,
+            notes=[*read_notes, *checks.notes],
         )
         if context.rules:
             client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
@@ -419,6 +443,13 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
         _tag_window(context, outcome)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return outcome
+    except Exception as exc:  # recorded, and the monitor goes on to the next window
+        reason = f"Could not evaluate the window: {exc!r}"
+        _logger.warning("%s %s", current, reason)
+        with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
+            client.set_tag(run_id, tags.WINDOW_ERROR, reason[:5000])
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        return WindowOutcome(current, FAILED, n_rows, run_id=run_id, notes=[*read_notes, reason])
     except BaseException:
         with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
             client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
@@ -513,15 +544,24 @@ def _notify(context: _Context, outcome: WindowOutcome) -> str | None:
 # -- reading the log --------------------------------------------------------------------
 
 
-def _first_row_time(logs: str, model: ModelVersionRef) -> pd.Timestamp:
-    """The time of the model's first logged row (the log's earliest day only is read)."""
-    for batch in iter_log_batches(logs, model=model.name, columns=[TIMESTAMP]):
+def _first_row_time(logs: str, model: ModelVersionRef, not_before) -> pd.Timestamp:
+    """The time of the model's first row logged since ``not_before`` (one day of the log read)."""
+    for batch in iter_log_batches(logs, not_before, model=model.name, columns=[TIMESTAMP]):
         first = batch.column(TIMESTAMP).to_pandas()
         # Files are in day order; within the first day take the minimum over that day.
-        day = pd.Timestamp(first.min()).floor("D")
-        frame = _read_rows(logs, model, day, day + pd.Timedelta(days=1), columns=[TIMESTAMP])
+        day = max(pd.Timestamp(first.min()).floor("D"), not_before)
+        frame = _read_rows(
+            logs,
+            model,
+            day,
+            pd.Timestamp(first.min()).floor("D") + pd.Timedelta(days=1),
+            columns=[TIMESTAMP],
+        )
         return as_utc(frame[TIMESTAMP].min()) if len(frame) else as_utc(first.min())
-    raise LogWindowError(f"No predictions of model {model.name!r} in the log {logs!r}.")
+    raise LogWindowError(
+        f"No predictions of model {model.name!r} in the log {logs!r} since {not_before} "
+        f"(the last {format_duration(DEFAULT_LOOKBACK)}): pass --since to look further back."
+    )
 
 
 def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.DataFrame:

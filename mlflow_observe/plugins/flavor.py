@@ -431,10 +431,16 @@ def _writer_settings() -> dict:
         ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
         ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int),
         ("spool_seconds", "MLFLOW_OBSERVE_SPOOL_SECONDS", float),
+        ("max_event_age_days", "MLFLOW_OBSERVE_MAX_EVENT_AGE_DAYS", _days),
     ):
         if os.environ.get(env):
             settings[key] = cast(os.environ[env])
     return settings
+
+
+def _days(text: str):
+    """A number of days, or None for ``none`` (no limit)."""
+    return None if text.strip().lower() == "none" else float(text)
 
 
 def _load_pyfunc(path, model_config=None):
