@@ -7,6 +7,7 @@ from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
 from mlflow_observe.cli.gate import gate
 from mlflow_observe.cli.history import history
+from mlflow_observe.cli.logs import logs
 from mlflow_observe.cli.monitor import monitor
 
 
@@ -21,3 +22,4 @@ cli.add_command(degradation)
 cli.add_command(monitor)
 cli.add_command(gate)
 cli.add_command(history)
+cli.add_command(logs)

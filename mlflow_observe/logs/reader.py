@@ -22,6 +22,7 @@ from mlflow_observe.logs.schema import (
     REQUEST_ID,
     TIMESTAMP,
 )
+from mlflow_observe.logs.compaction import replaced_files, replaced_path
 from mlflow_observe.logs.spool import log_filesystem, recover_spools
 
 
@@ -51,7 +52,8 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
     """The complete Parquet files of the log whose day partition overlaps ``[start, end)``.
 
     Temporary (``.*.tmp``) and hidden files are skipped, so a file still being
-    written is never read. Spool segments that a dead writer left on this
+    written is never read; so are files that a compaction has merged (see
+    :mod:`mlflow_observe.logs.compaction`), so no row is read twice. Spool segments that a dead writer left on this
     machine are first recovered into the log (see
     :func:`~mlflow_observe.logs.spool.recover_spools`), so rows it answered are read once.
     """
@@ -77,13 +79,16 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
             continue
         if end is not None and datetime.combine(day, datetime.min.time(), timezone.utc) >= end:
             continue
-        for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False)):
-            if (
-                child.type == pafs.FileType.File
-                and child.base_name.endswith(".parquet")
-                and not child.base_name.startswith((".", "_"))
-            ):
-                files.append(child.path)
+        children = [
+            child
+            for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False))
+            if child.type == pafs.FileType.File
+            and child.base_name.endswith(".parquet")
+            and not child.base_name.startswith((".", "_"))
+        ]
+        # Files merged by a compaction are read through the merged file only.
+        replaced = replaced_files(filesystem, entry.path, [c.base_name for c in children])
+        files += [c.path for c in children if c.base_name not in replaced]
     return sorted(files)
 
 
@@ -169,7 +174,7 @@ def _window_schema(filesystem, paths) -> pa.Schema:
     unified, seen_in = pa.schema([]), {}
     for path in paths:
         try:
-            schema = pq.ParquetFile(filesystem.open_input_file(path)).schema_arrow
+            schema = pq.ParquetFile(_open(filesystem, path)).schema_arrow
         except (OSError, pa.ArrowInvalid):
             continue  # skipped, with a warning, when the rows are read
         schema = pa.schema([_utc_field(f) for f in schema])
@@ -195,6 +200,14 @@ def _window_schema(filesystem, paths) -> pa.Schema:
     return unified
 
 
+def _open(filesystem, path: str):
+    """Open a listed log file; one merged by a compaction since is found under ``_replaced/``."""
+    try:
+        return filesystem.open_input_file(path)
+    except FileNotFoundError:
+        return filesystem.open_input_file(replaced_path(path))
+
+
 def _conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with every column of ``schema``, in its order and types (nulls where absent)."""
     if batch.schema.remove_metadata() == schema:
@@ -214,7 +227,7 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
         try:
             # Without pre-buffering: pre-buffered reads keep every row group read so far
             # until the file is closed, so memory would grow with the file, not the batch.
-            parquet = pq.ParquetFile(filesystem.open_input_file(path), pre_buffer=False)
+            parquet = pq.ParquetFile(_open(filesystem, path), pre_buffer=False)
             wanted = None
             if columns is not None:
                 names = set(parquet.schema_arrow.names)
