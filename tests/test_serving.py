@@ -194,15 +194,27 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
             },
         )
         assert named.status_code == 200, named.text
-        time.sleep(1.5)
+        # an event_time that cannot be: answered, logged with the receive time, value kept
+        nat = requests.post(
+            f"{server.url}/invocations",
+            timeout=30,
+            json={
+                "dataframe_split": _training_data(1)[0].to_dict(orient="split"),
+                "params": {"request_id": "order-43", "event_time": "NaT"},
+            },
+        )
+        assert nat.status_code == 200, nat.text
     finally:
         server.stop()
     assert bad.status_code == 400 and "f0" in bad.text
     assert good.status_code == 200
-    logs = mo.read_logs(str(log_dir))
-    assert len(logs) == 3 + 1 and "wrong" not in logs.columns
+    logs = mo.read_logs(str(log_dir))  # what the stopped workers spooled is recovered
+    assert len(logs) == 3 + 1 + 1 and "wrong" not in logs.columns
     # a caller-supplied id names the rows it sent
-    assert logs["request_id"].tolist()[-1] == "order-42"
+    assert logs["request_id"].tolist()[-2:] == ["order-42", "order-43"]
+    rejected = logs.set_index("request_id")["event_time_rejected"]
+    assert rejected["order-43"] == "NaT" and rejected.drop("order-43").isna().all()
+    assert logs["timestamp"].min() > pd.Timestamp.now(tz="UTC") - pd.Timedelta("10min")
 
 
 def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracking_uri, tmp_path):
