@@ -142,3 +142,32 @@ def test_logs_cli_compacts_and_expires(tmp_path):
     assert len(read_logs(str(tmp_path))) == 3
     assert _cli("logs", "expire", "--logs", str(tmp_path), "--older-than", "soon").returncode == 2
     assert expire_logs(str(tmp_path), "1d") == [f"{today - pd.Timedelta(days=29):%Y-%m-%d}"]
+
+
+def test_a_dataset_or_a_parquet_path_is_a_window(tmp_path, tracking_uri):
+    import mlflow
+
+    import mlflow_observe as mo
+    from mlflow_observe.compare import compare
+
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"x": rng.normal(size=4000), "plan": rng.choice(["a", "b"], 4000)})
+    profile = mo.build_profile(reference)
+    window = pd.DataFrame({"x": rng.normal(0.4, 1, 3000), "plan": rng.choice(["a", "b"], 3000)})
+    for k in range(3):  # a hive-partitioned directory of three files
+        folder = tmp_path / "window" / f"date=2026-11-2{k}"
+        folder.mkdir(parents=True)
+        window.iloc[k * 1000 : (k + 1) * 1000].to_parquet(folder / "part.parquet")
+    whole = compare(profile, window)
+    for data in (
+        str(tmp_path / "window"),
+        ds.dataset(str(tmp_path / "window"), format="parquet"),
+    ):
+        counted = compare(profile, data)
+        assert counted.metrics() == whole.metrics()
+    with mlflow.start_run():  # the log's date= partition column is bookkeeping, not a feature
+        logged = mo.evaluate_drift(
+            ds.dataset(str(tmp_path / "window"), partitioning="hive"), baseline=profile
+        )
+    assert logged.metrics["integrity/n_extra_columns"] == 0.0
+    assert logged.metrics["drift/x/wasserstein"] == whole.metrics()["drift/x/wasserstein"]
