@@ -411,3 +411,27 @@ def test_sigkill_loses_at_most_the_last_spool_interval_and_nothing_twice(tmp_pat
         old = {f"call{i}" for i, at in answered if at < killed - 0.5}
         assert len(old) > 100 and old <= calls
         assert logs.groupby(logs["request_id"].str.rsplit("-", n=1).str[0]).size().eq(3).all()
+
+
+def test_sigterm_of_a_plain_process_writes_the_log_then_stops_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time, pandas as pd\n"
+        "from mlflow_observe.logs.writer import PredictionLogWriter, install_stop_handlers\n"
+        "install_stop_handlers()\n"
+        f"writer = PredictionLogWriter({str(tmp_path)!r}, flush_seconds=3600, spool_seconds=3600,"
+        " flush_rows=10**9)\n"
+        "for i in range(7):\n"
+        "    writer.submit(pd.DataFrame({'x': [float(i)]}), [i], latency_seconds=0.0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    assert not os.path.exists(tmp_path / "_spool") or not os.listdir(tmp_path / "_spool")
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGTERM  # stopped by the signal, as before
+    assert read_logs(str(tmp_path))["x"].tolist() == [float(i) for i in range(7)]

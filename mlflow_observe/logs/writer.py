@@ -421,7 +421,8 @@ class PredictionLogWriter:
             segment.close()
         except Exception as exc:
             self._warn_once("close", "Could not close the spool %s: %r", segment.path, exc)
-        self._unrolled_bytes += segment.bytes
+        with self._lock:
+            self._unrolled_bytes += segment.bytes
         self._rolls.put(("roll", segment))
 
     def _abandon_segment(self) -> None:
@@ -485,7 +486,8 @@ class PredictionLogWriter:
                 exc,
             )
         finally:
-            self._unrolled_bytes -= segment.bytes
+            with self._lock:
+                self._unrolled_bytes -= segment.bytes
 
     # -- rows ---------------------------------------------------------------------------
 
@@ -669,6 +671,11 @@ def _on_stop_signal(previous, signum, frame) -> None:
                 writer.stop_signalled(timeout=5.0)
         except Exception:  # never stands in the way of the stop
             pass
+    if previous is signal.default_int_handler:
+        # Ctrl-C in an interactive session need not stop the process: calls go on
+        # returning without waiting for the spool.
+        for writer in writers:
+            writer._stopping = False
     if callable(previous):
         previous(signum, frame)
     elif default:
