@@ -148,8 +148,16 @@ def main() -> None:
     parser.add_argument("--worker", choices=["predict", "writer"])
     parser.add_argument("--rows-per-call", type=int, default=1000)
     parser.add_argument("--total-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--probabilities",
+        choices=["true", "false"],
+        default="true",
+        help="Whether the wrapped model's writer logs class probabilities (a second model pass).",
+    )
     args = parser.parse_args()
+    probabilities = args.probabilities
     if args.worker == "predict":
+        os.environ["MLFLOW_OBSERVE_LOG_PROBABILITIES"] = args.probabilities
         print(json.dumps(worker_predict(args.calls)))
         return
     if args.worker == "writer":
@@ -157,7 +165,8 @@ def main() -> None:
         return
 
     predicts = [
-        _run(["--worker", "predict", "--calls", str(args.calls)]) for _ in range(args.processes)
+        _run(["--worker", "predict", "--calls", str(args.calls), "--probabilities", probabilities])
+        for _ in range(args.processes)
     ]
     writers = {
         rows: [
@@ -167,7 +176,10 @@ def main() -> None:
         for rows, total in ((10_000, 4_000_000), (1, 200_000))
     }
 
-    print(f"{args.processes} processes; medians over processes of per-call medians / p99\n")
+    print(
+        f"{args.processes} processes; medians over processes of per-call medians / p99; "
+        f"probabilities logged: {probabilities}\n"
+    )
     print(
         "| predict | bare median ms | wrapped median ms | median overhead | bare p99 ms "
         "| wrapped p99 ms | p99 overhead | rows logged / offered |"

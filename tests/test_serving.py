@@ -322,7 +322,7 @@ def _traffic_then_signal(server, sig, *, seconds, threads=8):
     return answered, sent, signalled
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, 2, 4])
 def test_sigterm_under_load_loses_no_answered_request(
     wrapped_model, tracking_uri, tmp_path, workers
 ):

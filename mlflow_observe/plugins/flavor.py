@@ -48,6 +48,8 @@ BASELINE_FILE = "baseline_profile.json"
 LOG_DIR_ENV = "MLFLOW_OBSERVE_LOG_DIR"
 LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
+# "false": the writer does not compute class probabilities (they cost a second model pass).
+LOG_PROBABILITIES_ENV = "MLFLOW_OBSERVE_LOG_PROBABILITIES"
 REQUEST_ID_PARAM = "request_id"
 EVENT_TIME_PARAM = "event_time"
 # Parameters the wrapper adds to the signature and takes for itself, never passed on.
@@ -403,6 +405,8 @@ class ObservedModel:
         return self._writer
 
     def _probabilities(self):
+        if os.environ.get(LOG_PROBABILITIES_ENV, "true").strip().lower() in ("0", "false", "no"):
+            return None
         proba = getattr(self._impl, "predict_proba", None)
         if proba is None:
             return None
