@@ -102,6 +102,9 @@ def prediction_logs_allowed() -> bool:
 
 
 _WRITERS: weakref.WeakSet = weakref.WeakSet()
+# Set by a stop signal: a writer started after it (its server's first call came during the
+# graceful shutdown) spools each call before returning from the start.
+_STOP_SIGNALLED = threading.Event()
 
 
 class PredictionLogWriter:
@@ -195,7 +198,7 @@ class PredictionLogWriter:
         self._rate = 1.0
         self._last_rate_change = time.monotonic()
         self._closed = False
-        self._stopping = False
+        self._stopping = _STOP_SIGNALLED.is_set()
         self._sequence = 0
         self._calls = 0
         self._segment: Segment | None = None
@@ -661,8 +664,13 @@ def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
 
 
 def _on_stop_signal(previous, signum, frame) -> None:
+    import sys as _dbg_sys
+    if os.environ.get("MLFLOW_OBSERVE_DEBUG_SIGNALS"):
+        print(f"stop-signal pid={os.getpid()} sig={signum} previous={previous!r} writers={len(_WRITERS)}", file=_dbg_sys.stderr, flush=True)
     writers = list(_WRITERS)
     default = previous in (signal.SIG_DFL, None)
+    if previous is not signal.default_int_handler:
+        _STOP_SIGNALLED.set()
     for writer in writers:
         try:
             if default:
