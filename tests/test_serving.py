@@ -127,12 +127,6 @@ class Server:
             capture_output=True,
             text=True,
         ).stdout
-        if os.environ.get("DEBUG_DUMP"):
-            for line in remaining.splitlines()[1:]:
-                os.kill(int(line.split()[0]), signal.SIGABRT)
-            time.sleep(3)
-            out = self.output()
-            print("\n".join(l for l in out.splitlines() if "POST /invocations" not in l)[-30000:])
         raise AssertionError(f"the server's processes did not exit:\n{remaining}")
 
     def output(self):

@@ -664,9 +664,6 @@ def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
 
 
 def _on_stop_signal(previous, signum, frame) -> None:
-    import sys as _dbg_sys
-    if os.environ.get("MLFLOW_OBSERVE_DEBUG_SIGNALS"):
-        print(f"stop-signal pid={os.getpid()} sig={signum} previous={previous!r} writers={len(_WRITERS)}", file=_dbg_sys.stderr, flush=True)
     writers = list(_WRITERS)
     default = previous in (signal.SIG_DFL, None)
     if previous is not signal.default_int_handler:
