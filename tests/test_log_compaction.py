@@ -148,7 +148,6 @@ def test_a_dataset_or_a_parquet_path_is_a_window(tmp_path, tracking_uri):
     import mlflow
 
     import mlflow_observe as mo
-    from mlflow_observe.compare import compare
 
     rng = np.random.default_rng(1)
     reference = pd.DataFrame({"x": rng.normal(size=4000), "plan": rng.choice(["a", "b"], 4000)})
@@ -158,12 +157,12 @@ def test_a_dataset_or_a_parquet_path_is_a_window(tmp_path, tracking_uri):
         folder = tmp_path / "window" / f"date=2026-11-2{k}"
         folder.mkdir(parents=True)
         window.iloc[k * 1000 : (k + 1) * 1000].to_parquet(folder / "part.parquet")
-    whole = compare(profile, window)
+    whole = mo.compare(profile, window)
     for data in (
         str(tmp_path / "window"),
         ds.dataset(str(tmp_path / "window"), format="parquet"),
     ):
-        counted = compare(profile, data)
+        counted = mo.compare(profile, data)
         assert counted.metrics() == whole.metrics()
     with mlflow.start_run():  # the log's date= partition column is bookkeeping, not a feature
         logged = mo.evaluate_drift(
