@@ -101,6 +101,7 @@ def prediction_logs_allowed() -> bool:
     return _LOGGING_ALLOWED.get()
 
 
+ROLLER_NICENESS = 10
 _WRITERS: weakref.WeakSet = weakref.WeakSet()
 # Set by a stop signal: a writer started after it (its server's first call came during the
 # graceful shutdown) spools each call before returning from the start.
@@ -447,6 +448,10 @@ class PredictionLogWriter:
     # -- the roller thread: spool -> Parquet --------------------------------------------
 
     def _roll_loop(self) -> None:
+        # Rolling (Parquet encoding) yields the CPU to predictions: the rows are safe in
+        # the spool meanwhile. Linux schedules threads apart, so this niceness is the thread's.
+        with contextlib.suppress(Exception):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROLLER_NICENESS)
         try:
             self._stats["rows_recovered"] += recover_spools(self.root, self.spool_dir)
         except Exception as exc:
