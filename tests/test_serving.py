@@ -336,6 +336,10 @@ def _traffic_then_signal(server, sig, *, seconds, threads=8):
 def test_sigterm_under_load_loses_no_answered_request(
     wrapped_model, tracking_uri, tmp_path, workers
 ):
+    """SIGTERM (SIGINT every fifth run) with requests in flight: every answer is logged once.
+
+    ``MLFLOW_OBSERVE_STOP_RUNS`` runs per worker count (default 5; 20 to show it is not luck).
+    """
     runs = int(os.environ.get("MLFLOW_OBSERVE_STOP_RUNS", "5"))
     for run in range(runs):
         log_dir = tmp_path / f"logs{run}"
