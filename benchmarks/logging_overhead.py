@@ -8,10 +8,12 @@ temporary SQLite store: bare (``mlflow.sklearn``) and wrapped
 (``mlflow_observe.log_model``). Both are loaded with ``mlflow.pyfunc.load_model``;
 the wrapped one logs to a temporary directory. ``predict`` is timed call by call
 on 1 row and on 10,000 rows, alternating bare and wrapped in blocks (A B A B ...),
-and the medians and 99th percentiles compared. Then the writer alone: its
-sustained throughput in rows per second, for calls of 1,000 rows and of 1 row.
-Each measurement runs in ``--processes`` separate processes; the report gives
-the median over them.
+and the medians and 99th percentiles compared; the wrapped model's writer
+reports how many of the rows offered it logged (the rest shed by recorded
+uniform sampling). Then the writer alone: how fast it takes rows into its
+spool (what a crash keeps) and into the log's Parquet files, for calls of
+10,000 rows and of 1 row (20 numeric columns). Each measurement runs in
+``--processes`` separate processes; the report gives the median over them.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _models(store: str):
 def worker_predict(calls: int) -> dict:
     with tempfile.TemporaryDirectory() as store:
         bare, wrapped, X = _models(store)
+        writer = None
         results = {}
         for rows, n_calls in ((1, calls), (10_000, max(calls // 20, 20))):
             batch = X.sample(rows, replace=True, random_state=1).reset_index(drop=True)
@@ -69,6 +72,10 @@ def worker_predict(calls: int) -> dict:
             for model in (bare, wrapped):  # warm up
                 for _ in range(20):
                     model.predict(batch)
+            writer = wrapped.get_raw_model().log_writer
+            writer.flush(300)
+            before = writer.stats()
+            offered = 0
             done = 0
             while done < n_calls:
                 block = min(BLOCK if rows == 1 else 5, n_calls - done)
@@ -77,13 +84,18 @@ def worker_predict(calls: int) -> dict:
                         start = time.perf_counter()
                         model.predict(batch)
                         times[name].append(time.perf_counter() - start)
+                offered += block * rows
                 done += block
+            writer.flush(300)
+            after = writer.stats()
             results[rows] = {
                 name: {"median": float(np.median(t)), "p99": float(np.percentile(t, 99))}
                 for name, t in times.items()
             }
-        writer = wrapped.get_raw_model().log_writer
-        writer.flush(120)
+            results[rows]["offered"] = offered
+            results[rows]["logged"] = after["rows_written"] - before["rows_written"]
+            results[rows]["sampled_out"] = after["rows_sampled_out"] - before["rows_sampled_out"]
+            results[rows]["seconds"] = float(sum(times["wrapped"]))
         results["writer_stats"] = writer.stats()
         return results
 
@@ -99,16 +111,22 @@ def worker_writer(rows_per_call: int, total_rows: int) -> dict:
     )
     outputs = rng.random(rows_per_call)
     with tempfile.TemporaryDirectory() as root:
-        writer = PredictionLogWriter(
-            root, max_queue_rows=total_rows + 1, flush_rows=min(50_000, total_rows)
-        )
+        # A queue that holds the whole run: the writer's own speed, not the sampling.
+        writer = PredictionLogWriter(root, max_queue_rows=total_rows + 1, flush_seconds=3600)
         start = time.perf_counter()
         for _ in range(total_rows // rows_per_call):
             writer.submit(inputs, outputs, latency_seconds=0.001)
+        writer.spool_now(timeout=600)
+        spooled = time.perf_counter() - start
+        writer.flush(timeout=600)
+        written = time.perf_counter() - start
         writer.close(timeout=600)
-        seconds = time.perf_counter() - start
         stats = writer.stats()
-    return {"rows_per_second": stats["rows_written"] / seconds, "stats": stats}
+    return {
+        "spool_rows_per_second": stats["rows_spooled"] / spooled,
+        "parquet_rows_per_second": stats["rows_written"] / written,
+        "stats": stats,
+    }
 
 
 def _run(args: list[str]) -> dict:
@@ -130,8 +148,16 @@ def main() -> None:
     parser.add_argument("--worker", choices=["predict", "writer"])
     parser.add_argument("--rows-per-call", type=int, default=1000)
     parser.add_argument("--total-rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--probabilities",
+        choices=["true", "false"],
+        default="true",
+        help="Whether the wrapped model's writer logs class probabilities (a second model pass).",
+    )
     args = parser.parse_args()
+    probabilities = args.probabilities
     if args.worker == "predict":
+        os.environ["MLFLOW_OBSERVE_LOG_PROBABILITIES"] = args.probabilities
         print(json.dumps(worker_predict(args.calls)))
         return
     if args.worker == "writer":
@@ -139,46 +165,53 @@ def main() -> None:
         return
 
     predicts = [
-        _run(["--worker", "predict", "--calls", str(args.calls)]) for _ in range(args.processes)
-    ]
-    writers_1000 = [
-        _run(["--worker", "writer", "--rows-per-call", "1000", "--total-rows", "1000000"])
+        _run(["--worker", "predict", "--calls", str(args.calls), "--probabilities", probabilities])
         for _ in range(args.processes)
     ]
-    writers_1 = [
-        _run(["--worker", "writer", "--rows-per-call", "1", "--total-rows", "50000"])
-        for _ in range(args.processes)
-    ]
+    writers = {
+        rows: [
+            _run(["--worker", "writer", "--rows-per-call", str(rows), "--total-rows", str(total)])
+            for _ in range(args.processes)
+        ]
+        for rows, total in ((10_000, 4_000_000), (1, 200_000))
+    }
 
-    print(f"{args.processes} processes; medians over processes of per-call medians / p99\n")
+    print(
+        f"{args.processes} processes; medians over processes of per-call medians / p99; "
+        f"probabilities logged: {probabilities}\n"
+    )
     print(
         "| predict | bare median ms | wrapped median ms | median overhead | bare p99 ms "
-        "| wrapped p99 ms |"
+        "| wrapped p99 ms | p99 overhead | rows logged / offered |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for rows in ("1", "10000"):
 
         def med(name, stat, rows=rows):
             return statistics.median(p[rows][name][stat] for p in predicts) * 1000
 
-        overhead = statistics.median(
-            p[rows]["wrapped"]["median"] / p[rows]["bare"]["median"] - 1 for p in predicts
-        )
+        def ratio(stat, rows=rows):
+            return statistics.median(
+                p[rows]["wrapped"][stat] / p[rows]["bare"][stat] - 1 for p in predicts
+            )
+
+        logged = statistics.median(p[rows]["logged"] / p[rows]["offered"] for p in predicts)
         print(
             f"| {int(rows):,} row{'s' if rows != '1' else ''} | {med('bare', 'median'):.3f} | "
-            f"{med('wrapped', 'median'):.3f} | {overhead:+.1%} | {med('bare', 'p99'):.3f} | "
-            f"{med('wrapped', 'p99'):.3f} |"
+            f"{med('wrapped', 'median'):.3f} | {ratio('median'):+.1%} | {med('bare', 'p99'):.3f} "
+            f"| {med('wrapped', 'p99'):.3f} | {ratio('p99'):+.1%} | {logged:.3f} |"
         )
-    stats = predicts[0]["writer_stats"]
-    print(f"\nrows logged during the predict run (first process): {stats}")
-    print(
-        f"writer, calls of 1,000 rows x {N_COLUMNS} numeric columns: "
-        f"{statistics.median(w['rows_per_second'] for w in writers_1000):,.0f} rows/s"
-    )
-    print(
-        f"writer, calls of 1 row: "
-        f"{statistics.median(w['rows_per_second'] for w in writers_1):,.0f} rows/s"
-    )
+    for rows in ("1", "10000"):
+        bare_rate = statistics.median(int(rows) / p[rows]["bare"]["median"] for p in predicts)
+        print(f"\nbare model, {int(rows):,}-row calls: {bare_rate:,.0f} rows/s")
+    print(f"\nwriter stats after the predict run (first process): {predicts[0]['writer_stats']}")
+    for rows, runs in writers.items():
+        spool = statistics.median(w["spool_rows_per_second"] for w in runs)
+        parquet = statistics.median(w["parquet_rows_per_second"] for w in runs)
+        print(
+            f"writer, calls of {rows:,} row{'s' if rows > 1 else ''} x {N_COLUMNS} numeric "
+            f"columns: {spool:,.0f} rows/s into the spool, {parquet:,.0f} rows/s into Parquet"
+        )
 
 
 if __name__ == "__main__":

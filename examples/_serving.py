@@ -23,8 +23,9 @@ def free_port() -> int:
 def serving(model_uri: str, tracking_uri: str, log_dir, **env):
     """Run ``mlflow models serve -m model_uri`` with prediction logging to ``log_dir``; yield its URL.
 
-    Its workers write their rows every ``MLFLOW_OBSERVE_FLUSH_SECONDS``: wait that
-    long after the last request before leaving the block.
+    Leaving the block stops the server with SIGTERM, as a container runtime
+    does, and waits for all its processes: every answered request is then in the
+    log (the last ones in its spool, which the next read recovers).
     """
     port = free_port()
     environment = {
@@ -65,6 +66,18 @@ def serving(model_uri: str, tracking_uri: str, log_dir, **env):
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and its workers
         server.wait(timeout=60)
+        _wait_for_group(server.pid)
+
+
+def _wait_for_group(pgid: int, timeout: float = 60.0) -> None:
+    """Until the server's workers (which outlive the command a moment) have exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _wait_until_up(url: str, server: subprocess.Popen) -> None:

@@ -26,6 +26,7 @@ from mlflow_observe.evaluation import (
     evaluate_drift,
     monitoring_dataset,
 )
+from mlflow_observe.logs.compaction import CompactionResult, compact_logs, expire_logs
 from mlflow_observe.logs.reader import (
     LogSchemaError,
     LogWindowError,
@@ -34,6 +35,7 @@ from mlflow_observe.logs.reader import (
     read_logs,
     scan_logs,
 )
+from mlflow_observe.logs.spool import recover_spools
 from mlflow_observe.monitoring.gate import GateResult, gate
 from mlflow_observe.monitoring.history import history
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
@@ -48,6 +50,7 @@ from mlflow_observe.tracking.baselines import (
 
 __all__ = [
     "BaselineNotFoundError",
+    "CompactionResult",
     "DataProfile",
     "DegradationResult",
     "DriftOptions",
@@ -63,10 +66,12 @@ __all__ = [
     "WindowComparison",
     "__version__",
     "build_profile",
+    "compact_logs",
     "compare",
     "compare_performance",
     "evaluate_degradation",
     "evaluate_drift",
+    "expire_logs",
     "gate",
     "history",
     "iter_log_batches",
@@ -78,6 +83,7 @@ __all__ = [
     "monitor",
     "monitoring_dataset",
     "read_logs",
+    "recover_spools",
     "save_model",
     "scan_logs",
     "status",

@@ -22,6 +22,7 @@ from mlflow_observe.core.profile import data_profile
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.progress import progress_bar
 from mlflow_observe.engines import is_spark_dataframe
+from mlflow_observe.inputs import as_window
 
 
 def compare(
@@ -40,7 +41,7 @@ def compare(
     ----------
     baseline : DataProfile
         The profile recorded at training time.
-    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, or a Spark DataFrame
+    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, a Spark DataFrame, a ``pyarrow.dataset.Dataset`` or a Parquet file or directory path
         The window: feature columns, and the prediction and label columns when
         present. An iterable is counted one part at a time, so memory is bounded
         by the largest part and the profile, not by the window. A Spark
@@ -74,6 +75,7 @@ def compare(
     ['x']
     """
     options = options or DriftOptions()
+    data = as_window(data)  # a Parquet path or pyarrow dataset: read batch by batch
     if options.detectors:  # a missing backend is said before any row is counted
         from mlflow_observe.backends.alibi import check_installed
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.engines import is_spark_dataframe
+from mlflow_observe.inputs import as_window
 from mlflow_observe.logs.schema import LABEL, PREDICTION, TIMESTAMP
 from mlflow_observe.tracking.baselines import load_baseline
 
@@ -152,7 +153,7 @@ def evaluate_drift(
 
     Parameters
     ----------
-    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, or a Spark DataFrame
+    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, a Spark DataFrame, a ``pyarrow.dataset.Dataset`` or a Parquet file or directory path
         The production window. An iterator (for example
         :func:`~mlflow_observe.logs.reader.scan_logs` over a log window larger
         than memory) is counted part by part, and a Spark DataFrame is counted
@@ -194,6 +195,7 @@ def evaluate_drift(
     >>> result.metrics["drift/dataset_drift"], round(result.metrics["drift/x/wasserstein"], 1)
     (1.0, 1.0)
     """
+    data = as_window(data)
     _check_not_empty(data)
     profile = load_baseline(baseline)
     if is_spark_dataframe(data):
@@ -227,7 +229,7 @@ def evaluate_degradation(
 
     Parameters
     ----------
-    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, or a Spark DataFrame
+    data : pandas.DataFrame, an iterator of DataFrames or Arrow record batches, a Spark DataFrame, a ``pyarrow.dataset.Dataset`` or a Parquet file or directory path
         The window, with the prediction column (and the probability columns the
         baseline recorded; and the label column when labels have arrived). An
         iterator (for example :func:`~mlflow_observe.logs.reader.scan_logs`) is
@@ -261,6 +263,7 @@ def evaluate_degradation(
     >>> result.metrics["degradation/accuracy"], result.metrics["degradation/degraded"]
     (0.8, 1.0)
     """  # noqa: E501
+    data = as_window(data)
     _check_not_empty(data)
     profile = load_baseline(baseline)
     if is_spark_dataframe(data) or _is_stream(data):

@@ -87,19 +87,36 @@ def test_labels_join_and_the_later_label_wins(tmp_path):
         log_labels(str(tmp_path), pd.DataFrame({"request_id": ids[:1]}))
 
 
-def test_full_queue_drops_and_counts_never_blocks(tmp_path, caplog):
+def test_an_overloaded_queue_sheds_load_by_recorded_uniform_sampling(tmp_path, caplog):
+    # The writer sleeps through the whole burst: 4,000 one-row calls meet a 200-row queue.
     writer = PredictionLogWriter(
-        str(tmp_path), max_queue_rows=10, flush_rows=10**9, flush_seconds=3600
+        str(tmp_path), max_queue_rows=200, flush_rows=10**9, spool_seconds=3600
     )
     with caplog.at_level(logging.WARNING):
-        for _ in range(25):
-            writer.submit(pd.DataFrame({"x": [1.0]}), [1], latency_seconds=0.0)
+        for i in range(4000):
+            writer.submit(pd.DataFrame({"x": [float(i)]}), [i], latency_seconds=0.0)
         writer.close()
-    assert writer.stats()["rows_dropped_queue_full"] == 15
-    assert sum("queue full" in r.message for r in caplog.records) == 1  # reported once
-    assert len(read_logs(str(tmp_path))) == 10
-    # the counters reach the server log too
-    assert any("rows_dropped_queue_full=15" in r.getMessage() for r in caplog.records)
+    stats = writer.stats()
+    assert stats["rows_spooled"] + stats["rows_sampled_out"] == 4000  # every row accounted for
+    assert stats["rows_written"] == stats["rows_spooled"] <= 200
+    assert stats["rows_dropped_queue_full"] == 0
+    logs = read_logs(str(tmp_path))
+    weights = logs["sample_weight"]
+    assert set(weights) <= {2.0**k for k in range(1, 13)}
+    # Horvitz-Thompson: the weights estimate the traffic (sd ~ 250 here), and both halves
+    # of the burst are there in proportion, not the first rows only.
+    assert 2750 < weights.sum() < 5250
+    late = weights[logs["x"] >= 2000].sum() / weights.sum()
+    assert 0.3 < late < 0.7
+    assert sum("sampling calls uniformly" in r.message for r in caplog.records) == 1
+    assert any("rows_sampled_out=" in r.getMessage() for r in caplog.records)
+
+
+def test_a_call_larger_than_the_queue_is_dropped_and_counted(tmp_path):
+    writer = PredictionLogWriter(str(tmp_path), max_queue_rows=10)
+    writer.submit(pd.DataFrame({"x": np.arange(11.0)}), np.zeros(11), latency_seconds=0.0)
+    writer.close()
+    assert writer.stats()["rows_dropped_queue_full"] + writer.stats()["rows_sampled_out"] == 11
 
 
 def test_unwritable_log_location_is_reported_once_and_counted(tmp_path, caplog):
@@ -181,21 +198,58 @@ def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
     ]
 
 
-def test_event_time_stamps_replayed_rows(tmp_path):
+def test_event_time_stamps_replayed_rows_and_implausible_ones_are_recorded(tmp_path):
+    now = pd.Timestamp.now(tz="UTC")
+    replayed = (now - pd.Timedelta(days=3)).floor("min")
     writer = PredictionLogWriter(str(tmp_path))
     writer.submit(
         pd.DataFrame({"x": [1.0, 2.0]}),
         [0, 1],
         latency_seconds=0.0,
-        event_time="2026-11-20T08:30:00",
+        event_time=replayed.tz_localize(None).isoformat(),  # naive means UTC
     )
-    writer.submit(pd.DataFrame({"x": [3.0]}), [1], latency_seconds=0.0, event_time="not a time")
+    bad = ["not a time", "NaT", "9999-12-31", (now - pd.Timedelta(days=365)).isoformat()]
+    bad.append((now + pd.Timedelta(days=2)).isoformat())
+    for i, value in enumerate(bad):
+        writer.submit(pd.DataFrame({"x": [10.0 + i]}), [1], latency_seconds=0.0, event_time=value)
     writer.close()
     logs = read_logs(str(tmp_path))
-    replayed = logs[logs["x"] < 3]
-    assert (replayed["timestamp"] == pd.Timestamp("2026-11-20T08:30:00", tz="UTC")).all()
-    assert logs.loc[logs["x"] == 3, "timestamp"].iloc[0] > pd.Timestamp("2026-11-26", tz="UTC")
-    assert writer.stats()["rows_written"] == 3
+    assert len(logs) == 2 + len(bad)  # every prediction is logged
+    assert (logs.loc[logs["x"] < 3, "timestamp"] == replayed).all()
+    assert logs.loc[logs["x"] < 3, "event_time_rejected"].isna().all()
+    rejected = logs[logs["x"] >= 10].sort_values("x")
+    assert rejected["event_time_rejected"].tolist() == bad
+    # stamped with the time they were received instead
+    assert (
+        rejected["timestamp"].between(now - pd.Timedelta("1min"), now + pd.Timedelta("1min")).all()
+    )
+    assert writer.stats()["event_times_rejected"] == len(bad)
+    assert writer.stats()["rows_written"] == 2 + len(bad)
+    # backfilling old events: no age limit
+    old = PredictionLogWriter(str(tmp_path / "old"), max_event_age_days=None)
+    old.submit(pd.DataFrame({"x": [1.0]}), [0], latency_seconds=0.0, event_time="2020-01-01")
+    old.close()
+    assert read_logs(str(tmp_path / "old"))["timestamp"].tolist() == [
+        pd.Timestamp("2020-01-01", tz="UTC")
+    ]
+
+
+def test_naive_and_utc_timestamps_read_the_same_in_read_logs_and_scan_logs(tmp_path):
+    from mlflow_observe.logs.reader import scan_logs
+
+    folder = tmp_path / "date=2026-11-25"
+    folder.mkdir()
+    stamps = pd.to_datetime(["2026-11-25 10:00", "2026-11-25 11:00"])
+    pd.DataFrame({"timestamp": stamps, "x": [1.0, 2.0]}).to_parquet(folder / "part-naive.parquet")
+    pd.DataFrame(
+        {"timestamp": stamps.tz_localize("UTC") + pd.Timedelta("30min"), "x": [3.0, 4.0]}
+    ).to_parquet(folder / "part-utc.parquet")
+    window = dict(start="2026-11-25T10:15", end="2026-11-25T11:45")
+    read = read_logs(str(tmp_path), **window)
+    scanned = pd.concat([b.to_pandas() for b in scan_logs(str(tmp_path), **window)])
+    assert read["x"].tolist() == [3.0, 2.0, 4.0]
+    assert sorted(scanned["x"]) == [2.0, 3.0, 4.0]
+    assert str(read["timestamp"].dt.tz) == str(scanned["timestamp"].dt.tz) == "UTC"
 
 
 def test_a_second_close_waits_for_the_first_ones_writing(tmp_path):
@@ -208,3 +262,176 @@ def test_a_second_close_waits_for_the_first_ones_writing(tmp_path):
     writer.close()  # returns only once the rows are written, like the first call
     assert writer.stats()["rows_written"] == 50_000
     first.join()
+
+
+# -- names, spool and recovery ---------------------------------------------------------------
+
+
+def test_two_pods_with_the_same_host_pid_and_start_second_never_collide(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    # What two Kubernetes replicas can share: a host name prefix, pid 1 and the start second.
+    monkeypatch.setattr(
+        socket, "gethostname", lambda: "churn-model-serving-deployment-7f9c8d6b5-x2k4p"
+    )
+    monkeypatch.setattr(os, "getpid", lambda: 1)
+    monkeypatch.setattr(time, "time", lambda: 1_764_000_000.0)
+    writers = [PredictionLogWriter(str(tmp_path), flush_rows=10) for _ in range(2)]
+    for i in range(100):
+        for w, writer in enumerate(writers):
+            writer.submit(
+                pd.DataFrame({"x": [float(i)]}), [w], latency_seconds=0.0, request_id=f"{w}-{i}"
+            )
+    for writer in writers:
+        writer.close()
+    logs = read_logs(str(tmp_path))
+    assert len(logs) == 200 and logs["request_id"].is_unique
+    assert sum(w.stats()["rows_written"] for w in writers) == 200
+    names = [os.path.basename(f) for f in log_files(str(tmp_path))]
+    assert len(set(names)) == len(names) >= 2
+
+
+def _segment(spool, token, sequence, tables):
+    from mlflow_observe.logs.spool import Segment
+
+    segment = Segment(str(spool), token, sequence, tables[0].schema)
+    for table in tables:
+        segment.append(table)
+    segment.close()
+    return segment
+
+
+def _rows(start, n, day="2026-11-20"):
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(start, start + n)],
+            "timestamp": pa.array(
+                [pd.Timestamp(f"{day}T10:00", tz="UTC")] * n, pa.timestamp("us", tz="UTC")
+            ),
+            "x": np.arange(start, start + n, dtype=float),
+        }
+    )
+
+
+def test_a_spool_rolled_but_not_deleted_is_recovered_once(tmp_path):
+    from mlflow_observe.logs import spool as spool_module
+
+    root, spool = tmp_path / "log", tmp_path / "log" / "_spool"
+    segment = _segment(spool, "a" * 32, 1, [_rows(0, 30), _rows(30, 20, day="2026-11-21")])
+    # The writer died after writing the Parquet files and before deleting the segment.
+    name = spool_module.part_name(segment.token, segment.sequence)
+    assert spool_module._write_parquet(segment.path, str(root), name) == 50
+    os.close(segment.lock_fd)  # the process is gone: so is its lock
+    assert os.path.exists(segment.path)
+    logs = read_logs(str(root))  # the reader recovers the segment first
+    assert sorted(logs["request_id"]) == sorted(f"r{i}" for i in range(50))
+    assert not os.path.exists(segment.path)
+    assert len(log_files(str(root))) == 2  # one file per day, rewritten in place
+
+
+def test_a_torn_last_batch_is_left_out_and_a_live_segment_left_alone(tmp_path):
+    from mlflow_observe.logs.spool import recover_spools
+
+    root, spool = tmp_path / "log", tmp_path / "log" / "_spool"
+    torn = _segment(spool, "b" * 32, 1, [_rows(0, 10), _rows(10, 10)])
+    with open(torn.path, "r+b") as handle:  # the process died in the second append
+        handle.truncate(os.path.getsize(torn.path) - 40)
+    os.close(torn.lock_fd)
+    live = _segment(spool, "c" * 32, 1, [_rows(100, 5)])  # its writer still holds the lock
+    assert recover_spools(str(root)) == 10
+    assert read_logs(str(root))["x"].tolist() == [float(i) for i in range(10)]
+    assert os.path.exists(live.path)
+    os.close(live.lock_fd)
+    assert recover_spools(str(root)) == 5
+
+
+def test_concurrent_recoveries_roll_each_segment_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow_observe.logs.spool import recover_spools
+
+    root, spool = tmp_path / "log", tmp_path / "log" / "_spool"
+    for k in range(40):
+        segment = _segment(spool, f"{k:032x}", k, [_rows(10 * k, 10)])
+        os.close(segment.lock_fd)
+    with ThreadPoolExecutor(4) as pool:
+        recovered = list(pool.map(lambda _: recover_spools(str(root)), range(4)))
+    assert sum(recovered) == 400
+    logs = read_logs(str(root))
+    assert len(logs) == 400 and logs["request_id"].is_unique
+
+
+_KILLED_WRITER = """
+import sys, time
+import pandas as pd
+from mlflow_observe.logs.writer import PredictionLogWriter
+writer = PredictionLogWriter(sys.argv[1], flush_seconds=float(sys.argv[2]), spool_seconds=0.05)
+i = 0
+while True:
+    writer.submit(pd.DataFrame({"x": [float(i)] * 3}), [0, 1, 2], latency_seconds=0.0,
+                  request_id=f"call{i}")
+    print(i, time.monotonic(), flush=True)
+    i += 1
+    time.sleep(0.0005)
+"""
+
+
+@pytest.mark.parametrize("flush_seconds", [3600.0, 0.2])
+def test_sigkill_loses_at_most_the_last_spool_interval_and_nothing_twice(tmp_path, flush_seconds):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for run in range(3):
+        root = tmp_path / f"log{run}"
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_WRITER, str(root), str(flush_seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        answered = []
+        for line in child.stdout:
+            i, at = line.split()
+            answered.append((int(i), float(at)))
+            if answered[-1][1] - answered[0][1] > 1.0 + 0.3 * run:
+                break
+        child.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        child.wait(timeout=30)
+        logs = read_logs(str(root))
+        assert logs["request_id"].is_unique  # nothing read twice
+        calls = set(logs["request_id"].str.rsplit("-", n=1).str[0])
+        assert calls <= {f"call{i}" for i in range(answered[-1][0] + 10)}
+        # every call answered more than the bound (spool_seconds=0.05, plus scheduling) before
+        # the kill is in the log, with all its rows
+        old = {f"call{i}" for i, at in answered if at < killed - 0.5}
+        assert len(old) > 100 and old <= calls
+        assert logs.groupby(logs["request_id"].str.rsplit("-", n=1).str[0]).size().eq(3).all()
+
+
+def test_sigterm_of_a_plain_process_writes_the_log_then_stops_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time, pandas as pd\n"
+        "from mlflow_observe.logs.writer import PredictionLogWriter, install_stop_handlers\n"
+        "install_stop_handlers()\n"
+        f"writer = PredictionLogWriter({str(tmp_path)!r}, flush_seconds=3600, spool_seconds=3600,"
+        " flush_rows=10**9)\n"
+        "for i in range(7):\n"
+        "    writer.submit(pd.DataFrame({'x': [float(i)]}), [i], latency_seconds=0.0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    assert not os.path.exists(tmp_path / "_spool") or not os.listdir(tmp_path / "_spool")
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGTERM  # stopped by the signal, as before
+    assert read_logs(str(tmp_path))["x"].tolist() == [float(i) for i in range(7)]

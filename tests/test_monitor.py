@@ -76,6 +76,7 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
         str(log_dir),
         model_name="churn",
         model_version=str(version),
+        max_event_age_days=None,  # a fixed day, however long ago
         probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
     )
     for hour in range(hours):
@@ -131,7 +132,6 @@ class FailingProxy(http.server.ThreadingHTTPServer):
     def __init__(self, upstream, fail_when):
         import requests
 
-        outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _forward(self):
@@ -298,7 +298,9 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
 def test_window_boundaries_count_a_row_once(champion, tmp_path, capsys):
     """Rows stamped exactly on a boundary belong to the window that starts there."""
     log_dir = tmp_path / "log"
-    writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version="1")
+    writer = PredictionLogWriter(
+        str(log_dir), model_name="churn", model_version="1", max_event_age_days=None
+    )
     rows = customers(4, seed=5)
     stamps = [
         "2026-11-25T00:30:00",
@@ -339,6 +341,77 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path, capsys):
         experiment_name="boundaries",
     )
     assert again.windows == [] and again.already_evaluated == 3
+
+
+def test_one_bad_day_or_stray_row_never_blocks_the_monitor(champion, tmp_path):
+    """A stray row from 1677, an unreadable day and a corrupt file: the rest is evaluated."""
+    log_dir = tmp_path / "log"
+    today = pd.Timestamp.now(tz="UTC").floor("D")
+    first, second = today - pd.Timedelta(days=3), today - pd.Timedelta(days=2)
+    writer = PredictionLogWriter(str(log_dir), model_name="churn", model_version="1")
+    for day in (first, second):
+        rows = customers(200, seed=day.day)
+        writer.submit(
+            rows,
+            champion["model"].predict(rows),
+            latency_seconds=0.0,
+            event_time=day.isoformat(),  # midnight: the series starts with the first day
+        )
+    writer.close()
+    # What an older writer stamped for "event_time": "NaT".
+    stray = log_dir / "date=1677-09-21"
+    stray.mkdir()
+    pd.DataFrame(
+        {
+            "timestamp": [pd.Timestamp.min.tz_localize("UTC")],
+            "model_name": ["churn"],
+            "tenure": [1.0],
+        }
+    ).to_parquet(stray / "part-stray.parquet")
+    # A file of the first day whose 'tenure' is text: that day cannot be read as one.
+    pd.DataFrame(
+        {
+            "timestamp": [first + pd.Timedelta(hours=11)],
+            "model_name": ["churn"],
+            "tenure": ["twelve"],
+        }
+    ).to_parquet(log_dir / f"date={first:%Y-%m-%d}" / "part-text.parquet")
+    (log_dir / f"date={second:%Y-%m-%d}" / "part-corrupt.parquet").write_bytes(b"not parquet")
+    result = mo.monitor(
+        "models:/churn/1",
+        str(log_dir),
+        window="1d",
+        until=str(second + pd.Timedelta(days=1)),
+        experiment_name="bad day",
+        drift_options={"log_plots": False},
+    )
+    assert [(w.window.start, w.status) for w in result.windows] == [
+        (first, "failed"),
+        (second, "evaluated"),
+    ]
+    assert "Could not read the log" in result.failed[0].notes[0]
+    evaluated = result.evaluated[0]
+    assert evaluated.n_rows == 200
+    assert any("part-corrupt.parquet" in note for note in evaluated.notes)
+    run = MlflowClient().get_run(evaluated.run_id)
+    assert "part-corrupt.parquet" in run.data.tags["mlflow.note.content"]
+    # The CLI says it could not decide (3) and still lists the evaluated window.
+    done = cli(
+        "monitor",
+        "-m",
+        "models:/churn/1",
+        "--logs",
+        str(log_dir),
+        "--window",
+        "1d",
+        "--experiment-name",
+        "bad day cli",
+        "--until",
+        str(second + pd.Timedelta(days=1)),
+        env=champion["url"],
+    )
+    assert done.returncode == 3, done.stderr
+    assert "1 window(s) evaluated, 0 skipped, 1 failed" in done.stdout
 
 
 def test_interrupted_window_is_evaluated_again(champion, tmp_path):
@@ -922,7 +995,9 @@ def test_fail_on_warning_and_the_table_output(champion):
     ]
     quiet = cli(*args, "--experiment-name", "warnings pass", env=champion["url"])
     assert quiet.returncode == 0, quiet.stderr  # a warning alone does not fail by default
-    assert "churn v1: 1 window(s) evaluated, 0 skipped, 0 evaluated before" in quiet.stdout
+    assert (
+        "churn v1: 1 window(s) evaluated, 0 skipped, 0 failed, 0 evaluated before" in quiet.stdout
+    )
     row = quiet.stdout.splitlines()[2]
     assert row.startswith("2026-11-26 00:00:00") and " warning " in row
     # MLflow's own run links stay quiet unless --verbose.

@@ -11,6 +11,7 @@ from mlflow_observe.cli.drift import drift
 from mlflow_observe.cli.errors import bound_http_retries
 from mlflow_observe.cli.gate import gate
 from mlflow_observe.cli.history import history
+from mlflow_observe.cli.logs import logs
 from mlflow_observe.cli.monitor import monitor
 from mlflow_observe.cli.status import status
 from mlflow_observe.cli.trend import trend
@@ -37,3 +38,4 @@ cli.add_command(gate)
 cli.add_command(history)
 cli.add_command(trend)
 cli.add_command(status)
+cli.add_command(logs)

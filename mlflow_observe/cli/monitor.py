@@ -123,7 +123,8 @@ def monitor(
          metric no window has, a --window, a --webhook that is not http(s))
       3  could not decide: unknown model or alias, no baseline, a --logs location
          that does not exist, no prediction of the model ever logged there,
-         tracking server unreachable, --engine spark without Spark
+         tracking server unreachable, --engine spark without Spark, or a
+         window that could not be evaluated (the others are; it is redone next time)
     """
     from mlflow_observe.monitoring.monitor import monitor as run_monitor
 
@@ -151,7 +152,9 @@ def monitor(
         )
     _print(result, output)
     levels = {CRITICAL} if fail_on == CRITICAL else {CRITICAL, WARNING}
-    sys.exit(options.EXIT_FAILED if result.level in levels else options.EXIT_OK)
+    if result.level in levels:
+        sys.exit(options.EXIT_FAILED)
+    sys.exit(options.EXIT_UNDECIDED if result.failed else options.EXIT_OK)
 
 
 def _print(result, output: str) -> None:
@@ -166,7 +169,8 @@ def _print(result, output: str) -> None:
         return
     click.echo(
         f"{result.model.label}: {len(result.evaluated)} window(s) evaluated, "
-        f"{len(result.skipped)} skipped, {result.already_evaluated} evaluated before; "
+        f"{len(result.skipped)} skipped, {len(result.failed)} failed, "
+        f"{result.already_evaluated} evaluated before; "
         f"monitor run {result.monitor_run_id}"
     )
     click.echo(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 import uuid
 import warnings
 from datetime import date, datetime, timezone
@@ -24,7 +22,16 @@ from mlflow_observe.logs.schema import (
     REQUEST_ID,
     TIMESTAMP,
 )
-from mlflow_observe.logs.writer import _filesystem
+from mlflow_observe.logs.compaction import replaced_files, replaced_path
+from mlflow_observe.logs.spool import log_filesystem, recover_spools
+
+
+def _recover(uri: str) -> None:
+    """Recover dead writers' spools; a reader that cannot write the log reads it as it is."""
+    try:
+        recover_spools(uri)
+    except Exception as exc:
+        warnings.warn(f"Could not recover the prediction log spool of {uri}: {exc!r}", stacklevel=3)
 
 
 class LogWindowError(ValueError):
@@ -45,9 +52,14 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
     """The complete Parquet files of the log whose day partition overlaps ``[start, end)``.
 
     Temporary (``.*.tmp``) and hidden files are skipped, so a file still being
-    written is never read.
+    written is never read; so are files that a compaction has merged (see
+    :mod:`mlflow_observe.logs.compaction`), so no row is read twice. Spool segments that a dead writer left on this
+    machine are first recovered into the log (see
+    :func:`~mlflow_observe.logs.spool.recover_spools`), so rows it answered are read once.
     """
-    filesystem, base = _filesystem(uri)
+    uri = os.fspath(uri)
+    _recover(uri)
+    filesystem, base = log_filesystem(uri)
     start, end = _as_utc(start, "start"), _as_utc(end, "end")
     if start is not None and end is not None and start >= end:
         raise LogWindowError(f"The window start {start} is not before its end {end}.")
@@ -67,13 +79,16 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
             continue
         if end is not None and datetime.combine(day, datetime.min.time(), timezone.utc) >= end:
             continue
-        for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False)):
-            if (
-                child.type == pafs.FileType.File
-                and child.base_name.endswith(".parquet")
-                and not child.base_name.startswith((".", "_"))
-            ):
-                files.append(child.path)
+        children = [
+            child
+            for child in filesystem.get_file_info(pafs.FileSelector(entry.path, recursive=False))
+            if child.type == pafs.FileType.File
+            and child.base_name.endswith(".parquet")
+            and not child.base_name.startswith((".", "_"))
+        ]
+        # Files merged by a compaction are read through the merged file only.
+        replaced = replaced_files(filesystem, entry.path, [c.base_name for c in children])
+        files += [c.path for c in children if c.base_name not in replaced]
     return sorted(files)
 
 
@@ -84,7 +99,7 @@ def iter_log_batches(
 
     A corrupt or half-written file is skipped with a warning that names it.
     """
-    filesystem, _ = _filesystem(uri)
+    filesystem, _ = log_filesystem(uri)
     yield from _file_batches(
         filesystem,
         log_files(uri, start, end),
@@ -138,7 +153,7 @@ def scan_logs(
     [2, 1]
     """
     uri = os.fspath(uri)
-    filesystem, _ = _filesystem(uri)
+    filesystem, _ = log_filesystem(uri)
     files = log_files(uri, start, end)
     schema = _window_schema(filesystem, files)
     if columns is not None:
@@ -159,9 +174,10 @@ def _window_schema(filesystem, paths) -> pa.Schema:
     unified, seen_in = pa.schema([]), {}
     for path in paths:
         try:
-            schema = pq.ParquetFile(filesystem.open_input_file(path)).schema_arrow
+            schema = pq.ParquetFile(_open(filesystem, path)).schema_arrow
         except (OSError, pa.ArrowInvalid):
             continue  # skipped, with a warning, when the rows are read
+        schema = pa.schema([_utc_field(f) for f in schema])
         for field in schema:
             seen_in.setdefault(field.name, path)
             if field.name not in unified.names:
@@ -184,6 +200,14 @@ def _window_schema(filesystem, paths) -> pa.Schema:
     return unified
 
 
+def _open(filesystem, path: str):
+    """Open a listed log file; one merged by a compaction since is found under ``_replaced/``."""
+    try:
+        return filesystem.open_input_file(path)
+    except FileNotFoundError:
+        return filesystem.open_input_file(replaced_path(path))
+
+
 def _conformed(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with every column of ``schema``, in its order and types (nulls where absent)."""
     if batch.schema.remove_metadata() == schema:
@@ -203,7 +227,7 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
         try:
             # Without pre-buffering: pre-buffered reads keep every row group read so far
             # until the file is closed, so memory would grow with the file, not the batch.
-            parquet = pq.ParquetFile(filesystem.open_input_file(path), pre_buffer=False)
+            parquet = pq.ParquetFile(_open(filesystem, path), pre_buffer=False)
             wanted = None
             if columns is not None:
                 names = set(parquet.schema_arrow.names)
@@ -213,11 +237,29 @@ def _file_batches(filesystem, paths, start, end, *, model, columns, batch_size):
                     if c in names
                 ]
             for batch in parquet.iter_batches(batch_size=batch_size, columns=wanted):
-                batch = _filter(batch, start_utc, end_utc, model)
+                batch = _filter(_utc_timestamps(batch), start_utc, end_utc, model)
                 if batch.num_rows:
                     yield batch
         except (OSError, pa.ArrowInvalid) as exc:
             warnings.warn(f"Skipping unreadable prediction log file {path}: {exc}", stacklevel=2)
+
+
+def _utc_field(field: pa.Field) -> pa.Field:
+    """The log's ``timestamp`` field, naive values read as UTC (as the writer means them)."""
+    if field.name == TIMESTAMP and pa.types.is_timestamp(field.type) and field.type.tz is None:
+        return field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+    return field
+
+
+def _utc_timestamps(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if TIMESTAMP not in batch.schema.names:
+        return batch
+    index = batch.schema.get_field_index(TIMESTAMP)
+    field = batch.schema.field(index)
+    utc = _utc_field(field)
+    if utc is field:
+        return batch
+    return batch.set_column(index, utc, batch.column(index).cast(utc.type))
 
 
 def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
@@ -326,10 +368,10 @@ def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: 
             LABELED_AT: pd.Timestamp.now(tz="UTC"),
         }
     )
-    filesystem, base = _filesystem(uri)
+    filesystem, base = log_filesystem(uri)
     folder = f"{base}/{LABELS_DIR}"
     filesystem.create_dir(folder, recursive=True)
-    name = f"labels-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:8]}"
+    name = f"labels-{uuid.uuid4().hex}"
     temporary, final = f"{folder}/.{name}.tmp", f"{folder}/{name}.parquet"
     with filesystem.open_output_stream(temporary) as stream:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), stream)
@@ -339,7 +381,7 @@ def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: 
 
 def read_labels(uri: str) -> pd.DataFrame:
     """The latest label of each request id (columns ``request_id``, ``label``)."""
-    filesystem, base = _filesystem(uri)
+    filesystem, base = log_filesystem(uri)
     folder = f"{base}/{LABELS_DIR}"
     if filesystem.get_file_info(folder).type == pafs.FileType.NotFound:
         return pd.DataFrame({REQUEST_ID: pd.Series(dtype=str), LABEL: pd.Series(dtype=object)})

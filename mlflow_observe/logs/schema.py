@@ -9,6 +9,8 @@ REQUEST_ID = "request_id"
 BATCH_ID = "batch_id"  # one per predict call
 TIMESTAMP = "timestamp"  # UTC
 LATENCY_MS = "latency_ms"
+SAMPLE_WEIGHT = "sample_weight"  # 1 / the rate a row was sampled at (1.0 unless load was shed)
+EVENT_TIME_REJECTED = "event_time_rejected"  # an implausible event_time given, else null
 MODEL_NAME = "model_name"
 MODEL_VERSION = "model_version"
 MODEL_URI = "model_uri"
@@ -23,6 +25,8 @@ BOOKKEEPING = (
     BATCH_ID,
     TIMESTAMP,
     LATENCY_MS,
+    SAMPLE_WEIGHT,
+    EVENT_TIME_REJECTED,
     MODEL_NAME,
     MODEL_VERSION,
     MODEL_URI,

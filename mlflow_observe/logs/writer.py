@@ -1,20 +1,33 @@
-"""The prediction log writer: a bounded queue and one background thread per process.
+"""The prediction log writer: a bounded queue, a write-ahead spool and two threads per process.
 
 ``submit`` is all a prediction pays for: it appends references to the call's
 inputs and outputs to a bounded queue, and never blocks, waits or raises. The
-writer thread turns queued calls into rows, and writes them as Parquet files
-partitioned by day::
+writer thread takes the queued calls every ``spool_seconds`` (0.1 s), turns
+them into Arrow rows and appends them to a local spool file (see
+:mod:`mlflow_observe.logs.spool`): from then on they survive the process being
+killed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
+roller thread writes it as Parquet files partitioned by day::
 
-    <root>/date=2026-11-26/part-<host>-<pid>-<start>-<sequence>.parquet
+    <root>/date=2026-11-26/part-<token>-<sequence>.parquet
 
-Each file is written under a hidden temporary name and renamed when complete,
-so readers never see half a file. A full queue, or a file that cannot be
-written (a full disk, no permission), drops those rows and counts them: the
-counts are in ``stats()``, the first failure of each kind is logged once with
-its cause, and the counters are logged (at most once a minute) while they grow.
+where ``<token>`` is 128 random bits drawn when the writer starts: names never
+depend on the host name, the process id or the clock, so replicas sharing a
+location never collide.
 
-What a crash (SIGKILL, power loss) can lose is what was queued and not yet
-written: at most ``max_queue_rows`` rows, plus the batch being written.
+What each kind of stop loses:
+
+- a clean stop (``close()``, interpreter exit, SIGTERM or SIGINT with the
+  handlers of :func:`install_stop_handlers`): nothing;
+- a crash (SIGKILL, out of memory): the calls answered in the last
+  ``spool_seconds`` before it, at most ``max_queue_rows`` rows; the rest is
+  recovered from the spool by the next writer or reader of the log.
+
+When calls arrive faster than the writer can spool them, load is shed by
+uniform sampling, never by dropping bursts: when the queue is full, the
+sampling rate is halved and every queued call kept with probability one half;
+each row records ``sample_weight`` (1 / the rate it was kept at), so counts
+weighted by it estimate the traffic without bias. The rate doubles back once the
+queue has room. Every row not logged is counted in ``stats()``.
 """
 
 from __future__ import annotations
@@ -22,34 +35,49 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import functools
 import logging
 import os
-import socket
+import queue
+import random
+import signal
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
-from pyarrow import fs as pafs
 
 from mlflow_observe.logs.schema import (
     BATCH_ID,
-    DATE_PARTITION,
+    EVENT_TIME_REJECTED,
     LATENCY_MS,
     MODEL_NAME,
     MODEL_URI,
     MODEL_VERSION,
+    PREDICTION,
     REQUEST_ID,
+    SAMPLE_WEIGHT,
     TIMESTAMP,
     output_frame,
     safe_input_names,
 )
+from mlflow_observe.logs.spool import (
+    Segment,
+    default_spool_dir,
+    log_filesystem,
+    recover_spools,
+    roll_segment,
+)
 
 _logger = logging.getLogger(__name__)
+
+# An event_time more than this ahead of the receive time (or further back than the
+# writer's max_event_age_days) is implausible: the rows keep the receive time (see submit).
+MAX_EVENT_AHEAD = pd.Timedelta(days=1)
 
 
 # False within no_prediction_logs(): while the flavor saves a model (MLflow's own checks
@@ -72,8 +100,15 @@ def prediction_logs_allowed() -> bool:
     return _LOGGING_ALLOWED.get()
 
 
+ROLLER_NICENESS = 10
+_WRITERS: weakref.WeakSet = weakref.WeakSet()
+# Set by a stop signal: a writer started after it (its server's first call came during the
+# graceful shutdown) spools each call before returning from the start.
+_STOP_SIGNALLED = threading.Event()
+
+
 class PredictionLogWriter:
-    """Writes prediction calls to a Parquet log, off the caller's thread.
+    """Writes prediction calls to a Parquet log through a local spool, off the caller's thread.
 
     Parameters
     ----------
@@ -83,12 +118,24 @@ class PredictionLogWriter:
     model_name, model_version, model_uri : str, optional
         Recorded on every row.
     max_queue_rows : int, default=100_000
-        Rows waiting to be written at most; beyond it calls are dropped and
-        counted. This bounds what a crash can lose.
+        Rows waiting to be spooled at most; beyond it load is shed by uniform
+        sampling (see the module notes). This bounds what a crash can lose.
     flush_rows : int, default=10_000
-        Write as soon as this many rows wait.
+        Spool as soon as this many rows wait.
     flush_seconds : float, default=2.0
-        Write at least this often while rows wait.
+        Roll the spool into the log's Parquet files at least this often.
+    spool_seconds : float, default=0.1
+        Spool queued calls at least this often: what a crash can lose.
+    spool_dir : str, optional
+        The local spool folder (default: :func:`~mlflow_observe.logs.spool.default_spool_dir`).
+    max_spool_bytes : int, default=1 GiB
+        Spooled bytes waiting to be rolled at most; beyond it the writer waits
+        for the roller, the queue fills, and sampling sheds load.
+    roll_rows : int, default=2_000_000
+        Roll a spool segment once it holds this many rows.
+    max_event_age_days : float or None, default=30
+        An ``event_time`` further back than this is implausible (see
+        :meth:`submit`); None accepts any past time (backfilling old events).
     probabilities : callable, optional
         Called by the writer thread on a batch of inputs to add class
         probabilities (a DataFrame with one column per class), off the request path.
@@ -101,8 +148,8 @@ class PredictionLogWriter:
     >>> writer = PredictionLogWriter(root, model_name="churn")
     >>> writer.submit(pd.DataFrame({"x": [1.0, 2.0]}), [0, 1], latency_seconds=0.001)
     >>> writer.close()
-    >>> read_logs(root)[["x", "prediction", "model_name"]].values.tolist()
-    [[1.0, 0, 'churn'], [2.0, 1, 'churn']]
+    >>> read_logs(root)[["x", "prediction", "model_name", "sample_weight"]].values.tolist()
+    [[1.0, 0, 'churn', 1.0], [2.0, 1, 'churn', 1.0]]
     """
 
     def __init__(
@@ -115,37 +162,73 @@ class PredictionLogWriter:
         max_queue_rows: int = 100_000,
         flush_rows: int = 10_000,
         flush_seconds: float = 2.0,
+        spool_seconds: float = 0.1,
+        spool_dir: str | None = None,
+        max_spool_bytes: int = 1 << 30,
+        roll_rows: int = 2_000_000,
+        max_event_age_days: float | None = 30.0,
         probabilities=None,
     ):
-        self.root = str(root)
-        self.model = {MODEL_NAME: model_name, MODEL_VERSION: model_version, MODEL_URI: model_uri}
+        self.root = os.fspath(root)
+        self.model = {
+            MODEL_NAME: _text(model_name),
+            MODEL_VERSION: _text(model_version),
+            MODEL_URI: _text(model_uri),
+        }
         self.max_queue_rows = max_queue_rows
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.spool_seconds = spool_seconds
+        self.spool_dir = spool_dir or default_spool_dir(self.root)
+        self.max_spool_bytes = max_spool_bytes
+        self.roll_rows = roll_rows
+        self.max_event_age_days = max_event_age_days
         self.probabilities = probabilities
+        self.report_seconds = 60.0
+        # 128 random bits name this writer's files: unique without host, pid or clock.
+        self._token = uuid.uuid4().hex
+        self._random = random.Random(os.urandom(16)).random
         self._queue: deque = deque()
         self._queued_rows = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._spooled = threading.Condition()
+        self._submitted_calls = 0  # sequence of the last queued call
+        self._spooled_calls = 0  # every call up to this one is spooled (or counted as lost)
+        self._rate = 1.0
+        self._last_rate_change = time.monotonic()
         self._closed = False
+        self._stopping = _STOP_SIGNALLED.is_set()
         self._sequence = 0
-        self._prefix = f"part-{_safe(socket.gethostname())}-{os.getpid()}-{int(time.time())}"
+        self._calls = 0
+        self._segment: Segment | None = None
+        self._rolls: queue.Queue = queue.Queue()
+        self._unrolled_bytes = 0
+        self._flush_waiters: list[threading.Event] = []
         self._stats = {
+            "rows_spooled": 0,
             "rows_written": 0,
+            "rows_recovered": 0,
+            "rows_sampled_out": 0,
             "rows_dropped_queue_full": 0,
             "rows_dropped_write_failed": 0,
+            "rows_dropped_closed": 0,
+            "event_times_rejected": 0,
             "files_written": 0,
+            "roll_failures": 0,
         }
         self._warned: set[str] = set()
-        self._flush_waiters: list[threading.Event] = []
-        self.report_seconds = 60.0
         self._last_report = float("-inf")
         self._reported_drops = 0
-        self._filesystem, self._base = _filesystem(self.root)
+        self._roller = threading.Thread(
+            target=self._roll_loop, name="mlflow-observe-log-roller", daemon=True
+        )
         self._thread = threading.Thread(
             target=self._run, name="mlflow-observe-log-writer", daemon=True
         )
+        self._roller.start()
         self._thread.start()
+        _WRITERS.add(self)
         atexit.register(self.close)
 
     # -- the request path ---------------------------------------------------------------
@@ -153,196 +236,405 @@ class PredictionLogWriter:
     def submit(
         self, inputs, outputs, *, latency_seconds: float, request_id=None, event_time=None
     ) -> None:
-        """Queue one prediction call. Never blocks and never raises.
+        """Queue one prediction call. Never raises; never waits, except while stopping.
 
         ``request_id``, when the caller gave one, names the call's rows: the id
-        itself for one row, ``<id>-<row>`` for several. Otherwise every row gets
-        a fresh UUID. ``event_time`` (ISO 8601, naive means UTC), when given,
-        stamps the rows instead of the time of the call: replays and batch
-        scoring of past events land in the windows of those events.
+        itself for one row, ``<id>-<row>`` for several. Otherwise the rows get
+        ``<writer token>-<call>`` ids. ``event_time`` (ISO 8601, naive means
+        UTC), when given and plausible (not more than ``max_event_age_days``
+        back or a day ahead of now), stamps the rows instead of the time of the call:
+        replays and batch scoring of past events land in the windows of those
+        events. An implausible or unreadable one is not used: the rows keep
+        the time of the call, the value given is recorded in
+        ``event_time_rejected``, and ``stats()["event_times_rejected"]``
+        counts them.
+
+        After a stop signal (see :func:`install_stop_handlers`), a call returns
+        only once its rows are in the spool, so that the answer the caller
+        gets implies a logged row.
         """
         try:
             n_rows = len(inputs)
-            timestamp = self._event_time_ns(event_time) if event_time else time.time_ns()
+            received = time.time_ns()
             with self._lock:
-                if self._closed or self._queued_rows + n_rows > self.max_queue_rows:
-                    self._stats["rows_dropped_queue_full"] += n_rows
-                    full = not self._closed
-                else:
-                    self._queue.append((inputs, outputs, timestamp, latency_seconds, request_id))
-                    self._queued_rows += n_rows
-                    full = None
-                    if self._queued_rows >= self.flush_rows:
-                        self._wake.set()
-            if full:
-                self._warn_once(
-                    "queue_full",
-                    "Prediction log queue full (%d rows): dropping "
-                    "rows; raise max_queue_rows or check the log storage.",
-                    self.max_queue_rows,
+                if self._closed:
+                    self._stats["rows_dropped_closed"] += n_rows
+                    return
+                weight = self._admit(n_rows)
+                if weight is None:
+                    return
+                self._submitted_calls += 1
+                sequence = self._submitted_calls
+                self._queue.append(
+                    [inputs, outputs, received, latency_seconds, request_id, event_time, weight]
                 )
+                self._queued_rows += n_rows
+                if self._queued_rows >= self.flush_rows or self._stopping:
+                    self._wake.set()
+                stopping = self._stopping
+            if stopping:
+                self._wait_spooled(sequence, timeout=10.0)
         except Exception as exc:  # logging must never break a prediction
             self._warn_once("submit", "Could not queue a prediction for the log: %r", exc)
 
-    def _event_time_ns(self, event_time) -> int:
-        try:
-            stamp = pd.Timestamp(event_time)
-            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
-            return int(stamp.value)
-        except (TypeError, ValueError):
-            self._warn_once(
-                "event_time",
-                "Cannot read the event_time %r: the rows are stamped "
-                "with the time of the call instead.",
-                event_time,
-            )
-            return time.time_ns()
+    def _admit(self, n_rows: int):
+        """The weight this call is logged with, or None when sampled out (caller holds the lock)."""
+        if self._rate < 1.0 and self._random() >= self._rate:
+            self._stats["rows_sampled_out"] += n_rows
+            return None
+        if self._queued_rows + n_rows > self.max_queue_rows:
+            self._thin()
+            if self._random() >= 0.5:
+                self._stats["rows_sampled_out"] += n_rows
+                return None
+            if self._queued_rows + n_rows > self.max_queue_rows:
+                self._stats["rows_dropped_queue_full"] += n_rows
+                self._warn_once(
+                    "queue_full",
+                    "A prediction call of %d rows does not fit in the log queue (%d rows): "
+                    "dropped; raise max_queue_rows.",
+                    n_rows,
+                    self.max_queue_rows,
+                )
+                return None
+        return 1.0 / self._rate
 
-    # -- the writer thread --------------------------------------------------------------
+    def _thin(self) -> None:
+        """Halve the sampling rate: keep each queued call with probability 1/2, double its weight."""
+        self._rate /= 2.0
+        self._last_rate_change = time.monotonic()
+        kept = deque()
+        rows = 0
+        for call in self._queue:
+            if self._random() < 0.5:
+                call[6] *= 2.0
+                kept.append(call)
+                rows += len(call[0])
+            else:
+                self._stats["rows_sampled_out"] += len(call[0])
+        self._queue, self._queued_rows = kept, rows
+        self._warn_once(
+            "sampling",
+            "Prediction log queue full (%d rows): sampling calls uniformly (rate %.3g, "
+            "recorded in sample_weight); raise max_queue_rows or check the log storage.",
+            self.max_queue_rows,
+            self._rate,
+        )
+
+    def _wait_spooled(self, sequence: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._spooled:
+            while self._spooled_calls < sequence:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    return False
+                self._spooled.wait(min(left, 0.5))
+        return True
+
+    # -- the writer thread: queue -> spool ----------------------------------------------
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self.flush_seconds)
+            self._wake.wait(self.spool_seconds)
             self._wake.clear()
-            self._drain()
+            self._wait_for_roller()
+            with self._lock:
+                waiters, self._flush_waiters = self._flush_waiters, []
+                closed = self._closed
+            self._spool_queue()
+            segment = self._segment
+            if segment is not None and (
+                waiters
+                or closed
+                or segment.rows >= self.roll_rows
+                or time.monotonic() - segment.opened >= self.flush_seconds
+            ):
+                self._close_segment()
+            if waiters:
+                self._rolls.put(("flush", waiters))
+            self._raise_rate()
             self._report_drops()
-            if self._closed:
-                self._drain()
-                self._report_drops(force=True)
+            if closed:
+                with self._lock:
+                    if self._queue:
+                        continue
+                self._rolls.put(None)
                 return
 
-    def _report_drops(self, force: bool = False) -> None:
-        """Log the drop counters (a metric in the server log) when they grew, at most so often."""
-        dropped = self._stats["rows_dropped_queue_full"] + self._stats["rows_dropped_write_failed"]
-        due = time.monotonic() - self._last_report >= self.report_seconds
-        if dropped > self._reported_drops and (due or force):
-            self._reported_drops = dropped
-            self._last_report = time.monotonic()
-            _logger.warning(
-                "mlflow-observe prediction log %s: rows_written=%d rows_dropped_queue_full=%d "
-                "rows_dropped_write_failed=%d",
-                self.root,
-                self._stats["rows_written"],
-                self._stats["rows_dropped_queue_full"],
-                self._stats["rows_dropped_write_failed"],
-            )
+    def _wait_for_roller(self) -> None:
+        """Backpressure: while too much waits to be rolled, let the queue fill (and sample)."""
+        while self._unrolled_bytes > self.max_spool_bytes and self._roller.is_alive():
+            if self._closed:
+                return
+            time.sleep(0.01)
 
-    def _drain(self) -> None:
+    def _spool_queue(self) -> None:
         with self._lock:
             calls = list(self._queue)
             self._queue.clear()
             self._queued_rows = 0
-            waiters, self._flush_waiters = self._flush_waiters, []
+            last = self._submitted_calls
         try:
             if calls:
-                self._write_calls(calls)
+                self._spool(calls)
         finally:
-            for done in waiters:
-                done.set()
+            with self._spooled:
+                self._spooled_calls = last
+                self._spooled.notify_all()
 
-    def _write_calls(self, calls) -> None:
+    def _spool(self, calls) -> None:
+        for group in _groups(calls):
+            n_rows = sum(len(c[0]) for c in group)
+            try:
+                table = self._to_table(group)
+            except Exception as exc:
+                self._stats["rows_dropped_write_failed"] += n_rows
+                self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
+                continue
+            try:
+                self._append(table)
+            except Exception as exc:
+                self._stats["rows_dropped_write_failed"] += n_rows
+                self._warn_once(
+                    "write",
+                    "Could not write the prediction log spool under %s (%d rows dropped; "
+                    "predictions go on): %r",
+                    self.spool_dir,
+                    n_rows,
+                    exc,
+                )
+                self._abandon_segment()
+
+    def _append(self, table: pa.Table) -> None:
+        segment = self._segment
+        if segment is not None and not segment.schema.equals(table.schema):
+            self._close_segment()  # a new schema starts a new segment
+            segment = None
+        if segment is None:
+            self._sequence += 1
+            segment = self._segment = Segment(
+                self.spool_dir, self._token, self._sequence, table.schema
+            )
+        segment.append(table)
+        self._stats["rows_spooled"] += table.num_rows
+
+    def _close_segment(self) -> None:
+        segment, self._segment = self._segment, None
         try:
-            table = self._to_table(calls)
+            segment.close()
         except Exception as exc:
-            self._stats["rows_dropped_write_failed"] += sum(len(c[0]) for c in calls)
-            self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
+            self._warn_once("close", "Could not close the spool %s: %r", segment.path, exc)
+        with self._lock:
+            self._unrolled_bytes += segment.bytes
+        self._rolls.put(("roll", segment))
+
+    def _abandon_segment(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            with contextlib.suppress(Exception):
+                segment.close()
+            os.close(segment.lock_fd)  # what it holds is recovered later
+
+    def _raise_rate(self) -> None:
+        """Double the sampling rate back (at most once a second) while the queue has room."""
+        if self._rate >= 1.0 or time.monotonic() - self._last_rate_change < 1.0:
             return
-        for date, part in _split_by_date(table):
-            self._write(date, part)
+        with self._lock:
+            if self._queued_rows <= self.max_queue_rows // 4:
+                self._rate = min(1.0, self._rate * 2.0)
+                self._last_rate_change = time.monotonic()
+
+    # -- the roller thread: spool -> Parquet --------------------------------------------
+
+    def _roll_loop(self) -> None:
+        # Rolling (Parquet encoding) yields the CPU to predictions: the rows are safe in
+        # the spool meanwhile. Linux schedules threads apart, so this niceness is the thread's.
+        with contextlib.suppress(Exception):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROLLER_NICENESS)
+        try:
+            self._stats["rows_recovered"] += recover_spools(self.root, self.spool_dir)
+        except Exception as exc:
+            self._warn_once("recover", "Could not recover earlier spools: %r", exc)
+        last_retry = time.monotonic()
+        while True:
+            try:
+                item = self._rolls.get(timeout=30.0)
+            except queue.Empty:
+                item = ("retry", None)
+            if item is None:
+                return
+            kind, payload = item
+            if kind == "flush":
+                for done in payload:
+                    done.set()
+                continue
+            if kind == "roll":
+                self._roll(payload)
+            if self._stats["roll_failures"] and time.monotonic() - last_retry >= 30.0:
+                last_retry = time.monotonic()
+                with contextlib.suppress(Exception):  # segments whose roll failed earlier
+                    self._stats["rows_recovered"] += recover_spools(self.root, self.spool_dir)
+
+    def _roll(self, segment: Segment) -> None:
+        try:
+            rows = roll_segment(
+                segment.path, segment.lock_fd, self.root, segment.token, segment.sequence
+            )
+            self._stats["rows_written"] += rows
+            self._stats["files_written"] += 1
+        except Exception as exc:
+            self._stats["roll_failures"] += 1
+            self._warn_once(
+                "roll",
+                "Could not write the prediction log under %s (the rows stay in the spool %s "
+                "and are retried; predictions go on): %r",
+                self.root,
+                self.spool_dir,
+                exc,
+            )
+        finally:
+            with self._lock:
+                self._unrolled_bytes -= segment.bytes
+
+    # -- rows ---------------------------------------------------------------------------
 
     def _to_table(self, calls) -> pa.Table:
-        inputs = [_as_frame(c[0]) for c in calls]
-        sizes = np.array([len(f) for f in inputs])
-        timestamps = np.repeat(np.array([c[2] for c in calls], dtype=np.int64) // 1000, sizes)
-        frame = pd.DataFrame(
-            {
-                REQUEST_ID: [
-                    rid for call, size in zip(calls, sizes) for rid in _request_ids(call[4], size)
-                ],
-                BATCH_ID: np.repeat([uuid.uuid4().hex for _ in calls], sizes),
-                TIMESTAMP: pd.to_datetime(timestamps, unit="us", utc=True),
-                LATENCY_MS: np.repeat([c[3] * 1000.0 for c in calls], sizes),
-                **self.model,
-            }
-        )
-        features = (
-            pd.concat(inputs, ignore_index=True)
-            if len(inputs) > 1
-            else inputs[0].reset_index(drop=True)
-        )
-        features.columns = safe_input_names(features.columns)
-        outputs = pd.concat(
-            [output_frame(c[1], size) for c, size in zip(calls, sizes)], ignore_index=True
-        )
-        frame = pd.concat([frame, features, outputs], axis=1)
-        if self.probabilities is not None:
-            frame = self._add_probabilities(frame, inputs)
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        """One group of calls (see ``_groups``) as Arrow rows."""
+        sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=len(calls))
+        n_rows = int(sizes.sum())
+        first = self._calls
+        self._calls += len(calls)
+        batch_ids = [f"{self._token}-{first + i}" for i in range(len(calls))]
+        stamps, rejected = self._timestamps(calls)
+        single = len(calls) == 1
 
-    def _add_probabilities(self, frame: pd.DataFrame, inputs) -> pd.DataFrame:
+        owner = None if single else pa.array(np.repeat(np.arange(len(calls)), sizes))
+
+        def per_call(values, type):
+            if single:
+                return pa.repeat(pa.scalar(values[0], type), n_rows)
+            return pa.array(values, type).take(owner)
+
+        columns = {
+            REQUEST_ID: _request_ids(
+                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids)], sizes
+            ),
+            BATCH_ID: per_call(batch_ids, pa.string()),
+            TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("us", tz="UTC")),
+            LATENCY_MS: per_call([c[3] * 1000.0 for c in calls], pa.float64()),
+            SAMPLE_WEIGHT: per_call([float(c[6]) for c in calls], pa.float64()),
+            EVENT_TIME_REJECTED: per_call(rejected, pa.string()),
+        }
+        for key, value in self.model.items():
+            columns[key] = pa.repeat(pa.scalar(value, pa.string()), n_rows)
+        frames = [_as_frame(c[0]) for c in calls]
+        features = _input_columns(frames)
+        columns.update(features)
+        columns.update(_outputs(calls, sizes, n_rows))
+        if self.probabilities is not None:
+            frame = frames[0] if single else pd.concat(frames, ignore_index=True)
+            columns.update(self._probability_columns(frame))
+        return pa.table(columns)
+
+    def _timestamps(self, calls):
+        """Each call's time (microseconds since the epoch, UTC) and its rejected event_time."""
+        stamps = np.fromiter((c[2] // 1000 for c in calls), dtype=np.int64, count=len(calls))
+        rejected = [None] * len(calls)
+        for i, call in enumerate(calls):
+            if call[5] is not None:
+                stamp = _event_time(call[5], call[2], self.max_event_age_days)
+                if stamp is None:
+                    rejected[i] = str(call[5])[:200]
+                    self._stats["event_times_rejected"] += 1
+                    self._warn_once(
+                        "event_time",
+                        "Rejected the event_time %r (unreadable, or more than %s days back "
+                        "or %s ahead): the rows keep the time of the call; the value is "
+                        "recorded in event_time_rejected.",
+                        call[5],
+                        self.max_event_age_days,
+                        MAX_EVENT_AHEAD,
+                    )
+                else:
+                    stamps[i] = stamp
+        return stamps, rejected
+
+    def _probability_columns(self, features: pd.DataFrame) -> dict:
         try:
-            probabilities = self.probabilities(pd.concat(inputs, ignore_index=True))
+            probabilities = self.probabilities(features)
             if probabilities is not None:
                 probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
-                probabilities.columns = [f"probability_{c}" for c in probabilities.columns]
-                return pd.concat([frame, probabilities], axis=1)
+                return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
         except Exception as exc:
             self._warn_once(
                 "probabilities", "Could not compute class probabilities for the log: %r", exc
             )
-        return frame
-
-    def _write(self, date: str, table: pa.Table) -> None:
-        self._sequence += 1
-        name = f"{self._prefix}-{self._sequence:06d}.parquet"
-        folder = f"{self._base}/{DATE_PARTITION}={date}"
-        temporary, final = f"{folder}/.{name}.tmp", f"{folder}/{name}"
-        try:
-            self._filesystem.create_dir(folder, recursive=True)
-            with self._filesystem.open_output_stream(temporary) as stream:
-                pq.write_table(table, stream)
-            self._filesystem.move(temporary, final)
-            self._stats["rows_written"] += table.num_rows
-            self._stats["files_written"] += 1
-        except Exception as exc:
-            self._stats["rows_dropped_write_failed"] += table.num_rows
-            self._warn_once(
-                "write",
-                "Could not write the prediction log under %s (%d rows "
-                "dropped; predictions go on): %r",
-                self.root,
-                table.num_rows,
-                exc,
-            )
-            try:
-                self._filesystem.delete_file(temporary)
-            except Exception:
-                pass
+        return {}
 
     # -- control ------------------------------------------------------------------------
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Write everything queued so far; False if that took longer than ``timeout``."""
+        """Write everything queued so far to the log's Parquet files.
+
+        Returns False if that took longer than ``timeout``.
+        """
         done = threading.Event()
         with self._lock:
             self._flush_waiters.append(done)
         self._wake.set()
         return done.wait(timeout)
 
+    def spool_now(self, timeout: float = 5.0) -> bool:
+        """Spool every call queued so far (not rolled yet); False after ``timeout``."""
+        with self._lock:
+            sequence = self._submitted_calls
+        self._wake.set()
+        return self._wait_spooled(sequence, timeout)
+
+    def stop_signalled(self, timeout: float = 5.0) -> bool:
+        """Prepare for a stop: spool what is queued; from now on ``submit`` spools before returning."""
+        with self._lock:
+            self._stopping = True
+        return self.spool_now(timeout)
+
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the thread (also run at interpreter exit).
+        """Write what is queued and stop the threads (also run at interpreter exit).
 
         A second call waits for the first one's writing too.
         """
-        if not self._closed:
+        with self._lock:
             self._closed = True
-            self._wake.set()
-        if threading.current_thread() is not self._thread:
+        self._wake.set()
+        if threading.current_thread() not in (self._thread, self._roller):
+            deadline = time.monotonic() + timeout
             self._thread.join(timeout)
+            self._roller.join(max(0.0, deadline - time.monotonic()))
+            self._report_drops(force=True)
 
     def stats(self) -> dict:
-        """Rows written and dropped (queue full, write failed), files written."""
+        """Rows spooled, written, recovered, sampled out and dropped; files written."""
         return dict(self._stats)
+
+    def _report_drops(self, force: bool = False) -> None:
+        """Log the counters (a metric in the server log) when they grew, at most so often."""
+        lost = sum(
+            self._stats[k]
+            for k in (
+                "rows_sampled_out",
+                "rows_dropped_queue_full",
+                "rows_dropped_write_failed",
+                "rows_dropped_closed",
+            )
+        )
+        due = time.monotonic() - self._last_report >= self.report_seconds
+        if lost > self._reported_drops and (due or force):
+            self._reported_drops = lost
+            self._last_report = time.monotonic()
+            _logger.warning(
+                "mlflow-observe prediction log %s: %s",
+                self.root,
+                " ".join(f"{k}={v}" for k, v in self._stats.items()),
+            )
 
     def _warn_once(self, kind: str, message: str, *args) -> None:
         if kind not in self._warned:
@@ -350,20 +642,191 @@ class PredictionLogWriter:
             _logger.warning(message, *args)
 
 
-def _request_ids(given, n_rows: int) -> list[str]:
-    if given:
-        return [str(given)] if n_rows == 1 else [f"{given}-{i}" for i in range(n_rows)]
-    return [uuid.uuid4().hex for _ in range(n_rows)]
+# -- stop signals -------------------------------------------------------------------------
 
 
-def _filesystem(root: str):
-    if "://" in root:  # file://, s3://, gs://, hdfs://... as pyarrow.fs knows them
-        return pafs.FileSystem.from_uri(root)
-    return pafs.LocalFileSystem(), os.path.abspath(root).replace(os.sep, "/")
+def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
+    """Make SIGTERM and SIGINT spool every answered prediction before the process stops.
+
+    Each handler is chained in front of the one in place (a server's graceful
+    shutdown, Python's ``KeyboardInterrupt``, or the default action): it
+    spools what the writers of this process have queued, switches them to
+    spooling each later call before it returns (the calls a graceful shutdown
+    still answers), then calls the previous handler, or, for the default
+    action, writes the log and stops the process with the same signal.
+
+    Returns False (and installs nothing) outside the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for sig in signals:
+        previous = signal.getsignal(sig)
+        if getattr(previous, "func", None) is _on_stop_signal:
+            continue  # already in front
+        signal.signal(sig, functools.partial(_on_stop_signal, previous))
+    return True
 
 
-def _safe(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)[:40]
+def _on_stop_signal(previous, signum, frame) -> None:
+    writers = list(_WRITERS)
+    default = previous in (signal.SIG_DFL, None)
+    if previous is not signal.default_int_handler:
+        _STOP_SIGNALLED.set()
+    for writer in writers:
+        try:
+            if default:
+                writer.close(timeout=10.0)
+            else:
+                writer.stop_signalled(timeout=5.0)
+        except Exception:  # never stands in the way of the stop
+            pass
+    if previous is signal.default_int_handler:
+        # Ctrl-C in an interactive session need not stop the process: calls go on
+        # returning without waiting for the spool.
+        for writer in writers:
+            writer._stopping = False
+    if callable(previous):
+        previous(signum, frame)
+    elif default:
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def _event_time(value, received_ns: int, max_age_days=None):
+    """``value`` as microseconds since the epoch (UTC), or None when unreadable or implausible."""
+    try:
+        stamp = pd.Timestamp(value)
+        if pd.isna(stamp):
+            return None
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        received = pd.Timestamp(received_ns, unit="ns", tz="UTC")
+        oldest = (
+            received - pd.Timedelta(days=max_age_days)
+            if max_age_days is not None
+            else pd.Timestamp("1970-01-01", tz="UTC")
+        )
+        if not (oldest <= stamp <= received + MAX_EVENT_AHEAD):
+            return None
+        return int(stamp.value) // 1000  # nanoseconds (in range: checked above)
+    except (TypeError, ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return None
+
+
+SMALL_CALL_ROWS = 64  # calls up to this size are converted together; larger ones one by one
+
+
+def _groups(calls):
+    """Calls in queue order: each large call alone, runs of small calls together."""
+    run = []
+    for call in calls:
+        if len(call[0]) > SMALL_CALL_ROWS:
+            if run:
+                yield run
+                run = []
+            yield [call]
+        else:
+            run.append(call)
+    if run:
+        yield run
+
+
+def _request_ids(prefixes, sizes) -> pa.Array:
+    """``prefix`` for a one-row call, ``prefix-0``, ``prefix-1``... for the rows of a larger one."""
+    if (sizes == 1).all():
+        return pa.array(prefixes, pa.string())
+    return pa.concat_arrays(
+        [
+            pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
+            for prefix, size in zip(prefixes, sizes)
+        ]
+    )
+
+
+def _numbered(prefix: str, n: int) -> pa.Array:
+    """``[f"{prefix}-{i}" for i in range(n)]`` built in numpy (no Python string per row)."""
+    head = np.frombuffer(f"{prefix}-".encode(), dtype=np.uint8)
+    digits = np.ones(n, dtype=np.int64)
+    for d in range(1, len(str(n - 1))):
+        digits[10**d :] += 1
+    lengths = len(head) + digits
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for d in range(1, len(str(n - 1)) + 1):
+        low, high = (0 if d == 1 else 10 ** (d - 1)), min(n, 10**d)
+        rows = np.arange(low, high)
+        block = np.empty((high - low, len(head) + d), dtype=np.uint8)
+        block[:, : len(head)] = head
+        for k in range(d):
+            block[:, len(head) + k] = rows // 10 ** (d - 1 - k) % 10 + 48
+        data[offsets[low] : offsets[high]] = block.ravel()
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _input_columns(frames) -> dict:
+    """The calls' inputs as Arrow columns (logged names, see ``safe_input_names``)."""
+    first = frames[0]
+    if len(frames) == 1:
+        features = first
+    elif all(f.columns.equals(first.columns) for f in frames[1:]):
+        # Many small calls: one 2-D array (no per-frame pandas concatenation).
+        values = np.concatenate([f.to_numpy() for f in frames])
+        names = safe_input_names(first.columns)
+        if values.dtype.kind in "biuf":
+            return {name: pa.array(values[:, j]) for j, name in enumerate(names)}
+        return {name: _object_column(values[:, j]) for j, name in enumerate(names)}
+    else:
+        features = pd.concat(frames, ignore_index=True)
+    names = safe_input_names(features.columns)
+    if features.columns.is_unique:
+        return {name: _arrow(features[c]) for name, c in zip(names, features.columns)}
+    return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}
+
+
+def _object_column(values: np.ndarray) -> pa.Array:
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    return array
+
+
+def _arrow(series: pd.Series) -> pa.Array:
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return pa.array(series.to_numpy())
+    array = pa.Array.from_pandas(series)
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    return array
+
+
+def _outputs(calls, sizes, n_rows: int) -> dict:
+    arrays = []
+    for call, size in zip(calls, sizes):
+        outputs = call[1]
+        if isinstance(outputs, (pd.DataFrame, dict)):
+            break
+        array = outputs.to_numpy() if isinstance(outputs, pd.Series) else np.asarray(outputs)
+        if array.ndim > 1 and array.shape[1:] != (1,) * (array.ndim - 1):
+            break
+        array = array.reshape(-1)
+        if len(array) != size:
+            break
+        arrays.append(array)
+    else:
+        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        return {PREDICTION: _arrow(pd.Series(values, copy=False))}
+    frame = pd.concat(
+        [output_frame(c[1], int(size)) for c, size in zip(calls, sizes)], ignore_index=True
+    )
+    return {name: _arrow(frame[name]) for name in frame.columns}
 
 
 def _as_frame(inputs) -> pd.DataFrame:
@@ -379,13 +842,5 @@ def _as_frame(inputs) -> pd.DataFrame:
     return pd.DataFrame(array, columns=[f"input_{i}" for i in range(array.shape[1])])
 
 
-def _split_by_date(table: pa.Table):
-    import pyarrow.compute as pc
-
-    dates = pc.strftime(table.column(TIMESTAMP), format="%Y-%m-%d")
-    unique = pc.unique(dates).to_pylist()
-    if len(unique) == 1:
-        yield unique[0], table
-        return
-    for date in unique:
-        yield date, table.filter(pc.equal(dates, date))
+# Kept for the reader and older callers.
+_filesystem = log_filesystem

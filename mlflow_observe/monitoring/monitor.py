@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import urllib.parse
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import mlflow
@@ -66,7 +67,10 @@ from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_vers
 
 _logger = logging.getLogger(__name__)
 
-EVALUATED, SKIPPED = "evaluated", "skipped"
+EVALUATED, SKIPPED, FAILED = "evaluated", "skipped", "failed"
+# Without --since, a first run starts at the first row of this last stretch of the log:
+# a stray row stamped long ago never makes it walk years of empty windows.
+DEFAULT_LOOKBACK = pd.Timedelta(days=7)
 ENGINES = ("pandas", "spark")
 ALERTS_ARTIFACT = "alerts.json"
 REPORT_ARTIFACT = "drift_report.html"
@@ -77,7 +81,7 @@ class WindowOutcome:
     """What the monitor did with one window."""
 
     window: Window
-    status: str  # evaluated or skipped
+    status: str  # evaluated, skipped or failed (the reason in notes)
     n_rows: int
     run_id: str | None = None
     metrics: dict = field(default_factory=dict)
@@ -119,6 +123,11 @@ class MonitorResult:
     @property
     def skipped(self) -> list:
         return [w for w in self.windows if w.status == SKIPPED]
+
+    @property
+    def failed(self) -> list:
+        """Windows that could not be evaluated (read or evaluation error); redone next time."""
+        return [w for w in self.windows if w.status == FAILED]
 
     @property
     def level(self) -> str | None:
@@ -172,8 +181,9 @@ def monitor(
         the first window the version was monitored with.
     since, until : str or datetime, optional
         The range to look at. Default: from the end of the last evaluated
-        window (or the first logged row) until now. Only windows that have
-        ended are evaluated.
+        window (or, the first time, the first row logged in the last 7 days,
+        so that a row stamped long ago does not start the series there) until
+        now. Only windows that have ended are evaluated.
     alerts : list of str or AlertRule
         Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
     webhook : str, optional
@@ -233,12 +243,12 @@ def monitor(
     )
     series = _find_monitor_run(client, experiment_id, model, width)
     done = _evaluated_windows(client, experiment_id, series.info.run_id) if series else {}
+    end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
     start = (
         as_utc(since)
         if since is not None
-        else (max(done.values()) if done else _first_row_time(logs, model))
+        else (max(done.values()) if done else _first_row_time(logs, model, end - DEFAULT_LOOKBACK))
     )
-    end = as_utc(until) if until is not None else pd.Timestamp.now(tz="UTC")
     series = series or _create_monitor_run(
         client, experiment_id, model, width, logs, origin=start.floor("D")
     )
@@ -266,11 +276,23 @@ def monitor(
     outcomes = []
     with _progress_bar(total=len(todo), enabled=progress) as bar:
         for group in _by_day(todo):
-            frame = (
-                _read_rows(logs, model, group[0].start, group[-1].end)
-                if session is None
-                else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
-            )
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    frame = (
+                        _read_rows(logs, model, group[0].start, group[-1].end)
+                        if session is None
+                        else read_rows_spark(session, logs, model, group[0].start, group[-1].end)
+                    )
+            except Exception as exc:  # one unreadable day never blocks the next ones
+                _logger.warning("Could not read the log for %s: %r", group[0], exc)
+                outcomes += [
+                    WindowOutcome(w, FAILED, 0, notes=[f"Could not read the log: {exc!r}"])
+                    for w in group
+                ]
+                bar.update(len(group))
+                continue
+            read_notes = [str(w.message) for w in caught if "prediction log file" in str(w.message)]
             for current in group:
                 bar.set_postfix_str(f"{current.start:%Y-%m-%d %H:%M}", refresh=False)
                 if session is None:
@@ -282,7 +304,7 @@ def monitor(
                 if n_rows < min_rows:
                     outcomes.append(_skip_window(context, current, n_rows, min_rows))
                 else:
-                    outcomes.append(_evaluate_window(context, current, rows, n_rows))
+                    outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
                 bar.update(1)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return MonitorResult(
@@ -441,7 +463,10 @@ def _evaluated_windows(client, experiment_id, series_id) -> dict:
     }
 
 
-def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> WindowOutcome:
+def _evaluate_window(
+    context: _Context, current: Window, rows, n_rows: int, read_notes=()
+) -> WindowOutcome:
+    """Evaluate one window in its own run; a failure is recorded on the run and returned."""
     client, model = context.client, context.model
     step = context.step(current)
     run = create_run(
@@ -474,7 +499,7 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
             metrics=checks.metrics,
             alerts=outcomes,
             level=worst_level(outcomes),
-            notes=checks.notes,
+            notes=[*read_notes, *checks.notes],
         )
         if context.rules:
             client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
@@ -487,6 +512,13 @@ def _evaluate_window(context: _Context, current: Window, rows, n_rows: int) -> W
         _tag_window(context, outcome)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return outcome
+    except Exception as exc:  # recorded, and the monitor goes on to the next window
+        reason = f"Could not evaluate the window: {exc!r}"
+        _logger.warning("%s %s", current, reason)
+        with contextlib.suppress(Exception):  # the run stays incomplete: redone next time
+            client.set_tag(run_id, tags.WINDOW_ERROR, reason[:5000])
+            client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        return WindowOutcome(current, FAILED, n_rows, run_id=run_id, notes=[*read_notes, reason])
     except BaseException:
         # The run stays incomplete: redone next time.
         with contextlib.suppress(Exception), deadline.last_calls():
@@ -651,15 +683,24 @@ def check_log_location(logs) -> None:
         )
 
 
-def _first_row_time(logs: str, model: ModelVersionRef) -> pd.Timestamp:
-    """The time of the model's first logged row (the log's earliest day only is read)."""
-    for batch in iter_log_batches(logs, model=model.name, columns=[TIMESTAMP]):
+def _first_row_time(logs: str, model: ModelVersionRef, not_before) -> pd.Timestamp:
+    """The time of the model's first row logged since ``not_before`` (one day of the log read)."""
+    for batch in iter_log_batches(logs, not_before, model=model.name, columns=[TIMESTAMP]):
         first = batch.column(TIMESTAMP).to_pandas()
         # Files are in day order; within the first day take the minimum over that day.
-        day = pd.Timestamp(first.min()).floor("D")
-        frame = _read_rows(logs, model, day, day + pd.Timedelta(days=1), columns=[TIMESTAMP])
+        day = max(pd.Timestamp(first.min()).floor("D"), not_before)
+        frame = _read_rows(
+            logs,
+            model,
+            day,
+            pd.Timestamp(first.min()).floor("D") + pd.Timedelta(days=1),
+            columns=[TIMESTAMP],
+        )
         return as_utc(frame[TIMESTAMP].min()) if len(frame) else as_utc(first.min())
-    raise LogWindowError(f"No predictions of model {model.name!r} in the log {logs!r}.")
+    raise LogWindowError(
+        f"No predictions of model {model.name!r} in the log {logs!r} since {not_before} "
+        f"(the last {format_duration(DEFAULT_LOOKBACK)}): pass --since to look further back."
+    )
 
 
 def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.DataFrame:

@@ -39,6 +39,7 @@ from mlflow_observe.comparison import build_profile
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.logs.writer import (
     PredictionLogWriter,
+    install_stop_handlers,
     no_prediction_logs,
     prediction_logs_allowed,
 )
@@ -49,6 +50,8 @@ BASELINE_FILE = "baseline_profile.json"
 LOG_DIR_ENV = "MLFLOW_OBSERVE_LOG_DIR"
 LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
+# "false": the writer does not compute class probabilities (they cost a second model pass).
+LOG_PROBABILITIES_ENV = "MLFLOW_OBSERVE_LOG_PROBABILITIES"
 REQUEST_ID_PARAM = "request_id"
 EVENT_TIME_PARAM = "event_time"
 # Parameters the wrapper adds to the signature and takes for itself, never passed on.
@@ -343,6 +346,10 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
+        if self._log_dir:
+            # Loaded in a server's main thread (uvicorn workers import the scoring app
+            # there): a SIGTERM or SIGINT then spools every answered call before the stop.
+            install_stop_handlers()
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
@@ -395,6 +402,8 @@ class ObservedModel:
         return self._writer
 
     def _probabilities(self):
+        if os.environ.get(LOG_PROBABILITIES_ENV, "true").strip().lower() in ("0", "false", "no"):
+            return None
         proba = getattr(self._impl, "predict_proba", None)
         if proba is None:
             return None
@@ -432,10 +441,17 @@ def _writer_settings() -> dict:
         ("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
         ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
         ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int),
+        ("spool_seconds", "MLFLOW_OBSERVE_SPOOL_SECONDS", float),
+        ("max_event_age_days", "MLFLOW_OBSERVE_MAX_EVENT_AGE_DAYS", _days),
     ):
         if os.environ.get(env):
             settings[key] = cast(os.environ[env])
     return settings
+
+
+def _days(text: str):
+    """A number of days, or None for ``none`` (no limit)."""
+    return None if text.strip().lower() == "none" else float(text)
 
 
 def _load_pyfunc(path, model_config=None):

@@ -107,6 +107,7 @@ MONITOR_WINDOW_START = "observe.window.start"
 MONITOR_WINDOW_END = "observe.window.end"
 WINDOW_INDEX = "observe.window.index"
 WINDOW_COMPLETE = "observe.window.complete"  # "true" once every result is logged
+WINDOW_ERROR = "observe.window.error"  # why a window could not be evaluated
 ALERT_LEVEL = "observe.alert.level"
 ALERT_RULES = "observe.alert.rules"
 ALERT_WEBHOOK = "observe.alert.webhook"

@@ -1,0 +1,111 @@
+"""``mlflow-observe logs``: keep a prediction log small and bounded (compact, expire)."""
+
+import json
+
+import click
+
+from mlflow_observe.cli.errors import decided
+from mlflow_observe.cli.options import OUTPUT
+from mlflow_observe.monitoring.windows import WindowError, parse_duration
+
+LOG_LOCATION = click.option(
+    "--logs",
+    "uri",
+    metavar="DIR",
+    required=True,
+    envvar="MLFLOW_OBSERVE_LOG_DIR",
+    help="The prediction log directory or URI (default: $MLFLOW_OBSERVE_LOG_DIR).",
+)
+
+
+@click.group("logs")
+def logs():
+    """Maintain a prediction log: merge small files, remove old days.
+
+    Both are safe while servers write and monitors read.
+    """
+
+
+@logs.command("compact")
+@LOG_LOCATION
+@click.option("--day", metavar="YYYY-MM-DD", default=None, help="Only this day.")
+@click.option(
+    "--include-today",
+    is_flag=True,
+    help="Also today's partition (UTC), where writers still add files.",
+)
+@click.option(
+    "--grace",
+    metavar="DURATION",
+    default="10m",
+    show_default=True,
+    help="How long merged files stay for readers that listed them before the merge.",
+)
+@OUTPUT
+def compact(uri, day, include_today, grace, output):
+    """Merge each finished day's files into a few large ones, atomically.
+
+    Spool files that dead servers left are recovered first. Readers never see a
+    row twice or miss one: a merged file names the files it replaces, which
+    readers then skip, and those stay for --grace before they are removed (by
+    the next compaction).
+
+    \b
+    Exit codes:
+      0  done
+      2  usage error (a malformed --grace or --day)
+      3  the log could not be compacted (unreadable, not writable)
+    """
+    from mlflow_observe.logs.compaction import compact_logs
+
+    try:
+        grace_seconds = parse_duration(grace).total_seconds() if grace != "0" else 0.0
+    except WindowError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with decided():
+        result = compact_logs(
+            uri, day=day, finished_only=not include_today, grace_seconds=grace_seconds
+        )
+    record = result.to_records()[0]
+    if output == "json":
+        click.echo(json.dumps(record))
+    else:
+        click.echo(
+            f"{result.days} day(s): {result.files_merged} files merged into "
+            f"{result.files_written} ({result.rows} rows), {result.files_removed} replaced "
+            f"files removed, {result.rows_recovered} rows recovered from spools"
+        )
+
+
+@logs.command("expire")
+@LOG_LOCATION
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    required=True,
+    help="Remove the days that ended longer ago than this (30d, 12w...).",
+)
+@OUTPUT
+def expire(uri, older_than, output):
+    """Remove the day partitions older than --older-than.
+
+    \b
+    Exit codes:
+      0  done
+      2  usage error (a malformed --older-than)
+      3  the log could not be changed
+    """
+    from mlflow_observe.logs.compaction import expire_logs
+
+    try:
+        age = parse_duration(older_than)
+    except WindowError as exc:
+        raise click.UsageError(str(exc)) from exc
+    with decided():
+        removed = expire_logs(uri, age)
+    if output == "json":
+        click.echo(json.dumps({"removed_days": removed}))
+    else:
+        click.echo(
+            f"{len(removed)} day(s) removed" + (f": {', '.join(removed)}" if removed else "")
+        )

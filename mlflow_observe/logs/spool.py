@@ -1,0 +1,268 @@
+"""The write-ahead spool: local append-only Arrow IPC files, rolled into the log's Parquet files.
+
+A writer appends every micro-batch it takes off its queue to its current
+*segment*, ``<spool>/<token>-<sequence>.arrows`` (an Arrow IPC stream written
+with unbuffered ``write(2)`` calls, so a batch is in the operating system as
+soon as it is appended and survives the process being killed). The segment is
+locked (``flock``) by its writer for as long as it exists. Rolling a segment
+writes its rows as ``date=<day>/part-<token>-<sequence>.parquet`` (under a
+hidden name, renamed when complete), then deletes the segment, then releases
+the lock.
+
+A segment whose lock can be taken belongs to a dead process: :func:`recover_spools`
+rolls it the same way. The Parquet names depend only on the segment, so a
+segment rolled twice (its writer died between the rename and the delete)
+rewrites the same file with the same rows: no row is ever read twice, and a
+torn last batch (the process died during the append) is left out, having never
+been acknowledged.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import tempfile
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import ipc
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from mlflow_observe.logs.schema import DATE_PARTITION, TIMESTAMP
+
+_logger = logging.getLogger(__name__)
+
+SPOOL_SUFFIX = ".arrows"
+SPOOL_DIR_ENV = "MLFLOW_OBSERVE_SPOOL_DIR"
+LOCAL_SPOOL = "_spool"  # under a local log directory; readers only list date=... folders
+
+
+def log_filesystem(root: str):
+    """``(pyarrow filesystem, base path)`` of a log location (a directory or a URI)."""
+    root = os.fspath(root)
+    if "://" in root:  # file://, s3://, gs://, hdfs://... as pyarrow.fs knows them
+        return pafs.FileSystem.from_uri(root)
+    return pafs.LocalFileSystem(), os.path.abspath(root).replace(os.sep, "/")
+
+
+def default_spool_dir(root: str) -> str:
+    """Where a writer of ``root`` spools: ``MLFLOW_OBSERVE_SPOOL_DIR``, or a local folder.
+
+    ``<root>/_spool`` for a local log; for an object store, a folder of the
+    system's temporary directory named after the location, so that the next
+    process on the same machine (and volume) recovers what a dead one left.
+
+    >>> default_spool_dir("/var/log/churn")
+    '/var/log/churn/_spool'
+    """
+    root = os.fspath(root)
+    if os.environ.get(SPOOL_DIR_ENV):
+        return os.environ[SPOOL_DIR_ENV]
+    if "://" not in root or root.startswith("file://"):
+        _, base = log_filesystem(root)
+        return f"{base}/{LOCAL_SPOOL}"
+    digest = hashlib.sha256(root.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), "mlflow-observe-spool", digest)
+
+
+def part_name(token: str, sequence: int) -> str:
+    """The Parquet file name of a segment's rows (the same in every day partition)."""
+    return f"part-{token}-{sequence:08d}.parquet"
+
+
+class Segment:
+    """One spool file being appended to, locked by its writer until it is rolled."""
+
+    def __init__(self, directory: str, token: str, sequence: int, schema: pa.Schema):
+        os.makedirs(directory, exist_ok=True)
+        self.token, self.sequence = token, sequence
+        self.path = os.path.join(directory, f"{token}-{sequence:08d}{SPOOL_SUFFIX}")
+        hidden = os.path.join(directory, f".{token}-{sequence:08d}.new")
+        # Locked under a hidden name first: a recovering process never sees it unlocked.
+        self.lock_fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(hidden, self.path)
+        self._sink = pa.OSFile(self.path, "wb")
+        self._stream = ipc.new_stream(self._sink, schema)
+        self.schema = schema
+        self.rows = 0
+        self.bytes = 0
+        self.opened = time.monotonic()
+
+    def append(self, table: pa.Table) -> None:
+        """Append rows; they are in the operating system when this returns."""
+        self._stream.write_table(table)
+        self.rows += table.num_rows
+        self.bytes += table.nbytes
+
+    def close(self) -> None:
+        """Stop appending (the lock is kept until the segment is rolled)."""
+        try:
+            self._stream.close()
+        finally:
+            self._sink.close()
+
+
+def roll_segment(path: str, lock_fd: int, root: str, token: str, sequence: int) -> int:
+    """Write a closed or orphaned segment's rows to the log, delete it, release its lock.
+
+    Returns the number of rows written. Raises (keeping the segment, unlocked)
+    when the log cannot be written; the segment is then recovered later.
+    """
+    try:
+        rows = _write_parquet(path, root, part_name(token, sequence))
+        os.unlink(path)
+        return rows
+    finally:
+        os.close(lock_fd)
+
+
+def _read_complete_batches(path: str):
+    """The segment's complete record batches; a torn last message is left out."""
+    with pa.memory_map(path) as source:
+        try:
+            reader = ipc.open_stream(source)
+        except (pa.ArrowInvalid, OSError):
+            return  # empty, or the schema itself was torn: nothing was appended
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError):
+                _logger.warning("Spool %s ends with a torn batch (left out).", path)
+                return
+
+
+ROW_GROUP_ROWS = 512 * 1024
+# Strings that repeat within a file; other strings (request ids) are not dictionary-encoded.
+_DICTIONARY_COLUMNS = ("batch_id", "model_name", "model_version", "model_uri")
+
+
+def _write_parquet(path: str, root: str, name: str) -> int:
+    filesystem, base = log_filesystem(root)
+    files: dict = {}  # date -> [ParquetWriter, stream, temporary, final, pending batches, rows]
+    rows = 0
+
+    def write_pending(entry):
+        if entry[4]:
+            entry[0].write_table(pa.Table.from_batches(entry[4]), row_group_size=ROW_GROUP_ROWS)
+            entry[4], entry[5] = [], 0
+
+    try:
+        for batch in _read_complete_batches(path):
+            rows += batch.num_rows
+            for date, part in _split_by_date(batch):
+                if date not in files:
+                    folder = f"{base}/{DATE_PARTITION}={date}"
+                    filesystem.create_dir(folder, recursive=True)
+                    temporary = f"{folder}/.{name}.{os.getpid()}.tmp"
+                    stream = filesystem.open_output_stream(temporary)
+                    dictionary = [c for c in _DICTIONARY_COLUMNS if c in part.schema.names]
+                    writer = pq.ParquetWriter(
+                        stream, part.schema, use_dictionary=dictionary or False
+                    )
+                    files[date] = [writer, stream, temporary, f"{folder}/{name}", [], 0]
+                entry = files[date]
+                entry[4].append(part)
+                entry[5] += part.num_rows
+                if entry[5] >= ROW_GROUP_ROWS:
+                    write_pending(entry)
+        for entry in files.values():
+            write_pending(entry)
+            entry[0].close()
+            entry[1].close()
+            filesystem.move(entry[2], entry[3])
+        files.clear()
+    finally:
+        for writer, stream, temporary, *_ in files.values():  # failed half-way
+            try:
+                writer.close()
+                stream.close()
+                filesystem.delete_file(temporary)
+            except Exception:
+                pass
+    return rows
+
+
+def _split_by_date(batch: pa.RecordBatch):
+    """``(YYYY-MM-DD, rows)`` for each UTC day of the batch's timestamps."""
+    stamps = batch.column(TIMESTAMP)
+    days = stamps.cast(pa.timestamp(stamps.type.unit)).cast(pa.date32())
+    bounds = pc.min_max(days)
+    if bounds["min"] == bounds["max"]:
+        yield bounds["min"].as_py().isoformat(), batch
+        return
+    for day in pc.unique(days).to_pylist():
+        yield day.isoformat(), batch.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+
+
+def recover_spools(root: str, spool_dir: str | None = None) -> int:
+    """Roll the spool segments that dead writers left; returns the rows recovered.
+
+    A segment locked by a live writer is left alone; a segment that another
+    process is recovering at the same time is rolled by one of them only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> recover_spools(tempfile.mkdtemp())
+    0
+    """
+    spool_dir = spool_dir or default_spool_dir(root)
+    try:
+        names = sorted(os.listdir(spool_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    recovered = 0
+    for name in names:
+        path = os.path.join(spool_dir, name)
+        if name.startswith("."):
+            _remove_abandoned(path)
+            continue
+        if not name.endswith(SPOOL_SUFFIX):
+            continue
+        token, _, sequence = name[: -len(SPOOL_SUFFIX)].rpartition("-")
+        fd = _claim(path)
+        if fd is None:
+            continue
+        try:
+            rows = roll_segment(path, fd, root, token, int(sequence))
+        except Exception as exc:
+            _logger.warning("Could not recover the spool %s (kept for later): %r", path, exc)
+            continue
+        recovered += rows
+        if rows:
+            _logger.info("Recovered %d prediction log rows from %s.", rows, path)
+    return recovered
+
+
+def _claim(path: str):
+    """An open, locked descriptor of ``path`` if no live process holds it, else None."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except (FileNotFoundError, PermissionError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.stat(path).st_ino != os.fstat(fd).st_ino:
+            raise FileNotFoundError(path)  # rolled and replaced meanwhile
+        return fd
+    except (BlockingIOError, FileNotFoundError, PermissionError):
+        os.close(fd)
+        return None
+
+
+def _remove_abandoned(path: str) -> None:
+    """A hidden segment left between its creation and its rename: empty, so removed."""
+    fd = _claim(path)
+    if fd is not None:
+        try:
+            if os.fstat(fd).st_size == 0:
+                os.unlink(path)
+        finally:
+            os.close(fd)

@@ -1,0 +1,134 @@
+"""The prediction log on S3: a real S3 API (moto's server mode) on loopback, started here."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from conftest import free_port
+
+from mlflow_observe.logs.compaction import compact_logs
+from mlflow_observe.logs.reader import log_files, read_logs, scan_logs
+from mlflow_observe.logs.writer import PredictionLogWriter
+
+pytest.importorskip("moto")
+BUCKET = "observe-logs"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import requests
+
+    for _ in range(120):
+        try:
+            requests.get(f"http://127.0.0.1:{port}", timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.25)
+    else:
+        server.kill()
+        raise RuntimeError("moto server did not start")
+    yield f"127.0.0.1:{port}"
+    server.terminate()
+    server.wait(30)
+
+
+@pytest.fixture
+def s3_log(s3_endpoint, monkeypatch, tmp_path):
+    """A fresh log location on the S3 server; credentials from the usual environment."""
+    from pyarrow import fs as pafs
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    s3 = pafs.S3FileSystem(
+        endpoint_override=s3_endpoint,
+        scheme="http",
+        region="us-east-1",
+        allow_bucket_creation=True,
+    )
+    s3.create_dir(BUCKET)
+    prefix = f"run-{tmp_path.name}"
+    uri = f"s3://{BUCKET}/{prefix}?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
+    monkeypatch.setenv("MLFLOW_OBSERVE_SPOOL_DIR", str(tmp_path / "spool"))
+    return uri
+
+
+def test_two_replicas_write_one_s3_location_and_the_reader_merges_them(s3_log, tmp_path):
+    writers = [
+        PredictionLogWriter(s3_log, spool_dir=str(tmp_path / f"pod{k}"), flush_rows=25)
+        for k in range(2)
+    ]
+    for i in range(100):
+        for k, writer in enumerate(writers):
+            writer.submit(
+                pd.DataFrame({"x": [float(i)], "pod": [float(k)]}),
+                [k],
+                latency_seconds=0.0,
+                request_id=f"pod{k}-{i}",
+            )
+    for writer in writers:
+        writer.close()
+    logs = read_logs(s3_log)
+    assert len(logs) == 200 and logs["request_id"].is_unique
+    assert logs["timestamp"].is_monotonic_increasing
+    assert sorted(logs["request_id"]) == sorted(f"pod{k}-{i}" for k in range(2) for i in range(100))
+    assert sum(b.num_rows for b in scan_logs(s3_log, batch_size=64)) == 200
+    files = log_files(s3_log)
+    assert len(files) >= 2 and len({f.rsplit("/", 1)[1] for f in files}) == len(files)
+    # compaction on the object store: one file, the same rows once
+    result = compact_logs(s3_log, finished_only=False, grace_seconds=0)
+    assert result.files_written == 1 and result.files_merged == len(files)
+    assert len(log_files(s3_log)) == 1
+    again = read_logs(s3_log)
+    assert sorted(again["request_id"]) == sorted(logs["request_id"])
+
+
+_KILLED = """
+import sys, time
+import pandas as pd
+from mlflow_observe.logs.writer import PredictionLogWriter
+writer = PredictionLogWriter(sys.argv[1], flush_seconds=0.5, spool_seconds=0.05)
+i = 0
+while True:
+    writer.submit(pd.DataFrame({"x": [float(i)]}), [0], latency_seconds=0.0, request_id=f"r{i}")
+    print(i, time.monotonic(), flush=True)
+    i += 1
+    time.sleep(0.001)
+"""
+
+
+def test_sigkill_of_a_writer_to_s3_is_recovered_from_its_local_spool(s3_log):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED, s3_log], stdout=subprocess.PIPE, text=True
+    )
+    answered = []
+    for line in child.stdout:
+        i, at = line.split()
+        answered.append((int(i), float(at)))
+        if answered[-1][1] - answered[0][1] > 2.0:
+            break
+    child.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    child.wait(30)
+    assert os.listdir(os.environ["MLFLOW_OBSERVE_SPOOL_DIR"])  # left behind, then recovered
+    logs = read_logs(s3_log)
+    assert logs["request_id"].is_unique
+    old = {f"r{i}" for i, at in answered if at < killed - 0.5}
+    assert len(old) > 100 and old <= set(logs["request_id"])
+    spool = os.environ["MLFLOW_OBSERVE_SPOOL_DIR"]
+    assert not [n for n in os.listdir(spool) if n.endswith(".arrows")]
+    # each call's row carries what that call sent
+    assert (logs["request_id"] == "r" + logs["x"].astype(int).astype(str)).all()
