@@ -160,12 +160,15 @@ def infer_task(y_true, y_pred=None, *, has_probabilities: bool = False) -> str:
     booleans or categorical; when they are integers (``Int64`` too) with at most
     50 distinct values; or when they are floats holding at most two whole
     numbers and every prediction is one of them (a 0/1 column that pandas made
-    float). Regression otherwise.
+    float). Regression otherwise, and whenever numeric (or boolean) labels meet
+    predictions that are not whole numbers: a score of a 0/1 target is a regression.
 
     Examples
     --------
     >>> infer_task([0.0, 1.0, 1.0], [0, 1, 0]), infer_task([0.0, 1.0], [0.2, 0.9])
     ('classification', 'regression')
+    >>> infer_task([0, 1, 1], [0.1, 0.8, 1.3]), infer_task([False, True], [-0.4, 2.5])
+    ('regression', 'regression')
     >>> infer_task([0.0, 1.0], [0.2, 0.9], has_probabilities=True)
     'classification'
     """
@@ -173,6 +176,10 @@ def infer_task(y_true, y_pred=None, *, has_probabilities: bool = False) -> str:
         return CLASSIFICATION
     series = pd.Series(y_true) if not isinstance(y_true, pd.Series) else y_true
     dtype = series.dtype
+    if _continuous(y_pred) and (
+        pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ):
+        return REGRESSION
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return CLASSIFICATION
     if pd.api.types.is_integer_dtype(dtype):
@@ -193,6 +200,18 @@ def infer_task(y_true, y_pred=None, *, has_probabilities: bool = False) -> str:
         if predicted.notna().all() and predicted.isin(values).all():
             return CLASSIFICATION
     return REGRESSION
+
+
+def _continuous(y_pred) -> bool:
+    """Numeric predictions with at least one value that is not a whole number."""
+    if y_pred is None:
+        return False
+    predicted = pd.Series(np.asarray(y_pred))
+    if not pd.api.types.is_float_dtype(predicted.dtype):
+        return False
+    values = predicted.to_numpy(dtype=float)
+    values = values[np.isfinite(values)]
+    return bool(len(values)) and bool(np.any(np.mod(values, 1) != 0))
 
 
 def _as_float(values) -> np.ndarray:
