@@ -21,7 +21,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(model_uri: str, tracking_uri: str, log_dir, **env):
-    """Run ``mlflow models serve -m model_uri`` with prediction logging to ``log_dir``; yield its URL.
+    """Run ``mlflow models serve -m model_uri``, logging predictions to ``log_dir``; yield its URL.
 
     Its workers write their rows every ``MLFLOW_OBSERVE_FLUSH_SECONDS``: wait that
     long after the last request before leaving the block.

@@ -40,7 +40,7 @@ def compare(
     ----------
     baseline : DataProfile
         The profile recorded at training time.
-    data : pandas.DataFrame, an iterable of DataFrames or Arrow record batches/tables, or a Spark DataFrame
+    data : pandas.DataFrame, iterable of DataFrames or Arrow batches/tables, or Spark DataFrame
         The window: feature columns, and the prediction and label columns when
         present. An iterable is counted one part at a time, so memory is bounded
         by the largest part and the profile, not by the window. A Spark

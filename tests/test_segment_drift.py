@@ -92,7 +92,7 @@ def test_streamed_equals_in_memory(baseline):
     streamed = compare(baseline, parts, options).segments
     assert [s.to_record() for s in streamed] == [s.to_record() for s in whole]
     assert "(missing)" in {s.value for s in whole}
-    for a, b in zip(whole, streamed):
+    for a, b in zip(whole, streamed, strict=True):
         assert a.drift.to_records() == b.drift.to_records()
 
 

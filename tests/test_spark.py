@@ -166,7 +166,7 @@ def test_baseline_from_spark(spark):
         # Each bin edge is a value whose rank is within the stated error of its level.
         levels = np.linspace(0.0, 1.0, 11)[1:-1]
         edges = np.quantile(finite, levels, method="inverted_cdf")
-        for level, edge in zip(levels, column.bin_edges[1:-1]):
+        for level, edge in zip(levels, column.bin_edges[1:-1], strict=False):
             if edge in edges:
                 continue  # coincides with the exact quantile
             rank = np.searchsorted(finite, edge, side="right") / len(finite)
@@ -362,7 +362,7 @@ def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_pa
     realised, estimated = by_spark.windows
     assert "degradation/accuracy" in realised.metrics
     assert "degradation/estimated_accuracy" in estimated.metrics
-    for ours, theirs in zip(by_spark.windows, by_pandas.windows):
+    for ours, theirs in zip(by_spark.windows, by_pandas.windows, strict=True):
         assert ours.metrics.keys() == theirs.metrics.keys()
         for key, value in theirs.metrics.items():
             tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins

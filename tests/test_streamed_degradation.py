@@ -41,7 +41,7 @@ def _assert_same(streamed, memory, *, band_tolerance=None):
     assert [m.metric for m in streamed.metrics] == [m.metric for m in memory.metrics]
     assert streamed.findings == memory.findings
     assert streamed.degraded == memory.degraded
-    for s, m in zip(streamed.metrics, memory.metrics):
+    for s, m in zip(streamed.metrics, memory.metrics, strict=True):
         if s.metric in EXACT and s.kind == "realised":
             assert s.value == pytest.approx(m.value, rel=1e-12, abs=1e-12), s.metric
         elif s.metric == "roc_auc":
@@ -123,7 +123,7 @@ def test_a_window_larger_than_the_sample():
     streamed = _streamed(performance, unlabelled, 999, targets=None, sample_size=2000)
     memory = _in_memory(performance, unlabelled, probabilities=["p_1"], targets=None)
     _assert_same(streamed, memory)  # estimated values are exact sums
-    for s, m in zip(streamed.metrics, memory.metrics):
+    for s, m in zip(streamed.metrics, memory.metrics, strict=True):
         width, memory_width = s.band_high - s.band_low, m.band_high - m.band_low
         assert width == pytest.approx(memory_width, rel=0.35), s.metric
 

@@ -1,10 +1,10 @@
 """Command-line options shared by the commands, defined once (as MLflow's cli_args does)."""
 
 import click
+from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 # Exit codes of every command: CI/CD and schedulers branch on them.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
-from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 BASELINE = click.option(
     "--baseline",

@@ -257,7 +257,9 @@ class PredictionLogWriter:
         frame = pd.DataFrame(
             {
                 REQUEST_ID: [
-                    rid for call, size in zip(calls, sizes) for rid in _request_ids(call[4], size)
+                    rid
+                    for call, size in zip(calls, sizes, strict=True)
+                    for rid in _request_ids(call[4], size)
                 ],
                 BATCH_ID: np.repeat([uuid.uuid4().hex for _ in calls], sizes),
                 TIMESTAMP: pd.to_datetime(timestamps, unit="us", utc=True),
@@ -272,7 +274,8 @@ class PredictionLogWriter:
         )
         features.columns = safe_input_names(features.columns)
         outputs = pd.concat(
-            [output_frame(c[1], size) for c, size in zip(calls, sizes)], ignore_index=True
+            [output_frame(c[1], size) for c, size in zip(calls, sizes, strict=True)],
+            ignore_index=True,
         )
         frame = pd.concat([frame, features, outputs], axis=1)
         if self.probabilities is not None:

@@ -61,7 +61,7 @@ class AlertRule:
     level: str = CRITICAL
 
     @classmethod
-    def parse(cls, text: str) -> "AlertRule":
+    def parse(cls, text: str) -> AlertRule:
         """Read ``metric op value[:level]``.
 
         >>> AlertRule.parse("drift/share_drifted_columns>=0.3:critical")
@@ -70,7 +70,7 @@ class AlertRule:
         Traceback (most recent call last):
         ...
         mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot read the alert rule 'drift/x>0.3:urgent': the level must be 'warning' or 'critical', not 'urgent'.
-        """
+        """  # noqa: E501
         match = _ALERT.match(str(text))
         if not match:
             raise RuleSyntaxError(
@@ -89,7 +89,7 @@ class AlertRule:
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.value:g}:{self.level}"
 
-    def check(self, metrics: dict) -> "AlertOutcome":
+    def check(self, metrics: dict) -> AlertOutcome:
         """Evaluate the rule on one window's metrics.
 
         A metric the window does not have (or that is not finite) does not fire;
@@ -165,7 +165,7 @@ class Threshold:
         return self.min_absolute_change is not None or self.min_relative_change is not None
 
     @classmethod
-    def parse(cls, text: str) -> "Threshold":
+    def parse(cls, text: str) -> Threshold:
         """Read one threshold expression (see the module docstring).
 
         >>> Threshold.parse("degradation/accuracy_delta>=-0.01")
@@ -176,7 +176,7 @@ class Threshold:
         Traceback (most recent call last):
         ...
         mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot use the threshold 'drift/share>0.3': a gate threshold uses >= (greater is better) or <= (lower is better), as MLflow's MetricThreshold does.
-        """
+        """  # noqa: E501
         match = _THRESHOLD.match(str(text))
         if not match:
             raise RuleSyntaxError(
@@ -226,7 +226,9 @@ class Threshold:
 def combine_thresholds(thresholds) -> dict[str, Threshold]:
     """One threshold per metric, as ``MetricThreshold`` wants (an absolute and a change combine).
 
-    >>> merged = combine_thresholds([Threshold.parse("a>=0.8"), Threshold.parse("a>=champion+0.01")])
+    >>> merged = combine_thresholds(
+    ...     [Threshold.parse("a>=0.8"), Threshold.parse("a>=champion+0.01")]
+    ... )
     >>> str(merged["a"])
     'a>=0.8 and a>=champion+0.01'
     """

@@ -37,7 +37,10 @@ def post_json(
     (the payload itself was refused). Failures are returned, never raised: an
     alert that cannot be delivered must not stop the monitor.
 
-    >>> post_json("http://127.0.0.1:9/hook", {"level": "critical"}, timeout=0.5, attempts=1).delivered
+    >>> outcome = post_json(
+    ...     "http://127.0.0.1:9/hook", {"level": "critical"}, timeout=0.5, attempts=1
+    ... )
+    >>> outcome.delivered
     False
     """
     body = json.dumps(payload, default=str).encode()

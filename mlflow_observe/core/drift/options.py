@@ -194,7 +194,7 @@ class DriftOptions:
             )
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "DriftOptions":
+    def from_config(cls, config: dict | None) -> DriftOptions:
         """Build options from an evaluator config, ignoring the keys that are not options."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (config or {}).items() if k in names})

@@ -428,7 +428,7 @@ def _corrected(results, features, options):
             pvalues.append(r.statistics[backup]["p_value"])
     correct = bonferroni if options.dataset_method == "bonferroni" else benjamini_hochberg
     correction = correct(pvalues, alpha=options.alpha)
-    adjusted = dict(zip([r.column for r in features], correction.pvalues_adjusted))
+    adjusted = dict(zip([r.column for r in features], correction.pvalues_adjusted, strict=True))
     updated = [
         _with_adjusted(r, adjusted[r.column]) if r.column in adjusted else r for r in results
     ]

@@ -27,7 +27,7 @@ def isotonic_fit(score, actual):
     target = np.asarray(actual, dtype=float)[order]
     # Blocks: (sum of targets, count, min score, max score), merged while decreasing.
     sums, counts, lows, highs = [], [], [], []
-    for s, t in zip(score, target):
+    for s, t in zip(score, target, strict=True):
         sums.append(t)
         counts.append(1.0)
         lows.append(s)

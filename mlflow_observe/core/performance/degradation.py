@@ -114,7 +114,13 @@ def reference_performance(
     elif matrix is not None:  # one-vs-rest calibration of each class's probability
         record["calibration"] = {
             "classes": [
-                dict(zip(("x", "y"), (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c))))
+                dict(
+                    zip(
+                        ("x", "y"),
+                        (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c)),
+                        strict=True,
+                    )
+                )
                 for i, c in enumerate(classes)
             ]
         }
@@ -179,7 +185,7 @@ class DegradationResult:
         return next(m for m in self.metrics if m.metric == name)
 
     def mlflow_metrics(self) -> dict:
-        """``degradation/<metric>``, ``_delta``, ``_relative_change`` and ``degradation/degraded``."""
+        """``degradation/<metric>``, its ``_delta`` and ``_relative_change``; ``.../degraded``."""
         out = {"degradation/degraded": float(self.degraded)}
         for m in self.metrics:
             out[m.key] = m.value
@@ -334,7 +340,7 @@ def label_shift_finding(performance, current, findings) -> None:
     if test.pvalue < LABEL_SHIFT_PVALUE:
         shares = ", ".join(
             f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"
-            for c, r, k in zip(classes, reference, current)
+            for c, r, k in zip(classes, reference, current, strict=True)
         )
         findings.append(
             f"the label distribution moved ({shares}; chi-square p = {test.pvalue:.2g}): "

@@ -162,7 +162,10 @@ class StreamedPerformance:
         self.n_rows += len(frame)
 
     def result(self, *, tolerance: float = 0.02) -> DegradationResult:
-        """The window against the baseline (see :mod:`mlflow_observe.core.performance.degradation`)."""
+        """The window against the baseline.
+
+        See :mod:`mlflow_observe.core.performance.degradation`.
+        """
         if self.n_labelled:
             findings = list(self._findings)
             if self.performance["task"] == CLASSIFICATION:
@@ -343,7 +346,8 @@ class _ExpectedCounts:
             columns = [1]
         else:
             p = calibrated
-            # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last class).
+            # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last
+            # class).
             onehot = np.zeros((n, self.k), dtype=bool)
             onehot[np.arange(n), predicted] = True
             self.expected_correct += p[np.arange(n), predicted].sum()

@@ -114,7 +114,7 @@ class DataProfile:
 
     # -- building -------------------------------------------------------------------------
 
-    def empty_like(self) -> "DataProfile":
+    def empty_like(self) -> DataProfile:
         """A profile with the same columns and bins and no counts."""
         return DataProfile(
             {name: column.empty_like() for name, column in self.columns.items()},
@@ -149,7 +149,7 @@ class DataProfile:
         self.n_rows += len(frame)
         self._n_updates += 1
 
-    def merge(self, other: "DataProfile") -> "DataProfile":
+    def merge(self, other: DataProfile) -> DataProfile:
         """Return the profile of both parts' rows. The two must share their layout."""
         if list(self.columns) != list(other.columns):
             raise ProfileError(
@@ -199,7 +199,7 @@ class DataProfile:
         return json.dumps(self.to_dict(), allow_nan=False, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "DataProfile":
+    def from_dict(cls, payload: dict) -> DataProfile:
         if not isinstance(payload, dict) or payload.get("format") != PROFILE_FORMAT:
             raise ProfileError(
                 "This is not an mlflow-observe baseline profile (no "
@@ -231,7 +231,7 @@ class DataProfile:
         return profile
 
     @classmethod
-    def from_json(cls, text: str) -> "DataProfile":
+    def from_json(cls, text: str) -> DataProfile:
         try:
             payload = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -349,7 +349,7 @@ def build_profile(
 
     kept = [(name, d) for name, d in decisions.items() if not d.excluded]
     fitted = parallel_map(lambda item: fit(*item), kept, n_jobs=n_jobs, n_rows=len(data))
-    layout = {name: column for (name, _), column in zip(kept, fitted)}
+    layout = {name: column for (name, _), column in zip(kept, fitted, strict=True)}
     profile = DataProfile(
         layout,
         excluded={name: d.reason for name, d in decisions.items() if d.excluded},
