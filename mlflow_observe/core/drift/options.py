@@ -26,6 +26,7 @@ of its threshold, or a p-value below twice its threshold) or ``drift``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
 from mlflow_observe.core._validation import (
     InstanceOf,
@@ -149,7 +150,7 @@ class DriftOptions:
     max_segments: int = 50
     detectors: tuple = ()
 
-    _constraints = {
+    _constraints: ClassVar[dict[str, list[Any]]] = {
         "method": [Options(*METHODS)],
         "methods": [InstanceOf(dict)],
         "threshold": [InstanceOf(type(None)), Interval(float, 0, None)],

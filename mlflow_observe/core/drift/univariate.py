@@ -314,6 +314,7 @@ def _statistic_record(result: StatisticResult) -> dict:
 
 def _judge(method: str, result: StatisticResult, threshold: float, warning_ratio: float):
     if method in PVALUE_METHODS:
+        assert result.pvalue is not None  # a test has a p-value
         drifted = result.pvalue < threshold
         warning = result.pvalue < threshold / warning_ratio
     else:

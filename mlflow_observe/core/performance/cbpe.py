@@ -76,7 +76,7 @@ def estimate_binary_performance(
     rng = np.random.default_rng(random_state)
     ranks = rankdata(p)  # the scores do not change between simulations: rank them once
     n_positive_predicted = int(positive.sum())
-    draws = {name: [] for name in point}
+    draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_simulations):
         labels = rng.random(len(p)) < p
         n_pos = int(labels.sum())
@@ -169,13 +169,13 @@ def estimate_multiclass_performance(
             for i, name in enumerate(("precision", "recall", "f1"))
         }
     )
-    aucs = [_expected_auc(p[:, c]) for c in range(k)]
-    if all(a is not None for a in aucs):
+    aucs = [a for a in (_expected_auc(p[:, c]) for c in range(k)) if a is not None]
+    if len(aucs) == k:  # every class has one
         point["roc_auc"] = float(np.mean(aucs))
     rng = np.random.default_rng(random_state)
     cumulative = np.cumsum(p, axis=1)
     ranks = [rankdata(p[:, c]) for c in range(k)]
-    draws = {name: [] for name in point}
+    draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_simulations):
         labels = (rng.random((n, 1)) > cumulative).sum(axis=1).clip(0, k - 1)
         values = {"accuracy": float(np.mean(labels == predicted))}

@@ -337,6 +337,7 @@ def label_shift_finding(performance, current, findings) -> None:
     if not reference or sum(current) == 0:
         return
     test = chi_square(reference, current)
+    assert test.pvalue is not None  # a test has a p-value
     if test.pvalue < LABEL_SHIFT_PVALUE:
         shares = ", ".join(
             f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"

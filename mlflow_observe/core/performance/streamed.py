@@ -116,7 +116,9 @@ class StreamedPerformance:
         self._sample = RowSample(
             sample_size, [_ROW, predictions, *self._probabilities, *self._features]
         )
-        self._classification = self._expected = self._regression = None
+        self._classification: _ClassificationCounts | None = None
+        self._expected: _ExpectedCounts | None = None
+        self._regression: _RegressionSums | None = None
         if performance["task"] == CLASSIFICATION:
             self._classification = _ClassificationCounts(performance)
             self._expected = _ExpectedCounts(performance) if "calibration" in performance else None
@@ -151,10 +153,12 @@ class StreamedPerformance:
         findings: list[str] = []
         if self.performance["task"] == CLASSIFICATION:
             if y_true is not None:
+                assert self._classification is not None  # built for a classifier
                 self._classification.update(y_true, y_pred, proba, findings)
             if self._expected is not None and proba is not None:
                 self._expected.update(y_pred, proba)
         elif y_true is not None:
+            assert self._regression is not None  # built for a regressor
             self._regression.update(y_true, y_pred)
         self._findings.update(dict.fromkeys(findings))
         rows = frame.assign(**{_ROW: np.arange(self.n_rows, self.n_rows + len(frame))})
@@ -169,8 +173,10 @@ class StreamedPerformance:
         if self.n_labelled:
             findings = list(self._findings)
             if self.performance["task"] == CLASSIFICATION:
+                assert self._classification is not None  # built for a classifier
                 values = self._classification.metrics(self._has_probabilities, findings)
             else:
+                assert self._regression is not None  # built for a regressor
                 values = self._regression.metrics()
             return judge_performance(
                 self.performance,
@@ -308,11 +314,8 @@ class _ClassificationCounts:
             _binned_auc(self.positive_bins[i], self.all_bins[i] - self.positive_bins[i])
             for i in range(k)
         ]
-        auc = (
-            aucs[1]
-            if k == 2
-            else (float(np.mean(aucs)) if all(a is not None for a in aucs) else None)
-        )
+        known = [a for a in aucs if a is not None]
+        auc = aucs[1] if k == 2 else (float(np.mean(known)) if len(known) == k else None)
         if auc is not None:
             metrics["roc_auc"] = auc
         if self.all_known:
@@ -343,7 +346,7 @@ class _ExpectedCounts:
             self.sums[1] += (tp, fp, fn)
             self.expected_correct += tp + (1 - p[~chosen]).sum()
             scores = p[:, None]
-            columns = [1]
+            columns: list[int] | range = [1]
         else:
             p = calibrated
             # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last
@@ -388,8 +391,9 @@ class _ExpectedCounts:
                 for i, name in enumerate(("precision", "recall", "f1"))
             }
         )
-        if all(a is not None for a in aucs):
-            metrics["roc_auc"] = float(np.mean(aucs))
+        known = [a for a in aucs if a is not None]
+        if len(known) == len(aucs):
+            metrics["roc_auc"] = float(np.mean(known))
         return metrics
 
 

@@ -116,6 +116,7 @@ class NumericColumnProfile:
         if n_finite == 0:
             return
         if self.has_layout:
+            assert self._search_edges is not None  # built with the grid
             cells = self._search_edges.positions(values)
             chunk_counts = np.bincount(cells, minlength=len(self.counts))
             self.counts += chunk_counts

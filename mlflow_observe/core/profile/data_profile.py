@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -245,7 +246,7 @@ class DataProfile:
         )
 
 
-BUILD_CONSTRAINTS = {
+BUILD_CONSTRAINTS: dict[str, list[Any]] = {
     "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame")],
     "targets": [NoneValue(), InstanceOf(str)],
     "predictions": [NoneValue(), InstanceOf(str)],
