@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 
 from mlflow_observe.backends.alibi import INSTALL_COMMAND, BackendNotInstalledError
 from mlflow_observe.compare import compare

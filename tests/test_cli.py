@@ -8,7 +8,7 @@ import sys
 
 import mlflow
 import pytest
-from conftest import free_port, make_frame
+from helpers import free_port, make_frame
 
 import mlflow_observe as mo
 

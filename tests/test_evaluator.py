@@ -6,7 +6,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 

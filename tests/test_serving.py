@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from helpers import free_port
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
 
 N_FEATURES = 4
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _training_data(n=400, seed=0):
@@ -53,7 +47,7 @@ def wrapped_model(tracking_uri):
 
 class Server:
     def __init__(self, model_uri, tracking_uri, log_dir, **env):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
             **os.environ,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_frame
+from helpers import DAY, binary_frame, churned, customers, log_version, make_frame, write_traffic
 
 import mlflow_observe as mo
 from mlflow_observe.engines import spark as engine
@@ -323,9 +323,8 @@ def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
 def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
     """The needed columns stream to the driver a partition at a time: the same metrics."""
     import mlflow
-    from test_degradation import _binary
 
-    reference, window = _binary(3000, seed=1), _binary(2500, seed=2, flip_region=True)
+    reference, window = binary_frame(3000, seed=1), binary_frame(2500, seed=2, flip_region=True)
     with mlflow.start_run() as training:
         mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     counted = mo.evaluate_degradation(
@@ -341,7 +340,6 @@ def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
 def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_path):
     """The same windows, rows and metrics, whether the log is read by pandas or Spark;
     labels joined for the first hour (realised), none for the second (estimated)."""
-    from test_monitor import DAY, churned, customers, log_version, write_traffic
 
     model, version = log_version(customers(2000, seed=1))
     log = str(tmp_path / "log")
