@@ -222,8 +222,9 @@ def test_segments_find_the_region_that_got_worse(tracking_uri):
         run_id=result._run_id, artifact_path="degradation_table.json"
     )
     import json
+    from pathlib import Path
 
-    segments = json.load(open(local))["segments"]
+    segments = json.loads(Path(local).read_text())["segments"]
     assert segments[0]["value"] == "de" and segments[0]["degraded"]
     assert {s["value"]: s["degraded"] for s in segments} == {
         "de": True,

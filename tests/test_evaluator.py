@@ -1,6 +1,7 @@
 """The drift evaluator end to end through mlflow.models.evaluate on a real SQLite store."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -82,7 +83,7 @@ def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
     local = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="drift_table.json"
     )
-    assert json.load(open(local)) == json.loads(json.dumps(table))
+    assert json.loads(Path(local).read_text()) == json.loads(json.dumps(table))
 
 
 @pytest.mark.parametrize("form", ["id", "runs", "version", "alias"])

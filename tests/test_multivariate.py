@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -312,7 +313,9 @@ def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
     local = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="drift_table.json"
     )
-    records = {r["column"]: r for r in json.load(open(local)) if r["role"] == "multivariate"}
+    records = {
+        r["column"]: r for r in json.loads(Path(local).read_text()) if r["role"] == "multivariate"
+    }
     domain = records["domain_classifier"]
     assert domain["metric_key"] == "drift/multivariate/domain_auc" and domain["drifted"]
     assert set(list(domain["statistics"]["importances"])[:2]) == {"a", "b"}
