@@ -2,7 +2,8 @@
 """The project's commands; each sets itself up on a machine with only Python.
 
     python3 tasks.py demo         # end-to-end demo on a local SQLite tracking store
-    python3 tasks.py test         # the test suite (what CI runs)
+    python3 tasks.py test         # the whole test suite, in parallel (what CI runs)
+    python3 tasks.py test --fast  # pure tests and doctests: no servers, Spark or browser
     python3 tasks.py lint         # ruff check, ruff format --check, mypy (core), lint-imports
     python3 tasks.py test-alibi   # the alibi-detect backend's tests (CI runs them too)
     python3 tasks.py docs         # the documentation site: mkdocs build --strict into site/
@@ -74,6 +75,10 @@ def ensure_environment(
     return python
 
 
+# The fast subset: every test that starts no process (mlflow server, models serve,
+# a Python subprocess), no Spark session and no browser, and takes a few seconds at most.
+FAST_MARKERS = "not server and not spark and not browser and not slow"
+
 # python3 tasks.py lint: each check runs even when an earlier one failed.
 LINT_COMMANDS = (
     ("ruff check", ["ruff", "check", "."]),
@@ -95,6 +100,17 @@ def lint(env) -> int:
     else:
         print(f"lint: all {len(LINT_COMMANDS)} checks clean")
     return 1 if failed else 0
+
+
+def test_command(args) -> list:
+    """pytest on every core: the fast subset test by test, or the whole suite file by file."""
+    workers = str(os.cpu_count() or 1)
+    if "--fast" in args:
+        args = [a for a in args if a != "--fast"]
+        return [str(PYTHON), "-m", "pytest", "-n", workers, "-m", FAST_MARKERS, *args]
+    # loadfile: a module's tests share its module-scoped fixtures (an mlflow server, a
+    # Spark session, a trained model), so each module runs whole on one worker.
+    return [str(PYTHON), "-m", "pytest", "-n", workers, "--dist", "loadfile", *args]
 
 
 def main(argv) -> int:
@@ -128,7 +144,7 @@ def main(argv) -> int:
             *argv[1:],
         ]
     else:
-        command = [str(PYTHON), "-m", "pytest", *argv[1:]]
+        command = test_command(argv[1:])
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import mlflow
 import pytest
@@ -14,9 +15,25 @@ def _end_runs():
         mlflow.end_run()
 
 
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory):
+    """A SQLite tracking store with MLflow's schema and nothing else, made once per process.
+
+    Creating the schema (MLflow's database migrations) takes seconds; each test copies
+    this file instead, and MLflow finds its schema up to date. Under pytest-xdist each
+    worker has its own (tmp_path_factory is per worker).
+    """
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    mlflow.set_tracking_uri(f"sqlite:///{path}")
+    assert mlflow.search_experiments()  # the schema and the default experiment exist
+    mlflow.set_tracking_uri(None)
+    return path
+
+
 @pytest.fixture
-def tracking_uri(tmp_path):
+def tracking_uri(tmp_path, _empty_store):
     """A fresh SQLite tracking store (with a local artifact root) for one test."""
+    shutil.copyfile(_empty_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     # Artifacts beside the store, not in ./mlruns of the working directory.

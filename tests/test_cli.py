@@ -12,6 +12,9 @@ from helpers import free_port, make_frame
 
 import mlflow_observe as mo
 
+# Every test runs the mlflow-observe command in its own process.
+pytestmark = pytest.mark.server
+
 
 def _cli(*args, env=None, timeout=180):
     executable = shutil.which("mlflow-observe", path=os.path.dirname(sys.executable))

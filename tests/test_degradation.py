@@ -163,6 +163,7 @@ def test_bad_input_findings_and_errors():
         compare_performance(baseline.performance, y_pred=window["prediction"])
 
 
+@pytest.mark.slow
 def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
     with mlflow.start_run() as training:
         mo.log_baseline(

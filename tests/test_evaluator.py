@@ -86,7 +86,16 @@ def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
     assert json.loads(Path(local).read_text()) == json.loads(json.dumps(table))
 
 
-@pytest.mark.parametrize("form", ["id", "runs", "version", "alias"])
+# Registering a model version (version, alias) logs a model: seconds each.
+@pytest.mark.parametrize(
+    "form",
+    [
+        "id",
+        "runs",
+        pytest.param("version", marks=pytest.mark.slow),
+        pytest.param("alias", marks=pytest.mark.slow),
+    ],
+)
 def test_baseline_references(baseline_run, form):
     from sklearn.linear_model import LinearRegression
 
@@ -109,6 +118,7 @@ def test_baseline_references(baseline_run, form):
     assert result.metrics["drift/n_drifted_columns"] == 1.0
 
 
+@pytest.mark.slow
 def test_evaluate_drift_uses_active_run_or_a_new_one(baseline_run):
     with mlflow.start_run() as run:
         mo.evaluate_drift(_production(0.0), baseline=baseline_run)
@@ -118,6 +128,7 @@ def test_evaluate_drift_uses_active_run_or_a_new_one(baseline_run):
     assert result.metrics["drift/dataset_drift"] == 0.0
 
 
+@pytest.mark.slow
 def test_with_a_model_instead_of_stored_predictions(baseline_run):
     from sklearn.linear_model import LinearRegression
 

@@ -125,6 +125,7 @@ def test_bad_inputs_never_raise_from_submit(tmp_path):
     assert read_logs(str(tmp_path))[["input_0", "input_1"]].values.tolist() == [[1.0, 2.0]]
 
 
+@pytest.mark.server
 def test_rows_are_flushed_when_the_process_exits(tmp_path):
     import subprocess
     import sys

@@ -34,6 +34,9 @@ from mlflow import MlflowClient
 import mlflow_observe as mo
 from mlflow_observe.logs.writer import PredictionLogWriter
 
+# One mlflow server process for the module (the champion fixture), and CLI processes.
+pytestmark = pytest.mark.server
+
 
 class Hooks(http.server.ThreadingHTTPServer):
     """A local webhook receiver that keeps every JSON payload (optionally answering slowly)."""
@@ -520,6 +523,8 @@ def _most_drifted(table):
     )["column"]
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
     """Headless Chromium on the MLflow UI: the run list, the time series, a window's report."""
     from playwright.sync_api import expect, sync_playwright

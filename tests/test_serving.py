@@ -122,6 +122,7 @@ def _wait_for_rows(log_dir, expected, timeout=30):
     return mo.read_logs(str(log_dir))
 
 
+@pytest.mark.server
 def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, tmp_path):
     model, info = wrapped_model
     log_dir = tmp_path / "logs"
@@ -160,6 +161,7 @@ def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, t
     assert dataset_input.dataset.name.startswith("window ")
 
 
+@pytest.mark.server
 def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking_uri, tmp_path):
     log_dir = tmp_path / "logs"
     server = Server("models:/churn/1", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.2")
@@ -186,6 +188,7 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
     assert logs["request_id"].tolist()[-1] == "order-42"
 
 
+@pytest.mark.server
 def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracking_uri, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("a file where the log directory should be")
@@ -203,6 +206,7 @@ def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracki
     assert output.count("Could not write the prediction log") <= 2  # once per worker
 
 
+@pytest.mark.server
 def test_sigkill_leaves_only_readable_files_and_bounded_loss(wrapped_model, tracking_uri, tmp_path):
     log_dir = tmp_path / "logs"
     bound = 50  # rows a worker may hold unwritten: the queue bound (and one batch in writing)
@@ -228,6 +232,7 @@ def test_sigkill_leaves_only_readable_files_and_bounded_loss(wrapped_model, trac
     assert logs["request_id"].is_unique
 
 
+@pytest.mark.slow
 def test_load_model_predicts_exactly_like_the_inner_model(wrapped_model, tmp_path):
     model, info = wrapped_model
     X, _ = _training_data(200, seed=11)

@@ -79,6 +79,7 @@ def baseline():
     return mo.build_profile(reference_frame())
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("partitions", [3, 40])  # 40: partial profiles merged in groups first
 def test_window_counts_equal_pandas(spark, baseline, partitions):
     window = awkward_window()
@@ -93,6 +94,7 @@ def test_window_counts_equal_pandas(spark, baseline, partitions):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.spark
 def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
     window = make_frame(12_000, seed=3)
     counted = engine.count_window(baseline, spark.createDataFrame(window).repartition(4))
@@ -111,6 +113,7 @@ def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
         (9000, 0.5, ["num_a"]),
     ],
 )
+@pytest.mark.spark
 def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     window = make_frame(rows, seed=4, shift=shift)
     ours = mo.compare(baseline, spark.createDataFrame(window).repartition(3))
@@ -119,6 +122,7 @@ def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.spark
 def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     window = make_frame(500, seed=5).drop(columns=["num_b"])
     window["num_a"] = window["num_a"].round(3).astype(str)
@@ -137,6 +141,7 @@ def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     } <= checks
 
 
+@pytest.mark.spark
 def test_empty_window_is_the_pandas_error(spark, baseline):
     empty = spark.createDataFrame(make_frame(10)).filter("num_a > 1e9")
     with pytest.raises(mo.EmptyWindowError, match="no rows"):
@@ -145,6 +150,7 @@ def test_empty_window_is_the_pandas_error(spark, baseline):
         mo.evaluate_drift(empty, baseline=baseline)
 
 
+@pytest.mark.spark
 def test_baseline_from_spark(spark):
     reference = reference_frame(5000, seed=6)
     ours = mo.build_profile(spark.createDataFrame(reference).repartition(3), targets="flag")
@@ -178,6 +184,7 @@ def test_baseline_from_spark(spark):
     assert_same_counts(engine.count_window(ours, spark.createDataFrame(window)), expected)
 
 
+@pytest.mark.spark
 def test_baseline_from_spark_records_the_reference_performance(spark):
     reference = make_frame(3000, seed=12)
     reference["label"] = (reference["num_a"] > 0).astype(int)
@@ -191,6 +198,7 @@ def test_baseline_from_spark_records_the_reference_performance(spark):
         assert ours.performance["metrics"][metric]["value"] == pytest.approx(value["value"])
 
 
+@pytest.mark.spark
 def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     import mlflow
 
@@ -213,6 +221,7 @@ def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     assert ours_tags[tags.WINDOW_START].startswith("2026-11-25T00:00:00")
 
 
+@pytest.mark.spark
 def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline):
     from mlflow_observe.cli import cli
 
@@ -240,6 +249,7 @@ def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline
     assert [r["column"] for r in payload["columns"] if r["drifted"]] == ["num_a"]
 
 
+@pytest.mark.server
 def test_without_pyspark_a_clear_error(tmp_path):
     """pyspark made unimportable: pandas still works, the Spark engine says how to install."""
     script = textwrap.dedent(f"""
@@ -320,6 +330,7 @@ def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
         mo.scan_logs(tmp_path)
 
 
+@pytest.mark.spark
 def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
     """The needed columns stream to the driver a partition at a time: the same metrics."""
     import mlflow
@@ -337,6 +348,7 @@ def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
         assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
 
 
+@pytest.mark.spark
 def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_path):
     """The same windows, rows and metrics, whether the log is read by pandas or Spark;
     labels joined for the first hour (realised), none for the second (estimated)."""

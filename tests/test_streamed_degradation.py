@@ -53,7 +53,8 @@ def _assert_same(streamed, memory, *, band_tolerance=None):
             assert s.band_high == pytest.approx(m.band_high, abs=band_tolerance), s.metric
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 256, 10_000])
+# One row at a time is the slow end of the range (seconds per thousand rows).
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 7, 256, 10_000])
 def test_binary_realised_and_estimated(batch_size):
     reference, window = binary_frame(3000, seed=1), binary_frame(1500, seed=2, flip_region=True)
     performance = mo.build_profile(
@@ -69,7 +70,7 @@ def test_binary_realised_and_estimated(batch_size):
     _assert_same(estimated, memory, band_tolerance=AUC_TOLERANCE)
 
 
-@pytest.mark.parametrize("batch_size", [1, 13, 4096])
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 13, 4096])
 def test_multiclass_with_unseen_labels(batch_size):
     reference, window = multiclass_frame(3000, seed=1), multiclass_frame(1200, seed=2, shift=0.4)
     window.loc[window.index[:5], "label"] = "z"  # a class the baseline never saw

@@ -15,6 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+# The window is counted in a fresh process, whose peak memory is measured.
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
 BATCH_ROWS = 65_536
 # Peak resident memory may grow this much from 1M to 4M rows (allocator noise, a larger
 # sample's bookkeeping); a window held in memory would add about 190 MB here, and
