@@ -33,7 +33,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.multivariate.domain_classifier import (
     domain_classifier_drift,
 )

@@ -82,7 +82,7 @@ def _print_result(name: str, run_id: str, result) -> None:
     table = pd.DataFrame(result.artifacts["drift_table"].content)
     features = table[table["role"] == "feature"]
     flagged = features[features["drifted"]]
-    corrected = features[features["p_value_adjusted"] <= 0.05]
+    corrected = features[features["pvalue_adjusted"] <= 0.05]
     print(f"\n{name} (run {run_id}):")
     print(
         f"  dataset drift: {'yes' if metrics['drift/dataset_drift'] else 'no'}; "
@@ -92,8 +92,8 @@ def _print_result(name: str, run_id: str, result) -> None:
     print(f"  columns that drift after Benjamini-Hochberg over {len(features)} tests:")
     for _, row in corrected.iterrows():
         print(
-            f"    - {row['column']}: {row['method']} p = {row['p_value']:.2g} "
-            f"(adjusted {row['p_value_adjusted']:.2g})"
+            f"    - {row['column']}: {row['method']} p = {row['pvalue']:.2g} "
+            f"(adjusted {row['pvalue_adjusted']:.2g})"
         )
     if corrected.empty:
         print("    (none)")

@@ -10,7 +10,7 @@ HTML report.
 """
 
 from mlflow_observe._version import __version__
-from mlflow_observe.compare import build_profile, compare
+from mlflow_observe.comparison import build_profile, compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.drift.univariate import DriftResult
 from mlflow_observe.core.drift.window import EmptyWindowError, WindowComparison
@@ -18,6 +18,7 @@ from mlflow_observe.core.performance.degradation import (
     DegradationResult,
     compare_performance,
 )
+from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
 from mlflow_observe.evaluation import (
     MONITORING_MODEL_TYPE,
@@ -56,6 +57,7 @@ __all__ = [
     "MONITORING_MODEL_TYPE",
     "MonitorResult",
     "ProfileError",
+    "ReferencePerformance",
     "WindowComparison",
     "__version__",
     "build_profile",

@@ -68,7 +68,7 @@ def _is_stream(data) -> bool:
 
 def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
-    from mlflow_observe.compare import compare
+    from mlflow_observe.comparison import compare
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
 
@@ -99,7 +99,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
 
 def _evaluate_spark(frame, profile, predictions, targets, config):
     """Count a Spark DataFrame on the cluster, then log as the evaluator does."""
-    from mlflow_observe.compare import compare
+    from mlflow_observe.comparison import compare
     from mlflow_observe.engines import spark
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part
@@ -342,12 +342,12 @@ def _spark_performance_batches(frame, profile, predictions, targets):
     from mlflow_observe.engines.spark import iter_pandas_batches
 
     names = [str(c) for c in frame.columns]
-    performance = profile.performance or {}
+    performance = profile.performance
     wanted = [
         predictions or next((c for c in (profile.predictions, PREDICTION) if c in names), None),
         targets or next((c for c in (profile.targets, LABEL) if c and c in names), None),
-        *(performance.get("probabilities") or []),
-        *(performance.get("loss_features") or []),
+        *(performance.probabilities if performance else ()),
+        *((performance.loss_features or ()) if performance else ()),
     ]
     return iter_pandas_batches(frame, list(dict.fromkeys(c for c in wanted if c in names)))
 
@@ -377,7 +377,7 @@ def _evaluate(evaluator, data, profile, *, predictions, targets, model, model_ty
     if targets is not None and targets in columns and data[targets].isna().all():
         targets = None  # the labels have not arrived yet
     if model_type is None:
-        task = (profile.performance or {}).get("task")
+        task = profile.performance.task if profile.performance else None
         model_type = (
             {"classification": "classifier", "regression": "regressor"}.get(task)
             if targets is not None and evaluator == "degradation"

@@ -14,7 +14,7 @@ import pytest
 from helpers import make_frame
 
 from mlflow_observe.backends.alibi import INSTALL_COMMAND, BackendNotInstalledError
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 

@@ -55,7 +55,7 @@ def test_drift_from_files_json_and_table(tracking_uri, baseline_and_files):
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["metrics"]["drift/n_drifted_columns"] == 1.0
-    assert mlflow.get_run(payload["run_id"]).data.tags["mlflow_observe.baseline_run_id"] == run_id
+    assert mlflow.get_run(payload["run_id"]).data.tags["observe.baseline.run_id"] == run_id
     table = _cli("drift", "-b", f"runs:/{run_id}", "-d", clean, env=_env(tracking_uri))
     assert table.returncode == 0, table.stderr
     assert "0 of 4 columns drifted" in table.stdout and "num_a" in table.stdout

@@ -3,6 +3,7 @@ assumptions hold, and the evaluator end to end through mlflow.models.evaluate.""
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import binary_frame, multiclass_frame, regression_frame, sigmoid
 from mlflow.exceptions import MlflowException
@@ -124,7 +125,7 @@ def test_no_false_degradation_and_a_real_drop_is_flagged():
         result = compare_performance(
             baseline.performance, y_true=calm["label"], y_pred=calm["prediction"], proba=calm["p_1"]
         )
-        assert not result.degraded, [m for m in result.metrics if m.degraded]
+        assert not result.degraded, [m for m in result.metric_results if m.degraded]
     noisy = binary_frame(3000, seed=300)
     rng = np.random.default_rng(0)
     x1 = noisy["x1"] + rng.normal(0, 1.5, len(noisy))  # the model now sees a noisy feature
@@ -154,7 +155,7 @@ def test_bad_input_findings_and_errors():
         y_pred=single["prediction"],
         proba=single["p_1"],
     )
-    assert "roc_auc" not in [m.metric for m in one_class.metrics]
+    assert "roc_auc" not in [m.metric for m in one_class.metric_results]
     assert any("ROC AUC is undefined" in f for f in one_class.findings)
     without_labels = mo.build_profile(window.drop(columns=["label"]))
     with pytest.raises(DegradationError, match="recorded without labels"):
@@ -187,7 +188,7 @@ def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
         skm.accuracy_score(window["label"], window["prediction"])
     )
     stored = mlflow.get_run(run.info.run_id)
-    assert stored.data.tags["mlflow_observe.degradation.status"] == "degraded"
+    assert stored.data.tags["observe.degradation.status"] == "degraded"
     assert {"degradation_table.json", "degradation_report.html", "degradation_plot.png"} <= {
         a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)
     }
@@ -241,8 +242,8 @@ def test_direct_loss_estimation_for_regressors(tracking_uri):
     with mlflow.start_run() as training:
         mo.log_baseline(regression_frame(5000, seed=1), targets="target", predictions="prediction")
     profile = mo.load_baseline(training.info.run_id)
-    assert profile.performance["task"] == "regression"
-    assert profile.performance["loss_features"] == ["x1", "x2"]
+    assert profile.performance.task == "regression"
+    assert profile.performance.loss_features == ("x1", "x2")
     for seed, scale in ((2, 1.0), (3, 1.3)):  # calm, then larger errors from a wider x2
         window = regression_frame(4000, seed=seed, noise_scale=scale)
         realised = regression_metrics(window["target"], window["prediction"])
@@ -329,3 +330,45 @@ def test_performance_plot_when_a_value_lies_outside_its_interval():
         plot_performance(DegradationResult("classification", "estimated", [metric], False, 240, []))
     )
     assert png[:4] == b"\x89PNG"
+
+
+def test_results_offer_metrics_and_records_and_the_old_name_warns():
+    from mlflow_observe.core.performance.degradation import compare_segments
+    from mlflow_observe.core.protocol import ResultPart
+
+    baseline = _profile(binary_frame(3000, seed=11))
+    window = binary_frame(2000, seed=12)
+    window.loc[window.index[:1000], "prediction"] = 1 - window["prediction"].iloc[:1000]
+    result = compare_performance(
+        baseline.performance,
+        y_true=window["label"],
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
+    assert isinstance(result, ResultPart)
+    metrics = result.metrics()
+    accuracy = skm.accuracy_score(window["label"], window["prediction"])
+    assert metrics["degradation/accuracy"] == pytest.approx(accuracy)
+    assert metrics["degradation/degraded"] == 1.0
+    with pytest.warns(DeprecationWarning, match=r"use DegradationResult.metrics\(\)"):
+        assert result.mlflow_metrics() == metrics
+    assert [r["key"] for r in result.to_records()] == [m.key for m in result.metric_results]
+    # the first half (flipped predictions) against the second: each segment's own metrics
+    half = pd.DataFrame({"half": np.where(np.arange(2000) < 1000, "flipped", "kept")})
+    segments = compare_segments(
+        baseline.performance,
+        half,
+        y_true=window["label"],
+        y_pred=window["prediction"],
+        proba=window["p_1"],
+    )
+    flipped = next(s for s in segments if s.value == "flipped")
+    assert isinstance(flipped, ResultPart)
+    rows = window.iloc[:1000]
+    alone = compare_performance(
+        baseline.performance, y_true=rows["label"], y_pred=rows["prediction"], proba=rows["p_1"]
+    )
+    assert flipped.metrics() == alone.metrics()
+    (record,) = flipped.to_records()
+    assert record["degraded"] and record["n_rows"] == 1000
+    assert record["metrics"] == alone.to_records()

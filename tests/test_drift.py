@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from helpers import make_frame
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.core.profile.data_profile import build_profile
@@ -38,7 +38,7 @@ def test_small_samples_are_exactly_scipy():
     reference, window = make_frame(600, seed=1), make_frame(700, seed=2, shift=0.2)
     result = _drifted(reference, window).column("num_a")
     expected = stats.ks_2samp(reference["num_a"], window["num_a"])
-    assert result.exact and result.p_value == expected.pvalue
+    assert result.exact and result.pvalue == expected.pvalue
     assert result.statistic == expected.statistic
 
 
@@ -89,8 +89,8 @@ def test_dataset_drift_by_share_and_by_correction():
     assert _drifted(reference, window, drift_share=0.25).dataset_drift
     corrected = _drifted(reference, window, dataset_method="bonferroni")
     assert corrected.dataset_drift
-    assert corrected.column("num_a").p_value_adjusted == pytest.approx(
-        min(1.0, corrected.column("num_a").p_value * 4)
+    assert corrected.column("num_a").pvalue_adjusted == pytest.approx(
+        min(1.0, corrected.column("num_a").pvalue * 4)
     )
     assert not _drifted(reference, make_frame(800, seed=3), dataset_method="bh").dataset_drift
 
@@ -113,7 +113,7 @@ def test_per_column_method_and_threshold_overrides():
     )
     assert result.column("num_a").method == "psi" and result.column("num_a").threshold == 0.001
     assert result.column("num_a").drifted
-    assert result.column("cat").method == "chi2" and result.column("cat").p_value is not None
+    assert result.column("cat").method == "chi2" and result.column("cat").pvalue is not None
 
 
 def test_bad_options_get_clear_errors():
@@ -214,3 +214,31 @@ def test_small_window_against_large_reference_gets_a_test_not_a_noisy_distance()
     ]
     assert max(noisy) > 0.1
     assert flagged <= 5  # about alpha of 40 draws
+
+
+def test_every_part_of_a_comparison_offers_metrics_and_records():
+    from mlflow_observe.core.protocol import ResultPart
+
+    reference = make_frame(3000, seed=1)
+    window = make_frame(3000, seed=2, shift=1.0)
+    window["region"] = np.where(np.arange(3000) % 3 == 0, "north", "south")
+    options = DriftOptions(multivariate=True, segment_by=["region"])
+    comparison = compare(build_profile(reference), window, options)
+    parts = [comparison.drift, comparison.integrity, comparison.multivariate]
+    parts += comparison.segments
+    for part in [comparison, *parts]:
+        assert isinstance(part, ResultPart), type(part).__name__
+        metrics = part.metrics()
+        assert metrics and all(isinstance(v, float) and np.isfinite(v) for v in metrics.values())
+        assert all(isinstance(r, dict) for r in part.to_records())
+    whole = comparison.metrics()
+    for part in (comparison.drift, comparison.integrity, comparison.multivariate):
+        assert part.metrics().items() <= whole.items()
+    assert whole["drift/n_segments"] == 2.0
+    # a segment's own metrics are those of its rows compared alone, under the same keys
+    north = next(s for s in comparison.segments if s.value == "north")
+    alone = compare(build_profile(reference), window[window["region"] == "north"]).drift
+    assert north.metrics() == alone.metrics()
+    (record,) = north.to_records()
+    assert record["value"] == "north" and record["n_rows"] == 1000
+    assert record["drifted_columns"] == alone.drifted_columns

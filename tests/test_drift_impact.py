@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from sklearn.linear_model import LinearRegression
 
 import mlflow_observe as mo
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
 from mlflow_observe.core.profile.feature_impact import feature_impact
@@ -79,6 +79,9 @@ def test_the_relied_on_drifted_feature_ranks_above_the_ignored_one(baseline, mod
     assert comparison.metrics()["drift/impact/prediction_shift"] == pytest.approx(
         comparison.impact.prediction_shift
     )
+    records = comparison.impact.to_records()
+    assert [r["column"] for r in records] == [r.column for r in ranking]
+    assert records == comparison.impact.to_dict()["ranking"]
 
 
 def test_ranking_needs_no_model(baseline):

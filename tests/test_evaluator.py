@@ -67,15 +67,15 @@ def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
         "drift_report.html",
         "drift_plots/num_a.png",
     } <= set(artifacts)
-    assert stored.data.tags["mlflow_observe.baseline_run_id"] == baseline_run
-    assert stored.data.tags["mlflow_observe.drift.drifted_columns"] == "num_a"
+    assert stored.data.tags["observe.baseline.run_id"] == baseline_run
+    assert stored.data.tags["observe.drift.drifted_columns"] == "num_a"
     table = result.artifacts["drift_table"].content
     assert {
         "column",
         "kind",
         "method",
         "statistic",
-        "p_value",
+        "pvalue",
         "threshold",
         "drifted",
         "status",

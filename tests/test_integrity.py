@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from helpers import make_frame
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.profile.data_profile import build_profile
 
 

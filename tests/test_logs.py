@@ -178,7 +178,7 @@ def test_streamed_window_evaluates_like_the_whole(tmp_path, tracking_uri):
     assert streamed.metrics["drift/x/wasserstein"] > 0.4
     assert streamed.metrics["integrity/n_extra_columns"] == 0.0
     tags = mlflow.get_run(run.info.run_id).data.tags
-    assert "mlflow_observe.window.start" in tags and "drift_report.html" in [
+    assert "observe.data.first_row" in tags and "drift_report.html" in [
         a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)
     ]
 

@@ -214,7 +214,7 @@ def test_window_boundaries_count_a_row_once(champion, tmp_path):
     # Found again by its [start, end) tags, though its rows begin at 00:30.
     window_run = MlflowClient().get_run(result.windows[0].run_id)
     assert window_run.data.tags["observe.window.start"] == "2026-11-25T00:00:00+00:00"
-    assert window_run.data.tags["mlflow_observe.window.start"].startswith("2026-11-25T00:30")
+    assert window_run.data.tags["observe.data.first_row"].startswith("2026-11-25T00:30")
     again = mo.monitor(
         "models:/churn/1",
         str(log_dir),
@@ -517,9 +517,7 @@ def _most_drifted(table):
     drifted = [r for r in table if r["status"] == "drift" and r["role"] == "feature"]
     return min(
         drifted,
-        key=lambda r: (
-            r["p_value"] if r["p_value"] is not None else -r["statistic"] / r["threshold"]
-        ),
+        key=lambda r: r["pvalue"] if r["pvalue"] is not None else -r["statistic"] / r["threshold"],
     )["column"]
 
 

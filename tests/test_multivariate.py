@@ -68,7 +68,7 @@ def test_correlation_change_is_caught_by_both_detectors_and_by_no_column(correla
     assert drift.drifted_columns == []
     assert not drift.dataset_drift
     for name in ("a", "b"):
-        assert drift.column(name).statistics["ks"]["p_value"] > 0.01
+        assert drift.column(name).statistics["ks"]["pvalue"] > 0.01
         assert drift.column(name).statistics["wasserstein"]["statistic"] < 0.05
     # Multivariate: both alarm, far outside their limits.
     metrics = correlation_flip.metrics()

@@ -194,3 +194,199 @@ def test_threads_count_exactly_like_one_thread():
     frame = make_frame(60_000, seed=4)  # large enough for threads
     one, two = build_profile(frame, n_jobs=1), build_profile(frame, n_jobs=2)
     assert _profile_fields(one) == _profile_fields(two)
+
+
+# -- the reference performance -------------------------------------------------------------
+
+
+def _stump(low: float, high: float) -> dict:
+    """One exported tree splitting the first input at 0 (the layout dle writes)."""
+    return {
+        "init": 0.0,
+        "learning_rate": 1.0,
+        "trees": [
+            {
+                "left": [1, -1, -1],
+                "right": [2, -1, -1],
+                "feature": [0, -2, -2],
+                "threshold": [0.0, -2.0, -2.0],
+                "value": [0.0, low, high],
+            }
+        ],
+    }
+
+
+# DataProfile.performance as versions 1 and 2 wrote it, key for key.
+BINARY_AS_WRITTEN = {
+    "task": "classification",
+    "probabilities": ["p_1"],
+    "n_rows": 400,
+    "classes": [0, 1],
+    "class_counts": [200, 200],
+    "metrics": {
+        "accuracy": {"value": 0.8, "ci_low": 0.76, "ci_high": 0.84},
+        "roc_auc": {"value": 0.9, "ci_low": 0.87, "ci_high": 0.93},
+    },
+    "calibration": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.25, 1.0]},
+}
+MULTICLASS_AS_WRITTEN = {
+    "task": "classification",
+    "probabilities": ["a", "b", "c"],
+    "n_rows": 300,
+    "classes": ["a", "b", "c"],
+    "class_counts": [100, 100, 100],
+    "metrics": {"accuracy": {"value": 0.6, "ci_low": 0.55, "ci_high": 0.65}},
+    "calibration": {
+        "classes": [
+            {"x": [0.0, 1.0], "y": [0.0, 1.0]},
+            {"x": [0.0, 1.0], "y": [0.0, 0.5]},
+            {"x": [0.0, 1.0], "y": [0.0, 1.0]},
+        ]
+    },
+}
+REGRESSION_AS_WRITTEN = {
+    "task": "regression",
+    "probabilities": [],
+    "n_rows": 500,
+    "metrics": {
+        "mae": {"value": 2.0, "ci_low": 1.9, "ci_high": 2.1},
+        "rmse": {"value": 2.5, "ci_low": 2.4, "ci_high": 2.6},
+    },
+    "loss_features": ["x1"],
+    "loss_models": {"absolute": _stump(1.0, 3.0), "squared": _stump(1.0, 9.0)},
+}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_performance_written_by_earlier_versions_still_loads(version):
+    from mlflow_observe.core.performance.degradation import (
+        calibrated_probabilities,
+        compare_performance,
+    )
+    from mlflow_observe.core.performance.reference import ReferencePerformance
+
+    payload = build_profile(make_frame(50)).to_dict()
+    payload["version"] = version
+    if version == 1:
+        payload.pop("impact")
+    loaded = {}
+    for name, written in [
+        ("binary", BINARY_AS_WRITTEN),
+        ("multiclass", MULTICLASS_AS_WRITTEN),
+        ("regression", REGRESSION_AS_WRITTEN),
+    ]:
+        profile = DataProfile.from_dict({**payload, "performance": json.loads(json.dumps(written))})
+        assert isinstance(profile.performance, ReferencePerformance)
+        assert profile.performance.to_dict() == written  # written back key for key
+        assert list(profile.to_dict()["performance"]) == list(written)  # in the same order
+        loaded[name] = profile.performance
+    binary = loaded["binary"]
+    assert binary.task == "classification" and binary.n_rows == 400
+    assert binary.classes == (0, 1) and binary.class_counts == (200, 200)
+    assert binary.metrics == {"accuracy": 0.8, "roc_auc": 0.9}
+    assert binary.interval("roc_auc") == (0.87, 0.93)
+    # the calibration curve is read as written: 0.25 -> halfway between 0 and 0.25
+    assert calibrated_probabilities(binary, [0.25, 0.75]).tolist() == [0.125, 0.625]
+    multiclass = loaded["multiclass"]
+    rows = calibrated_probabilities(multiclass, [[0.2, 0.4, 0.4]])
+    np.testing.assert_allclose(rows, [[0.2 / 0.8, 0.2 / 0.8, 0.4 / 0.8]])
+    regression = loaded["regression"]
+    assert regression.loss_features == ("x1",) and regression.metrics["mae"] == 2.0
+    window = pd.DataFrame({"x1": [-1.0, 1.0, -1.0, 1.0]})
+    estimated = compare_performance(regression, y_pred=np.zeros(4), features=window)
+    # the stumps: absolute error 1 below 0, 3 above; squared error 1 and 9
+    assert estimated.metric("mae").value == pytest.approx(2.0)
+    assert estimated.metric("rmse").value == pytest.approx(np.sqrt(5.0))
+
+
+def _labelled(n, seed, classes=2):
+    rng = np.random.default_rng(seed)
+    frame = make_frame(n, seed=seed)
+    if classes == 2:
+        p = 1 / (1 + np.exp(-frame["num_a"].to_numpy()))
+        frame["label"] = (rng.random(n) < p).astype(int)
+        frame["prediction"], frame["p_1"] = (p > 0.5).astype(int), p
+        return frame, ["p_1"]
+    proba = rng.dirichlet(np.ones(classes), n)
+    names = [f"p_{i}" for i in range(classes)]
+    frame[names] = proba
+    frame["label"] = rng.integers(0, classes, n)
+    frame["prediction"] = proba.argmax(axis=1)
+    return frame, names
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "no probabilities"])
+def test_profile_json_with_performance_is_identical_after_a_round_trip(kind):
+    if kind == "regression":
+        frame = make_frame(600, seed=4)
+        frame["target"] = 2 * frame["num_a"] + np.random.default_rng(4).normal(size=600)
+        frame["prediction"] = 2 * frame["num_a"]
+        options = {"targets": "target", "predictions": "prediction"}
+    else:
+        frame, names = _labelled(600, seed=4, classes=3 if kind == "multiclass" else 2)
+        options = {"targets": "label", "predictions": "prediction"}
+        if kind != "no probabilities":
+            options["probabilities"] = names
+    profile = build_profile(frame, **options)
+    text = profile.to_json()
+    again = DataProfile.from_json(text)
+    assert again.performance == profile.performance
+    assert again.to_json() == text
+    written = json.loads(text)["performance"]
+    assert written["task"] == ("regression" if kind == "regression" else "classification")
+    assert ("calibration" in written) == (kind in ("binary", "multiclass"))
+    assert ("loss_models" in written) == (kind == "regression")
+
+
+def test_merging_profiles_keeps_one_reference_performance_and_refuses_two():
+    frame, names = _labelled(1000, seed=5)
+    options = {"targets": "label", "predictions": "prediction", "probabilities": names}
+    baseline = build_profile(frame, **options)
+    # windows counted against one baseline carry its performance: kept
+    left, right = baseline.empty_like(), baseline.empty_like()
+    left.update(frame.iloc[:400])
+    right.update(frame.iloc[400:])
+    assert (left + right).performance is baseline.performance
+    # a part counted without it (a Spark partition's layout): the other side's
+    bare = baseline.empty_like()
+    bare.performance = None
+    assert (bare + left).performance is baseline.performance
+    assert (left + bare).performance is baseline.performance
+    # after a JSON round trip the same reference is still the same: kept
+    copy = DataProfile.from_json(baseline.to_json())
+    assert (baseline + copy).performance == baseline.performance
+    # two references measured on different rows cannot be merged exactly: refused
+    other = build_profile(frame.iloc[:500], **options).empty_like()
+    other.columns = baseline.empty_like().columns  # same layout, other performance
+    with pytest.raises(ProfileError, match="bootstrap intervals, calibration and loss models"):
+        baseline.merge(other)
+
+
+def test_reference_performance_merge_keeps_a_side_with_rows():
+    from mlflow_observe.core.performance.degradation import reference_performance
+    from mlflow_observe.core.performance.reference import (
+        PerformanceMergeError,
+        ReferencePerformance,
+    )
+
+    first = reference_performance([0, 1, 1, 0, 1], [0, 1, 0, 0, 1])
+    nothing = ReferencePerformance(task="classification", n_rows=0)
+    assert first.merge(nothing) is first and nothing.merge(first) is first
+    assert first + None is first
+    with pytest.raises(PerformanceMergeError, match=r"\(5 and 3 rows\)"):
+        first + reference_performance([0, 1, 1], [0, 1, 1])
+
+
+def test_copies_of_one_reference_performance_merge_even_with_a_nan():
+    import pickle
+
+    from mlflow_observe.core.performance.reference import ReferencePerformance
+
+    performance = ReferencePerformance.from_dict(BINARY_AS_WRITTEN)
+    undefined = ReferencePerformance.from_dict(
+        {**BINARY_AS_WRITTEN, "metrics": {"roc_auc": {"value": np.nan, "ci_low": 0, "ci_high": 1}}}
+    )
+    copy = pickle.loads(pickle.dumps(undefined))  # as a Spark executor gets it
+    assert copy != undefined  # NaN is not equal to itself ...
+    assert undefined.merge(copy) is undefined  # ... but it is the same reference
+    assert performance.merge(pickle.loads(pickle.dumps(performance))) is performance

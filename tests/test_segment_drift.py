@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 from mlflow_observe.report.html import render_report
@@ -90,7 +90,7 @@ def test_streamed_equals_in_memory(baseline):
     whole = compare(baseline, window, options).segments
     parts = (window.iloc[i : i + 1234] for i in range(0, len(window), 1234))
     streamed = compare(baseline, parts, options).segments
-    assert [s.to_record() for s in streamed] == [s.to_record() for s in whole]
+    assert [s.to_records() for s in streamed] == [s.to_records() for s in whole]
     assert "(missing)" in {s.value for s in whole}
     for a, b in zip(whole, streamed, strict=True):
         assert a.drift.to_records() == b.drift.to_records()

@@ -155,8 +155,8 @@ def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, t
     assert result.metrics["drift/n_evaluated_columns"] == N_FEATURES
     assert result.metrics["integrity/n_extra_columns"] == 0.0
     stored = mlflow.get_run(run.info.run_id)
-    assert pd.Timestamp(stored.data.tags["mlflow_observe.window.start"]) == logs["timestamp"].min()
-    assert pd.Timestamp(stored.data.tags["mlflow_observe.window.end"]) == logs["timestamp"].max()
+    assert pd.Timestamp(stored.data.tags["observe.data.first_row"]) == logs["timestamp"].min()
+    assert pd.Timestamp(stored.data.tags["observe.data.last_row"]) == logs["timestamp"].max()
     (dataset_input,) = stored.inputs.dataset_inputs
     assert dataset_input.dataset.name.startswith("window ")
 

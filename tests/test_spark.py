@@ -193,9 +193,9 @@ def test_baseline_from_spark_records_the_reference_performance(spark):
         spark.createDataFrame(reference), targets="label", predictions="prediction"
     )
     theirs = mo.build_profile(reference, targets="label", predictions="prediction")
-    assert ours.performance["n_rows"] == theirs.performance["n_rows"] == 3000
-    for metric, value in theirs.performance["metrics"].items():
-        assert ours.performance["metrics"][metric]["value"] == pytest.approx(value["value"])
+    assert ours.performance.n_rows == theirs.performance.n_rows == 3000
+    for metric, value in theirs.performance.metrics.items():
+        assert ours.performance.metrics[metric] == pytest.approx(value)
 
 
 @pytest.mark.spark
@@ -216,9 +216,9 @@ def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     assert ours.metrics["integrity/n_extra_columns"] == 0  # the timestamp is bookkeeping
     ours_tags = mlflow.get_run(ours.run_id).data.tags
     theirs_tags = mlflow.get_run(theirs.run_id).data.tags
-    for tag in (tags.WINDOW_START, tags.WINDOW_END):
+    for tag in (tags.DATA_FIRST_ROW, tags.DATA_LAST_ROW):
         assert ours_tags[tag] == theirs_tags[tag]
-    assert ours_tags[tags.WINDOW_START].startswith("2026-11-25T00:00:00")
+    assert ours_tags[tags.DATA_FIRST_ROW].startswith("2026-11-25T00:00:00")
 
 
 @pytest.mark.spark

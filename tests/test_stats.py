@@ -148,7 +148,7 @@ def test_benjamini_hochberg_adjusted_is_scipy(pvalues):
     assert (result.reject == (expected <= 0.05)).all()
 
 
-def test_benjamini_hochberg_rejects_a_p_value_equal_to_its_threshold():
+def test_benjamini_hochberg_rejects_a_pvalue_equal_to_its_threshold():
     # p_(3) = 0.05 = 3 * 0.05 / 3: rejected, as SciPy's adjusted p-value (0.05 <= alpha) says.
     assert benjamini_hochberg([0.0, 0.0, 0.05], alpha=0.05).reject.tolist() == [True] * 3
 

@@ -38,10 +38,10 @@ def _in_memory(performance, frame, *, probabilities, targets="label", features=N
 
 def _assert_same(streamed, memory, *, band_tolerance=None):
     assert streamed.kind == memory.kind and streamed.n_rows == memory.n_rows
-    assert [m.metric for m in streamed.metrics] == [m.metric for m in memory.metrics]
+    assert [m.metric for m in streamed.metric_results] == [m.metric for m in memory.metric_results]
     assert streamed.findings == memory.findings
     assert streamed.degraded == memory.degraded
-    for s, m in zip(streamed.metrics, memory.metrics, strict=True):
+    for s, m in zip(streamed.metric_results, memory.metric_results, strict=True):
         if s.metric in EXACT and s.kind == "realised":
             assert s.value == pytest.approx(m.value, rel=1e-12, abs=1e-12), s.metric
         elif s.metric == "roc_auc":
@@ -82,7 +82,9 @@ def test_multiclass_with_unseen_labels(batch_size):
     memory = _in_memory(performance, window, probabilities=names)
     _assert_same(streamed, memory)
     assert any("never saw" in f for f in streamed.findings)
-    assert "log_loss" not in {m.metric for m in streamed.metrics}  # as in memory: unseen labels
+    assert "log_loss" not in {
+        m.metric for m in streamed.metric_results
+    }  # as in memory: unseen labels
     unlabelled = window.drop(columns=["label"])
     _assert_same(
         _streamed(performance, unlabelled, batch_size, targets=None),
@@ -127,7 +129,7 @@ def test_a_window_larger_than_the_sample():
     streamed = _streamed(performance, unlabelled, 999, targets=None, sample_size=2000)
     memory = _in_memory(performance, unlabelled, probabilities=["p_1"], targets=None)
     _assert_same(streamed, memory)  # estimated values are exact sums
-    for s, m in zip(streamed.metrics, memory.metrics, strict=True):
+    for s, m in zip(streamed.metric_results, memory.metric_results, strict=True):
         width, memory_width = s.band_high - s.band_low, m.band_high - m.band_low
         assert width == pytest.approx(memory_width, rel=0.35), s.metric
 
@@ -152,7 +154,7 @@ def test_memory_is_bounded_by_the_sample():
     for seed in range(10):
         counted.update(binary_frame(1000, seed=seed))
     assert counted.n_rows == 10_000 and len(counted._sample) == 500
-    assert isinstance(counted.result().metrics[0].value, float)
+    assert isinstance(counted.result().metric_results[0].value, float)
     assert pd.notna(counted.result().metric("roc_auc").value)
 
 
@@ -191,9 +193,7 @@ def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_
         tolerance = AUC_TOLERANCE if "roc_auc" in key else 1e-9
         assert streamed.metrics[key] == pytest.approx(value, abs=tolerance), key
     stored = mlflow.get_run(streamed.run_id)
-    assert stored.data.tags["mlflow_observe.degradation.kind"] == (
-        "realised" if labelled else "estimated"
-    )
+    assert stored.data.tags["observe.degradation.kind"] == ("realised" if labelled else "estimated")
     assert "degradation_table.json" in {
         a.path for a in mlflow.MlflowClient().list_artifacts(streamed.run_id)
     }

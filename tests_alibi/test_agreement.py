@@ -5,7 +5,7 @@ import pytest
 from alibi_helpers import make_frame
 from scipy import stats
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 
@@ -35,8 +35,8 @@ def test_ks_agrees_with_scipy_and_the_core():
         assert features[column]["distance"] == pytest.approx(scipy_asymp.statistic, abs=1e-6)
         assert features[column]["distance"] == pytest.approx(core.statistic, abs=1e-6)
         # alibi-detect takes the asymptotic p-value, the core SciPy's exact one.
-        assert features[column]["p_value"] == pytest.approx(scipy_asymp.pvalue, rel=1e-4, abs=1e-12)
-        assert features[column]["p_value"] == pytest.approx(core.p_value, rel=0.15, abs=1e-3)
+        assert features[column]["pvalue"] == pytest.approx(scipy_asymp.pvalue, rel=1e-4, abs=1e-12)
+        assert features[column]["pvalue"] == pytest.approx(core.pvalue, rel=0.15, abs=1e-3)
     assert records["alibi:ks"]["drifted"] is True  # num_a moved by 0.3 sd
     assert records["alibi:ks"]["threshold"] == pytest.approx(0.05 / 2)  # Bonferroni
 
@@ -56,12 +56,12 @@ def test_chi_square_agrees_with_scipy_and_the_core():
         # alibi-detect keeps SciPy's default: Yates' correction on a 2 x 2 table.
         expected = stats.chi2_contingency(table)
         assert features[column]["distance"] == pytest.approx(expected.statistic, rel=1e-4)
-        assert features[column]["p_value"] == pytest.approx(expected.pvalue, rel=1e-3, abs=1e-12)
+        assert features[column]["pvalue"] == pytest.approx(expected.pvalue, rel=1e-3, abs=1e-12)
     # The core's chi-square has no continuity correction: the same test where there is none.
-    assert features["cat"]["p_value"] == pytest.approx(
-        comparison.drift.column("cat").p_value, rel=1e-3, abs=1e-12
+    assert features["cat"]["pvalue"] == pytest.approx(
+        comparison.drift.column("cat").pvalue, rel=1e-3, abs=1e-12
     )
-    assert features["cat"]["p_value"] < 0.01  # the shares moved from 60/30/10 to 50/30/20
+    assert features["cat"]["pvalue"] < 0.01  # the shares moved from 60/30/10 to 50/30/20
 
 
 def test_tabular_is_ks_for_numbers_and_chi_square_for_categories():
@@ -70,7 +70,7 @@ def test_tabular_is_ks_for_numbers_and_chi_square_for_categories():
     ks = records["alibi:ks"]["statistics"]["features"]
     chi2 = records["alibi:chi2"]["statistics"]["features"]
     for column, expected in {**ks, **chi2}.items():
-        assert tabular[column]["p_value"] == pytest.approx(expected["p_value"], rel=1e-5, abs=1e-12)
+        assert tabular[column]["pvalue"] == pytest.approx(expected["pvalue"], rel=1e-5, abs=1e-12)
     assert records["alibi:tabular"]["threshold"] == pytest.approx(0.05 / 4)
 
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from alibi_helpers import make_frame
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import build_profile
 
@@ -30,8 +30,8 @@ def test_a_known_shift_is_flagged_and_an_unshifted_window_is_not(detector):
     calm = compare(
         baseline, make_frame(N, seed=2), DriftOptions(detectors=[detector])
     ).to_records()[-1]
-    assert shifted["drifted"] is True and shifted["p_value"] < 0.05
-    assert calm["drifted"] is False and calm["p_value"] >= 0.05
+    assert shifted["drifted"] is True and shifted["pvalue"] < 0.05
+    assert calm["drifted"] is False and calm["pvalue"] >= 0.05
     assert shifted["kind"] == "multivariate"
     assert shifted["statistics"]["columns"] == ["num_a", "num_b", "cat", "flag"]
 
@@ -50,11 +50,11 @@ def test_mmd_sees_a_correlation_shift_with_unchanged_marginals():
     assert all(np.isfinite(v) for v in metrics.values())
 
 
-def test_mmd_p_value_is_repeatable():
+def test_mmd_pvalue_is_repeatable():
     baseline = build_profile(make_frame(N, seed=0))
     window = make_frame(N, seed=3, shift=0.1)
     first, second = (
-        compare(baseline, window, DriftOptions(detectors=["alibi:mmd"])).to_records()[-1]["p_value"]
+        compare(baseline, window, DriftOptions(detectors=["alibi:mmd"])).to_records()[-1]["pvalue"]
         for _ in range(2)
     )
     assert first == second

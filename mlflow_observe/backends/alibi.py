@@ -107,7 +107,7 @@ class DetectorResult:
         Sample rows used.
     columns : tuple of str
     features : dict
-        Feature-wise detectors: column to ``{"distance", "p_value"}``.
+        Feature-wise detectors: column to ``{"distance", "pvalue"}``.
     extras : dict
         What else the detector reported, and the rows left out.
     """
@@ -258,7 +258,7 @@ def _run(name, encoding, reference, window, p_val, random_state) -> DetectorResu
     pvalues = np.asarray(data["p_val"], dtype=float)
     distances = np.asarray(data["distance"], dtype=float)
     features = {
-        column: {"distance": float(d), "p_value": float(p)}
+        column: {"distance": float(d), "pvalue": float(p)}
         for column, d, p in zip(columns, distances, pvalues, strict=True)
     }
     first = int(np.argmin(pvalues))
@@ -412,7 +412,7 @@ def _record(name, result: DetectorResult | None, note) -> dict:
         "kind": "feature-wise" if name in FEATURE_WISE else "multivariate",
         "method": name,
         "exact": None,
-        "p_value_adjusted": None,
+        "pvalue_adjusted": None,
         "n_reference": None,
         "n_current": None,
     }
@@ -420,7 +420,7 @@ def _record(name, result: DetectorResult | None, note) -> dict:
         return {
             **base,
             "statistic": None,
-            "p_value": None,
+            "pvalue": None,
             "threshold": None,
             "drifted": False,
             "status": "skipped",
@@ -434,7 +434,7 @@ def _record(name, result: DetectorResult | None, note) -> dict:
     return {
         **base,
         "statistic": result.statistic,
-        "p_value": result.pvalue,
+        "pvalue": result.pvalue,
         "threshold": result.threshold,
         "drifted": result.drifted,
         "status": "drift" if result.drifted else "ok",

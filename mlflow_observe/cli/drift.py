@@ -228,7 +228,7 @@ def _print(result, run_id: str, output: str) -> None:
     )
     for r in table:
         stat = "" if r["statistic"] is None else f"{r['statistic']:.4g}"
-        pval = "" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        pval = "" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
         method = str(r["method"] or "")
         click.echo(
             f"{str(r['column']):<{width}}  {method:<{method_width}} {stat:>10} "

@@ -117,7 +117,7 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
 
 
 def _probabilities(features, performance):
-    names = (performance or {}).get("probabilities") or []
+    names = list(performance.probabilities) if performance else []
     if not names or not isinstance(features, pd.DataFrame):
         return None
     if not all(name in features.columns for name in names):

@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_observe.compare import compare
+from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.evaluators.config import drift_options
@@ -51,7 +51,7 @@ class DriftEvaluator(ModelEvaluator):
     When the baseline recorded the model's feature impact (``log_baseline(...,
     model=...)`` or ``mlflow_observe.log_model``), the features are ranked by
     impact x drift (``drift_impact.json``, a report section and plot, the tag
-    ``mlflow_observe.drift.top_impact_feature``); with a model to evaluate,
+    ``observe.drift.top_impact_feature``); with a model to evaluate,
     each top feature's share of the prediction drift is measured too.
     detectors : list of str, optional
         alibi-detect detectors by name (``["alibi:mmd", "alibi:ks"]``; extra

@@ -75,7 +75,7 @@ def _add_degradation(
 
     ``labelled`` and ``unlabelled`` build the rows to judge (for pandas or Spark) on demand.
     """
-    if not baseline.performance:
+    if baseline.performance is None:
         results.notes.append(
             "degradation: the baseline has no recorded performance "
             "(record it with targets= and predictions=)."

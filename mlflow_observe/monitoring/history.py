@@ -42,7 +42,7 @@ def history(model_uri: str) -> list:
     events = []
     if model.run_id:
         run = client.get_run(model.run_id)
-        has_baseline = run.data.tags.get(tags.BASELINE) == "true"
+        has_baseline = tags.read_tag(run.data.tags, tags.BASELINE) == "true"
         events.append(
             Event(
                 _iso(run.info.start_time),
@@ -84,9 +84,14 @@ def _window_events(run) -> list:
     share = metrics.get("drift/share_drifted_columns")
     summary = (
         f"window {t[tags.MONITOR_WINDOW_START]} .. {t[tags.MONITOR_WINDOW_END]}: "
-        f"{t.get(tags.WINDOW_ROWS, '?')} rows, drift {t.get(tags.DRIFT_STATUS, '?')}"
+        f"{tags.read_tag(t, tags.DATA_N_ROWS, '?')} rows, "
+        f"drift {tags.read_tag(t, tags.DRIFT_STATUS, '?')}"
         + (f" (share {share:.2f})" if share is not None else "")
-        + (f", degradation {t[tags.DEGRADATION_STATUS]}" if tags.DEGRADATION_STATUS in t else "")
+        + (
+            f", degradation {tags.read_tag(t, tags.DEGRADATION_STATUS)}"
+            if tags.has_tag(t, tags.DEGRADATION_STATUS)
+            else ""
+        )
     )
     events = [Event(end, WINDOW, summary, run.info.run_id)]
     if tags.ALERT_LEVEL in t:

@@ -32,7 +32,9 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     """The id of the experiment ``name``, created when missing (restored when deleted)."""
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name, tags={tags.VERSION: _version(), **_EXPERIMENT_KIND})
+        return client.create_experiment(
+            name, tags={tags.PLUGIN_VERSION: _version(), **_EXPERIMENT_KIND}
+        )
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
@@ -43,17 +45,8 @@ def create_run(client: MlflowClient, experiment_id: str, run_name: str, run_tags
     return client.create_run(
         experiment_id,
         run_name=run_name,
-        tags={"mlflow.user": mlflow_user(), tags.VERSION: _version(), **run_tags},
+        tags={"mlflow.user": mlflow_user(), tags.PLUGIN_VERSION: _version(), **run_tags},
     )
-
-
-def quoted(value) -> str:
-    """A value quoted for an MLflow search filter.
-
-    >>> quoted("it's")
-    "'it\\\\'s'"
-    """
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def tag_filter(**conditions) -> str:
@@ -62,7 +55,7 @@ def tag_filter(**conditions) -> str:
     >>> tag_filter(**{"observe.role": "window"})
     "tags.`observe.role` = 'window'"
     """
-    return " and ".join(f"tags.`{key}` = {quoted(value)}" for key, value in conditions.items())
+    return " and ".join(f"tags.`{key}` = {tags.quoted(value)}" for key, value in conditions.items())
 
 
 def search_runs(client: MlflowClient, experiment_ids, filter_string: str, order_by=None) -> list:
@@ -81,6 +74,17 @@ def search_runs(client: MlflowClient, experiment_ids, filter_string: str, order_
         token = page.token
         if not token:
             return runs
+
+
+def tagged_runs(client: MlflowClient, experiment_ids, key: str, value: str) -> list:
+    """Every active run whose tag ``key`` is ``value``, under the key as this version writes
+    it or as earlier versions wrote it (see :data:`mlflow_observe.tracking.tags.LEGACY`),
+    each run once, oldest first."""
+    found = {}
+    for filter_string in tags.search_filters(key, value):
+        for run in search_runs(client, experiment_ids, filter_string):
+            found.setdefault(run.info.run_id, run)
+    return sorted(found.values(), key=lambda r: (r.info.start_time, r.info.run_id))
 
 
 def all_experiment_ids(client: MlflowClient) -> list[str]:

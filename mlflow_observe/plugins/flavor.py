@@ -18,6 +18,7 @@ directory is configured (``MLFLOW_OBSERVE_LOG_DIR``, or the model config key
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import sys
@@ -35,7 +36,8 @@ from mlflow.models.model import MLMODEL_FILE_NAME
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
+from mlflow_observe.comparison import build_profile
+from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.logs.writer import (
     PredictionLogWriter,
     no_prediction_logs,
@@ -159,16 +161,11 @@ def log_model(
     """
     from mlflow_observe.tracking.baselines import record_baseline
 
-    profile_keys = {
-        "columns",
-        "exclude",
-        "kinds",
-        "n_bins",
-        "grid_size",
-        "max_categories",
-        "sample_size",
-        "random_state",
-        "n_jobs",
+    # Every option of build_profile, as save_model takes them (probabilities and task too).
+    profile_keys = set(inspect.signature(build_profile).parameters) - {
+        "data",
+        "targets",
+        "predictions",
     }
     profile_options = {k: kwargs.pop(k) for k in list(kwargs) if k in profile_keys}
     profile = _as_profile(baseline, targets, predictions, profile_options, model)

@@ -80,7 +80,7 @@ def render_report(
     Examples
     --------
     >>> import pandas as pd
-    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.comparison import compare
     >>> from mlflow_observe.core.drift.options import DriftOptions
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"<b>": ["x", "y"] * 20}))
@@ -146,7 +146,7 @@ def _drift_table(drift) -> str:
             "<tr>"
             f"<td>{_e(c.column)}</td><td>{_e(c.role)}</td><td>{_e(c.kind)}</td>"
             f"<td>{_e(c.method or '')}</td><td class='num'>{_number(c.statistic)}</td>"
-            f"<td class='num'>{_number(c.p_value)}</td><td class='num'>{_number(c.threshold)}</td>"
+            f"<td class='num'>{_number(c.pvalue)}</td><td class='num'>{_number(c.threshold)}</td>"
             f"<td>{_badge(c.status)}</td><td class='note'>{_e(c.note or '')}</td>"
             "</tr>"
         )
@@ -292,7 +292,7 @@ def _detectors(result) -> str:
     rows = "".join(
         f"<tr><td>{_e(r['method'])}</td><td>{_e(r['kind'])}</td>"
         f"<td class='num'>{_number(r['statistic'])}</td>"
-        f"<td class='num'>{_number(r['p_value'])}</td>"
+        f"<td class='num'>{_number(r['pvalue'])}</td>"
         f"<td class='num'>{_number(r['threshold'])}</td>"
         f"<td class='num'>{_e(r['n_reference'] or '')} / {_e(r['n_current'] or '')}</td>"
         f"<td>{_badge(r['status'])}</td><td class='note'>{_e(r['note'] or '')}</td></tr>"
@@ -435,7 +435,7 @@ def render_degradation_report(
         f"<td class='num'>{_band(m.band_low, m.band_high)}</td>"
         f"<td class='num'>{_number(m.delta)}</td><td class='num'>{_number(m.margin)}</td>"
         f"<td>{_badge('degraded' if m.degraded else 'ok')}</td></tr>"
-        for m in result.metrics
+        for m in result.metric_results
     )
     findings = "".join(f"<li>{_e(f)}</li>" for f in result.findings)
     assumptions = (
@@ -476,7 +476,7 @@ def _worst_segments(segments, top: int = 10) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(s.column)}</td><td>{_e(s.value)}</td><td class='num'>{s.n_rows:,}</td>"
-        f"<td>{_e(', '.join(m.metric for m in s.result.metrics if m.degraded) or '-')}</td>"
+        f"<td>{_e(', '.join(m.metric for m in s.result.metric_results if m.degraded) or '-')}</td>"
         f"<td class='num'>{s.worst_change():.1%}</td>"
         f"<td>{_badge('degraded' if s.result.degraded else 'ok')}</td></tr>"
         for s in list(segments)[:top]

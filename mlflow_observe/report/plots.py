@@ -165,7 +165,7 @@ def plot_performance(result, *, title: str = "Performance: baseline against wind
     True
     """
     plt = _pyplot()
-    rows = result.metrics
+    rows = result.metric_results
     figure, axes = plt.subplots(figsize=(7.0, 0.55 * max(len(rows), 1) + 1.4))
     positions = np.arange(len(rows))
     for i, m in enumerate(rows):

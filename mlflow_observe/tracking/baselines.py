@@ -12,11 +12,8 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
-from mlflow_observe.core.profile.data_profile import (
-    DataProfile,
-    ProfileError,
-    build_profile,
-)
+from mlflow_observe.comparison import build_profile  # pandas or Spark
+from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
 from mlflow_observe.tracking import tags
 from mlflow_observe.tracking.registry import (
     MODEL_URI,
@@ -51,7 +48,7 @@ def log_baseline(
 
     The profile (JSON, never pickle) is logged as the artifact
     ``mlflow_observe/baseline_profile.json`` and the run is tagged
-    ``mlflow_observe.baseline = true``. Later evaluations name this run (or a
+    ``observe.baseline = true``. Later evaluations name this run (or a
     model version logged from it) as their baseline.
 
     Parameters
@@ -71,7 +68,7 @@ def log_baseline(
         ``data`` and kept in the profile, for drift impact at evaluation (see
         :mod:`mlflow_observe.core.profile.feature_impact`). A pandas ``data`` only.
     **profile_options
-        Passed to :func:`mlflow_observe.core.profile.data_profile.build_profile`
+        Passed to :func:`mlflow_observe.build_profile`
         (``columns``, ``exclude``, ``kinds``, ``n_bins``, ``sample_size``...).
 
     Returns
@@ -109,7 +106,7 @@ def record_baseline(profile: DataProfile, run_id: str) -> DataProfile:
     for key, value in {
         tags.BASELINE: "true",
         tags.BASELINE_ARTIFACT: ARTIFACT_PATH,
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
     }.items():
         client.set_tag(run_id, key, value)
     profile.metadata["source_run_id"] = run_id

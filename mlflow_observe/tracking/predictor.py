@@ -46,12 +46,12 @@ def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **option
     """
     options.setdefault("random_state", profile.settings.get("random_state", 0))
     features = [c for c in profile.feature_names if c in reference.columns]
+    # The model's outputs recorded beside the reference (label, prediction, class
+    # probabilities) are not its inputs.
+    probabilities = profile.performance.probabilities if profile.performance else ()
+    outputs = [profile.targets, profile.predictions, *probabilities]
     inputs = reference.drop(
-        columns=[
-            c
-            for c in (profile.targets, profile.predictions)
-            if c is not None and c in reference.columns
-        ]
+        columns=[c for c in outputs if c is not None and c in reference.columns]
     )
     profile.impact = feature_impact(as_predict(model), inputs, features, **options)
     return profile

@@ -80,7 +80,7 @@ def time_range_tags(bounds) -> dict:
     if not bounds:
         return {}
     bounds = (min(bounds), max(bounds))
-    return {tags.WINDOW_START: bounds[0].isoformat(), tags.WINDOW_END: bounds[1].isoformat()}
+    return {tags.DATA_FIRST_ROW: bounds[0].isoformat(), tags.DATA_LAST_ROW: bounds[1].isoformat()}
 
 
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict) -> None:
@@ -128,7 +128,7 @@ def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
     }
     extra = {}
     if comparison.segments is not None:
-        extra["drift_segments"] = (SEGMENTS_ARTIFACT, [s.to_record() for s in comparison.segments])
+        extra["drift_segments"] = (SEGMENTS_ARTIFACT, _segment_records(comparison.segments))
     if comparison.impact is not None:
         extra["drift_impact"] = (IMPACT_ARTIFACT, comparison.impact.to_dict())
     for name, (path, content) in extra.items():
@@ -211,10 +211,10 @@ def _log_report(client, run_id, comparison, baseline, options, plots, tmp) -> di
 def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> None:
     drifted = ", ".join(comparison.drift.drifted_columns)
     values = {
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
         tags.DRIFT_STATUS: comparison.drift.status,
         tags.DRIFTED_COLUMNS: drifted[:4000],
-        tags.WINDOW_ROWS: str(comparison.drift.n_current),
+        tags.DATA_N_ROWS: str(comparison.drift.n_current),
         tags.BASELINE_URI: str(reference)
         if isinstance(reference, (str, os.PathLike))
         else baseline.metadata.get("source_uri", "profile object"),
@@ -230,7 +230,7 @@ def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> 
 def log_degradation_result(run_id, result, segments, baseline, reference) -> EvaluationResult:
     """Log a degradation result (and its segments) to a run: metrics, table, plot, report, tags."""
     client = MlflowClient()
-    metrics = result.mlflow_metrics()
+    metrics = result.metrics()
     if segments:
         metrics["degradation/n_segments"] = float(len(segments))
         metrics["degradation/n_degraded_segments"] = float(sum(s.result.degraded for s in segments))
@@ -263,7 +263,7 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
         )
         report_uri = write_and_log(client, run_id, tmp, DEGRADATION_REPORT_ARTIFACT, page)
     values = {
-        tags.VERSION: __version__,
+        tags.PLUGIN_VERSION: __version__,
         tags.DEGRADATION_STATUS: "degraded" if result.degraded else "ok",
         tags.DEGRADATION_KIND: result.kind,
         tags.BASELINE_URI: str(reference)
@@ -285,21 +285,11 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
 
 
 def _segment_records(segments) -> list[dict]:
-    return [
-        {
-            "column": s.column,
-            "value": s.value,
-            "n_rows": s.n_rows,
-            "degraded": s.result.degraded,
-            "worst_relative_change": s.worst_change(),
-            "metrics": s.result.to_records(),
-        }
-        for s in segments
-    ]
+    return [record for s in segments for record in s.to_records()]
 
 
 def _plot_performance(result):
-    if not result.metrics:
+    if not result.metric_results:
         return None
     try:
         return figure_to_png(plot_performance(result))

@@ -1,20 +1,95 @@
-"""Tag keys that link runs, baselines and evaluations."""
+"""Tag keys that link runs, baselines and evaluations, all under ``observe.``.
 
-PREFIX = "mlflow_observe"
-BASELINE = f"{PREFIX}.baseline"  # "true" on a run that recorded a baseline
-BASELINE_ARTIFACT = f"{PREFIX}.baseline_artifact"
-BASELINE_RUN_ID = f"{PREFIX}.baseline_run_id"
-BASELINE_URI = f"{PREFIX}.baseline_uri"
-VERSION = f"{PREFIX}.version"
-DRIFT_STATUS = f"{PREFIX}.drift.status"
-DRIFTED_COLUMNS = f"{PREFIX}.drift.drifted_columns"
+Versions up to 0.1.0 wrote some of them under ``mlflow_observe.`` (:data:`LEGACY`
+maps each key to the one they wrote). Runs they tagged keep working: read a tag
+with :func:`read_tag`, and search for one with every filter of
+:func:`search_filters`. Only the ``observe.`` keys are written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+BASELINE = "observe.baseline"  # "true" on a run that recorded a baseline
+BASELINE_ARTIFACT = "observe.baseline.artifact"
+BASELINE_RUN_ID = "observe.baseline.run_id"
+BASELINE_URI = "observe.baseline.uri"
+PLUGIN_VERSION = "observe.plugin_version"
+DRIFT_STATUS = "observe.drift.status"
+DRIFTED_COLUMNS = "observe.drift.drifted_columns"
 # The feature ranked first by impact x drift (when the baseline recorded feature impact).
-TOP_IMPACT_FEATURE = f"{PREFIX}.drift.top_impact_feature"
-WINDOW_ROWS = f"{PREFIX}.window.n_rows"
-WINDOW_START = f"{PREFIX}.window.start"
-WINDOW_END = f"{PREFIX}.window.end"
-DEGRADATION_STATUS = f"{PREFIX}.degradation.status"
-DEGRADATION_KIND = f"{PREFIX}.degradation.kind"
+TOP_IMPACT_FEATURE = "observe.drift.top_impact_feature"
+# The evaluated data: its rows, and the timestamps of its first and last rows (distinct
+# from a monitored window's bounds, MONITOR_WINDOW_START and MONITOR_WINDOW_END).
+DATA_N_ROWS = "observe.data.n_rows"
+DATA_FIRST_ROW = "observe.data.first_row"
+DATA_LAST_ROW = "observe.data.last_row"
+DEGRADATION_STATUS = "observe.degradation.status"
+DEGRADATION_KIND = "observe.degradation.kind"
+
+# Each key above, and the key earlier versions wrote for it.
+LEGACY = {
+    BASELINE: "mlflow_observe.baseline",
+    BASELINE_ARTIFACT: "mlflow_observe.baseline_artifact",
+    BASELINE_RUN_ID: "mlflow_observe.baseline_run_id",
+    BASELINE_URI: "mlflow_observe.baseline_uri",
+    PLUGIN_VERSION: "mlflow_observe.version",
+    DRIFT_STATUS: "mlflow_observe.drift.status",
+    DRIFTED_COLUMNS: "mlflow_observe.drift.drifted_columns",
+    TOP_IMPACT_FEATURE: "mlflow_observe.drift.top_impact_feature",
+    DATA_N_ROWS: "mlflow_observe.window.n_rows",
+    DATA_FIRST_ROW: "mlflow_observe.window.start",
+    DATA_LAST_ROW: "mlflow_observe.window.end",
+    DEGRADATION_STATUS: "mlflow_observe.degradation.status",
+    DEGRADATION_KIND: "mlflow_observe.degradation.kind",
+}
+
+
+def read_tag(run_tags: Mapping, key: str, default=None):
+    """The value of tag ``key`` in ``run_tags``, or of the key earlier versions wrote for it.
+
+    Examples
+    --------
+    >>> read_tag({"mlflow_observe.drift.status": "drift"}, DRIFT_STATUS)
+    'drift'
+    >>> read_tag({DRIFT_STATUS: "ok", "mlflow_observe.drift.status": "drift"}, DRIFT_STATUS)
+    'ok'
+    >>> read_tag({}, DRIFT_STATUS, "?")
+    '?'
+    """
+    if key in run_tags:
+        return run_tags[key]
+    legacy = LEGACY.get(key)
+    return run_tags[legacy] if legacy is not None and legacy in run_tags else default
+
+
+def has_tag(run_tags: Mapping, key: str) -> bool:
+    """Whether ``run_tags`` has ``key`` or the key earlier versions wrote for it."""
+    return key in run_tags or LEGACY.get(key, key) in run_tags
+
+
+def search_filters(key: str, value: str) -> list[str]:
+    """MLflow search filters for runs whose tag ``key`` is ``value``: one per spelling of the key.
+
+    MLflow's filters have no ``or``: search with each and join the runs found.
+
+    Examples
+    --------
+    >>> search_filters(BASELINE, "true")
+    ["tags.`observe.baseline` = 'true'", "tags.`mlflow_observe.baseline` = 'true'"]
+    """
+    keys = [key] + ([LEGACY[key]] if key in LEGACY else [])
+    return [f"tags.`{k}` = {quoted(value)}" for k in keys]
+
+
+def quoted(value) -> str:
+    """A value quoted for an MLflow search filter.
+
+    >>> quoted("it's")
+    "'it\\\\'s'"
+    """
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
 
 # Monitoring, alerts and gates. Short keys: they are the columns people sort and
 # filter by in the MLflow UI's run list and in the model registry.
@@ -26,7 +101,7 @@ MONITOR_WIDTH = "observe.monitor.window"  # e.g. "1h"
 MONITOR_ORIGIN = "observe.monitor.origin"  # start of window index 0
 MONITOR_LAST_WINDOW = "observe.monitor.last_window_end"
 MONITOR_LOGS = "observe.monitor.logs"
-# The monitor's window [start, end); mlflow_observe.window.start/end are the first and
+# The monitor's window [start, end); observe.data.first_row/last_row are the first and
 # last rows' timestamps, which the drift evaluator records on any run.
 MONITOR_WINDOW_START = "observe.window.start"
 MONITOR_WINDOW_END = "observe.window.end"

@@ -93,9 +93,14 @@ class DriftImpact:
             metrics[_PREFIX + "prediction_shift"] = float(self.prediction_shift)
         return {k: v for k, v in metrics.items() if np.isfinite(v)}
 
+    def to_records(self) -> list[dict]:
+        """One record per ranked feature, highest score first."""
+        return [asdict(r) for r in self.ranking]
+
     def to_dict(self) -> dict:
+        """The ``drift_impact.json`` artifact: the ranking, the prediction shift and the notes."""
         return {
-            "ranking": [asdict(r) for r in self.ranking],
+            "ranking": self.to_records(),
             "prediction_shift": self.prediction_shift,
             "shift_method": self.shift_method,
             "top_feature": self.top_feature,
@@ -109,7 +114,7 @@ def rank_by_impact(impact: FeatureImpact, drift: DriftResult) -> list[ImpactRank
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from mlflow_observe.compare import compare
+    >>> from mlflow_observe.comparison import compare
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> rng = np.random.default_rng(0)
     >>> reference = pd.DataFrame({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})

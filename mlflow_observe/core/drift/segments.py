@@ -58,19 +58,28 @@ class SegmentDrift:
         ]
         return float(np.mean(np.minimum(severities, 10.0))) if severities else 0.0
 
-    def to_record(self) -> dict:
-        return {
-            "column": self.column,
-            "value": self.value,
-            "n_rows": self.n_rows,
-            "dataset_drift": self.drift.dataset_drift,
-            "status": self.drift.status,
-            "share_drifted_columns": self.drift.share_drifted,
-            "n_drifted_columns": self.drift.n_drifted,
-            "n_evaluated_columns": self.drift.n_evaluated,
-            "drifted_columns": self.drift.drifted_columns,
-            "score": self.score,
-        }
+    def metrics(self) -> dict[str, float]:
+        """The segment's own :meth:`DriftResult.metrics`, under a whole window's keys (for a
+        segment logged on a run of its own); a window's run logs only ``drift/n_segments``
+        and ``drift/n_drifted_segments``."""
+        return self.drift.metrics()
+
+    def to_records(self) -> list[dict]:
+        """One record: the segment, its drift verdict and counts, and its score."""
+        return [
+            {
+                "column": self.column,
+                "value": self.value,
+                "n_rows": self.n_rows,
+                "dataset_drift": self.drift.dataset_drift,
+                "status": self.drift.status,
+                "share_drifted_columns": self.drift.share_drifted,
+                "n_drifted_columns": self.drift.n_drifted,
+                "n_evaluated_columns": self.drift.n_evaluated,
+                "drifted_columns": self.drift.drifted_columns,
+                "score": self.score,
+            }
+        ]
 
 
 class SegmentCounter:

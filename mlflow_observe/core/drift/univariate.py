@@ -48,7 +48,7 @@ class ColumnDrift:
     kind: str
     method: str | None
     statistic: float | None
-    p_value: float | None
+    pvalue: float | None
     threshold: float | None
     drifted: bool
     status: str
@@ -57,12 +57,12 @@ class ColumnDrift:
     n_current: int
     statistics: dict
     note: str | None = None
-    p_value_adjusted: float | None = None
+    pvalue_adjusted: float | None = None
 
     @property
     def decision_value(self) -> float | None:
         """The number compared with the threshold: the p-value for tests, else the statistic."""
-        return self.p_value if self.method in PVALUE_METHODS else self.statistic
+        return self.pvalue if self.method in PVALUE_METHODS else self.statistic
 
     @property
     def severity(self) -> float:
@@ -207,7 +207,7 @@ def _role(profile: DataProfile, name: str) -> str:
         return PREDICTION
     if name == profile.targets:
         return TARGET
-    if name in ((profile.performance or {}).get("probabilities") or ()):
+    if profile.performance is not None and name in profile.performance.probabilities:
         return PROBABILITY
     return FEATURE
 
@@ -220,7 +220,7 @@ def _skipped(name, metric_name, role, kind, reference, current, note) -> ColumnD
         kind=kind,
         method=None,
         statistic=None,
-        p_value=None,
+        pvalue=None,
         threshold=None,
         drifted=False,
         status=SKIPPED,
@@ -292,7 +292,7 @@ def _compare_column(
         kind=kind,
         method=method,
         statistic=chosen.statistic,
-        p_value=chosen.pvalue,
+        pvalue=chosen.pvalue,
         threshold=threshold,
         drifted=drifted,
         status=status,
@@ -306,7 +306,7 @@ def _compare_column(
 def _statistic_record(result: StatisticResult) -> dict:
     return {
         "statistic": result.statistic,
-        "p_value": result.pvalue,
+        "pvalue": result.pvalue,
         "exact": result.exact,
         "error_bound": result.error_bound,
     }
@@ -422,11 +422,11 @@ def _corrected(results, features, options):
         return results, False
     pvalues = []
     for r in features:
-        if r.p_value is not None:
-            pvalues.append(r.p_value)
+        if r.pvalue is not None:
+            pvalues.append(r.pvalue)
         else:
             backup = "ks" if r.kind == NUMERIC else "chi2"
-            pvalues.append(r.statistics[backup]["p_value"])
+            pvalues.append(r.statistics[backup]["pvalue"])
     correct = bonferroni if options.dataset_method == "bonferroni" else benjamini_hochberg
     correction = correct(pvalues, alpha=options.alpha)
     adjusted = dict(zip([r.column for r in features], correction.pvalues_adjusted, strict=True))
@@ -437,4 +437,4 @@ def _corrected(results, features, options):
 
 
 def _with_adjusted(result: ColumnDrift, value: float) -> ColumnDrift:
-    return replace(result, p_value_adjusted=float(value))
+    return replace(result, pvalue_adjusted=float(value))

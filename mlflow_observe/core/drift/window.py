@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 from mlflow_observe.core.drift.integrity import IntegrityResult, check_integrity
 from mlflow_observe.core.drift.multivariate.compare import (
@@ -19,18 +18,13 @@ from mlflow_observe.core.drift.root_cause import (
 from mlflow_observe.core.drift.segments import SegmentCounter
 from mlflow_observe.core.drift.univariate import DriftResult, compare_profiles
 from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.protocol import ResultPart
+
+__all__ = ["EmptyWindowError", "ResultPart", "WindowComparison", "compare_counted"]
 
 
 class EmptyWindowError(ValueError):
     """The production window has no rows to compare."""
-
-
-class ResultPart(Protocol):
-    """What every part of a result offers: its MLflow metrics and its table records."""
-
-    def metrics(self) -> dict[str, float]: ...
-
-    def to_records(self) -> list[dict]: ...
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ class WindowComparison:
         model's feature impact (and prediction drift explained, given the model).
     detectors : ResultPart or None
         Optional backends' detectors (``detectors=[...]``, e.g. alibi-detect's),
-        added after counting by :func:`mlflow_observe.compare.compare`.
+        added after counting by :func:`mlflow_observe.comparison.compare`.
     """
 
     drift: DriftResult

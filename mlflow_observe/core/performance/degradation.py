@@ -16,7 +16,9 @@ alarm; ``tolerance`` (default 2%) is the change too small to matter.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,8 +36,12 @@ from mlflow_observe.core.performance.metrics import (
     classification_metrics,
     regression_metrics,
 )
+from mlflow_observe.core.performance.reference import (
+    CLASSIFICATION,
+    REGRESSION,
+    ReferencePerformance,
+)
 
-CLASSIFICATION, REGRESSION = "classification", "regression"
 REALISED, ESTIMATED = "realised", "estimated"
 MAX_CLASSES = 50
 
@@ -57,8 +63,8 @@ def reference_performance(
     task=None,
     features=None,
     random_state: int = 0,
-) -> dict:
-    """The reference's performance, its bootstrap intervals and, for binary classifiers
+) -> ReferencePerformance:
+    """The reference's performance, its bootstrap intervals and, for classifiers
     with probabilities, the isotonic calibration of those probabilities.
 
     Parameters
@@ -78,53 +84,61 @@ def reference_performance(
 
     Returns
     -------
-    dict
-        JSON-safe: ``task``, ``classes``, ``probabilities``, ``metrics`` (each
-        ``{"value", "ci_low", "ci_high"}``), ``calibration`` and ``n_rows``.
+    ReferencePerformance
+        ``task``, ``classes``, ``probabilities``, ``metrics`` and their
+        ``intervals``, ``calibration`` or the loss models, and ``n_rows``.
+
+    Examples
+    --------
+    >>> performance = reference_performance([0, 1, 1, 0, 1], [0, 1, 0, 0, 1])
+    >>> performance.task, performance.n_rows, performance.metrics["accuracy"]
+    ('classification', 5, 0.8)
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     task = task or _infer_task(y_true)
-    record = {"task": task, "probabilities": list(probabilities or []), "n_rows": len(y_true)}
+    common = {"task": task, "probabilities": tuple(probabilities or ()), "n_rows": len(y_true)}
     if task == REGRESSION:
         arrays = (y_true.astype(float), y_pred.astype(float))
-        record["metrics"] = bootstrap_intervals(
-            regression_metrics, arrays, random_state=random_state
-        )
+        intervals = bootstrap_intervals(regression_metrics, arrays, random_state=random_state)
+        loss: dict[str, Any] = {}
         if features is not None and len(features.columns):
             from mlflow_observe.core.performance.dle import fit_loss_models
 
-            record["loss_features"] = [str(c) for c in features.columns]
-            record["loss_models"] = fit_loss_models(
+            loss["loss_features"] = tuple(str(c) for c in features.columns)
+            loss["loss_models"] = fit_loss_models(
                 features.to_numpy(dtype=float), *arrays, random_state=random_state
             )
-        return record
+        return ReferencePerformance(**common, **_split(intervals), **loss)
     classes = sorted({_scalar(v) for v in np.concatenate([y_true, y_pred])}, key=str)
-    record["classes"] = classes
-    record["class_counts"] = [int(np.sum(y_true == c)) for c in classes]
     matrix = probability_matrix(proba, len(classes)) if proba is not None else None
 
     def metrics(t, p, *rest):
         return classification_metrics(t, p, rest[0] if rest else None, classes=classes)
 
     arrays = (y_true, y_pred) + ((matrix,) if matrix is not None else ())
-    record["metrics"] = bootstrap_intervals(metrics, arrays, random_state=random_state)
-    if matrix is not None and len(classes) == 2:
-        x, y = isotonic_fit(matrix[:, 1], y_true == classes[1])
-        record["calibration"] = {"x": x.tolist(), "y": y.tolist()}
-    elif matrix is not None:  # one-vs-rest calibration of each class's probability
-        record["calibration"] = {
-            "classes": [
-                dict(
-                    zip(
-                        ("x", "y"),
-                        (v.tolist() for v in isotonic_fit(matrix[:, i], y_true == c)),
-                        strict=True,
-                    )
-                )
-                for i, c in enumerate(classes)
-            ]
-        }
-    return record
+    intervals = bootstrap_intervals(metrics, arrays, random_state=random_state)
+    calibration = None
+    if matrix is not None:  # binary: the positive class's; else each class's, one-vs-rest
+        columns = [1] if len(classes) == 2 else range(len(classes))
+        calibration = tuple(
+            tuple(tuple(v.tolist()) for v in isotonic_fit(matrix[:, i], y_true == classes[i]))
+            for i in columns
+        )
+    return ReferencePerformance(
+        **common,
+        **_split(intervals),
+        classes=tuple(classes),
+        class_counts=tuple(int(np.sum(y_true == c)) for c in classes),
+        calibration=calibration,
+    )
+
+
+def _split(intervals: dict) -> dict:
+    """``bootstrap_intervals``' records as the ``metrics`` and ``intervals`` fields."""
+    return {
+        "metrics": {name: m["value"] for name, m in intervals.items()},
+        "intervals": {name: (m["ci_low"], m["ci_high"]) for name, m in intervals.items()},
+    }
 
 
 def _infer_task(y_true: np.ndarray) -> str:
@@ -172,34 +186,68 @@ class MetricDegradation:
 
 @dataclass(frozen=True)
 class DegradationResult:
-    """Realised or estimated performance of a window against the baseline."""
+    """Realised or estimated performance of a window against the baseline.
+
+    Attributes
+    ----------
+    task : {'classification', 'regression'}
+    kind : {'realised', 'estimated'}
+    metric_results : list of MetricDegradation
+        Each metric of the window against the baseline's.
+    degraded : bool
+        Whether any metric is degraded.
+    n_rows : int
+    findings : list of str
+        What was left out or looks wrong, and why.
+
+    Examples
+    --------
+    >>> row = MetricDegradation("accuracy", "realised", 0.9, 0.88, 0.92, 0.8, None, None,
+    ...                         -0.1, -0.11, 0.03, True)
+    >>> result = DegradationResult("classification", "realised", [row], True, 100, [])
+    >>> result.metrics()["degradation/accuracy_delta"]
+    -0.1
+    >>> [record["key"] for record in result.to_records()]
+    ['degradation/accuracy']
+    """
 
     task: str
     kind: str
-    metrics: list
+    metric_results: list
     degraded: bool
     n_rows: int
     findings: list
 
     def metric(self, name: str) -> MetricDegradation:
-        return next(m for m in self.metrics if m.metric == name)
+        return next(m for m in self.metric_results if m.metric == name)
 
-    def mlflow_metrics(self) -> dict:
+    def metrics(self) -> dict[str, float]:
         """``degradation/<metric>``, its ``_delta`` and ``_relative_change``; ``.../degraded``."""
         out = {"degradation/degraded": float(self.degraded)}
-        for m in self.metrics:
+        for m in self.metric_results:
             out[m.key] = m.value
             out[f"{m.key}_delta"] = m.delta
             if m.relative_change is not None:
                 out[f"{m.key}_relative_change"] = m.relative_change
         return {k: float(v) for k, v in out.items() if np.isfinite(v)}
 
+    def mlflow_metrics(self) -> dict[str, float]:
+        """Deprecated: use :meth:`metrics` (this alias goes in the next release)."""
+        warnings.warn(
+            "DegradationResult.mlflow_metrics() is deprecated and will be removed in the next "
+            "release; use DegradationResult.metrics().",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.metrics()
+
     def to_records(self) -> list[dict]:
-        return [{**asdict(m), "key": m.key} for m in self.metrics]
+        """One record per metric: the :class:`MetricDegradation` fields and its metric ``key``."""
+        return [{**asdict(m), "key": m.key} for m in self.metric_results]
 
 
 def compare_performance(
-    performance: dict | None,
+    performance: ReferencePerformance | None,
     *,
     y_true=None,
     y_pred=None,
@@ -215,7 +263,7 @@ def compare_performance(
     baseline has loss models, from ``features``, a DataFrame of the window).
     See the module docstring for the rule.
     """
-    if not performance:
+    if performance is None:
         raise DegradationError(
             "The baseline was recorded without labels and predictions, so there is no "
             "performance to compare with. Record it with log_baseline(df, targets='label', "
@@ -238,7 +286,7 @@ def compare_performance(
 
 
 def judge_performance(
-    performance: dict,
+    performance: ReferencePerformance,
     kind: str,
     values: dict,
     bands: dict,
@@ -249,35 +297,32 @@ def judge_performance(
 ) -> DegradationResult:
     """Each metric of a window (``values``, and ``bands`` when estimated) against the
     baseline's, by the rule of the module docstring; the step every engine shares."""
-    baseline = performance["metrics"]
+    baseline = performance.metrics
     results = []
     for name, value in values.items():
         if name not in baseline:
             continue
         reference = baseline[name]
+        low, high = performance.interval(name)
         better = HIGHER_IS_BETTER[name]
-        spread = (
-            (reference["value"] - reference["ci_low"])
-            if better
-            else (reference["ci_high"] - reference["value"])
-        )
-        widen = np.sqrt(1 + performance["n_rows"] / max(n_rows, 1))
-        margin = max(spread, 0.0) * widen + tolerance * abs(reference["value"])
-        delta = value - reference["value"]
+        spread = (reference - low) if better else (high - reference)
+        widen = np.sqrt(1 + performance.n_rows / max(n_rows, 1))
+        margin = max(spread, 0.0) * widen + tolerance * abs(reference)
+        delta = value - reference
         worse_by = -delta if better else delta
         band = bands.get(name)
         results.append(
             MetricDegradation(
                 metric=name,
                 kind=kind,
-                baseline=reference["value"],
-                baseline_low=reference["ci_low"],
-                baseline_high=reference["ci_high"],
+                baseline=reference,
+                baseline_low=low,
+                baseline_high=high,
                 value=value,
                 band_low=band["band_low"] if band else None,
                 band_high=band["band_high"] if band else None,
                 delta=delta,
-                relative_change=delta / abs(reference["value"]) if reference["value"] else None,
+                relative_change=delta / abs(reference) if reference else None,
                 margin=margin,
                 degraded=bool(worse_by > margin),
             )
@@ -286,9 +331,9 @@ def judge_performance(
         if name not in values and (kind == REALISED or name in ESTIMATED_METRICS):
             findings.append(f"{name}: not computed on this window (see the other findings).")
     return DegradationResult(
-        task=performance["task"],
+        task=performance.task,
         kind=kind,
-        metrics=results,
+        metric_results=results,
         degraded=any(r.degraded for r in results),
         n_rows=n_rows,
         findings=findings,
@@ -296,9 +341,9 @@ def judge_performance(
 
 
 def _realised(performance, y_true, y_pred, proba, findings) -> dict:
-    if performance["task"] == REGRESSION:
+    if performance.task == REGRESSION:
         return regression_metrics(y_true.astype(float), y_pred.astype(float))
-    classes = performance["classes"]
+    classes = performance.classes
     known = {str(c) for c in classes}
     new = sorted({str(v) for v in pd.unique(y_true)} - known)
     if new:
@@ -333,7 +378,7 @@ def label_shift_finding(performance, current, findings) -> None:
     """The label-shift finding from the window's count of each baseline class."""
     from mlflow_observe.core.stats import chi_square
 
-    reference, classes = performance.get("class_counts"), performance["classes"]
+    reference, classes = performance.class_counts, performance.classes
     if not reference or sum(current) == 0:
         return
     test = chi_square(reference, current)
@@ -373,19 +418,19 @@ def _as_classes(values: np.ndarray, classes, findings, what: str) -> np.ndarray:
 
 
 def _estimated(performance, y_pred, proba, features, random_state) -> dict:
-    if performance["task"] == REGRESSION:
+    if performance.task == REGRESSION:
         return _estimated_regression(performance, y_pred, features, random_state)
-    if "calibration" not in performance:
+    if performance.calibration is None:
         raise DegradationError(
             "The baseline has no calibration: record it with the probability column, "
             "log_baseline(df, targets=..., predictions=..., probabilities=['p_1'])."
         )
     if proba is None:
         raise DegradationError(
-            f"The window has no probability columns {performance['probabilities']}: "
+            f"The window has no probability columns {list(performance.probabilities)}: "
             "they are needed to estimate performance without labels."
         )
-    classes = performance["classes"]
+    classes = performance.classes
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
     if len(classes) == 2:
@@ -393,21 +438,17 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
 
 
-def calibrated_probabilities(performance: dict, proba) -> np.ndarray:
+def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.ndarray:
     """The window's probabilities through the baseline's calibration: the positive
     class's (binary, shape (n,)) or every class's, rows summing to one (shape (n, k))."""
-    classes = performance["classes"]
+    classes, calibration = performance.classes, performance.calibration
+    assert classes is not None and calibration is not None  # a classifier's, with probabilities
     matrix = probability_matrix(proba, len(classes))
-    calibration = performance["calibration"]
+    curves = [(np.asarray(x), np.asarray(y)) for x, y in calibration]
     if len(classes) == 2:
-        return isotonic_predict(
-            (np.asarray(calibration["x"]), np.asarray(calibration["y"])), matrix[:, 1]
-        )
+        return isotonic_predict(curves[0], matrix[:, 1])
     calibrated = np.column_stack(
-        [
-            isotonic_predict((np.asarray(c["x"]), np.asarray(c["y"])), matrix[:, i])
-            for i, c in enumerate(calibration["classes"])
-        ]
+        [isotonic_predict(curve, matrix[:, i]) for i, curve in enumerate(curves)]
     )
     totals = calibrated.sum(axis=1, keepdims=True)
     return np.where(totals > 0, calibrated / np.where(totals > 0, totals, 1), 1 / len(classes))
@@ -422,18 +463,18 @@ def class_index(values, classes) -> np.ndarray:
 def _estimated_regression(performance, y_pred, features, random_state) -> dict:
     from mlflow_observe.core.performance.dle import estimate_regression_performance
 
-    if "loss_models" not in performance:
+    if performance.loss_models is None:
         raise DegradationError(
             "The baseline has no loss models: record it with the numeric features, the "
             "labels and the predictions, log_baseline(df, targets=..., predictions=...)."
         )
-    names = performance["loss_features"]
+    names = list(performance.loss_features)
     missing = [c for c in names if features is None or c not in features.columns]
     if missing:
         raise DegradationError(f"The window lacks the features the loss models need: {missing}.")
     matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     return estimate_regression_performance(
-        performance["loss_models"], matrix, y_pred, random_state=random_state
+        performance.loss_models, matrix, y_pred, random_state=random_state
     )
 
 
@@ -442,12 +483,34 @@ OTHER_SEGMENT = "(other)"
 
 @dataclass(frozen=True)
 class SegmentDegradation:
-    """The comparison of one segment (rows sharing a value of a segment column)."""
+    """The comparison of one segment (rows sharing a value of a segment column).
+
+    Its :meth:`metrics` are the segment's own, under the keys a whole window's
+    comparison uses (for a segment logged on a run of its own); a window's run
+    logs only ``degradation/n_segments`` and ``degradation/n_degraded_segments``.
+    """
 
     column: str
     value: str
     n_rows: int
     result: DegradationResult
+
+    def metrics(self) -> dict[str, float]:
+        """The segment's :meth:`DegradationResult.metrics`."""
+        return self.result.metrics()
+
+    def to_records(self) -> list[dict]:
+        """One record: the segment, its verdict, its worst change and its metrics' records."""
+        return [
+            {
+                "column": self.column,
+                "value": self.value,
+                "n_rows": self.n_rows,
+                "degraded": self.result.degraded,
+                "worst_relative_change": self.worst_change(),
+                "metrics": self.result.to_records(),
+            }
+        ]
 
     def worst_change(self) -> float:
         """The largest relative worsening over the metrics (0 when none got worse)."""
@@ -455,13 +518,13 @@ class SegmentDegradation:
             -(m.relative_change or 0.0)
             if HIGHER_IS_BETTER[m.metric]
             else (m.relative_change or 0.0)
-            for m in self.result.metrics
+            for m in self.result.metric_results
         ]
         return max([0.0, *changes])
 
 
 def compare_segments(
-    performance: dict,
+    performance: ReferencePerformance,
     segments: pd.DataFrame,
     *,
     y_true=None,

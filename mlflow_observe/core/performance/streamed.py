@@ -50,6 +50,7 @@ from mlflow_observe.core.performance.degradation import (
     probability_matrix,
 )
 from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf
+from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.sample import RowSample
 
 AUC_BINS = 10_000
@@ -63,7 +64,7 @@ class StreamedPerformance:
 
     Parameters
     ----------
-    performance : dict
+    performance : ReferencePerformance
         The baseline's recorded performance (``DataProfile.performance``).
     predictions : str
         The prediction column of the batches.
@@ -91,14 +92,14 @@ class StreamedPerformance:
 
     def __init__(
         self,
-        performance: dict,
+        performance: ReferencePerformance,
         *,
         predictions: str,
         targets: str | None = None,
         sample_size: int = SAMPLE_SIZE,
         random_state: int = 0,
     ):
-        if not performance:
+        if performance is None:
             raise DegradationError(
                 "The baseline was recorded without labels and predictions, so there is no "
                 "performance to compare with."
@@ -109,9 +110,9 @@ class StreamedPerformance:
         self.n_rows = 0
         self.n_labelled = 0
         self._findings: dict[str, None] = {}  # in order of first appearance
-        self._probabilities = list(performance.get("probabilities") or [])
+        self._probabilities = list(performance.probabilities)
         self._has_probabilities = True
-        self._features = list(performance.get("loss_features") or [])
+        self._features = list(performance.loss_features or ())
         self._rng = np.random.default_rng(random_state)
         self._sample = RowSample(
             sample_size, [_ROW, predictions, *self._probabilities, *self._features]
@@ -119,9 +120,11 @@ class StreamedPerformance:
         self._classification: _ClassificationCounts | None = None
         self._expected: _ExpectedCounts | None = None
         self._regression: _RegressionSums | None = None
-        if performance["task"] == CLASSIFICATION:
+        if performance.task == CLASSIFICATION:
             self._classification = _ClassificationCounts(performance)
-            self._expected = _ExpectedCounts(performance) if "calibration" in performance else None
+            self._expected = (
+                _ExpectedCounts(performance) if performance.calibration is not None else None
+            )
         else:
             self._regression = _RegressionSums()
 
@@ -151,7 +154,7 @@ class StreamedPerformance:
         if y_true is not None:
             self.n_labelled += int(pd.notna(y_true).sum())
         findings: list[str] = []
-        if self.performance["task"] == CLASSIFICATION:
+        if self.performance.task == CLASSIFICATION:
             if y_true is not None:
                 assert self._classification is not None  # built for a classifier
                 self._classification.update(y_true, y_pred, proba, findings)
@@ -172,7 +175,7 @@ class StreamedPerformance:
         """
         if self.n_labelled:
             findings = list(self._findings)
-            if self.performance["task"] == CLASSIFICATION:
+            if self.performance.task == CLASSIFICATION:
                 assert self._classification is not None  # built for a classifier
                 values = self._classification.metrics(self._has_probabilities, findings)
             else:
@@ -235,9 +238,10 @@ class StreamedPerformance:
 class _ClassificationCounts:
     """Confusion counts, per-class score bins, and the sums of log loss."""
 
-    def __init__(self, performance: dict):
+    def __init__(self, performance: ReferencePerformance):
         self.performance = performance
-        self.classes = list(performance["classes"])
+        assert performance.classes is not None  # a classifier's
+        self.classes = list(performance.classes)
         k = len(self.classes)
         self.confusion = np.zeros((k + 1, k + 1), dtype=np.int64)  # last: not a known class
         self.n_equal = 0  # y_true == y_pred, unknown classes included, as accuracy counts
@@ -326,9 +330,10 @@ class _ClassificationCounts:
 class _ExpectedCounts:
     """CBPE's expected confusion sums and the calibrated probabilities' bins."""
 
-    def __init__(self, performance: dict):
+    def __init__(self, performance: ReferencePerformance):
         self.performance = performance
-        self.k = k = len(performance["classes"])
+        assert performance.classes is not None  # a classifier's
+        self.k = k = len(performance.classes)
         self.n_rows = 0
         self.sums = np.zeros((k, 3))  # expected TP, FP, FN of each class (binary: class 1)
         self.expected_correct = 0.0
@@ -337,7 +342,7 @@ class _ExpectedCounts:
 
     def update(self, y_pred, proba) -> None:
         calibrated = calibrated_probabilities(self.performance, proba)
-        predicted = class_index(y_pred, self.performance["classes"])
+        predicted = class_index(y_pred, self.performance.classes)
         n = len(predicted)
         if self.k == 2:
             p = np.clip(calibrated, 0.0, 1.0)

@@ -27,6 +27,7 @@ from mlflow_observe.core._validation import (
     checked,
 )
 from mlflow_observe.core.performance.degradation import reference_performance
+from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
@@ -66,6 +67,9 @@ class DataProfile:
         Rows counted.
     sample : RowSample
         A uniform sample of at most ``settings['sample_size']`` rows.
+    performance : ReferencePerformance or None
+        The reference's model performance, when recorded with labels and
+        predictions (see :mod:`mlflow_observe.core.performance.reference`).
     impact : FeatureImpact or None
         Each feature's impact on the model's predictions, when recorded with a
         model (see :mod:`mlflow_observe.core.profile.feature_impact`).
@@ -93,8 +97,7 @@ class DataProfile:
         performance=None,
     ):
         self.columns = dict(columns)
-        # The reference's model performance (see core.degradation), when recorded.
-        self.performance = performance
+        self.performance: ReferencePerformance | None = performance
         self.impact = None
         self.excluded = dict(excluded or {})
         self.targets = targets
@@ -151,13 +154,24 @@ class DataProfile:
         self._n_updates += 1
 
     def merge(self, other: DataProfile) -> DataProfile:
-        """Return the profile of both parts' rows. The two must share their layout."""
+        """Return the profile of both parts' rows. The two must share their layout.
+
+        The reference performance merges as :meth:`ReferencePerformance.merge` says:
+        kept when both parts carry the same (or one has none), refused otherwise.
+        """
         if list(self.columns) != list(other.columns):
             raise ProfileError(
                 "Cannot merge profiles of different columns: "
                 f"{list(self.columns)} != {list(other.columns)}."
             )
         merged = self.empty_like()
+        if self.performance is None:
+            merged.performance = other.performance
+        elif other.performance is not None:
+            try:
+                merged.performance = self.performance.merge(other.performance)
+            except ValueError as exc:
+                raise ProfileError(str(exc)) from exc
         merged.columns = {
             name: column.merge(other.columns[name]) for name, column in self.columns.items()
         }
@@ -172,7 +186,10 @@ class DataProfile:
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's inputs: every compared column but the label, prediction and probabilities."""
         roles = {self.targets, self.predictions}
+        if self.performance is not None:
+            roles.update(self.performance.probabilities)
         return [name for name in self.columns if name not in roles]
 
     # -- serialisation --------------------------------------------------------------------
@@ -188,7 +205,7 @@ class DataProfile:
             "targets": self.targets,
             "predictions": self.predictions,
             "excluded": self.excluded,
-            "performance": self.performance,
+            "performance": None if self.performance is None else self.performance.to_dict(),
             "impact": None if self.impact is None else self.impact.to_dict(),
             "columns": [
                 {"name": name, **column.to_dict()} for name, column in self.columns.items()
@@ -219,7 +236,11 @@ class DataProfile:
             targets=payload["targets"],
             predictions=payload["predictions"],
             settings=payload["settings"],
-            performance=payload.get("performance"),
+            performance=(
+                ReferencePerformance.from_dict(payload["performance"])
+                if payload.get("performance")
+                else None
+            ),
         )
         profile.n_rows = int(payload["n_rows"])
         profile._n_updates = int(payload.get("n_updates", 1))

@@ -189,7 +189,7 @@ def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
         "kind": ROLE,
         "method": statistic_name,
         "exact": None,
-        "p_value_adjusted": None,
+        "pvalue_adjusted": None,
         "n_reference": None,
         "n_current": None,
     }
@@ -197,7 +197,7 @@ def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
         return {
             **base,
             "statistic": None,
-            "p_value": None,
+            "pvalue": None,
             "threshold": None,
             "drifted": False,
             "status": "skipped",
@@ -208,7 +208,7 @@ def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
     return {
         **base,
         "statistic": result.statistic,
-        "p_value": result.pvalue,
+        "pvalue": result.pvalue,
         "threshold": result.threshold,
         "drifted": result.drifted,
         "status": "drift" if result.drifted else "ok",
