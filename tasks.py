@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""The project's two commands; each sets itself up on a machine with only Python.
+"""The project's commands; each sets itself up on a machine with only Python.
 
-    python3 tasks.py demo        # end-to-end demo on a local SQLite tracking store
-    python3 tasks.py test        # the test suite (what CI runs)
-    python3 tasks.py test-alibi  # the alibi-detect backend's tests (CI runs them too)
-    python3 tasks.py docs        # the documentation site: mkdocs build --strict into site/
+    python3 tasks.py demo         # end-to-end demo on a local SQLite tracking store
+    python3 tasks.py test         # the whole test suite, in parallel (what CI runs)
+    python3 tasks.py test --fast  # pure tests and doctests: no servers, Spark or browser
+    python3 tasks.py lint         # ruff check, ruff format --check, mypy (core), lint-imports
+    python3 tasks.py test-alibi   # the alibi-detect backend's tests (CI runs them too)
+    python3 tasks.py docs         # the documentation site: mkdocs build --strict into site/
 
-demo, test and docs create ./.venv (numpy 2, no alibi-detect) and install the
-package with its test and docs extras when setup.cfg has changed since the last
-install.
+Arguments after the command go to pytest (test, test-alibi) or mkdocs (docs).
+demo, test, lint and docs create ./.venv (numpy 2, no alibi-detect) and install
+the package with its test and docs extras when setup.cfg has changed since the
+last install.
 test-alibi does the same in ./.venv-alibi with the ``alibi`` extra, numpy<2 and
 PyTorch's CPU build, and runs tests_alibi/.
 """
@@ -72,8 +75,46 @@ def ensure_environment(
     return python
 
 
+# The fast subset: every test that starts no process (mlflow server, models serve,
+# a Python subprocess), no Spark session and no browser, and takes a few seconds at most.
+FAST_MARKERS = "not server and not spark and not browser and not slow"
+
+# python3 tasks.py lint: each check runs even when an earlier one failed.
+LINT_COMMANDS = (
+    ("ruff check", ["ruff", "check", "."]),
+    ("ruff format --check", ["ruff", "format", "--check", "."]),
+    ("mypy (mlflow_observe/core)", ["mypy"]),
+    ("import-linter (layers)", ["lint-imports"]),
+)
+
+
+def lint(env) -> int:
+    failed = []
+    for name, (tool, *args) in LINT_COMMANDS:
+        print(f"== {name} ==", flush=True)
+        if subprocess.run([str(BIN / tool), *args], cwd=ROOT, env=env).returncode != 0:
+            failed.append(name)
+    # Not worded as a test summary: the test suites' summaries end the CI log.
+    if failed:
+        print(f"lint failed: {'; '.join(failed)}")
+    else:
+        print(f"lint: all {len(LINT_COMMANDS)} checks clean")
+    return 1 if failed else 0
+
+
+def test_command(args) -> list:
+    """pytest on every core: the fast subset test by test, or the whole suite file by file."""
+    workers = str(os.cpu_count() or 1)
+    if "--fast" in args:
+        args = [a for a in args if a != "--fast"]
+        return [str(PYTHON), "-m", "pytest", "-n", workers, "-m", FAST_MARKERS, *args]
+    # loadfile: a module's tests share its module-scoped fixtures (an mlflow server, a
+    # Spark session, a trained model), so each module runs whole on one worker.
+    return [str(PYTHON), "-m", "pytest", "-n", workers, "--dist", "loadfile", *args]
+
+
 def main(argv) -> int:
-    if not argv or argv[0] not in ("demo", "test", "test-alibi", "docs"):
+    if not argv or argv[0] not in ("demo", "test", "test-alibi", "docs", "lint"):
         print(__doc__)
         return 2
     env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -84,6 +125,8 @@ def main(argv) -> int:
         command = [str(python), "-m", "pytest", "tests_alibi", *argv[1:]]
         return subprocess.run(command, cwd=ROOT, env=env).returncode
     ensure_environment()
+    if argv[0] == "lint":
+        return lint(env)
     if argv[0] == "demo":
         command = [str(PYTHON), str(ROOT / "examples" / "quickstart.py"), *argv[1:]]
     elif argv[0] == "docs":
@@ -101,7 +144,7 @@ def main(argv) -> int:
             *argv[1:],
         ]
     else:
-        command = [str(PYTHON), "-m", "pytest", *argv[1:]]
+        command = test_command(argv[1:])
     return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 

@@ -21,7 +21,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(model_uri: str, tracking_uri: str, log_dir, **env):
-    """Run ``mlflow models serve -m model_uri`` with prediction logging to ``log_dir``; yield its URL.
+    """Run ``mlflow models serve -m model_uri``, logging predictions to ``log_dir``; yield its URL.
 
     Leaving the block stops the server with SIGTERM, as a container runtime
     does, and waits for all its processes: every answered request is then in the

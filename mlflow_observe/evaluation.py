@@ -116,7 +116,7 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     prepared = prepare_window_part(
         pd.DataFrame([names], columns=names), profile, predictions=predictions, targets=targets
     )
-    window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0])))
+    window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0], strict=True)))
     comparison = compare(profile, window, options)
     bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
     return _log_window(comparison, profile, options, config, list(bounds or []))

@@ -1,15 +1,9 @@
-import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
+import shutil
 
 import mlflow
-import numpy as np
-import pandas as pd
 import pytest
-import requests
+from helpers import running_mlflow_server
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -21,9 +15,25 @@ def _end_runs():
         mlflow.end_run()
 
 
+@pytest.fixture(scope="session")
+def _empty_store(tmp_path_factory):
+    """A SQLite tracking store with MLflow's schema and nothing else, made once per process.
+
+    Creating the schema (MLflow's database migrations) takes seconds; each test copies
+    this file instead, and MLflow finds its schema up to date. Under pytest-xdist each
+    worker has its own (tmp_path_factory is per worker).
+    """
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    mlflow.set_tracking_uri(f"sqlite:///{path}")
+    assert mlflow.search_experiments()  # the schema and the default experiment exist
+    mlflow.set_tracking_uri(None)
+    return path
+
+
 @pytest.fixture
-def tracking_uri(tmp_path):
+def tracking_uri(tmp_path, _empty_store):
     """A fresh SQLite tracking store (with a local artifact root) for one test."""
+    shutil.copyfile(_empty_store, tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     # Artifacts beside the store, not in ./mlruns of the working directory.
@@ -34,65 +44,6 @@ def tracking_uri(tmp_path):
     mlflow.set_tracking_uri(None)
     # The active experiment id belongs to this store; forget it for the next test.
     mlflow.tracking.fluent._active_experiment_id = None
-
-
-def make_frame(n, *, seed=0, shift=0.0, scale=1.0, category_p=(0.6, 0.3, 0.1)):
-    """Features with known distributions: two normals, a categorical and a boolean."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "num_a": rng.normal(shift, scale, n),
-            "num_b": rng.normal(10.0, 2.0, n),
-            "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
-            "flag": rng.random(n) < 0.3,
-        }
-    )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_mlflow_server(root):
-    """A real `mlflow server` process on loopback, with a SQLite store and artifacts in root."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--default-artifact-root",
-            str(root / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if requests.get(f"{url}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture

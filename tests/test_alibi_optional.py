@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 
 from mlflow_observe.backends.alibi import INSTALL_COMMAND, BackendNotInstalledError
 from mlflow_observe.comparison import compare
@@ -21,6 +21,7 @@ from mlflow_observe.core.profile.data_profile import build_profile
 ALIBI_INSTALLED = importlib.util.find_spec("alibi_detect") is not None
 
 
+@pytest.mark.server
 def test_default_evaluators_import_no_alibi_detect(tmp_path):
     # A fresh interpreter: what this test session imported elsewhere does not count.
     script = textwrap.dedent(f"""
@@ -86,6 +87,7 @@ def test_no_detectors_asked_means_no_backend_needed():
     assert not any(key.startswith("drift/alibi/") for key in comparison.metrics())
 
 
+@pytest.mark.server
 @pytest.mark.skipif(ALIBI_INSTALLED, reason="alibi-detect is installed in this environment")
 def test_cli_detector_without_the_extra_exits_3_with_the_install_command(tracking_uri, tmp_path):
     import shutil

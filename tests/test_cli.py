@@ -8,9 +8,12 @@ import sys
 
 import mlflow
 import pytest
-from conftest import free_port, make_frame
+from helpers import free_port, make_frame
 
 import mlflow_observe as mo
+
+# Every test runs the mlflow-observe command in its own process.
+pytestmark = pytest.mark.server
 
 
 def _cli(*args, env=None, timeout=180):

@@ -5,6 +5,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import binary_frame, multiclass_frame, regression_frame, sigmoid
 from mlflow.exceptions import MlflowException
 from sklearn import metrics as skm
 
@@ -19,30 +20,12 @@ from mlflow_observe.core.performance.metrics import (
 )
 
 
-def _sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def _binary(n, seed, shift=0.0, flip_region=False):
-    """A calibrated, correctly specified model: P(y=1 | x) = sigmoid(2 x1 - x2)."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(shift, 1, n), rng.normal(0, 1, n)
-    p = _sigmoid(2 * x1 - x2)
-    y = (rng.random(n) < p).astype(int)
-    if flip_region:  # concept shift: the labels of one region flip
-        region = x1 > 0.5
-        y[region] = 1 - y[region]
-    return pd.DataFrame(
-        {"x1": x1, "x2": x2, "p_1": p, "prediction": (p > 0.5).astype(int), "label": y}
-    )
-
-
 def _profile(frame):
     return mo.build_profile(frame, targets="label", predictions="prediction", probabilities=["p_1"])
 
 
 def test_classification_metrics_equal_scikit_learn():
-    frame = _binary(3000, seed=1)
+    frame = binary_frame(3000, seed=1)
     ours = classification_metrics(
         frame["label"],
         frame["prediction"],
@@ -95,10 +78,10 @@ def test_regression_metrics_equal_scikit_learn():
 
 
 def test_estimation_tracks_realised_under_covariate_shift():
-    baseline = _profile(_binary(5000, seed=10))
+    baseline = _profile(binary_frame(5000, seed=10))
     covered, gaps = 0, []
     for seed in range(20):
-        window = _binary(4000, seed=100 + seed, shift=0.8)
+        window = binary_frame(4000, seed=100 + seed, shift=0.8)
         realised = compare_performance(
             baseline.performance,
             y_true=window["label"],
@@ -120,8 +103,8 @@ def test_estimation_tracks_realised_under_covariate_shift():
 
 
 def test_concept_shift_is_caught_once_labels_arrive():
-    baseline = _profile(_binary(5000, seed=10))
-    window = _binary(4000, seed=7, flip_region=True)
+    baseline = _profile(binary_frame(5000, seed=10))
+    window = binary_frame(4000, seed=7, flip_region=True)
     realised = compare_performance(
         baseline.performance,
         y_true=window["label"],
@@ -136,17 +119,17 @@ def test_concept_shift_is_caught_once_labels_arrive():
 
 
 def test_no_false_degradation_and_a_real_drop_is_flagged():
-    baseline = _profile(_binary(5000, seed=10))
+    baseline = _profile(binary_frame(5000, seed=10))
     for seed in range(20):
-        calm = _binary(3000, seed=200 + seed)
+        calm = binary_frame(3000, seed=200 + seed)
         result = compare_performance(
             baseline.performance, y_true=calm["label"], y_pred=calm["prediction"], proba=calm["p_1"]
         )
         assert not result.degraded, [m for m in result.metric_results if m.degraded]
-    noisy = _binary(3000, seed=300)
+    noisy = binary_frame(3000, seed=300)
     rng = np.random.default_rng(0)
     x1 = noisy["x1"] + rng.normal(0, 1.5, len(noisy))  # the model now sees a noisy feature
-    noisy["p_1"] = _sigmoid(2 * x1 - noisy["x2"])
+    noisy["p_1"] = sigmoid(2 * x1 - noisy["x2"])
     noisy["prediction"] = (noisy["p_1"] > 0.5).astype(int)
     dropped = compare_performance(
         baseline.performance, y_true=noisy["label"], y_pred=noisy["prediction"], proba=noisy["p_1"]
@@ -155,8 +138,8 @@ def test_no_false_degradation_and_a_real_drop_is_flagged():
 
 
 def test_bad_input_findings_and_errors():
-    baseline = _profile(_binary(3000, seed=10))
-    window = _binary(500, seed=4)
+    baseline = _profile(binary_frame(3000, seed=10))
+    window = binary_frame(500, seed=4)
     window.loc[:10, "label"] = 2
     result = compare_performance(
         baseline.performance,
@@ -181,12 +164,16 @@ def test_bad_input_findings_and_errors():
         compare_performance(baseline.performance, y_pred=window["prediction"])
 
 
+@pytest.mark.slow
 def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
     with mlflow.start_run() as training:
         mo.log_baseline(
-            _binary(4000, seed=10), targets="label", predictions="prediction", probabilities=["p_1"]
+            binary_frame(4000, seed=10),
+            targets="label",
+            predictions="prediction",
+            probabilities=["p_1"],
         )
-    window = _binary(3000, seed=5, flip_region=True)
+    window = binary_frame(3000, seed=5, flip_region=True)
     with mlflow.start_run() as run:
         realised = mlflow.models.evaluate(
             data=window,
@@ -219,8 +206,8 @@ def test_evaluator_end_to_end_with_and_without_labels(tracking_uri):
 
 
 def test_segments_find_the_region_that_got_worse(tracking_uri):
-    baseline = _binary(5000, seed=10)
-    window = _binary(6000, seed=11)
+    baseline = binary_frame(5000, seed=10)
+    window = binary_frame(6000, seed=11)
     rng = np.random.default_rng(1)
     window["country"] = rng.choice(
         ["fr", "de", "es", "tiny"], len(window), p=[0.45, 0.3, 0.24, 0.01]
@@ -237,8 +224,9 @@ def test_segments_find_the_region_that_got_worse(tracking_uri):
         run_id=result._run_id, artifact_path="degradation_table.json"
     )
     import json
+    from pathlib import Path
 
-    segments = json.load(open(local))["segments"]
+    segments = json.loads(Path(local).read_text())["segments"]
     assert segments[0]["value"] == "de" and segments[0]["degraded"]
     assert {s["value"]: s["degraded"] for s in segments} == {
         "de": True,
@@ -250,22 +238,14 @@ def test_segments_find_the_region_that_got_worse(tracking_uri):
     assert table  # the overall metrics are still there
 
 
-def _regression(n, seed, noise_scale=1.0):
-    """y = 3 x1 + noise whose size grows with |x2|: the error depends on the inputs."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(0, 1, n), rng.normal(0, noise_scale, n)
-    y = 3 * x1 + rng.normal(0, 0.2 + np.abs(x2))
-    return pd.DataFrame({"x1": x1, "x2": x2, "prediction": 3 * x1, "target": y})
-
-
 def test_direct_loss_estimation_for_regressors(tracking_uri):
     with mlflow.start_run() as training:
-        mo.log_baseline(_regression(5000, seed=1), targets="target", predictions="prediction")
+        mo.log_baseline(regression_frame(5000, seed=1), targets="target", predictions="prediction")
     profile = mo.load_baseline(training.info.run_id)
     assert profile.performance.task == "regression"
     assert profile.performance.loss_features == ("x1", "x2")
     for seed, scale in ((2, 1.0), (3, 1.3)):  # calm, then larger errors from a wider x2
-        window = _regression(4000, seed=seed, noise_scale=scale)
+        window = regression_frame(4000, seed=seed, noise_scale=scale)
         realised = regression_metrics(window["target"], window["prediction"])
         estimated = compare_performance(
             profile.performance, y_pred=window["prediction"], features=window
@@ -278,35 +258,15 @@ def test_direct_loss_estimation_for_regressors(tracking_uri):
     )
 
 
-def _multiclass(n, seed, shift=0.0):
-    """Calibrated softmax over three classes of two features."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(shift, 1, (n, 2))
-    logits = np.column_stack([x[:, 0], x[:, 1], -x[:, 0] - x[:, 1]]) * 1.5
-    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    labels = np.array(["a", "b", "c"])[(rng.random((n, 1)) > p.cumsum(axis=1)).sum(axis=1)]
-    return pd.DataFrame(
-        {
-            "x1": x[:, 0],
-            "x2": x[:, 1],
-            "p_a": p[:, 0],
-            "p_b": p[:, 1],
-            "p_c": p[:, 2],
-            "prediction": np.array(["a", "b", "c"])[p.argmax(1)],
-            "label": labels,
-        }
-    )
-
-
 def test_multiclass_estimation_tracks_realised_under_covariate_shift():
     baseline = mo.build_profile(
-        _multiclass(6000, seed=1),
+        multiclass_frame(6000, seed=1),
         targets="label",
         predictions="prediction",
         probabilities=["p_a", "p_b", "p_c"],
     )
     for seed in range(3):
-        window = _multiclass(4000, seed=10 + seed, shift=0.5)
+        window = multiclass_frame(4000, seed=10 + seed, shift=0.5)
         proba = window[["p_a", "p_b", "p_c"]]
         realised = compare_performance(
             baseline.performance, y_true=window["label"], y_pred=window["prediction"], proba=proba
@@ -344,7 +304,7 @@ def _as_dtypes(frame, label_dtype, prediction_dtype):
 
 @pytest.fixture(scope="module")
 def int_int_answer():
-    reference, window = _binary(1500, seed=10), _binary(800, seed=11, shift=0.3)
+    reference, window = binary_frame(1500, seed=10), binary_frame(800, seed=11, shift=0.3)
     profile = _profile(reference)
     return reference, window, profile, _answers(profile, window)
 
@@ -394,7 +354,7 @@ def test_every_dtype_pair_gives_the_int_int_answer(int_int_answer, label_dtype, 
 @pytest.mark.parametrize("dtype", ["str", "category", "string", "object"])
 def test_text_classes_in_any_dtype_give_the_same_answer(dtype):
     names = np.array(["no", "yes"])
-    reference, window = _binary(1500, seed=10), _binary(800, seed=11)
+    reference, window = binary_frame(1500, seed=10), binary_frame(800, seed=11)
 
     def as_text(frame, kind):
         label, prediction = names[frame["label"]], names[frame["prediction"]]
@@ -411,7 +371,7 @@ def test_text_classes_in_any_dtype_give_the_same_answer(dtype):
 
 def test_float_labels_with_probabilities_are_binary_classification():
     """The issue's case: 0.0/1.0 labels, int predictions, a probability column."""
-    reference, window = _binary(3000, seed=10), _binary(1000, seed=12)
+    reference, window = binary_frame(3000, seed=10), binary_frame(1000, seed=12)
     floats = reference.assign(label=reference["label"].astype(float))
     for task in (None, "classification"):
         profile = mo.build_profile(
@@ -436,7 +396,7 @@ def test_float_labels_with_probabilities_are_binary_classification():
 
 
 def test_labels_and_predictions_that_cannot_be_the_same_classes_are_refused():
-    frame = _binary(500, seed=1)
+    frame = binary_frame(500, seed=1)
     frame["prediction"] = np.where(frame["prediction"] == 1, "yes", "no")
     with pytest.raises(mo.ProfileError) as caught:
         mo.build_profile(frame, targets="label", predictions="prediction", probabilities=["p_1"])
@@ -445,13 +405,13 @@ def test_labels_and_predictions_that_cannot_be_the_same_classes_are_refused():
 
 
 def test_a_moved_label_distribution_is_reported():
-    baseline = _profile(_binary(5000, seed=10))
-    calm = _binary(3000, seed=20)
+    baseline = _profile(binary_frame(5000, seed=10))
+    calm = binary_frame(3000, seed=20)
     calm_result = compare_performance(
         baseline.performance, y_true=calm["label"], y_pred=calm["prediction"], proba=calm["p_1"]
     )
     assert not any("label distribution moved" in f for f in calm_result.findings)
-    shifted = _binary(3000, seed=21, shift=0.8)  # more positives
+    shifted = binary_frame(3000, seed=21, shift=0.8)  # more positives
     result = compare_performance(
         baseline.performance,
         y_true=shifted["label"],
@@ -482,8 +442,8 @@ def test_results_offer_metrics_and_records_and_the_old_name_warns():
     from mlflow_observe.core.performance.degradation import compare_segments
     from mlflow_observe.core.protocol import ResultPart
 
-    baseline = _profile(_binary(3000, seed=11))
-    window = _binary(2000, seed=12)
+    baseline = _profile(binary_frame(3000, seed=11))
+    window = binary_frame(2000, seed=12)
     window.loc[window.index[:1000], "prediction"] = 1 - window["prediction"].iloc[:1000]
     result = compare_performance(
         baseline.performance,
@@ -543,7 +503,7 @@ def _streamed(performance, window, batch=250, targets="label"):
 
 
 def test_rows_without_labels_are_judged_as_unlabelled(tracking_uri):
-    reference, window = _binary(4000, seed=10), _binary(2000, seed=13)
+    reference, window = binary_frame(4000, seed=10), binary_frame(2000, seed=13)
     with mlflow.start_run() as training:
         mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     profile = _profile(reference)
@@ -593,7 +553,7 @@ def test_the_cli_judges_empty_labels_as_unlabelled(tracking_uri, tmp_path):
     import subprocess
     import sys
 
-    reference, window = _binary(4000, seed=10), _binary(2000, seed=14)
+    reference, window = binary_frame(4000, seed=10), binary_frame(2000, seed=14)
     with mlflow.start_run() as training:
         mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     arrived = np.arange(len(window)) % 4 != 0  # 25% empty
@@ -617,7 +577,7 @@ def test_the_cli_judges_empty_labels_as_unlabelled(tracking_uri, tmp_path):
 
 
 def test_undefined_metrics_are_left_out_and_never_decide():
-    baseline = _profile(_binary(3000, seed=10))
+    baseline = _profile(binary_frame(3000, seed=10))
     negatives = pd.DataFrame({"label": np.zeros(300, int), "prediction": np.zeros(300, int)})
     negatives["p_1"] = np.random.default_rng(0).uniform(0.0, 0.3, 300)
     results = [
@@ -652,7 +612,7 @@ def test_undefined_metrics_are_left_out_and_never_decide():
 
 
 def test_invalid_probabilities_are_an_integrity_finding_not_a_crash(tracking_uri):
-    reference, window = _binary(4000, seed=10), _binary(1000, seed=15)
+    reference, window = binary_frame(4000, seed=10), binary_frame(1000, seed=15)
     with mlflow.start_run() as training:
         mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     profile = _profile(reference)
@@ -699,7 +659,7 @@ def test_invalid_probabilities_are_an_integrity_finding_not_a_crash(tracking_uri
 
 
 def test_the_evaluator_gives_the_int_answer_for_other_dtypes(tracking_uri):
-    reference, window = _binary(3000, seed=10), _binary(1500, seed=16, shift=0.2)
+    reference, window = binary_frame(3000, seed=10), binary_frame(1500, seed=16, shift=0.2)
     answers = []
     for label_dtype, prediction_dtype in (("int", "int"), ("float", "str"), ("boolean", "bool")):
         with mlflow.start_run() as training:

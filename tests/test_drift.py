@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 
 from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
@@ -125,6 +125,7 @@ def test_bad_options_get_clear_errors():
         _drifted(make_frame(100), make_frame(100), methods={"cat": "ks"})
 
 
+@pytest.mark.slow
 def test_prediction_and_target_drift():
     reference = make_frame(3000, seed=1)
     reference["prediction"] = reference["num_a"] * 2
@@ -168,7 +169,7 @@ def test_empty_window_and_empty_column():
     assert all(np.isfinite(v) for v in result.metrics().values())
 
 
-@pytest.mark.parametrize("chunk_size", [1, 333, 1500])
+@pytest.mark.parametrize("chunk_size", [pytest.param(1, marks=pytest.mark.slow), 333, 1500])
 def test_chunked_counting_equals_whole(chunk_size):
     reference, window = make_frame(3000, seed=1), make_frame(1500, seed=2, shift=0.3)
     profile = build_profile(reference, sample_size=100)  # binned statistics: no sample

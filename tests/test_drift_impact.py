@@ -167,6 +167,7 @@ def test_shap_is_optional(model):
         assert impact.shap is not None and max(impact.shap, key=impact.shap.get) == "x1"
 
 
+@pytest.mark.slow
 def test_end_to_end_flavor_records_impact_and_evaluate_drift_explains(tracking_uri):
     train = frame(5000, seed=10)
     model = LinearRegression().fit(train[FEATURES], train["y"])
@@ -222,6 +223,7 @@ def test_flavor_logs_a_model_that_fails_on_the_baseline_without_impact():
     assert profile is not None and profile.impact is None
 
 
+@pytest.mark.slow
 def test_explains_a_pyfunc_model_whose_signature_has_integers_and_booleans(tracking_uri):
     rng = np.random.default_rng(15)
 

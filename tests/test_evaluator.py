@@ -1,12 +1,13 @@
 """The drift evaluator end to end through mlflow.models.evaluate on a real SQLite store."""
 
 import json
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -82,10 +83,19 @@ def test_evaluate_logs_metrics_artifacts_and_tags(baseline_run):
     local = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="drift_table.json"
     )
-    assert json.load(open(local)) == json.loads(json.dumps(table))
+    assert json.loads(Path(local).read_text()) == json.loads(json.dumps(table))
 
 
-@pytest.mark.parametrize("form", ["id", "runs", "version", "alias"])
+# Registering a model version (version, alias) logs a model: seconds each.
+@pytest.mark.parametrize(
+    "form",
+    [
+        "id",
+        "runs",
+        pytest.param("version", marks=pytest.mark.slow),
+        pytest.param("alias", marks=pytest.mark.slow),
+    ],
+)
 def test_baseline_references(baseline_run, form):
     from sklearn.linear_model import LinearRegression
 
@@ -108,6 +118,7 @@ def test_baseline_references(baseline_run, form):
     assert result.metrics["drift/n_drifted_columns"] == 1.0
 
 
+@pytest.mark.slow
 def test_evaluate_drift_uses_active_run_or_a_new_one(baseline_run):
     with mlflow.start_run() as run:
         mo.evaluate_drift(_production(0.0), baseline=baseline_run)
@@ -117,6 +128,7 @@ def test_evaluate_drift_uses_active_run_or_a_new_one(baseline_run):
     assert result.metrics["drift/dataset_drift"] == 0.0
 
 
+@pytest.mark.slow
 def test_with_a_model_instead_of_stored_predictions(baseline_run):
     from sklearn.linear_model import LinearRegression
 

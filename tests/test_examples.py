@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# Each example runs in its own process (one serves a model) for tens of seconds.
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

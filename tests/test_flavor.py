@@ -3,6 +3,7 @@
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
@@ -15,6 +16,7 @@ def _labelled(n=2000, seed=0):
     return features, label
 
 
+@pytest.mark.slow
 def test_log_model_honours_probabilities_so_windows_can_be_estimated(tracking_uri):
     features, label = _labelled()
     model = LogisticRegression().fit(features, label)
@@ -52,6 +54,7 @@ def test_log_model_honours_probabilities_so_windows_can_be_estimated(tracking_ur
     assert abs(estimated - realised) < 0.03
 
 
+@pytest.mark.slow
 def test_log_model_takes_every_option_save_model_takes(tracking_uri, tmp_path):
     features, label = _labelled(n=500)
     model = LogisticRegression().fit(features, label)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pandas as pd
-from conftest import make_frame
+from helpers import make_frame
 
 from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions

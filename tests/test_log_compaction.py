@@ -8,10 +8,14 @@ import threading
 import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
+import pytest
 
 from mlflow_observe.logs.compaction import compact_logs, expire_logs
 from mlflow_observe.logs.reader import log_files, read_logs
 from mlflow_observe.logs.writer import PredictionLogWriter
+
+# Starts processes (servers, subprocesses): not in the fast subset.
+pytestmark = pytest.mark.server
 
 
 def _day_of_small_files(root, day, *, writers=4, flushes=40, rows=5):

@@ -8,13 +8,16 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import free_port
+from helpers import free_port
 
 from mlflow_observe.logs.compaction import compact_logs
 from mlflow_observe.logs.reader import log_files, read_logs, scan_logs
 from mlflow_observe.logs.writer import PredictionLogWriter
 
 pytest.importorskip("moto")
+
+# Starts processes (a moto S3 server, subprocesses): not in the fast subset.
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 BUCKET = "observe-logs"
 
 
@@ -100,6 +103,7 @@ _KILLED = """
 import sys, time
 import pandas as pd
 from mlflow_observe.logs.writer import PredictionLogWriter
+
 writer = PredictionLogWriter(sys.argv[1], flush_seconds=0.5, spool_seconds=0.05)
 i = 0
 while True:

@@ -2,6 +2,7 @@
 
 import logging
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ def test_files_are_partitioned_by_day_and_temporary_files_ignored(tmp_path):
     files = log_files(str(tmp_path))
     assert files and all("/date=" in f and f.endswith(".parquet") for f in files)
     partition = os.path.dirname(files[0])
-    open(os.path.join(partition, ".part-half-written.parquet.tmp"), "wb").write(b"PAR1junk")
+    Path(partition, ".part-half-written.parquet.tmp").write_bytes(b"PAR1junk")
     assert log_files(str(tmp_path)) == files
 
 
@@ -54,7 +55,7 @@ def test_window_bounds_and_model_filter(tmp_path):
     with pytest.raises(LogWindowError, match="for model 'other'"):
         read_logs(str(tmp_path), model="other")
     with pytest.raises(LogWindowError, match="No predictions"):
-        read_logs(str(tmp_path), start=now + pd.Timedelta("1d"))
+        read_logs(str(tmp_path), start=now + pd.Timedelta(days=1))
     with pytest.raises(LogWindowError, match="is not before its end"):
         read_logs(str(tmp_path), start="2026-11-26", end="2026-11-25")
     with pytest.raises(LogWindowError, match="does not exist"):
@@ -67,7 +68,7 @@ def test_corrupt_file_is_skipped_with_a_warning_naming_it(tmp_path):
     _write(tmp_path).close()
     partition = os.path.dirname(log_files(str(tmp_path))[0])
     bad = os.path.join(partition, "part-corrupt.parquet")
-    open(bad, "wb").write(b"not parquet at all")
+    Path(bad).write_bytes(b"not parquet at all")
     with pytest.warns(UserWarning, match="part-corrupt.parquet"):
         logs = read_logs(str(tmp_path))
     assert len(logs) == 100
@@ -141,6 +142,7 @@ def test_bad_inputs_never_raise_from_submit(tmp_path):
     assert read_logs(str(tmp_path))[["input_0", "input_1"]].values.tolist() == [[1.0, 2.0]]
 
 
+@pytest.mark.server
 def test_rows_are_flushed_when_the_process_exits(tmp_path):
     import subprocess
     import sys

@@ -15,81 +15,27 @@ import threading
 import time
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import free_port, running_mlflow_server
+from helpers import (
+    DAY,
+    DRIFT_FROM_HOUR,
+    HOURS,
+    ROWS_PER_HOUR,
+    churned,
+    customers,
+    free_port,
+    log_version,
+    running_mlflow_server,
+    write_traffic,
+)
 from mlflow import MlflowClient
-from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
 from mlflow_observe.logs.writer import PredictionLogWriter
 
-DAY = pd.Timestamp("2026-11-26", tz="UTC")
-HOURS = 6
-DRIFT_FROM_HOUR = 3
-ROWS_PER_HOUR = 240
-
-
-def customers(n, seed, shift=0.0):
-    """Customers; ``shift`` moves tenure (months) and spend (a third as much) up."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "tenure": rng.gamma(4.0, 6.0, n) + shift,
-            "spend": rng.normal(60.0, 15.0, n) + shift / 3,
-            "calls": rng.poisson(1.5, n).astype(float),
-        }
-    )
-
-
-def churned(frame):
-    return ((1.5 - 0.08 * frame["tenure"] + 0.4 * frame["calls"]) > 0).astype(int)
-
-
-def log_version(train, registered="churn"):
-    """Train on ``train`` and log the wrapped model, its baseline with performance."""
-    labels = churned(train)
-    model = LogisticRegression(max_iter=1000).fit(train, labels)
-    reference = train.assign(
-        churned=labels,
-        prediction=model.predict(train),
-        probability_1=model.predict_proba(train)[:, 1],
-    )
-    profile = mo.build_profile(
-        reference, targets="churned", predictions="prediction", probabilities=["probability_1"]
-    )
-    with mlflow.start_run():
-        info = mo.log_model(
-            model,
-            name="model",
-            baseline=profile,
-            registered_model_name=registered,
-            input_example=train.head(3),
-        )
-    return model, info.registered_model_version
-
-
-def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
-    """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour."""
-    writer = PredictionLogWriter(
-        str(log_dir),
-        model_name="churn",
-        model_version=str(version),
-        max_event_age_days=None,  # a fixed day, however long ago
-        probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
-    )
-    for hour in range(hours):
-        batch = customers(rows, seed=100 + hour, shift=20.0 if hour >= DRIFT_FROM_HOUR else 0.0)
-        for call in range(10):
-            part = batch.iloc[call * rows // 10 : (call + 1) * rows // 10]
-            writer.submit(
-                part,
-                model.predict(part),
-                latency_seconds=0.001,
-                event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
-            )
-    writer.close()
+# Starts processes (servers, subprocesses): not in the fast subset.
+pytestmark = pytest.mark.server
 
 
 class Hooks(http.server.ThreadingHTTPServer):
@@ -121,7 +67,7 @@ class Hooks(http.server.ThreadingHTTPServer):
             def log_message(self, *args):
                 pass
 
-        super().__init__(("127.0.0.1", free_port()), Handler)
+        super().__init__(("127.0.0.1", 0), Handler)  # a free port, chosen by the kernel
         self.url = f"http://127.0.0.1:{self.server_address[1]}/hooks/observe"
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
@@ -131,7 +77,6 @@ class FailingProxy(http.server.ThreadingHTTPServer):
 
     def __init__(self, upstream, fail_when):
         import requests
-
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _forward(self):
@@ -903,6 +848,8 @@ def _most_drifted(table):
     )["column"]
 
 
+@pytest.mark.browser
+@pytest.mark.slow
 def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
     """Headless Chromium on the MLflow UI: the run list, the time series, a window's report."""
     from playwright.sync_api import expect, sync_playwright

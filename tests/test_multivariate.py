@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -89,6 +90,7 @@ def test_importances_rank_the_correlated_pair_first(correlation_flip):
     assert list(domain.importances.values()) == sorted(domain.importances.values(), reverse=True)
 
 
+@pytest.mark.slow
 def test_false_alarm_rate_on_reference_distributed_windows():
     """Windows drawn from the reference's distribution: alarms over 20 seeds, per detector.
 
@@ -217,6 +219,7 @@ def test_all_categorical_data_is_encoded_for_pca():
     assert domain_classifier_drift(reference, plans(1000, tied=False, seed=3)).drifted
 
 
+@pytest.mark.slow
 def test_missing_and_unseen_values_are_handled():
     reference = correlated(2000, rho=0.8, seed=1, missing=0.1)
     window = correlated(1000, rho=0.8, seed=2, missing=0.1)
@@ -230,6 +233,7 @@ def test_missing_and_unseen_values_are_handled():
     assert result.drifted and result.ranked_features[0] == "noise_1"
 
 
+@pytest.mark.slow
 def test_results_are_seeded_and_inputs_untouched():
     reference = correlated(800, rho=0.8, seed=1)
     window = correlated(400, rho=0.2, seed=2)
@@ -294,6 +298,7 @@ def _window():
     return window
 
 
+@pytest.mark.slow
 def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
     with mlflow.start_run() as run:
         result = mlflow.models.evaluate(
@@ -312,7 +317,9 @@ def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
     local = mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="drift_table.json"
     )
-    records = {r["column"]: r for r in json.load(open(local)) if r["role"] == "multivariate"}
+    records = {
+        r["column"]: r for r in json.loads(Path(local).read_text()) if r["role"] == "multivariate"
+    }
     domain = records["domain_classifier"]
     assert domain["metric_key"] == "drift/multivariate/domain_auc" and domain["drifted"]
     assert set(list(domain["statistics"]["importances"])[:2]) == {"a", "b"}
@@ -321,6 +328,8 @@ def test_evaluate_logs_multivariate_metrics_table_and_report(baseline_run):
     assert "Multivariate drift" in page and "Columns that separate the window" in page
 
 
+@pytest.mark.server
+@pytest.mark.slow
 def test_evaluate_drift_keyword_and_cli_flag(baseline_run, tracking_uri, tmp_path):
     result = mo.evaluate_drift(_window(), baseline=baseline_run, multivariate=True, log_plots=False)
     assert set(MULTIVARIATE_METRICS) <= set(result.metrics)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame
+from helpers import make_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

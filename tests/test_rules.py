@@ -1,5 +1,7 @@
 """Alert rules, gate thresholds and time windows: the expressions users type."""
 
+from itertools import pairwise
+
 import pandas as pd
 import pytest
 from mlflow.models import MetricThreshold
@@ -84,7 +86,7 @@ def test_windows_are_aligned_half_open_and_complete():
     windows = split_windows("2026-11-26 22:15", "2026-11-27 02:00", hour)
     assert [w.start.hour for w in windows] == [23, 0, 1]
     assert all(w.end - w.start == hour for w in windows)
-    assert [b.index - a.index for a, b in zip(windows, windows[1:])] == [1, 1]
+    assert [b.index - a.index for a, b in pairwise(windows)] == [1, 1]
     origin = pd.Timestamp("2026-11-26", tz="UTC")
     assert split_windows("2026-11-26 02:00", "2026-11-26 04:00", hour, origin=origin)[0].index == 2
     assert parse_duration("1d") == pd.Timedelta(days=1)

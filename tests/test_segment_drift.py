@@ -93,7 +93,7 @@ def test_streamed_equals_in_memory(baseline):
     # Equal but for the last bits of float sums, which depend on the order rows arrive in.
     assert _rounded([s.to_records() for s in streamed]) == _rounded([s.to_records() for s in whole])
     assert "(missing)" in {s.value for s in whole}
-    for a, b in zip(whole, streamed):
+    for a, b in zip(whole, streamed, strict=True):
         assert _rounded(a.drift.to_records()) == _rounded(b.drift.to_records())
 
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,17 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from helpers import free_port
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
 
+# Starts processes (servers, subprocesses): not in the fast subset.
+pytestmark = pytest.mark.server
+
 N_FEATURES = 4
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _training_data(n=400, seed=0):
@@ -53,7 +50,7 @@ def wrapped_model(tracking_uri):
 
 class Server:
     def __init__(self, model_uri, tracking_uri, log_dir, workers=2, **env):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {
             **os.environ,
@@ -146,6 +143,7 @@ def _wait_for_rows(log_dir, expected, timeout=30):
     return mo.read_logs(str(log_dir))
 
 
+@pytest.mark.server
 def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, tmp_path):
     model, info = wrapped_model
     log_dir = tmp_path / "logs"
@@ -184,6 +182,7 @@ def test_500_requests_from_threads_are_all_logged(wrapped_model, tracking_uri, t
     assert dataset_input.dataset.name.startswith("window ")
 
 
+@pytest.mark.server
 def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking_uri, tmp_path):
     log_dir = tmp_path / "logs"
     server = Server("models:/churn/1", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.2")
@@ -222,6 +221,7 @@ def test_bad_request_reaches_the_caller_and_logs_nothing(wrapped_model, tracking
     assert logs["timestamp"].min() > pd.Timestamp.now(tz="UTC") - pd.Timedelta("10min")
 
 
+@pytest.mark.server
 def test_unwritable_log_directory_never_fails_a_prediction(wrapped_model, tracking_uri, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("a file where the log directory should be")
@@ -258,6 +258,7 @@ def test_sigkill_loses_at_most_the_last_spool_interval(wrapped_model, tracking_u
         assert old <= set(logs["request_id"])
 
 
+@pytest.mark.slow
 def test_load_model_predicts_exactly_like_the_inner_model(wrapped_model, tmp_path):
     model, info = wrapped_model
     X, _ = _training_data(200, seed=11)

@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import make_frame
+from helpers import DAY, binary_frame, churned, customers, log_version, make_frame, write_traffic
 
 import mlflow_observe as mo
 from mlflow_observe.engines import spark as engine
 from mlflow_observe.tracking import tags
+
+# Needs a local Spark session: not in the fast subset.
+pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +82,7 @@ def baseline():
     return mo.build_profile(reference_frame())
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("partitions", [3, 40])  # 40: partial profiles merged in groups first
 def test_window_counts_equal_pandas(spark, baseline, partitions):
     window = awkward_window()
@@ -93,6 +97,7 @@ def test_window_counts_equal_pandas(spark, baseline, partitions):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.spark
 def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
     window = make_frame(12_000, seed=3)
     counted = engine.count_window(baseline, spark.createDataFrame(window).repartition(4))
@@ -111,6 +116,7 @@ def test_sample_of_a_large_window_is_bounded_and_uniform(spark, baseline):
         (9000, 0.5, ["num_a"]),
     ],
 )
+@pytest.mark.spark
 def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     window = make_frame(rows, seed=4, shift=shift)
     ours = mo.compare(baseline, spark.createDataFrame(window).repartition(3))
@@ -119,6 +125,7 @@ def test_drift_equals_pandas(spark, baseline, rows, shift, drifted):
     assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.spark
 def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     window = make_frame(500, seed=5).drop(columns=["num_b"])
     window["num_a"] = window["num_a"].round(3).astype(str)
@@ -137,6 +144,7 @@ def test_schema_mismatch_gives_the_pandas_findings(spark, baseline):
     } <= checks
 
 
+@pytest.mark.spark
 def test_empty_window_is_the_pandas_error(spark, baseline):
     empty = spark.createDataFrame(make_frame(10)).filter("num_a > 1e9")
     with pytest.raises(mo.EmptyWindowError, match="no rows"):
@@ -145,6 +153,7 @@ def test_empty_window_is_the_pandas_error(spark, baseline):
         mo.evaluate_drift(empty, baseline=baseline)
 
 
+@pytest.mark.spark
 def test_baseline_from_spark(spark):
     reference = reference_frame(5000, seed=6)
     ours = mo.build_profile(spark.createDataFrame(reference).repartition(3), targets="flag")
@@ -166,7 +175,7 @@ def test_baseline_from_spark(spark):
         # Each bin edge is a value whose rank is within the stated error of its level.
         levels = np.linspace(0.0, 1.0, 11)[1:-1]
         edges = np.quantile(finite, levels, method="inverted_cdf")
-        for level, edge in zip(levels, column.bin_edges[1:-1]):
+        for level, edge in zip(levels, column.bin_edges[1:-1], strict=False):
             if edge in edges:
                 continue  # coincides with the exact quantile
             rank = np.searchsorted(finite, edge, side="right") / len(finite)
@@ -178,6 +187,7 @@ def test_baseline_from_spark(spark):
     assert_same_counts(engine.count_window(ours, spark.createDataFrame(window)), expected)
 
 
+@pytest.mark.spark
 def test_baseline_from_spark_records_the_reference_performance(spark):
     reference = make_frame(3000, seed=12)
     reference["label"] = (reference["num_a"] > 0).astype(int)
@@ -191,6 +201,7 @@ def test_baseline_from_spark_records_the_reference_performance(spark):
         assert ours.performance.metrics[metric] == pytest.approx(value)
 
 
+@pytest.mark.spark
 def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     import mlflow
 
@@ -213,6 +224,7 @@ def test_evaluate_drift_and_log_baseline_accept_spark(spark, tracking_uri):
     assert ours_tags[tags.DATA_FIRST_ROW].startswith("2026-11-25T00:00:00")
 
 
+@pytest.mark.spark
 def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline):
     from mlflow_observe.cli import cli
 
@@ -240,6 +252,7 @@ def test_cli_drift_with_the_spark_engine(spark, tracking_uri, tmp_path, baseline
     assert [r["column"] for r in payload["columns"] if r["drifted"]] == ["num_a"]
 
 
+@pytest.mark.server
 def test_without_pyspark_a_clear_error(tmp_path):
     """pyspark made unimportable: pandas still works, the Spark engine says how to install."""
     script = textwrap.dedent(f"""
@@ -320,12 +333,12 @@ def test_scan_logs_names_the_file_whose_schema_conflicts(tmp_path):
         mo.scan_logs(tmp_path)
 
 
+@pytest.mark.spark
 def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
     """The needed columns stream to the driver a partition at a time: the same metrics."""
     import mlflow
-    from test_degradation import _binary
 
-    reference, window = _binary(3000, seed=1), _binary(2500, seed=2, flip_region=True)
+    reference, window = binary_frame(3000, seed=1), binary_frame(2500, seed=2, flip_region=True)
     with mlflow.start_run() as training:
         mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
     counted = mo.evaluate_degradation(
@@ -338,10 +351,10 @@ def test_evaluate_degradation_accepts_spark(spark, tracking_uri):
         assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
 
 
+@pytest.mark.spark
 def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_path):
     """The same windows, rows and metrics, whether the log is read by pandas or Spark;
     labels joined for the first hour (realised), none for the second (estimated)."""
-    from test_monitor import DAY, churned, customers, log_version, write_traffic
 
     model, version = log_version(customers(2000, seed=1))
     log = str(tmp_path / "log")
@@ -362,7 +375,7 @@ def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_pa
     realised, estimated = by_spark.windows
     assert "degradation/accuracy" in realised.metrics
     assert "degradation/estimated_accuracy" in estimated.metrics
-    for ours, theirs in zip(by_spark.windows, by_pandas.windows):
+    for ours, theirs in zip(by_spark.windows, by_pandas.windows, strict=True):
         assert ours.metrics.keys() == theirs.metrics.keys()
         for key, value in theirs.metrics.items():
             tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins

@@ -4,7 +4,7 @@ ROC AUC to its binning bound, estimation bands to their sampling."""
 import numpy as np
 import pandas as pd
 import pytest
-from test_degradation import _binary, _multiclass, _regression
+from helpers import binary_frame, multiclass_frame, regression_frame
 
 import mlflow_observe as mo
 from mlflow_observe.core.performance.degradation import compare_performance
@@ -41,7 +41,7 @@ def _assert_same(streamed, memory, *, band_tolerance=None):
     assert [m.metric for m in streamed.metric_results] == [m.metric for m in memory.metric_results]
     assert streamed.findings == memory.findings
     assert streamed.degraded == memory.degraded
-    for s, m in zip(streamed.metric_results, memory.metric_results):
+    for s, m in zip(streamed.metric_results, memory.metric_results, strict=True):
         if s.metric in EXACT and s.kind == "realised":
             assert s.value == pytest.approx(m.value, rel=1e-12, abs=1e-12), s.metric
         elif s.metric == "roc_auc":
@@ -53,9 +53,10 @@ def _assert_same(streamed, memory, *, band_tolerance=None):
             assert s.band_high == pytest.approx(m.band_high, abs=band_tolerance), s.metric
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 256, 10_000])
+# One row at a time is the slow end of the range (seconds per thousand rows).
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 7, 256, 10_000])
 def test_binary_realised_and_estimated(batch_size):
-    reference, window = _binary(3000, seed=1), _binary(1500, seed=2, flip_region=True)
+    reference, window = binary_frame(3000, seed=1), binary_frame(1500, seed=2, flip_region=True)
     performance = mo.build_profile(
         reference, targets="label", predictions="prediction", probabilities=["p_1"]
     ).performance
@@ -69,9 +70,9 @@ def test_binary_realised_and_estimated(batch_size):
     _assert_same(estimated, memory, band_tolerance=AUC_TOLERANCE)
 
 
-@pytest.mark.parametrize("batch_size", [1, 13, 4096])
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 13, 4096])
 def test_multiclass_with_unseen_labels(batch_size):
-    reference, window = _multiclass(3000, seed=1), _multiclass(1200, seed=2, shift=0.4)
+    reference, window = multiclass_frame(3000, seed=1), multiclass_frame(1200, seed=2, shift=0.4)
     window.loc[window.index[:5], "label"] = "z"  # a class the baseline never saw
     names = ["p_a", "p_b", "p_c"]
     performance = mo.build_profile(
@@ -94,7 +95,10 @@ def test_multiclass_with_unseen_labels(batch_size):
 
 @pytest.mark.parametrize("batch_size", [1, 100, 5000])
 def test_regression_realised_and_estimated(batch_size):
-    reference, window = _regression(3000, seed=1), _regression(1000, seed=2, noise_scale=1.3)
+    reference, window = (
+        regression_frame(3000, seed=1),
+        regression_frame(1000, seed=2, noise_scale=1.3),
+    )
     performance = mo.build_profile(
         reference, targets="target", predictions="prediction"
     ).performance
@@ -113,7 +117,7 @@ def test_regression_realised_and_estimated(batch_size):
 def test_a_window_larger_than_the_sample():
     """Counts stay exact when the sample holds a tenth of the window; the bands come
     from the sample, narrowed to the window, and stay close to the in-memory ones."""
-    reference, window = _binary(4000, seed=1), _binary(20_000, seed=3)
+    reference, window = binary_frame(4000, seed=1), binary_frame(20_000, seed=3)
     performance = mo.build_profile(
         reference, targets="label", predictions="prediction", probabilities=["p_1"]
     ).performance
@@ -125,13 +129,13 @@ def test_a_window_larger_than_the_sample():
     streamed = _streamed(performance, unlabelled, 999, targets=None, sample_size=2000)
     memory = _in_memory(performance, unlabelled, probabilities=["p_1"], targets=None)
     _assert_same(streamed, memory)  # estimated values are exact sums
-    for s, m in zip(streamed.metric_results, memory.metric_results):
+    for s, m in zip(streamed.metric_results, memory.metric_results, strict=True):
         width, memory_width = s.band_high - s.band_low, m.band_high - m.band_low
         assert width == pytest.approx(memory_width, rel=0.35), s.metric
 
 
 def test_labels_that_never_arrive_mean_estimation():
-    reference, window = _binary(3000, seed=1), _binary(800, seed=2)
+    reference, window = binary_frame(3000, seed=1), binary_frame(800, seed=2)
     window["label"] = np.nan
     performance = mo.build_profile(
         reference, targets="label", predictions="prediction", probabilities=["p_1"]
@@ -140,7 +144,7 @@ def test_labels_that_never_arrive_mean_estimation():
 
 
 def test_memory_is_bounded_by_the_sample():
-    reference = _binary(2000, seed=1)
+    reference = binary_frame(2000, seed=1)
     performance = mo.build_profile(
         reference, targets="label", predictions="prediction", probabilities=["p_1"]
     ).performance
@@ -148,7 +152,7 @@ def test_memory_is_bounded_by_the_sample():
         performance, predictions="prediction", targets="label", sample_size=500
     )
     for seed in range(10):
-        counted.update(_binary(1000, seed=seed))
+        counted.update(binary_frame(1000, seed=seed))
     assert counted.n_rows == 10_000 and len(counted._sample) == 500
     assert isinstance(counted.result().metric_results[0].value, float)
     assert pd.notna(counted.result().metric("roc_auc").value)
@@ -174,7 +178,7 @@ def _log_folder(folder, frame):
 def test_evaluate_degradation_over_scan_logs_equals_in_memory(tracking_uri, tmp_path, labelled):
     import mlflow
 
-    reference, window = _binary(3000, seed=1), _binary(2000, seed=2, flip_region=True)
+    reference, window = binary_frame(3000, seed=1), binary_frame(2000, seed=2, flip_region=True)
     if not labelled:
         window = window.drop(columns=["label"])
     with mlflow.start_run() as training:
@@ -200,7 +204,10 @@ def test_a_streamed_window_of_no_rows_is_refused(tracking_uri):
 
     with mlflow.start_run() as training:
         mo.log_baseline(
-            _binary(1000, seed=1), targets="label", predictions="prediction", probabilities=["p_1"]
+            binary_frame(1000, seed=1),
+            targets="label",
+            predictions="prediction",
+            probabilities=["p_1"],
         )
     with pytest.raises(mo.EmptyWindowError):
         mo.evaluate_degradation(iter([]), baseline=training.info.run_id)

@@ -15,6 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+# The window is counted in a fresh process, whose peak memory is measured.
+pytestmark = [pytest.mark.server, pytest.mark.slow]
+
 BATCH_ROWS = 65_536
 # Peak resident memory may grow this much from 1M to 4M rows (allocator noise, a larger
 # sample's bookkeeping); a window held in memory would add about 190 MB here, and
@@ -29,12 +32,11 @@ STREAM = textwrap.dedent(
     path, baseline_path = sys.argv[1], sys.argv[2]
     baseline = mo.DataProfile.from_json(open(baseline_path).read())
     started = time.perf_counter()
-    result = mo.compare(baseline, mo.scan_logs(path, batch_size=%d), n_jobs=1)
+    result = mo.compare(baseline, mo.scan_logs(path, batch_size=int(sys.argv[3])), n_jobs=1)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
     print(json.dumps({"rows": result.current.n_rows, "peak": peak, "seconds": seconds}))
 """
-    % BATCH_ROWS
 )
 
 
@@ -61,7 +63,7 @@ def _write_window(path, rows):
 
 def _stream(path, baseline_path):
     done = subprocess.run(
-        [sys.executable, "-c", STREAM, str(path), str(baseline_path)],
+        [sys.executable, "-c", STREAM, str(path), str(baseline_path), str(BATCH_ROWS)],
         capture_output=True,
         text=True,
         timeout=300,

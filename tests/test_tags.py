@@ -1,7 +1,7 @@
 """Tag keys: written under observe.*, and runs tagged by earlier versions still found and read."""
 
 import mlflow
-from conftest import make_frame
+from helpers import make_frame
 from mlflow import MlflowClient
 
 import mlflow_observe as mo

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import free_port
+from helpers import free_port
 
 from mlflow_observe.monitoring.webhook import WebhookURLError, check_webhook_url, post_json
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import make_frame
+from alibi_helpers import make_frame
 from scipy import stats
 
 from mlflow_observe.comparison import compare

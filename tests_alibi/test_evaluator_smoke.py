@@ -4,7 +4,7 @@ import json
 
 import mlflow
 import numpy as np
-from conftest import make_frame
+from alibi_helpers import make_frame
 
 import mlflow_observe as mo
 

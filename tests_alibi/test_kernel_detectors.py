@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_frame
+from alibi_helpers import make_frame
 
 from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions

@@ -133,7 +133,10 @@ def run(name, make):
     task, data, features, reference_rows, description, chunk_size = make()
     data = data.reset_index(drop=True)
     fit, reference, analysis = _split(data, reference_rows)
-    x = lambda frame: frame[features].to_numpy(dtype=float)
+
+    def x(frame):
+        return frame[features].to_numpy(dtype=float)
+
     record = {
         "dataset": name,
         "description": description,
@@ -197,7 +200,9 @@ def run(name, make):
     record["nannyml_estimates"] = estimates
     record["chunk_bounds"] = [
         [int(a), int(b) + 1]
-        for a, b in zip(results[("chunk", "start_index")], results[("chunk", "end_index")])
+        for a, b in zip(
+            results[("chunk", "start_index")], results[("chunk", "end_index")], strict=False
+        )
     ]
     columns = ["y", "pred", *proba_columns] + (features if task == "regression" else [])
     for part, frame in frames.items():

@@ -259,7 +259,7 @@ def _run(name, encoding, reference, window, p_val, random_state) -> DetectorResu
     distances = np.asarray(data["distance"], dtype=float)
     features = {
         column: {"distance": float(d), "pvalue": float(p)}
-        for column, d, p in zip(columns, distances, pvalues)
+        for column, d, p in zip(columns, distances, pvalues, strict=True)
     }
     first = int(np.argmin(pvalues))
     return DetectorResult(

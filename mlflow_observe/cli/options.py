@@ -5,10 +5,10 @@ import math
 import os
 
 import click
+from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 # Exit codes of every command: CI/CD and schedulers branch on them.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
-from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
 
 class FiniteFloat(click.ParamType):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Interval:
@@ -112,7 +113,8 @@ def checked(constraints: dict[str, list[Any]]) -> Callable:
             validate_params(constraints, bound.arguments, func.__name__)
             return func(*args, **kwargs)
 
-        wrapper._parameter_constraints = constraints
+        # Kept on the function, as scikit-learn's validate_params does.
+        wrapper._parameter_constraints = constraints  # type: ignore[attr-defined]
         return wrapper
 
     return decorator

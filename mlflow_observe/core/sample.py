@@ -78,7 +78,7 @@ class RowSample:
                 chunk[column] = np.full(len(keep), None, dtype=object)
         self._absorb(keys[keep], chunk)
 
-    def merge(self, other: "RowSample") -> "RowSample":
+    def merge(self, other: RowSample) -> RowSample:
         """Return the sample of both streams."""
         if self.columns != other.columns:
             raise ValueError("Cannot merge samples of different columns.")
@@ -104,7 +104,7 @@ class RowSample:
         }
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "RowSample":
+    def from_dict(cls, payload: dict) -> RowSample:
         columns = list(payload["columns"])
         sample = cls(payload["capacity"], columns)
         sample.n_seen = payload["n_seen"]

@@ -348,7 +348,15 @@ def expire_logs(uri: str, older_than) -> list[str]:
     import pandas as pd
 
     try:
-        age = pd.Timedelta(older_than)
+        # pandas deprecates the lower-case day unit ('30d'): spell it as pandas wants.
+        text = older_than.strip() if isinstance(older_than, str) else older_than
+        if (
+            isinstance(text, str)
+            and text[-1:] in ("d", "w")
+            and text[:-1].strip().replace(".", "", 1).isdigit()
+        ):
+            text = text[:-1] + text[-1].upper()
+        age = pd.Timedelta(text)
     except ValueError as exc:
         raise ValueError(
             f"The 'older_than' parameter of expire_logs must be a duration such as '30d'. "

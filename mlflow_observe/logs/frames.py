@@ -1,4 +1,4 @@
-"""Window parts as the baseline sees them: the log's bookkeeping columns dropped, outputs renamed."""
+"""Window parts as the baseline sees them: the log's bookkeeping dropped, outputs renamed."""
 
 from __future__ import annotations
 

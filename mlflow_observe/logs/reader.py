@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from mlflow_observe.logs.compaction import replaced_files, replaced_path
 from mlflow_observe.logs.schema import (
     DATE_PARTITION,
     LABEL,
@@ -22,7 +23,6 @@ from mlflow_observe.logs.schema import (
     REQUEST_ID,
     TIMESTAMP,
 )
-from mlflow_observe.logs.compaction import replaced_files, replaced_path
 from mlflow_observe.logs.spool import log_filesystem, recover_spools
 
 

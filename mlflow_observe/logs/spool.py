@@ -28,9 +28,9 @@ import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyarrow import ipc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
+from pyarrow import ipc
 
 from mlflow_observe.logs.schema import DATE_PARTITION, TIMESTAMP
 

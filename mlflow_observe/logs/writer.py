@@ -517,7 +517,7 @@ class PredictionLogWriter:
 
         columns = {
             REQUEST_ID: _request_ids(
-                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids)], sizes
+                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)], sizes
             ),
             BATCH_ID: per_call(batch_ids, pa.string()),
             TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("us", tz="UTC")),
@@ -744,7 +744,7 @@ def _request_ids(prefixes, sizes) -> pa.Array:
     return pa.concat_arrays(
         [
             pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
-            for prefix, size in zip(prefixes, sizes)
+            for prefix, size in zip(prefixes, sizes, strict=False)
         ]
     )
 
@@ -786,7 +786,7 @@ def _input_columns(frames) -> dict:
         features = pd.concat(frames, ignore_index=True)
     names = safe_input_names(features.columns)
     if features.columns.is_unique:
-        return {name: _arrow(features[c]) for name, c in zip(names, features.columns)}
+        return {name: _arrow(features[c]) for name, c in zip(names, features.columns, strict=False)}
     return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}
 
 
@@ -809,7 +809,7 @@ def _arrow(series: pd.Series) -> pa.Array:
 
 def _outputs(calls, sizes, n_rows: int) -> dict:
     arrays = []
-    for call, size in zip(calls, sizes):
+    for call, size in zip(calls, sizes, strict=False):
         outputs = call[1]
         if isinstance(outputs, (pd.DataFrame, dict)):
             break
@@ -824,7 +824,8 @@ def _outputs(calls, sizes, n_rows: int) -> dict:
         values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         return {PREDICTION: _arrow(pd.Series(values, copy=False))}
     frame = pd.concat(
-        [output_frame(c[1], int(size)) for c, size in zip(calls, sizes)], ignore_index=True
+        [output_frame(c[1], int(size)) for c, size in zip(calls, sizes, strict=False)],
+        ignore_index=True,
     )
     return {name: _arrow(frame[name]) for name in frame.columns}
 

@@ -50,6 +50,9 @@ WINDOW_KEYS = (
     "degradation/degraded",
     "degradation/n_segments",
     "degradation/n_degraded_segments",
+    "degradation/n_labelled",
+    "degradation/n_unlabelled",
+    "degradation/n_invalid_probabilities",
     TRAFFIC_ROWS,
 )
 # Every compared column logs its distance, its test's p-value and ``drifted`` in every window.

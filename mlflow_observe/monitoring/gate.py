@@ -72,7 +72,7 @@ class GatePromotionError(GateError):
     the version's ``observe.gate.promotion`` tag says so.
     """
 
-    def __init__(self, result: "GateResult", message: str):
+    def __init__(self, result: GateResult, message: str):
         super().__init__(f"The gate passed {result.candidate.label}, but {message}.")
         self.result = result
 

@@ -93,7 +93,7 @@ class AlertRule:
     sustained: pd.Timedelta | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "AlertRule":
+    def parse(cls, text: str) -> AlertRule:
         """Read ``metric op value [for duration][:level]``.
 
         >>> AlertRule.parse("drift/share_drifted_columns>=0.3:critical")
@@ -104,7 +104,7 @@ class AlertRule:
         Traceback (most recent call last):
         ...
         mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot read the alert rule 'drift/x>0.3:urgent': the level must be 'warning' or 'critical', not 'urgent'.
-        """
+        """  # noqa: E501
         match = _ALERT.match(str(text))
         if not match:
             raise RuleSyntaxError(
@@ -150,7 +150,7 @@ class AlertRule:
             return twin, float(metrics[twin]), "estimated"
         return self.metric, None, ""
 
-    def check(self, metrics: dict, previous=None) -> "AlertOutcome":
+    def check(self, metrics: dict, previous=None) -> AlertOutcome:
         """Evaluate the rule on one window's metrics.
 
         A metric the window does not have (or that is not finite) does not fire;
@@ -278,7 +278,7 @@ class Threshold:
         )
 
     @classmethod
-    def parse(cls, text: str) -> "Threshold":
+    def parse(cls, text: str) -> Threshold:
         """Read one threshold expression (see the module docstring).
 
         >>> Threshold.parse("degradation/accuracy_delta>=-0.01").threshold
@@ -291,7 +291,7 @@ class Threshold:
         Traceback (most recent call last):
         ...
         mlflow_observe.monitoring.rules.RuleSyntaxError: Cannot use the threshold 'drift/share>0.3': a gate threshold uses >= (greater is better) or <= (lower is better), as MLflow's MetricThreshold does.
-        """
+        """  # noqa: E501
         match = _THRESHOLD.match(str(text))
         if not match:
             raise RuleSyntaxError(
@@ -360,7 +360,9 @@ class Threshold:
 def combine_thresholds(thresholds) -> dict[str, Threshold]:
     """One threshold per metric, as ``MetricThreshold`` wants (an absolute and a change combine).
 
-    >>> merged = combine_thresholds([Threshold.parse("a>=0.8"), Threshold.parse("a>=champion+0.01")])
+    >>> merged = combine_thresholds(
+    ...     [Threshold.parse("a>=0.8"), Threshold.parse("a>=champion+0.01")]
+    ... )
     >>> str(merged["a"])
     'a>=0.8 and a>=champion+0.01'
     """

@@ -92,7 +92,10 @@ def post_json(
     followed. Failures are returned, never raised: an alert that cannot be
     delivered must not stop the monitor.
 
-    >>> post_json("http://127.0.0.1:9/hook", {"level": "critical"}, timeout=0.5, attempts=1).delivered
+    >>> outcome = post_json(
+    ...     "http://127.0.0.1:9/hook", {"level": "critical"}, timeout=0.5, attempts=1
+    ... )
+    >>> outcome.delivered
     False
     >>> str(post_json("data:,hello", {}))
     "failed after 0 attempt(s): The webhook URL 'data:,hello' must be an http:// or https:// URL with a host; got the scheme 'data' and no host."

@@ -33,7 +33,7 @@ def parse_duration(text) -> pd.Timedelta:
     Traceback (most recent call last):
     ...
     mlflow_observe.monitoring.windows.WindowError: Cannot read the duration 'soon': use a number and a unit (w, d, h, m, s), e.g. '1h', '30m', '1d' or '2h30m'.
-    """
+    """  # noqa: E501
     if isinstance(text, pd.Timedelta):
         duration = text
     else:
@@ -116,8 +116,10 @@ def split_windows(start, end, width: pd.Timedelta, *, origin=None) -> list[Windo
     that is still filling (or only partly asked for) is left out.
 
     >>> windows = split_windows("2026-11-27 00:30", "2026-11-27 03:10", pd.Timedelta(hours=1))
-    >>> [str(w) for w in windows]
-    ['[2026-11-27 01:00:00, 2026-11-27 02:00:00) UTC', '[2026-11-27 02:00:00, 2026-11-27 03:00:00) UTC']
+    >>> for window in windows:
+    ...     print(window)
+    [2026-11-27 01:00:00, 2026-11-27 02:00:00) UTC
+    [2026-11-27 02:00:00, 2026-11-27 03:00:00) UTC
     """
     start, end = as_utc(start), as_utc(end)
     if start >= end:

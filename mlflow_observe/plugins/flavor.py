@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -254,7 +255,7 @@ def _copy_environment(inner_path: str, path: str) -> None:
         if os.path.exists(source):
             shutil.copy(source, os.path.join(path, name))
     requirements = os.path.join(path, "requirements.txt")
-    lines = open(requirements).read().splitlines() if os.path.exists(requirements) else []
+    lines = Path(requirements).read_text().splitlines() if os.path.exists(requirements) else []
     if not any(line.startswith("mlflow-observe") for line in lines):
         lines.append(requirement)
     with open(requirements, "w") as handle:
@@ -263,7 +264,8 @@ def _copy_environment(inner_path: str, path: str) -> None:
     if os.path.exists(conda):
         import yaml
 
-        env = yaml.safe_load(open(conda))
+        with open(conda) as handle:
+            env = yaml.safe_load(handle)
         for dependency in env.get("dependencies", []):
             if isinstance(dependency, dict) and "pip" in dependency:
                 if requirement not in dependency["pip"]:

@@ -46,6 +46,10 @@ def _number(value, digits: int = 4) -> str:
     return _e(f"{value:.{digits}g}") if isinstance(value, float) else _e(value)
 
 
+def _band(low, high) -> str:
+    return "" if low is None else f"[{_number(low)}, {_number(high)}]"
+
+
 def _badge(status: str) -> str:
     colour = _STATUS_COLOURS.get(status, "#555")
     return f'<span class="badge" style="background:{colour}">{_e(status)}</span>'
@@ -214,7 +218,8 @@ def _multivariate(result) -> str:
         "reference rows; the value is the mean held-out ROC AUC of a stratified cross-validation. "
         "The window drifts when it is above the band around 0.5, of half-width the "
         "larger of 0.02 and z(0.999) times the AUC's standard error under no drift "
-        "(Mann-Whitney, corrected for the folds' shared training rows). Importance: the held-out AUC "
+        "(Mann-Whitney, corrected for the folds' shared training rows). "
+        "Importance: the held-out AUC "
         "lost when a column is shuffled. PCA reconstruction: the window's mean distance to its "
         "projection on the reference's leading components; it drifts above the mean error of "
         "left-out reference chunks plus the larger of z(0.999) standard errors and 2%.</p>"
@@ -293,7 +298,8 @@ def _detectors(result) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{_e(r['method'])}</td><td>{_e(r['kind'])}</td>"
-        f"<td class='num'>{_number(r['statistic'])}</td><td class='num'>{_number(r['pvalue'])}</td>"
+        f"<td class='num'>{_number(r['statistic'])}</td>"
+        f"<td class='num'>{_number(r['pvalue'])}</td>"
         f"<td class='num'>{_number(r['threshold'])}</td>"
         f"<td class='num'>{_e(r['n_reference'] or '')} / {_e(r['n_current'] or '')}</td>"
         f"<td>{_badge(r['status'])}</td><td class='note'>{_e(r['note'] or '')}</td></tr>"
@@ -334,7 +340,9 @@ def _category_changes(comparison, baseline, top: int = 5) -> str:
         labels = [*ref.categories, "(unseen)"]
         ref_share = [*(ref.counts / max(ref.count, 1)), ref.n_unseen / max(ref.count, 1)]
         cur_share = [*(cur.counts / max(cur.count, 1)), cur.n_unseen / max(cur.count, 1)]
-        moves = sorted(zip(labels, ref_share, cur_share), key=lambda m: -abs(m[2] - m[1]))[:top]
+        moves = sorted(
+            zip(labels, ref_share, cur_share, strict=True), key=lambda m: -abs(m[2] - m[1])
+        )[:top]
         rows = "".join(
             f"<tr><td>{_e(label)}</td><td class='num'>{r:.1%}</td><td class='num'>{k:.1%}</td>"
             f"<td class='num'>{k - r:+.1%}</td></tr>"
@@ -378,8 +386,9 @@ def _rules(options) -> str:
     method = (
         f"Every column uses {options.method!r}."
         if options.method != "auto"
-        else f"When the reference or the window has at most {options.small_sample_size} values in a "
-        f"column, it gets a hypothesis test: Kolmogorov-Smirnov for numbers, the two-proportion Z-test for two categories, "
+        else f"When the reference or the window has at most {options.small_sample_size} "
+        "values in a column, it gets a hypothesis test: Kolmogorov-Smirnov for numbers, "
+        "the two-proportion Z-test for two categories, "
         f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger samples get "
         f"distances: Wasserstein-1 divided by the reference standard deviation "
         f"&ge; {limit('wasserstein'):g} for numbers, Jensen-Shannon distance "
@@ -424,7 +433,9 @@ def render_degradation_report(
     segments=(),
     title: str = "Performance report",
 ) -> str:
-    """Render a :class:`~mlflow_observe.core.performance.degradation.DegradationResult` as one HTML page.
+    """Render a degradation result as one HTML page.
+
+    The result is a :class:`~mlflow_observe.core.performance.degradation.DegradationResult`.
 
     Examples
     --------
@@ -441,7 +452,7 @@ def render_degradation_report(
         f"<td class='num'>{_number(m.baseline)}</td>"
         f"<td class='num'>[{_number(m.baseline_low)}, {_number(m.baseline_high)}]</td>"
         f"<td class='num'>{_number(m.value)}</td>"
-        f"<td class='num'>{'' if m.band_low is None else '[' + _number(m.band_low) + ', ' + _number(m.band_high) + ']'}</td>"
+        f"<td class='num'>{_band(m.band_low, m.band_high)}</td>"
         f"<td class='num'>{_number(m.delta)}</td><td class='num'>{_number(m.margin)}</td>"
         f"<td>{_badge('degraded' if m.degraded else 'ok')}</td></tr>"
         for m in result.metric_results
@@ -475,9 +486,10 @@ def render_degradation_report(
             _worst_segments(segments),
             _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
             assumptions,
-            "<p class='note'>A metric is degraded when it is worse than the baseline by more than "
-            "the margin: the half-width of the baseline's 95% bootstrap interval on the worse side, "
-            "widened by sqrt(1 + reference rows / window rows) for the window's own sampling noise, "
+            "<p class='note'>A metric is degraded when it is worse than the baseline by more "
+            "than the margin: the half-width of the baseline's 95% bootstrap interval on the "
+            "worse side, widened by sqrt(1 + reference rows / window rows) for the window's own "
+            "sampling noise, "
             "plus the tolerance times the baseline value.</p>",
             "</body></html>",
         ]

@@ -69,7 +69,7 @@ def _numeric_bars(reference, current):
     if len(edges) == 1:
         labels.append(f"= {edges[0]:.3g}")
     else:
-        labels += [f"[{lo:.3g}, {hi:.3g})" for lo, hi in zip(edges[:-2], edges[1:-1])]
+        labels += [f"[{lo:.3g}, {hi:.3g})" for lo, hi in zip(edges[:-2], edges[1:-1], strict=True)]
         labels.append(f"[{edges[-2]:.3g}, {edges[-1]:.3g}]")
     labels.append(f"> {edges[-1]:.3g}")
     return labels, reference.coarse_counts().astype(float), current.coarse_counts().astype(float)
@@ -110,7 +110,10 @@ def plot_impact(impact, *, top: int = 10):
     Examples
     --------
     >>> from mlflow_observe.core.drift.root_cause import DriftImpact, ImpactRank
-    >>> ranking = [ImpactRank("x1", 0.9, 4.0, 3.6, True, 0.8), ImpactRank("x2", 0.1, 4.0, 0.4, True)]
+    >>> ranking = [
+    ...     ImpactRank("x1", 0.9, 4.0, 3.6, True, 0.8),
+    ...     ImpactRank("x2", 0.1, 4.0, 0.4, True),
+    ... ]
     >>> figure_to_png(plot_impact(DriftImpact(ranking)))[:4] == b"\\x89PNG"
     True
     """

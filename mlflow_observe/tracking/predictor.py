@@ -58,7 +58,7 @@ def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **option
 
 
 def model_output(model, features: pd.DataFrame, column: str | None):
-    """``model.predict(features)`` as one array: the ``column`` of a frame output, else its first."""
+    """``model.predict(features)`` as one array: a frame output's ``column``, else its first."""
     output = model.predict(features)
     if isinstance(output, pd.DataFrame):
         if column is not None and column in output.columns:

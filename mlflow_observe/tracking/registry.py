@@ -48,7 +48,7 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     Traceback (most recent call last):
     ...
     ValueError: Expected a registered model version, 'models:/<name>/<version>' or 'models:/<name>@<alias>'; got 'runs:/abc/model'.
-    """
+    """  # noqa: E501
     match = MODEL_URI.match(str(uri).strip())
     if not match:
         raise ValueError(

@@ -145,7 +145,7 @@ def check_integrity(
 
 
 def _column_findings(name, reference, current, tolerance) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     n_current = current.n_values
     if n_current == 0:
         return findings

@@ -35,6 +35,7 @@ of its threshold, or an adjusted p-value below twice its threshold) or ``drift``
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
 
 from mlflow_observe.core._validation import (
     InstanceOf,
@@ -175,7 +176,7 @@ class DriftOptions:
     max_segments: int = 50
     detectors: tuple = ()
 
-    _constraints = {
+    _constraints: ClassVar[dict[str, list[Any]]] = {
         "method": [Options(*METHODS)],
         "methods": [InstanceOf(dict)],
         "threshold": [InstanceOf(type(None)), Interval(float, 0, None)],
@@ -222,7 +223,7 @@ class DriftOptions:
             )
 
     @classmethod
-    def from_config(cls, config: dict | None) -> "DriftOptions":
+    def from_config(cls, config: dict | None) -> DriftOptions:
         """Build options from an evaluator config, ignoring the keys that are not options."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in (config or {}).items() if k in names})

@@ -5,10 +5,11 @@
 
     score = importance / sum(importances) * min(severity, 10)
 
-where ``severity`` is the column's :attr:`~mlflow_observe.core.drift.univariate.ColumnDrift.severity`
-(the statistic over its threshold, or the threshold over the p-value; 1 at the
-threshold). It is capped at 10 so that a vanishing p-value does not outweigh the
-importance. A drifted feature the model ignores scores 0.
+where ``severity`` is the column's
+:attr:`~mlflow_observe.core.drift.univariate.ColumnDrift.severity` (the statistic over its
+threshold, or the threshold over the p-value; 1 at the threshold). It is capped at 10 so
+that a vanishing p-value does not outweigh the importance. A drifted feature the model
+ignores scores 0.
 
 **Explanation** (needs the model at evaluation): the prediction shift is the
 distance between the model's predictions on the baseline's row sample and on
@@ -238,7 +239,10 @@ def _shift_measure(reference_predictions: np.ndarray):
 
     def js(ref, cur):
         labels = pd.unique(pd.Series([*map(str, ref), *map(str, cur)]))
-        count = lambda v: pd.Series(list(map(str, v))).value_counts().reindex(labels, fill_value=0)
+
+        def count(v):
+            return pd.Series(list(map(str, v))).value_counts().reindex(labels, fill_value=0)
+
         return jensen_shannon(count(ref).to_numpy(), count(cur).to_numpy()).statistic
 
     return "js", js

@@ -159,7 +159,8 @@ def pool_small_segments(profiles: dict, min_size: int) -> dict:
     >>> {v: p.n_rows for v, p in pool_small_segments(parts, 200).items()}
     {'a': 300, '(other)': 210}
     """
-    kept, small = {}, []
+    kept: dict[str, DataProfile] = {}
+    small: list[DataProfile] = []
     for value, profile in profiles.items():
         (
             kept.__setitem__(value, profile)

@@ -486,7 +486,7 @@ def _corrected(results, options: DriftOptions) -> list:
     else:
         correct = bonferroni if correction == "bonferroni" else benjamini_hochberg
         adjusted = correct(pvalues, alpha=options.alpha).pvalues_adjusted
-    by_column = dict(zip([r.column for r in tested], adjusted))
+    by_column = dict(zip([r.column for r in tested], adjusted, strict=False))
     return [
         r if r.status == SKIPPED else _judge(r, by_column.get(r.column), options) for r in results
     ]

@@ -27,7 +27,7 @@ def isotonic_fit(score, actual):
     target = np.asarray(actual, dtype=float)[order]
     # Blocks: (sum of targets, count, min score, max score), merged while decreasing.
     sums, counts, lows, highs = [], [], [], []
-    for s, t in zip(score, target):
+    for s, t in zip(score, target, strict=True):
         sums.append(t)
         counts.append(1.0)
         lows.append(s)
@@ -76,7 +76,7 @@ def estimate_binary_performance(
     rng = np.random.default_rng(random_state)
     ranks = rankdata(p)  # the scores do not change between simulations: rank them once
     n_positive_predicted = int(positive.sum())
-    draws = {name: [] for name in point}
+    draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_simulations):
         labels = rng.random(len(p)) < p
         n_pos = int(labels.sum())
@@ -163,7 +163,7 @@ def estimate_multiclass_performance(
     rng = np.random.default_rng(random_state)
     cumulative = np.cumsum(p, axis=1)
     ranks = [rankdata(p[:, c]) for c in range(k)]
-    draws = {name: [] for name in point}
+    draws: dict[str, list[float]] = {name: [] for name in point}
     for _ in range(n_simulations):
         labels = (rng.random((n, 1)) > cumulative).sum(axis=1).clip(0, k - 1)
         values = {"accuracy": float(np.mean(labels == predicted))}

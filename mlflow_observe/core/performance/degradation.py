@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,7 +113,7 @@ def reference_performance(
     if task == REGRESSION:
         arrays = (y_true, y_pred)
         intervals = bootstrap_intervals(regression_metrics, arrays, random_state=random_state)
-        loss = {}
+        loss: dict[str, Any] = {}
         if features is not None and len(features.columns):
             from mlflow_observe.core.performance.dle import fit_loss_models
 
@@ -586,10 +587,11 @@ def label_shift_finding(performance, current, findings) -> None:
     if not reference or sum(current) == 0:
         return
     test = chi_square(reference, current)
+    assert test.pvalue is not None  # a test has a p-value
     if test.pvalue < LABEL_SHIFT_PVALUE:
         shares = ", ".join(
             f"{c}: {r / sum(reference):.0%} -> {k / sum(current):.0%}"
-            for c, r, k in zip(classes, reference, current)
+            for c, r, k in zip(classes, reference, current, strict=True)
         )
         findings.append(
             f"the label distribution moved ({shares}; chi-square p = {test.pvalue:.2g}): "
@@ -624,9 +626,10 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
 def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.ndarray:
     """The window's probabilities through the baseline's calibration: the positive
     class's (binary, shape (n,)) or every class's, rows summing to one (shape (n, k))."""
-    classes = performance.classes
+    classes, calibration = performance.classes, performance.calibration
+    assert classes is not None and calibration is not None  # a classifier's, with probabilities
     matrix = probability_matrix(proba, len(classes))
-    curves = [(np.asarray(x), np.asarray(y)) for x, y in performance.calibration]
+    curves = [(np.asarray(x), np.asarray(y)) for x, y in calibration]
     if len(classes) == 2:
         return isotonic_predict(curves[0], matrix[:, 1])
     calibrated = np.column_stack(

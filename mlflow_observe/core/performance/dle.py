@@ -52,7 +52,7 @@ def estimate_regression_performance(
     squared = np.clip(_predict(models["squared"], inputs), 0, None)
     point = {"mae": float(absolute.mean()), "rmse": float(np.sqrt(squared.mean()))}
     rng = np.random.default_rng(random_state)
-    draws = {"mae": [], "rmse": []}
+    draws: dict[str, list[float]] = {"mae": [], "rmse": []}
     for _ in range(n_boot):
         rows = rng.integers(0, len(absolute), len(absolute))
         draws["mae"].append(absolute[rows].mean())

@@ -27,7 +27,8 @@ HIGHER_IS_BETTER = {
     "mape": False,
 }
 _LOG_LOSS_EPS = 1e-15
-_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
+# numpy 2 renamed it; np.trapz is only reached on numpy 1, whose name the numpy 2 stubs lack.
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-defined]
 
 
 # -- realised metrics ---------------------------------------------------------------------------

@@ -109,7 +109,7 @@ class ReferencePerformance:
         Traceback (most recent call last):
         ...
         mlflow_observe.core.performance.reference.PerformanceMergeError: Cannot merge the reference performance of two different sets of rows (4 and 3 rows): its bootstrap intervals, calibration and loss models are fitted on all the rows at once. Compute it on the whole reference instead.
-        """
+        """  # noqa: E501
         if other is None or other.n_rows == 0 or self._same_as(other):
             return self
         if self.n_rows == 0:

@@ -121,7 +121,9 @@ class StreamedPerformance:
         self._sample = RowSample(
             sample_size, [_ROW, _ESTIMABLE, predictions, *self._probabilities, *self._features]
         )
-        self._classification = self._expected = self._regression = None
+        self._classification: _ClassificationCounts | None = None
+        self._expected: _ExpectedCounts | None = None
+        self._regression: _RegressionSums | None = None
         if performance.task == CLASSIFICATION:
             self._classification = _ClassificationCounts(performance)
             self._expected = (
@@ -208,8 +210,10 @@ class StreamedPerformance:
         parts = []
         if self.n_labelled:
             if self.performance.task == CLASSIFICATION:
+                assert self._classification is not None  # built for a classifier
                 values = self._classification.metrics(self._has_probabilities, findings)
             else:
+                assert self._regression is not None  # built for a regressor
                 values = self._regression.metrics()
             parts.append((REALISED, values, {}, self.n_labelled))
         if self.n_labelled < self.n_rows:
@@ -292,6 +296,7 @@ class _ClassificationCounts:
 
     def __init__(self, performance: ReferencePerformance):
         self.performance = performance
+        assert performance.classes is not None  # a classifier's
         self.classes = list(performance.classes)
         k = len(self.classes)
         self.confusion = np.zeros((k + 1, k + 1), dtype=np.int64)  # last: not a known class
@@ -366,11 +371,8 @@ class _ClassificationCounts:
             _binned_auc(self.positive_bins[i], self.all_bins[i] - self.positive_bins[i])
             for i in range(k)
         ]
-        auc = (
-            aucs[1]
-            if k == 2
-            else (float(np.mean(aucs)) if all(a is not None for a in aucs) else None)
-        )
+        known = [a for a in aucs if a is not None]
+        auc = aucs[1] if k == 2 else (float(np.mean(known)) if len(known) == k else None)
         if auc is not None:
             metrics["roc_auc"] = auc
         if self.all_known:
@@ -383,6 +385,7 @@ class _ExpectedCounts:
 
     def __init__(self, performance: ReferencePerformance):
         self.performance = performance
+        assert performance.classes is not None  # a classifier's
         self.k = k = len(performance.classes)
         self.n_rows = 0
         self.sums = np.zeros((k, 3))  # expected TP, FP, FN of each class (binary: class 1)
@@ -401,10 +404,11 @@ class _ExpectedCounts:
             self.sums[1] += (tp, fp, fn)
             self.expected_correct += tp + (1 - p[~chosen]).sum()
             scores = p[:, None]
-            columns = [1]
+            columns: list[int] | range = [1]
         else:
             p = calibrated
-            # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last class).
+            # Indexed as the in-memory estimate indexes (an unknown prediction, -1, is the last
+            # class).
             onehot = np.zeros((n, self.k), dtype=bool)
             onehot[np.arange(n), predicted] = True
             self.expected_correct += p[np.arange(n), predicted].sum()

@@ -115,7 +115,7 @@ class NumericColumnProfile:
         grid = np.unique(np.concatenate([fine, coarse, np.nextafter(atoms, np.inf)]))
         return cls(name, grid=grid, coarse_positions=np.searchsorted(grid, coarse))
 
-    def empty_like(self) -> "NumericColumnProfile":
+    def empty_like(self) -> NumericColumnProfile:
         return NumericColumnProfile(
             self.name, grid=self.grid, coarse_positions=self.coarse_positions
         )
@@ -145,6 +145,7 @@ class NumericColumnProfile:
         if n_finite == 0:
             return
         if self.has_layout:
+            assert self._search_edges is not None  # built with the grid
             cells = self._search_edges.positions(values)
             chunk_counts = np.bincount(cells, minlength=len(self.counts))
             self.counts += chunk_counts
@@ -170,7 +171,7 @@ class NumericColumnProfile:
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
 
-    def merge(self, other: "NumericColumnProfile") -> "NumericColumnProfile":
+    def merge(self, other: NumericColumnProfile) -> NumericColumnProfile:
         if not np.array_equal(self.grid, other.grid):
             raise ValueError(
                 f"Cannot merge profiles of column {self.name!r}: their bin edges differ. "
@@ -236,7 +237,7 @@ class NumericColumnProfile:
         }
 
     @classmethod
-    def from_dict(cls, name: str, payload: dict) -> "NumericColumnProfile":
+    def from_dict(cls, name: str, payload: dict) -> NumericColumnProfile:
         profile = cls(name, grid=payload["grid"], coarse_positions=payload["coarse_positions"])
         profile.counts = np.asarray(payload["counts"], dtype=np.int64)
         sums = payload.get("sums")  # absent before profile format version 3
@@ -294,7 +295,7 @@ class CategoricalColumnProfile:
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         return cls(name, categories=[label for label, _ in ranked[:max_categories]], kind=kind)
 
-    def empty_like(self) -> "CategoricalColumnProfile":
+    def empty_like(self) -> CategoricalColumnProfile:
         return CategoricalColumnProfile(self.name, categories=self.categories, kind=self.kind)
 
     @property
@@ -318,7 +319,7 @@ class CategoricalColumnProfile:
             kept = sorted(self.unseen_examples.items(), key=lambda item: (-item[1], item[0]))
             self.unseen_examples = dict(kept[:MAX_UNSEEN_EXAMPLES])
 
-    def merge(self, other: "CategoricalColumnProfile") -> "CategoricalColumnProfile":
+    def merge(self, other: CategoricalColumnProfile) -> CategoricalColumnProfile:
         if self.categories != other.categories:
             raise ValueError(
                 f"Cannot merge profiles of column {self.name!r}: their categories differ. "
@@ -356,7 +357,7 @@ class CategoricalColumnProfile:
         }
 
     @classmethod
-    def from_dict(cls, name: str, payload: dict) -> "CategoricalColumnProfile":
+    def from_dict(cls, name: str, payload: dict) -> CategoricalColumnProfile:
         profile = cls(name, categories=payload["categories"], kind=payload["kind"])
         profile.counts = np.asarray(payload["counts"], dtype=np.int64)
         profile.n_missing = int(payload["n_missing"])

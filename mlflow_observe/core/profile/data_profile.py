@@ -571,7 +571,7 @@ def build_profile(
 
     kept = [(name, d) for name, d in decisions.items() if not d.excluded]
     fitted = parallel_map(lambda item: fit(*item), kept, n_jobs=n_jobs, n_rows=len(data))
-    layout = {name: column for (name, _), column in zip(kept, fitted)}
+    layout = {name: column for (name, _), column in zip(kept, fitted, strict=True)}
     profile = DataProfile(
         layout,
         excluded={name: d.reason for name, d in decisions.items() if d.excluded},

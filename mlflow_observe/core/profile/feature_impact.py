@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-# The reference rows permuted (bounded: the cost is n_features x n_repeats predictions of this size).
+# The reference rows permuted (bounded: the cost is n_features x n_repeats predictions
+# of this size).
 DEFAULT_SAMPLE_SIZE = 2000
 # SHAP's permutation explainer costs about 2 x n_features predictions per row explained.
 SHAP_ROWS = 200
@@ -72,7 +73,7 @@ class FeatureImpact:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, payload: dict) -> "FeatureImpact":
+    def from_dict(cls, payload: dict) -> FeatureImpact:
         return cls(**payload)
 
 
@@ -214,6 +215,8 @@ def _shap_importance(
             on_matrix, shap.maskers.Independent(background), seed=random_state
         )
         values = explainer(data[:SHAP_ROWS]).values
-        return {c: float(v) for c, v in zip(numeric, np.mean(np.abs(values), axis=0))}, None
+        return {
+            c: float(v) for c, v in zip(numeric, np.mean(np.abs(values), axis=0), strict=True)
+        }, None
     except Exception as exc:  # optional: permutation importance stands on its own
         return None, f"SHAP failed: {exc!r}"

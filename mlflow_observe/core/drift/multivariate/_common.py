@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from mlflow_observe.core._parallel import MIN_ROWS_FOR_THREADS, effective_n_jobs
@@ -17,7 +19,7 @@ MAX_TRAINING_ROWS = 30_000
 CONFIDENCE = 0.95
 
 _FRAME = [InstanceOf(pd.DataFrame, description="a pandas DataFrame")]
-_COMMON = {
+_COMMON: dict[str, list[Any]] = {
     "reference": _FRAME,
     "current": _FRAME,
     "categorical": [NoneValue(), InstanceOf(list, tuple, description="a list of column names")],

@@ -254,7 +254,7 @@ def domain_classifier_drift(
     se_null = float(np.sqrt(widening * np.mean(null_variances)))
     half_width = max(norm.ppf(1 - alpha) * se_null, min_margin)
     z = norm.ppf(0.5 + CONFIDENCE / 2)
-    importances = dict(zip(encoding.columns, np.mean(drops, axis=0)))
+    importances = dict(zip(encoding.columns, np.mean(drops, axis=0), strict=True))
     ranked = sorted(importances.items(), key=lambda item: -item[1])
     return DomainClassifierResult(
         statistic=statistic,

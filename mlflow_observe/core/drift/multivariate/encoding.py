@@ -63,7 +63,7 @@ class FeatureEncoding:
     @classmethod
     def fit(
         cls, reference: pd.DataFrame, *, categorical=None, max_categories: int = MAX_CATEGORIES
-    ) -> "FeatureEncoding":
+    ) -> FeatureEncoding:
         """Learn the encoding from the reference.
 
         ``categorical`` names the categorical columns; by default, every column
@@ -94,7 +94,7 @@ class FeatureEncoding:
         return matrix, np.array([c in self.categories for c in self.columns])
 
     def indicators(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Numbers, then one indicator per label; returns the matrix and which columns are indicators."""
+        """Numbers, then one indicator per label: the matrix, and which columns are indicators."""
         self._check_columns(frame)
         blocks, is_indicator = [], []
         for column in self.columns:

@@ -1,4 +1,7 @@
-"""Multivariate drift by PCA reconstruction error (see :mod:`~mlflow_observe.core.drift.multivariate.domain_classifier` for the shared notes)."""
+"""Multivariate drift by PCA reconstruction error.
+
+See :mod:`~mlflow_observe.core.drift.multivariate.domain_classifier` for the shared notes.
+"""
 
 from __future__ import annotations
 

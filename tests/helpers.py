@@ -1,0 +1,204 @@
+"""Data makers and helpers shared by the test modules (no test module imports another).
+
+Fixtures live in conftest.py; what a test calls directly lives here.
+"""
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import requests
+from sklearn.linear_model import LogisticRegression
+
+import mlflow_observe as mo
+from mlflow_observe.logs.writer import PredictionLogWriter
+
+# -- drift: features with known distributions ------------------------------------------
+
+
+def make_frame(n, *, seed=0, shift=0.0, scale=1.0, category_p=(0.6, 0.3, 0.1)):
+    """Features with known distributions: two normals, a categorical and a boolean."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "num_a": rng.normal(shift, scale, n),
+            "num_b": rng.normal(10.0, 2.0, n),
+            "cat": rng.choice(["red", "green", "blue"], n, p=list(category_p)),
+            "flag": rng.random(n) < 0.3,
+        }
+    )
+
+
+# -- local processes ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_mlflow_server(root):
+    """A real `mlflow server` process on loopback, with a SQLite store and artifacts in root."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--default-artifact-root",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if requests.get(f"{url}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("mlflow server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# -- performance: models whose probabilities are known ----------------------------------
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def binary_frame(n, seed, shift=0.0, flip_region=False):
+    """A calibrated, correctly specified model: P(y=1 | x) = sigmoid(2 x1 - x2)."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(shift, 1, n), rng.normal(0, 1, n)
+    p = sigmoid(2 * x1 - x2)
+    y = (rng.random(n) < p).astype(int)
+    if flip_region:  # concept shift: the labels of one region flip
+        region = x1 > 0.5
+        y[region] = 1 - y[region]
+    return pd.DataFrame(
+        {"x1": x1, "x2": x2, "p_1": p, "prediction": (p > 0.5).astype(int), "label": y}
+    )
+
+
+def multiclass_frame(n, seed, shift=0.0):
+    """Calibrated softmax over three classes of two features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, (n, 2))
+    logits = np.column_stack([x[:, 0], x[:, 1], -x[:, 0] - x[:, 1]]) * 1.5
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array(["a", "b", "c"])[(rng.random((n, 1)) > p.cumsum(axis=1)).sum(axis=1)]
+    return pd.DataFrame(
+        {
+            "x1": x[:, 0],
+            "x2": x[:, 1],
+            "p_a": p[:, 0],
+            "p_b": p[:, 1],
+            "p_c": p[:, 2],
+            "prediction": np.array(["a", "b", "c"])[p.argmax(1)],
+            "label": labels,
+        }
+    )
+
+
+def regression_frame(n, seed, noise_scale=1.0):
+    """y = 3 x1 + noise whose size grows with |x2|: the error depends on the inputs."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(0, 1, n), rng.normal(0, noise_scale, n)
+    y = 3 * x1 + rng.normal(0, 0.2 + np.abs(x2))
+    return pd.DataFrame({"x1": x1, "x2": x2, "prediction": 3 * x1, "target": y})
+
+
+# -- monitoring: a churn model and its traffic ------------------------------------------
+
+DAY = pd.Timestamp("2026-11-26", tz="UTC")
+
+HOURS = 6
+
+DRIFT_FROM_HOUR = 3
+
+ROWS_PER_HOUR = 240
+
+
+def customers(n, seed, shift=0.0):
+    """Customers; ``shift`` moves tenure (months) and spend (a third as much) up."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "tenure": rng.gamma(4.0, 6.0, n) + shift,
+            "spend": rng.normal(60.0, 15.0, n) + shift / 3,
+            "calls": rng.poisson(1.5, n).astype(float),
+        }
+    )
+
+
+def churned(frame):
+    return ((1.5 - 0.08 * frame["tenure"] + 0.4 * frame["calls"]) > 0).astype(int)
+
+
+def log_version(train, registered="churn"):
+    """Train on ``train`` and log the wrapped model, its baseline with performance."""
+    labels = churned(train)
+    model = LogisticRegression(max_iter=1000).fit(train, labels)
+    reference = train.assign(
+        churned=labels,
+        prediction=model.predict(train),
+        probability_1=model.predict_proba(train)[:, 1],
+    )
+    profile = mo.build_profile(
+        reference, targets="churned", predictions="prediction", probabilities=["probability_1"]
+    )
+    with mlflow.start_run():
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=profile,
+            registered_model_name=registered,
+            input_example=train.head(3),
+        )
+    return model, info.registered_model_version
+
+
+def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
+    """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour."""
+    writer = PredictionLogWriter(
+        str(log_dir),
+        model_name="churn",
+        model_version=str(version),
+        max_event_age_days=None,  # a fixed day, however long ago
+        probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
+    )
+    for hour in range(hours):
+        batch = customers(rows, seed=100 + hour, shift=20.0 if hour >= DRIFT_FROM_HOUR else 0.0)
+        for call in range(10):
+            part = batch.iloc[call * rows // 10 : (call + 1) * rows // 10]
+            writer.submit(
+                part,
+                model.predict(part),
+                latency_seconds=0.001,
+                event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
+            )
+    writer.close()
