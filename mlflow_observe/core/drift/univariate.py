@@ -348,19 +348,21 @@ def _statistic_record(result: StatisticResult) -> dict:
 def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -> ColumnDrift:
     """A column's verdict from its statistic and its adjusted p-value."""
     ratio = options.warning_ratio
+    value, threshold = result.statistic, result.threshold
+    assert value is not None and threshold is not None  # a skipped column is never judged
+    decided_by: str = str(result.method)
     if result.method in PVALUE_METHODS:
-        drifted = adjusted < result.threshold
-        warning = adjusted < result.threshold / ratio
-        decided_by = result.method
+        assert adjusted is not None  # a test always has its p-value
+        drifted = adjusted < threshold
+        warning = adjusted < threshold / ratio
     else:
-        value, threshold = result.statistic, result.threshold
         if options.require_significance:
             significant = adjusted is not None and adjusted < options.alpha
             suggestive = adjusted is not None and adjusted < options.alpha / ratio
             decided_by = f"{result.method}+{result.test}"
         else:
             significant = suggestive = True
-            decided_by = result.method
+            decided_by = str(result.method)
         drifted = value >= threshold and significant
         warning = value >= threshold * ratio and suggestive
         if value >= threshold and not significant:

@@ -158,8 +158,9 @@ def estimate_multiclass_performance(
     ]
     point.update(average_prf(scores))
     aucs = [_expected_auc(p[:, c]) for c in range(k)]
-    if all(a is not None for a in aucs):
-        point["roc_auc"] = float(np.mean(aucs))
+    defined = [a for a in aucs if a is not None]
+    if len(defined) == len(aucs):
+        point["roc_auc"] = float(np.mean(defined))
     rng = np.random.default_rng(random_state)
     cumulative = np.cumsum(p, axis=1)
     ranks = [rankdata(p[:, c]) for c in range(k)]

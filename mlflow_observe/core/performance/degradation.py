@@ -386,7 +386,7 @@ def compare_performance(
             f"computed on the {int(labelled.sum())} labelled rows, and estimated ones (when "
             "the baseline allows) on the others."
         )
-    parts = []
+    parts: list = []
     if labelled.any():
         values = _realised(
             performance,

@@ -155,7 +155,7 @@ class StreamedPerformance:
         )
         invalid = np.zeros(n, dtype=bool)
         if proba is not None and self.performance.task == CLASSIFICATION:
-            proba = probability_matrix(proba, len(self.performance.classes))
+            proba = probability_matrix(proba, len(self.performance.classes or ()))
             invalid = invalid_probability_rows(proba)
             self.n_invalid_probabilities += int(invalid.sum())
         has_targets = bool(self.targets) and self.targets in frame.columns
@@ -169,6 +169,7 @@ class StreamedPerformance:
         if labelled.any():
             y_true = frame[self.targets].to_numpy()[labelled]
             if self.performance.task == CLASSIFICATION:
+                assert self._classification is not None  # set for every classifier
                 self._classification.update(
                     y_true,
                     y_pred[labelled],
@@ -177,13 +178,14 @@ class StreamedPerformance:
                     valid=~invalid[labelled],
                 )
             else:
+                assert self._regression is not None  # set for every regressor
                 self._regression.update(y_true, y_pred[labelled])
         estimable = ~labelled & ~invalid
         if self._expected is not None and proba is not None and estimable.any():
             self._expected.update(y_pred[estimable], proba[estimable])
         self._findings.update(dict.fromkeys(findings))
         rows = frame.assign(
-            **{
+            **{  # type: ignore[arg-type]  # pandas-stubs: column values, not objects
                 _ROW: np.arange(self.n_rows, self.n_rows + n),
                 _ESTIMABLE: estimable.astype(np.int8),
             }
@@ -207,7 +209,7 @@ class StreamedPerformance:
                 f"realised metrics are computed on the {self.n_labelled} labelled rows, and "
                 "estimated ones (when the baseline allows) on the others."
             )
-        parts = []
+        parts: list = []
         if self.n_labelled:
             if self.performance.task == CLASSIFICATION:
                 assert self._classification is not None  # built for a classifier
@@ -444,8 +446,9 @@ class _ExpectedCounts:
                 for c in range(self.k)
             ]
         metrics.update(average_prf(scores))
-        if all(a is not None for a in aucs):
-            metrics["roc_auc"] = float(np.mean(aucs))
+        defined = [a for a in aucs if a is not None]
+        if len(defined) == len(aucs):
+            metrics["roc_auc"] = float(np.mean(defined))
         return metrics
 
 

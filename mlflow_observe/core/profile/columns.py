@@ -80,7 +80,7 @@ class NumericColumnProfile:
         self.low_sum = 0.0
         self.high_sum = 0.0
         # None for a profile read from a format without per-cell sums (version < 3).
-        self.sums = np.zeros(n_cells, dtype=float)
+        self.sums: np.ndarray | None = np.zeros(n_cells, dtype=float)  # None: format 1-2
         self._search_edges = (
             GridIndex(np.append(self.grid, np.nextafter(self.grid[-1], np.inf)))
             if len(self.grid)

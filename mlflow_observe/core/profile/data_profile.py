@@ -467,7 +467,7 @@ def _check_performance(performance: dict) -> None:
                     _finite(f"{where}.{key}[{k}]", value)
 
 
-BUILD_CONSTRAINTS = {
+BUILD_CONSTRAINTS: dict[str, list] = {
     "data": [InstanceOf(pd.DataFrame, description="a pandas DataFrame")],
     "targets": [NoneValue(), InstanceOf(str)],
     "predictions": [NoneValue(), InstanceOf(str)],
