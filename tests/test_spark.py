@@ -404,9 +404,9 @@ def test_spark_windows_of_other_dtypes_and_missing_labels_give_the_int_answer(sp
     """Float 0.0/1.0 labels with NaN where none arrived, boolean predictions: the Spark
     window's metrics are the int/int window's (labelled rows realised, the rest estimated)."""
     import mlflow
-    from test_degradation import _binary
+    from helpers import binary_frame
 
-    reference, window = _binary(3000, seed=1), _binary(2000, seed=3)
+    reference, window = binary_frame(3000, seed=1), binary_frame(2000, seed=3)
     with mlflow.start_run() as training:
         mo.log_baseline(
             reference.assign(label=reference["label"].astype(float)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import pandas as pd
 
 from mlflow_observe.cli import options
 from mlflow_observe.cli.errors import decided
@@ -49,7 +50,7 @@ def status(output):
         return "" if value is None or value != value else format(value, spec)
 
     for row in frame.itertuples(index=False):
-        last = "" if row.last_window is None else f"{row.last_window:%Y-%m-%d %H:%M}"
+        last = "" if pd.isna(row.last_window) else f"{row.last_window:%Y-%m-%d %H:%M}"
         click.echo(
             f"{row.model:<16} {row.version:>7} {row.aliases or '':<12} {last:<17} "
             f"{number(row.rows_last_day, '.0f'):>8} {number(row.drift_share, '.2f'):>6} "
