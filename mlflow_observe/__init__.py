@@ -26,6 +26,7 @@ from mlflow_observe.evaluation import (
     evaluate_drift,
     monitoring_dataset,
 )
+from mlflow_observe.explanation import Explanation, explain
 from mlflow_observe.logs.compaction import CompactionResult, compact_logs, expire_logs
 from mlflow_observe.logs.reader import (
     LogSchemaError,
@@ -56,6 +57,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "Explanation",
     "GateResult",
     "LogSchemaError",
     "LogWindowError",
@@ -72,6 +74,7 @@ __all__ = [
     "evaluate_degradation",
     "evaluate_drift",
     "expire_logs",
+    "explain",
     "gate",
     "history",
     "iter_log_batches",
