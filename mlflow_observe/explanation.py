@@ -257,6 +257,7 @@ def explain(
     *,
     baseline=None,
     output: str = "prediction",
+    method: str = "auto",
     n_permutations: int = 16,
     max_background: int = 50,
     random_state: int = 0,
@@ -281,6 +282,10 @@ def explain(
     output : {"prediction", "probability"}, default="prediction"
         The number to explain: the prediction (a regressor's, or a score), or the
         probability of the last class of a scikit-learn classifier.
+    method : {"auto", "tree", "sampled"}, default="auto"
+        ``"tree"``: SHAP's TreeExplainer (the ``explain`` extra) for scikit-learn
+        tree models, exact and fast; ``"sampled"``: Shapley values by sampled
+        orderings, for any model; ``"auto"``: the tree explainer when it applies.
     n_permutations, max_background, random_state
         As for :func:`~mlflow_observe.core.explain.sampled_shapley`: the cost is
         ``n_rows * n_permutations * max_background * (n_features + 1)`` predictions.
@@ -324,15 +329,28 @@ def explain(
             ) from exc
         background = baseline_background(profile, columns)
     background = _like(background, rows)
-    function, description = _output_function(model, output)
-    attributions = sampled_shapley(
-        function,
-        rows,
-        background,
-        n_permutations=n_permutations,
-        max_background=max_background,
-        random_state=random_state,
-    )
+    if method not in ("auto", "tree", "sampled"):
+        raise ValueError(f"method must be 'auto', 'tree' or 'sampled'; got {method!r}.")
+    tree_model = _tree_model(model) if method in ("auto", "tree") else None
+    if method == "tree" and tree_model is None:
+        raise ValueError(
+            "method='tree' needs SHAP (pip install 'mlflow-observe[explain]') and a "
+            "scikit-learn tree model (a forest, boosted trees or one tree)."
+        )
+    if tree_model is not None:
+        attributions, description = tree_attributions(
+            tree_model, rows, background, output=output, max_background=max_background
+        )
+    else:
+        function, description = _output_function(model, output)
+        attributions = sampled_shapley(
+            function,
+            rows,
+            background,
+            n_permutations=n_permutations,
+            max_background=max_background,
+            random_state=random_state,
+        )
     explanation = Explanation(
         attributions=attributions,
         rows=rows.reset_index(drop=True),
@@ -342,6 +360,81 @@ def explain(
     if log:
         explanation.log()
     return explanation
+
+
+_TREE_TYPES = (
+    "RandomForestClassifier",
+    "RandomForestRegressor",
+    "ExtraTreesClassifier",
+    "ExtraTreesRegressor",
+    "DecisionTreeClassifier",
+    "DecisionTreeRegressor",
+    "GradientBoostingClassifier",
+    "GradientBoostingRegressor",
+)
+# Classifiers whose trees hold class shares, so that the trees' own output is the probability.
+_PROBABILITY_TREES = _TREE_TYPES[:6:2]
+
+
+def _tree_model(model):
+    """The scikit-learn tree model behind ``model`` when SHAP can explain it, else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("shap") is None:
+        return None
+    if isinstance(model, str):
+        try:
+            import mlflow.sklearn
+
+            model = mlflow.sklearn.load_model(model)
+        except Exception:  # not a scikit-learn model: the sampled method applies
+            return None
+    return model if type(model).__name__ in _TREE_TYPES else None
+
+
+def tree_attributions(model, rows, background, *, output: str, max_background: int = 100):
+    """SHAP's TreeExplainer on a scikit-learn tree model: exact Shapley values.
+
+    Forests' own outputs (a regressor's prediction, a classifier's class shares)
+    are explained from the trees' recorded paths, with no background (fast);
+    a boosted classifier's probability needs the background rows (SHAP's
+    interventional mode, slower).
+    """
+    import shap
+
+    name = type(model).__name__
+    classifier = hasattr(model, "predict_proba")
+    if classifier and output != "probability":
+        raise TypeError(
+            "The model predicts labels, not numbers, so its prediction cannot be split "
+            "among features: explain output='probability'."
+        )
+    if output == "probability" and not classifier:
+        raise TypeError(f"A {name} has no predict_proba: explain output='prediction'.")
+    if not classifier or name in _PROBABILITY_TREES:
+        explainer = shap.TreeExplainer(model)
+    else:
+        data = background.sample(min(len(background), max_background), random_state=0)
+        explainer = shap.TreeExplainer(
+            model, data=data, feature_perturbation="interventional", model_output="probability"
+        )
+    values = np.asarray(explainer.shap_values(rows, check_additivity=False))
+    expected = np.atleast_1d(explainer.expected_value)
+    if values.ndim == 3:  # rows x features x classes: the last class
+        values, expected = values[:, :, -1], expected[-1:]
+    if classifier:
+        predictions = model.predict_proba(rows)[:, -1]
+        description = f"probability of {model.classes_[-1]}"
+    else:
+        predictions = model.predict(rows)
+        description = "prediction"
+    attributions = Attributions(
+        values=pd.DataFrame(values, columns=list(rows.columns), index=rows.index),
+        base_value=float(expected[-1]),
+        predictions=np.asarray(predictions, dtype=float),
+        method="tree_shap",
+    )
+    return attributions, description
 
 
 def _like(background: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

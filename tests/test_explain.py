@@ -153,3 +153,44 @@ def test_cli_explains_a_logged_request(registered_regressor, tmp_path):
     )
     usage = runner.invoke(cli, ["explain", "-m", "models:/houses/1", "--request-id", "x"])
     assert usage.exit_code == 2 and "--request-id needs --logs" in usage.output
+
+
+def test_the_sampled_method_agrees_with_shaps_exact_tree_values():
+    import shap
+    from sklearn.ensemble import RandomForestRegressor
+
+    from mlflow_observe.core.explain import sampled_shapley
+
+    frame, price = _houses(1500, seed=2)
+    forest = RandomForestRegressor(n_estimators=30, max_depth=6, random_state=0).fit(frame, price)
+    background = frame.iloc[:30]
+    rows = frame.iloc[1000:1004]
+    exact = shap.TreeExplainer(
+        forest, data=background, feature_perturbation="interventional"
+    ).shap_values(rows)
+    sampled = sampled_shapley(forest.predict, rows, background, n_permutations=200)
+    # SHAP's interventional values are the exact Shapley values against the same background.
+    scale = float(np.abs(exact).max())
+    np.testing.assert_allclose(sampled.values.to_numpy(), exact, atol=0.03 * scale)
+
+
+def test_tree_models_get_shaps_tree_explainer_and_reconcile(tracking_uri):
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+
+    frame, price = _houses(1500, seed=3)
+    forest = RandomForestRegressor(n_estimators=20, max_depth=6, random_state=0).fit(frame, price)
+    explanation = mo.explain(forest, frame.iloc[:200], background=frame)
+    assert explanation.attributions.method == "tree_shap"
+    assert explanation.attributions.reconciliation_error < 1e-6
+    assert explanation.attributions.predictions == pytest.approx(forest.predict(frame.iloc[:200]))
+    labels = (price > price.median()).astype(int)
+    boosted = GradientBoostingClassifier(n_estimators=30, random_state=0).fit(frame, labels)
+    probability = mo.explain(boosted, frame.iloc[:20], background=frame, output="probability")
+    assert probability.attributions.method == "tree_shap"
+    assert probability.attributions.reconciliation_error < 1e-6
+    sampled = mo.explain(
+        boosted, frame.iloc[:20], background=frame, output="probability", method="sampled"
+    )
+    assert sampled.attributions.method == "sampled_shapley"
+    with pytest.raises(ValueError, match="method='tree' needs SHAP"):
+        mo.explain(lambda f: f["age"].to_numpy(), frame.iloc[:2], background=frame, method="tree")
