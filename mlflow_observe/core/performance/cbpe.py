@@ -186,9 +186,10 @@ def estimate_binary_performance(
         Each row's calibrated probability of the positive class.
     predicted_positive : array_like of bool of shape (n,)
     scores : array_like of shape (n,), optional
-        The model's scores before calibration: the ranking of the ROC AUC. An
-        isotonic curve is a staircase, so ranking by the calibrated values would
-        tie rows the model tells apart.
+        The model's scores before calibration: the ranking of the realised ROC
+        AUC. (A non-decreasing calibration only ties rows, and the order within
+        a tie of equal probabilities does not change the expectation; in
+        multiclass, renormalised probabilities can reorder rows, and it does.)
     n_simulations : int, default=100
     random_state : int, default=0
 
