@@ -319,6 +319,39 @@ def test_exported_loss_models_predict_as_scikit_learn():
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
+def test_loss_models_and_the_calibration_check_on_degenerate_inputs():
+    """One row, constant features, infinite and missing values: the loss models answer
+    what the rows say (no split to learn: the mean error), and the calibration check
+    answers without crashing."""
+    from mlflow_observe.core.performance.cbpe import calibration_helps
+    from mlflow_observe.core.performance.dle import (
+        estimate_regression_performance,
+        fit_loss_models,
+    )
+
+    one = fit_loss_models(np.zeros((1, 2)), [3.0], [1.0])
+    single = estimate_regression_performance(one, np.zeros((4, 2)), np.ones(4))
+    assert single["mae"]["value"] == pytest.approx(2.0)
+    assert single["rmse"]["value"] == pytest.approx(2.0)
+    y_true = np.arange(30, dtype=float)
+    flat = fit_loss_models(np.ones((30, 2)), y_true, np.zeros(30))
+    estimate = estimate_regression_performance(flat, np.ones((5, 2)), np.zeros(5))
+    assert estimate["mae"]["value"] == pytest.approx(y_true.mean())
+    assert estimate["rmse"]["value"] == pytest.approx(np.sqrt(np.mean(y_true**2)))
+    rng = np.random.default_rng(0)
+    odd = rng.normal(size=(100, 2))
+    odd[0, 0], odd[1, 1], odd[2, 0] = np.inf, np.nan, -np.inf
+    models = fit_loss_models(odd, rng.normal(size=100), np.zeros(100))
+    values = estimate_regression_performance(models, odd[:5], np.zeros(5))
+    assert all(np.isfinite(v["value"]) and v["value"] >= 0 for v in values.values())
+
+    scores = rng.random(200)
+    scores[3] = np.nan
+    assert calibration_helps(scores, scores > 0.5) is False  # undecidable: kept as they are
+    # A constant 0.5 where a third are positive: the curve moves it to 1/3.
+    assert calibration_helps(np.full(300, 0.5), np.arange(300) % 3 == 0) is True
+
+
 def test_multiclass_estimation_tracks_realised_under_covariate_shift():
     baseline = mo.build_profile(
         multiclass_frame(6000, seed=1),
