@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.performance.cbpe import (
+    IDENTITY,
+    calibration_helps,
     estimate_binary_performance,
     estimate_multiclass_performance,
     isotonic_fit,
@@ -69,7 +71,8 @@ def reference_performance(
     random_state: int = 0,
 ) -> ReferencePerformance:
     """The reference's performance, its bootstrap intervals and, for classifiers
-    with probabilities, the isotonic calibration of those probabilities.
+    with probabilities, the isotonic calibration of those probabilities (where it
+    helps: see :func:`~mlflow_observe.core.performance.cbpe.calibration_helps`).
 
     Parameters
     ----------
@@ -134,8 +137,7 @@ def reference_performance(
     if matrix is not None:  # binary: the positive class's; else each class's, one-vs-rest
         columns = [1] if len(classes) == 2 else range(len(classes))
         calibration = tuple(
-            tuple(tuple(v.tolist()) for v in isotonic_fit(matrix[:, i], y_true == classes[i]))
-            for i in columns
+            _calibration_curve(matrix[:, i], y_true == classes[i], random_state) for i in columns
         )
     return ReferencePerformance(
         **common,
@@ -144,6 +146,17 @@ def reference_performance(
         class_counts=tuple(int(np.sum(y_true == c)) for c in classes),
         calibration=calibration,
     )
+
+
+def _calibration_curve(score, actual, random_state: int) -> tuple:
+    """The isotonic curve of ``score`` where calibrating helps on held-out rows, else
+    the identity (scores already calibrated are used as they are)."""
+    knots = (
+        isotonic_fit(score, actual)
+        if calibration_helps(score, actual, random_state=random_state)
+        else IDENTITY
+    )
+    return tuple(tuple(v.tolist()) for v in knots)
 
 
 def _split(intervals: dict) -> dict:
@@ -618,9 +631,14 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     classes = performance.classes
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
+    scores = probability_matrix(proba, len(classes))  # the realised ROC AUC ranks these
     if len(classes) == 2:
-        return estimate_binary_performance(calibrated, predicted == 1, random_state=random_state)
-    return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
+        return estimate_binary_performance(
+            calibrated, predicted == 1, scores=scores[:, 1], random_state=random_state
+        )
+    return estimate_multiclass_performance(
+        calibrated, predicted, scores=scores, random_state=random_state
+    )
 
 
 def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.ndarray:

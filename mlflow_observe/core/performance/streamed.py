@@ -11,8 +11,9 @@ metrics need, and the batch is dropped:
   confusion matrix of confidence-based estimation (CBPE) is a sum of calibrated
   probabilities, so its accuracy, precision, recall and F1 are exact too.
 - **ROC AUC in probability bins.** Realised and expected ROC AUC are computed
-  from the counts (or, for the expectation, the summed probabilities) of each
-  class in 10,000 equal bins of [0, 1], ties in a bin counted half, as the
+  from the counts (or, for the expectation, the summed calibrated probabilities)
+  of each class in 10,000 equal bins of the model's scores in [0, 1], ties in a
+  bin counted half, as the
   Mann-Whitney statistic counts tied scores. This is exact when no two
   different scores share a bin (for instance probabilities with four decimals);
   otherwise it is off by at most half the share of (positive, negative) pairs
@@ -383,7 +384,8 @@ class _ClassificationCounts:
 
 
 class _ExpectedCounts:
-    """CBPE's expected confusion sums and the calibrated probabilities' bins."""
+    """CBPE's expected confusion sums, and the calibrated probabilities summed in bins of
+    the model's own scores (the ranking of the realised ROC AUC)."""
 
     def __init__(self, performance: ReferencePerformance):
         self.performance = performance
@@ -397,6 +399,7 @@ class _ExpectedCounts:
 
     def update(self, y_pred, proba) -> None:
         calibrated = calibrated_probabilities(self.performance, proba)
+        raw = probability_matrix(proba, self.k)
         predicted = class_index(y_pred, self.performance.classes)
         n = len(predicted)
         if self.k == 2:
@@ -405,7 +408,7 @@ class _ExpectedCounts:
             tp, fp, fn = p[chosen].sum(), (1 - p[chosen]).sum(), p[~chosen].sum()
             self.sums[1] += (tp, fp, fn)
             self.expected_correct += tp + (1 - p[~chosen]).sum()
-            scores = p[:, None]
+            weights, scores = p[:, None], raw[:, 1:]
             columns: list[int] | range = [1]
         else:
             p = calibrated
@@ -420,15 +423,15 @@ class _ExpectedCounts:
                     (1 - p[onehot[:, c], c]).sum(),
                     p[~onehot[:, c], c].sum(),
                 )
-            scores = p
+            weights, scores = p, raw
             columns = range(self.k)
         bins = _bin(scores)
         for j, c in enumerate(columns):
             self.positive_weight[c] += np.bincount(
-                bins[:, j], weights=scores[:, j], minlength=AUC_BINS
+                bins[:, j], weights=weights[:, j], minlength=AUC_BINS
             )
             self.negative_weight[c] += np.bincount(
-                bins[:, j], weights=1 - scores[:, j], minlength=AUC_BINS
+                bins[:, j], weights=1 - weights[:, j], minlength=AUC_BINS
             )
         self.n_rows += n
 
