@@ -12,8 +12,9 @@ it)::
   continues the open one (nothing is sent: one page per incident).
 - A window on which the rule was evaluated and did not fire clears it (a
   ``resolve`` is due).
-- A window that starts before the end of the last window counted (a window
-  with too few rows, looked at again by the next call) changes nothing.
+- A window that starts before the end of the last window on which the rule was
+  decided (a window with too few rows, looked at again by the next call)
+  changes nothing for that rule.
 - A window on which the rule could not be evaluated (the metric is missing, a
   ``for`` rule whose earlier windows are unknown, a skipped window for a
   non-traffic rule) changes nothing.
@@ -169,7 +170,7 @@ class IncidentBook:
         self.model, self.experiment_id, self.tracking_uri = model, experiment_id, tracking_uri
         self.webhook, self.webhook_format = webhook, webhook_format
         self.routing_key, self.timeout = routing_key, timeout
-        self.incidents, self.last_window_end = _load(client, series)
+        self.incidents, self.last_decided = _load(client, series)
         self.deliveries: list = []
         self._carried = {(i.dedup_key, e) for i in self.incidents.values() for e in i.due}
         self._receiver_failed = False
@@ -186,11 +187,6 @@ class IncidentBook:
         """
         if not self.webhook:
             return None
-        if self.last_window_end is not None and outcome.window.start < self.last_window_end:
-            # A window before the latest one counted (a skipped window looked at again):
-            # counting it would clear and reopen incidents out of order.
-            return None
-        self.last_window_end = outcome.window.end
         facts = {
             "start": outcome.window.start.isoformat(),
             "end": outcome.window.end.isoformat(),
@@ -201,6 +197,12 @@ class IncidentBook:
         for alert in outcome.alerts:
             if not decided(alert):
                 continue
+            last = self.last_decided.get(alert.rule)
+            if last is not None and outcome.window.start < pd.Timestamp(last):
+                # Decided on a later window already (a window too small to evaluate is
+                # looked at again by the next call): counting it would reorder the incident.
+                continue
+            self.last_decided[alert.rule] = facts["end"]
             incident = self.incidents.get(alert.rule)
             if alert.fired:
                 if incident is None:
@@ -217,11 +219,18 @@ class IncidentBook:
             elif incident is not None and incident.cleared is None:
                 incident.cleared = {**facts, "alert": _alert_record(alert)}
         records = self.deliver()
+        tried = {r.dedup_key for r in records}
         lines = [str(r) for r in records]
         lines += [
             f"{i.rule}: incident ongoing since {i.opened['start']}, already paged"
             for i in ongoing
-            if not any(r.dedup_key == i.dedup_key for r in records)
+            if i.dedup_key not in tried
+        ]
+        lines += [
+            f"{i.rule}: the {i.due[0]} is due (the receiver failed earlier in this run; the next "
+            "run retries it)"
+            for i in self.incidents.values()
+            if i.due and i.dedup_key not in tried and self._receiver_failed
         ]
         return "; ".join(lines) or None
 
@@ -323,17 +332,17 @@ class IncidentBook:
     def _dump(self) -> str:
         state = {
             "version": STATE_VERSION,
-            "last_window_end": None if self.last_window_end is None else str(self.last_window_end),
+            "last_decided": self.last_decided,
             "incidents": [asdict(i) for i in self.incidents.values()],
         }
         return json.dumps(state, separators=(",", ":"), default=str)
 
 
 def _load(client, series) -> tuple:
-    """The incidents recorded on the monitor run, and the end of the last window counted."""
+    """The incidents recorded on the monitor run, and each rule's last window decided (its end)."""
     text = series.data.tags.get(INCIDENTS_TAG)
     if not text:
-        return {}, None
+        return {}, {}
     state = json.loads(text)
     if "artifact" in state:
         import mlflow
@@ -345,6 +354,5 @@ def _load(client, series) -> tuple:
             f"{state.get('version')!r} of the format; this version of mlflow-observe reads "
             f"version {STATE_VERSION}. Upgrade mlflow-observe."
         )
-    last = state.get("last_window_end")
     incidents = {record["rule"]: Incident(**record) for record in state["incidents"]}
-    return incidents, (pd.Timestamp(last) if last else None)
+    return incidents, dict(state.get("last_decided", {}))
