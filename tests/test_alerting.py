@@ -324,6 +324,31 @@ def test_an_incident_that_cleared_while_the_receiver_was_down_is_still_told(trac
     up.shutdown()
 
 
+def test_a_large_state_goes_to_an_artifact_and_a_damaged_one_starts_over(tracking_uri, caplog):
+    client = MlflowClient()
+    run_id = mlflow.start_run().info.run_id
+    mlflow.end_run()
+    rules = [AlertRule.parse(f"traffic/rows<={100 + i}:warning") for i in range(12)]
+    receiver = Receiver([204])
+    book = _book(client, run_id, receiver.url)
+    book.observe(_window_outcome(0, 10, rules))
+    assert len(receiver.posts) == 12  # twelve incidents, one trigger each
+    tag = json.loads(client.get_run(run_id).data.tags[INCIDENTS_TAG])
+    assert tag == {"version": 1, "artifact": "incidents.json"}  # too large for a tag
+    again = _book(client, run_id, receiver.url)
+    assert len(again.incidents) == 12
+    again.observe(_window_outcome(1, 10, rules))
+    assert len(receiver.posts) == 12  # the next call read them back: nothing paged again
+    again.observe(_window_outcome(2, 500, rules))
+    assert [p["event"] for p in receiver.posts[12:]] == ["resolve"] * 12
+    assert json.loads(client.get_run(run_id).data.tags[INCIDENTS_TAG])["incidents"] == []
+    # A damaged state: a warning, and monitoring goes on from no incident.
+    client.set_tag(run_id, INCIDENTS_TAG, "{not json")
+    fresh = _book(client, run_id, receiver.url)
+    assert fresh.incidents == {} and "cannot be read" in caplog.text
+    receiver.shutdown()
+
+
 # -- scheduled runs against a real mlflow server ---------------------------------------------
 
 

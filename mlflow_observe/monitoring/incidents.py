@@ -343,11 +343,23 @@ def _load(client, series) -> tuple:
     text = series.data.tags.get(INCIDENTS_TAG)
     if not text:
         return {}, {}
-    state = json.loads(text)
-    if "artifact" in state:
-        import mlflow
+    try:
+        state = json.loads(text)
+        if "artifact" in state:
+            import mlflow
 
-        state = mlflow.artifacts.load_dict(f"{series.info.artifact_uri}/{state['artifact']}")
+            state = mlflow.artifacts.load_dict(f"{series.info.artifact_uri}/{state['artifact']}")
+        if not isinstance(state.get("incidents"), list):
+            raise ValueError("no list of incidents")
+    except (ValueError, TypeError, AttributeError) as exc:
+        # A damaged state must not stop the monitoring: start again, and say what is lost.
+        _logger.warning(
+            "The incidents recorded on the monitor run %s cannot be read (%r); starting with "
+            "none: an incident still firing is paged again.",
+            series.info.run_id,
+            exc,
+        )
+        return {}, {}
     if state.get("version") != STATE_VERSION:
         raise ValueError(
             f"The monitor run {series.info.run_id} records its incidents in version "
