@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import urllib.parse
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
@@ -303,7 +304,7 @@ class IncidentBook:
             _logger.warning(
                 "Alert webhook %s: the %s of %r %s; it stays due and is retried by the next "
                 "monitor run.",
-                self.webhook,
+                _where(self.webhook),
                 event,
                 incident.rule,
                 delivery,
@@ -336,6 +337,16 @@ class IncidentBook:
             "incidents": [asdict(i) for i in self.incidents.values()],
         }
         return json.dumps(state, separators=(",", ":"), default=str)
+
+
+def _where(url: str) -> str:
+    """The receiver's scheme and host only: a Slack webhook's path is its secret.
+
+    >>> _where("https://hooks.slack.com/services/T000/B000/XXXX")
+    'https://hooks.slack.com/...'
+    """
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/..."
 
 
 def _load(client, series) -> tuple:
