@@ -555,3 +555,7 @@ def test_help_documents_every_alerting_option():
         env={PAGERDUTY_ROUTING_KEY_ENV: ""},
     )
     assert refused.exit_code == 2 and "routing key" in refused.output
+    no_url = runner.invoke(
+        main, ["monitor", "-m", "models:/churn/1", "--logs", ".", "--webhook-format", "slack"]
+    )
+    assert no_url.exit_code == 2 and "incoming webhook's URL" in no_url.output

@@ -15,6 +15,7 @@ from mlflow_observe.monitoring.payloads import (
     PAGERDUTY_ROUTING_KEY_ENV,
     WebhookFormatError,
     check_webhook_format,
+    webhook_target,
 )
 from mlflow_observe.monitoring.rules import (
     CRITICAL,
@@ -160,7 +161,7 @@ def monitor(
       1  an alert at the --fail-on level (default critical) fired
       2  usage error (e.g. a malformed or non-finite --alert rule, a rule on a
          metric no window has, a --window, a --webhook that is not http(s),
-         --webhook-format pagerduty without a routing key)
+         --webhook-format pagerduty without a routing key, slack without --webhook)
       3  could not decide: unknown model or alias, no baseline, a --logs location
          that does not exist, no prediction of the model ever logged there,
          tracking server unreachable, --engine spark without Spark, or a
@@ -175,6 +176,7 @@ def monitor(
             check_webhook_url(webhook)
         check_webhook_timeout(webhook_timeout)
         check_webhook_format(webhook_format, pagerduty_routing_key)
+        webhook_target(webhook, webhook_format)
     except (RuleSyntaxError, WindowError, WebhookURLError, WebhookFormatError) as exc:
         raise click.UsageError(str(exc)) from exc
     with decided():

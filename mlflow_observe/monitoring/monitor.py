@@ -36,12 +36,7 @@ from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
 from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.incidents import IncidentBook
-from mlflow_observe.monitoring.payloads import (
-    GENERIC,
-    PAGERDUTY,
-    PAGERDUTY_URL,
-    check_webhook_format,
-)
+from mlflow_observe.monitoring.payloads import GENERIC, check_webhook_format, webhook_target
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
 from mlflow_observe.monitoring.runs import (
     create_run,
@@ -247,8 +242,7 @@ def monitor(
                 "duration of whole windows."
             )
     routing_key = check_webhook_format(webhook_format, pagerduty_routing_key)
-    if webhook is None and webhook_format == PAGERDUTY:
-        webhook = PAGERDUTY_URL
+    webhook = webhook_target(webhook, webhook_format)
     if webhook is not None:
         check_webhook_url(webhook)
     webhook_timeout = check_webhook_timeout(webhook_timeout)

@@ -121,6 +121,30 @@ def check_webhook_format(webhook_format: str, routing_key: str | None = None) ->
     return key
 
 
+def webhook_target(webhook: str | None, webhook_format: str) -> str | None:
+    """Where the events go: ``webhook``, PagerDuty's endpoint for its format, else an error.
+
+    >>> webhook_target(None, "pagerduty")
+    'https://events.pagerduty.com/v2/enqueue'
+    >>> webhook_target(None, "generic") is None
+    True
+    >>> webhook_target(None, "slack")
+    Traceback (most recent call last):
+    ...
+    mlflow_observe.monitoring.payloads.WebhookFormatError: The Slack format needs the incoming webhook's URL: pass it with --webhook (webhook= in Python).
+    """  # noqa: E501
+    if webhook is not None:
+        return webhook
+    if webhook_format == PAGERDUTY:
+        return PAGERDUTY_URL
+    if webhook_format == SLACK:
+        raise WebhookFormatError(
+            "The Slack format needs the incoming webhook's URL: pass it with --webhook "
+            "(webhook= in Python)."
+        )
+    return None
+
+
 def run_url(tracking_uri: str, experiment_id: str, run_id: str | None) -> str | None:
     """The run's page in the MLflow UI, or None when the tracking URI is not http(s).
 
