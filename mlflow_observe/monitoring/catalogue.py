@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 
 from mlflow_observe.backends import ALIBI_DETECTORS
+from mlflow_observe.core.drift.integrity import IntegrityResult
 from mlflow_observe.core.drift.options import METHODS, PVALUE_METHODS
 from mlflow_observe.core.naming import assign_metric_names
 from mlflow_observe.core.performance.metrics import (
@@ -19,6 +20,10 @@ from mlflow_observe.core.performance.metrics import (
 from mlflow_observe.monitoring.rules import RuleSyntaxError, estimated_twin
 
 TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even skipped ones)
+# Rows over the median rows of the previous windows (monitoring/traffic.py): spikes and drops.
+TRAFFIC_ROWS_RATIO = "traffic/rows_ratio"
+# Every integrity finding's metrics, from the check itself: a new check is a rule at once.
+INTEGRITY_KEYS = tuple(IntegrityResult(findings=[]).metrics())
 
 WINDOW_KEYS = (
     "drift/share_drifted_columns",
@@ -35,18 +40,7 @@ WINDOW_KEYS = (
     "drift/n_drifted_segments",
     "drift/impact/top_score",
     "drift/impact/prediction_shift",
-    "integrity/n_findings",
-    "integrity/n_missing_columns",
-    "integrity/n_extra_columns",
-    "integrity/n_type_changes",
-    "integrity/n_missing_rate_increases",
-    "integrity/max_missing_rate_increase",
-    "integrity/n_columns_with_unseen_categories",
-    "integrity/max_share_unseen",
-    "integrity/n_columns_out_of_range",
-    "integrity/max_share_out_of_range",
-    "integrity/n_columns_with_infinite_values",
-    "integrity/n_empty_columns",
+    *INTEGRITY_KEYS,
     "degradation/degraded",
     "degradation/n_segments",
     "degradation/n_degraded_segments",
@@ -54,6 +48,7 @@ WINDOW_KEYS = (
     "degradation/n_unlabelled",
     "degradation/n_invalid_probabilities",
     TRAFFIC_ROWS,
+    TRAFFIC_ROWS_RATIO,
 )
 # Every compared column logs its distance, its test's p-value and ``drifted`` in every window.
 _STATISTICS = (
