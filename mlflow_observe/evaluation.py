@@ -71,7 +71,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
     from mlflow_observe.comparison import compare
     from mlflow_observe.evaluators.config import drift_options
-    from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
+    from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -90,10 +90,16 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 or next((c for c in (profile.predictions, PREDICTION) if c in frame.columns), None),
                 targets=targets
                 or next((c for c in (profile.targets, LABEL) if c in frame.columns), None),
+                keep_weights=True,
             )
 
     comparison = compare(
-        profile, frames(), options, n_jobs=config.get("n_jobs"), progress=config.get("progress")
+        profile,
+        frames(),
+        options,
+        n_jobs=config.get("n_jobs"),
+        progress=config.get("progress"),
+        weights=weights_column(profile),
     )
     return _log_window(comparison, profile, options, config, bounds)
 

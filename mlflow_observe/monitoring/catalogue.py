@@ -19,12 +19,17 @@ from mlflow_observe.core.performance.metrics import (
 from mlflow_observe.monitoring.rules import RuleSyntaxError, estimated_twin
 
 TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even skipped ones)
+# The traffic those rows stand for: the sum of their sample_weight (traffic/rows unless the
+# log's writer shed load by sampling).
+TRAFFIC_ROWS_REPRESENTED = "traffic/rows_represented"
 
 WINDOW_KEYS = (
     "drift/share_drifted_columns",
     "drift/n_drifted_columns",
     "drift/n_evaluated_columns",
     "drift/dataset_drift",
+    "drift/rows_logged",
+    "drift/rows_represented",
     "drift/prediction_drift",
     "drift/target_drift",
     "drift/multivariate/domain_auc",
@@ -53,7 +58,9 @@ WINDOW_KEYS = (
     "degradation/n_labelled",
     "degradation/n_unlabelled",
     "degradation/n_invalid_probabilities",
+    "degradation/rows_represented",
     TRAFFIC_ROWS,
+    TRAFFIC_ROWS_REPRESENTED,
 )
 # Every compared column logs its distance, its test's p-value and ``drifted`` in every window.
 _STATISTICS = (

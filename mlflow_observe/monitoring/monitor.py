@@ -32,9 +32,15 @@ from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from mlflow_observe._version import __version__
+from mlflow_observe.logs.frames import rows_represented
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
-from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
+from mlflow_observe.monitoring.catalogue import (
+    TRAFFIC_ROWS,
+    TRAFFIC_ROWS_REPRESENTED,
+    check_metrics,
+    metric_catalogue,
+)
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
 from mlflow_observe.monitoring.runs import (
@@ -489,7 +495,9 @@ def _evaluate_window(
         with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         checks.metrics[TRAFFIC_ROWS] = float(n_rows)
-        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), step=step)
+        checks.metrics[TRAFFIC_ROWS_REPRESENTED] = rows_represented(rows, n_rows)
+        for key in (TRAFFIC_ROWS, TRAFFIC_ROWS_REPRESENTED):
+            client.log_metric(run_id, key, checks.metrics[key], step=step)
         outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,

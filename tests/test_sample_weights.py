@@ -1,0 +1,429 @@
+"""Rows kept by load shedding count their sample_weight: profiles, tests, performance, the log.
+
+The known truth: a full window whose burst (another distribution) was kept at rate
+1/4 and weighted 4. Weighted counts must give the full window's histogram, mean,
+category shares and accuracy (checked against numpy, pandas and scikit-learn), the
+unweighted ones must not; and calm windows sampled with weights must not alarm more
+often than unweighted ones (Kish's effective sample size keeps the tests calibrated).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_frame
+from sklearn import metrics as skm
+
+from mlflow_observe.comparison import compare
+from mlflow_observe.core.drift.univariate import compare_profiles
+from mlflow_observe.core.performance.cbpe import (
+    estimate_binary_performance,
+    estimate_multiclass_performance,
+)
+from mlflow_observe.core.performance.degradation import compare_performance
+from mlflow_observe.core.performance.metrics import classification_metrics, regression_metrics
+from mlflow_observe.core.profile.data_profile import DataProfile, build_profile
+from mlflow_observe.core.stats import chi_square, ks_binned, proportions_ztest
+from mlflow_observe.core.weights import WeightError, check_weights, effective_size
+
+BURST_RATE = 4
+
+
+def _shed_window(seed=0, n_calm=20_000, n_burst=8_000):
+    """The full window, and what a writer shedding the burst at 1/4 kept of it, with weights."""
+    rng = np.random.default_rng(seed)
+    calm = make_frame(n_calm, seed=seed)
+    burst = make_frame(n_burst, seed=seed + 1, shift=3.0, category_p=(0.1, 0.1, 0.8))
+    calm["label"] = rng.integers(0, 2, n_calm)
+    burst["label"] = rng.integers(0, 2, n_burst)
+    # Right 90% of the time on calm traffic, 50% on the burst.
+    calm["prediction"] = np.where(rng.random(n_calm) < 0.9, calm["label"], 1 - calm["label"])
+    burst["prediction"] = np.where(rng.random(n_burst) < 0.5, burst["label"], 1 - burst["label"])
+    full = pd.concat([calm, burst], ignore_index=True)
+    kept_burst = burst[rng.random(n_burst) < 1 / BURST_RATE]
+    kept = pd.concat([calm, kept_burst], ignore_index=True)
+    weights = np.concatenate([np.ones(n_calm), np.full(len(kept_burst), float(BURST_RATE))])
+    return full, kept, weights
+
+
+@pytest.fixture(scope="module")
+def shed():
+    full, kept, weights = _shed_window()
+    baseline = build_profile(make_frame(5000, seed=42), sample_size=100)
+    window = baseline.empty_like()
+    window.update(kept[list(baseline.columns)], weights=weights)
+    unweighted = baseline.empty_like()
+    unweighted.update(kept[list(baseline.columns)])
+    truth = baseline.empty_like()
+    truth.update(full[list(baseline.columns)])
+    return {
+        "full": full,
+        "kept": kept,
+        "weights": weights,
+        "baseline": baseline,
+        "window": window,
+        "unweighted": unweighted,
+        "truth": truth,
+    }
+
+
+def _cell_edges(grid):
+    # The profile's cells: [x < g_0], [g_0, g_1), ..., [g_m, nextafter(g_m)), [x > g_m].
+    return np.concatenate([[-1e300], grid, [np.nextafter(grid[-1], np.inf)], [1e300]])
+
+
+def test_weighted_histogram_mean_and_variance_are_numpy_weighted_ones(shed):
+    column, kept, w = shed["window"].columns["num_a"], shed["kept"], shed["weights"]
+    expected, _ = np.histogram(kept["num_a"], bins=_cell_edges(column.grid), weights=w)
+    np.testing.assert_allclose(column.counts, expected, rtol=1e-12)
+    sums, _ = np.histogram(kept["num_a"], bins=_cell_edges(column.grid), weights=w * kept["num_a"])
+    np.testing.assert_allclose(column.sums, sums, rtol=1e-9, atol=1e-9)
+    assert column.mean == pytest.approx(np.average(kept["num_a"], weights=w), rel=1e-12)
+    variance = np.cov(kept["num_a"], aweights=w, ddof=0)
+    assert column.std == pytest.approx(np.sqrt(variance), rel=1e-10)
+    assert column.count == pytest.approx(w.sum())
+    assert column.n_effective == pytest.approx(effective_size(w))
+    assert shed["window"].n_rows == pytest.approx(w.sum())
+    assert shed["window"].n_logged == len(kept)
+
+
+def test_weighted_counts_stand_for_the_full_window_and_unweighted_ones_do_not(shed):
+    full = shed["full"]
+    window, unweighted, truth = shed["window"], shed["unweighted"], shed["truth"]
+    # The mean: within sampling noise of the full window's; unweighted, a third of the burst.
+    assert abs(window.columns["num_a"].mean - full["num_a"].mean()) < 0.03
+    assert abs(unweighted.columns["num_a"].mean - full["num_a"].mean()) > 0.4
+
+    def shares(profile, name):
+        counts = profile.columns[name].coarse_counts() if name == "num_a" else None
+        counts = profile.columns[name].counts if counts is None else counts
+        return counts / counts.sum()
+
+    for name in ("num_a", "cat"):
+        weighted_gap = np.abs(shares(window, name) - shares(truth, name)).sum() / 2
+        unweighted_gap = np.abs(shares(unweighted, name) - shares(truth, name)).sum() / 2
+        assert weighted_gap < 0.02, name
+        assert unweighted_gap > 0.08, name
+    # Category shares are the pandas weighted shares of the kept rows.
+    kept, w = shed["kept"], shed["weights"]
+    expected = pd.Series(w).groupby(kept["cat"].to_numpy()).sum()
+    cat = window.columns["cat"]
+    assert dict(zip(cat.categories, cat.counts, strict=True)) == pytest.approx(expected.to_dict())
+    assert window.n_rows == pytest.approx(len(full), rel=0.03)
+    # The window compared with its full truth: weighted, no drift; unweighted, the burst hides.
+    assert not compare_profiles(truth, window).drifted_columns
+    assert "num_a" in compare_profiles(truth, unweighted).drifted_columns
+
+
+def test_weighted_accuracy_matches_scikit_learn_and_the_full_window(shed):
+    full, kept, w = shed["full"], shed["kept"], shed["weights"]
+    ours = classification_metrics(
+        kept["label"], kept["prediction"], classes=[0, 1], sample_weight=w
+    )
+    assert ours["accuracy"] == pytest.approx(
+        skm.accuracy_score(kept["label"], kept["prediction"], sample_weight=w), rel=1e-12
+    )
+    truth = skm.accuracy_score(full["label"], full["prediction"])
+    assert abs(ours["accuracy"] - truth) < 0.01
+    unweighted = skm.accuracy_score(kept["label"], kept["prediction"])
+    assert abs(unweighted - truth) > 0.04
+
+
+def test_weighted_classification_metrics_are_scikit_learns():
+    rng = np.random.default_rng(3)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    proba = np.clip(0.35 * y + rng.random(n) * 0.65, 0, 1)
+    proba = np.round(proba, 2)  # ties, which ROC AUC counts half
+    pred = (proba > 0.5).astype(int)
+    w = rng.choice([1.0, 2.0, 4.0, 8.0], n)
+    ours = classification_metrics(
+        y, pred, np.column_stack([1 - proba, proba]), classes=[0, 1], sample_weight=w
+    )
+    assert ours["accuracy"] == pytest.approx(skm.accuracy_score(y, pred, sample_weight=w))
+    assert ours["precision"] == pytest.approx(skm.precision_score(y, pred, sample_weight=w))
+    assert ours["recall"] == pytest.approx(skm.recall_score(y, pred, sample_weight=w))
+    assert ours["f1"] == pytest.approx(skm.f1_score(y, pred, sample_weight=w))
+    assert ours["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, sample_weight=w))
+    assert ours["log_loss"] == pytest.approx(
+        skm.log_loss(y, np.column_stack([1 - proba, proba]), sample_weight=w)
+    )
+    # Multiclass: macro averages and one-vs-rest ROC AUC.
+    y3 = rng.integers(0, 3, n)
+    scores = rng.dirichlet([1, 1, 1], n) + np.eye(3)[y3] * 0.5
+    scores /= scores.sum(axis=1, keepdims=True)
+    pred3 = scores.argmax(axis=1)
+    ours3 = classification_metrics(y3, pred3, scores, classes=[0, 1, 2], sample_weight=w)
+    for name, fn in (
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+    ):
+        assert ours3[name] == pytest.approx(fn(y3, pred3, average="macro", sample_weight=w))
+    assert ours3["roc_auc"] == pytest.approx(
+        skm.roc_auc_score(y3, scores, multi_class="ovr", average="macro", sample_weight=w)
+    )
+    assert ours3["log_loss"] == pytest.approx(skm.log_loss(y3, scores, sample_weight=w))
+
+
+def test_weighted_regression_metrics_are_scikit_learns():
+    rng = np.random.default_rng(4)
+    y = rng.normal(5, 2, 2000)
+    pred = y + rng.normal(0.3, 1, 2000)
+    w = rng.choice([1.0, 4.0], 2000)
+    ours = regression_metrics(y, pred, sample_weight=w)
+    assert ours["mae"] == pytest.approx(skm.mean_absolute_error(y, pred, sample_weight=w))
+    assert ours["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred, sample_weight=w)))
+    assert ours["r2"] == pytest.approx(skm.r2_score(y, pred, sample_weight=w))
+    assert ours["mape"] == pytest.approx(
+        skm.mean_absolute_percentage_error(y, pred, sample_weight=w)
+    )
+    assert ours != regression_metrics(y, pred)
+
+
+def test_equal_weights_change_no_metric_and_unweighted_results_are_unchanged():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 500)
+    p = rng.random(500)
+    pred = (p > 0.5).astype(int)
+    proba = np.column_stack([1 - p, p])
+    plain = classification_metrics(y, pred, proba, classes=[0, 1])
+    weighted = classification_metrics(
+        y, pred, proba, classes=[0, 1], sample_weight=np.full(500, 3.0)
+    )
+    assert weighted == pytest.approx(plain)
+    estimate = estimate_binary_performance(p, pred == 1)
+    ones = estimate_binary_performance(p, pred == 1, sample_weight=np.ones(500))
+    assert ones.keys() == estimate.keys()
+    for name, band in estimate.items():
+        assert ones[name] == pytest.approx(band), name
+
+
+def test_cbpe_weighted_estimates_the_full_windows_performance():
+    """Calibrated probabilities: the burst is uncertain (p near 0.5), the calm rows are sure."""
+    rng = np.random.default_rng(6)
+    calm_p = rng.choice([0.05, 0.95], 20_000)
+    burst_p = rng.uniform(0.4, 0.6, 8000)
+    full_p = np.concatenate([calm_p, burst_p])
+    kept = rng.random(8000) < 0.25
+    kept_p = np.concatenate([calm_p, burst_p[kept]])
+    w = np.concatenate([np.ones(20_000), np.full(int(kept.sum()), 4.0)])
+    truth = estimate_binary_performance(full_p, full_p > 0.5)
+    weighted = estimate_binary_performance(kept_p, kept_p > 0.5, sample_weight=w)
+    unweighted = estimate_binary_performance(kept_p, kept_p > 0.5)
+    for name in ("accuracy", "roc_auc", "f1"):
+        assert abs(weighted[name]["value"] - truth[name]["value"]) < 0.01, name
+    assert abs(unweighted["accuracy"]["value"] - truth["accuracy"]["value"]) > 0.04
+    assert weighted["accuracy"]["band_low"] <= weighted["accuracy"]["value"]
+    assert weighted["accuracy"]["value"] <= weighted["accuracy"]["band_high"]
+    # Multiclass: the same with three classes (the expected accuracy is the weighted mean).
+    probs = rng.dirichlet([1, 1, 1], 3000)
+    w3 = rng.choice([1.0, 4.0], 3000)
+    multi = estimate_multiclass_performance(probs, probs.argmax(axis=1), sample_weight=w3)
+    expected = np.average(probs.max(axis=1), weights=w3)
+    assert multi["accuracy"]["value"] == pytest.approx(expected)
+
+
+def test_compare_performance_weighs_rows_and_reports_what_they_stand_for(shed):
+    full, kept, w = shed["full"], shed["kept"], shed["weights"]
+    reference = build_profile(
+        full.iloc[:20_000].assign(p=np.where(full["prediction"].iloc[:20_000] == 1, 0.8, 0.2)),
+        targets="label",
+        predictions="prediction",
+        probabilities=["p"],
+    ).performance
+    weighted = compare_performance(
+        reference, y_true=kept["label"], y_pred=kept["prediction"], sample_weight=w
+    )
+    plain = compare_performance(reference, y_true=kept["label"], y_pred=kept["prediction"])
+    truth = skm.accuracy_score(full["label"], full["prediction"])
+    assert weighted.metric("accuracy").value == pytest.approx(
+        skm.accuracy_score(kept["label"], kept["prediction"], sample_weight=w)
+    )
+    assert abs(weighted.metric("accuracy").value - truth) < 0.01
+    assert weighted.metrics()["degradation/rows_represented"] == pytest.approx(w.sum())
+    assert plain.metrics()["degradation/rows_represented"] == len(kept)
+    assert weighted.degraded and plain.degraded  # the burst costs 11 points of accuracy
+    with pytest.raises(WeightError, match="finite numbers > 0"):
+        compare_performance(
+            reference,
+            y_true=kept["label"],
+            y_pred=kept["prediction"],
+            sample_weight=np.where(np.arange(len(kept)) == 3, -1.0, w),
+        )
+
+
+def test_kish_effective_size_is_the_tests_n():
+    counts = np.array([30.0, 50.0, 20.0])
+    current = np.array([25.0, 55.0, 20.0]) * 4  # 100 rows, each weighing 4
+    by_rows = chi_square(counts, current / 4)
+    by_kish = chi_square(counts, current, n_current=100)
+    assert by_kish.pvalue == pytest.approx(by_rows.pvalue)
+    assert chi_square(counts, current).pvalue < by_kish.pvalue  # the overconfident answer
+    z_rows = proportions_ztest([30, 70], [40, 60])
+    assert proportions_ztest([30, 70], [160, 240], n_current=100).pvalue == pytest.approx(
+        z_rows.pvalue
+    )
+    ks_rows = ks_binned([10, 20, 30, 40], [20, 20, 30, 30])
+    assert ks_binned([10, 20, 30, 40], [80, 80, 120, 120], n_current=100).pvalue == pytest.approx(
+        ks_rows.pvalue
+    )
+    assert effective_size([1.0, 1.0, 4.0, 4.0]) == pytest.approx(100 / 34)
+    with pytest.raises(ValueError, match="finite and > 0"):
+        ks_binned([1, 2], [2, 1], n_current=0)
+
+
+def _calm_flags(seed, *, weighted):
+    """A calm window of 2,000 logged rows, half of them standing for 4 rows each (or not)."""
+    baseline = build_profile(make_frame(20_000, seed=1000), sample_size=0)
+    rows = make_frame(2000, seed=seed)
+    window = baseline.empty_like()
+    weights = np.where(np.arange(2000) % 2 == 0, 1.0, 4.0) if weighted else None
+    window.update(rows, weights=weights)
+    result = compare_profiles(baseline, window)
+    pvalues = [c.pvalue for c in result.columns if c.pvalue is not None]
+    return result.dataset_drift, sum(p < 0.05 for p in pvalues), len(pvalues)
+
+
+def test_calm_windows_sampled_with_weights_alarm_no_more_than_unweighted_ones():
+    seeds = range(40)
+    weighted = [_calm_flags(s, weighted=True) for s in seeds]
+    unweighted = [_calm_flags(s, weighted=False) for s in seeds]
+    n_tests = sum(t for _, _, t in weighted)
+    weighted_rejections = sum(r for _, r, _ in weighted)
+    unweighted_rejections = sum(r for _, r, _ in unweighted)
+    # About 5% of calm tests reject (sd ~ 1.7% over 160 tests); the binned KS is conservative.
+    assert weighted_rejections / n_tests <= 0.10
+    assert weighted_rejections <= unweighted_rejections + 4
+    assert sum(d for d, _, _ in weighted) <= sum(d for d, _, _ in unweighted) + 2
+    assert sum(d for d, _, _ in weighted) <= 4
+
+
+def _counted(baseline, seed):
+    window = baseline.empty_like()
+    window.update(make_frame(2000, seed=seed))
+    return window.columns["num_a"].counts
+
+
+def test_the_sum_of_weights_as_n_would_be_overconfident():
+    """What Kish's n prevents: with the weights' sum as n, calm windows alarm far too often."""
+    baseline = build_profile(make_frame(20_000, seed=1000), sample_size=0)
+    kish, naive = 0, 0
+    for seed in range(40):
+        window = baseline.empty_like()
+        window.update(make_frame(2000, seed=seed), weights=np.full(2000, 16.0))
+        ref, cur = baseline.columns["num_a"], window.columns["num_a"]
+        kish += ks_binned(ref.counts, cur.counts, n_current=cur.n_effective).pvalue < 0.05
+        naive += ks_binned(ref.counts, cur.counts).pvalue < 0.05
+    unweighted = sum(
+        ks_binned(baseline.columns["num_a"].counts, _counted(baseline, seed)).pvalue < 0.05
+        for seed in range(40)
+    )
+    assert kish == unweighted  # equal weights: Kish's n is the rows, the p-values are the same
+    assert naive >= kish + 8
+
+
+def test_merged_weighted_and_unweighted_parts_equal_the_whole():
+    baseline = build_profile(make_frame(3000, seed=7))
+    rows = make_frame(1000, seed=8)
+    weights = np.where(np.arange(1000) < 500, 1.0, 2.0)
+    whole = baseline.empty_like()
+    whole.update(rows, weights=weights)
+    first, second = baseline.empty_like(), baseline.empty_like()
+    first.update(rows.iloc[:500])  # all weights 1: counted unweighted
+    second.update(rows.iloc[500:], weights=weights[500:])
+    for merged in (first + second, second + first):
+        assert merged.n_rows == whole.n_rows == 1500.0
+        assert merged.n_logged == 1000
+        assert merged.weight_sq == pytest.approx(whole.weight_sq)
+        for name, column in whole.columns.items():
+            np.testing.assert_allclose(merged.columns[name].counts, column.counts)
+            assert merged.columns[name].n_effective == pytest.approx(column.n_effective)
+        assert merged.columns["num_a"].mean == pytest.approx(whole.columns["num_a"].mean)
+        assert merged.columns["num_a"].m2 == pytest.approx(whole.columns["num_a"].m2)
+    # Updated in turn (an unweighted part first), the counts promote to weighted ones.
+    streamed = baseline.empty_like()
+    streamed.update(rows.iloc[:500])
+    streamed.update(rows.iloc[500:], weights=weights[500:])
+    np.testing.assert_allclose(streamed.columns["cat"].counts, whole.columns["cat"].counts)
+    assert streamed.columns["num_a"].n_effective == pytest.approx(
+        whole.columns["num_a"].n_effective
+    )
+
+
+def test_a_weighted_window_profile_round_trips_through_json():
+    baseline = build_profile(make_frame(2000, seed=9))
+    window = baseline.empty_like()
+    rows = make_frame(300, seed=10)
+    rows.loc[::7, "num_a"] = np.nan
+    rows.loc[::11, "cat"] = None
+    rows.loc[::13, "cat"] = "purple"  # unseen
+    window.update(rows, weights=np.linspace(1.0, 8.0, 300))
+    again = DataProfile.from_json(window.to_json())
+    assert again.to_dict() == json.loads(window.to_json())
+    assert again.n_rows == pytest.approx(window.n_rows) and again.n_logged == 300
+    assert again.columns["cat"].unseen_examples == pytest.approx(
+        window.columns["cat"].unseen_examples
+    )
+    assert (
+        compare_profiles(baseline, again).metrics() == compare_profiles(baseline, window).metrics()
+    )
+
+
+def test_unweighted_profiles_and_results_are_unchanged_by_an_all_ones_weight_column():
+    baseline = build_profile(make_frame(3000, seed=11))
+    rows = make_frame(800, seed=12, shift=0.2)
+    plain = compare(baseline, rows, n_jobs=1)
+    ones = compare(baseline, rows.assign(sample_weight=1.0), weights="sample_weight", n_jobs=1)
+    assert ones.current.to_json() == plain.current.to_json()
+    assert ones.metrics() == plain.metrics()
+    assert "n_logged" not in plain.current.to_dict()
+    assert all("weight_sq" not in c for c in plain.current.to_dict()["columns"])
+    assert plain.metrics()["drift/rows_represented"] == plain.metrics()["drift/rows_logged"] == 800
+    # Null weights count 1 (rows logged before sampling was recorded).
+    nulls = compare(baseline, rows.assign(sample_weight=np.nan), weights="sample_weight", n_jobs=1)
+    assert nulls.metrics() == plain.metrics()
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ([1.0, 0.0, 1.0], "1 of 3 are not"),
+        ([1.0, -2.0, np.inf], "2 of 3 are not"),
+        ([np.nan, 1.0, 1.0], r"e\.g\. nan"),
+        ([1.0, 1.0], "2 row weights for 3 rows"),
+        (["a", "b", "c"], "must be numbers"),
+    ],
+)
+def test_bad_weights_are_refused_by_name(weights, match):
+    profile = build_profile(make_frame(100, seed=0)).empty_like()
+    with pytest.raises(WeightError, match=match):
+        profile.update(make_frame(3, seed=1), weights=weights)
+    assert profile.n_rows == 0  # nothing half-counted
+
+
+def test_a_weight_column_that_is_not_numbers_is_refused_not_counted_as_a_feature():
+    baseline = build_profile(make_frame(1000, seed=13))
+    rows = make_frame(50, seed=14).assign(sample_weight=["4"] * 49 + ["oops"])
+    with pytest.raises(WeightError, match="1 of 50"):
+        compare(baseline, rows, weights="sample_weight")
+    good = compare(baseline, rows.iloc[:49], weights="sample_weight")
+    assert good.current.n_rows == 196.0
+    assert "sample_weight" not in good.current.columns
+    assert not good.integrity.findings or all(
+        f.column != "sample_weight" for f in good.integrity.findings
+    )
+
+
+def test_empty_and_one_row_weighted_windows():
+    baseline = build_profile(make_frame(1000, seed=15))
+    window = baseline.empty_like()
+    window.update(make_frame(0, seed=16), weights=np.array([]))
+    assert window.n_rows == 0
+    window.update(make_frame(1, seed=17), weights=[8.0])
+    assert window.n_rows == 8.0 and window.n_logged == 1
+    assert window.columns["num_a"].n_effective == pytest.approx(1.0)
+    result = compare_profiles(baseline, window)
+    assert result.n_current == 8 and result.n_current_logged == 1
+    assert check_weights(np.array([2], dtype=np.int8), 1).dtype == np.float64
