@@ -286,6 +286,7 @@ def _calm_flags(seed, *, weighted):
     return result.dataset_drift, sum(p < 0.05 for p in pvalues), len(pvalues)
 
 
+@pytest.mark.slow
 def test_calm_windows_sampled_with_weights_alarm_no_more_than_unweighted_ones():
     seeds = range(40)
     weighted = [_calm_flags(s, weighted=True) for s in seeds]
@@ -306,6 +307,7 @@ def _counted(baseline, seed):
     return window.columns["num_a"].counts
 
 
+@pytest.mark.slow
 def test_the_sum_of_weights_as_n_would_be_overconfident():
     """What Kish's n prevents: with the weights' sum as n, calm windows alarm far too often."""
     baseline = build_profile(make_frame(20_000, seed=1000), sample_size=0)
@@ -427,3 +429,108 @@ def test_empty_and_one_row_weighted_windows():
     result = compare_profiles(baseline, window)
     assert result.n_current == 8 and result.n_current_logged == 1
     assert check_weights(np.array([2], dtype=np.int8), 1).dtype == np.float64
+
+
+# -- end to end: the real writer sheds load, the readers weigh the rows back -------------
+
+
+def _shedding_writer(log_dir, **kwargs):
+    from mlflow_observe.logs.writer import PredictionLogWriter
+
+    # The writer sleeps through the burst (no flush by size or time): a 200-row queue meets
+    # thousands of one-row calls, so it keeps calls at a halving rate and records it.
+    return PredictionLogWriter(
+        str(log_dir), max_queue_rows=200, flush_rows=10**9, spool_seconds=3600, **kwargs
+    )
+
+
+@pytest.mark.slow
+def test_evaluate_drift_on_a_shed_log_counts_the_rows_it_stands_for(tmp_path, tracking_uri):
+    import mlflow
+
+    import mlflow_observe as mo
+    from mlflow_observe.logs.reader import iter_log_batches, read_logs
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=3000), "plan": rng.choice(["a", "b"], 3000)})
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference)
+    writer = _shedding_writer(tmp_path / "log")
+    for i in range(3000):
+        writer.submit(
+            pd.DataFrame({"x": [rng.normal()], "plan": [rng.choice(["a", "b"])]}),
+            [i],
+            latency_seconds=0.0,
+        )
+    writer.close()
+    assert writer.stats()["rows_sampled_out"] > 0
+    logs = read_logs(str(tmp_path / "log"))
+    weights = logs["sample_weight"]
+    assert weights.max() > 1 and len(logs) < 3000
+    with mlflow.start_run() as run:
+        whole = mo.evaluate_drift(logs, baseline=training.info.run_id)
+    assert whole.metrics["drift/rows_logged"] == len(logs)
+    assert whole.metrics["drift/rows_represented"] == pytest.approx(weights.sum())
+    assert 2000 < whole.metrics["drift/rows_represented"] < 4000  # Horvitz-Thompson, ~3000
+    assert whole.metrics["integrity/n_extra_columns"] == 0.0  # sample_weight is no feature
+    table = mlflow.MlflowClient().download_artifacts(run.info.run_id, "drift_table.json")
+    with open(table) as file:
+        records = {r["column"]: r for r in json.load(file)}
+    assert set(records) == {"x", "plan"}  # the weights are not compared as a feature
+    assert records["x"]["n_current"] == weights.sum()  # the column's weighted count
+    streamed = mo.evaluate_drift(
+        iter_log_batches(str(tmp_path / "log"), batch_size=100), baseline=training.info.run_id
+    )
+    assert streamed.metrics == pytest.approx(whole.metrics)
+
+
+@pytest.mark.slow
+def test_monitor_on_a_shed_log_reports_rows_logged_and_represented(tmp_path, tracking_uri):
+    import mlflow
+    from helpers import DAY, customers, log_version
+
+    import mlflow_observe as mo
+    from mlflow_observe.logs.reader import read_logs
+
+    mlflow.set_experiment("training")
+    model, version = log_version(customers(2000, seed=0))
+    writer = _shedding_writer(
+        tmp_path / "log",
+        model_name="churn",
+        model_version=str(version),
+        max_event_age_days=None,
+        probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
+    )
+    rows = customers(2000, seed=1)
+    for i in range(len(rows)):
+        part = rows.iloc[[i]]
+        writer.submit(
+            part,
+            model.predict(part),
+            latency_seconds=0.0,
+            event_time=(DAY + pd.Timedelta(seconds=10 * i)).isoformat(),
+        )
+    writer.close()
+    logs = read_logs(str(tmp_path / "log"))
+    assert logs["sample_weight"].max() > 1
+    result = mo.monitor(
+        f"models:/churn/{version}",
+        str(tmp_path / "log"),
+        window="1d",
+        since=DAY.isoformat(),
+        until=(DAY + pd.Timedelta(days=1)).isoformat(),
+        min_rows=1,
+        experiment_name="monitoring",
+        drift_options={"log_plots": False},
+    )
+    [window] = result.windows
+    assert window.status == "evaluated", window.notes
+    metrics = window.metrics
+    represented = logs["sample_weight"].sum()
+    assert metrics["traffic/rows"] == len(logs)
+    assert metrics["traffic/rows_represented"] == pytest.approx(represented)
+    assert metrics["drift/rows_logged"] == len(logs)
+    assert metrics["drift/rows_represented"] == pytest.approx(represented)
+    assert metrics["degradation/rows_represented"] == pytest.approx(represented)
+    logged = mlflow.MlflowClient().get_run(window.run_id).data.metrics
+    assert logged["traffic/rows_represented"] == pytest.approx(represented)
