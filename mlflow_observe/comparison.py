@@ -66,7 +66,7 @@ def compare(
         rate a row was kept at when the writer shed load): each row counts that
         many times, and the column itself is not compared. Weights must be finite
         and > 0 (a null weight counts as 1). A window whose weights are all 1 is
-        counted exactly as without them. Not read by the Spark engine yet.
+        counted exactly as without them. The Spark engine sums them on the cluster.
 
     Returns
     -------
@@ -91,10 +91,9 @@ def compare(
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
         from mlflow_observe.engines.spark import count_window
 
-        if weights is not None and weights in data.columns:
-            data = data.drop(weights)  # not weighted by Spark yet: counted as logged
-        current = count_window(baseline, data)
-        return compare_window(baseline, current, [str(c) for c in data.columns], options)
+        current = count_window(baseline, data, weights=weights)
+        names = [str(c) for c in data.columns if weights is None or str(c) != weights]
+        return compare_window(baseline, current, names, options)
     current = baseline.empty_like()
     segments = (
         SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments)

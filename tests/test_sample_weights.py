@@ -534,3 +534,110 @@ def test_monitor_on_a_shed_log_reports_rows_logged_and_represented(tmp_path, tra
     assert metrics["degradation/rows_represented"] == pytest.approx(represented)
     logged = mlflow.MlflowClient().get_run(window.run_id).data.metrics
     assert logged["traffic/rows_represented"] == pytest.approx(represented)
+
+
+# -- degradation counted batch by batch weighs rows as in memory -----------------------
+
+
+def _weights_for(n, seed):
+    """The first third unweighted (1), the rest sampled at 1/2 to 1/8: counts promote."""
+    rng = np.random.default_rng(seed)
+    return np.where(np.arange(n) < n // 3, 1.0, rng.choice([2.0, 4.0, 8.0], n))
+
+
+def _streamed_weighted(performance, frame, weights, *, targets, batch_size=97):
+    from mlflow_observe.core.performance.streamed import StreamedPerformance
+
+    counted = StreamedPerformance(performance, predictions="prediction", targets=targets)
+    for start in range(0, len(frame), batch_size):
+        part = weights[start : start + batch_size]
+        counted.update(
+            frame.iloc[start : start + batch_size],
+            weights=None if np.all(part == 1.0) else part,
+        )
+    return counted.result()
+
+
+def _same_result(streamed, memory, *, auc_tolerance=1e-3):
+    assert streamed.kind == memory.kind and streamed.n_rows == memory.n_rows
+    assert streamed.n_represented == pytest.approx(memory.n_represented)
+    assert streamed.findings == memory.findings
+    assert streamed.degraded == memory.degraded
+    for s, m in zip(streamed.metric_results, memory.metric_results, strict=True):
+        assert s.metric == m.metric
+        tolerance = auc_tolerance if s.metric == "roc_auc" else 1e-9
+        assert s.value == pytest.approx(m.value, rel=1e-9, abs=tolerance), s.metric
+        assert s.margin == pytest.approx(m.margin, rel=1e-9), s.metric
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_streamed_degradation_weighs_rows_as_in_memory(task):
+    from helpers import binary_frame, multiclass_frame, regression_frame
+
+    if task == "binary":
+        reference, window = binary_frame(3000, seed=1), binary_frame(1500, seed=2, flip_region=True)
+        names, targets = ["p_1"], "label"
+    elif task == "multiclass":
+        reference, window = (
+            multiclass_frame(3000, seed=1),
+            multiclass_frame(1200, seed=2, shift=0.4),
+        )
+        names, targets = ["p_a", "p_b", "p_c"], "label"
+    else:
+        reference, window = regression_frame(3000, seed=1), regression_frame(1000, seed=2)
+        names, targets = [], "target"
+    performance = build_profile(
+        reference, targets=targets, predictions="prediction", probabilities=names or None
+    ).performance
+    weights = _weights_for(len(window), seed=3)
+
+    def in_memory(frame, y_true):
+        return compare_performance(
+            performance,
+            y_true=y_true,
+            y_pred=frame["prediction"].to_numpy(),
+            proba=frame[names].to_numpy(dtype=float) if names else None,
+            features=frame,
+            sample_weight=weights,
+        )
+
+    memory = in_memory(window, window[targets].to_numpy())
+    _same_result(_streamed_weighted(performance, window, weights, targets=targets), memory)
+    unweighted = compare_performance(
+        performance,
+        y_true=window[targets].to_numpy(),
+        y_pred=window["prediction"].to_numpy(),
+        proba=window[names].to_numpy(dtype=float) if names else None,
+    )
+    assert memory.metric_results[0].value != unweighted.metric_results[0].value
+    unlabelled = window.drop(columns=[targets])
+    estimated = _streamed_weighted(performance, unlabelled, weights, targets=None)
+    _same_result(estimated, in_memory(unlabelled, None))
+    assert estimated.kind == "estimated"
+
+
+def test_evaluate_degradation_over_weighted_batches_equals_in_memory(tracking_uri):
+    import mlflow
+    from helpers import binary_frame
+
+    import mlflow_observe as mo
+
+    reference, window = binary_frame(3000, seed=1), binary_frame(2000, seed=2, flip_region=True)
+    window["sample_weight"] = _weights_for(len(window), seed=4)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    streamed = mo.evaluate_degradation(
+        (window.iloc[i : i + 300] for i in range(0, len(window), 300)),
+        baseline=training.info.run_id,
+    )
+    in_memory = mo.evaluate_degradation(window, baseline=training.info.run_id)
+    assert streamed.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = 1e-3 if "roc_auc" in key else 1e-9
+        assert streamed.metrics[key] == pytest.approx(value, rel=1e-9, abs=tolerance), key
+    represented = window["sample_weight"].sum()
+    assert in_memory.metrics["degradation/rows_represented"] == pytest.approx(represented)
+    truth = skm.accuracy_score(
+        window["label"], window["prediction"], sample_weight=window["sample_weight"]
+    )
+    assert in_memory.metrics["degradation/accuracy"] == pytest.approx(truth)

@@ -66,3 +66,19 @@ def effective_size(weights) -> float:
     total = float(weights.sum())
     squares = float(np.einsum("i,i->", weights, weights))
     return total * total / squares if squares > 0 else 0.0
+
+
+def weights_or_none(values) -> np.ndarray | None:
+    """A column of row weights as given (a pandas Series): a null weight is 1 (a row logged
+    unsampled), a value that is not a number NaN (refused when counted); None when every
+    row weighs 1, so that the rows are counted on the unweighted path.
+
+    >>> weights_or_none(pd.Series([1.0, None, 4.0])).tolist()
+    [1.0, 1.0, 4.0]
+    >>> weights_or_none(pd.Series([1, 1])) is None
+    True
+    """
+    numbers = pd.to_numeric(values, errors="coerce")
+    weights = numbers.to_numpy(dtype=float, na_value=np.nan, copy=True)
+    weights[values.isna().to_numpy()] = 1.0
+    return None if np.all(weights == 1.0) else weights

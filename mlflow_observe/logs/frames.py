@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.weights import weights_or_none
 from mlflow_observe.logs.schema import SAMPLE_WEIGHT, TIMESTAMP, log_bookkeeping_columns
 
 
@@ -28,10 +28,7 @@ def row_weights(frame: pd.DataFrame, column: str | None):
     """
     if column is None or column not in frame.columns:
         return None
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
-    values[raw.isna().to_numpy()] = 1.0
-    return None if np.all(values == 1.0) else values
+    return weights_or_none(frame[column])
 
 
 def rows_represented(frame, n_rows: int) -> float:
@@ -41,8 +38,13 @@ def rows_represented(frame, n_rows: int) -> float:
     >>> rows_represented(pd.DataFrame({"sample_weight": [1.0, 4.0, 4.0]}), 3)
     9.0
     """
-    if not isinstance(frame, pd.DataFrame) or SAMPLE_WEIGHT not in frame.columns:
+    if SAMPLE_WEIGHT not in getattr(frame, "columns", ()):
         return float(n_rows)
+    if not isinstance(frame, pd.DataFrame):  # a Spark DataFrame: summed on the cluster
+        total = frame.selectExpr(f"sum(coalesce(cast(`{SAMPLE_WEIGHT}` as double), 1.0))").first()[
+            0
+        ]
+        return float(total or 0.0)
     weights = pd.to_numeric(frame[SAMPLE_WEIGHT], errors="coerce").fillna(1.0)
     return float(weights.sum())
 
