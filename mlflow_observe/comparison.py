@@ -110,7 +110,7 @@ def compare(
         if len(part):
             current.update(part, weights=part_weights, n_jobs=n_jobs)
             if segments is not None:
-                segments.update(part)
+                segments.update(part, weights=part_weights)
     return compare_window(
         baseline, current, list(columns), options, segments=segments, predict=predict
     )

@@ -641,3 +641,23 @@ def test_evaluate_degradation_over_weighted_batches_equals_in_memory(tracking_ur
         window["label"], window["prediction"], sample_weight=window["sample_weight"]
     )
     assert in_memory.metrics["degradation/accuracy"] == pytest.approx(truth)
+
+
+def test_segments_are_counted_with_their_rows_weights():
+    from mlflow_observe.core.drift.options import DriftOptions
+
+    baseline = build_profile(make_frame(3000, seed=30))
+    rows = make_frame(1200, seed=31).assign(
+        region=np.where(np.arange(1200) < 600, "north", "south")
+    )
+    rows["sample_weight"] = np.where(rows["region"] == "south", 4.0, 1.0)
+    options = DriftOptions(segment_by=["region"], min_segment_size=100)
+    result = compare(baseline, rows, options, weights="sample_weight", n_jobs=1)
+    sizes = {s.value: s.n_rows for s in result.segments}
+    assert sizes == {"north": 600, "south": 2400}
+    south = baseline.empty_like()
+    south.update(
+        rows[rows["region"] == "south"].drop(columns=["sample_weight"]), weights=[4.0] * 600
+    )
+    ours = next(s for s in result.segments if s.value == "south").drift.metrics()
+    assert ours == compare_profiles(baseline, south, present_columns=list(south.columns)).metrics()
