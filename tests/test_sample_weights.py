@@ -661,3 +661,28 @@ def test_segments_are_counted_with_their_rows_weights():
     )
     ours = next(s for s in result.segments if s.value == "south").drift.metrics()
     assert ours == compare_profiles(baseline, south, present_columns=list(south.columns)).metrics()
+
+
+def test_reports_show_the_rows_logged_and_the_rows_they_stand_for():
+    from mlflow_observe.core.drift.options import DriftOptions
+    from mlflow_observe.report.html import render_degradation_report, render_report
+
+    baseline = build_profile(make_frame(2000, seed=40))
+    rows = make_frame(500, seed=41).assign(sample_weight=np.where(np.arange(500) < 100, 4.0, 1.0))
+    comparison = compare(baseline, rows, weights="sample_weight", n_jobs=1)
+    page = render_report(
+        comparison, baseline=baseline, options=DriftOptions(), baseline_label="b", plots={}
+    )
+    assert "current rows logged / represented" in page and "500 / 800" in page
+    plain = compare(baseline, rows.drop(columns=["sample_weight"]), n_jobs=1)
+    page = render_report(
+        plain, baseline=baseline, options=DriftOptions(), baseline_label="b", plots={}
+    )
+    assert "represented" not in page
+    full, kept, w = _shed_window(n_calm=2000, n_burst=800)
+    performance = build_profile(full, targets="label", predictions="prediction").performance
+    result = compare_performance(
+        performance, y_true=kept["label"], y_pred=kept["prediction"], sample_weight=w
+    )
+    page = render_degradation_report(result, baseline_label="b")
+    assert f"standing for {w.sum():,.0f} rows of traffic" in page
