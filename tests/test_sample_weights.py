@@ -686,3 +686,25 @@ def test_reports_show_the_rows_logged_and_the_rows_they_stand_for():
     )
     page = render_degradation_report(result, baseline_label="b")
     assert f"standing for {w.sum():,.0f} rows of traffic" in page
+
+
+def test_degradation_segments_weigh_their_rows():
+    from mlflow_observe.core.performance.degradation import compare_segments
+
+    full, kept, w = _shed_window(n_calm=4000, n_burst=1600)
+    performance = build_profile(full, targets="label", predictions="prediction").performance
+    segments = compare_segments(
+        performance,
+        kept[["cat"]],
+        y_true=kept["label"].to_numpy(),
+        y_pred=kept["prediction"].to_numpy(),
+        min_size=50,
+        sample_weight=w,
+    )
+    for segment in segments:
+        rows = (kept["cat"] == segment.value).to_numpy()
+        expected = skm.accuracy_score(
+            kept["label"][rows], kept["prediction"][rows], sample_weight=w[rows]
+        )
+        assert segment.result.metric("accuracy").value == pytest.approx(expected), segment.value
+        assert segment.result.n_represented == pytest.approx(w[rows].sum())

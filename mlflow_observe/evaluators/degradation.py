@@ -116,6 +116,7 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
         min_size=config.get("min_segment_size", 200),
         tolerance=config.get("tolerance", 0.02),
         random_state=config.get("random_state", 0),
+        sample_weight=_weights(features, baseline),
     )
 
 

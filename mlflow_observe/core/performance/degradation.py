@@ -778,15 +778,18 @@ def compare_segments(
     min_size: int = 200,
     tolerance: float = 0.02,
     random_state: int = 0,
+    sample_weight=None,
 ) -> list:
     """:func:`compare_performance` on each segment value of each column of ``segments``.
 
     Values with fewer than ``min_size`` rows are pooled into one ``(other)``
     segment per column, which is skipped when it is still smaller than that.
     Every segment is compared with the whole baseline; its margin widens with
-    its smaller size. Returns the segments, worst first.
+    its smaller size. Returns the segments, worst first. ``sample_weight``
+    weighs each row, as in :func:`compare_performance` (``min_size`` counts rows).
     """
     y_pred = np.asarray(y_pred)
+    weights = None if sample_weight is None else check_weights(sample_weight, len(y_pred))
     y_true = None if y_true is None else np.asarray(y_true)
     proba = None if proba is None else np.asarray(proba)
     features = None if features is None else features.reset_index(drop=True)
@@ -808,6 +811,7 @@ def compare_segments(
                 features=None if features is None else features[rows],
                 tolerance=tolerance,
                 random_state=random_state,
+                sample_weight=None if weights is None else weights[rows],
             )
             found.append(SegmentDegradation(str(column), str(value), int(rows.sum()), result))
     return sorted(found, key=lambda s: (-s.result.degraded, -s.worst_change()))
