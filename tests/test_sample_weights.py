@@ -225,6 +225,7 @@ def test_cbpe_weighted_estimates_the_full_windows_performance():
     assert multi["accuracy"]["value"] == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_compare_performance_weighs_rows_and_reports_what_they_stand_for(shed):
     full, kept, w = shed["full"], shed["kept"], shed["weights"]
     reference = build_profile(
@@ -616,6 +617,7 @@ def test_streamed_degradation_weighs_rows_as_in_memory(task):
     assert estimated.kind == "estimated"
 
 
+@pytest.mark.slow
 def test_evaluate_degradation_over_weighted_batches_equals_in_memory(tracking_uri):
     import mlflow
     from helpers import binary_frame
