@@ -33,7 +33,7 @@ def row_weights(frame: pd.DataFrame, column: str | None):
 
 def rows_represented(frame, n_rows: int) -> float:
     """The traffic a window's rows stand for: the sum of their ``sample_weight`` (a null
-    weight is 1), or ``n_rows`` when the frame has no weights (or is not a pandas frame).
+    weight is 1), or ``n_rows`` when the frame (pandas or Spark) has no such column.
 
     >>> rows_represented(pd.DataFrame({"sample_weight": [1.0, 4.0, 4.0]}), 3)
     9.0
@@ -41,9 +41,8 @@ def rows_represented(frame, n_rows: int) -> float:
     if SAMPLE_WEIGHT not in getattr(frame, "columns", ()):
         return float(n_rows)
     if not isinstance(frame, pd.DataFrame):  # a Spark DataFrame: summed on the cluster
-        total = frame.selectExpr(f"sum(coalesce(cast(`{SAMPLE_WEIGHT}` as double), 1.0))").first()[
-            0
-        ]
+        query = f"sum(coalesce(cast(`{SAMPLE_WEIGHT}` as double), 1.0))"
+        total = frame.selectExpr(query).first()[0]
         return float(total or 0.0)
     weights = pd.to_numeric(frame[SAMPLE_WEIGHT], errors="coerce").fillna(1.0)
     return float(weights.sum())
