@@ -710,3 +710,19 @@ def test_degradation_segments_weigh_their_rows():
         )
         assert segment.result.metric("accuracy").value == pytest.approx(expected), segment.value
         assert segment.result.n_represented == pytest.approx(w[rows].sum())
+
+
+def test_a_bad_weight_in_a_log_frame_is_a_clear_error_from_the_evaluators(tracking_uri):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    import mlflow_observe as mo
+
+    reference = make_frame(1000, seed=50).assign(label=0, prediction=0)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction")
+    window = make_frame(200, seed=51).assign(label=0, prediction=0, sample_weight=2.0)
+    window.loc[7, "sample_weight"] = -1.0
+    for evaluate in (mo.evaluate_drift, mo.evaluate_degradation):
+        with pytest.raises(MlflowException, match="Row weights must be finite numbers > 0; 1 of"):
+            evaluate(window, baseline=training.info.run_id)
