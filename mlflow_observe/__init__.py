@@ -20,6 +20,7 @@ from mlflow_observe.core.performance.degradation import (
 )
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
+from mlflow_observe.core.weights import WeightError
 from mlflow_observe.evaluation import (
     MONITORING_MODEL_TYPE,
     evaluate_degradation,
@@ -65,6 +66,7 @@ __all__ = [
     "MonitorResult",
     "ProfileError",
     "ReferencePerformance",
+    "WeightError",
     "WindowComparison",
     "__version__",
     "build_profile",

@@ -119,7 +119,10 @@ class Explanation:
         client = mlflow.MlflowClient()
         owned = run_id is None and mlflow.active_run() is None
         run = mlflow.start_run() if owned else None
-        run_id = run_id or mlflow.active_run().info.run_id
+        if run_id is None:
+            active = mlflow.active_run()
+            assert active is not None  # started above when none was
+            run_id = active.info.run_id
         try:
             client.log_text(
                 run_id, json.dumps(self.to_dict(), indent=2), f"{artifact_path}/explanation.json"

@@ -24,12 +24,17 @@ TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even sk
 TRAFFIC_ROWS_RATIO = "traffic/rows_ratio"
 # Every integrity finding's metrics, from the check itself: a new check is a rule at once.
 INTEGRITY_KEYS = tuple(IntegrityResult(findings=[]).metrics())
+# The traffic those rows stand for: the sum of their sample_weight (traffic/rows unless the
+# log's writer shed load by sampling).
+TRAFFIC_ROWS_REPRESENTED = "traffic/rows_represented"
 
 WINDOW_KEYS = (
     "drift/share_drifted_columns",
     "drift/n_drifted_columns",
     "drift/n_evaluated_columns",
     "drift/dataset_drift",
+    "drift/rows_logged",
+    "drift/rows_represented",
     "drift/prediction_drift",
     "drift/target_drift",
     "drift/multivariate/domain_auc",
@@ -47,8 +52,10 @@ WINDOW_KEYS = (
     "degradation/n_labelled",
     "degradation/n_unlabelled",
     "degradation/n_invalid_probabilities",
+    "degradation/rows_represented",
     TRAFFIC_ROWS,
     TRAFFIC_ROWS_RATIO,
+    TRAFFIC_ROWS_REPRESENTED,
 )
 # Every compared column logs its distance, its test's p-value and ``drifted`` in every window.
 _STATISTICS = (

@@ -31,9 +31,15 @@ import pandas as pd
 from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from mlflow_observe.logs.frames import rows_represented
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
-from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
+from mlflow_observe.monitoring.catalogue import (
+    TRAFFIC_ROWS,
+    TRAFFIC_ROWS_REPRESENTED,
+    check_metrics,
+    metric_catalogue,
+)
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.incidents import IncidentBook
 from mlflow_observe.monitoring.payloads import GENERIC, check_webhook_format, webhook_target
@@ -528,7 +534,9 @@ def _evaluate_window(
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         checks.metrics[TRAFFIC_ROWS] = float(n_rows)
         checks.metrics.update(_traffic(context, step, n_rows))
-        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), step=step)
+        checks.metrics[TRAFFIC_ROWS_REPRESENTED] = rows_represented(rows, n_rows)
+        for key in (TRAFFIC_ROWS, TRAFFIC_ROWS_REPRESENTED):
+            client.log_metric(run_id, key, float(checks.metrics[key]), step=step)
         outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,

@@ -123,6 +123,14 @@ def _cards(drift) -> str:
         ("target drift", {None: "n/a", True: "yes", False: "no"}[drift.target_drift]),
         ("rows (reference / current)", f"{drift.n_reference:,} / {drift.n_current:,}"),
     ]
+    if drift.n_current_logged is not None and drift.n_current_logged != drift.n_current:
+        # Load was shed by sampling: the current rows are weighted counts.
+        cards.append(
+            (
+                "current rows logged / represented",
+                f"{drift.n_current_logged:,} / {drift.n_current:,}",
+            )
+        )
     body = "".join(
         f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
         for k, v in cards
@@ -471,6 +479,8 @@ def render_degradation_report(
         if result.n_labelled is None
         else f" ({result.n_labelled:,} labelled, {result.n_rows - result.n_labelled:,} unlabelled)"
     )
+    if result.n_represented is not None and result.n_represented != result.n_rows:
+        counted += f", standing for {result.n_represented:,.0f} rows of traffic (sampled, weighted)"
     return "\n".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from mlflow_observe.core.performance.metrics import _prf, _trapezoid, average_prf
+from mlflow_observe.core.performance.metrics import (
+    _prf,
+    _trapezoid,
+    _weighted_roc_auc,
+    average_prf,
+)
 
 # -- calibration and estimation -----------------------------------------------------------------
 
@@ -170,6 +175,7 @@ def estimate_binary_performance(
     scores=None,
     n_simulations: int = 100,
     random_state: int = 0,
+    sample_weight=None,
 ) -> dict:
     """Expected metrics of a binary classifier from calibrated probabilities (CBPE).
 
@@ -178,7 +184,8 @@ def estimate_binary_performance(
     ``FN = sum(p [not pred])``, ``TN = sum((1-p) [not pred])``. The expected ROC AUC
     ranks the rows by the model's own ``scores`` (those the realised ROC AUC ranks;
     default ``calibrated``), each row fractionally positive. The band: 2.5% and
-    97.5% quantiles of the metrics over labels simulated from ``p``.
+    97.5% quantiles of the metrics over labels simulated from ``p``. With
+    ``sample_weight`` every sum weighs each row (a row kept at rate 1/4 counts 4).
 
     Parameters
     ----------
@@ -192,6 +199,8 @@ def estimate_binary_performance(
         multiclass, renormalised probabilities can reorder rows, and it does.)
     n_simulations : int, default=100
     random_state : int, default=0
+    sample_weight : array_like of shape (n,), optional
+        Each row's weight (the traffic a logged row stands for).
 
     Returns
     -------
@@ -204,6 +213,10 @@ def estimate_binary_performance(
     p = np.clip(np.asarray(calibrated, dtype=float), 0.0, 1.0)
     positive = np.asarray(predicted_positive, dtype=bool)
     scores = p if scores is None else np.asarray(scores, dtype=float)
+    if sample_weight is not None:
+        return _estimate_binary_weighted(
+            p, positive, np.asarray(sample_weight, dtype=float), scores, n_simulations, random_state
+        )
     point = _expected_metrics(p, positive, scores)
     rng = np.random.default_rng(random_state)
     ranks = rankdata(scores)  # the scores do not change between simulations: rank them once
@@ -226,6 +239,26 @@ def estimate_binary_performance(
     return _bands(point, draws)
 
 
+def _estimate_binary_weighted(p, positive, w, scores, n_simulations, random_state) -> dict:
+    """:func:`estimate_binary_performance` with row weights ``w``."""
+    point = _expected_metrics(p, positive, scores, w)
+    rng = np.random.default_rng(random_state)
+    total, predicted_weight = float(w.sum()), float(w[positive].sum())
+    draws: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(n_simulations):
+        labels = rng.random(len(p)) < p
+        tp = float(w[labels & positive].sum())
+        fp, fn = predicted_weight - tp, float(w[labels].sum()) - tp
+        values = {"accuracy": (total - fp - fn) / total, **average_prf([(), _prf(tp, fp, fn)])}
+        auc = _weighted_roc_auc(labels, scores, w)
+        if auc is not None:
+            values["roc_auc"] = auc
+        for name, value in values.items():
+            if name in draws:
+                draws[name].append(value)
+    return _bands(point, draws)
+
+
 def _bands(point: dict, draws: dict) -> dict:
     """Each estimate with the 2.5% and 97.5% quantiles of its simulated values."""
     return {
@@ -238,22 +271,32 @@ def _bands(point: dict, draws: dict) -> dict:
     }
 
 
-def _expected_metrics(p: np.ndarray, positive: np.ndarray, scores: np.ndarray) -> dict:
-    tp = float(np.sum(p[positive]))
-    fp = float(np.sum(1 - p[positive]))
-    fn = float(np.sum(p[~positive]))
-    tn = float(np.sum(1 - p[~positive]))
-    metrics = {"accuracy": (tp + tn) / len(p), **average_prf([(), _prf(tp, fp, fn)])}
-    auc = _expected_auc(p, scores)
+def _expected_metrics(p: np.ndarray, positive: np.ndarray, scores: np.ndarray, w=None) -> dict:
+    if w is None:
+        tp = float(np.sum(p[positive]))
+        fp = float(np.sum(1 - p[positive]))
+        fn = float(np.sum(p[~positive]))
+        tn = float(np.sum(1 - p[~positive]))
+        total = float(len(p))
+    else:
+        tp = float(np.sum(w[positive] * p[positive]))
+        fp = float(np.sum(w[positive] * (1 - p[positive])))
+        fn = float(np.sum(w[~positive] * p[~positive]))
+        tn = float(np.sum(w[~positive] * (1 - p[~positive])))
+        total = float(w.sum())
+    metrics = {"accuracy": (tp + tn) / total, **average_prf([(), _prf(tp, fp, fn)])}
+    auc = _expected_auc(p, scores, w)
     if auc is not None:
         metrics["roc_auc"] = auc
     return metrics
 
 
-def _expected_auc(p: np.ndarray, scores: np.ndarray) -> float | None:
-    """AUC of ``scores`` when each row is positive with probability ``p``."""
+def _expected_auc(p: np.ndarray, scores: np.ndarray, w=None) -> float | None:
+    """AUC of ``scores`` when each row is positive with probability ``p`` (and weighs ``w``)."""
     order = np.argsort(-scores, kind="mergesort")
     weights_pos, weights_neg = p[order], 1 - p[order]
+    if w is not None:
+        weights_pos, weights_neg = weights_pos * w[order], weights_neg * w[order]
     total_pos, total_neg = weights_pos.sum(), weights_neg.sum()
     if total_pos <= 0 or total_neg <= 0:
         return None
@@ -272,6 +315,7 @@ def estimate_multiclass_performance(
     scores=None,
     n_simulations: int = 100,
     random_state: int = 0,
+    sample_weight=None,
 ) -> dict:
     """Expected macro metrics of a multiclass classifier from calibrated probabilities.
 
@@ -282,11 +326,15 @@ def estimate_multiclass_performance(
     predicted class; ROC AUC the macro one-vs-rest expected AUC, class ``c``'s
     rows ranked by ``scores[:, c]`` (the model's scores before calibration,
     those the realised ROC AUC ranks; default ``calibrated``). The band comes
-    from labels simulated from ``p``.
+    from labels simulated from ``p``. With ``sample_weight`` every sum and mean
+    weighs each row.
     """
     p = np.asarray(calibrated, dtype=float)
     predicted = np.asarray(predicted, dtype=np.int64)
     scores = p if scores is None else np.asarray(scores, dtype=float)
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=float)
+        return _estimate_multiclass_weighted(p, predicted, w, scores, n_simulations, random_state)
     n, k = p.shape
     onehot = np.zeros((n, k), dtype=bool)
     onehot[np.arange(n), predicted] = True
@@ -321,6 +369,47 @@ def estimate_multiclass_performance(
                 class_aucs.append(
                     (ranks[c][actual].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
                 )
+        values.update(average_prf(per_class))
+        if len(class_aucs) == k:
+            values["roc_auc"] = float(np.mean(class_aucs))
+        for name, value in values.items():
+            if name in draws:
+                draws[name].append(value)
+    return _bands(point, draws)
+
+
+def _estimate_multiclass_weighted(p, predicted, w, ranked_by, n_simulations, random_state) -> dict:
+    """:func:`estimate_multiclass_performance` with row weights ``w``."""
+    n, k = p.shape
+    chosen = [predicted == c for c in range(k)]
+    point = {"accuracy": float(np.average(p[np.arange(n), predicted], weights=w))}
+    scores = [
+        _prf(
+            float(np.sum(w[chosen[c]] * p[chosen[c], c])),
+            float(np.sum(w[chosen[c]] * (1 - p[chosen[c], c]))),
+            float(np.sum(w[~chosen[c]] * p[~chosen[c], c])),
+        )
+        for c in range(k)
+    ]
+    point.update(average_prf(scores))
+    aucs = [_expected_auc(p[:, c], ranked_by[:, c], w) for c in range(k)]
+    defined = [a for a in aucs if a is not None]
+    if len(defined) == len(aucs):
+        point["roc_auc"] = float(np.mean(defined))
+    rng = np.random.default_rng(random_state)
+    cumulative = np.cumsum(p, axis=1)
+    draws: dict[str, list[float]] = {name: [] for name in point}
+    for _ in range(n_simulations):
+        labels = (rng.random((n, 1)) > cumulative).sum(axis=1).clip(0, k - 1)
+        values = {"accuracy": float(np.average(labels == predicted, weights=w))}
+        per_class, class_aucs = [], []
+        for c in range(k):
+            actual = labels == c
+            tp = float(w[actual & chosen[c]].sum())
+            per_class.append(_prf(tp, float(w[chosen[c]].sum()) - tp, float(w[actual].sum()) - tp))
+            auc = _weighted_roc_auc(actual, ranked_by[:, c], w)
+            if auc is not None:
+                class_aucs.append(auc)
         values.update(average_prf(per_class))
         if len(class_aucs) == k:
             values["roc_auc"] = float(np.mean(class_aucs))

@@ -82,19 +82,31 @@ def fit_loss_models(features: np.ndarray, y_true, y_pred, *, random_state: int =
 
 
 def estimate_regression_performance(
-    models: dict, features: np.ndarray, y_pred, *, n_boot: int = 100, random_state: int = 0
+    models: dict,
+    features: np.ndarray,
+    y_pred,
+    *,
+    n_boot: int = 100,
+    random_state: int = 0,
+    sample_weight=None,
 ) -> dict:
-    """Estimated MAE and RMSE with a bootstrap band over the window's rows."""
+    """Estimated MAE and RMSE with a bootstrap band over the window's rows (each
+    weighing ``sample_weight``, when given)."""
     inputs = _inputs(features, y_pred)
     absolute = np.clip(_predict(models["absolute"], inputs), 0, None)
     squared = np.clip(_predict(models["squared"], inputs), 0, None)
-    point = {"mae": float(absolute.mean()), "rmse": float(np.sqrt(squared.mean()))}
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    point = {
+        "mae": float(np.average(absolute, weights=w)),
+        "rmse": float(np.sqrt(np.average(squared, weights=w))),
+    }
     rng = np.random.default_rng(random_state)
     draws: dict[str, list[float]] = {"mae": [], "rmse": []}
     for _ in range(n_boot):
         rows = rng.integers(0, len(absolute), len(absolute))
-        draws["mae"].append(absolute[rows].mean())
-        draws["rmse"].append(np.sqrt(squared[rows].mean()))
+        drawn = None if w is None else w[rows]
+        draws["mae"].append(np.average(absolute[rows], weights=drawn))
+        draws["rmse"].append(np.sqrt(np.average(squared[rows], weights=drawn)))
     return {
         name: {
             "value": value,
