@@ -80,6 +80,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+SERVER_START_SECONDS = 300
+
+
 @contextlib.contextmanager
 def running_mlflow_server(root):
     """A real `mlflow server` process on loopback, with a SQLite store and artifacts in root."""
@@ -106,14 +109,19 @@ def running_mlflow_server(root):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        # A loaded 2-core machine can take minutes to start it (imports, database migrations).
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with code {process.returncode}")
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
                     break
             except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start")
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start in {SERVER_START_SECONDS} s")
+            time.sleep(0.5)
         yield url
     finally:
         process.terminate()
