@@ -181,17 +181,27 @@ def ensure_evidently() -> None:
     )
 
 
-def evidently_size(size: int, windows: int, reference_rows: int, seed: int, save=None) -> dict:
-    """Evidently's verdicts on the first ``windows`` windows of ``run_size`` (same draws).
+def evidently_size(
+    size: int,
+    windows: int,
+    reference_rows: int,
+    seed: int,
+    save=None,
+    *,
+    first: int = 0,
+    verdicts: list[dict] | None = None,
+) -> dict:
+    """Evidently's verdicts on windows ``first`` to ``windows - 1`` of ``run_size`` (same
+    draws), added to ``verdicts`` (those of the earlier windows, from an earlier run).
 
     One worker process a window, so that a long run keeps what it has measured:
     ``save`` (if given) is called with the result so far after every window.
     """
     n_power = min(windows, max(windows // 2, 5))
     env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1"}
-    verdicts: list[dict] = []
+    verdicts = [v for v in verdicts or [] if v["window"] < first]
     result: dict = {}
-    for w in range(windows):
+    for w in range(first, windows):
         with tempfile.TemporaryDirectory() as folder:
             rng = np.random.default_rng([seed, size, w])
             frames = {"reference": draw(reference_rows, rng), "calm": draw(size, rng)}
