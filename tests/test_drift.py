@@ -462,3 +462,14 @@ def test_a_distance_warning_needs_its_test_unless_no_guard_is_wanted():
 def test_require_significance_is_checked():
     with pytest.raises(ValueError, match="'require_significance' parameter of DriftOptions"):
         DriftOptions(require_significance="always")
+
+
+def test_a_corrected_dataset_verdict_guards_the_wasserstein_distance_too():
+    reference = pd.DataFrame({"x": np.random.default_rng(1).normal(0.0, 1.0, 20_000)})
+    window = _outliers(1000, 0.02, 6.0, seed=2)
+    profile = build_profile(reference)
+    for method in ("bh", "bonferroni"):
+        result = compare(profile, window, DriftOptions(dataset_method=method)).drift
+        column = result.column("x")
+        assert column.statistic >= 0.1 and not column.drifted
+        assert column.decided_by == "wasserstein+ks" and not result.dataset_drift

@@ -405,12 +405,16 @@ def _rules(options) -> str:
         "bonferroni": "Bonferroni",
         "none": "no",
     }[options.effective_correction]
-    guarded = {
-        True: "A distance counts",
-        "auto": "A Jensen-Shannon distance or PSI counts (the Wasserstein distance decides alone)",
-    }.get(options.require_significance)
+    guarded = (
+        None
+        if options.require_significance is False
+        else "A distance counts"
+        if options.guards("wasserstein")
+        else "A Jensen-Shannon distance or PSI counts"
+    )
     guard = (
-        f" {guarded} only when the column's adjusted p-value is also below {options.alpha:g}."
+        f" {guarded} only when the column's adjusted p-value is also below {options.alpha:g}"
+        + ("." if options.guards("wasserstein") else "; the Wasserstein distance decides alone.")
         if guarded
         else ""
     )

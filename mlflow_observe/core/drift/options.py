@@ -122,8 +122,9 @@ class DriftOptions:
     require_significance : {'auto', True, False}, default='auto'
         Whether a column decided by a distance drifts only when its test also
         rejects (adjusted p-value below ``alpha``). True: every distance;
-        'auto': the Jensen-Shannon distance and PSI, not the normalised
-        Wasserstein distance, which decides alone; False: no distance, as in
+        'auto': the Jensen-Shannon distance and PSI, and the normalised
+        Wasserstein distance only with ``dataset_method='bh'`` or
+        ``'bonferroni'`` (otherwise it decides alone); False: no distance, as in
         other tools. Unless False, a distance's warning also needs the
         adjusted p-value below ``alpha``.
     warning_ratio : float, default=0.5
@@ -263,9 +264,13 @@ class DriftOptions:
         (True, False)
         >>> DriftOptions(require_significance=True).guards("wasserstein")
         True
+        >>> DriftOptions(dataset_method="bh").guards("wasserstein")
+        True
         """
         if self.require_significance == "auto":
-            return method != "wasserstein"
+            # A verdict by 'bh' or 'bonferroni' promises a bounded rate of false
+            # flags: every flag must then be a rejection of the corrected test.
+            return method != "wasserstein" or self.dataset_method != "share"
         return bool(self.require_significance)
 
     @property
