@@ -58,6 +58,22 @@ def fair():
     )
 
 
+def fair_window():
+    """The same split as ``fair``, with a 300-row window of the older group: a window
+    below 1,000 rows against a larger reference, where the two tools' rules differ."""
+    data = datasets.fair.load_pandas().data
+    older = data.index[data["age"] > 27]
+    window = pd.Series(older).sample(n=300, random_state=0)
+    keep = (data["age"] <= 27) | data.index.isin(window)
+    return (
+        data[keep],
+        "age",
+        data["age"][keep] <= 27,
+        "statsmodels fair: reference respondents aged up to 27, analysis 300 of the older "
+        "ones drawn at random (a small production window)",
+    )
+
+
 def anes_vote():
     data = datasets.anes96.load_pandas().data
     return (
@@ -158,6 +174,7 @@ def _values(series: pd.Series) -> list:
 if __name__ == "__main__":
     for name, make in [
         ("fair", fair),
+        ("fair_window", fair_window),
         ("anes_vote", anes_vote),
         ("anes_party", anes_party),
         ("randhie", randhie),
