@@ -214,7 +214,7 @@ def compare_profiles(
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"plan": ["a"] * 900 + ["b"] * 100}))
     >>> window = baseline.empty_like()
-    >>> window.update(pd.DataFrame({"plan": ["a"] * 500 + ["b"] * 500}))
+    >>> window.update(pd.DataFrame({"plan": ["a"] * 250 + ["b"] * 250}))
     >>> result = compare_profiles(baseline, window)
     >>> result.column("plan").method, result.column("plan").drifted
     ('ztest', True)
@@ -375,13 +375,16 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
         drifted = adjusted < threshold
         warning = adjusted < threshold / ratio
     else:
-        if options.require_significance:
-            significant = adjusted is not None and adjusted < options.alpha
-            suggestive = adjusted is not None and adjusted < options.alpha / ratio
+        rejects = adjusted is not None and adjusted < options.alpha
+        if options.guards(str(result.method)):
+            significant = rejects
             decided_by = f"{result.method}+{result.test}"
         else:
-            significant = suggestive = True
+            significant = True
             decided_by = str(result.method)
+        # A warning at half the threshold is within a distance's calm-data noise on
+        # windows of about 1000 rows: it needs the test too, unless no guard is wanted.
+        suggestive = rejects if options.require_significance is not False else True
         drifted = value >= threshold and significant
         warning = value >= threshold * ratio and suggestive
         if value >= threshold and not significant:
@@ -389,6 +392,14 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
                 f"{result.method} {value:.3g} is past its threshold {threshold:g}, but the "
                 f"{result.test} test does not reject (adjusted p-value {adjusted:.3g} >= "
                 f"{options.alpha:g}): the change touches too few values to be told from chance"
+            )
+            result = replace(result, note=note)
+        elif value >= threshold and not rejects and adjusted is not None:
+            note = (
+                f"{result.method} {value:.3g} is past its threshold {threshold:g} and decides "
+                f"alone; the {result.test} test does not reject (adjusted p-value "
+                f"{adjusted:.3g} >= {options.alpha:g}): the change is in few values or in a "
+                "long tail (out-of-range values are integrity findings)"
             )
             result = replace(result, note=note)
     status = DRIFT if drifted else WARNING if warning else OK
