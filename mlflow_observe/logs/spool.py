@@ -155,6 +155,7 @@ def _write_parquet(path: str, root: str, name: str) -> int:
 
     try:
         for batch in _read_complete_batches(path):
+            batch = decode_runs(batch)
             rows += batch.num_rows
             for date, part in _split_by_date(batch):
                 if date not in files:
@@ -187,6 +188,22 @@ def _write_parquet(path: str, root: str, name: str) -> int:
             except Exception:
                 pass
     return rows
+
+
+def decode_runs(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its run-end encoded columns (per-call values in the spool) expanded.
+
+    >>> runs = pa.RunEndEncodedArray.from_arrays([2, 3], pa.array(["a", "b"]))
+    >>> decode_runs(pa.record_batch({"batch_id": runs})).column(0).to_pylist()
+    ['a', 'a', 'b']
+    """
+    if not any(pa.types.is_run_end_encoded(field.type) for field in batch.schema):
+        return batch
+    columns = [
+        pc.run_end_decode(column) if pa.types.is_run_end_encoded(column.type) else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 def _split_by_date(batch: pa.RecordBatch):
