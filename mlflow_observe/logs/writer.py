@@ -503,8 +503,8 @@ class PredictionLogWriter:
         """One group of calls (see ``_groups``) as Arrow rows, as the spool keeps them.
 
         What is the same for every row of a call (its batch id, time, latency,
-        weight, the model) is run-end encoded: a few bytes per call instead of
-        per row. :func:`~mlflow_observe.logs.spool.decode_runs` expands them
+        weight, the model, its request id before numbering) is run-end encoded:
+        a few bytes per call instead of per row. :func:`~mlflow_observe.logs.spool.decode_runs` expands them
         when the spool is rolled into Parquet.
         """
         sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=len(calls))
@@ -520,8 +520,10 @@ class PredictionLogWriter:
             return pa.RunEndEncodedArray.from_arrays(run_ends, pa.array(values, type))
 
         columns = {
-            REQUEST_ID: _request_ids(
-                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)], sizes
+            # Each call's id; numbered per row when the spool is rolled (see decode_runs).
+            REQUEST_ID: per_call(
+                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)],
+                pa.string(),
             ),
             BATCH_ID: per_call(batch_ids, pa.string()),
             TIMESTAMP: per_call(stamps, pa.timestamp("us", tz="UTC")),
@@ -758,51 +760,6 @@ def _groups(calls):
             run.append(call)
     if run:
         yield run
-
-
-def _request_ids(prefixes, sizes) -> pa.Array:
-    """``prefix`` for a one-row call, ``prefix-0``, ``prefix-1``... for the rows of a larger one."""
-    if (sizes == 1).all():
-        return pa.array(prefixes, pa.string())
-    return pa.concat_arrays(
-        [
-            pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
-            for prefix, size in zip(prefixes, sizes, strict=False)
-        ]
-    )
-
-
-def _numbered(prefix: str, n: int) -> pa.Array:
-    """``[f"{prefix}-{i}" for i in range(n)]`` built in numpy (no Python string per row)."""
-    head = np.frombuffer(f"{prefix}-".encode(), dtype=np.uint8)
-    digit_blocks = _digits(n)
-    lengths = np.concatenate([np.full(len(b), len(head) + b.shape[1]) for b in digit_blocks])
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    start = 0
-    for digits in digit_blocks:
-        rows, width = digits.shape
-        block = data[offsets[start] : offsets[start + rows]].reshape(rows, len(head) + width)
-        block[:, : len(head)] = head
-        block[:, len(head) :] = digits
-        start += rows
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-
-
-@functools.lru_cache(maxsize=32)
-def _digits(n: int) -> tuple:
-    """The ASCII digits of ``0 .. n-1``, one 2-D block per number of digits (calls repeat sizes)."""
-    blocks = []
-    for d in range(1, len(str(n - 1)) + 1):
-        low, high = (0 if d == 1 else 10 ** (d - 1)), min(n, 10**d)
-        rows = np.arange(low, high)
-        block = np.empty((high - low, d), dtype=np.uint8)
-        for k in range(d):
-            block[:, k] = rows // 10 ** (d - 1 - k) % 10 + 48
-        block.flags.writeable = False
-        blocks.append(block)
-    return tuple(blocks)
 
 
 def _input_columns(frames) -> dict:
