@@ -101,6 +101,9 @@ def prediction_logs_allowed() -> bool:
 
 
 ROLLER_NICENESS = 10
+# After a stop signal, the spool is rolled into the log this often (an object store gets the
+# rows before the process ends, not only when the next process recovers the spool).
+STOPPING_ROLL_SECONDS = 0.25
 _WRITERS: weakref.WeakSet = weakref.WeakSet()
 # Set by a stop signal: a writer started after it (its server's first call came during the
 # graceful shutdown) spools each call before returning from the start.
@@ -347,7 +350,12 @@ class PredictionLogWriter:
                 waiters
                 or closed
                 or segment.rows >= self.roll_rows
-                or time.monotonic() - segment.opened >= self.flush_seconds
+                or time.monotonic() - segment.opened
+                >= (
+                    min(self.flush_seconds, STOPPING_ROLL_SECONDS)
+                    if self._stopping
+                    else self.flush_seconds
+                )
             ):
                 self._close_segment()
             if waiters:
