@@ -334,7 +334,9 @@ def _traffic_then_signal(server, sig, *, seconds, threads=8):
 
 
 # Stops per worker count: 20 with 2 workers (the usual deployment) to show that no loss is
-# not luck, 5 with 1 and 4; 30 server starts in all, about 4 minutes on 2 cores.
+# not luck, 5 with 1 and 4: 30 server starts in all. Measured on the 2-core machine under a
+# load average of 17 (others' work): 45 s a run with 2 workers, 22 minutes for the 30; a run
+# is mostly the server's start; the time on a quiet machine is not measured yet.
 STOP_RUNS = {1: 5, 2: 20, 4: 5}
 
 
