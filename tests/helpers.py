@@ -253,3 +253,51 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
                 event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
             )
     writer.close()
+
+
+S3_BUCKET = "observe-logs"
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextlib.contextmanager
+def running_s3_server():
+    """A real S3 API (moto's server mode) on loopback; yields ``host:port``."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(120):
+            try:
+                requests.get(f"http://127.0.0.1:{port}", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("moto server did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def s3_location(endpoint: str, prefix: str) -> str:
+    """A fresh log URI under ``S3_BUCKET`` (created if missing); needs ``S3_CREDENTIALS`` set."""
+    from pyarrow import fs as pafs
+
+    s3 = pafs.S3FileSystem(
+        endpoint_override=endpoint,
+        scheme="http",
+        region="us-east-1",
+        allow_bucket_creation=True,
+        access_key=S3_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        secret_key=S3_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    s3.create_dir(S3_BUCKET)
+    return f"s3://{S3_BUCKET}/{prefix}?endpoint_override={endpoint}&scheme=http&region=us-east-1"

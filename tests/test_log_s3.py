@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 import pytest
-from helpers import free_port
+from helpers import S3_CREDENTIALS, running_s3_server, s3_location
 
 from mlflow_observe.logs.compaction import compact_logs
 from mlflow_observe.logs.reader import log_files, read_logs, scan_logs
@@ -18,55 +18,21 @@ pytest.importorskip("moto")
 
 # Starts processes (a moto S3 server, subprocesses): not in the fast subset.
 pytestmark = [pytest.mark.server, pytest.mark.slow]
-BUCKET = "observe-logs"
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint():
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import requests
-
-    for _ in range(120):
-        try:
-            requests.get(f"http://127.0.0.1:{port}", timeout=1)
-            break
-        except requests.RequestException:
-            time.sleep(0.25)
-    else:
-        server.kill()
-        raise RuntimeError("moto server did not start")
-    yield f"127.0.0.1:{port}"
-    server.terminate()
-    server.wait(30)
+    with running_s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def s3_log(s3_endpoint, monkeypatch, tmp_path):
     """A fresh log location on the S3 server; credentials from the usual environment."""
-    from pyarrow import fs as pafs
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for key, value in S3_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
-    s3 = pafs.S3FileSystem(
-        endpoint_override=s3_endpoint,
-        scheme="http",
-        region="us-east-1",
-        allow_bucket_creation=True,
-    )
-    s3.create_dir(BUCKET)
-    prefix = f"run-{tmp_path.name}"
-    uri = f"s3://{BUCKET}/{prefix}?endpoint_override={s3_endpoint}&scheme=http&region=us-east-1"
     monkeypatch.setenv("MLFLOW_OBSERVE_SPOOL_DIR", str(tmp_path / "spool"))
-    return uri
+    return s3_location(s3_endpoint, f"run-{tmp_path.name}")
 
 
 def test_two_replicas_write_one_s3_location_and_the_reader_merges_them(s3_log, tmp_path):

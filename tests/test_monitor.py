@@ -1010,3 +1010,92 @@ def test_status_is_the_fleet_view(champion):
     assert rows[0]["model"] == "churn" and rows[0]["level"] == "critical"
     table = cli("status", env=champion["url"])
     assert table.returncode == 0 and "critical" in table.stdout.splitlines()[1]
+
+
+def _make_read_only(path):
+    """Make ``path`` unwritable (chattr +i for root, who ignores modes); False if it cannot."""
+    os.chmod(path, 0o555)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    probe = path / ".probe"
+    try:
+        probe.touch()
+    except OSError:
+        return True
+    probe.unlink()
+    return False
+
+
+def _make_writable(path):
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    os.chmod(path, 0o755)
+
+
+def test_monitor_compacts_a_finished_day_before_reading_it(champion, tmp_path):
+    """A day of small flushes ends as one file; no row read twice or missed; read-only is a note."""
+    from mlflow_observe.logs.reader import log_files, read_logs
+
+    model = champion["model"]
+    logs = {}
+    for name in ("rw", "ro"):
+        log_dir = tmp_path / name
+        writer = PredictionLogWriter(
+            str(log_dir), model_name="churn", model_version="1", max_event_age_days=None
+        )
+        for hour in range(3):
+            batch = customers(120, seed=hour)
+            for call in range(12):  # a flush per call: 36 small files, as 2-second flushes leave
+                part = batch.iloc[call * 10 : (call + 1) * 10]
+                writer.submit(
+                    part,
+                    model.predict(part),
+                    latency_seconds=0.0,
+                    event_time=(DAY + pd.Timedelta(hours=hour, minutes=5 * call)).isoformat(),
+                )
+                writer.flush()
+        writer.close()
+        logs[name] = log_dir
+    before = read_logs(str(logs["rw"]))
+    assert len(log_files(str(logs["rw"]))) == 36 and len(before) == 360
+    result = mo.monitor(
+        "models:/churn/1",
+        str(logs["rw"]),
+        window="1h",
+        since=DAY,
+        until=DAY + pd.Timedelta(hours=3),
+        min_rows=1,
+        experiment_name="compacting monitor",
+        drift_options={"log_plots": False},
+    )
+    assert [w.n_rows for w in result.windows] == [120, 120, 120]
+    files = log_files(str(logs["rw"]))
+    assert len(files) == 1 and files[0].rsplit("/", 1)[1].startswith("compact-")
+    after = read_logs(str(logs["rw"]))
+    assert after["request_id"].is_unique
+    assert sorted(after["request_id"]) == sorted(before["request_id"])
+    assert not any("compact" in note for w in result.windows for note in w.notes)
+
+    # A location the monitor cannot write: read as it is, the reason noted on each window.
+    day_folder = logs["ro"] / f"date={DAY.date().isoformat()}"
+    if not _make_read_only(day_folder):
+        pytest.skip("cannot make a folder read-only here")
+    try:
+        result = mo.monitor(
+            "models:/churn/1",
+            str(logs["ro"]),
+            window="1h",
+            since=DAY,
+            until=DAY + pd.Timedelta(hours=3),
+            min_rows=1,
+            experiment_name="read-only monitor",
+            drift_options={"log_plots": False},
+        )
+        assert [w.status for w in result.windows] == ["evaluated"] * 3
+        assert [w.n_rows for w in result.windows] == [120, 120, 120]
+        assert all(
+            any("Could not compact the log's day" in n for n in w.notes) for w in result.windows
+        )
+        assert len(log_files(str(logs["ro"]))) == 36
+    finally:
+        _make_writable(day_folder)

@@ -20,19 +20,21 @@ been acknowledged.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import logging
 import os
 import tempfile
 import time
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 from pyarrow import ipc
 
-from mlflow_observe.logs.schema import DATE_PARTITION, TIMESTAMP
+from mlflow_observe.logs.schema import DATE_PARTITION, REQUEST_ID, TIMESTAMP
 
 _logger = logging.getLogger(__name__)
 
@@ -155,6 +157,7 @@ def _write_parquet(path: str, root: str, name: str) -> int:
 
     try:
         for batch in _read_complete_batches(path):
+            batch = decode_runs(batch)
             rows += batch.num_rows
             for date, part in _split_by_date(batch):
                 if date not in files:
@@ -187,6 +190,76 @@ def _write_parquet(path: str, root: str, name: str) -> int:
             except Exception:
                 pass
     return rows
+
+
+def decode_runs(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """The batch with its run-end encoded columns (per-call values in the spool) expanded.
+
+    A call's ``request_id`` names its only row, or is numbered ``<id>-<row>``
+    for the rows of a larger call.
+
+    >>> runs = pa.RunEndEncodedArray.from_arrays([2, 3], pa.array(["a", "b"]))
+    >>> decoded = decode_runs(pa.record_batch({"batch_id": runs, "request_id": runs}))
+    >>> decoded.column(0).to_pylist(), decoded.column(1).to_pylist()
+    (['a', 'a', 'b'], ['a-0', 'a-1', 'b'])
+    """
+    if not any(pa.types.is_run_end_encoded(field.type) for field in batch.schema):
+        return batch
+    columns = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not pa.types.is_run_end_encoded(column.type):
+            columns.append(column)
+        elif name == REQUEST_ID and len(column.run_ends) < len(column):
+            sizes = np.diff(column.run_ends.to_numpy(), prepend=0)
+            columns.append(request_ids(column.values.to_pylist(), sizes))
+        else:
+            columns.append(pc.run_end_decode(column))
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def request_ids(prefixes, sizes) -> pa.Array:
+    """``prefix`` for a one-row call, ``prefix-0``, ``prefix-1``... for the rows of a larger one."""
+    if (sizes == 1).all():
+        return pa.array(prefixes, pa.string())
+    return pa.concat_arrays(
+        [
+            pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
+            for prefix, size in zip(prefixes, sizes, strict=False)
+        ]
+    )
+
+
+def _numbered(prefix: str, n: int) -> pa.Array:
+    """``[f"{prefix}-{i}" for i in range(n)]`` built in numpy (no Python string per row)."""
+    head = np.frombuffer(f"{prefix}-".encode(), dtype=np.uint8)
+    digit_blocks = _digits(n)
+    lengths = np.concatenate([np.full(len(b), len(head) + b.shape[1]) for b in digit_blocks])
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    start = 0
+    for digits in digit_blocks:
+        rows, width = digits.shape
+        block = data[offsets[start] : offsets[start + rows]].reshape(rows, len(head) + width)
+        block[:, : len(head)] = head
+        block[:, len(head) :] = digits
+        start += rows
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+@functools.lru_cache(maxsize=32)
+def _digits(n: int) -> tuple:
+    """The ASCII digits of ``0 .. n-1``, one 2-D block per number of digits (calls repeat sizes)."""
+    blocks = []
+    for d in range(1, len(str(n - 1)) + 1):
+        low, high = (0 if d == 1 else 10 ** (d - 1)), min(n, 10**d)
+        rows = np.arange(low, high)
+        block = np.empty((high - low, d), dtype=np.uint8)
+        for k in range(d):
+            block[:, k] = rows // 10 ** (d - 1 - k) % 10 + 48
+        block.flags.writeable = False
+        blocks.append(block)
+    return tuple(blocks)
 
 
 def _split_by_date(batch: pa.RecordBatch):

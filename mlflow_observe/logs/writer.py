@@ -101,6 +101,9 @@ def prediction_logs_allowed() -> bool:
 
 
 ROLLER_NICENESS = 10
+# After a stop signal, the spool is rolled into the log this often (an object store gets the
+# rows before the process ends, not only when the next process recovers the spool).
+STOPPING_ROLL_SECONDS = 0.25
 _WRITERS: weakref.WeakSet = weakref.WeakSet()
 # Set by a stop signal: a writer started after it (its server's first call came during the
 # graceful shutdown) spools each call before returning from the start.
@@ -347,7 +350,12 @@ class PredictionLogWriter:
                 waiters
                 or closed
                 or segment.rows >= self.roll_rows
-                or time.monotonic() - segment.opened >= self.flush_seconds
+                or time.monotonic() - segment.opened
+                >= (
+                    min(self.flush_seconds, STOPPING_ROLL_SECONDS)
+                    if self._stopping
+                    else self.flush_seconds
+                )
             ):
                 self._close_segment()
             if waiters:
@@ -385,8 +393,9 @@ class PredictionLogWriter:
     def _spool(self, calls) -> None:
         for group in _groups(calls):
             n_rows = sum(len(c[0]) for c in group)
+            extra = self._take_probabilities(group)
             try:
-                table = self._to_table(group)
+                table = self._to_table(group, extra)
             except Exception as exc:
                 self._stats["rows_dropped_write_failed"] += n_rows
                 self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
@@ -498,43 +507,63 @@ class PredictionLogWriter:
 
     # -- rows ---------------------------------------------------------------------------
 
-    def _to_table(self, calls) -> pa.Table:
-        """One group of calls (see ``_groups``) as Arrow rows."""
+    def _to_table(self, calls, extra=None) -> pa.Table:
+        """One group of calls (see ``_groups``) as Arrow rows, as the spool keeps them.
+
+        What is the same for every row of a call (its batch id, time, latency,
+        weight, the model, its request id before numbering) is run-end encoded:
+        a few bytes per call instead of per row. :func:`~mlflow_observe.logs.spool.decode_runs` expands them
+        when the spool is rolled into Parquet.
+        """
         sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=len(calls))
         n_rows = int(sizes.sum())
         first = self._calls
         self._calls += len(calls)
         batch_ids = [f"{self._token}-{first + i}" for i in range(len(calls))]
         stamps, rejected = self._timestamps(calls)
-        single = len(calls) == 1
-
-        owner = None if single else pa.array(np.repeat(np.arange(len(calls)), sizes))
+        run_ends = pa.array(np.cumsum(sizes), pa.int32())
+        whole = pa.array([n_rows], pa.int32())
 
         def per_call(values, type):
-            if single:
-                return pa.repeat(pa.scalar(values[0], type), n_rows)
-            return pa.array(values, type).take(owner)
+            return pa.RunEndEncodedArray.from_arrays(run_ends, pa.array(values, type))
 
         columns = {
-            REQUEST_ID: _request_ids(
-                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)], sizes
+            # Each call's id; numbered per row when the spool is rolled (see decode_runs).
+            REQUEST_ID: per_call(
+                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)],
+                pa.string(),
             ),
             BATCH_ID: per_call(batch_ids, pa.string()),
-            TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("us", tz="UTC")),
+            TIMESTAMP: per_call(stamps, pa.timestamp("us", tz="UTC")),
             LATENCY_MS: per_call([c[3] * 1000.0 for c in calls], pa.float64()),
             SAMPLE_WEIGHT: per_call([float(c[6]) for c in calls], pa.float64()),
             EVENT_TIME_REJECTED: per_call(rejected, pa.string()),
         }
         for key, value in self.model.items():
-            columns[key] = pa.repeat(pa.scalar(value, pa.string()), n_rows)
+            columns[key] = pa.RunEndEncodedArray.from_arrays(whole, pa.array([value], pa.string()))
         frames = [_as_frame(c[0]) for c in calls]
-        features = _input_columns(frames)
-        columns.update(features)
+        columns.update(_input_columns(frames))
         columns.update(_outputs(calls, sizes, n_rows))
-        if self.probabilities is not None:
-            frame = frames[0] if single else pd.concat(frames, ignore_index=True)
-            columns.update(self._probability_columns(frame))
+        columns.update(extra or {})
         return pa.table(columns)
+
+    def _take_probabilities(self, calls) -> dict:
+        """Class probability columns for every row of ``calls`` (empty without a model)."""
+        if self.probabilities is None or not calls:
+            return {}
+        frames = [_as_frame(c[0]) for c in calls]
+        if len(frames) == 1:
+            frame = frames[0]
+        elif all(f.columns.equals(frames[0].columns) for f in frames[1:]):
+            # One 2-D array: no per-frame pandas concatenation.
+            frame = pd.DataFrame(
+                np.concatenate([f.to_numpy() for f in frames]), columns=frames[0].columns
+            )
+            if not (frame.dtypes.values == frames[0].dtypes.values).all():
+                frame = pd.concat(frames, ignore_index=True)
+        else:
+            frame = pd.concat(frames, ignore_index=True)
+        return self._probability_columns(frame)
 
     def _timestamps(self, calls):
         """Each call's time (microseconds since the epoch, UTC) and its rejected event_time."""
@@ -564,6 +593,10 @@ class PredictionLogWriter:
             probabilities = self.probabilities(features)
             if probabilities is not None:
                 probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
+                if len(probabilities) != len(features):
+                    raise ValueError(
+                        f"{len(probabilities)} rows of probabilities for {len(features)} inputs"
+                    )
                 return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
         except Exception as exc:
             self._warn_once(
@@ -737,39 +770,6 @@ def _groups(calls):
         yield run
 
 
-def _request_ids(prefixes, sizes) -> pa.Array:
-    """``prefix`` for a one-row call, ``prefix-0``, ``prefix-1``... for the rows of a larger one."""
-    if (sizes == 1).all():
-        return pa.array(prefixes, pa.string())
-    return pa.concat_arrays(
-        [
-            pa.array([prefix], pa.string()) if size == 1 else _numbered(prefix, int(size))
-            for prefix, size in zip(prefixes, sizes, strict=False)
-        ]
-    )
-
-
-def _numbered(prefix: str, n: int) -> pa.Array:
-    """``[f"{prefix}-{i}" for i in range(n)]`` built in numpy (no Python string per row)."""
-    head = np.frombuffer(f"{prefix}-".encode(), dtype=np.uint8)
-    digits = np.ones(n, dtype=np.int64)
-    for d in range(1, len(str(n - 1))):
-        digits[10**d :] += 1
-    lengths = len(head) + digits
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for d in range(1, len(str(n - 1)) + 1):
-        low, high = (0 if d == 1 else 10 ** (d - 1)), min(n, 10**d)
-        rows = np.arange(low, high)
-        block = np.empty((high - low, len(head) + d), dtype=np.uint8)
-        block[:, : len(head)] = head
-        for k in range(d):
-            block[:, len(head) + k] = rows // 10 ** (d - 1 - k) % 10 + 48
-        data[offsets[low] : offsets[high]] = block.ravel()
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-
-
 def _input_columns(frames) -> dict:
     """The calls' inputs as Arrow columns (logged names, see ``safe_input_names``)."""
     first = frames[0]
@@ -785,6 +785,12 @@ def _input_columns(frames) -> dict:
     else:
         features = pd.concat(frames, ignore_index=True)
     names = safe_input_names(features.columns)
+    dtypes = features.dtypes
+    if len(dtypes) and all(isinstance(d, np.dtype) and d.kind in "biuf" for d in dtypes):
+        if (dtypes == dtypes.iloc[0]).all():
+            # One numeric block: its columns are rows of one array (no pandas per column).
+            values = features.to_numpy().T
+            return {name: pa.array(values[j]) for j, name in enumerate(names)}
     if features.columns.is_unique:
         return {name: _arrow(features[c]) for name, c in zip(names, features.columns, strict=False)}
     return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}

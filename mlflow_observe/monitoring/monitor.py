@@ -31,6 +31,7 @@ import pandas as pd
 from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+from mlflow_observe.logs.compaction import compact_logs
 from mlflow_observe.logs.frames import rows_represented
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
@@ -315,7 +316,9 @@ def monitor(
     todo = [w for w in candidates if w.start not in done]
     outcomes = []
     with _progress_bar(total=len(todo), enabled=progress) as bar:
+        compacted: dict = {}
         for group in _by_day(todo):
+            compact_notes = _compact_finished_days(logs, group[0].start, group[-1].end, compacted)
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -333,6 +336,7 @@ def monitor(
                 bar.update(len(group))
                 continue
             read_notes = [str(w.message) for w in caught if "prediction log file" in str(w.message)]
+            read_notes = compact_notes + read_notes
             for current in group:
                 bar.set_postfix_str(f"{current.start:%Y-%m-%d %H:%M}", refresh=False)
                 if session is None:
@@ -751,6 +755,32 @@ def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.Dat
 def _slice(frame: pd.DataFrame, window: Window) -> pd.DataFrame:
     stamps = frame[TIMESTAMP]
     return frame[(stamps >= window.start) & (stamps < window.end)].reset_index(drop=True)
+
+
+def _compact_finished_days(logs, start, end, done: dict) -> list[str]:
+    """Compact the day partitions of ``[start, end)`` that have ended (UTC) before reading them.
+
+    The same atomic compaction as ``mlflow-observe logs compact``: readers never
+    see a row twice or miss one. A location that cannot be written (read-only,
+    no permission) is read as it is: the reason is returned as a note for the
+    windows, never an error. ``done`` (day -> notes) keeps each day to one attempt.
+    """
+    today = pd.Timestamp.now(tz="UTC").floor("D")
+    notes: list[str] = []
+    day = start.floor("D")
+    while day < end and day < today:
+        key = day.date().isoformat()
+        if key not in done:
+            done[key] = []
+            try:
+                compact_logs(logs, day=key)
+            except Exception as exc:  # reading goes on from the files as they are
+                note = f"Could not compact the log's day {key} before reading it: {exc!r}"
+                _logger.warning(note)
+                done[key] = [note]
+        notes += done[key]
+        day += pd.Timedelta(days=1)
+    return notes
 
 
 def _by_day(windows):
