@@ -36,6 +36,7 @@ from mlflow_observe.logs.reader import (
     scan_logs,
 )
 from mlflow_observe.logs.spool import recover_spools
+from mlflow_observe.monitoring.fleet_monitor import FleetMonitorResult, monitor_all
 from mlflow_observe.monitoring.gate import GateResult, gate
 from mlflow_observe.monitoring.history import history
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
@@ -56,6 +57,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "FleetMonitorResult",
     "GateResult",
     "LogSchemaError",
     "LogWindowError",
@@ -81,6 +83,7 @@ __all__ = [
     "log_labels",
     "log_model",
     "monitor",
+    "monitor_all",
     "monitoring_dataset",
     "read_logs",
     "recover_spools",

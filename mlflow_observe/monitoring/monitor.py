@@ -36,6 +36,7 @@ from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_lo
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
 from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.fleet import refresh_quietly
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
 from mlflow_observe.monitoring.runs import (
     create_run,
@@ -166,6 +167,7 @@ def monitor(
     drift_options: dict | None = None,
     progress: bool | None = None,
     engine: str = "pandas",
+    fleet: bool = True,
 ) -> MonitorResult:
     """Evaluate every complete window of the prediction log not evaluated yet.
 
@@ -206,6 +208,10 @@ def monitor(
         this process; ``spark`` reads it with the active or configured Spark
         session and counts each window there
         (:mod:`mlflow_observe.monitoring.spark_windows`).
+    fleet : bool, default=True
+        When windows were evaluated, write the version's state as registry tags
+        and refresh the ``observe fleet`` run
+        (:mod:`mlflow_observe.monitoring.fleet`; a failure there is a warning).
 
     Returns
     -------
@@ -307,6 +313,8 @@ def monitor(
                     outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
                 bar.update(1)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    if fleet and outcomes:
+        refresh_quietly(model.name, client)
     return MonitorResult(
         model,
         experiment_id,
