@@ -24,6 +24,8 @@ from helpers import (
 from mlflow import MlflowClient
 
 import mlflow_observe as mo
+from mlflow_observe.monitoring import fleet
+from mlflow_observe.report.fleet import render_fleet
 
 UNTIL = DAY + pd.Timedelta(hours=HOURS)
 RULE = "drift/share_drifted_columns>=0.5:critical"
@@ -210,3 +212,144 @@ def test_monitor_all_the_fleet_journey(tracking_uri, tmp_path):
         entries["lost"]["status"] == "monitored" and entries["lost"]["windows_evaluated"] == HOURS
     )
     assert client.get_model_version("lost", "1").tags["observe.status"] == "ok"
+
+
+def _row(model, version, level, share, last_window, **extra):
+    return {
+        "model": model,
+        "version": version,
+        "aliases": "",
+        "last_window": last_window,
+        "rows_last_day": float("nan") if last_window is None else 100.0,
+        "drift_share": share,
+        "headline": None,
+        "headline_value": float("nan"),
+        "headline_delta": None,
+        "level": level,
+        "gate": None,
+        "experiment_id": None,
+        "monitor_run_id": None,
+        "window_run_id": None,
+        **extra,
+    }
+
+
+def test_tags_roll_up_and_page_from_fleet_rows():
+    """Pure functions on fleet rows: NaN is a blank tag, the worst version rolls up."""
+    early, late = DAY + pd.Timedelta(hours=1), DAY + pd.Timedelta(hours=5)
+    frame = pd.DataFrame(
+        [
+            _row("m", "1", None, 0.9, late),  # ok despite a large share: no rule fired
+            _row("m", "2", "warning", 0.0, early),
+            _row("m", "3", None, None, None),
+        ]
+    )
+    rows = list(frame.to_dict("records"))
+    assert fleet.version_tags(rows[0])["observe.status"] == "ok"
+    assert fleet.version_tags(rows[0])["observe.drift_share"] == "0.9"
+    unmonitored = fleet.version_tags(rows[2])
+    assert unmonitored["observe.status"] == "unmonitored"
+    assert (
+        unmonitored["observe.rows_last_day"] == "" and unmonitored["observe.headline.value"] == ""
+    )
+    assert all(isinstance(v, str) for v in unmonitored.values())
+    rollup = fleet.model_tags(frame)
+    assert rollup["observe.worst_version"] == "2" and rollup["observe.status"] == "warning"
+    assert pd.Timestamp(rollup["observe.last_window"]) == late  # the latest of any version
+    metrics = fleet.fleet_metrics(frame)
+    assert metrics == {
+        "fleet/n_models": 1.0,
+        "fleet/n_versions": 3.0,
+        "fleet/n_critical": 0.0,
+        "fleet/n_warning": 1.0,
+        "fleet/n_alerting": 1.0,
+        "fleet/n_ok": 1.0,
+        "fleet/n_unmonitored": 1.0,
+        "fleet/max_drift_share": 0.9,
+    }
+    # No version monitored: no maximum (a number or absent, never NaN).
+    empty = fleet.fleet_metrics(pd.DataFrame(columns=frame.columns))
+    assert empty["fleet/n_versions"] == 0.0 and "fleet/max_drift_share" not in empty
+    # The page escapes every value, and says so when the fleet is empty.
+    hostile = fleet.fleet_table(
+        pd.DataFrame([_row("<img src=x onerror=alert(1)>", "1", "critical", 1.0, late)]),
+        {("<img src=x onerror=alert(1)>", "1"): "</td><script>alert(2)</script>"},
+    )
+    page = render_fleet(hostile, links=["javascript:alert(3)' onmouseover='x"])
+    assert "<script>" not in page and "<img" not in page and "javascript:" not in page
+    assert "&lt;script&gt;" in page
+    blank = render_fleet(fleet.fleet_table(pd.DataFrame(columns=frame.columns), {}))
+    assert "No registered model version has a baseline." in blank
+
+
+@pytest.mark.server
+def test_one_failing_version_never_stops_the_others(tracking_uri, tmp_path, monkeypatch):
+    """Locations from the environment, the tag, or the last monitor run; each failure its own."""
+    mlflow.set_experiment("training")
+    log_dir = tmp_path / "log"
+    # Logged where the server's MLFLOW_OBSERVE_LOG_DIR is set: the version records it.
+    monkeypatch.setenv("MLFLOW_OBSERVE_LOG_DIR", str(log_dir))
+    model, _ = log_version(customers(3000, seed=0), "tagged")
+    monkeypatch.delenv("MLFLOW_OBSERVE_LOG_DIR")
+    client = MlflowClient()
+    version = client.get_model_version("tagged", "1")
+    assert version.tags["observe.monitor.logs"] == str(log_dir)
+    assert client.get_run(version.run_id).data.tags["observe.monitor.logs"] == str(log_dir)
+    # No location at all: none recorded.
+    log_version(customers(3000, seed=0), "seen")
+    assert "observe.monitor.logs" not in client.get_model_version("seen", "1").tags
+    # A location that is a file, not a directory.
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("not a log")
+    log_version(customers(3000, seed=0), "file", log_location=str(not_a_dir))
+    for name in ("tagged", "seen", "file"):
+        write_traffic(log_dir, model, 1, registered=name, hours=2, rows=20, drift_from=None)
+    # 'seen' was monitored before, in 2h windows, from log_dir: that is its location, and
+    # its 2h series refuses the fleet's 1h windows (its error, nobody else's).
+    skip_all = {"since": str(DAY), "until": str(DAY + pd.Timedelta(hours=2)), "min_rows": 10**6}
+    earlier = mo.monitor("models:/seen/1", str(log_dir), window="2h", **skip_all)
+    assert [w.status for w in earlier.windows] == ["skipped"]
+    # The monitor refreshed the fleet view: tags and the fleet run, though nothing was evaluated.
+    assert client.get_model_version("seen", "1").tags["observe.status"] == "unmonitored"
+    assert client.get_experiment_by_name("observe fleet") is not None
+
+    result = mo.monitor_all(window="1h", **skip_all)
+    entries = {e.model: e for e in result.entries}
+    assert entries["tagged"].status == "monitored" and entries["tagged"].logs == str(log_dir)
+    assert [w.status for w in entries["tagged"].result.windows] == ["skipped", "skipped"]
+    assert [w.n_rows for w in entries["tagged"].result.windows] == [20, 20]
+    assert entries["seen"].status == "error" and entries["seen"].logs == str(log_dir)
+    assert "2h windows" in entries["seen"].error
+    assert entries["file"].status == "error" and "is not a directory" in entries["file"].error
+    assert result.level is None and {e.model for e in result.undecided} == {"seen", "file"}
+    table = client.load_table(
+        client.get_experiment_by_name("observe fleet").experiment_id,
+        "fleet_table.json",
+        run_ids=[result.fleet_run_id],
+    ).set_index("model")
+    assert "is not a directory" in table.loc["file", "error"] and not table.loc["tagged", "error"]
+
+
+@pytest.mark.server
+def test_monitor_all_usage_and_an_empty_registry(tracking_uri):
+    both = cli("monitor", "--all", "-m", "models:/x/1", uri=tracking_uri)
+    assert both.returncode == 2 and "drop --model-uri" in both.stderr
+    neither = cli("monitor", uri=tracking_uri)
+    assert neither.returncode == 2 and "--all" in neither.stderr
+    no_logs = cli("monitor", "-m", "models:/x/1", uri=tracking_uri)
+    assert no_logs.returncode == 2
+    bad_rule = cli(
+        "monitor", "--all", "--alert", "drift/share_drifted_columns>=x", uri=tracking_uri
+    )
+    assert bad_rule.returncode == 2
+    assert MlflowClient().get_experiment_by_name("observe fleet") is None  # nothing ran
+    empty = cli("monitor", "--all", uri=tracking_uri)
+    assert empty.returncode == 0, empty.stderr
+    assert "0 of 0 version(s) monitored" in empty.stdout
+    experiment = MlflowClient().get_experiment_by_name("observe fleet")
+    (run,) = MlflowClient().search_runs([experiment.experiment_id])
+    assert run.data.metrics["fleet/n_versions"] == 0
+    page = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/fleet.html")
+    assert "No registered model version has a baseline." in page
+    unknown = cli("logs", "set-location", "-m", "models:/x/1", "--logs", "/tmp", uri=tracking_uri)
+    assert unknown.returncode == 3 and "No registered model named 'x'" in unknown.stderr

@@ -186,7 +186,7 @@ def publish_fleet_run(
         ).info.run_id
     )
     now = pd.Timestamp.now(tz="UTC")
-    table = _table(frame, errors or {})
+    table = fleet_table(frame, errors or {})
     page = render_fleet(table, links=_links(frame), generated=now)
     with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(tmp, FLEET_REPORT), "w", encoding="utf-8") as handle:
@@ -252,7 +252,9 @@ _DESCRIPTION = (
 )
 
 
-def _table(frame: pd.DataFrame, errors: dict) -> pd.DataFrame:
+def fleet_table(frame: pd.DataFrame, errors: dict) -> pd.DataFrame:
+    """The table the fleet run shows: :func:`fleet_frame`'s columns, each row's
+    ``status``, and ``errors`` (``{(model, version): message}``) in an ``error`` column."""
     table = frame[COLUMNS].copy()
     table.insert(2, "status", [version_status(r) for _, r in frame.iterrows()])
     table["error"] = [errors.get((r["model"], str(r["version"])), "") for _, r in frame.iterrows()]

@@ -98,7 +98,11 @@ def render_fleet(table: pd.DataFrame, *, links=None, generated=None) -> str:
 def _row(row: dict, link) -> str:
     status = row.get("status") or "unmonitored"
     colour, background = _COLOURS.get(status, ("#555", "#ffffff"))
-    run = f"<a href='{_e(link)}' target='_blank' rel='noopener'>open</a>" if link else "&mdash;"
+    run = (
+        f"<a href='{_e(link)}' target='_blank' rel='noopener'>open</a>"
+        if link and str(link).startswith(("http://", "https://"))  # no javascript: links
+        else "&mdash;"
+    )
     cells = [
         f"<td>{_e(row['model'])}</td>",
         f"<td class='num'>{_e(row['version'])}</td>",
