@@ -266,7 +266,8 @@ def _links(frame: pd.DataFrame) -> list:
     links = []
     for _, row in frame.iterrows():
         run, experiment = row["monitor_run_id"], row["experiment_id"]
-        links.append(fleet_url(experiment, run) if run and experiment else None)
+        unknown = _missing(run) or _missing(experiment)
+        links.append(None if unknown else fleet_url(experiment, run))
     return links
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from mlflow_observe.logs.reader import LogWindowError
 from mlflow_observe.monitoring import fleet
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
 from mlflow_observe.monitoring.rules import CRITICAL, WARNING, AlertRule
@@ -216,6 +217,11 @@ def monitor_all(
             )
         except Exception as exc:  # one version never stops the others
             message = getattr(exc, "message", None) or str(exc)
+            if isinstance(exc, LogWindowError) and logs in message:
+                message += (
+                    f" Record the version's log with 'mlflow-observe logs set-location -m "
+                    f"models:/{name}/{number} --logs DIR'."
+                )
             _logger.warning("models:/%s/%s could not be monitored: %s", name, number, message)
             result.entries.append(FleetEntry(name, number, logs, ERROR, error=message))
             continue

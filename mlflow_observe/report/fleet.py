@@ -16,7 +16,10 @@ _COLOURS = {
     "ok": ("#2e7d32", "#ffffff"),
     "unmonitored": ("#757575", "#f5f5f5"),
 }
-_EXTRA_STYLE = "tr.row td{background:var(--bg)} td.err{color:#c62828;max-width:420px}"
+_EXTRA_STYLE = (
+    "tr.row td{background:var(--bg)} td.nowrap{white-space:nowrap}"
+    " tr.err td{color:#c62828;background:var(--bg);border-bottom:1px solid #e5e5e5}"
+)
 
 
 def _e(value) -> str:
@@ -38,7 +41,7 @@ def render_fleet(table: pd.DataFrame, *, links=None, generated=None) -> str:
         The fleet table: ``model``, ``version``, ``status``, ``aliases``,
         ``last_window``, ``rows_last_day``, ``drift_share``, ``headline``,
         ``headline_value``, ``headline_delta``, ``level``, ``gate`` and
-        ``error``, in the order to show.
+        ``error`` (shown under its row), in the order to show.
     links : list of str or None, optional
         Per row, the URL of the version's monitor run (None: no link).
     generated : pandas.Timestamp, optional
@@ -70,12 +73,11 @@ def render_fleet(table: pd.DataFrame, *, links=None, generated=None) -> str:
     header = (
         "<tr><th>model</th><th>version</th><th>status</th><th>aliases</th>"
         "<th>last window (UTC)</th><th>rows, last day</th><th>drift share</th>"
-        "<th>headline</th><th>value</th><th>delta</th><th>gate</th><th>monitor run</th>"
-        "<th>error</th></tr>"
+        "<th>headline</th><th>value</th><th>delta</th><th>gate</th><th>monitor run</th></tr>"
     )
     rows = [_row(row, link) for row, link in zip(table.to_dict("records"), links, strict=True)]
     if not rows:
-        rows = ["<tr><td colspan='13'>No registered model version has a baseline.</td></tr>"]
+        rows = ["<tr><td colspan='12'>No registered model version has a baseline.</td></tr>"]
     return "\n".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -108,14 +110,19 @@ def _row(row: dict, link) -> str:
         f"<td class='num'>{_e(row['version'])}</td>",
         f"<td><span class='badge' style='background:{colour}'>{_e(status)}</span></td>",
         f"<td>{_e(row.get('aliases'))}</td>",
-        f"<td>{_e((row.get('last_window') or '')[:16].replace('T', ' '))}</td>",
+        f"<td class='nowrap'>{_e((row.get('last_window') or '')[:16].replace('T', ' '))}</td>",
         f"<td class='num'>{_number(row.get('rows_last_day'), '.0f')}</td>",
         f"<td class='num'>{_number(row.get('drift_share'), '.2f')}</td>",
-        f"<td>{_e(row.get('headline'))}</td>",
+        f"<td>{_e((row.get('headline') or '').removeprefix('degradation/'))}</td>",
         f"<td class='num'>{_number(row.get('headline_value'), '.3f')}</td>",
         f"<td class='num'>{_number(row.get('headline_delta'), '+.3f')}</td>",
         f"<td>{_e(row.get('gate'))}</td>",
         f"<td>{run}</td>",
-        f"<td class='err'>{_e(row.get('error'))}</td>",
     ]
-    return f"<tr class='row' style='--bg:{background}'>{''.join(cells)}</tr>"
+    line = f"<tr class='row' style='--bg:{background}'>{''.join(cells)}</tr>"
+    if row.get("error"):  # under its row, the whole width: errors are long
+        line += (
+            f"<tr class='err' style='--bg:{background}'><td></td>"
+            f"<td colspan='11'>error: {_e(row['error'])}</td></tr>"
+        )
+    return line
