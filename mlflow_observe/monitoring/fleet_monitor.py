@@ -9,6 +9,7 @@ and the ``observe fleet`` run are refreshed once for the whole fleet.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
@@ -41,6 +42,7 @@ class FleetEntry:
     status: str  # monitored, no log location or error
     result: MonitorResult | None = None
     error: str | None = None
+    seconds: float = 0.0  # wall time of this version's monitoring
 
     @property
     def level(self) -> str | None:
@@ -66,6 +68,7 @@ class FleetEntry:
             "level": self.level,
             "monitor_run_id": self.result.monitor_run_id if self.result is not None else None,
             "error": self.error,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -76,6 +79,7 @@ class FleetMonitorResult:
     entries: list = field(default_factory=list)
     fleet_run_id: str | None = None
     refresh_error: str | None = None
+    refresh_seconds: float = 0.0  # wall time of the tags and the fleet run
 
     @property
     def level(self) -> str | None:
@@ -96,6 +100,7 @@ class FleetMonitorResult:
             "level": self.level,
             "fleet_run_id": self.fleet_run_id,
             "refresh_error": self.refresh_error,
+            "refresh_seconds": round(self.refresh_seconds, 3),
             "versions": self.to_records(),
         }
 
@@ -199,6 +204,7 @@ def monitor_all(
         if not logs:
             result.entries.append(FleetEntry(name, number, None, NO_LOCATION))
             continue
+        started = time.perf_counter()
         try:
             outcome = monitor(
                 f"models:/{name}/{number}",
@@ -223,13 +229,25 @@ def monitor_all(
                     f"models:/{name}/{number} --logs DIR'."
                 )
             _logger.warning("models:/%s/%s could not be monitored: %s", name, number, message)
-            result.entries.append(FleetEntry(name, number, logs, ERROR, error=message))
-            continue
-        result.entries.append(FleetEntry(name, number, logs, MONITORED, result=outcome))
+            entry = FleetEntry(name, number, logs, ERROR, error=message)
+        else:
+            entry = FleetEntry(name, number, logs, MONITORED, result=outcome)
+        entry.seconds = time.perf_counter() - started
+        _logger.info(
+            "models:/%s/%s: %s, %d window(s) in %.1f s",
+            name,
+            number,
+            entry.status,
+            entry.windows_evaluated,
+            entry.seconds,
+        )
+        result.entries.append(entry)
     errors = {(e.model, e.version): e.error for e in result.entries if e.error}
+    started = time.perf_counter()
     try:
-        frame, result.fleet_run_id = fleet.refresh(None, client, errors=errors)
+        _, result.fleet_run_id = fleet.refresh(None, client, errors=errors)
     except Exception as exc:  # the versions' results stand; say the dashboard is stale
         result.refresh_error = getattr(exc, "message", None) or str(exc)
         _logger.warning("Could not refresh the fleet view: %s", result.refresh_error)
+    result.refresh_seconds = time.perf_counter() - started
     return result
