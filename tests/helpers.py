@@ -69,14 +69,16 @@ def running_mlflow_server(root):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        # A deadline, not a count of tries: on a loaded machine the start alone takes a minute.
+        deadline = time.monotonic() + 180
+        while True:
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
                     break
             except requests.RequestException:
                 time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start")
+            if time.monotonic() > deadline:
+                raise RuntimeError("mlflow server did not start within 180 s")
         yield url
     finally:
         process.terminate()
