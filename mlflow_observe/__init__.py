@@ -38,6 +38,7 @@ from mlflow_observe.logs.reader import (
     scan_logs,
 )
 from mlflow_observe.logs.spool import recover_spools
+from mlflow_observe.monitoring.fleet_monitor import FleetMonitorResult, monitor_all
 from mlflow_observe.monitoring.gate import GateResult, gate
 from mlflow_observe.monitoring.history import history
 from mlflow_observe.monitoring.monitor import MonitorResult, monitor
@@ -59,6 +60,7 @@ __all__ = [
     "DriftResult",
     "EmptyWindowError",
     "Explanation",
+    "FleetMonitorResult",
     "GateResult",
     "LogSchemaError",
     "LogWindowError",
@@ -86,6 +88,7 @@ __all__ = [
     "log_labels",
     "log_model",
     "monitor",
+    "monitor_all",
     "monitoring_dataset",
     "read_logs",
     "recover_spools",

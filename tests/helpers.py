@@ -204,8 +204,11 @@ def churned(frame):
     return ((1.5 - 0.08 * frame["tenure"] + 0.4 * frame["calls"]) > 0).astype(int)
 
 
-def log_version(train, registered="churn"):
-    """Train on ``train`` and log the wrapped model, its baseline with performance."""
+def log_version(train, registered="churn", **log_options):
+    """Train on ``train`` and log the wrapped model, its baseline with performance.
+
+    ``log_options`` go to ``mo.log_model`` (``log_location``...).
+    """
     labels = churned(train)
     model = LogisticRegression(max_iter=1000).fit(train, labels)
     reference = train.assign(
@@ -223,25 +226,38 @@ def log_version(train, registered="churn"):
             baseline=profile,
             registered_model_name=registered,
             input_example=train.head(3),
+            **log_options,
         )
     return model, info.registered_model_version
 
 
-def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
-    """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour.
+def write_traffic(
+    log_dir,
+    model,
+    version,
+    *,
+    hours=HOURS,
+    rows=ROWS_PER_HOUR,
+    registered="churn",
+    drift_from=DRIFT_FROM_HOUR,
+    day=DAY,
+):
+    """``hours`` hours of predictions from ``day``, drifting from hour ``drift_from``
+    (DRIFT_FROM_HOUR; ``None``: never), 10 calls an hour.
 
     ``rows`` is the rows of every hour, or a list of each hour's rows (its length is the hours).
     """
     per_hour = [rows] * hours if isinstance(rows, int) else [int(r) for r in rows]
     writer = PredictionLogWriter(
         str(log_dir),
-        model_name="churn",
+        model_name=registered,
         model_version=str(version),
         max_event_age_days=None,  # a fixed day, however long ago
         probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
     )
     for hour, rows in enumerate(per_hour):
-        batch = customers(rows, seed=100 + hour, shift=20.0 if hour >= DRIFT_FROM_HOUR else 0.0)
+        drifted = drift_from is not None and hour >= drift_from
+        batch = customers(rows, seed=100 + hour, shift=20.0 if drifted else 0.0)
         for call in range(10):
             part = batch.iloc[call * rows // 10 : (call + 1) * rows // 10]
             if part.empty:
@@ -250,7 +266,7 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
                 part,
                 model.predict(part),
                 latency_seconds=0.001,
-                event_time=(DAY + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
+                event_time=(day + pd.Timedelta(hours=hour, minutes=6 * call)).isoformat(),
             )
     writer.close()
 

@@ -5,7 +5,7 @@ import json
 import click
 
 from mlflow_observe.cli.errors import decided
-from mlflow_observe.cli.options import OUTPUT
+from mlflow_observe.cli.options import MODEL_URI, OUTPUT
 from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
 LOG_LOCATION = click.option(
@@ -109,3 +109,31 @@ def expire(uri, older_than, output):
         click.echo(
             f"{len(removed)} day(s) removed" + (f": {', '.join(removed)}" if removed else "")
         )
+
+
+@logs.command("set-location")
+@MODEL_URI
+@click.option(
+    "--logs",
+    "uri",
+    metavar="DIR",
+    required=True,
+    help="The prediction log directory or URI the version's server writes to.",
+)
+def set_location(model_uri, uri):
+    """Record where a model version's prediction log is, for 'monitor --all'.
+
+    Sets the version's observe.monitor.logs tag (what mo.log_model(...,
+    log_location=...) records at registration).
+
+    \b
+    Exit codes:
+      0  recorded
+      2  usage error
+      3  unknown model or version, or tracking server unreachable
+    """
+    from mlflow_observe.monitoring.fleet_monitor import set_log_location
+
+    with decided():
+        tagged = set_log_location(model_uri, uri)
+    click.echo(f"{tagged}: prediction log {uri}")

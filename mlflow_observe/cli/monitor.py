@@ -32,12 +32,27 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
 
 
 @click.command("monitor")
-@options.MODEL_URI
+@click.option(
+    "--model-uri",
+    "-m",
+    metavar="URI",
+    default=None,
+    help="A registered model version: models:/<name>/<version> or models:/<name>@<alias>. "
+    "Exactly one of --model-uri and --all.",
+)
+@click.option(
+    "--all",
+    "all_versions",
+    is_flag=True,
+    help="Every registered model version with a baseline and a recorded log location "
+    "(see 'mlflow-observe logs set-location'); prints one line per version.",
+)
 @click.option(
     "--logs",
     metavar="PATH",
-    required=True,
-    help="The prediction log directory (MLFLOW_OBSERVE_LOG_DIR of the model server).",
+    default=None,
+    help="The prediction log directory (MLFLOW_OBSERVE_LOG_DIR of the model server); "
+    "required with --model-uri.",
 )
 @click.option(
     "--window",
@@ -129,6 +144,7 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
 @options.VERBOSE
 def monitor(
     model_uri,
+    all_versions,
     logs,
     window,
     since,
@@ -151,6 +167,12 @@ def monitor(
     arrived, estimated otherwise) nested under the version's monitor run, whose
     metric charts are the time series. Running it twice adds nothing.
 
+    With --all, every version that has a baseline and a log location is
+    monitored in turn (one that fails never stops the others), then the
+    registry tags and the 'observe fleet' run are refreshed; the exit code is
+    the fleet's: 1 if any version raised an alert at --fail-on, else 3 if any
+    could not be monitored, else 0.
+
     Scheduled runs: no new complete window is exit 0 ("nothing to evaluate");
     windows without predictions are not an error (a 'traffic/rows==0 for 2h'
     rule is what pages for a model that stopped receiving traffic).
@@ -161,7 +183,8 @@ def monitor(
       1  an alert at the --fail-on level (default critical) fired
       2  usage error (e.g. a malformed or non-finite --alert rule, a rule on a
          metric no window has, a --window, a --webhook that is not http(s),
-         --webhook-format pagerduty without a routing key, slack without --webhook)
+         --webhook-format pagerduty without a routing key, slack without --webhook,
+         not exactly one of --model-uri and --all)
       3  could not decide: unknown model or alias, no baseline, a --logs location
          that does not exist, no prediction of the model ever logged there,
          tracking server unreachable, --engine spark without Spark, or a
@@ -179,6 +202,34 @@ def monitor(
         webhook_target(webhook, webhook_format)
     except (RuleSyntaxError, WindowError, WebhookURLError, WebhookFormatError) as exc:
         raise click.UsageError(str(exc)) from exc
+    if all_versions:
+        from mlflow_observe.cli.fleet import monitor_fleet
+
+        if model_uri or logs or experiment_name:
+            raise click.UsageError(
+                "--all monitors each version from its recorded log location, in its own "
+                "experiment: drop --model-uri, --logs and --experiment-name."
+            )
+        monitor_fleet(
+            fail_on=fail_on,
+            output=output,
+            window=width,
+            since=since,
+            until=until,
+            alerts=rules,
+            webhook=webhook,
+            webhook_timeout=webhook_timeout,
+            webhook_format=webhook_format,
+            pagerduty_routing_key=pagerduty_routing_key,
+            traffic_reference=traffic_reference,
+            min_rows=min_rows,
+            engine=engine,
+        )
+    if not model_uri or not logs:
+        raise click.UsageError(
+            "Give --model-uri and --logs (one version), or --all (every version with a "
+            "recorded log location)."
+        )
     with decided():
         result = run_monitor(
             model_uri,

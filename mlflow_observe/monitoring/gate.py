@@ -34,6 +34,7 @@ from mlflow_observe.logs.schema import LABEL, PREDICTION
 from mlflow_observe.logs.writer import no_prediction_logs
 from mlflow_observe.monitoring.catalogue import check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.fleet import refresh_quietly
 from mlflow_observe.monitoring.rules import (
     RuleSyntaxError,
     Threshold,
@@ -246,6 +247,7 @@ def gate(
         result = GateResult(candidate, champion, status, checks, run_id, evaluated_on, notes=notes)
         _decide(client, result, promote, stage, experiment_id)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
+        refresh_quietly(candidate.name, client)  # the fleet's gate column and tags
         return result
     except BaseException:
         with contextlib.suppress(Exception), deadline.last_calls():

@@ -42,6 +42,7 @@ from mlflow_observe.monitoring.catalogue import (
     metric_catalogue,
 )
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.fleet import refresh_quietly
 from mlflow_observe.monitoring.incidents import IncidentBook
 from mlflow_observe.monitoring.payloads import GENERIC, check_webhook_format, webhook_target
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
@@ -177,6 +178,7 @@ def monitor(
     drift_options: dict | None = None,
     progress: bool | None = None,
     engine: str = "pandas",
+    fleet: bool = True,
 ) -> MonitorResult:
     """Evaluate every complete window of the prediction log not evaluated yet.
 
@@ -230,6 +232,10 @@ def monitor(
         this process; ``spark`` reads it with the active or configured Spark
         session and counts each window there
         (:mod:`mlflow_observe.monitoring.spark_windows`).
+    fleet : bool, default=True
+        When windows were evaluated, write the version's state as registry tags
+        and refresh the ``observe fleet`` run
+        (:mod:`mlflow_observe.monitoring.fleet`; a failure there is a warning).
 
     Returns
     -------
@@ -351,6 +357,8 @@ def monitor(
                     outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
                 bar.update(1)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+    if fleet and outcomes:
+        refresh_quietly(model.name, client)
     return MonitorResult(
         model,
         experiment_id,

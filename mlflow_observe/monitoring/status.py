@@ -24,6 +24,8 @@ COLUMNS = [
     "level",
     "gate",
 ]
+# Where each row's numbers come from, for links (fleet_frame only).
+LINKS = ["experiment_id", "monitor_run_id", "window_run_id"]
 # The headline performance metric: the first a window has (realised before estimated).
 HEADLINES = ("accuracy", "roc_auc", "rmse", "mae")
 _RANK = {"critical": 0, "warning": 1}
@@ -50,11 +52,18 @@ def status() -> pd.DataFrame:
        model version   aliases              last_window  rows_last_day  drift_share ...
     0  churn       1  champion 2026-11-26 06:00:00+00:00         1440.0     0.666667 ...
     """
-    client = MlflowClient()
+    return fleet_frame()[COLUMNS]
+
+
+def fleet_frame(name: str | None = None, client: MlflowClient | None = None) -> pd.DataFrame:
+    """:func:`status`, with the ids its numbers come from (``experiment_id``,
+    ``monitor_run_id``, ``window_run_id``: None where not monitored).
+
+    ``name`` keeps the versions of one registered model.
+    """
+    client = client or MlflowClient()
     rows, aliases = [], {}
-    for version in _all_versions(client):
-        if not _has_baseline(client, version.run_id):
-            continue
+    for version in versions_with_baseline(client, name):
         if version.name not in aliases:  # search results carry no aliases: ask the model
             aliases[version.name] = _aliases(client, version.name)
         row = {
@@ -65,8 +74,8 @@ def status() -> pd.DataFrame:
         }
         row.update(_monitored(client, version.name, str(version.version)))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=COLUMNS).astype(
-        {c: object for c in ("aliases", "headline", "level", "gate", "last_window")}
+    frame = pd.DataFrame(rows, columns=COLUMNS + LINKS).astype(
+        {c: object for c in ("aliases", "headline", "level", "gate", "last_window", *LINKS)}
     )
     if frame.empty:
         return frame
@@ -77,10 +86,18 @@ def status() -> pd.DataFrame:
     return frame.loc[order.index].reset_index(drop=True)
 
 
-def _all_versions(client):
+def versions_with_baseline(client: MlflowClient, name: str | None = None):
+    """Every registered model version (of model ``name``, if given) whose run has a baseline."""
+    for version in _all_versions(client, name):
+        if _has_baseline(client, version.run_id):
+            yield version
+
+
+def _all_versions(client, name=None):
     token = None
+    where = f"name = {tags.quoted(name)}" if name is not None else None
     while True:
-        page = client.search_model_versions(max_results=200, page_token=token)
+        page = client.search_model_versions(where, max_results=200, page_token=token)
         yield from page
         token = getattr(page, "token", None)
         if not token:
@@ -113,6 +130,9 @@ def _has_baseline(client, run_id) -> bool:
 def _monitored(client, name: str, version: str) -> dict:
     """The version's last complete window in its monitoring experiment (empty when none)."""
     empty = {
+        "experiment_id": None,
+        "monitor_run_id": None,
+        "window_run_id": None,
         "last_window": None,
         "rows_last_day": None,
         "drift_share": None,
@@ -135,6 +155,7 @@ def _monitored(client, name: str, version: str) -> dict:
     if not series:
         return empty
     monitor_run = series[0]
+    empty.update(experiment_id=experiment.experiment_id, monitor_run_id=monitor_run.info.run_id)
     windows = client.search_runs(
         [experiment.experiment_id],
         tag_filter(
@@ -169,6 +190,9 @@ def _monitored(client, name: str, version: str) -> dict:
         None,
     )
     return {
+        "experiment_id": experiment.experiment_id,
+        "monitor_run_id": monitor_run.info.run_id,
+        "window_run_id": last.info.run_id,
         "last_window": end,
         "rows_last_day": float(rows_last_day) if traffic else None,
         "drift_share": metrics.get("drift/share_drifted_columns"),

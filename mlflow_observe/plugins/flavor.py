@@ -150,6 +150,7 @@ def log_model(
     signature=None,
     input_example=None,
     inner_options=None,
+    log_location=None,
     **kwargs,
 ):
     """Log ``model`` wrapped with its baseline to the active run (see :func:`save_model`).
@@ -157,6 +158,12 @@ def log_model(
     The baseline is also recorded on the run, as
     :func:`~mlflow_observe.tracking.baselines.log_baseline` does, so that
     ``mlflow_observe.load_baseline("models:/<name>@<alias>")`` finds it.
+
+    ``log_location`` (default: ``$MLFLOW_OBSERVE_LOG_DIR`` when set) is the
+    prediction log the served model will write: it is recorded as the
+    ``observe.monitor.logs`` tag of the run and of the registered version, where
+    ``mlflow-observe monitor --all`` finds it (change it later with
+    ``mlflow-observe logs set-location``).
 
     Returns
     -------
@@ -188,7 +195,22 @@ def log_model(
         )
     if profile is not None:
         record_baseline(profile, info.run_id)
+    location = log_location or os.environ.get(LOG_DIR_ENV)
+    if location:
+        _record_log_location(str(location), info, registered_model_name)
     return info
+
+
+def _record_log_location(location: str, info, name) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from mlflow_observe.tracking.tags import MONITOR_LOGS
+
+    client = MlflowClient()
+    client.set_tag(info.run_id, MONITOR_LOGS, location)
+    version = getattr(info, "registered_model_version", None)
+    if version is not None and name:
+        client.set_model_version_tag(name, str(version), MONITOR_LOGS, location)
 
 
 def load_model(model_uri: str, dst_path=None, model_config=None):

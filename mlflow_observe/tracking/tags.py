@@ -131,3 +131,24 @@ PROMOTION_NONE, PROMOTION_PENDING, PROMOTION_DONE, PROMOTION_FAILED = (
 DESCRIPTION = "mlflow.note.content"
 PARENT_RUN_ID = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
+# The fleet view: a model version's latest monitored state, written on the version after
+# each monitor (and gate) so that MLflow's Models page lists it; the registered model gets
+# the same keys for its worst version (and WORST_VERSION names it). The prediction
+# log a version is monitored from is MONITOR_LOGS on the version (set by log_model or
+# `mlflow-observe logs set-location`; `monitor --all` reads it).
+STATUS = "observe.status"  # critical, warning, ok or unmonitored
+STATUS_CRITICAL, STATUS_WARNING, STATUS_OK, STATUS_UNMONITORED = (
+    "critical",
+    "warning",
+    "ok",
+    "unmonitored",
+)
+LAST_WINDOW = "observe.last_window"  # end of the last monitored window, ISO 8601 UTC
+ROWS_LAST_DAY = "observe.rows_last_day"
+DRIFT_SHARE = "observe.drift_share"
+HEADLINE = "observe.headline"  # the performance key read, e.g. degradation/estimated_accuracy
+HEADLINE_VALUE = "observe.headline.value"
+HEADLINE_DELTA = "observe.headline.delta"
+MONITOR_RUN_ID = "observe.monitor.run_id"
+WORST_VERSION = "observe.worst_version"
+ROLE_FLEET = "fleet"
