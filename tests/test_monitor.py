@@ -205,12 +205,29 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     assert monitor_run.info.run_name == "churn v1 monitoring"
     assert monitor_run.data.tags["observe.alert.level"] == "critical"
     assert "drift report" in monitor_run.data.tags["mlflow.note.content"]
-    # The monitor run's metric history is the time series: step = window index, time = end.
+    # The monitor run's metric history is the time series: step = window index, time = start.
     history = client.get_metric_history(monitor_run.info.run_id, "drift/share_drifted_columns")
+    starts = [int((DAY + pd.Timedelta(hours=h)).timestamp() * 1000) for h in range(HOURS)]
     assert [m.step for m in history] == list(range(HOURS))
-    assert [m.timestamp for m in history] == [
-        int((DAY + pd.Timedelta(hours=h + 1)).timestamp() * 1000) for h in range(HOURS)
+    assert [m.timestamp for m in history] == starts
+    # The headline metrics again under dashboard/ (the UI's first group of charts).
+    mirrored = client.get_metric_history(monitor_run.info.run_id, "dashboard/share_drifted_columns")
+    assert [(m.step, m.timestamp, m.value) for m in mirrored] == [
+        (m.step, m.timestamp, m.value) for m in history
     ]
+    assert client.get_metric_history(monitor_run.info.run_id, "dashboard/estimated_accuracy")
+    assert not client.get_metric_history(monitor_run.info.run_id, "dashboard/accuracy")
+    # Each window run is one point of the series: same step and timestamp, and params.
+    for w in windows:
+        run = client.get_run(w["run_id"])
+        index = int(run.data.params["window_index"])
+        points = client.get_metric_history(w["run_id"], "drift/share_drifted_columns")
+        assert [(m.step, m.timestamp) for m in points] == [(index, starts[index])]
+        assert run.data.params["window_start"] == w["start"]
+        assert run.data.params["rows"] == str(ROWS_PER_HOUR)
+        assert run.data.params["model_version"] == "1"
+        traffic = client.get_metric_history(w["run_id"], "traffic/rows")
+        assert [(m.step, m.timestamp) for m in traffic] == [(index, starts[index])]
     assert all(m.value >= 0.5 for m in history[DRIFT_FROM_HOUR:])
     assert all(m.value < 0.5 for m in history[:DRIFT_FROM_HOUR])
     # Degradation is estimated (no labels arrived) and charted too.

@@ -4,9 +4,11 @@ The layout in MLflow (one experiment per registered model, ``<model> monitoring`
 
 - one **monitor run** per model version (``churn v7 monitoring``): every window's
   metrics are logged to it with ``step`` = window index and ``timestamp`` =
-  window end, so its run page draws each metric over time;
+  window start, so its run page draws each metric over time, and it holds the
+  charts of the whole series (:mod:`mlflow_observe.monitoring.series`);
 - one **window run** per window, nested under it (``churn v7 2026-11-27 13:00``),
-  holding that window's report, tables, plots and ``alerts.json``.
+  holding that window's report, tables, plots and ``alerts.json``, its metrics
+  at the same step and timestamp, so *Compare* draws them over windows.
 
 A window is evaluated once: its run gets ``observe.window.complete = true``
 only after everything is logged, and windows with such a run are skipped the
@@ -34,6 +36,7 @@ from mlflow.tracking import MlflowClient
 from mlflow_observe._version import __version__
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
+from mlflow_observe.monitoring import series as charts
 from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
 from mlflow_observe.monitoring.checks import run_checks
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
@@ -64,6 +67,7 @@ from mlflow_observe.monitoring.windows import (
 from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+from mlflow_observe.tracking.results import metric_position
 
 _logger = logging.getLogger(__name__)
 
@@ -89,6 +93,7 @@ class WindowOutcome:
     level: str | None = None
     notes: list = field(default_factory=list)
     webhook: str | None = None
+    chart_record: dict | None = None  # what the monitor run's charts keep of it
 
     def to_dict(self) -> dict:
         return {
@@ -265,6 +270,7 @@ def monitor(
         webhook,
         webhook_timeout,
         drift_options,
+        headline=charts.headline_metric(baseline),
     )
     for rule in rules:  # read the series' past before this call adds to it
         if rule.sustained is not None:
@@ -306,6 +312,7 @@ def monitor(
                 else:
                     outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
                 bar.update(1)
+    _refresh_charts(context, outcomes)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     return MonitorResult(
         model,
@@ -334,6 +341,7 @@ class _Context:
     drift_options: dict | None
     # {metric key: {window index: value}} read from the monitor run, for 'for <duration>' rules.
     seen: dict = field(default_factory=dict)
+    headline: str | None = None  # the headline performance metric (charts, dashboard/)
 
     @property
     def series_id(self) -> str:
@@ -431,7 +439,10 @@ def _monitor_description(model, width, logs, latest) -> str:
     text = (
         f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
         f"windows of the prediction log `{logs}`.\n\n"
-        "Each metric's chart is a time series: step = window index, time = window end. "
+        "Each metric's chart is a time series: step = window index, time = window start; "
+        "the headline metrics are first, under dashboard/. Charts of the whole series: "
+        f"{charts.PERFORMANCE_CHART} (performance by window) and {charts.HEATMAP_CHART} "
+        "(drift by column and window), in this run's artifacts. "
         "Each window is a child run with its `drift_report.html`, tables and `alerts.json`."
     )
     if latest is not None:
@@ -484,12 +495,23 @@ def _evaluate_window(
         },
     )
     run_id = run.info.run_id
+    start_ms = int(current.start.timestamp() * 1000)
     try:
+        client.log_batch(
+            run_id,
+            params=charts.window_params(
+                current, index=step, n_rows=n_rows, model_version=model.version
+            ),
+        )
         # MLflow prints run links to stdout; keep stdout for the caller's output.
-        with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            resumed_run(run_id),
+            metric_position(step, start_ms),
+        ):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         checks.metrics[TRAFFIC_ROWS] = float(n_rows)
-        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), step=step)
+        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), timestamp=start_ms, step=step)
         outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,
@@ -504,7 +526,14 @@ def _evaluate_window(
         if context.rules:
             client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
         _log_series_metrics(
-            client, context.series_id, checks.metrics, step, int(current.end.timestamp() * 1000)
+            client,
+            context.series_id,
+            {**charts.dashboard_metrics(checks.metrics, context.headline), **checks.metrics},
+            step,
+            start_ms,
+        )
+        outcome.chart_record = charts.window_record(
+            current, step, checks.metrics, checks.performance, context.headline
         )
         context.remember(step, checks.metrics)
         if outcome.level:
@@ -542,7 +571,7 @@ def _skip_window(context: _Context, current: Window, n_rows: int, min_rows: int)
             context.series_id,
             metrics,
             step,
-            int(current.end.timestamp() * 1000),
+            int(current.start.timestamp() * 1000),
         )
     context.remember(step, metrics)
     rules = [r for r in context.rules if r.metric.startswith("traffic/")]
@@ -573,6 +602,24 @@ def _log_series_metrics(client, series_id, metrics, step, timestamp_ms) -> None:
     entries = [Metric(k, float(v), timestamp_ms, step) for k, v in metrics.items()]
     for start in range(0, len(entries), 1000):  # MLflow's limit per log_batch
         client.log_batch(series_id, metrics=entries[start : start + 1000])
+
+
+def _refresh_charts(context: _Context, outcomes) -> None:
+    """Redraw the monitor run's charts with this call's evaluated windows (never fails)."""
+    records = [o.chart_record for o in outcomes if o.chart_record]
+    if not records:
+        return
+    try:
+        charts.refresh_charts(
+            context.client,
+            context.series_id,
+            records,
+            headline=context.headline,
+            rules=context.rules,
+            label=context.model.label,
+        )
+    except Exception as exc:  # the windows are logged; a chart is not worth failing for
+        _logger.warning("Could not refresh the charts of run %s: %r", context.series_id, exc)
 
 
 def _alerts_record(outcome: WindowOutcome, model) -> dict:
