@@ -46,8 +46,8 @@ def window_params(window, *, index: int, n_rows: int, model_version: str) -> lis
     """The params of a window run (for parallel coordinates and the runs table).
 
     >>> from mlflow_observe.monitoring.windows import Window
-    >>> w = Window(pd.Timestamp("2026-11-26 14:00", tz="UTC"),
-    ...            pd.Timestamp("2026-11-26 15:00", tz="UTC"), 14)
+    >>> w = Window(14, pd.Timestamp("2026-11-26 14:00", tz="UTC"),
+    ...            pd.Timestamp("2026-11-26 15:00", tz="UTC"))
     >>> [(p.key, p.value) for p in window_params(w, index=14, n_rows=240, model_version="1")]
     ... # doctest: +NORMALIZE_WHITESPACE
     [('window_start', '2026-11-26T14:00:00+00:00'), ('window_end', '2026-11-26T15:00:00+00:00'),
