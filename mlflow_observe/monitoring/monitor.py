@@ -43,6 +43,7 @@ from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_lev
 from mlflow_observe.monitoring.runs import (
     create_run,
     default_experiment_name,
+    experiment_url,
     get_or_create_experiment,
     mlflow_user,
     resumed_run,
@@ -144,11 +145,17 @@ class MonitorResult:
         """``'nothing to evaluate'`` when no complete window was new, else ``'evaluated'``."""
         return "nothing to evaluate" if not self.windows else EVALUATED
 
+    @property
+    def experiment_url(self) -> str:
+        """The experiment's runs table in the MLflow UI (model-training view)."""
+        return experiment_url(mlflow.get_tracking_uri(), self.experiment_id)
+
     def to_dict(self) -> dict:
         return {
             "model": self.model.uri,
             "status": self.status,
             "experiment_id": self.experiment_id,
+            "experiment_url": self.experiment_url,
             "monitor_run_id": self.monitor_run_id,
             "level": self.level,
             "already_evaluated": self.already_evaluated,
@@ -437,7 +444,7 @@ def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, lo
 
 def _monitor_description(model, width, logs, latest) -> str:
     text = (
-        f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
+        f"Monitoring of {model.label} ({model.uri}) in {format_duration(width)} "
         f"windows of the prediction log `{logs}`.\n\n"
         "Each metric's chart is a time series: step = window index, time = window start; "
         "the headline metrics are first, under dashboard/. Charts of the whole series: "
@@ -448,7 +455,7 @@ def _monitor_description(model, width, logs, latest) -> str:
     if latest is not None:
         run_id, experiment_id, current, level = latest
         text += (
-            f"\n\n**Latest window:** {current} — alert: {level or 'none'} — "
+            f"\n\nLatest window: {current} — alert: {level or 'none'} — "
             f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
             f"{REPORT_ARTIFACT}) (run `{run_id}`)"
         )
@@ -483,7 +490,8 @@ def _evaluate_window(
     run = create_run(
         client,
         context.experiment_id,
-        f"{model.label} {current.start:%Y-%m-%d %H:%M}",
+        # The time first: the runs table cuts long names, and the time tells windows apart.
+        f"{current.start:%H:%M} {current.start:%Y-%m-%d} {model.label}",
         {
             tags.PARENT_RUN_ID: context.series_id,
             tags.ROLE: tags.ROLE_WINDOW,
@@ -668,7 +676,7 @@ def _fired_text(outcome) -> str:
 def _window_description(outcome: WindowOutcome, model) -> str:
     metrics = outcome.metrics
     lines = [
-        f"**{model.label}**, window {outcome.window}: {outcome.n_rows} predictions.",
+        f"{model.label}, window {outcome.window}: {outcome.n_rows} predictions.",
         f"Drifted columns: {int(metrics.get('drift/n_drifted_columns', 0))} of "
         f"{int(metrics.get('drift/n_evaluated_columns', 0))}; "
         f"dataset drift: {'yes' if metrics.get('drift/dataset_drift') else 'no'}. "
@@ -676,7 +684,7 @@ def _window_description(outcome: WindowOutcome, model) -> str:
     ]
     if outcome.level:
         lines.append(
-            f"**Alert ({outcome.level}):** "
+            f"Alert ({outcome.level}): "
             + "; ".join(_fired_text(a) for a in outcome.alerts if a.fired)
         )
     lines += outcome.notes
