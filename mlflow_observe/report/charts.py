@@ -135,8 +135,9 @@ def plot_drift_heatmap(table: pd.DataFrame, *, title: str = "Drift by column and
 
     table = table.sort_index()
     values = table.to_numpy(float).T  # rows: columns of the data; columns: windows
-    colours = LinearSegmentedColormap.from_list("drift", ["#e8f1e4", "#f6c85f", "#c62828"])
-    colours.set_bad("#d9d9d9")
+    colours = LinearSegmentedColormap.from_list(
+        "drift", ["#e8f1e4", "#f6c85f", "#c62828"]
+    ).with_extremes(bad="#d9d9d9")
     n_columns, n_windows = values.shape
     figure, axes = plt.subplots(
         figsize=(min(max(6.0, 0.35 * n_windows + 2.5), 16.0), 0.32 * max(n_columns, 1) + 1.8)
