@@ -204,7 +204,9 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     monitor_run = client.get_run(result["monitor_run_id"])
     assert monitor_run.info.run_name == "churn v1 monitoring"
     assert monitor_run.data.tags["observe.alert.level"] == "critical"
-    assert "drift report" in monitor_run.data.tags["mlflow.note.content"]
+    description = monitor_run.data.tags["mlflow.note.content"]
+    assert "drift report" in description and "**" not in description
+    assert f"runs/{monitor_run.info.run_id}/artifacts/charts/performance.png)" in description
     # The monitor run's metric history is the time series: step = window index, time = start.
     history = client.get_metric_history(monitor_run.info.run_id, "drift/share_drifted_columns")
     starts = [int((DAY + pd.Timedelta(hours=h)).timestamp() * 1000) for h in range(HOURS)]
@@ -989,6 +991,7 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
 
         page.goto(f"{base}/runs/{monitor_run.info.run_id}?{ML_VIEW}")
         expect(page.get_by_text("Latest window:").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("link", name="performance by window")).to_be_visible()
         expect(page.get_by_text("**")).to_have_count(0)  # no raw markdown shown
 
         page.goto(f"{base}/runs/{last.info.run_id}/artifacts/drift_report.html?{ML_VIEW}")

@@ -442,7 +442,7 @@ def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, lo
     )
 
 
-def _monitor_description(model, width, logs, latest) -> str:
+def _monitor_description(model, width, logs, latest, series_id=None) -> str:
     text = (
         f"Monitoring of {model.label} ({model.uri}) in {format_duration(width)} "
         f"windows of the prediction log `{logs}`.\n\n"
@@ -459,6 +459,8 @@ def _monitor_description(model, width, logs, latest) -> str:
             f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
             f"{REPORT_ARTIFACT}) (run `{run_id}`)"
         )
+        if series_id:
+            text += "\n\nCharts: " + charts.chart_links(experiment_id, series_id)
     return text
 
 
@@ -652,6 +654,7 @@ def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
             context.width,
             context.logs,
             (outcome.run_id, context.experiment_id, outcome.window, outcome.level),
+            context.series_id,
         ),
     }
     if outcome.level:

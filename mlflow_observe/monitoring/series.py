@@ -62,6 +62,20 @@ def window_params(window, *, index: int, n_rows: int, model_version: str) -> lis
     ]
 
 
+def chart_links(experiment_id: str, run_id: str) -> str:
+    """Markdown links to the monitor run's two charts, for its description.
+
+    >>> chart_links("2", "abc")  # doctest: +NORMALIZE_WHITESPACE
+    '[performance by window](#/experiments/2/runs/abc/artifacts/charts/performance.png),
+     [drift heatmap](#/experiments/2/runs/abc/artifacts/charts/drift_heatmap.png)'
+    """
+    base = f"#/experiments/{experiment_id}/runs/{run_id}/artifacts"
+    return (
+        f"[performance by window]({base}/{PERFORMANCE_CHART}), "
+        f"[drift heatmap]({base}/{HEATMAP_CHART})"
+    )
+
+
 def headline_metric(baseline) -> str | None:
     """The headline performance metric of a baseline: the first of ``HEADLINES`` it can have."""
     known = set(metric_catalogue(baseline))
