@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import mlflow
 import pandas as pd
@@ -946,7 +947,9 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
         page.screenshot(path=f"{shots}/runs.png")
 
         # Compare the window runs on the chart view: one point per window, at its index.
-        page.goto(page.url.replace("?", "?compareRunsMode=CHART&", 1))
+        # Only runs with a window index (and so their monitor run): not the gate's runs.
+        windows_only = urllib.parse.quote("params.window_index LIKE '%'")
+        page.goto(f"{base}/runs?{ML_VIEW}&compareRunsMode=CHART&searchFilter={windows_only}")
         _close_assistant(page)
         row = page.locator("[role=row]", has_text="churn v1 monitoring")
         if not page.get_by_role("link", name=last.info.run_name).count():
