@@ -181,12 +181,28 @@ def ensure_evidently() -> None:
     )
 
 
-def evidently_size(size: int, windows: int, reference_rows: int, seed: int) -> dict:
-    """Evidently's verdicts on the first ``windows`` windows of ``run_size`` (same draws)."""
+def evidently_size(
+    size: int,
+    windows: int,
+    reference_rows: int,
+    seed: int,
+    save=None,
+    *,
+    first: int = 0,
+    verdicts: list[dict] | None = None,
+) -> dict:
+    """Evidently's verdicts on windows ``first`` to ``windows - 1`` of ``run_size`` (same
+    draws), added to ``verdicts`` (those of the earlier windows, from an earlier run).
+
+    One worker process a window, so that a long run keeps what it has measured:
+    ``save`` (if given) is called with the result so far after every window.
+    """
     n_power = min(windows, max(windows // 2, 5))
-    with tempfile.TemporaryDirectory() as folder:
-        jobs = []
-        for w in range(windows):
+    env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1"}
+    verdicts = [v for v in verdicts or [] if v["window"] < first]
+    result: dict = {}
+    for w in range(first, windows):
+        with tempfile.TemporaryDirectory() as folder:
             rng = np.random.default_rng([seed, size, w])
             frames = {"reference": draw(reference_rows, rng), "calm": draw(size, rng)}
             if w < n_power:
@@ -195,20 +211,37 @@ def evidently_size(size: int, windows: int, reference_rows: int, seed: int) -> d
                 frames["swap"] = draw(size, rng, swap=True)
             for name, frame in frames.items():
                 frame.to_parquet(Path(folder) / f"{w}-{name}.parquet")
-            jobs.append({"window": w, "frames": list(frames)})
-        (Path(folder) / "jobs.json").write_text(json.dumps(jobs))
-        env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1"}
-        done = subprocess.run(
-            [str(EVIDENTLY_PYTHON), __file__, "--evidently-worker", folder],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
+            del frames
+            (Path(folder) / "jobs.json").write_text(
+                json.dumps(
+                    [
+                        {
+                            "window": w,
+                            "frames": ["reference", "calm"]
+                            + ([f"shift {s}" for s in SHIFTS] + ["swap"] if w < n_power else []),
+                        }
+                    ]
+                )
+            )
+            done = subprocess.run(
+                [str(EVIDENTLY_PYTHON), __file__, "--evidently-worker", folder],
+                check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-3000:])
-        verdicts = json.loads(done.stdout.strip().splitlines()[-1])
+        verdicts += json.loads(done.stdout.strip().splitlines()[-1])
+        result = _evidently_result(size, verdicts)
+        if save is not None:
+            save(result)
+    return result
+
+
+def _evidently_result(size: int, verdicts: list[dict]) -> dict:
     calm = [v for v in verdicts if v["frame"] == "calm"]
+    n_power = sum(v["frame"] == "swap" for v in verdicts)
     detected = {f"{kind} {s}": 0 for s in SHIFTS for kind in SHIFTED}
     detected["category swap"] = 0
     for v in verdicts:
@@ -218,6 +251,7 @@ def evidently_size(size: int, windows: int, reference_rows: int, seed: int) -> d
                 detected[f"{kind} {s}"] += column in v["drifted"]
         elif v["frame"] == "swap":
             detected["category swap"] += SWAPPED in v["drifted"]
+    windows = len(calm)
     return {
         "size": size,
         "windows": windows,
@@ -225,7 +259,10 @@ def evidently_size(size: int, windows: int, reference_rows: int, seed: int) -> d
         "any_column_flagged_rate": sum(bool(v["drifted"]) for v in calm) / windows,
         "column_flag_rate": sum(len(v["drifted"]) for v in calm) / (windows * 25),
         "power_windows": n_power,
-        "detection_rate": {k: n / n_power for k, n in detected.items()},
+        "detection_rate": {k: n / n_power for k, n in detected.items()} if n_power else {},
+        "seconds_per_report": round(sum(v["seconds"] for v in verdicts) / len(verdicts), 1),
+        "measured": time.strftime("%Y-%m-%d"),
+        "verdicts": verdicts,
     }
 
 
@@ -241,9 +278,11 @@ def evidently_worker(folder: str) -> None:
         reference = pd.read_parquet(Path(folder) / f"{w}-reference.parquet")
         for name in job["frames"][1:]:
             current = pd.read_parquet(Path(folder) / f"{w}-{name}.parquet")
+            started = time.perf_counter()
             snapshot = Report([DataDriftPreset()]).run(
                 current_data=current, reference_data=reference
             )
+            seconds = time.perf_counter() - started
             drifted, share = [], None
             for metric in snapshot.dict()["metrics"]:
                 config = metric["config"]
@@ -258,7 +297,13 @@ def evidently_worker(folder: str) -> None:
                     share = float(metric["value"]["share"])
             dataset_drift = (len(drifted) / 25 if share is None else share) >= 0.5
             verdicts.append(
-                {"window": w, "frame": name, "drifted": drifted, "dataset_drift": dataset_drift}
+                {
+                    "window": w,
+                    "frame": name,
+                    "drifted": drifted,
+                    "dataset_drift": dataset_drift,
+                    "seconds": round(seconds, 2),
+                }
             )
     print(json.dumps(verdicts))
 
@@ -327,6 +372,12 @@ def main() -> None:
         "--evidently", action="store_true", help="Evidently only, on the same windows"
     )
     parser.add_argument("--evidently-windows", type=int, help="default: 60, 10 above 10,000 rows")
+    parser.add_argument(
+        "--evidently-first",
+        type=int,
+        default=0,
+        help="start at this window, keeping the stored verdicts of the earlier ones",
+    )
     parser.add_argument("--evidently-worker", help=argparse.SUPPRESS)
     parser.add_argument("--tables", action="store_true", help="print the tables of --output")
     args = parser.parse_args()
@@ -341,13 +392,27 @@ def main() -> None:
     if args.evidently:
         ensure_evidently()
         output = peers_file
-        peers = json.loads(output.read_text()) if output.exists() else []
         for size in args.sizes:
             windows = args.evidently_windows or (60 if size <= 10_000 else 10)
-            result = evidently_size(size, windows, args.reference_rows, args.seed)
-            print(json.dumps(result), flush=True)
-            peers = [p for p in peers if p["size"] != size] + [result]
-            output.write_text(json.dumps(sorted(peers, key=lambda r: r["size"]), indent=1))
+
+            def save(result: dict, size: int = size) -> None:
+                # re-read: runs for other sizes may write the same file meanwhile
+                peers = json.loads(output.read_text()) if output.exists() else []
+                peers = [p for p in peers if p["size"] != size] + [result]
+                output.write_text(json.dumps(sorted(peers, key=lambda r: r["size"]), indent=1))
+                print(json.dumps({k: v for k, v in result.items() if k != "verdicts"}), flush=True)
+
+            previous = json.loads(output.read_text()) if output.exists() else []
+            verdicts = [v for p in previous if p["size"] == size for v in p.get("verdicts", [])]
+            evidently_size(
+                size,
+                windows,
+                args.reference_rows,
+                args.seed,
+                save,
+                first=args.evidently_first,
+                verdicts=verdicts,
+            )
         return
     sizes = [s for s in args.sizes if s <= 10_000] if args.quick else args.sizes
     results = []

@@ -193,10 +193,12 @@ def main(store: Path) -> None:
     )
     alerting = [w for w in result.windows if w.level]
     first = next(w for w in result.windows if w.level == "critical")
+    # One page per incident (a rule firing on consecutive windows), one resolve when it clears.
+    pages = [p for p in hooks.received if p["event"] == "trigger"]
     print(
         f"3. monitored {len(result.evaluated)} hourly windows; first critical alert at "
         f"{first.window.start:%H:%M}; {len(alerting)} windows alerted, "
-        f"{len(hooks.received)} webhook calls received"
+        f"{len(pages)} incident(s) paged once each, {len(hooks.received) - len(pages)} resolved"
     )
     for w in result.windows[DRIFT_FROM_HOUR - 4 : DRIFT_FROM_HOUR + 2]:
         kind = "realised" if "degradation/accuracy" in w.metrics else "estimated"

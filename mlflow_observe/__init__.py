@@ -20,12 +20,14 @@ from mlflow_observe.core.performance.degradation import (
 )
 from mlflow_observe.core.performance.reference import ReferencePerformance
 from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
+from mlflow_observe.core.weights import WeightError
 from mlflow_observe.evaluation import (
     MONITORING_MODEL_TYPE,
     evaluate_degradation,
     evaluate_drift,
     monitoring_dataset,
 )
+from mlflow_observe.explanation import Explanation, explain
 from mlflow_observe.logs.compaction import CompactionResult, compact_logs, expire_logs
 from mlflow_observe.logs.reader import (
     LogSchemaError,
@@ -56,6 +58,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "Explanation",
     "GateResult",
     "LogSchemaError",
     "LogWindowError",
@@ -63,6 +66,7 @@ __all__ = [
     "MonitorResult",
     "ProfileError",
     "ReferencePerformance",
+    "WeightError",
     "WindowComparison",
     "__version__",
     "build_profile",
@@ -72,6 +76,7 @@ __all__ = [
     "evaluate_degradation",
     "evaluate_drift",
     "expire_logs",
+    "explain",
     "gate",
     "history",
     "iter_log_batches",

@@ -23,6 +23,7 @@ from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.progress import progress_bar
 from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.inputs import as_window
+from mlflow_observe.logs.frames import row_weights
 
 
 def compare(
@@ -34,6 +35,7 @@ def compare(
     n_jobs: int | None = None,
     predict=None,
     progress: bool | None = None,
+    weights: str | None = None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -59,6 +61,12 @@ def compare(
         A bar on stderr counting the parts (batches) as they are counted.
         Default: shown when stderr is a terminal; True or False forces it. The
         Spark engine has no bar here: Spark shows its own stage progress.
+    weights : str, optional
+        A column of row weights (the prediction log's ``sample_weight``, 1 / the
+        rate a row was kept at when the writer shed load): each row counts that
+        many times, and the column itself is not compared. Weights must be finite
+        and > 0 (a null weight counts as 1). A window whose weights are all 1 is
+        counted exactly as without them. The Spark engine sums them on the cluster.
 
     Returns
     -------
@@ -83,8 +91,9 @@ def compare(
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
         from mlflow_observe.engines.spark import count_window
 
-        current = count_window(baseline, data)
-        return compare_window(baseline, current, [str(c) for c in data.columns], options)
+        current = count_window(baseline, data, weights=weights)
+        names = [str(c) for c in data.columns if weights is None or str(c) != weights]
+        return compare_window(baseline, current, names, options)
     current = baseline.empty_like()
     segments = (
         SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments)
@@ -94,11 +103,14 @@ def compare(
     columns: dict = {}  # every column seen, in order of appearance
     parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
     for part in parts:
+        part_weights = row_weights(part, weights)
+        if weights is not None and weights in part.columns:
+            part = part.drop(columns=[weights])
         columns.update(dict.fromkeys(str(c) for c in part.columns))
         if len(part):
-            current.update(part, n_jobs=n_jobs)
+            current.update(part, weights=part_weights, n_jobs=n_jobs)
             if segments is not None:
-                segments.update(part)
+                segments.update(part, weights=part_weights)
     return compare_window(
         baseline, current, list(columns), options, segments=segments, predict=predict
     )

@@ -71,7 +71,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
     from mlflow_observe.comparison import compare
     from mlflow_observe.evaluators.config import drift_options
-    from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
+    from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -90,10 +90,16 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 or next((c for c in (profile.predictions, PREDICTION) if c in frame.columns), None),
                 targets=targets
                 or next((c for c in (profile.targets, LABEL) if c in frame.columns), None),
+                keep_weights=True,
             )
 
     comparison = compare(
-        profile, frames(), options, n_jobs=config.get("n_jobs"), progress=config.get("progress")
+        profile,
+        frames(),
+        options,
+        n_jobs=config.get("n_jobs"),
+        progress=config.get("progress"),
+        weights=weights_column(profile),
     )
     return _log_window(comparison, profile, options, config, bounds)
 
@@ -103,7 +109,7 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     from mlflow_observe.comparison import compare
     from mlflow_observe.engines import spark
     from mlflow_observe.evaluators.config import drift_options
-    from mlflow_observe.logs.frames import prepare_window_part
+    from mlflow_observe.logs.frames import prepare_window_part, weights_column
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -114,10 +120,14 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     targets = targets or next((c for c in (profile.targets, LABEL) if c in names), None)
     # The pandas path's renames and drops, applied to a row of column names.
     prepared = prepare_window_part(
-        pd.DataFrame([names], columns=names), profile, predictions=predictions, targets=targets
+        pd.DataFrame([names], columns=names),
+        profile,
+        predictions=predictions,
+        targets=targets,
+        keep_weights=True,
     )
     window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0], strict=True)))
-    comparison = compare(profile, window, options)
+    comparison = compare(profile, window, options, weights=weights_column(profile))
     bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
     return _log_window(comparison, profile, options, config, list(bounds or []))
 
@@ -298,6 +308,7 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
         StreamedPerformance,
     )
     from mlflow_observe.core.progress import progress_bar
+    from mlflow_observe.logs.frames import row_weights, weights_column
     from mlflow_observe.tracking.results import log_degradation_result
 
     unknown = set(options) - _STREAMED_DEGRADATION_KEYS
@@ -326,7 +337,7 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
                     sample_size=options.get("sample_size", SAMPLE_SIZE),
                     random_state=options.get("random_state", 0),
                 )
-            counted.update(frame)
+            counted.update(frame, weights=row_weights(frame, weights_column(profile)))
         if counted is None or counted.n_rows == 0:
             raise EmptyWindowError(
                 "The production window has no rows: there is nothing to compare with the "
@@ -343,6 +354,7 @@ def _degradation_stream(data, profile, reference, predictions, targets, options)
 def _spark_performance_batches(frame, profile, predictions, targets):
     """The columns degradation needs, from a Spark DataFrame, as pandas batches."""
     from mlflow_observe.engines.spark import iter_pandas_batches
+    from mlflow_observe.logs.frames import weights_column
 
     names = [str(c) for c in frame.columns]
     performance = profile.performance
@@ -351,6 +363,7 @@ def _spark_performance_batches(frame, profile, predictions, targets):
         targets or next((c for c in (profile.targets, LABEL) if c and c in names), None),
         *(performance.probabilities if performance else ()),
         *((performance.loss_features or ()) if performance else ()),
+        weights_column(profile),  # the rows' weights, when the log recorded them
     ]
     return iter_pandas_batches(frame, list(dict.fromkeys(c for c in wanted if c in names)))
 

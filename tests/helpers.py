@@ -4,9 +4,12 @@ Fixtures live in conftest.py; what a test calls directly lives here.
 """
 
 import contextlib
+import http.server
+import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import mlflow
@@ -37,10 +40,47 @@ def make_frame(n, *, seed=0, shift=0.0, scale=1.0, category_p=(0.6, 0.3, 0.1)):
 # -- local processes ------------------------------------------------------------------
 
 
+class Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on 127.0.0.1: answers each POST with the next status of ``statuses``
+    (the last one repeats) and keeps every JSON body (``posts``) and its headers."""
+
+    def __init__(self, statuses=(204,), location="/elsewhere"):
+        self.statuses, self.posts, self.gets, self.headers = list(statuses), [], [], []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.posts.append(json.loads(body))
+                outer.headers.append(dict(self.headers))
+                status = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
+                self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self):
+                outer.gets.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)  # a free port, chosen by the kernel
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/hook"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+SERVER_START_SECONDS = 300
 
 
 @contextlib.contextmanager
@@ -69,14 +109,19 @@ def running_mlflow_server(root):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(120):
+        # A loaded 2-core machine can take minutes to start it (imports, database migrations).
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited with code {process.returncode}")
             try:
                 if requests.get(f"{url}/health", timeout=1).ok:
                     break
             except requests.RequestException:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("mlflow server did not start")
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start in {SERVER_START_SECONDS} s")
+            time.sleep(0.5)
         yield url
     finally:
         process.terminate()
@@ -183,7 +228,11 @@ def log_version(train, registered="churn"):
 
 
 def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
-    """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour."""
+    """``hours`` hours of predictions from DAY, drifting from DRIFT_FROM_HOUR, 10 calls an hour.
+
+    ``rows`` is the rows of every hour, or a list of each hour's rows (its length is the hours).
+    """
+    per_hour = [rows] * hours if isinstance(rows, int) else [int(r) for r in rows]
     writer = PredictionLogWriter(
         str(log_dir),
         model_name="churn",
@@ -191,10 +240,12 @@ def write_traffic(log_dir, model, version, *, hours=HOURS, rows=ROWS_PER_HOUR):
         max_event_age_days=None,  # a fixed day, however long ago
         probabilities=lambda x: pd.DataFrame(model.predict_proba(x), columns=model.classes_),
     )
-    for hour in range(hours):
+    for hour, rows in enumerate(per_hour):
         batch = customers(rows, seed=100 + hour, shift=20.0 if hour >= DRIFT_FROM_HOUR else 0.0)
         for call in range(10):
             part = batch.iloc[call * rows // 10 : (call + 1) * rows // 10]
+            if part.empty:
+                continue
             writer.submit(
                 part,
                 model.predict(part),

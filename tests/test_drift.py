@@ -280,7 +280,8 @@ def test_a_column_logs_the_same_keys_at_every_window_size():
             ["drift/num_a/drifted", "drift/num_a/ks_pvalue", "drift/num_a/wasserstein"]
         )
     assert small.column("num_a").decided_by == "ks"
-    assert large.column("num_a").decided_by == "wasserstein+ks"
+    assert large.column("num_a").decided_by == "wasserstein"
+    assert large.column("cat").decided_by == "js+chi2"
 
 
 def test_logged_values_are_the_statistics_of_the_table():
@@ -384,3 +385,91 @@ def test_plot_of_a_binary_numeric_shows_both_values():
     assert labels == ["0", "1"]
     assert ref[1] / ref.sum() == pytest.approx(0.2, abs=0.04)
     assert cur[1] / cur.sum() == pytest.approx(0.6, abs=0.04)
+
+
+# -- the decision rule at the boundary and the significance guard ---------------------
+
+
+def _outliers(n, share, jump, seed):
+    """A normal window with ``share`` of its values moved ``jump`` sd: a distance the
+    Wasserstein distance sees and the Kolmogorov-Smirnov test cannot tell from chance."""
+    values = np.random.default_rng(seed).normal(0.0, 1.0, n)
+    values[: int(share * n)] += jump
+    return pd.DataFrame({"x": values})
+
+
+@pytest.mark.parametrize(
+    ("n_reference", "n_current", "method"),
+    [
+        (20_000, 1000, "wasserstein"),
+        (20_000, 999, "ks"),
+        (999, 5000, "ks"),
+        (1000, 1000, "wasserstein"),
+    ],
+)
+def test_a_test_decides_below_small_sample_size_a_distance_from_it(n_reference, n_current, method):
+    rng = np.random.default_rng(0)
+    profile = build_profile(pd.DataFrame({"x": rng.normal(size=n_reference)}))
+    column = compare(profile, pd.DataFrame({"x": rng.normal(size=n_current)})).drift.column("x")
+    assert column.method == method
+    assert column.n_reference == n_reference and column.n_current == n_current
+
+
+def test_wasserstein_decides_alone_by_default_and_js_needs_its_test():
+    from scipy import stats
+
+    reference = pd.DataFrame({"x": np.random.default_rng(1).normal(0.0, 1.0, 20_000)})
+    window = _outliers(1000, 0.02, 6.0, seed=2)
+    profile = build_profile(reference)
+    auto = compare(profile, window).drift.column("x")
+    guarded = compare(profile, window, DriftOptions(require_significance=True)).drift.column("x")
+    expected = stats.wasserstein_distance(reference["x"], window["x"]) / reference["x"].std(ddof=0)
+    assert auto.statistic == pytest.approx(expected, abs=0.002)
+    assert auto.statistic >= 0.1
+    assert auto.statistics["ks"]["pvalue"] > 0.05  # the test cannot tell it from chance
+    assert auto.drifted and auto.decided_by == "wasserstein" and auto.status == "drift"
+    assert not guarded.drifted and guarded.decided_by == "wasserstein+ks"
+    assert "does not reject" in guarded.note
+
+    # Jensen-Shannon keeps its guard: 60 equally likely categories, 1000 calm rows.
+    rng = np.random.default_rng(3)
+    labels = np.array([f"c{i}" for i in range(60)])
+    cat_reference = pd.DataFrame({"c": rng.choice(labels, 20_000)})
+    cat_window = pd.DataFrame({"c": rng.choice(labels, 1000)})
+    options = {"thresholds": {"c": 0.05}}
+    profile = build_profile(cat_reference)
+    auto = compare(profile, cat_window, DriftOptions(**options)).drift.column("c")
+    alone = compare(
+        profile, cat_window, DriftOptions(require_significance=False, **options)
+    ).drift.column("c")
+    assert auto.method == "js" and auto.statistic >= 0.05  # sampling noise alone
+    assert auto.pvalue > 0.05
+    assert not auto.drifted and auto.status == "ok" and auto.decided_by == "js+chi2"
+    assert alone.drifted
+
+
+def test_a_distance_warning_needs_its_test_unless_no_guard_is_wanted():
+    reference = pd.DataFrame({"x": np.random.default_rng(4).normal(0.0, 1.0, 20_000)})
+    window = _outliers(1000, 0.01, 6.0, seed=5)
+    profile = build_profile(reference)
+    auto = compare(profile, window).drift.column("x")
+    alone = compare(profile, window, DriftOptions(require_significance=False)).drift.column("x")
+    assert 0.05 <= auto.statistic < 0.1 and auto.pvalue > 0.05
+    assert auto.status == "ok" and not auto.drifted
+    assert alone.status == "warning" and not alone.drifted
+
+
+def test_require_significance_is_checked():
+    with pytest.raises(ValueError, match="'require_significance' parameter of DriftOptions"):
+        DriftOptions(require_significance="always")
+
+
+def test_a_corrected_dataset_verdict_guards_the_wasserstein_distance_too():
+    reference = pd.DataFrame({"x": np.random.default_rng(1).normal(0.0, 1.0, 20_000)})
+    window = _outliers(1000, 0.02, 6.0, seed=2)
+    profile = build_profile(reference)
+    for method in ("bh", "bonferroni"):
+        result = compare(profile, window, DriftOptions(dataset_method=method)).drift
+        column = result.column("x")
+        assert column.statistic >= 0.1 and not column.drifted
+        assert column.decided_by == "wasserstein+ks" and not result.dataset_drift

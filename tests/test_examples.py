@@ -64,7 +64,7 @@ def test_monitor_and_gate_catches_the_afternoon_drift_and_gates(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "monitored 24 hourly windows; first critical alert at 14:00" in out
-    assert "10 windows alerted, 10 webhook calls received" in out
+    assert "10 windows alerted, 2 incident(s) paged once each, 0 resolved" in out
     assert "run again: 0 new windows (24 evaluated before)" in out
     refused, accepted = out.split("4. gate v2 (old customers): ")[1].split("4. gate v3")
     assert refused.startswith("failed") and "FAIL  drift/share_drifted_columns" in refused

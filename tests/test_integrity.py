@@ -73,17 +73,19 @@ def test_out_of_range_and_infinite_values():
     out_of_range = {f.column: f.value for f in result.integrity.by_check("out_of_range")}
     assert out_of_range["num_b"] >= 10 / 4995  # the planted values (and chance tail values)
     assert result.integrity.by_check("infinite_values")[0].column == "num_b"
-    # 0.2% of values a million away move the Wasserstein distance, not the quantile bins;
-    # the KS test cannot tell so few values from chance, so the column is not judged drifted
-    # (the integrity findings above report the values) and its note says why.
+    # 0.2% of values a million away move the Wasserstein distance, not the quantile bins.
+    # The distance decides alone, as in Evidently: the column drifts, and its note says the
+    # KS test cannot tell so few values from chance (the integrity findings report them).
     column = result.drift.column("num_b")
     assert column.statistic > 100 and column.pvalue_adjusted >= 0.05
-    assert not column.drifted and "does not reject" in column.note
+    assert column.drifted and column.decided_by == "wasserstein"
+    assert "decides alone" in column.note and "does not reject" in column.note
     assert column.statistics["psi"]["statistic"] < 0.2
-    alone = compare(
-        build_profile(make_frame(5000, seed=1)), window, DriftOptions(require_significance=False)
-    )
-    assert alone.drift.column("num_b").drifted
+    # With the guard on every distance, the test must agree: not drifted, and the note says why.
+    guarded = compare(
+        build_profile(make_frame(5000, seed=1)), window, DriftOptions(require_significance=True)
+    ).drift.column("num_b")
+    assert not guarded.drifted and "too few values" in guarded.note
 
 
 def test_mixed_types_in_an_object_column():

@@ -191,15 +191,24 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     levels = [w["level"] for w in windows]
     assert levels[DRIFT_FROM_HOUR:] == ["critical"] * (HOURS - DRIFT_FROM_HOUR)
     assert "critical" not in levels[:DRIFT_FROM_HOUR]
-    # One webhook payload per alerting window, naming the window and its run.
+    # One page per incident: the critical rule fires on every drifted window, one trigger.
     critical = [p for p in hooks.payloads if p["level"] == "critical"]
-    assert sorted(p["window_start"] for p in critical) == [
-        w["start"] for w in windows[DRIFT_FROM_HOUR:]
+    assert [(p["event"], p["window_start"]) for p in critical] == [
+        ("trigger", windows[DRIFT_FROM_HOUR]["start"])
     ]
-    assert len(hooks.payloads) == sum(level is not None for level in levels)
+    # Every payload is an incident opening or clearing, replayed here window by window.
+    expected, open_rules = [], set()
+    for w in windows:
+        fired = {a["rule"] for a in w["alerts"]}
+        expected += [("trigger", r, w["start"]) for r in sorted(fired - open_rules)]
+        expected += [("resolve", r, w["start"]) for r in sorted(open_rules - fired)]
+        open_rules = fired
+    received = [(p["event"], p["rule"], p["window_start"]) for p in hooks.payloads]
+    assert sorted(received) == sorted(expected) and len(received) < HOURS + 2
     payload = critical[0]
     assert payload["level"] == "critical" and payload["model"] == "models:/churn/1"
     assert any(a["metric"] == "drift/share_drifted_columns" for a in payload["alerts"])
+    assert payload["run_id"] == windows[DRIFT_FROM_HOUR]["run_id"]
 
     client = MlflowClient()
     monitor_run = client.get_run(result["monitor_run_id"])
@@ -257,7 +266,12 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     )
     assert window_run.data.tags["mlflow.parentRunId"] == monitor_run.info.run_id
     assert window_run.data.tags["observe.window.complete"] == "true"
-    assert window_run.data.tags["observe.alert.webhook"].startswith("delivered")
+    assert "already paged" in window_run.data.tags["observe.alert.webhook"]
+    first_run = client.get_run(windows[DRIFT_FROM_HOUR]["run_id"])
+    assert (
+        "trigger drift/share_drifted_columns>=0.5:critical: delivered (HTTP 204)"
+        in first_run.data.tags["observe.alert.webhook"]
+    )
     artifacts = {f.path for f in client.list_artifacts(window_run.info.run_id)}
     assert {"drift_report.html", "alerts.json", "degradation_report.html"} <= artifacts
     alerts = json.loads(mlflow.artifacts.load_text(f"{window_run.info.artifact_uri}/alerts.json"))
@@ -461,8 +475,13 @@ def test_hanging_webhook_is_bounded_and_small_windows_skipped(champion):
     )
     elapsed = time.monotonic() - started - elapsed
     assert result.level == "warning"
-    assert result.windows[1].webhook.startswith("failed after 2 attempt(s): timed out")
-    assert len(hooks.payloads) == 2 * sum(w.level is not None for w in result.windows)
+    first = next(w for w in result.windows if w.level)
+    assert "trigger drift/share_drifted_columns>=0.3:warning: failed after 2 attempt(s): " in (
+        first.webhook
+    )
+    assert "timed out" in first.webhook
+    # Once the receiver failed, the call does not knock again: the trigger stays due.
+    assert len(hooks.payloads) == 2 and result.incidents[0]["due"] == ["trigger"]
     assert elapsed < 60  # 2 s per delivery, not the receiver's 300 s
     hooks.shutdown()
 

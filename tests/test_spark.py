@@ -440,3 +440,38 @@ def test_spark_windows_of_other_dtypes_and_missing_labels_give_the_int_answer(sp
     for key, value in in_memory.metrics.items():
         tolerance = 1e-3 if "roc_auc" in key else 1e-9
         assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
+
+
+@pytest.mark.spark
+def test_weighted_windows_count_on_spark_as_in_pandas(spark, baseline, tracking_uri):
+    """The log's sample_weight is summed on the cluster, as DataProfile.update weighs rows."""
+    import mlflow
+
+    window = make_frame(6000, seed=21, shift=0.3)
+    window["sample_weight"] = np.where(np.arange(6000) % 3 == 0, 4.0, 1.0)
+    frame = spark.createDataFrame(window).repartition(3)
+    expected = baseline.empty_like()
+    expected.update(window.drop(columns="sample_weight"), weights=window["sample_weight"])
+    counted = engine.count_window(baseline, frame, weights="sample_weight")
+    assert_same_counts(counted, expected)
+    assert counted.n_logged == 6000 and counted.weight_sq == pytest.approx(expected.weight_sq)
+    ours = mo.compare(baseline, frame, weights="sample_weight")
+    theirs = mo.compare(baseline, window, weights="sample_weight")
+    assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
+    assert ours.metrics()["drift/rows_represented"] == window["sample_weight"].sum()
+    assert "sample_weight" not in ours.current.columns
+    assert ours.integrity.metrics()["integrity/n_extra_columns"] == 0.0
+    # Degradation streams the weights to the driver with the other columns it needs.
+    reference, scored = binary_frame(3000, seed=1), binary_frame(2500, seed=2, flip_region=True)
+    scored["sample_weight"] = np.where(np.arange(2500) % 4 == 0, 8.0, 1.0)
+    with mlflow.start_run() as training:
+        mo.log_baseline(reference, targets="label", predictions="prediction", probabilities=["p_1"])
+    counted = mo.evaluate_degradation(
+        spark.createDataFrame(scored).repartition(3), baseline=training.info.run_id
+    )
+    in_memory = mo.evaluate_degradation(scored, baseline=training.info.run_id)
+    assert counted.metrics.keys() == in_memory.metrics.keys()
+    for key, value in in_memory.metrics.items():
+        tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
+        assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
+    assert in_memory.metrics["degradation/rows_represented"] == scored["sample_weight"].sum()

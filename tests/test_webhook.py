@@ -1,47 +1,13 @@
 """Webhook deliveries against real HTTP receivers on 127.0.0.1: deadlines, redirects, schemes."""
 
-import http.server
-import json
 import socket
 import threading
 import time
 
 import pytest
-from helpers import free_port
+from helpers import Receiver, free_port
 
 from mlflow_observe.monitoring.webhook import WebhookURLError, check_webhook_url, post_json
-
-
-class Receiver(http.server.ThreadingHTTPServer):
-    """Answers each POST with the next status of ``statuses`` (the last one repeats)."""
-
-    def __init__(self, statuses, location="/elsewhere"):
-        self.statuses, self.posts, self.gets = list(statuses), [], []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.posts.append(json.loads(body))
-                status = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_GET(self):
-                outer.gets.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/hook"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 class Trickler:

@@ -47,6 +47,7 @@ import pandas as pd
 from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core.drift.multivariate.compare import feature_samples
 from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+from mlflow_observe.core.drift.records import detector_record
 from mlflow_observe.core.profile.data_profile import DataProfile
 
 INSTALL_COMMAND = "pip install 'mlflow-observe[alibi]'"
@@ -405,42 +406,19 @@ def _torch_settings(name, random_state):
 
 
 def _record(name, result: DetectorResult | None, note) -> dict:
-    base = {
-        "column": name,
-        "metric_name": "alibi",
-        "role": ROLE,
-        "kind": "feature-wise" if name in FEATURE_WISE else "multivariate",
-        "method": name,
-        "exact": None,
-        "pvalue_adjusted": None,
-        "n_reference": None,
-        "n_current": None,
-    }
-    if result is None:
-        return {
-            **base,
-            "statistic": None,
-            "pvalue": None,
-            "threshold": None,
-            "drifted": False,
-            "status": "skipped",
-            "statistics": {},
-            "note": note,
-            "metric_key": None,
-        }
-    statistics = {"columns": list(result.columns), **result.extras}
-    if result.features:
-        statistics["features"] = result.features
-    return {
-        **base,
-        "statistic": result.statistic,
-        "pvalue": result.pvalue,
-        "threshold": result.threshold,
-        "drifted": result.drifted,
-        "status": "drift" if result.drifted else "ok",
-        "n_reference": result.n_reference,
-        "n_current": result.n_current,
-        "statistics": statistics,
-        "note": None,
-        "metric_key": _PREFIX + name.split(":", 1)[1] + "/pvalue",
-    }
+    statistics = {}
+    if result is not None:
+        statistics = {"columns": list(result.columns), **result.extras}
+        if result.features:
+            statistics["features"] = result.features
+    return detector_record(
+        name,
+        result,
+        metric_name="alibi",
+        role=ROLE,
+        kind="feature-wise" if name in FEATURE_WISE else "multivariate",
+        method=name,
+        statistics=statistics,
+        note=note,
+        metric_key=_PREFIX + name.split(":", 1)[1] + "/pvalue",
+    )

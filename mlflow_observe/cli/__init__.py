@@ -9,6 +9,7 @@ from mlflow_observe.cli import options
 from mlflow_observe.cli.degradation import degradation
 from mlflow_observe.cli.drift import drift
 from mlflow_observe.cli.errors import bound_http_retries
+from mlflow_observe.cli.explain import explain
 from mlflow_observe.cli.gate import gate
 from mlflow_observe.cli.history import history
 from mlflow_observe.cli.logs import logs
@@ -39,3 +40,4 @@ cli.add_command(history)
 cli.add_command(trend)
 cli.add_command(status)
 cli.add_command(logs)
+cli.add_command(explain)

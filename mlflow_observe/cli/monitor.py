@@ -9,6 +9,14 @@ import click
 
 from mlflow_observe.cli import options
 from mlflow_observe.cli.errors import decided
+from mlflow_observe.monitoring.payloads import (
+    FORMATS,
+    GENERIC,
+    PAGERDUTY_ROUTING_KEY_ENV,
+    WebhookFormatError,
+    check_webhook_format,
+    webhook_target,
+)
 from mlflow_observe.monitoring.rules import (
     CRITICAL,
     WARNING,
@@ -54,7 +62,9 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     multiple=True,
     help="METRIC OP VALUE [for DURATION][:LEVEL], e.g. 'drift/share_drifted_columns>=0.3:critical', "
     "'degradation/accuracy_delta<=-0.02:warning' (the realised value when labels arrived, "
-    "the estimate otherwise), 'traffic/rows==0 for 2h' (held on every window of the last 2h). "
+    "the estimate otherwise), 'traffic/rows==0 for 2h' (held on every window of the last 2h), "
+    "'traffic/rows_ratio>=3' (a spike against the median of the previous windows), "
+    "'integrity/n_findings>=1:warning'. "
     "OP: >= <= > < == !=; LEVEL: warning or critical, default critical. METRIC must be one "
     "a window can have (checked before anything runs). Repeatable.",
 )
@@ -69,8 +79,27 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     "--webhook",
     metavar="URL",
     default=None,
-    help="POST a JSON payload to this http(s) URL for every window that raised an alert "
-    "(redirects are not followed: a 3xx is a failed delivery).",
+    help="POST to this http(s) URL when an incident opens (a rule starts firing) and when it "
+    "clears: one page per incident, not per window; a failed delivery is retried by the next "
+    "run (redirects are not followed: a 3xx is a failed delivery). Default with "
+    "--webhook-format pagerduty: PagerDuty's Events API v2 endpoint.",
+)
+@click.option(
+    "--webhook-format",
+    type=click.Choice(FORMATS),
+    default=GENERIC,
+    show_default=True,
+    help="The payload: generic JSON, a Slack incoming-webhook message (text and blocks), or "
+    "a PagerDuty Events API v2 event (trigger, then resolve with the same dedup_key).",
+)
+@click.option(
+    "--pagerduty-routing-key",
+    metavar="KEY",
+    envvar=PAGERDUTY_ROUTING_KEY_ENV,
+    show_envvar=True,
+    default=None,
+    help="The integration (routing) key of a PagerDuty Events API v2 integration; required "
+    "by --webhook-format pagerduty. Never stored or printed.",
 )
 @click.option(
     "--webhook-timeout",
@@ -78,6 +107,14 @@ from mlflow_observe.monitoring.windows import WindowError, parse_duration
     default=10.0,
     show_default=True,
     help="Total seconds for one webhook delivery, both attempts included.",
+)
+@click.option(
+    "--traffic-reference",
+    type=click.IntRange(3),
+    default=24,
+    show_default=True,
+    help="traffic/rows_ratio divides a window's rows by the median rows of this many previous "
+    "windows: 'traffic/rows_ratio<=0.5' pages on a drop by half, '>=3' on a tripling.",
 )
 @click.option(
     "--min-rows",
@@ -100,6 +137,9 @@ def monitor(
     fail_on,
     webhook,
     webhook_timeout,
+    webhook_format,
+    pagerduty_routing_key,
+    traffic_reference,
     min_rows,
     experiment_name,
     engine,
@@ -120,7 +160,8 @@ def monitor(
       0  no alert at the --fail-on level fired (or nothing to evaluate)
       1  an alert at the --fail-on level (default critical) fired
       2  usage error (e.g. a malformed or non-finite --alert rule, a rule on a
-         metric no window has, a --window, a --webhook that is not http(s))
+         metric no window has, a --window, a --webhook that is not http(s),
+         --webhook-format pagerduty without a routing key, slack without --webhook)
       3  could not decide: unknown model or alias, no baseline, a --logs location
          that does not exist, no prediction of the model ever logged there,
          tracking server unreachable, --engine spark without Spark, or a
@@ -134,7 +175,9 @@ def monitor(
         if webhook is not None:
             check_webhook_url(webhook)
         check_webhook_timeout(webhook_timeout)
-    except (RuleSyntaxError, WindowError, WebhookURLError) as exc:
+        check_webhook_format(webhook_format, pagerduty_routing_key)
+        webhook_target(webhook, webhook_format)
+    except (RuleSyntaxError, WindowError, WebhookURLError, WebhookFormatError) as exc:
         raise click.UsageError(str(exc)) from exc
     with decided():
         result = run_monitor(
@@ -146,6 +189,9 @@ def monitor(
             alerts=rules,
             webhook=webhook,
             webhook_timeout=webhook_timeout,
+            webhook_format=webhook_format,
+            pagerduty_routing_key=pagerduty_routing_key,
+            traffic_reference=traffic_reference,
             experiment_name=experiment_name,
             min_rows=min_rows,
             engine=engine,
@@ -161,6 +207,10 @@ def _print(result, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
+    for delivery in result.deliveries:
+        click.echo(f"webhook: {delivery}")
+    for rule, event in [(i["rule"], e) for i in result.incidents for e in i["due"]]:
+        click.echo(f"webhook: the {event} of {rule} is still due; the next run retries it")
     if not result.windows:
         click.echo(
             f"{result.model.label}: nothing to evaluate (no new complete window; "

@@ -50,6 +50,7 @@ from mlflow_observe.core.profile.data_profile import (
     profile_performance,
 )
 from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC, KindDecision
+from mlflow_observe.core.weights import weights_or_none
 from mlflow_observe.engines import is_spark_dataframe
 
 INSTALL_HINT = (
@@ -58,6 +59,7 @@ INSTALL_HINT = (
 )
 # The column of the Arrow batches that carries one pickled partial profile.
 _PARTIAL = "partial"
+_WEIGHTS = "__observe_weights"  # the row weights column, as it travels to the workers
 # Rows counted at a time on a worker.
 _CHUNK_ROWS = 65_536
 # Above this many partitions, partial profiles are first merged in groups on the executors.
@@ -128,11 +130,13 @@ def _check_spark_frame(frame, caller: str) -> None:
 # -- a window --------------------------------------------------------------------------------
 
 
-def count_window(baseline: DataProfile, frame) -> DataProfile:
+def count_window(baseline: DataProfile, frame, *, weights: str | None = None) -> DataProfile:
     """Count a Spark DataFrame into ``baseline.empty_like()``, on the cluster.
 
     Only the baseline's columns travel to the Python workers. Equal to counting
     ``frame``'s rows with :meth:`DataProfile.update` (see the module notes).
+    ``weights`` names a column of row weights (the log's ``sample_weight``):
+    each row counts that many times, as ``update(..., weights=...)`` counts it.
 
     Examples
     --------
@@ -149,13 +153,14 @@ def count_window(baseline: DataProfile, frame) -> DataProfile:
     from pyspark.sql import functions as F
 
     counted = [name for name in frame.columns if name in layout.columns]
+    weighted = weights is not None and weights in frame.columns and weights not in layout.columns
     # With no baseline column, only the rows are counted (as update() does).
-    selected = (
-        frame.select(*[F.col(_quoted(name)) for name in counted])
-        if counted
-        else frame.select(F.lit(True).alias("_row"))
+    selected = frame.select(
+        *([F.col(_quoted(name)) for name in counted] or [F.lit(True).alias("_row")]),
+        *([F.col(_quoted(weights)).alias(_WEIGHTS)] if weighted else []),
     )
-    partials = selected.mapInArrow(_partition_counter(layout), f"{_PARTIAL} binary")
+    counter = _partition_counter(layout, _WEIGHTS if weighted else None)
+    partials = selected.mapInArrow(counter, f"{_PARTIAL} binary")
     partials = _merged_in_groups(partials, _partition_count(selected))
     profile = layout
     for row in partials.collect():
@@ -191,7 +196,7 @@ def iter_pandas_batches(frame, columns, batch_size: int = _CHUNK_ROWS):
         yield pd.DataFrame.from_records(rows, columns=columns)
 
 
-def _partition_counter(layout: DataProfile):
+def _partition_counter(layout: DataProfile, weights: str | None = None):
     def count(batches):
         from pyspark import TaskContext
 
@@ -199,7 +204,9 @@ def _partition_counter(layout: DataProfile):
         part = context.partitionId() if context is not None else 0
         partial = layout.empty_like()
         for chunk in _chunks(batches):
-            partial.update(chunk.to_pandas(), n_jobs=1, part=part)
+            rows = chunk.to_pandas()
+            row_weights = None if weights is None else weights_or_none(rows.pop(weights))
+            partial.update(rows, weights=row_weights, n_jobs=1, part=part)
         yield _as_batch(partial)
 
     return count

@@ -19,7 +19,9 @@ from mlflow_observe.core.performance.degradation import (
     compare_performance,
     compare_segments,
 )
+from mlflow_observe.core.weights import WeightError
 from mlflow_observe.evaluators.config import check_degradation_config
+from mlflow_observe.logs.frames import row_weights, weights_column
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.predictor import model_output
 from mlflow_observe.tracking.results import log_degradation_result
@@ -86,9 +88,10 @@ class DegradationEvaluator(ModelEvaluator):
                 features=features if isinstance(features, pd.DataFrame) else None,
                 tolerance=evaluator_config.get("tolerance", 0.02),
                 random_state=evaluator_config.get("random_state", 0),
+                sample_weight=_weights(features, baseline),
             )
             segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
-        except DegradationError as exc:
+        except (DegradationError, WeightError) as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         return log_degradation_result(
             run_id, result, segments, baseline, evaluator_config["baseline"]
@@ -113,7 +116,15 @@ def _segments(config, features, baseline, y_true, y_pred, proba):
         min_size=config.get("min_segment_size", 200),
         tolerance=config.get("tolerance", 0.02),
         random_state=config.get("random_state", 0),
+        sample_weight=_weights(features, baseline),
     )
+
+
+def _weights(features, baseline):
+    """The log's ``sample_weight`` per row (None when absent or all 1): see logs.frames."""
+    if not isinstance(features, pd.DataFrame):
+        return None
+    return row_weights(features, weights_column(baseline))
 
 
 def _probabilities(features, performance):

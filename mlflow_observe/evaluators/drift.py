@@ -16,8 +16,9 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.core.weights import WeightError
 from mlflow_observe.evaluators.config import drift_options
-from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds
+from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
 from mlflow_observe.logs.writer import no_prediction_logs
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.predictor import model_output
@@ -112,8 +113,9 @@ class DriftEvaluator(ModelEvaluator):
                     n_jobs=evaluator_config.get("n_jobs"),
                     predict=predict,
                     progress=evaluator_config.get("progress"),
+                    weights=weights_column(baseline),
                 )
-        except EmptyWindowError as exc:
+        except (EmptyWindowError, WeightError) as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
         bounds = timestamp_bounds(dataset.features_data)
         return log_drift_result(
@@ -127,7 +129,7 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     if not isinstance(features, pd.DataFrame):
         features = pd.DataFrame(np.asarray(features), columns=dataset.feature_names)
     # A window read from the prediction log carries bookkeeping columns: not features.
-    frame = prepare_window_part(features, baseline).copy(deep=False)
+    frame = prepare_window_part(features, baseline, keep_weights=True).copy(deep=False)
     output = None
     if dataset.has_predictions:
         output = dataset.predictions_data

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 
 from mlflow_observe.backends import ALIBI_DETECTORS
+from mlflow_observe.core.drift.integrity import IntegrityResult
 from mlflow_observe.core.drift.options import METHODS, PVALUE_METHODS
 from mlflow_observe.core.naming import assign_metric_names
 from mlflow_observe.core.performance.metrics import (
@@ -19,12 +20,21 @@ from mlflow_observe.core.performance.metrics import (
 from mlflow_observe.monitoring.rules import RuleSyntaxError, estimated_twin
 
 TRAFFIC_ROWS = "traffic/rows"  # rows the window received (every window, even skipped ones)
+# Rows over the median rows of the previous windows (monitoring/traffic.py): spikes and drops.
+TRAFFIC_ROWS_RATIO = "traffic/rows_ratio"
+# Every integrity finding's metrics, from the check itself: a new check is a rule at once.
+INTEGRITY_KEYS = tuple(IntegrityResult(findings=[]).metrics())
+# The traffic those rows stand for: the sum of their sample_weight (traffic/rows unless the
+# log's writer shed load by sampling).
+TRAFFIC_ROWS_REPRESENTED = "traffic/rows_represented"
 
 WINDOW_KEYS = (
     "drift/share_drifted_columns",
     "drift/n_drifted_columns",
     "drift/n_evaluated_columns",
     "drift/dataset_drift",
+    "drift/rows_logged",
+    "drift/rows_represented",
     "drift/prediction_drift",
     "drift/target_drift",
     "drift/multivariate/domain_auc",
@@ -35,25 +45,17 @@ WINDOW_KEYS = (
     "drift/n_drifted_segments",
     "drift/impact/top_score",
     "drift/impact/prediction_shift",
-    "integrity/n_findings",
-    "integrity/n_missing_columns",
-    "integrity/n_extra_columns",
-    "integrity/n_type_changes",
-    "integrity/n_missing_rate_increases",
-    "integrity/max_missing_rate_increase",
-    "integrity/n_columns_with_unseen_categories",
-    "integrity/max_share_unseen",
-    "integrity/n_columns_out_of_range",
-    "integrity/max_share_out_of_range",
-    "integrity/n_columns_with_infinite_values",
-    "integrity/n_empty_columns",
+    *INTEGRITY_KEYS,
     "degradation/degraded",
     "degradation/n_segments",
     "degradation/n_degraded_segments",
     "degradation/n_labelled",
     "degradation/n_unlabelled",
     "degradation/n_invalid_probabilities",
+    "degradation/rows_represented",
     TRAFFIC_ROWS,
+    TRAFFIC_ROWS_RATIO,
+    TRAFFIC_ROWS_REPRESENTED,
 )
 # Every compared column logs its distance, its test's p-value and ``drifted`` in every window.
 _STATISTICS = (

@@ -33,12 +33,19 @@ import pandas as pd
 from mlflow.entities import Metric, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from mlflow_observe._version import __version__
+from mlflow_observe.logs.frames import rows_represented
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
 from mlflow_observe.monitoring import series as charts
-from mlflow_observe.monitoring.catalogue import TRAFFIC_ROWS, check_metrics, metric_catalogue
+from mlflow_observe.monitoring.catalogue import (
+    TRAFFIC_ROWS,
+    TRAFFIC_ROWS_REPRESENTED,
+    check_metrics,
+    metric_catalogue,
+)
 from mlflow_observe.monitoring.checks import run_checks
+from mlflow_observe.monitoring.incidents import IncidentBook
+from mlflow_observe.monitoring.payloads import GENERIC, check_webhook_format, webhook_target
 from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_level
 from mlflow_observe.monitoring.runs import (
     create_run,
@@ -51,12 +58,8 @@ from mlflow_observe.monitoring.runs import (
     tag_filter,
 )
 from mlflow_observe.monitoring.spark_windows import read_rows_spark, window_rows
-from mlflow_observe.monitoring.webhook import (
-    Delivery,
-    check_webhook_timeout,
-    check_webhook_url,
-    post_json,
-)
+from mlflow_observe.monitoring.traffic import DEFAULT_REFERENCE, check_reference, traffic_metrics
+from mlflow_observe.monitoring.webhook import check_webhook_timeout, check_webhook_url
 from mlflow_observe.monitoring.windows import (
     Window,
     WindowError,
@@ -121,6 +124,8 @@ class MonitorResult:
     monitor_run_id: str
     windows: list
     already_evaluated: int = 0
+    deliveries: list = field(default_factory=list)  # incidents.DeliveryRecord, in order
+    incidents: list = field(default_factory=list)  # the incidents still open or due
 
     @property
     def evaluated(self) -> list:
@@ -160,6 +165,8 @@ class MonitorResult:
             "level": self.level,
             "already_evaluated": self.already_evaluated,
             "windows": [w.to_dict() for w in self.windows],
+            "deliveries": [asdict(d) for d in self.deliveries],
+            "incidents": self.incidents,
         }
 
 
@@ -173,6 +180,9 @@ def monitor(
     alerts=(),
     webhook: str | None = None,
     webhook_timeout: float = 10.0,
+    webhook_format: str = GENERIC,
+    pagerduty_routing_key: str | None = None,
+    traffic_reference: int = DEFAULT_REFERENCE,
     experiment_name: str | None = None,
     min_rows: int = 100,
     drift_options: dict | None = None,
@@ -199,12 +209,25 @@ def monitor(
     alerts : list of str or AlertRule
         Rules such as ``"drift/share_drifted_columns>=0.3:critical"``.
     webhook : str, optional
-        ``http(s)`` URL that receives a JSON POST for each window that raised an
-        alert. Other schemes (``file:``, ``data:``) raise ``WebhookURLError``
-        (a ``ValueError``) before anything runs; redirects are not followed.
+        ``http(s)`` URL that receives a JSON POST when an incident opens (a rule
+        starts firing) and when it clears: one page per incident, not per window
+        (:mod:`mlflow_observe.monitoring.incidents`). Other schemes (``file:``,
+        ``data:``) raise ``WebhookURLError`` (a ``ValueError``) before anything
+        runs; redirects are not followed. With ``webhook_format='pagerduty'``
+        it defaults to PagerDuty's Events API v2 endpoint.
     webhook_timeout : float, default=10.0
         Total seconds for one delivery, every attempt included (two attempts at
-        most); a receiver that answers slower is a failed delivery.
+        most); a receiver that answers slower is a failed delivery, due again
+        on the next call.
+    webhook_format : {'generic', 'slack', 'pagerduty'}, default='generic'
+        The payload: flat JSON, a Slack incoming-webhook message, or a
+        PagerDuty Events API v2 event (:mod:`mlflow_observe.monitoring.payloads`).
+    pagerduty_routing_key : str, optional
+        The Events API v2 integration key; default: the environment variable
+        ``MLFLOW_OBSERVE_PAGERDUTY_ROUTING_KEY``. Required by the PagerDuty format.
+    traffic_reference : int, default=24
+        ``traffic/rows_ratio`` compares a window's rows with the median of this
+        many previous windows (:mod:`mlflow_observe.monitoring.traffic`).
     experiment_name : str, optional
         Default ``'<model name> monitoring'``.
     min_rows : int, default=100
@@ -236,9 +259,12 @@ def monitor(
                 f"shorter than one {format_duration(width)} window: drop 'for', or give a "
                 "duration of whole windows."
             )
+    routing_key = check_webhook_format(webhook_format, pagerduty_routing_key)
+    webhook = webhook_target(webhook, webhook_format)
     if webhook is not None:
         check_webhook_url(webhook)
     webhook_timeout = check_webhook_timeout(webhook_timeout)
+    traffic_reference = check_reference(traffic_reference)
     check_log_location(logs)
     session = None
     if engine == "spark":  # before any run is created: a missing Spark changes nothing
@@ -277,8 +303,22 @@ def monitor(
         webhook,
         webhook_timeout,
         drift_options,
+        traffic_reference=traffic_reference,
+        incidents=IncidentBook(
+            client,
+            series,
+            model,
+            experiment_id,
+            mlflow.get_tracking_uri(),
+            webhook=webhook,
+            webhook_format=webhook_format,
+            routing_key=routing_key,
+            timeout=webhook_timeout,
+        ),
         headline=charts.headline_metric(baseline),
     )
+    if webhook and context.incidents.pending:  # due since an earlier call: retried first
+        context.incidents.deliver()
     for rule in rules:  # read the series' past before this call adds to it
         if rule.sustained is not None:
             context.history(rule.metric)
@@ -327,6 +367,8 @@ def monitor(
         series.info.run_id,
         outcomes,
         already_evaluated=len(candidates) - len(todo),
+        deliveries=context.incidents.deliveries,
+        incidents=context.incidents.open_incidents(),
     )
 
 
@@ -348,6 +390,8 @@ class _Context:
     drift_options: dict | None
     # {metric key: {window index: value}} read from the monitor run, for 'for <duration>' rules.
     seen: dict = field(default_factory=dict)
+    traffic_reference: int = DEFAULT_REFERENCE
+    incidents: IncidentBook | None = None  # one page per incident, state on the monitor run
     headline: str | None = None  # the headline performance metric (charts, dashboard/)
 
     @property
@@ -521,7 +565,12 @@ def _evaluate_window(
         ):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         checks.metrics[TRAFFIC_ROWS] = float(n_rows)
-        client.log_metric(run_id, TRAFFIC_ROWS, float(n_rows), timestamp=start_ms, step=step)
+        checks.metrics.update(_traffic(context, step, n_rows))
+        checks.metrics[TRAFFIC_ROWS_REPRESENTED] = rows_represented(rows, n_rows)
+        for key in (TRAFFIC_ROWS, TRAFFIC_ROWS_REPRESENTED):
+            client.log_metric(
+                run_id, key, float(checks.metrics[key]), timestamp=start_ms, step=step
+            )
         outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,
@@ -546,8 +595,7 @@ def _evaluate_window(
             current, step, checks.metrics, checks.performance, context.headline
         )
         context.remember(step, checks.metrics)
-        if outcome.level:
-            outcome.webhook = _notify(context, outcome)
+        outcome.webhook = _notify(context, outcome)
         _tag_window(context, outcome)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.FINISHED))
         return outcome
@@ -573,7 +621,7 @@ def _skip_window(context: _Context, current: Window, n_rows: int, min_rows: int)
     predictions raises its no-traffic alert.
     """
     step = context.step(current)
-    metrics = {TRAFFIC_ROWS: float(n_rows)}
+    metrics = {TRAFFIC_ROWS: float(n_rows), **_traffic(context, step, n_rows)}
     known = context.history(TRAFFIC_ROWS)
     if known.get(step) != float(n_rows):
         _log_series_metrics(
@@ -595,8 +643,8 @@ def _skip_window(context: _Context, current: Window, n_rows: int, min_rows: int)
         level=worst_level(outcomes),
         notes=[f"{n_rows} rows, fewer than min_rows={min_rows}"],
     )
+    outcome.webhook = _notify(context, outcome)
     if outcome.level:
-        outcome.webhook = _notify(context, outcome)
         fired = "; ".join(a.rule for a in outcomes if a.fired)
         context.client.log_batch(
             context.series_id,
@@ -661,8 +709,8 @@ def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
         alert = {tags.ALERT_LEVEL: outcome.level, tags.ALERT_RULES: "; ".join(fired)[:5000]}
         window_tags.update(alert)
         series_tags.update(alert)
-        if outcome.webhook:
-            window_tags[tags.ALERT_WEBHOOK] = outcome.webhook[:5000]
+    if outcome.webhook:
+        window_tags[tags.ALERT_WEBHOOK] = outcome.webhook[:5000]
     context.client.log_batch(context.series_id, tags=[RunTag(k, v) for k, v in series_tags.items()])
     # Last: the mark that every result of this window is logged.
     window_tags[tags.WINDOW_COMPLETE] = "true"
@@ -695,29 +743,14 @@ def _window_description(outcome: WindowOutcome, model) -> str:
 
 
 def _notify(context: _Context, outcome: WindowOutcome) -> str | None:
-    if not context.webhook:
-        return None
-    model = context.model
-    payload = {
-        "source": "mlflow-observe",
-        "version": __version__,
-        "level": outcome.level,
-        "model": model.uri,
-        "model_name": model.name,
-        "model_version": model.version,
-        "window_start": outcome.window.start.isoformat(),
-        "window_end": outcome.window.end.isoformat(),
-        "n_rows": outcome.n_rows,
-        "experiment_id": context.experiment_id,
-        "run_id": outcome.run_id,
-        "monitor_run_id": context.series_id,
-        "tracking_uri": mlflow.get_tracking_uri(),
-        "alerts": [asdict(a) for a in outcome.alerts if a.fired],
-    }
-    delivery: Delivery = post_json(context.webhook, payload, timeout=context.webhook_timeout)
-    if not delivery.delivered:
-        _logger.warning("Alert webhook %s %s", context.webhook, delivery)
-    return str(delivery)
+    """Open, continue or clear the window's incidents and deliver what is due."""
+    return context.incidents.observe(outcome) if context.incidents is not None else None
+
+
+def _traffic(context: _Context, step: int, n_rows: int) -> dict:
+    """``traffic/rows_ratio`` against the previous windows of the series (when defined)."""
+    history = context.history(TRAFFIC_ROWS)
+    return traffic_metrics(history, step, n_rows, reference=context.traffic_reference)
 
 
 # -- reading the log --------------------------------------------------------------------

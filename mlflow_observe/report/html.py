@@ -123,6 +123,14 @@ def _cards(drift) -> str:
         ("target drift", {None: "n/a", True: "yes", False: "no"}[drift.target_drift]),
         ("rows (reference / current)", f"{drift.n_reference:,} / {drift.n_current:,}"),
     ]
+    if drift.n_current_logged is not None and drift.n_current_logged != drift.n_current:
+        # Load was shed by sampling: the current rows are weighted counts.
+        cards.append(
+            (
+                "current rows logged / represented",
+                f"{drift.n_current_logged:,} / {drift.n_current:,}",
+            )
+        )
     body = "".join(
         f"<div class='card'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
         for k, v in cards
@@ -386,7 +394,7 @@ def _rules(options) -> str:
     method = (
         f"Every column uses {options.method!r}."
         if options.method != "auto"
-        else f"When the reference or the window has at most {options.small_sample_size} "
+        else f"When the reference or the window has fewer than {options.small_sample_size} "
         "values in a column, it gets a hypothesis test: Kolmogorov-Smirnov for numbers, "
         "the two-proportion Z-test for two categories, "
         f"chi-square otherwise; a column drifts at p &lt; {limit('ks'):g}. Larger samples get "
@@ -405,10 +413,22 @@ def _rules(options) -> str:
         "bonferroni": "Bonferroni",
         "none": "no",
     }[options.effective_correction]
+    guarded = (
+        None
+        if options.require_significance is False
+        else "A distance counts"
+        if options.guards("wasserstein")
+        else "A Jensen-Shannon distance or PSI counts"
+    )
     guard = (
-        f" A distance counts only when the column's adjusted p-value is also below "
-        f"{options.alpha:g}."
-        if options.require_significance
+        f" {guarded} only when the column's adjusted p-value is also below {options.alpha:g}"
+        + ("." if options.guards("wasserstein") else "; the Wasserstein distance decides alone.")
+        if guarded
+        else ""
+    )
+    suggestive = (
+        f" with an adjusted p-value below {options.alpha:g}"
+        if options.require_significance is not False
         else ""
     )
     dataset = (
@@ -420,7 +440,7 @@ def _rules(options) -> str:
         f"<h2>How columns are judged</h2><p class='note'>{method}{overrides} The p-values of "
         f"all compared columns get {correction} correction for multiple testing, and tests "
         f"compare the adjusted p-values with their thresholds.{guard} A warning is a "
-        f"distance at {options.warning_ratio:g} of its threshold or more, or an adjusted "
+        f"distance at {options.warning_ratio:g} of its threshold or more{suggestive}, or an adjusted "
         f"p-value below threshold / {options.warning_ratio:g}. {dataset}</p>"
     )
 
@@ -471,6 +491,8 @@ def render_degradation_report(
         if result.n_labelled is None
         else f" ({result.n_labelled:,} labelled, {result.n_rows - result.n_labelled:,} unlabelled)"
     )
+    if result.n_represented is not None and result.n_represented != result.n_rows:
+        counted += f", standing for {result.n_represented:,.0f} rows of traffic (sampled, weighted)"
     return "\n".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

@@ -69,6 +69,7 @@ class IntegrityResult:
             "integrity/max_share_out_of_range": largest("out_of_range"),
             "integrity/n_columns_with_infinite_values": count("infinite_values"),
             "integrity/n_empty_columns": count("empty_column"),
+            "integrity/n_columns_with_mixed_types": count("mixed_types"),
         }
 
     def to_records(self) -> list[dict]:

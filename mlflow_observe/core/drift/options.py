@@ -2,7 +2,7 @@
 
 The defaults follow what users of other drift tools know:
 
-* *small* samples (the reference or the window has at most
+* *small* samples (the reference or the window has fewer than
   ``small_sample_size`` = 1000 values in the column) get hypothesis tests at
   ``p < 0.05``: Kolmogorov-Smirnov for numeric columns, the two-proportion
   Z-test for columns with two categories, chi-square for other categorical ones;
@@ -19,17 +19,22 @@ Every column gets both a test p-value and a distance, whatever decides. The
 test p-values of all compared columns are corrected together for multiple
 testing (``correction``, Benjamini-Hochberg by default), and a column decided
 by a test compares its *adjusted* p-value with its threshold. A column decided
-by a distance drifts when the distance reaches its threshold and, with
-``require_significance`` (the default), its adjusted p-value is also below
-``alpha``: on calm data a column then drifts no more often than the correction
-allows, at any window size.
+by a distance drifts when the distance reaches its threshold and, for the
+Jensen-Shannon distance and PSI (``require_significance='auto'``, the default),
+its adjusted p-value is also below ``alpha``: their noise on calm data grows
+with the number of categories, so a distance alone could false-alarm. The
+normalised Wasserstein distance decides alone, as in Evidently: from 1000
+values a side its calm-data noise stays well below 0.1, and the
+Kolmogorov-Smirnov test that would guard it is weak on what it sees best, a
+shift of an integer column or of a long tail's scale.
 
 Every column can have its own method and threshold. The dataset drifts when the
 share of drifted feature columns is at least ``drift_share`` (0.5), or, with
 ``dataset_method='bonferroni'`` or ``'bh'`` (which also sets the correction),
 when any feature column drifts. Each column and the whole run get a three-level
-status: ``ok``, ``warning`` (the statistic is at least ``warning_ratio`` = half
-of its threshold, or an adjusted p-value below twice its threshold) or ``drift``.
+status: ``ok``, ``warning`` (a distance at least ``warning_ratio`` = half of its
+threshold with an adjusted p-value below ``alpha``, or an adjusted p-value below
+twice its threshold) or ``drift``.
 """
 
 from __future__ import annotations
@@ -99,7 +104,7 @@ class DriftOptions:
     thresholds : dict of str to float, default={}
         Per-column thresholds.
     small_sample_size : int, default=1000
-        When the reference or the window has at most this many values in a
+        When the reference or the window has fewer values than this in a
         column, the column gets a hypothesis test instead of a distance.
     drift_share : float, default=0.5
         Share of drifted feature columns at which the dataset drifts.
@@ -114,13 +119,18 @@ class DriftOptions:
     alpha : float, default=0.05
         The level a distance-decided column's adjusted p-value must be below
         (see ``require_significance``).
-    require_significance : bool, default=True
-        A column decided by a distance drifts only when its test also rejects
-        (adjusted p-value below ``alpha``; below ``alpha / warning_ratio`` for
-        a warning). False: the distance alone decides, as in other tools.
+    require_significance : {'auto', True, False}, default='auto'
+        Whether a column decided by a distance drifts only when its test also
+        rejects (adjusted p-value below ``alpha``). True: every distance;
+        'auto': the Jensen-Shannon distance and PSI, and the normalised
+        Wasserstein distance only with ``dataset_method='bh'`` or
+        ``'bonferroni'`` (otherwise it decides alone); False: no distance, as in
+        other tools. Unless False, a distance's warning also needs the
+        adjusted p-value below ``alpha``.
     warning_ratio : float, default=0.5
-        A distance at this fraction of its threshold, or an adjusted p-value
-        below threshold / warning_ratio, is a warning.
+        A distance at this fraction of its threshold (see
+        ``require_significance``), or an adjusted p-value below
+        threshold / warning_ratio, is a warning.
     missing_rate_tolerance : float, default=0.05
         Integrity: a rise in a column's missing rate above this is a finding.
     multivariate : bool, default=False
@@ -167,7 +177,7 @@ class DriftOptions:
     dataset_method: str = "share"
     correction: str = "bh"
     alpha: float = 0.05
-    require_significance: bool = True
+    require_significance: bool | str = "auto"
     warning_ratio: float = 0.5
     missing_rate_tolerance: float = 0.05
     multivariate: bool = False
@@ -186,7 +196,7 @@ class DriftOptions:
         "dataset_method": [Options("share", "bonferroni", "bh")],
         "correction": [Options(*CORRECTIONS)],
         "alpha": [Interval(float, 0, 1, closed="neither")],
-        "require_significance": [InstanceOf(bool)],
+        "require_significance": [Options("auto"), InstanceOf(bool)],
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
         "multivariate": [InstanceOf(bool)],
@@ -240,12 +250,28 @@ class DriftOptions:
                     f"choose one of {', '.join(allowed)}."
                 )
             return method
-        small = min(n_reference, n_current) <= self.small_sample_size
+        small = min(n_reference, n_current) < self.small_sample_size
         if kind == NUMERIC:
             return "ks" if small else "wasserstein"
         if small:
             return "ztest" if n_categories == 2 else "chi2"
         return "js"
+
+    def guards(self, method: str) -> bool:
+        """Whether a column decided by the distance ``method`` needs its test to reject too.
+
+        >>> DriftOptions().guards("js"), DriftOptions().guards("wasserstein")
+        (True, False)
+        >>> DriftOptions(require_significance=True).guards("wasserstein")
+        True
+        >>> DriftOptions(dataset_method="bh").guards("wasserstein")
+        True
+        """
+        if self.require_significance == "auto":
+            # A verdict by 'bh' or 'bonferroni' promises a bounded rate of false
+            # flags: every flag must then be a rejection of the corrected test.
+            return method != "wasserstein" or self.dataset_method != "share"
+        return bool(self.require_significance)
 
     @property
     def effective_correction(self) -> str:

@@ -110,7 +110,8 @@ class SegmentCounter:
         self.max_segments = max_segments
         self.profiles: dict[str, dict[str, DataProfile]] = {c: {} for c in self.columns}
 
-    def update(self, frame: pd.DataFrame) -> None:
+    def update(self, frame: pd.DataFrame, *, weights=None) -> None:
+        """Count ``frame``'s rows into their segments (each weighing ``weights[i]``, if given)."""
         missing = [c for c in self.columns if c not in frame.columns]
         if missing:
             raise ValueError(f"segment_by columns not in the data: {missing}.")
@@ -124,7 +125,9 @@ class SegmentCounter:
             known = [v for v in profiles if v != OTHER_SEGMENT]
             slot = np.where(np.isin(labels, known), labels, OTHER_SEGMENT)
             for value in pd.unique(slot):
-                profiles[value].update(frame[slot == value], n_jobs=1)
+                rows = slot == value
+                part = None if weights is None else np.asarray(weights)[rows]
+                profiles[value].update(frame[rows], weights=part, n_jobs=1)
 
     def compare(
         self, options: DriftOptions, present_columns, *, min_size: int = 200

@@ -131,6 +131,11 @@ class DriftResult:
     status : {'ok', 'warning', 'drift'}
     prediction_drift, target_drift : bool or None
         None when the column was not there to compare.
+    n_reference, n_current : int or float
+        The rows of each side; for a window counted with weights (load shed by
+        sampling), the rows they stand for (the sum of the weights).
+    n_current_logged : int or None
+        The window's rows as logged, each once (None: not counted).
     """
 
     columns: list
@@ -144,6 +149,7 @@ class DriftResult:
     target_drift: bool | None
     n_reference: int
     n_current: int
+    n_current_logged: int | None = None
 
     def column(self, name: str) -> ColumnDrift:
         for result in self.columns:
@@ -163,6 +169,10 @@ class DriftResult:
             "drift/n_evaluated_columns": float(self.n_evaluated),
             "drift/dataset_drift": float(self.dataset_drift),
         }
+        if self.n_current_logged is not None:
+            # Rows logged, and the traffic they stand for (equal unless load was shed).
+            metrics["drift/rows_logged"] = float(self.n_current_logged)
+            metrics["drift/rows_represented"] = float(self.n_current)
         if self.prediction_drift is not None:
             metrics["drift/prediction_drift"] = float(self.prediction_drift)
         if self.target_drift is not None:
@@ -204,7 +214,7 @@ def compare_profiles(
     >>> from mlflow_observe.core.profile.data_profile import build_profile
     >>> baseline = build_profile(pd.DataFrame({"plan": ["a"] * 900 + ["b"] * 100}))
     >>> window = baseline.empty_like()
-    >>> window.update(pd.DataFrame({"plan": ["a"] * 500 + ["b"] * 500}))
+    >>> window.update(pd.DataFrame({"plan": ["a"] * 250 + ["b"] * 250}))
     >>> result = compare_profiles(baseline, window)
     >>> result.column("plan").method, result.column("plan").drifted
     ('ztest', True)
@@ -228,7 +238,10 @@ def compare_profiles(
                 name in present,
             )
         )
-    return _summarise(results, options, baseline.n_rows, current.n_rows)
+    return replace(
+        _summarise(results, options, baseline.n_rows, current.n_rows),
+        n_current_logged=current.n_logged,
+    )
 
 
 def _role(profile: DataProfile, name: str) -> str:
@@ -255,7 +268,7 @@ def _skipped(name, metric_name, role, kind, reference, current, note) -> ColumnD
         status=SKIPPED,
         exact=None,
         n_reference=reference.count,
-        n_current=current.count,
+        n_current=_whole(current.count),
         statistics={},
         note=note,
     )
@@ -295,7 +308,8 @@ def _compare_column(
             "no values in the window (all missing or invalid)",
         )
     n_categories = len(getattr(reference, "categories", ()))
-    method = options.method_for(name, kind, reference.count, current.count, n_categories)
+    # A weighted window holds as much information as its effective sample size (Kish).
+    method = options.method_for(name, kind, reference.count, current.n_effective, n_categories)
     statistics = (
         _numeric_statistics(name, reference, current, baseline, window)
         if kind == NUMERIC
@@ -330,10 +344,15 @@ def _compare_column(
         status=OK,
         exact=chosen.exact,
         n_reference=reference.count,
-        n_current=current.count,
+        n_current=_whole(current.count),
         statistics={key: _statistic_record(value) for key, value in statistics.items()},
         test=test,
     )
+
+
+def _whole(count):
+    """A weighted count that is a whole number (weights 1 / rate are) as an int."""
+    return int(count) if float(count).is_integer() else float(count)
 
 
 def _statistic_record(result: StatisticResult) -> dict:
@@ -356,13 +375,16 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
         drifted = adjusted < threshold
         warning = adjusted < threshold / ratio
     else:
-        if options.require_significance:
-            significant = adjusted is not None and adjusted < options.alpha
-            suggestive = adjusted is not None and adjusted < options.alpha / ratio
+        rejects = adjusted is not None and adjusted < options.alpha
+        if options.guards(str(result.method)):
+            significant = rejects
             decided_by = f"{result.method}+{result.test}"
         else:
-            significant = suggestive = True
+            significant = True
             decided_by = str(result.method)
+        # A warning at half the threshold is within a distance's calm-data noise on
+        # windows of about 1000 rows: it needs the test too, unless no guard is wanted.
+        suggestive = rejects if options.require_significance is not False else True
         drifted = value >= threshold and significant
         warning = value >= threshold * ratio and suggestive
         if value >= threshold and not significant:
@@ -370,6 +392,14 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
                 f"{result.method} {value:.3g} is past its threshold {threshold:g}, but the "
                 f"{result.test} test does not reject (adjusted p-value {adjusted:.3g} >= "
                 f"{options.alpha:g}): the change touches too few values to be told from chance"
+            )
+            result = replace(result, note=note)
+        elif value >= threshold and not rejects and adjusted is not None:
+            note = (
+                f"{result.method} {value:.3g} is past its threshold {threshold:g} and decides "
+                f"alone; the {result.test} test does not reject (adjusted p-value "
+                f"{adjusted:.3g} >= {options.alpha:g}): the change is in few values or in a "
+                "long tail (out-of-range values are integrity findings)"
             )
             result = replace(result, note=note)
     status = DRIFT if drifted else WARNING if warning else OK
@@ -398,14 +428,15 @@ def _numeric_statistics(
     window: DataProfile,
 ) -> dict:
     norm = max(reference.std, MIN_NORMALISING_STD)
-    exact = baseline.sample.is_complete and window.sample.is_complete
+    # The row sample holds logged rows, not weighted ones: a weighted window is read from counts.
+    exact = baseline.sample.is_complete and window.sample.is_complete and not current.weighted
     if exact:
         ref_values = _sample_values(baseline, name)
         cur_values = _sample_values(window, name)
         ks = ks_exact(ref_values, cur_values)
         raw = wasserstein_exact(ref_values, cur_values)
     else:
-        ks = ks_binned(reference.counts, current.counts)
+        ks = ks_binned(reference.counts, current.counts, **_effective_sizes(current))
         g0, gm = reference.grid[0], reference.grid[-1]
         raw = wasserstein_binned(
             reference.grid,
@@ -430,6 +461,11 @@ def _numeric_statistics(
     }
 
 
+def _effective_sizes(current) -> dict:
+    """The window's ``n`` for a test's p-value: Kish's effective size when weighted."""
+    return {"n_current": current.n_effective} if current.weighted else {}
+
+
 def _tails(profile: NumericColumnProfile, low_edge: float, high_edge: float):
     n_low, n_high = profile.counts[0], profile.counts[-1]
     return (n_low * low_edge - profile.low_sum, profile.high_sum - n_high * high_edge)
@@ -438,17 +474,18 @@ def _tails(profile: NumericColumnProfile, low_edge: float, high_edge: float):
 def _categorical_statistics(reference, current) -> dict:
     ref_counts = np.append(reference.counts, reference.n_unseen)
     cur_counts = np.append(current.counts, current.n_unseen)
+    sizes = _effective_sizes(current)
     statistics = {
-        "chi2": chi_square(ref_counts, cur_counts),
+        "chi2": chi_square(ref_counts, cur_counts, **sizes),
         "js": jensen_shannon(ref_counts, cur_counts),
         "psi": psi(ref_counts, cur_counts),
     }
     if len(reference.categories) == 2 and reference.n_unseen == 0 and current.n_unseen == 0:
-        statistics["ztest"] = proportions_ztest(reference.counts, current.counts)
+        statistics["ztest"] = proportions_ztest(reference.counts, current.counts, **sizes)
     return statistics
 
 
-def _summarise(results, options: DriftOptions, n_reference: int, n_current: int) -> DriftResult:
+def _summarise(results, options: DriftOptions, n_reference: float, n_current: float) -> DriftResult:
     results = _corrected(results, options)
     features = [r for r in results if r.role == FEATURE and r.status != SKIPPED]
     n_drifted = sum(r.drifted for r in features)
@@ -473,8 +510,8 @@ def _summarise(results, options: DriftOptions, n_reference: int, n_current: int)
         if prediction is None or prediction.status == SKIPPED
         else prediction.drifted,
         target_drift=None if target is None or target.status == SKIPPED else target.drifted,
-        n_reference=n_reference,
-        n_current=n_current,
+        n_reference=_whole(n_reference),
+        n_current=_whole(n_current),
     )
 
 

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.performance.cbpe import (
+    IDENTITY,
+    calibration_helps,
     estimate_binary_performance,
     estimate_multiclass_performance,
     isotonic_fit,
@@ -48,6 +50,7 @@ from mlflow_observe.core.performance.reference import (
     REGRESSION,
     ReferencePerformance,
 )
+from mlflow_observe.core.weights import check_weights, effective_size
 
 REALISED, ESTIMATED = "realised", "estimated"
 MAX_CLASSES = 50
@@ -69,7 +72,8 @@ def reference_performance(
     random_state: int = 0,
 ) -> ReferencePerformance:
     """The reference's performance, its bootstrap intervals and, for classifiers
-    with probabilities, the isotonic calibration of those probabilities.
+    with probabilities, the isotonic calibration of those probabilities (where it
+    helps: see :func:`~mlflow_observe.core.performance.cbpe.calibration_helps`).
 
     Parameters
     ----------
@@ -134,8 +138,7 @@ def reference_performance(
     if matrix is not None:  # binary: the positive class's; else each class's, one-vs-rest
         columns = [1] if len(classes) == 2 else range(len(classes))
         calibration = tuple(
-            tuple(tuple(v.tolist()) for v in isotonic_fit(matrix[:, i], y_true == classes[i]))
-            for i in columns
+            _calibration_curve(matrix[:, i], y_true == classes[i], random_state) for i in columns
         )
     return ReferencePerformance(
         **common,
@@ -144,6 +147,17 @@ def reference_performance(
         class_counts=tuple(int(np.sum(y_true == c)) for c in classes),
         calibration=calibration,
     )
+
+
+def _calibration_curve(score, actual, random_state: int) -> tuple:
+    """The isotonic curve of ``score`` where calibrating helps on held-out rows, else
+    the identity (scores already calibrated are used as they are)."""
+    knots = (
+        isotonic_fit(score, actual)
+        if calibration_helps(score, actual, random_state=random_state)
+        else IDENTITY
+    )
+    return tuple(tuple(v.tolist()) for v in knots)
 
 
 def _split(intervals: dict) -> dict:
@@ -279,6 +293,9 @@ class DegradationResult:
     n_invalid_probabilities : int
         Rows whose probabilities are missing, infinite or outside [0, 1]: left
         out of ROC AUC, log loss and the estimation.
+    n_represented : float or None
+        The rows of traffic the window stands for: the sum of the row weights
+        (``n_rows`` unweighted). ``None``: not counted.
 
     Examples
     --------
@@ -299,6 +316,7 @@ class DegradationResult:
     findings: list
     n_labelled: int | None = None
     n_invalid_probabilities: int = 0
+    n_represented: float | None = None
 
     def metric(self, name: str, kind: str | None = None) -> MetricDegradation:
         """The metric's row (of ``kind``, default: the result's own kind, else any)."""
@@ -316,6 +334,8 @@ class DegradationResult:
             out["degradation/n_labelled"] = self.n_labelled
             out["degradation/n_unlabelled"] = self.n_rows - self.n_labelled
             out["degradation/n_invalid_probabilities"] = self.n_invalid_probabilities
+        if self.n_represented is not None:
+            out["degradation/rows_represented"] = self.n_represented
         for m in self.metric_results:
             out[m.key] = m.value
             out[f"{m.key}_delta"] = m.delta
@@ -357,6 +377,7 @@ def compare_performance(
     features=None,
     tolerance: float = 0.02,
     random_state: int = 0,
+    sample_weight=None,
 ) -> DegradationResult:
     """Compare a window's performance with the baseline's.
 
@@ -364,6 +385,11 @@ def compare_performance(
     classifiers with probabilities and a calibrated baseline; regressors whose
     baseline has loss models, from ``features``, a DataFrame of the window).
     See the module docstring for the rule.
+
+    ``sample_weight`` (one finite number > 0 a row) weighs each row, as
+    scikit-learn's metrics do: a row kept at rate 1/4 by load shedding stands
+    for 4. The margin's window size is then Kish's effective sample size
+    ``(sum w)^2 / sum w^2`` of the rows judged.
     """
     if performance is None:
         raise DegradationError(
@@ -378,6 +404,7 @@ def compare_performance(
     n = len(y_pred)
     if n == 0:
         raise DegradationError("The window has no rows to judge.")
+    w = None if sample_weight is None else check_weights(sample_weight, n)
     proba, invalid = _checked_probabilities(performance, proba, n, findings)
     labelled = np.zeros(n, dtype=bool) if y_true is None else _has_label(performance, y_true)
     if y_true is not None and not labelled.all():
@@ -395,8 +422,9 @@ def compare_performance(
             None if proba is None else proba[labelled],
             findings,
             valid=~invalid[labelled],
+            weights=None if w is None else w[labelled],
         )
-        parts.append((REALISED, values, {}, int(labelled.sum())))
+        parts.append((REALISED, values, {}, int(labelled.sum()), _size(w, labelled)))
     if not labelled.all():
         rows = ~labelled & ~invalid
         try:
@@ -406,6 +434,7 @@ def compare_performance(
                 None if proba is None else proba[rows],
                 None if features is None else features[rows],
                 random_state,
+                None if w is None else w[rows],
             )
         except DegradationError as exc:
             if not labelled.any():
@@ -416,12 +445,19 @@ def compare_performance(
             )
         if bands or not labelled.any():
             values = {name: band["value"] for name, band in bands.items()}
-            parts.append((ESTIMATED, values, bands, int(rows.sum())))
+            parts.append((ESTIMATED, values, bands, int(rows.sum()), _size(w, rows)))
     results = [
         judge_performance(
-            performance, kind, values, bands, n_rows=rows, findings=findings, tolerance=tolerance
+            performance,
+            kind,
+            values,
+            bands,
+            n_rows=rows,
+            findings=findings,
+            tolerance=tolerance,
+            n_effective=size,
         )
-        for kind, values, bands, rows in parts
+        for kind, values, bands, rows, size in parts
     ]
     return DegradationResult(
         task=performance.task,
@@ -432,7 +468,13 @@ def compare_performance(
         findings=findings,
         n_labelled=int(labelled.sum()),
         n_invalid_probabilities=int(invalid.sum()),
+        n_represented=n if w is None else float(w.sum()),
     )
+
+
+def _size(weights, rows) -> float | None:
+    """Kish's effective size of the chosen rows, or None unweighted (their count is)."""
+    return None if weights is None else effective_size(weights[rows])
 
 
 def _take(values, rows):
@@ -489,9 +531,12 @@ def judge_performance(
     n_rows: int,
     findings: list,
     tolerance: float = 0.02,
+    n_effective: float | None = None,
 ) -> DegradationResult:
     """Each metric of a window (``values``, and ``bands`` when estimated) against the
-    baseline's, by the rule of the module docstring; the step every engine shares."""
+    baseline's, by the rule of the module docstring; the step every engine shares.
+    ``n_effective`` is the window's size in the margin when its rows are weighted
+    (Kish's effective sample size; default ``n_rows``)."""
     baseline = performance.metrics
     results = []
     for name, value in values.items():
@@ -501,7 +546,8 @@ def judge_performance(
         low, high = performance.interval(name)
         better = HIGHER_IS_BETTER[name]
         spread = (reference - low) if better else (high - reference)
-        widen = np.sqrt(1 + performance.n_rows / max(n_rows, 1))
+        size = n_rows if n_effective is None else n_effective
+        widen = np.sqrt(1 + performance.n_rows / max(size, 1))
         margin = max(spread, 0.0) * widen + tolerance * abs(reference)
         delta = value - reference
         worse_by = -delta if better else delta
@@ -542,11 +588,11 @@ def judge_performance(
     )
 
 
-def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None) -> dict:
+def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None, weights=None) -> dict:
     """Realised metrics of labelled rows; ``matrix`` (already checked) is read on the
     ``valid`` rows only."""
     if performance.task == REGRESSION:
-        return regression_metrics(_as_float(y_true), _as_float(y_pred))
+        return regression_metrics(_as_float(y_true), _as_float(y_pred), sample_weight=weights)
     classes = performance.classes
     y_true, y_pred = class_labels(y_true), class_labels(y_pred)
     new = sorted_classes(y_true[~pd.Series(y_true, dtype=object).isin(classes).to_numpy()])
@@ -559,11 +605,15 @@ def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None) -> d
             findings.append(f"{int(off.sum())} rows' probabilities do not sum to one.")
     if len(pd.unique(y_true)) < 2:
         findings.append("only one class in the window's labels: ROC AUC is undefined.")
-    _check_label_shift(performance, y_true, classes, findings)
-    metrics = classification_metrics(y_true, y_pred, None, classes=classes)
+    _check_label_shift(performance, y_true, classes, findings, weights)
+    metrics = classification_metrics(y_true, y_pred, None, classes=classes, sample_weight=weights)
     if matrix is not None and valid.any():
         scored = classification_metrics(
-            y_true[valid], y_pred[valid], matrix[valid], classes=classes
+            y_true[valid],
+            y_pred[valid],
+            matrix[valid],
+            classes=classes,
+            sample_weight=None if weights is None else weights[valid],
         )
         metrics.update({k: v for k, v in scored.items() if k in ("roc_auc", "log_loss")})
     return metrics
@@ -573,20 +623,29 @@ def _realised(performance, y_true, y_pred, matrix, findings, *, valid=None) -> d
 LABEL_SHIFT_PVALUE = 0.01
 
 
-def _check_label_shift(performance, y_true, classes, findings) -> None:
+def _check_label_shift(performance, y_true, classes, findings, weights=None) -> None:
     """Say so when the labels' class shares moved: estimates without labels assume they did not."""
-    if len(y_true):
+    if not len(y_true):
+        return
+    if weights is None:
         label_shift_finding(performance, [int(np.sum(y_true == c)) for c in classes], findings)
+        return
+    counts = [float(weights[y_true == c].sum()) for c in classes]
+    present = np.isin(y_true, classes)
+    if present.any():
+        n_effective = effective_size(weights[present])
+        label_shift_finding(performance, counts, findings, n_current=n_effective)
 
 
-def label_shift_finding(performance, current, findings) -> None:
-    """The label-shift finding from the window's count of each baseline class."""
+def label_shift_finding(performance, current, findings, *, n_current=None) -> None:
+    """The label-shift finding from the window's count of each baseline class (weighted
+    counts with ``n_current``, their Kish effective sample size)."""
     from mlflow_observe.core.stats import chi_square
 
     reference, classes = performance.class_counts, performance.classes
     if not reference or sum(current) == 0:
         return
-    test = chi_square(reference, current)
+    test = chi_square(reference, current, n_current=n_current)
     assert test.pvalue is not None  # a test has a p-value
     if test.pvalue < LABEL_SHIFT_PVALUE:
         shares = ", ".join(
@@ -600,9 +659,9 @@ def label_shift_finding(performance, current, findings) -> None:
         )
 
 
-def _estimated(performance, y_pred, proba, features, random_state) -> dict:
+def _estimated(performance, y_pred, proba, features, random_state, weights=None) -> dict:
     if performance.task == REGRESSION:
-        return _estimated_regression(performance, y_pred, features, random_state)
+        return _estimated_regression(performance, y_pred, features, random_state, weights)
     if performance.calibration is None:
         raise DegradationError(
             "The baseline has no calibration: record it with the probability column, "
@@ -618,9 +677,18 @@ def _estimated(performance, y_pred, proba, features, random_state) -> dict:
     classes = performance.classes
     calibrated = calibrated_probabilities(performance, proba)
     predicted = class_index(y_pred, classes)
+    scores = probability_matrix(proba, len(classes))  # the realised ROC AUC ranks these
     if len(classes) == 2:
-        return estimate_binary_performance(calibrated, predicted == 1, random_state=random_state)
-    return estimate_multiclass_performance(calibrated, predicted, random_state=random_state)
+        return estimate_binary_performance(
+            calibrated,
+            predicted == 1,
+            scores=scores[:, 1],
+            random_state=random_state,
+            sample_weight=weights,
+        )
+    return estimate_multiclass_performance(
+        calibrated, predicted, scores=scores, random_state=random_state, sample_weight=weights
+    )
 
 
 def calibrated_probabilities(performance: ReferencePerformance, proba) -> np.ndarray:
@@ -652,7 +720,7 @@ def class_index(values, classes) -> np.ndarray:
     return labels.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
-def _estimated_regression(performance, y_pred, features, random_state) -> dict:
+def _estimated_regression(performance, y_pred, features, random_state, weights=None) -> dict:
     from mlflow_observe.core.performance.dle import estimate_regression_performance
 
     if performance.loss_models is None:
@@ -668,7 +736,7 @@ def _estimated_regression(performance, y_pred, features, random_state) -> dict:
         return {}
     matrix = features[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     return estimate_regression_performance(
-        performance.loss_models, matrix, y_pred, random_state=random_state
+        performance.loss_models, matrix, y_pred, random_state=random_state, sample_weight=weights
     )
 
 
@@ -728,15 +796,18 @@ def compare_segments(
     min_size: int = 200,
     tolerance: float = 0.02,
     random_state: int = 0,
+    sample_weight=None,
 ) -> list:
     """:func:`compare_performance` on each segment value of each column of ``segments``.
 
     Values with fewer than ``min_size`` rows are pooled into one ``(other)``
     segment per column, which is skipped when it is still smaller than that.
     Every segment is compared with the whole baseline; its margin widens with
-    its smaller size. Returns the segments, worst first.
+    its smaller size. Returns the segments, worst first. ``sample_weight``
+    weighs each row, as in :func:`compare_performance` (``min_size`` counts rows).
     """
     y_pred = np.asarray(y_pred)
+    weights = None if sample_weight is None else check_weights(sample_weight, len(y_pred))
     y_true = None if y_true is None else np.asarray(y_true)
     proba = None if proba is None else np.asarray(proba)
     features = None if features is None else features.reset_index(drop=True)
@@ -758,6 +829,7 @@ def compare_segments(
                 features=None if features is None else features[rows],
                 tolerance=tolerance,
                 random_state=random_state,
+                sample_weight=None if weights is None else weights[rows],
             )
             found.append(SegmentDegradation(str(column), str(value), int(rows.sum()), result))
     return sorted(found, key=lambda s: (-s.result.degraded, -s.worst_change()))

@@ -34,7 +34,7 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # type: ignore[attr-def
 # -- realised metrics ---------------------------------------------------------------------------
 
 
-def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
+def classification_metrics(y_true, y_pred, proba=None, *, classes, sample_weight=None) -> dict:
     """Accuracy, precision, recall, F1, ROC AUC and log loss (the last two need ``proba``).
 
     Binary (two classes): precision, recall and F1 of ``classes[1]``, ROC AUC of
@@ -51,6 +51,9 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
         Class probabilities in the order of ``classes``.
     classes : sequence
         Every class, sorted as the probability columns are.
+    sample_weight : array_like, optional
+        Each row's weight (finite, > 0), as scikit-learn's ``sample_weight``: a
+        row kept with probability 1/4 by load shedding weighs 4.
 
     Examples
     --------
@@ -61,12 +64,13 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     classes = list(classes)
-    metrics = {"accuracy": float(np.mean(y_true == y_pred))}
-    per_class = [_precision_recall_f1(y_true == c, y_pred == c) for c in classes]
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    metrics = {"accuracy": float(np.average(y_true == y_pred, weights=w))}
+    per_class = [_precision_recall_f1(y_true == c, y_pred == c, w) for c in classes]
     metrics.update(average_prf(per_class))
     if proba is not None:
         proba = np.asarray(proba, dtype=float).reshape(len(y_true), len(classes))
-        aucs = [binary_roc_auc(y_true == c, proba[:, i]) for i, c in enumerate(classes)]
+        aucs = [binary_roc_auc(y_true == c, proba[:, i], w) for i, c in enumerate(classes)]
         if len(classes) == 2:
             auc = aucs[1]
         else:
@@ -78,14 +82,19 @@ def classification_metrics(y_true, y_pred, proba=None, *, classes) -> dict:
         rows = np.array([index.get(v, -1) for v in y_true])
         if np.all(rows >= 0):
             chosen = np.clip(proba[np.arange(len(rows)), rows], _LOG_LOSS_EPS, 1.0)
-            metrics["log_loss"] = float(-np.mean(np.log(chosen)))
+            metrics["log_loss"] = float(-np.average(np.log(chosen), weights=w))
     return metrics
 
 
-def _precision_recall_f1(actual: np.ndarray, predicted: np.ndarray):
-    tp = float(np.sum(actual & predicted))
-    fp = float(np.sum(~actual & predicted))
-    fn = float(np.sum(actual & ~predicted))
+def _precision_recall_f1(actual: np.ndarray, predicted: np.ndarray, weights=None):
+    if weights is None:
+        tp = float(np.sum(actual & predicted))
+        fp = float(np.sum(~actual & predicted))
+        fn = float(np.sum(actual & ~predicted))
+    else:
+        tp = float(weights[actual & predicted].sum())
+        fp = float(weights[~actual & predicted].sum())
+        fn = float(weights[actual & ~predicted].sum())
     return _prf(tp, fp, fn)
 
 
@@ -133,8 +142,20 @@ def average_prf(per_class) -> dict:
     return out
 
 
-def binary_roc_auc(actual, score) -> float | None:
-    """ROC AUC as the Mann-Whitney statistic (ties count half); None with one class present."""
+def binary_roc_auc(actual, score, sample_weight=None) -> float | None:
+    """ROC AUC as the Mann-Whitney statistic (ties count half); None with one class present.
+
+    With ``sample_weight``, each pair of a positive and a negative counts the
+    product of their weights (the area under the weighted ROC curve, as
+    ``sklearn.metrics.roc_auc_score(..., sample_weight=w)``).
+
+    >>> binary_roc_auc([0, 1, 1, 0], [0.1, 0.4, 0.35, 0.8])
+    0.5
+    >>> binary_roc_auc([0, 1, 1, 0], [0.1, 0.4, 0.35, 0.8], [1.0, 1.0, 1.0, 3.0])
+    0.25
+    """
+    if sample_weight is not None:
+        return _weighted_roc_auc(actual, score, sample_weight)
     actual = np.asarray(actual, dtype=bool)
     n_pos = int(actual.sum())
     n_neg = len(actual) - n_pos
@@ -144,8 +165,24 @@ def binary_roc_auc(actual, score) -> float | None:
     return float((ranks[actual].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def regression_metrics(y_true, y_pred) -> dict:
+def _weighted_roc_auc(actual, score, weights) -> float | None:
+    actual = np.asarray(actual, dtype=bool)
+    weights = np.asarray(weights, dtype=float)
+    _, level = np.unique(np.asarray(score, dtype=float), return_inverse=True)
+    positive = np.bincount(level, weights=np.where(actual, weights, 0.0))
+    negative = np.bincount(level, weights=np.where(actual, 0.0, weights))
+    total_pos, total_neg = float(positive.sum()), float(negative.sum())
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    below = np.cumsum(negative) - negative  # the negatives' weight at lower scores
+    return float(np.sum(positive * (below + negative / 2)) / (total_pos * total_neg))
+
+
+def regression_metrics(y_true, y_pred, *, sample_weight=None) -> dict:
     """MAE, RMSE, R2 and MAPE. MAPE leaves out zero targets (it is undefined there).
+
+    ``sample_weight`` weighs each row, as scikit-learn's metrics do (R2 about
+    the weighted mean of the labels).
 
     Examples
     --------
@@ -155,6 +192,8 @@ def regression_metrics(y_true, y_pred) -> dict:
     """
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
+    if sample_weight is not None:
+        return _weighted_regression_metrics(y_true, y_pred, np.asarray(sample_weight, dtype=float))
     error = y_pred - y_true
     metrics = {"mae": float(np.mean(np.abs(error))), "rmse": float(np.sqrt(np.mean(error**2)))}
     spread = float(np.sum((y_true - y_true.mean()) ** 2))
@@ -163,6 +202,22 @@ def regression_metrics(y_true, y_pred) -> dict:
     nonzero = y_true != 0
     if nonzero.any():
         metrics["mape"] = float(np.mean(np.abs(error[nonzero] / y_true[nonzero])))
+    return metrics
+
+
+def _weighted_regression_metrics(y_true, y_pred, w) -> dict:
+    error = y_pred - y_true
+    metrics = {
+        "mae": float(np.average(np.abs(error), weights=w)),
+        "rmse": float(np.sqrt(np.average(error**2, weights=w))),
+    }
+    spread = float(np.sum(w * (y_true - np.average(y_true, weights=w)) ** 2))
+    if spread > 0:
+        metrics["r2"] = float(1 - np.sum(w * error**2) / spread)
+    nonzero = y_true != 0
+    if nonzero.any():
+        ratio = np.abs(error[nonzero] / y_true[nonzero])
+        metrics["mape"] = float(np.average(ratio, weights=w[nonzero]))
     return metrics
 
 

@@ -44,7 +44,9 @@ class ReferencePerformance:
     calibration : tuple of (x, y) or None
         Classifiers with probabilities: the isotonic calibration curves, each a
         pair of tuples of knots. Binary: one curve, of the positive class's
-        probability; multiclass: one per class (one-vs-rest).
+        probability; multiclass: one per class (one-vs-rest). A class whose
+        scores calibrating does not improve on held-out rows has the identity,
+        ``((0, 1), (0, 1))``.
     loss_features : tuple of str or None
         Regressors: the numeric features the loss models take, in order.
     loss_models : dict or None

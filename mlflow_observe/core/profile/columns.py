@@ -69,16 +69,19 @@ class NumericColumnProfile:
     def reset(self) -> None:
         n_cells = len(self.grid) + 2 if len(self.grid) else 0
         self.counts = np.zeros(n_cells, dtype=np.int64)
-        self.n_missing = 0
-        self.n_inf = 0
-        self.n_invalid = 0
-        self.count = 0
+        # ints, or sums of weights (floats) for a window counted with weights
+        self.n_missing: float = 0
+        self.n_inf: float = 0
+        self.n_invalid: float = 0
+        self.count: float = 0
         self.mean = 0.0
         self.m2 = 0.0
         self.min = np.inf
         self.max = -np.inf
         self.low_sum = 0.0
         self.high_sum = 0.0
+        # The sum of the squared weights of the finite values; None while every row weighed 1.
+        self.weight_sq: float | None = None
         # None for a profile read from a format without per-cell sums (version < 3).
         self.sums: np.ndarray | None = np.zeros(n_cells, dtype=float)  # None: format 1-2
         self._search_edges = (
@@ -131,9 +134,12 @@ class NumericColumnProfile:
 
     # -- counting -----------------------------------------------------------------------
 
-    def update(self, series: pd.Series) -> None:
-        """Add the values of ``series`` to the counts."""
+    def update(self, series: pd.Series, weights: np.ndarray | None = None) -> None:
+        """Add the values of ``series`` to the counts (each counted ``weights[i]`` times)."""
         values, n_invalid = to_float_array(series)
+        if weights is not None:
+            self._update_weighted(series, values, n_invalid, weights)
+            return
         self.n_invalid += n_invalid
         finite = np.isfinite(values)
         n_finite = int(np.count_nonzero(finite))
@@ -163,7 +169,55 @@ class NumericColumnProfile:
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
 
-    def _add_moments(self, n: int, mean: float, m2: float) -> None:
+    def _update_weighted(self, series, values, n_invalid, weights) -> None:
+        # Every count becomes a sum of weights; moments are the weighted ones.
+        self._make_weighted()
+        nan = np.isnan(values)
+        invalid = nan & ~series.isna().to_numpy() if n_invalid else np.zeros(len(values), bool)
+        finite = np.isfinite(values)
+        self.n_invalid += float(weights[invalid].sum())
+        self.n_missing += float(weights[nan & ~invalid].sum())
+        self.n_inf += float(weights[~finite & ~nan].sum())
+        values, weights = values[finite], weights[finite]
+        if len(values) == 0:
+            return
+        self.weight_sq = (self.weight_sq or 0.0) + float(np.einsum("i,i->", weights, weights))
+        weighted = values * weights
+        if self.has_layout:
+            assert self._search_edges is not None  # built with the grid
+            cells = self._search_edges.positions(values)
+            self.counts += np.bincount(cells, weights=weights, minlength=len(self.counts))
+            if self.sums is not None:
+                self.sums += np.bincount(cells, weights=weighted, minlength=len(self.counts))
+            self.low_sum += float(weighted[cells == 0].sum())
+            self.high_sum += float(weighted[cells == len(self.counts) - 1].sum())
+        total = float(weights.sum())
+        chunk_mean = float(weighted.sum() / total)
+        centred = values - chunk_mean
+        self._add_moments(total, chunk_mean, float(np.einsum("i,i,i->", weights, centred, centred)))
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+
+    def _make_weighted(self) -> None:
+        """Counts as float sums of weights; the rows counted so far each weighed 1."""
+        if self.weight_sq is None:
+            self.weight_sq = float(self.count)
+            self.counts = self.counts.astype(float)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether rows were counted with weights (counts are then sums of weights)."""
+        return self.weight_sq is not None
+
+    @property
+    def n_effective(self) -> float:
+        """Kish's effective sample size of the finite values, ``(sum w)^2 / sum w^2``
+        (``count`` when unweighted): the ``n`` of the tests' p-values."""
+        if self.weight_sq is None:
+            return self.count
+        return self.count**2 / self.weight_sq if self.weight_sq > 0 else 0.0
+
+    def _add_moments(self, n: float, mean: float, m2: float) -> None:
         # Chan et al. (1979) pairwise update of count, mean and sum of squared deviations.
         total = self.count + n
         delta = mean - self.mean
@@ -180,6 +234,11 @@ class NumericColumnProfile:
         merged = self.empty_like()
         if self.sums is None or other.sums is None:
             merged.sums = None
+        if self.weighted or other.weighted:
+            merged._make_weighted()
+            merged.weight_sq = sum(
+                p.count if p.weight_sq is None else p.weight_sq for p in (self, other)
+            )
         for part in (self, other):
             merged.counts += part.counts
             if merged.sums is not None:
@@ -198,8 +257,8 @@ class NumericColumnProfile:
     # -- derived views ------------------------------------------------------------------
 
     @property
-    def n_values(self) -> int:
-        """Rows seen: finite values, missing, infinite and invalid ones."""
+    def n_values(self) -> float:
+        """Rows seen: finite values, missing, infinite and invalid ones (an int unweighted)."""
         return self.count + self.n_missing + self.n_inf + self.n_invalid
 
     @property
@@ -234,16 +293,22 @@ class NumericColumnProfile:
             "low_sum": self.low_sum,
             "high_sum": self.high_sum,
             "sums": None if self.sums is None else self.sums.tolist(),
+            **({} if self.weight_sq is None else {"weight_sq": self.weight_sq}),
         }
 
     @classmethod
     def from_dict(cls, name: str, payload: dict) -> NumericColumnProfile:
         profile = cls(name, grid=payload["grid"], coarse_positions=payload["coarse_positions"])
-        profile.counts = np.asarray(payload["counts"], dtype=np.int64)
+        weight_sq = payload.get("weight_sq")  # present only for a window counted with weights
+        number = int if weight_sq is None else float
+        profile.counts = np.asarray(
+            payload["counts"], dtype=np.int64 if weight_sq is None else float
+        )
+        profile.weight_sq = None if weight_sq is None else float(weight_sq)
         sums = payload.get("sums")  # absent before profile format version 3
         profile.sums = None if sums is None else np.asarray(sums, dtype=float)
         for key in ("n_missing", "n_inf", "n_invalid", "count"):
-            setattr(profile, key, int(payload[key]))
+            setattr(profile, key, number(payload[key]))
         for key in ("mean", "m2", "low_sum", "high_sum"):
             setattr(profile, key, float(payload[key]))
         profile.min = np.inf if payload["min"] is None else float(payload["min"])
@@ -269,10 +334,12 @@ class CategoricalColumnProfile:
 
     def reset(self) -> None:
         self.counts = np.zeros(len(self.categories), dtype=np.int64)
-        self.n_missing = 0
-        self.n_unseen = 0
-        self.unseen_examples: dict[str, int] = {}
+        self.n_missing: float = 0  # a sum of weights for a window counted with weights
+        self.n_unseen: float = 0
+        self.unseen_examples: dict[str, float] = {}
         self.value_types: set[str] = set()
+        # The sum of the squared weights of the non-missing values; None while every row weighed 1.
+        self.weight_sq: float | None = None
 
     @classmethod
     def fit(cls, name: str, series: pd.Series, *, kind: str, max_categories: int):
@@ -302,10 +369,20 @@ class CategoricalColumnProfile:
     def has_layout(self) -> bool:
         return len(self.categories) > 0
 
-    def update(self, series: pd.Series) -> None:
-        self.n_missing += int(series.isna().sum())
+    def update(self, series: pd.Series, weights: np.ndarray | None = None) -> None:
+        """Add the values of ``series`` to the counts (each counted ``weights[i]`` times)."""
+        if weights is None:
+            self.n_missing += int(series.isna().sum())
+            counts = category_counts(series, kind=self.kind)
+        else:
+            self._make_weighted()
+            missing = series.isna().to_numpy()
+            self.n_missing += float(weights[missing].sum())
+            present = weights[~missing]
+            self.weight_sq = (self.weight_sq or 0.0) + float(np.einsum("i,i->", present, present))
+            counts = category_counts(series, kind=self.kind, weights=weights)
         self.value_types |= value_type_names(series)
-        for label, count in category_counts(series, kind=self.kind).items():
+        for label, count in counts.items():
             position = self._index.get(label)
             if position is None:
                 self.n_unseen += count
@@ -313,6 +390,25 @@ class CategoricalColumnProfile:
             else:
                 self.counts[position] += count
         self._trim_examples()
+
+    def _make_weighted(self) -> None:
+        """Counts as float sums of weights; the rows counted so far each weighed 1."""
+        if self.weight_sq is None:
+            self.weight_sq = float(self.count)
+            self.counts = self.counts.astype(float)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether rows were counted with weights (counts are then sums of weights)."""
+        return self.weight_sq is not None
+
+    @property
+    def n_effective(self) -> float:
+        """Kish's effective sample size of the non-missing values, ``(sum w)^2 / sum w^2``
+        (``count`` when unweighted): the ``n`` of the tests' p-values."""
+        if self.weight_sq is None:
+            return self.count
+        return self.count**2 / self.weight_sq if self.weight_sq > 0 else 0.0
 
     def _trim_examples(self) -> None:
         if len(self.unseen_examples) > MAX_UNSEEN_EXAMPLES:
@@ -326,6 +422,11 @@ class CategoricalColumnProfile:
                 "Build one of them with empty_like() of the other."
             )
         merged = self.empty_like()
+        if self.weighted or other.weighted:
+            merged._make_weighted()
+            merged.weight_sq = sum(
+                p.count if p.weight_sq is None else p.weight_sq for p in (self, other)
+            )
         for part in (self, other):
             merged.counts += part.counts
             merged.n_missing += part.n_missing
@@ -337,8 +438,10 @@ class CategoricalColumnProfile:
         return merged
 
     @property
-    def count(self) -> int:
-        """Non-missing values: reference categories and unseen ones."""
+    def count(self):
+        """Non-missing values: reference categories and unseen ones (weighted: their weight)."""
+        if self.weight_sq is not None:
+            return float(self.counts.sum()) + self.n_unseen
         return int(self.counts.sum()) + self.n_unseen
 
     @property
@@ -354,15 +457,21 @@ class CategoricalColumnProfile:
             "n_unseen": self.n_unseen,
             "unseen_examples": self.unseen_examples,
             "value_types": sorted(self.value_types),
+            **({} if self.weight_sq is None else {"weight_sq": self.weight_sq}),
         }
 
     @classmethod
     def from_dict(cls, name: str, payload: dict) -> CategoricalColumnProfile:
         profile = cls(name, categories=payload["categories"], kind=payload["kind"])
-        profile.counts = np.asarray(payload["counts"], dtype=np.int64)
-        profile.n_missing = int(payload["n_missing"])
-        profile.n_unseen = int(payload["n_unseen"])
-        profile.unseen_examples = {str(k): int(v) for k, v in payload["unseen_examples"].items()}
+        weight_sq = payload.get("weight_sq")  # present only for a window counted with weights
+        number = int if weight_sq is None else float
+        profile.counts = np.asarray(
+            payload["counts"], dtype=np.int64 if weight_sq is None else float
+        )
+        profile.weight_sq = None if weight_sq is None else float(weight_sq)
+        profile.n_missing = number(payload["n_missing"])
+        profile.n_unseen = number(payload["n_unseen"])
+        profile.unseen_examples = {str(k): number(v) for k, v in payload["unseen_examples"].items()}
         profile.value_types = set(payload.get("value_types", []))
         return profile
 
@@ -399,12 +508,28 @@ def category_label(value, kind: str = CATEGORICAL) -> str:
     return str(value)
 
 
-def category_counts(series: pd.Series, *, kind: str = CATEGORICAL) -> dict[str, int]:
-    """Count non-missing values by label (one hash pass, then a loop over distinct values)."""
-    counts: dict[str, int] = {}
-    for value, count in series.value_counts(dropna=True, sort=False).items():
+def category_counts(series: pd.Series, *, kind: str = CATEGORICAL, weights=None) -> dict:
+    """Count non-missing values by label (one hash pass, then a loop over distinct values).
+
+    With ``weights``, each value counts its row's weight (the counts are floats).
+
+    >>> category_counts(pd.Series(["a", "b", "a", None]), weights=np.array([1.0, 4.0, 2.0, 8.0]))
+    {'a': 3.0, 'b': 4.0}
+    """
+    if weights is None:
+        pairs = series.value_counts(dropna=True, sort=False).items()
+        number: type = int
+    else:
+        present = series.notna().to_numpy()
+        values = pd.Series(weights[present]).groupby(
+            series[present].to_numpy(), sort=False, observed=True
+        )
+        pairs = values.sum().items()
+        number = float
+    counts: dict = {}
+    for value, count in pairs:
         label = category_label(value, kind)
-        counts[label] = counts.get(label, 0) + int(count)
+        counts[label] = counts.get(label, 0) + number(count)
     return counts
 
 

@@ -39,6 +39,7 @@ from mlflow_observe.core.profile.columns import (
 )
 from mlflow_observe.core.profile.kinds import KINDS, NUMERIC, KindDecision, infer_kind
 from mlflow_observe.core.sample import RowSample
+from mlflow_observe.core.weights import check_weights
 
 PROFILE_FORMAT = "mlflow-observe/profile"
 # Version 2 added the model's feature impact ("impact"); version 3 the per-cell sums of
@@ -68,8 +69,12 @@ class DataProfile:
         Columns left out, with the reason.
     targets, predictions : str or None
         The names of the label and prediction columns, when recorded.
-    n_rows : int
-        Rows counted.
+    n_rows : int or float
+        Rows counted; counted with weights, the rows they stand for (the sum of the weights).
+    n_logged : int
+        Rows counted, each once whatever its weight (``n_rows`` when unweighted).
+    weight_sq : float or None
+        The sum of the squared row weights; None when every row weighed 1.
     sample : RowSample
         A uniform sample of at most ``settings['sample_size']`` rows.
     performance : ReferencePerformance or None
@@ -109,7 +114,9 @@ class DataProfile:
         self.predictions = predictions
         self.settings = dict(settings or {})
         self.metadata: dict = {}
-        self.n_rows = 0
+        self.n_rows: int | float = 0
+        self.n_logged = 0
+        self.weight_sq: float | None = None
         self._n_updates = 0
         self.sample = RowSample(self.settings.get("sample_size", 5000), list(self.columns))
 
@@ -118,6 +125,8 @@ class DataProfile:
         for column in self.columns.values():
             column.reset()
         self.n_rows = 0
+        self.n_logged = 0
+        self.weight_sq = None
         self._n_updates = 0
         self.sample = RowSample(self.settings.get("sample_size", 5000), list(self.columns))
 
@@ -135,19 +144,31 @@ class DataProfile:
         )
 
     def update(
-        self, frame: pd.DataFrame, *, n_jobs: int | None = None, part: int | None = None
+        self,
+        frame: pd.DataFrame,
+        *,
+        weights=None,
+        n_jobs: int | None = None,
+        part: int | None = None,
     ) -> None:
         """Count the rows of ``frame``. Columns it lacks are left uncounted.
 
-        ``n_jobs`` threads count the columns of large frames (default: every core).
-        ``part`` numbers a profile counted apart from others that will be merged
-        with it (a Spark partition, say), so that each part draws its own sample keys.
+        ``weights`` (one finite number > 0 a row) counts each row that many
+        times: a row kept with probability 1/4 by load shedding stands for 4
+        (see :func:`check_weights`). Counts, moments and ``n_rows`` become sums
+        of weights; the tests then take Kish's effective sample size as their
+        ``n``. ``n_jobs`` threads count the columns of large frames (default:
+        every core). ``part`` numbers a profile counted apart from others that
+        will be merged with it (a Spark partition, say), so that each part draws
+        its own sample keys.
         """
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"update() takes a pandas DataFrame. Got {type(frame).__name__}.")
+        if weights is not None:
+            weights = check_weights(weights, len(frame))
         present = [column for name, column in self.columns.items() if name in frame.columns]
         parallel_map(
-            lambda column: column.update(frame[column.name]),
+            lambda column: column.update(frame[column.name], weights),
             present,
             n_jobs=n_jobs,
             n_rows=len(frame),
@@ -155,8 +176,29 @@ class DataProfile:
         seed = [self.settings.get("random_state", 0), self._n_updates]
         rng = np.random.default_rng(seed if part is None else [*seed, part])
         self.sample.update(frame, rng=rng)
-        self.n_rows += len(frame)
+        if weights is None:
+            self.n_rows += len(frame)
+            if self.weight_sq is not None:
+                self.weight_sq += len(frame)
+        else:
+            if self.weight_sq is None:
+                self.weight_sq = float(self.n_rows)
+            self.n_rows += float(weights.sum())
+            self.weight_sq += float(np.einsum("i,i->", weights, weights))
+        self.n_logged += len(frame)
         self._n_updates += 1
+
+    @property
+    def weighted(self) -> bool:
+        """Whether rows were counted with weights."""
+        return self.weight_sq is not None
+
+    @property
+    def n_effective(self) -> float:
+        """Kish's effective sample size ``(sum w)^2 / sum w^2`` of the rows (``n_rows`` unweighted)."""
+        if self.weight_sq is None:
+            return self.n_rows
+        return self.n_rows**2 / self.weight_sq if self.weight_sq > 0 else 0.0
 
     def merge(self, other: DataProfile) -> DataProfile:
         """Return the profile of both parts' rows. The two must share their layout.
@@ -182,6 +224,11 @@ class DataProfile:
         }
         merged.sample = self.sample.merge(other.sample)
         merged.n_rows = self.n_rows + other.n_rows
+        merged.n_logged = self.n_logged + other.n_logged
+        if self.weighted or other.weighted:
+            merged.weight_sq = sum(
+                p.n_rows if p.weight_sq is None else p.weight_sq for p in (self, other)
+            )
         merged._n_updates = self._n_updates + other._n_updates
         return merged
 
@@ -206,6 +253,11 @@ class DataProfile:
             "metadata": self.metadata,
             "settings": self.settings,
             "n_rows": self.n_rows,
+            **(
+                {}
+                if self.weight_sq is None
+                else {"n_logged": self.n_logged, "weight_sq": self.weight_sq}
+            ),
             "n_updates": self._n_updates,
             "targets": self.targets,
             "predictions": self.predictions,
@@ -258,7 +310,13 @@ class DataProfile:
                 else None
             ),
         )
-        profile.n_rows = int(payload["n_rows"])
+        if payload.get("weight_sq") is None:
+            profile.n_rows = int(payload["n_rows"])
+            profile.n_logged = profile.n_rows
+        else:  # a window counted with weights
+            profile.n_rows = float(payload["n_rows"])
+            profile.n_logged = int(payload["n_logged"])
+            profile.weight_sq = float(payload["weight_sq"])
         profile._n_updates = int(payload.get("n_updates", 1))
         profile.sample = RowSample.from_dict(payload["sample"])
         profile.metadata = dict(payload.get("metadata", {}))
@@ -325,12 +383,20 @@ def _typed(field: str, value, kind: type, description: str):
     return value
 
 
-def _counts(field: str, values, length: int | None = None) -> None:
+def _amount(field: str, value) -> float:
+    """A count of a window counted with weights: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < np.inf:
+        _refuse(field, value, "a finite number >= 0")
+    return value
+
+
+def _counts(field: str, values, length: int | None = None, *, weighted: bool = False) -> None:
     _typed(field, values, list, "a list of counts")
     if length is not None and len(values) != length:
         _refuse(field, f"a list of {len(values)} counts", f"a list of {length} counts")
+    check = _amount if weighted else _count
     for i, value in enumerate(values):
-        _count(f"{field}[{i}]", value)
+        check(f"{field}[{i}]", value)
 
 
 def check_profile_schema(payload: dict) -> None:
@@ -356,7 +422,12 @@ def check_profile_schema(payload: dict) -> None:
     for key in ("targets", "predictions"):
         if payload[key] is not None:
             _typed(key, payload[key], str, "a column name or null")
-    _count("n_rows", payload["n_rows"])
+    if payload.get("weight_sq") is None:
+        _count("n_rows", payload["n_rows"])
+    else:  # a window counted with weights
+        _amount("n_rows", payload["n_rows"])
+        _amount("weight_sq", payload["weight_sq"])
+        _count("n_logged", _field(payload, "n_logged", ""))
     if "n_updates" in payload:
         _count("n_updates", payload["n_updates"])
     names = set()
@@ -375,6 +446,10 @@ def check_profile_schema(payload: dict) -> None:
 
 def _check_column(column: dict, where: str) -> None:
     kind = _field(column, "kind", where)
+    weighted = column.get("weight_sq") is not None
+    count = _amount if weighted else _count
+    if weighted:
+        _amount(f"{where}weight_sq", column["weight_sq"])
     if kind not in KINDS:
         _refuse(f"{where}kind", kind, "one of " + ", ".join(repr(k) for k in KINDS))
     if kind == NUMERIC:
@@ -392,9 +467,14 @@ def _check_column(column: dict, where: str) -> None:
                     value,
                     f"a position in the grid of {len(grid)} values (0 to {len(grid) - 1})",
                 )
-        _counts(f"{where}counts", _field(column, "counts", where), len(grid) + 2 if grid else 0)
+        _counts(
+            f"{where}counts",
+            _field(column, "counts", where),
+            len(grid) + 2 if grid else 0,
+            weighted=weighted,
+        )
         for key in ("n_missing", "n_inf", "n_invalid", "count"):
-            _count(f"{where}{key}", _field(column, key, where))
+            count(f"{where}{key}", _field(column, key, where))
         for key in ("mean", "m2", "low_sum", "high_sum"):
             _finite(f"{where}{key}", _field(column, key, where))
         for key in ("min", "max"):
@@ -402,13 +482,13 @@ def _check_column(column: dict, where: str) -> None:
         return
     categories = _field(column, "categories", where)
     _typed(f"{where}categories", categories, list, "a list of categories")
-    _counts(f"{where}counts", _field(column, "counts", where), len(categories))
+    _counts(f"{where}counts", _field(column, "counts", where), len(categories), weighted=weighted)
     for key in ("n_missing", "n_unseen"):
-        _count(f"{where}{key}", _field(column, key, where))
+        count(f"{where}{key}", _field(column, key, where))
     examples = _field(column, "unseen_examples", where)
     _typed(f"{where}unseen_examples", examples, dict, "an object of values to counts")
-    for value, count in examples.items():
-        _count(f"{where}unseen_examples[{value!r}]", count)
+    for value, n in examples.items():
+        count(f"{where}unseen_examples[{value!r}]", n)
 
 
 def _check_sample(sample: dict) -> None:

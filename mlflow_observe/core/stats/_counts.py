@@ -21,3 +21,18 @@ def as_count_pair(reference, current, caller: str) -> tuple[np.ndarray, np.ndarr
     if reference.sum() == 0 or current.sum() == 0:
         raise ValueError(f"{caller}: both samples need at least one value.")
     return reference, current
+
+
+def check_sample_size(n, caller: str) -> float:
+    """A sample size given for a test's p-value: a finite number > 0."""
+    n = float(n)
+    if not (np.isfinite(n) and n > 0):
+        raise ValueError(f"{caller}: sample sizes must be finite and > 0. Got {n!r}.")
+    return n
+
+
+def rescaled(counts: np.ndarray, n, caller: str) -> np.ndarray:
+    """Counts scaled to sum to ``n`` (Kish's effective size of weighted counts), or as they are."""
+    if n is None:
+        return counts
+    return counts * (check_sample_size(n, caller) / counts.sum())

@@ -5,16 +5,27 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from mlflow_observe.core.stats._counts import as_count_pair
+from mlflow_observe.core.stats._counts import as_count_pair, rescaled
 from mlflow_observe.core.stats.result import StatisticResult
 
 
-def chi_square(reference, current) -> StatisticResult:
+def chi_square(reference, current, *, n_reference=None, n_current=None) -> StatisticResult:
     """Pearson's chi-square test that two samples share one categorical distribution.
 
     The 2 x k contingency table of the reference and current counts, without
     continuity correction (``scipy.stats.chi2_contingency(..., correction=False)``).
     Categories absent from both samples are dropped.
+
+    Parameters
+    ----------
+    reference, current : array_like
+        Counts of each category (sums of row weights for a sampled window).
+    n_reference, n_current : float, optional
+        The sample sizes the test takes each side's counts for: its counts are
+        scaled to sum to it (default: the counts as they are). For weighted
+        counts pass Kish's effective sample size ``(sum w)^2 / sum w^2``, so
+        that the test is not overconfident (the design-effect correction of
+        Kish [2]_).
 
     Notes
     -----
@@ -33,6 +44,8 @@ def chi_square(reference, current) -> StatisticResult:
     (8.3333, 0.0039)
     """
     reference, current = as_count_pair(reference, current, "chi_square")
+    reference = rescaled(reference, n_reference, "chi_square")
+    current = rescaled(current, n_current, "chi_square")
     table = np.vstack([reference, current])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
@@ -43,7 +56,7 @@ def chi_square(reference, current) -> StatisticResult:
     return StatisticResult(statistic=statistic, pvalue=float(stats.chi2.sf(statistic, dof)))
 
 
-def proportions_ztest(reference, current) -> StatisticResult:
+def proportions_ztest(reference, current, *, n_reference=None, n_current=None) -> StatisticResult:
     """Two-sided Z-test that two samples have the same share of the first category.
 
     ``z = (p_c - p_r) / sqrt(p (1 - p) (1/n_r + 1/n_c))`` with the pooled share
@@ -53,6 +66,9 @@ def proportions_ztest(reference, current) -> StatisticResult:
     ----------
     reference, current : array_like of length 2
         Counts of the first and the second category.
+    n_reference, n_current : float, optional
+        The sample sizes behind each side's counts, as for :func:`chi_square`
+        (pass Kish's effective sample size for weighted counts).
 
     Examples
     --------
@@ -63,6 +79,8 @@ def proportions_ztest(reference, current) -> StatisticResult:
     reference, current = as_count_pair(reference, current, "proportions_ztest")
     if len(reference) != 2:
         raise ValueError(f"proportions_ztest needs two categories. Got {len(reference)}.")
+    reference = rescaled(reference, n_reference, "proportions_ztest")
+    current = rescaled(current, n_current, "proportions_ztest")
     n_r, n_c = reference.sum(), current.sum()
     p_r, p_c = reference[0] / n_r, current[0] / n_c
     pooled = (reference[0] + current[0]) / (n_r + n_c)

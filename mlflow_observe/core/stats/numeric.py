@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from mlflow_observe.core.stats._counts import as_count_pair
+from mlflow_observe.core.stats._counts import as_count_pair, check_sample_size
 from mlflow_observe.core.stats.result import StatisticResult
 
 # Above this effective sample size the KS p-value uses the Kolmogorov limit distribution.
@@ -33,7 +33,7 @@ def ks_exact(reference, current) -> StatisticResult:
     return StatisticResult(statistic=float(result.statistic), pvalue=float(result.pvalue))
 
 
-def ks_binned(reference, current) -> StatisticResult:
+def ks_binned(reference, current, *, n_reference=None, n_current=None) -> StatisticResult:
     """Kolmogorov-Smirnov test from counts in the same ordered bins.
 
     The statistic is the largest gap between the two empirical CDFs at the bin
@@ -43,6 +43,11 @@ def ks_binned(reference, current) -> StatisticResult:
     ----------
     reference, current : array_like
         Counts in the same ordered bins (the profile's fine grid with its guard bins).
+        Counts may be sums of row weights (a window whose rows were sampled).
+    n_reference, n_current : float, optional
+        The sample sizes behind the p-value (default: the counts' sums). For
+        weighted counts pass Kish's effective sample size ``(sum w)^2 / sum w^2``:
+        the sum of the weights would make the test overconfident.
 
     Returns
     -------
@@ -75,6 +80,9 @@ def ks_binned(reference, current) -> StatisticResult:
     n, m = reference.sum(), current.sum()
     r, c = reference / n, current / m
     statistic = float(np.max(np.abs(np.cumsum(r) - np.cumsum(c))))
+    if n_reference is not None or n_current is not None:
+        n = check_sample_size(n if n_reference is None else n_reference, "ks_binned")
+        m = check_sample_size(m if n_current is None else n_current, "ks_binned")
     effective_n = n * m / (n + m)
     if effective_n <= _EXACT_KSTWO_LIMIT:
         pvalue = stats.kstwo.sf(statistic, np.round(effective_n))

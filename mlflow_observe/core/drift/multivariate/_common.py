@@ -16,7 +16,6 @@ MAX_IMPORTANCE_ROWS = 10_000
 # Rows each fold's trees learn from (a random subset beyond it): a bound on the fitting cost.
 # Every row is still scored, so the AUC and its band use every row.
 MAX_TRAINING_ROWS = 30_000
-CONFIDENCE = 0.95
 
 _FRAME = [InstanceOf(pd.DataFrame, description="a pandas DataFrame")]
 _COMMON: dict[str, list[Any]] = {

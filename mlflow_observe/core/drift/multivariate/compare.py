@@ -25,6 +25,7 @@ from mlflow_observe.core.drift.multivariate.reconstruction import (
     ReconstructionResult,
     reconstruction_drift,
 )
+from mlflow_observe.core.drift.records import detector_record
 from mlflow_observe.core.profile.columns import category_label
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.profile.kinds import NUMERIC
@@ -182,39 +183,17 @@ def _sample_frame(profile: DataProfile, columns: list[str]) -> pd.DataFrame:
 
 
 def _record(name, statistic_name, result, drift: MultivariateDrift) -> dict:
-    base = {
-        "column": name,
-        "metric_name": "multivariate",
-        "role": ROLE,
-        "kind": ROLE,
-        "method": statistic_name,
-        "exact": None,
-        "pvalue_adjusted": None,
-        "n_reference": None,
-        "n_current": None,
-    }
-    if result is None:
-        return {
-            **base,
-            "statistic": None,
-            "pvalue": None,
-            "threshold": None,
-            "drifted": False,
-            "status": "skipped",
-            "statistics": {"columns": list(drift.columns)},
-            "note": drift.notes.get(name),
-            "metric_key": None,
-        }
-    return {
-        **base,
-        "statistic": result.statistic,
-        "pvalue": result.pvalue,
-        "threshold": result.threshold,
-        "drifted": result.drifted,
-        "status": "drift" if result.drifted else "ok",
-        "n_reference": result.n_reference,
-        "n_current": result.n_current,
-        "statistics": {**asdict(result), "columns": list(drift.columns)},
-        "note": None,
-        "metric_key": _PREFIX + statistic_name,
-    }
+    statistics = {"columns": list(drift.columns)}
+    if result is not None:
+        statistics = {**asdict(result), **statistics}
+    return detector_record(
+        name,
+        result,
+        metric_name="multivariate",
+        role=ROLE,
+        kind=ROLE,
+        method=statistic_name,
+        statistics=statistics,
+        note=drift.notes.get(name),
+        metric_key=_PREFIX + statistic_name,
+    )

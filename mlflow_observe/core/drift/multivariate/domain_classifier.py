@@ -79,18 +79,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, rankdata
 
 from mlflow_observe.core._validation import Interval, NoneValue, checked
 from mlflow_observe.core.drift.multivariate._common import (
     _COMMON,
-    CONFIDENCE,
     MAX_IMPORTANCE_ROWS,
     MAX_TRAINING_ROWS,
     _check_sizes,
     _threads_for,
 )
 from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+from mlflow_observe.core.stats.auc import auc_and_variance, held_out_auc
 
 
 @dataclass(frozen=True)
@@ -227,7 +226,7 @@ def domain_classifier_drift(
     y = np.r_[np.zeros(len(x_reference), dtype=int), np.ones(len(x_current), dtype=int)]
     rng = np.random.default_rng(random_state)
     folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    aucs, variances, null_variances, drops = [], [], [], []
+    fold_labels, fold_scores, drops = [], [], []
     with _threads_for(len(y), n_jobs):
         for train, test in folds.split(x, y):
             model = HistGradientBoostingClassifier(
@@ -241,54 +240,28 @@ def domain_classifier_drift(
             if len(train) > MAX_TRAINING_ROWS:
                 train = rng.choice(train, MAX_TRAINING_ROWS, replace=False)
             model.fit(x[train], y[train])
-            auc, variance = _auc_and_variance(y[test], model.predict_proba(x[test])[:, 1])
-            aucs.append(auc)
-            variances.append(variance)
-            null_variances.append(_null_auc_variance(y[test]))
+            score = model.predict_proba(x[test])[:, 1]
+            fold_labels.append(y[test])
+            fold_scores.append(score)
+            auc = auc_and_variance(y[test], score)[0]
             drops.append(_permutation_drops(model, x[test], y[test], auc, rng))
-    statistic = float(np.mean(aucs))
-    # The folds share training rows, so their AUCs are correlated: Nadeau and Bengio's
-    # correction widens the variance of the mean from 1/K to 1/K + n_test/n_train of a fold's.
-    widening = 1 / n_splits + 1 / (n_splits - 1)
-    se = float(np.sqrt(widening * np.mean(variances)))
-    se_null = float(np.sqrt(widening * np.mean(null_variances)))
-    half_width = max(norm.ppf(1 - alpha) * se_null, min_margin)
-    z = norm.ppf(0.5 + CONFIDENCE / 2)
+    judged = held_out_auc(fold_labels, fold_scores, alpha=alpha, min_margin=min_margin)
     importances = dict(zip(encoding.columns, np.mean(drops, axis=0), strict=True))
     ranked = sorted(importances.items(), key=lambda item: -item[1])
     return DomainClassifierResult(
-        statistic=statistic,
-        pvalue=float(norm.sf((statistic - 0.5) / se_null)),
-        interval=(max(statistic - z * se, 0.0), min(statistic + z * se, 1.0)),
-        band=(0.5 - float(half_width), 0.5 + float(half_width)),
-        drifted=bool(statistic > 0.5 + half_width),
+        statistic=judged.statistic,
+        pvalue=judged.pvalue,
+        interval=judged.interval,
+        band=judged.band,
+        drifted=judged.drifted,
         importances={name: float(value) for name, value in ranked},
-        fold_statistics=tuple(float(a) for a in aucs),
+        fold_statistics=judged.fold_statistics,
         n_reference=len(reference),
         n_current=len(current),
     )
 
 
 # -- domain classifier helpers ------------------------------------------------------------
-
-
-def _auc_and_variance(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """ROC AUC (ties count half) and its DeLong variance, from midranks."""
-    positive = y == 1
-    m, n = int(positive.sum()), int((~positive).sum())
-    ranks = rankdata(score)
-    auc = (ranks[positive].sum() - m * (m + 1) / 2) / (m * n)
-    # Structural components: each positive's share of negatives below it, and vice versa.
-    v10 = (ranks[positive] - rankdata(score[positive])) / n
-    v01 = 1 - (ranks[~positive] - rankdata(score[~positive])) / m
-    return float(auc), float(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
-
-
-def _null_auc_variance(y: np.ndarray) -> float:
-    """Variance of the Mann-Whitney AUC when both classes come from one distribution."""
-    m = int((y == 1).sum())
-    n = len(y) - m
-    return (m + n + 1) / (12 * m * n)
 
 
 def _permutation_drops(model, x: np.ndarray, y: np.ndarray, auc: float, rng) -> np.ndarray:
@@ -298,12 +271,12 @@ def _permutation_drops(model, x: np.ndarray, y: np.ndarray, auc: float, rng) -> 
         x, y = x[keep], y[keep]
         if y.min() == y.max():  # one class left: nothing to measure
             return np.zeros(x.shape[1])
-        auc = _auc_and_variance(y, model.predict_proba(x)[:, 1])[0]
+        auc = auc_and_variance(y, model.predict_proba(x)[:, 1])[0]
     drops = np.empty(x.shape[1])
     for j in range(x.shape[1]):
         shuffled = x.copy()
         shuffled[:, j] = rng.permutation(shuffled[:, j])
-        drops[j] = auc - _auc_and_variance(y, model.predict_proba(shuffled)[:, 1])[0]
+        drops[j] = auc - auc_and_variance(y, model.predict_proba(shuffled)[:, 1])[0]
     return drops
 
 

@@ -14,10 +14,10 @@ from scipy.stats import norm
 from mlflow_observe.core._validation import Interval, checked
 from mlflow_observe.core.drift.multivariate._common import (
     _COMMON,
-    CONFIDENCE,
     _check_sizes,
 )
 from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
+from mlflow_observe.core.stats.auc import CONFIDENCE
 
 
 @dataclass(frozen=True)

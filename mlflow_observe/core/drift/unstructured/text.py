@@ -1,0 +1,415 @@
+"""Drift on free-text columns: per-row descriptors and a TF-IDF domain classifier.
+
+**Descriptors** (:func:`text_descriptors`). Each text becomes a few numbers that
+users read at a glance and that the ordinary per-column rules judge like any
+numeric column: its length in characters and in words (whitespace-separated),
+its number of sentences, the share of its characters that are not letters
+(digits, punctuation, symbols, spaces) and the share of its words that the
+baseline's vocabulary does not hold (*out-of-vocabulary share*). A missing text
+has missing descriptors; an empty one has length 0 and no shares.
+
+**Vocabulary** (:class:`TextVocabulary`). The baseline keeps the document
+frequency of its most frequent words (``max_size`` of them, 20,000 by
+default), which bounds its size. Words are lower-cased runs of two or more
+word characters, scikit-learn's default token pattern, so the vocabulary and
+the TF-IDF representation agree. Two vocabularies merge by adding their counts
+and keeping the ``max_size`` most frequent words: exact while neither was cut,
+an approximation of the rarest words' counts otherwise.
+
+**Domain classifier** (:func:`text_domain_drift`). A TF-IDF representation (words
+and word pairs, sublinear term frequency) of both samples feeds a logistic
+regression trained to tell window texts from reference texts, with stratified
+K-fold cross-validation; the held-out ROC AUC is judged against the same null
+band as the multivariate domain classifier (:mod:`mlflow_observe.core.stats.auc`).
+The representation is fitted on both samples' texts without their labels, so
+no label leaks into it. The terms whose coefficients separate the samples most
+(in a model fitted on all rows) are the *why*: the words and word pairs much
+more frequent on one side, with the share of texts holding each on both sides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mlflow_observe.core._validation import InstanceOf, Interval, checked
+from mlflow_observe.core.drift.multivariate import MIN_ROWS, WindowTooSmallError
+from mlflow_observe.core.stats.auc import held_out_auc
+
+TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+TEXT_DESCRIPTORS = (
+    "length_characters",
+    "length_words",
+    "sentence_count",
+    "non_letter_share",
+    "oov_share",
+)
+MAX_VOCABULARY = 20_000
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_SENTENCE_END = r"[.!?]+(?:\s|$)"
+
+
+@dataclass(frozen=True)
+class TextVocabulary:
+    """The baseline's most frequent words and the number of texts holding each.
+
+    Attributes
+    ----------
+    document_frequency : dict of str to int
+        Texts holding each word, at most ``max_size`` words.
+    n_documents : int
+        Texts counted.
+    max_size : int
+        The cap on the number of words kept.
+    truncated : bool
+        True when words were left out to respect the cap (merges are then approximate).
+    """
+
+    document_frequency: dict = field(default_factory=dict)
+    n_documents: int = 0
+    max_size: int = MAX_VOCABULARY
+    truncated: bool = False
+
+    @classmethod
+    def fit(cls, texts, *, max_size: int = MAX_VOCABULARY) -> TextVocabulary:
+        """Count the words of ``texts`` (missing texts are skipped).
+
+        Examples
+        --------
+        >>> vocabulary = TextVocabulary.fit(["The cat sat", "the dog sat down", None])
+        >>> vocabulary.document_frequency["sat"], vocabulary.n_documents
+        (2, 2)
+        """
+        texts = _as_texts(texts).dropna()
+        counts: dict[str, int] = {}
+        pattern = re.compile(TOKEN_PATTERN)
+        for text in texts:
+            for word in set(pattern.findall(text.lower())):
+                counts[word] = counts.get(word, 0) + 1
+        return cls._capped(counts, len(texts), max_size, truncated=False)
+
+    @classmethod
+    def _capped(cls, counts: dict, n_documents: int, max_size: int, truncated: bool):
+        if len(counts) > max_size:
+            kept = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_size]
+            counts, truncated = dict(kept), True
+        return cls(
+            document_frequency=dict(sorted(counts.items())),
+            n_documents=int(n_documents),
+            max_size=int(max_size),
+            truncated=truncated,
+        )
+
+    def merge(self, other: TextVocabulary) -> TextVocabulary:
+        """The vocabulary of both parts' texts (exact unless a part was cut to its cap)."""
+        counts = dict(self.document_frequency)
+        for word, count in other.document_frequency.items():
+            counts[word] = counts.get(word, 0) + count
+        return self._capped(
+            counts,
+            self.n_documents + other.n_documents,
+            max(self.max_size, other.max_size),
+            truncated=self.truncated or other.truncated,
+        )
+
+    @property
+    def words(self) -> frozenset:
+        return frozenset(self.document_frequency)
+
+    def to_dict(self) -> dict:
+        return {
+            "document_frequency": self.document_frequency,
+            "n_documents": self.n_documents,
+            "max_size": self.max_size,
+            "truncated": self.truncated,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TextVocabulary:
+        frequency = data.get("document_frequency")
+        if not isinstance(frequency, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in frequency.items()
+        ):
+            raise ValueError(
+                "A text vocabulary's 'document_frequency' must map words to counts >= 0; "
+                "the profile is corrupt: record the baseline again."
+            )
+        return cls(
+            document_frequency=dict(frequency),
+            n_documents=int(data.get("n_documents", 0)),
+            max_size=int(data.get("max_size", MAX_VOCABULARY)),
+            truncated=bool(data.get("truncated", False)),
+        )
+
+
+def descriptor_column(column: str, descriptor: str) -> str:
+    """The name of a text column's descriptor column, e.g. ``review.length_words``."""
+    return f"{column}.{descriptor}"
+
+
+def _as_texts(values) -> pd.Series:
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    missing = series.isna()
+    texts = series.astype(object).where(missing, series.astype(str))
+    return texts.where(~missing, None)
+
+
+def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.DataFrame:
+    """Per-text descriptors: lengths, sentences, non-letter share, out-of-vocabulary share.
+
+    Parameters
+    ----------
+    texts : array_like of str
+        The texts; missing values (None, NaN) give missing descriptors, and
+        other values are read as their string form.
+    vocabulary : TextVocabulary, optional
+        The baseline's vocabulary; without it ``oov_share`` is missing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per text, the columns of ``TEXT_DESCRIPTORS`` (floats).
+
+    Examples
+    --------
+    >>> vocabulary = TextVocabulary.fit(["good service", "bad service"])
+    >>> table = text_descriptors(["Good service!", "Awful wait. Never again", None], vocabulary)
+    >>> table["length_words"].tolist()
+    [2.0, 4.0, nan]
+    >>> table["oov_share"].tolist()
+    [0.0, 1.0, nan]
+    >>> table["sentence_count"].tolist()
+    [1.0, 2.0, nan]
+    """
+    texts = _as_texts(texts)
+    present = texts.notna().to_numpy()
+    # Object dtype: Python's regular expressions (Unicode letters), not Arrow's (ASCII).
+    strings = pd.Series(texts[present].astype(str).tolist(), dtype=object)
+    table = pd.DataFrame(np.nan, index=range(len(texts)), columns=list(TEXT_DESCRIPTORS))
+    if not present.any():
+        return table
+    characters = strings.str.len().to_numpy(dtype=float)
+    letters = strings.str.count(_LETTER.pattern).to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        non_letter = np.where(characters > 0, 1 - letters / characters, np.nan)
+    words = strings.str.split().str.len().to_numpy(dtype=float)
+    sentences = strings.str.count(_SENTENCE_END).to_numpy(dtype=float)
+    # Words after the last full stop (or with none at all) make one more sentence.
+    unfinished = ~strings.str.rstrip().str.contains(r"[.!?]$", regex=True).to_numpy(dtype=bool)
+    sentences = sentences + ((words > 0) & unfinished)
+    rows = np.flatnonzero(present)
+    table.loc[rows, "length_characters"] = characters
+    table.loc[rows, "length_words"] = words
+    table.loc[rows, "sentence_count"] = sentences
+    table.loc[rows, "non_letter_share"] = non_letter
+    if vocabulary is not None:
+        table.loc[rows, "oov_share"] = _oov_shares(strings, vocabulary)
+    return table
+
+
+def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary) -> np.ndarray:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    try:
+        counter = CountVectorizer(token_pattern=TOKEN_PATTERN)
+        counts = counter.fit_transform(strings)
+    except ValueError:  # no text holds a word
+        return np.full(len(strings), np.nan)
+    tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
+    words = vocabulary.document_frequency
+    in_vocabulary = [i for i, word in enumerate(counter.get_feature_names_out()) if word in words]
+    known = np.asarray(counts[:, in_vocabulary].sum(axis=1), dtype=float).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tokens > 0, 1 - known / tokens, np.nan)
+
+
+@dataclass(frozen=True)
+class TextDriftResult:
+    """How well a classifier on TF-IDF tells the window's texts from the reference's.
+
+    Attributes
+    ----------
+    statistic : float
+        The mean held-out ROC AUC over the folds (0.5: inseparable).
+    pvalue : float
+        One-sided p-value of the AUC against 0.5.
+    interval, band : tuple of float
+        95% interval of the AUC, and the band inside which the samples count as alike.
+    drifted : bool
+        True when the AUC is above the band.
+    separating_terms : tuple of dict
+        The terms that separate the samples most, the most telling first: ``term``,
+        ``side`` (``"window"`` or ``"reference"``: where the term is more frequent),
+        ``weight`` (its coefficient), ``reference_share`` and ``current_share``
+        (the share of texts holding it on each side).
+    fold_statistics : tuple of float
+        Each fold's held-out AUC.
+    n_reference, n_current : int
+        Texts compared on each side.
+    """
+
+    statistic: float
+    pvalue: float
+    interval: tuple
+    band: tuple
+    drifted: bool
+    separating_terms: tuple
+    fold_statistics: tuple
+    n_reference: int
+    n_current: int
+
+    @property
+    def threshold(self) -> float:
+        """The AUC above which the window drifts: the band's upper edge."""
+        return self.band[1]
+
+
+@checked(
+    {
+        "n_splits": [Interval(int, 2, 20)],
+        "alpha": [Interval(float, 0, 1, closed="neither")],
+        "min_margin": [Interval(float, 0, 0.5, closed="left")],
+        "max_features": [Interval(int, 1, None)],
+        "n_terms": [Interval(int, 0, None)],
+        "random_state": [Interval(int, 0, None)],
+        "ngram_range": [InstanceOf(tuple)],
+    }
+)
+def text_domain_drift(
+    reference,
+    current,
+    *,
+    n_splits: int = 5,
+    alpha: float = 0.001,
+    min_margin: float = 0.02,
+    max_features: int = 20_000,
+    ngram_range: tuple = (1, 2),
+    n_terms: int = 10,
+    random_state: int = 0,
+) -> TextDriftResult:
+    """Detect text drift with a TF-IDF classifier trained to tell window texts from reference texts.
+
+    Parameters
+    ----------
+    reference, current : array_like of str
+        The two samples of texts (missing texts are left out).
+    n_splits : int, default=5
+        Cross-validation folds.
+    alpha : float, default=0.001
+        One-sided level of the band's statistical half-width.
+    min_margin : float, default=0.02
+        The band's smallest half-width.
+    max_features : int, default=20000
+        The TF-IDF representation keeps this many terms at most (the most frequent).
+    ngram_range : tuple of int, default=(1, 2)
+        Words, and word pairs.
+    n_terms : int, default=10
+        Separating terms reported on each side.
+    random_state : int, default=0
+        Seed of the folds.
+
+    Returns
+    -------
+    TextDriftResult
+
+    Raises
+    ------
+    WindowTooSmallError
+        When either sample has fewer than ``MIN_ROWS`` (100) texts.
+
+    Examples
+    --------
+    Reviews that start talking about delivery:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> words = ["good", "great", "food", "service", "price", "staff", "table", "menu"]
+    >>> def texts(extra, n=300):
+    ...     return [" ".join(rng.choice(words + extra, 8)) for _ in range(n)]
+    >>> result = text_domain_drift(texts([]), texts(["delivery", "late", "courier"]))
+    >>> result.drifted, result.separating_terms[0]["side"]
+    (True, 'window')
+    >>> sorted(t["term"] for t in result.separating_terms[:3])
+    ['courier', 'delivery', 'late']
+    >>> text_domain_drift(texts([]), texts([])).drifted
+    False
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    reference = _as_texts(reference).dropna().astype(str).reset_index(drop=True)
+    current = _as_texts(current).dropna().astype(str).reset_index(drop=True)
+    for side, texts, hint in (
+        ("reference", reference, "Use a larger reference (or baseline sample_size)."),
+        ("window", current, "Use a longer window."),
+    ):
+        if len(texts) < MIN_ROWS:
+            raise WindowTooSmallError(
+                f"The text domain classifier needs at least {MIN_ROWS} texts in the {side} "
+                f"sample; it has {len(texts)}. {hint}"
+            )
+    vectorizer = TfidfVectorizer(
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=tuple(ngram_range),
+        max_features=max_features,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    try:
+        x = vectorizer.fit_transform(pd.concat([reference, current], ignore_index=True))
+    except ValueError:  # no text holds a word: nothing separates them on words
+        x = None
+    y = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
+
+    def model():
+        return LogisticRegression(C=1.0, class_weight="balanced", solver="liblinear")
+
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    fold_labels, fold_scores = [], []
+    for train, test in folds.split(np.zeros(len(y)), y):
+        fold_labels.append(y[test])
+        if x is None:
+            fold_scores.append(np.zeros(len(test)))
+            continue
+        fold_scores.append(model().fit(x[train], y[train]).decision_function(x[test]))
+    judged = held_out_auc(fold_labels, fold_scores, alpha=alpha, min_margin=min_margin)
+    terms: tuple = ()
+    if x is not None and n_terms:
+        terms = _separating_terms(model().fit(x, y), vectorizer, x, y, n_terms)
+    return TextDriftResult(
+        statistic=judged.statistic,
+        pvalue=judged.pvalue,
+        interval=judged.interval,
+        band=judged.band,
+        drifted=judged.drifted,
+        separating_terms=terms,
+        fold_statistics=judged.fold_statistics,
+        n_reference=len(reference),
+        n_current=len(current),
+    )
+
+
+def _separating_terms(model, vectorizer, x, y, n_terms: int) -> tuple:
+    names = vectorizer.get_feature_names_out()
+    weights = model.coef_.ravel()
+    holds = x > 0
+    reference_share = np.asarray(holds[y == 0].mean(axis=0)).ravel()
+    current_share = np.asarray(holds[y == 1].mean(axis=0)).ravel()
+    order = np.argsort(weights)
+    window_side = [i for i in order[::-1][:n_terms] if weights[i] > 0]
+    reference_side = [i for i in order[:n_terms] if weights[i] < 0]
+    chosen = sorted(window_side + reference_side, key=lambda i: -abs(weights[i]))
+    return tuple(
+        {
+            "term": str(names[i]),
+            "side": "window" if weights[i] > 0 else "reference",
+            "weight": float(weights[i]),
+            "reference_share": float(reference_share[i]),
+            "current_share": float(current_share[i]),
+        }
+        for i in chosen
+    )
