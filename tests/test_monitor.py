@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import mlflow
 import pandas as pd
@@ -213,19 +214,56 @@ def test_monitor_alerts_webhook_and_idempotence(champion):
     monitor_run = client.get_run(result["monitor_run_id"])
     assert monitor_run.info.run_name == "churn v1 monitoring"
     assert monitor_run.data.tags["observe.alert.level"] == "critical"
-    assert "drift report" in monitor_run.data.tags["mlflow.note.content"]
-    # The monitor run's metric history is the time series: step = window index, time = end.
+    description = monitor_run.data.tags["mlflow.note.content"]
+    assert "drift report" in description and "**" not in description
+    assert f"runs/{monitor_run.info.run_id}/artifacts/charts/performance.png)" in description
+    # The monitor run's metric history is the time series: step = window index, time = start.
     history = client.get_metric_history(monitor_run.info.run_id, "drift/share_drifted_columns")
+    starts = [int((DAY + pd.Timedelta(hours=h)).timestamp() * 1000) for h in range(HOURS)]
     assert [m.step for m in history] == list(range(HOURS))
-    assert [m.timestamp for m in history] == [
-        int((DAY + pd.Timedelta(hours=h + 1)).timestamp() * 1000) for h in range(HOURS)
+    assert [m.timestamp for m in history] == starts
+    # The headline metrics again under dashboard/ (the UI's first group of charts).
+    mirrored = client.get_metric_history(monitor_run.info.run_id, "dashboard/share_drifted_columns")
+    assert [(m.step, m.timestamp, m.value) for m in mirrored] == [
+        (m.step, m.timestamp, m.value) for m in history
     ]
+    assert client.get_metric_history(monitor_run.info.run_id, "dashboard/estimated_accuracy")
+    assert not client.get_metric_history(monitor_run.info.run_id, "dashboard/accuracy")
+    # Each window run is one point of the series: same step and timestamp, and params.
+    for w in windows:
+        run = client.get_run(w["run_id"])
+        index = int(run.data.params["window_index"])
+        points = client.get_metric_history(w["run_id"], "drift/share_drifted_columns")
+        assert [(m.step, m.timestamp) for m in points] == [(index, starts[index])]
+        assert run.data.params["window_start"] == w["start"]
+        assert run.data.params["rows"] == str(ROWS_PER_HOUR)
+        assert run.data.params["model_version"] == "1"
+        traffic = client.get_metric_history(w["run_id"], "traffic/rows")
+        assert [(m.step, m.timestamp) for m in traffic] == [(index, starts[index])]
     assert all(m.value >= 0.5 for m in history[DRIFT_FROM_HOUR:])
     assert all(m.value < 0.5 for m in history[:DRIFT_FROM_HOUR])
     # Degradation is estimated (no labels arrived) and charted too.
     assert client.get_metric_history(monitor_run.info.run_id, "degradation/estimated_accuracy")
     window_run = client.get_run(windows[-1]["run_id"])
-    assert window_run.info.run_name == "churn v1 2026-11-26 05:00"
+    assert window_run.info.run_name == "05:00 2026-11-26 churn v1"
+    # The series' two pictures, and the record they are drawn from (every window once).
+    charts = {f.path for f in client.list_artifacts(monitor_run.info.run_id, "charts")}
+    assert {"charts/performance.png", "charts/drift_heatmap.png", "charts/windows.json"} <= charts
+    record = json.loads(
+        mlflow.artifacts.load_text(f"{monitor_run.info.artifact_uri}/charts/windows.json")
+    )
+    assert record["headline"] == "accuracy"
+    assert [w["index"] for w in record["windows"]] == list(range(HOURS))
+    assert all("realised" not in w for w in record["windows"])  # no label arrived
+    assert all(
+        w["estimated_low"] <= w["estimated"] <= w["estimated_high"] for w in record["windows"]
+    )
+    drifted = [w["drifted"]["tenure"] for w in record["windows"]]
+    assert drifted[DRIFT_FROM_HOUR:] == [1.0] * (HOURS - DRIFT_FROM_HOUR)
+    assert result["experiment_url"] == (
+        f"{champion['url']}/#/experiments/{monitor_run.info.experiment_id}"
+        "/runs?workflowType=machine_learning"
+    )
     assert window_run.data.tags["mlflow.parentRunId"] == monitor_run.info.run_id
     assert window_run.data.tags["observe.window.complete"] == "true"
     assert "already paged" in window_run.data.tags["observe.alert.webhook"]
@@ -870,11 +908,13 @@ def _most_drifted(table):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
-    """Headless Chromium on the MLflow UI: the run list, the time series, a window's report."""
+    """Headless Chromium on the MLflow UI, a fresh browser each time: the runs table first,
+    the headline charts first, the series' performance chart, window runs drawn over windows,
+    a window's report."""
     from playwright.sync_api import expect, sync_playwright
 
     # Idempotent: evaluates the windows unless an earlier test already did.
-    mo.monitor(
+    result = mo.monitor(
         "models:/churn@champion",
         champion["logs"],
         window="1h",
@@ -892,6 +932,11 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
         "tags.`observe.role` = 'window'",
         order_by=["tags.`observe.window.start` DESC"],
     )[0]
+    windows = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`mlflow.parentRunId` = '{monitor_run.info.run_id}'",
+    )
+    assert len(windows) == HOURS
     table = json.loads(mlflow.artifacts.load_text(f"{last.info.artifact_uri}/drift_table.json"))
     column = _most_drifted(table)
     assert column == "tenure"  # the shift moved tenure 20 months, spend a third as much
@@ -902,27 +947,74 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
     assert chromium, "The UI test needs Debian's chromium: apt-get install chromium (.ci/run does)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 860})
 
-        page.goto(f"{base}/runs?{ML_VIEW}")
+        def fresh_page():  # a new context: no workflow type remembered from an earlier page
+            return browser.new_context(viewport={"width": 1400, "height": 860}).new_page()
+
+        # The link the monitor hands out opens the runs table, not the GenAI overview.
+        page = fresh_page()
+        page.goto(result.experiment_url)
         _close_assistant(page)
+        expect(page.get_by_role("heading", name="Runs", exact=True)).to_be_visible(timeout=30_000)
+        assert "/runs" in page.url and "workflowType=machine_learning" in page.url
+        expect(page.get_by_text("Traces 0")).to_have_count(0)
         # Unfold the monitor run: its window runs are nested under it.
         page.locator("[role=gridcell]", has_text="churn v1 monitoring").get_by_role(
             "button"
         ).first.click()
         expect(page.get_by_text(last.info.run_name)).to_be_visible(timeout=30_000)
-        expect(page.get_by_text("churn v1 monitoring")).to_be_visible()
         page.screenshot(path=f"{shots}/runs.png")
 
+        # Compare the window runs on the chart view: one point per window, at its index.
+        # Only runs with a window index (and so their monitor run): not the gate's runs.
+        windows_only = urllib.parse.quote("params.window_index LIKE '%'")
+        page.goto(f"{base}/runs?{ML_VIEW}&compareRunsMode=CHART&searchFilter={windows_only}")
+        _close_assistant(page)
+        row = page.locator("[role=row]", has_text="churn v1 monitoring")
+        if not page.get_by_role("link", name=last.info.run_name).count():
+            row.locator("button").first.click()  # unfold: the window runs are nested
+        expect(page.get_by_role("link", name=last.info.run_name)).to_be_visible(timeout=30_000)
+        page.get_by_placeholder("Search metric charts").fill("drift/share_drifted_columns")
+        chart = page.locator(".js-plotly-plot").first
+        expect(chart).to_be_visible(timeout=30_000)
+        names = {r.info.run_name: int(r.data.params["window_index"]) for r in windows}
+        drawn = {}
+        for _ in range(60):  # the chart fills in as the runs' histories arrive
+            traces = chart.evaluate("el => (el.data || []).map(t => [t.name, t.x])")
+            drawn = {name: list(x) for name, x in traces if name in names}
+            if len(drawn) == HOURS:
+                break
+            page.wait_for_timeout(500)
+        assert drawn == {name: [index] for name, index in names.items()}, traces
+        assert sorted(x for (x,) in drawn.values()) == list(range(HOURS))  # a line over windows
+        page.screenshot(path=f"{shots}/compare_windows.png")
+
+        # The monitor run's charts: the headline group (dashboard/) comes first.
+        page = fresh_page()
         page.goto(f"{base}/runs/{monitor_run.info.run_id}/model-metrics?{ML_VIEW}")
         _close_assistant(page)
+        sections = page.get_by_role("figure")  # one per group of charts, in the UI's order
+        expect(sections.first).to_contain_text("dashboard", timeout=30_000)
+        expect(sections.nth(1)).to_contain_text("degradation")
         page.get_by_placeholder("Search metric charts").fill("share_drifted")
         expect(page.get_by_text("share_drifted_columns").first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1500)  # let the chart draw
         page.screenshot(path=f"{shots}/metric_over_time.png")
 
-        page.goto(f"{base}/runs/{monitor_run.info.run_id}")
+        # Its performance chart (realised, estimated with its band, reference, threshold).
+        page.goto(
+            f"{base}/runs/{monitor_run.info.run_id}/artifacts/charts/performance.png?{ML_VIEW}"
+        )
+        _close_assistant(page)
+        image = page.locator("img[alt='charts/performance.png']").first
+        expect(image).to_be_visible(timeout=30_000)
+        assert image.evaluate("i => i.naturalWidth") > 100
+        page.screenshot(path=f"{shots}/performance_chart.png")
+
+        page.goto(f"{base}/runs/{monitor_run.info.run_id}?{ML_VIEW}")
         expect(page.get_by_text("Latest window:").first).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("link", name="performance by window")).to_be_visible()
+        expect(page.get_by_text("**")).to_have_count(0)  # no raw markdown shown
 
         page.goto(f"{base}/runs/{last.info.run_id}/artifacts/drift_report.html?{ML_VIEW}")
         _close_assistant(page)
@@ -931,7 +1023,8 @@ def test_the_mlflow_ui_tells_the_story(champion, tmp_path):
         expect(report.get_by_role("cell", name=column, exact=True).first).to_be_visible()
         page.screenshot(path=f"{shots}/drift_report.png")
         browser.close()
-    assert {"runs.png", "metric_over_time.png", "drift_report.png"} <= set(os.listdir(shots))
+    expected = {"runs.png", "compare_windows.png", "metric_over_time.png", "performance_chart.png"}
+    assert expected | {"drift_report.png"} <= set(os.listdir(shots))
 
 
 def _close_assistant(page):

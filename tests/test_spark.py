@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -380,6 +381,16 @@ def test_monitor_with_the_spark_engine_equals_pandas(spark, tracking_uri, tmp_pa
         for key, value in theirs.metrics.items():
             tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
             assert ours.metrics[key] == pytest.approx(value, rel=1e-9, abs=tolerance), key
+    # The performance chart's record: realised where labels arrived, the estimate and its
+    # band where they did not, whichever engine counted the rows.
+    for result in (by_pandas, by_spark):
+        record = json.loads(
+            mlflow.artifacts.load_text(f"runs:/{result.monitor_run_id}/charts/windows.json")
+        )
+        first, second = record["windows"]
+        assert first["realised"] == pytest.approx(realised.metrics["degradation/accuracy"])
+        assert "estimated" not in first and "realised" not in second
+        assert second["estimated_low"] <= second["estimated"] <= second["estimated_high"]
 
 
 def test_monitor_engine_spark_without_spark_says_how_to_install(monkeypatch, tmp_path):

@@ -27,6 +27,8 @@ class CheckResults:
     metrics: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     degradation_kind: str | None = None
+    # The degradation table's records (value, band, baseline per metric), for the charts.
+    performance: list = field(default_factory=list)
 
 
 def run_checks(
@@ -93,6 +95,8 @@ def _add_degradation(
     try:
         degradation = evaluate_degradation(data, baseline)
         results.metrics.update(degradation.metrics)
+        table = degradation.artifacts.get("degradation_table")
+        results.performance = list(table.content) if table is not None else []
     except MlflowException as exc:  # e.g. no probabilities to estimate from
         results.degradation_kind = None
         results.notes.append(f"degradation: not evaluated: {exc.message}")

@@ -4,9 +4,11 @@ The layout in MLflow (one experiment per registered model, ``<model> monitoring`
 
 - one **monitor run** per model version (``churn v7 monitoring``): every window's
   metrics are logged to it with ``step`` = window index and ``timestamp`` =
-  window end, so its run page draws each metric over time;
+  window start, so its run page draws each metric over time, and it holds the
+  charts of the whole series (:mod:`mlflow_observe.monitoring.series`);
 - one **window run** per window, nested under it (``churn v7 2026-11-27 13:00``),
-  holding that window's report, tables, plots and ``alerts.json``.
+  holding that window's report, tables, plots and ``alerts.json``, its metrics
+  at the same step and timestamp, so *Compare* draws them over windows.
 
 A window is evaluated once: its run gets ``observe.window.complete = true``
 only after everything is logged, and windows with such a run are skipped the
@@ -35,6 +37,7 @@ from mlflow_observe.logs.compaction import compact_logs
 from mlflow_observe.logs.frames import rows_represented
 from mlflow_observe.logs.reader import LogWindowError, iter_log_batches, read_logs
 from mlflow_observe.logs.schema import MODEL_VERSION, TIMESTAMP
+from mlflow_observe.monitoring import series as charts
 from mlflow_observe.monitoring.catalogue import (
     TRAFFIC_ROWS,
     TRAFFIC_ROWS_REPRESENTED,
@@ -49,6 +52,7 @@ from mlflow_observe.monitoring.rules import AlertRule, estimated_twin, worst_lev
 from mlflow_observe.monitoring.runs import (
     create_run,
     default_experiment_name,
+    experiment_url,
     get_or_create_experiment,
     mlflow_user,
     resumed_run,
@@ -69,6 +73,7 @@ from mlflow_observe.monitoring.windows import (
 from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
+from mlflow_observe.tracking.results import metric_position
 
 _logger = logging.getLogger(__name__)
 
@@ -94,6 +99,7 @@ class WindowOutcome:
     level: str | None = None
     notes: list = field(default_factory=list)
     webhook: str | None = None
+    chart_record: dict | None = None  # what the monitor run's charts keep of it
 
     def to_dict(self) -> dict:
         return {
@@ -146,11 +152,17 @@ class MonitorResult:
         """``'nothing to evaluate'`` when no complete window was new, else ``'evaluated'``."""
         return "nothing to evaluate" if not self.windows else EVALUATED
 
+    @property
+    def experiment_url(self) -> str:
+        """The experiment's runs table in the MLflow UI (model-training view)."""
+        return experiment_url(mlflow.get_tracking_uri(), self.experiment_id)
+
     def to_dict(self) -> dict:
         return {
             "model": self.model.uri,
             "status": self.status,
             "experiment_id": self.experiment_id,
+            "experiment_url": self.experiment_url,
             "monitor_run_id": self.monitor_run_id,
             "level": self.level,
             "already_evaluated": self.already_evaluated,
@@ -310,6 +322,7 @@ def monitor(
             routing_key=routing_key,
             timeout=webhook_timeout,
         ),
+        headline=charts.headline_metric(baseline),
     )
     if webhook and context.incidents.pending:  # due since an earlier call: retried first
         context.incidents.deliver()
@@ -356,6 +369,7 @@ def monitor(
                 else:
                     outcomes.append(_evaluate_window(context, current, rows, n_rows, read_notes))
                 bar.update(1)
+    _refresh_charts(context, outcomes)
     client.set_terminated(series.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
     if fleet and outcomes:
         refresh_quietly(model.name, client)
@@ -390,6 +404,7 @@ class _Context:
     seen: dict = field(default_factory=dict)
     traffic_reference: int = DEFAULT_REFERENCE
     incidents: IncidentBook | None = None  # one page per incident, state on the monitor run
+    headline: str | None = None  # the headline performance metric (charts, dashboard/)
 
     @property
     def series_id(self) -> str:
@@ -483,20 +498,25 @@ def _create_monitor_run(client, experiment_id, model: ModelVersionRef, width, lo
     )
 
 
-def _monitor_description(model, width, logs, latest) -> str:
+def _monitor_description(model, width, logs, latest, series_id=None) -> str:
     text = (
-        f"Monitoring of **{model.label}** ({model.uri}) in {format_duration(width)} "
+        f"Monitoring of {model.label} ({model.uri}) in {format_duration(width)} "
         f"windows of the prediction log `{logs}`.\n\n"
-        "Each metric's chart is a time series: step = window index, time = window end. "
+        "Each metric's chart is a time series: step = window index, time = window start; "
+        "the headline metrics are first, under dashboard/. Charts of the whole series: "
+        f"{charts.PERFORMANCE_CHART} (performance by window) and {charts.HEATMAP_CHART} "
+        "(drift by column and window), in this run's artifacts. "
         "Each window is a child run with its `drift_report.html`, tables and `alerts.json`."
     )
     if latest is not None:
         run_id, experiment_id, current, level = latest
         text += (
-            f"\n\n**Latest window:** {current} — alert: {level or 'none'} — "
+            f"\n\nLatest window: {current} — alert: {level or 'none'} — "
             f"[drift report](#/experiments/{experiment_id}/runs/{run_id}/artifacts/"
             f"{REPORT_ARTIFACT}) (run `{run_id}`)"
         )
+        if series_id:
+            text += "\n\nCharts: " + charts.chart_links(experiment_id, series_id)
     return text
 
 
@@ -528,7 +548,8 @@ def _evaluate_window(
     run = create_run(
         client,
         context.experiment_id,
-        f"{model.label} {current.start:%Y-%m-%d %H:%M}",
+        # The time first: the runs table cuts long names, and the time tells windows apart.
+        f"{current.start:%H:%M} {current.start:%Y-%m-%d} {model.label}",
         {
             tags.PARENT_RUN_ID: context.series_id,
             tags.ROLE: tags.ROLE_WINDOW,
@@ -540,15 +561,28 @@ def _evaluate_window(
         },
     )
     run_id = run.info.run_id
+    start_ms = int(current.start.timestamp() * 1000)
     try:
+        client.log_batch(
+            run_id,
+            params=charts.window_params(
+                current, index=step, n_rows=n_rows, model_version=model.version
+            ),
+        )
         # MLflow prints run links to stdout; keep stdout for the caller's output.
-        with contextlib.redirect_stdout(sys.stderr), resumed_run(run_id):
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            resumed_run(run_id),
+            metric_position(step, start_ms),
+        ):
             checks = run_checks(rows, context.baseline, drift_options=context.drift_options)
         checks.metrics[TRAFFIC_ROWS] = float(n_rows)
         checks.metrics.update(_traffic(context, step, n_rows))
         checks.metrics[TRAFFIC_ROWS_REPRESENTED] = rows_represented(rows, n_rows)
         for key in (TRAFFIC_ROWS, TRAFFIC_ROWS_REPRESENTED):
-            client.log_metric(run_id, key, float(checks.metrics[key]), step=step)
+            client.log_metric(
+                run_id, key, float(checks.metrics[key]), timestamp=start_ms, step=step
+            )
         outcomes = context.check_rules(current, checks.metrics)
         outcome = WindowOutcome(
             current,
@@ -563,7 +597,14 @@ def _evaluate_window(
         if context.rules:
             client.log_dict(run_id, _alerts_record(outcome, model), ALERTS_ARTIFACT)
         _log_series_metrics(
-            client, context.series_id, checks.metrics, step, int(current.end.timestamp() * 1000)
+            client,
+            context.series_id,
+            {**charts.dashboard_metrics(checks.metrics, context.headline), **checks.metrics},
+            step,
+            start_ms,
+        )
+        outcome.chart_record = charts.window_record(
+            current, step, checks.metrics, checks.performance, context.headline
         )
         context.remember(step, checks.metrics)
         outcome.webhook = _notify(context, outcome)
@@ -600,7 +641,7 @@ def _skip_window(context: _Context, current: Window, n_rows: int, min_rows: int)
             context.series_id,
             metrics,
             step,
-            int(current.end.timestamp() * 1000),
+            int(current.start.timestamp() * 1000),
         )
     context.remember(step, metrics)
     rules = [r for r in context.rules if r.metric.startswith("traffic/")]
@@ -633,6 +674,24 @@ def _log_series_metrics(client, series_id, metrics, step, timestamp_ms) -> None:
         client.log_batch(series_id, metrics=entries[start : start + 1000])
 
 
+def _refresh_charts(context: _Context, outcomes) -> None:
+    """Redraw the monitor run's charts with this call's evaluated windows (never fails)."""
+    records = [o.chart_record for o in outcomes if o.chart_record]
+    if not records:
+        return
+    try:
+        charts.refresh_charts(
+            context.client,
+            context.series_id,
+            records,
+            headline=context.headline,
+            rules=context.rules,
+            label=context.model.label,
+        )
+    except Exception as exc:  # the windows are logged; a chart is not worth failing for
+        _logger.warning("Could not refresh the charts of run %s: %r", context.series_id, exc)
+
+
 def _alerts_record(outcome: WindowOutcome, model) -> dict:
     return {
         "model": model.uri,
@@ -655,6 +714,7 @@ def _tag_window(context: _Context, outcome: WindowOutcome) -> None:
             context.width,
             context.logs,
             (outcome.run_id, context.experiment_id, outcome.window, outcome.level),
+            context.series_id,
         ),
     }
     if outcome.level:
@@ -679,7 +739,7 @@ def _fired_text(outcome) -> str:
 def _window_description(outcome: WindowOutcome, model) -> str:
     metrics = outcome.metrics
     lines = [
-        f"**{model.label}**, window {outcome.window}: {outcome.n_rows} predictions.",
+        f"{model.label}, window {outcome.window}: {outcome.n_rows} predictions.",
         f"Drifted columns: {int(metrics.get('drift/n_drifted_columns', 0))} of "
         f"{int(metrics.get('drift/n_evaluated_columns', 0))}; "
         f"dataset drift: {'yes' if metrics.get('drift/dataset_drift') else 'no'}. "
@@ -687,7 +747,7 @@ def _window_description(outcome: WindowOutcome, model) -> str:
     ]
     if outcome.level:
         lines.append(
-            f"**Alert ({outcome.level}):** "
+            f"Alert ({outcome.level}): "
             + "; ".join(_fired_text(a) for a in outcome.alerts if a.fired)
         )
     lines += outcome.notes

@@ -23,9 +23,30 @@ def default_experiment_name(model_name: str) -> str:
     return f"{model_name} monitoring"
 
 
-# MLflow 3's UI opens an experiment of this kind on its runs table and charts (the
-# model-training view), not on the GenAI traces overview.
+# MLflow 3's UIs before the workflow switch open an experiment of this kind on its runs
+# table (the model-training view), not on the GenAI traces overview. MLflow 3.17 decides
+# by the browser's workflow type instead: see experiment_url.
 _EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+# The query that makes MLflow 3.17's UI show the model-training view whatever the browser
+# chose before (its default, in a fresh browser, is the GenAI overview).
+ML_VIEW = "workflowType=machine_learning"
+
+
+def experiment_url(tracking_uri: str, experiment_id: str) -> str:
+    """The experiment's runs table in the MLflow UI, in the model-training view.
+
+    A relative ``#/...`` link when the tracking URI is not a server's.
+
+    >>> experiment_url("http://127.0.0.1:5000/", "3")
+    'http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning'
+    >>> experiment_url("sqlite:///mlflow.db", "3")
+    '#/experiments/3/runs?workflowType=machine_learning'
+    """
+    page = f"#/experiments/{experiment_id}/runs?{ML_VIEW}"
+    uri = str(tracking_uri)
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    return page
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:

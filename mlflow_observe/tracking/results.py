@@ -8,6 +8,8 @@ with :func:`log_drift_result` and a degradation result with
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import tempfile
@@ -83,10 +85,41 @@ def time_range_tags(bounds) -> dict:
     return {tags.DATA_FIRST_ROW: bounds[0].isoformat(), tags.DATA_LAST_ROW: bounds[1].isoformat()}
 
 
+# (step, timestamp in ms) for the metrics logged inside ``metric_position``; None: step 0, now.
+_POSITION: contextvars.ContextVar = contextvars.ContextVar("metric_position", default=None)
+
+
+@contextlib.contextmanager
+def metric_position(step: int, timestamp_ms: int):
+    """Log the metrics of the results logged in this block at ``step`` and ``timestamp_ms``.
+
+    The monitor evaluates window ``i`` (starting at ``t``) inside
+    ``metric_position(i, t)``, so a window run's metrics sit at the window's index
+    and start, and MLflow's comparison and chart views draw them over windows.
+
+    Examples
+    --------
+    >>> with metric_position(3, 1_700_000_000_000):
+    ...     _position()
+    (3, 1700000000000)
+    >>> _position()[0]
+    0
+    """
+    token = _POSITION.set((int(step), int(timestamp_ms)))
+    try:
+        yield
+    finally:
+        _POSITION.reset(token)
+
+
+def _position() -> tuple[int, int]:
+    return _POSITION.get() or (0, get_current_time_millis())
+
+
 def log_metrics(client: MlflowClient, run_id: str, metrics: dict) -> None:
-    timestamp = get_current_time_millis()
+    step, timestamp = _position()
     entries = [
-        Metric(key, float(value), timestamp, 0)
+        Metric(key, float(value), timestamp, step)
         for key, value in metrics.items()
         if np.isfinite(value)
     ]
