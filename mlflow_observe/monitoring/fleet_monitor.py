@@ -190,10 +190,11 @@ def monitor_all(
 
     Examples
     --------
-    >>> result = mo.monitor_all(window="1h", alerts=["drift/share_drifted_columns>=0.3"])
-    ... # doctest: +SKIP
-    >>> [(e.model, e.version, e.status, e.level) for e in result.entries]  # doctest: +SKIP
-    [('churn', '3', 'monitored', 'critical'), ('fraud', '1', 'error', None)]
+    With a registry of monitored versions (the tests run this)::
+
+        result = mo.monitor_all(window="1h", alerts=["drift/share_drifted_columns>=0.3"])
+        [(e.model, e.version, e.status, e.level) for e in result.entries]
+        # [('churn', '3', 'monitored', 'critical'), ('fraud', '1', 'error', None)]
     """
     # Usage errors stop everything, before any version is touched.
     rules = [r if isinstance(r, AlertRule) else AlertRule.parse(r) for r in alerts]

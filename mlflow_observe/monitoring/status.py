@@ -48,9 +48,11 @@ def status() -> pd.DataFrame:
 
     Examples
     --------
-    >>> mo.status()  # doctest: +SKIP
-       model version   aliases              last_window  rows_last_day  drift_share ...
-    0  churn       1  champion 2026-11-26 06:00:00+00:00         1440.0     0.666667 ...
+    With a registry of monitored versions (the tests run this)::
+
+        mo.status()
+        #    model version   aliases              last_window  rows_last_day  drift_share ...
+        # 0  churn       1  champion 2026-11-26 06:00:00+00:00         1440.0     0.666667 ...
     """
     return fleet_frame()[COLUMNS]
 

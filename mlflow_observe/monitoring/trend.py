@@ -48,9 +48,11 @@ def trend(model_uri: str, metric: str, *, experiment_name: str | None = None) ->
 
     Examples
     --------
-    >>> mo.trend("models:/churn@champion", "drift/share_drifted_columns")  # doctest: +SKIP
-                  window_start  value     level                        metric
-    0 2026-11-26 00:00:00+00:00   0.00      None  drift/share_drifted_columns
+    With a tracking server that holds monitored windows (the tests run this)::
+
+        mo.trend("models:/churn@champion", "drift/share_drifted_columns")
+        #                window_start  value     level                        metric
+        # 0 2026-11-26 00:00:00+00:00   0.00      None  drift/share_drifted_columns
     """
     client = MlflowClient()
     model = resolve_model_version(model_uri, client)

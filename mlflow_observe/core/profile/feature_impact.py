@@ -214,9 +214,12 @@ def _shap_importance(
         explainer = shap.explainers.Permutation(
             on_matrix, shap.maskers.Independent(background), seed=random_state
         )
-        values = explainer(data[:SHAP_ROWS]).values
-        return {
-            c: float(v) for c, v in zip(numeric, np.mean(np.abs(values), axis=0), strict=True)
-        }, None
+        values = np.abs(explainer(data[:SHAP_ROWS], silent=True).values)
+        # A model that returns NaN on some rows leaves those rows' values undefined.
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.any():
+            return None, "SHAP values are not finite: the model returned no number"
+        means = values[finite].mean(axis=0)
+        return {c: float(v) for c, v in zip(numeric, means, strict=True)}, None
     except Exception as exc:  # optional: permutation importance stands on its own
         return None, f"SHAP failed: {exc!r}"
