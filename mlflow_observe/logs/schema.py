@@ -34,6 +34,8 @@ BOOKKEEPING = (
     LABELED_AT,
 )
 OUTPUT_PREFIXES = (f"{PREDICTION}_", "probability_")
+# A sampled row's feature attributions are logged as ``attribution_<input column>``.
+ATTRIBUTION_PREFIX = "attribution_"
 # An input column with a bookkeeping name is logged under this prefix.
 INPUT_PREFIX = "input_"
 
@@ -79,11 +81,12 @@ def output_frame(outputs, n_rows: int) -> pd.DataFrame:
 def log_bookkeeping_columns(columns) -> list[str]:
     """The columns of a prediction log that are not model inputs.
 
-    >>> log_bookkeeping_columns(["request_id", "age", "probability_1", "timestamp"])
-    ['request_id', 'probability_1', 'timestamp']
+    >>> log_bookkeeping_columns(["request_id", "age", "probability_1", "attribution_age"])
+    ['request_id', 'probability_1', 'attribution_age']
     """
     return [
         c
         for c in columns
-        if c in BOOKKEEPING or (isinstance(c, str) and c.startswith(OUTPUT_PREFIXES))
+        if c in BOOKKEEPING
+        or (isinstance(c, str) and c.startswith((*OUTPUT_PREFIXES, ATTRIBUTION_PREFIX)))
     ]
