@@ -124,7 +124,7 @@ def check_integrity(
                     "cannot be checked.",
                 )
             )
-    known = set(baseline.columns) | set(baseline.excluded)
+    known = set(baseline.columns) | set(baseline.excluded) | set(baseline.input_columns)
     for name in window_columns:
         if name not in known:
             findings.append(

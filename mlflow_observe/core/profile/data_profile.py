@@ -19,6 +19,7 @@ and a sample of vectors (:mod:`~mlflow_observe.core.profile.embedding`).
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import pairwise
 
@@ -854,7 +855,8 @@ def build_profile(
             name: d.reason for name, d in decisions.items() if not d.excluded or name in parts
         },
     }
-    profile.update(data, n_jobs=n_jobs)
+    with counting_reference(profile):
+        profile.update(data, n_jobs=n_jobs)
     if targets is not None and predictions is not None:
         profile.performance = profile_performance(
             data, targets, predictions, as_column_list(probabilities), task, random_state
@@ -1005,6 +1007,20 @@ def unstructured_layout(data, decisions, settings, *, text_columns=True, embeddi
             sample_size=settings.get("embedding_sample_size", EMBEDDING_SAMPLE_SIZE),
         )
     return parts, descriptors
+
+
+@contextmanager
+def counting_reference(profile: DataProfile):
+    """While the reference is counted, its texts' out-of-vocabulary shares leave each text out
+    of the vocabulary it was learned into (see :func:`~mlflow_observe.core.profile.text.text_descriptors`)."""
+    texts = [part for part in profile.unstructured.values() if part.kind == TEXT]
+    for part in texts:
+        part.counting_reference = True
+    try:
+        yield profile
+    finally:
+        for part in texts:
+            part.counting_reference = False
 
 
 def with_descriptors(layout: dict, descriptors: dict, roles) -> dict:

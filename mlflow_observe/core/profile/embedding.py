@@ -85,7 +85,7 @@ class EmbeddingColumnProfile:
     >>> part.dimension, part.count, part.n_missing, part.n_invalid
     (2, 2, 1, 2)
     >>> part.mean.tolist(), part.variance.tolist()
-    ([2.0, 3.0], [1.0, 1.0])
+    ([2.0, 3.0], [2.0, 2.0])
     """
 
     kind = "embedding"

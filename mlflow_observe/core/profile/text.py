@@ -155,7 +155,9 @@ def as_texts(values) -> pd.Series:
     return texts.where(~missing, None)
 
 
-def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.DataFrame:
+def text_descriptors(
+    texts, vocabulary: TextVocabulary | None = None, *, leave_one_out: bool = False
+) -> pd.DataFrame:
     """Per-text descriptors: lengths, sentences, non-letter share, out-of-vocabulary share.
 
     Parameters
@@ -165,6 +167,11 @@ def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.Data
         other values are read as their string form.
     vocabulary : TextVocabulary, optional
         The baseline's vocabulary; without it ``oov_share`` is missing.
+    leave_one_out : bool, default=False
+        The texts are those the vocabulary was learned from: a word counts as
+        known only when another text holds it too (its document frequency is at
+        least 2), so that the reference's out-of-vocabulary shares are measured
+        as a window's are, against a vocabulary learned without the text itself.
 
     Returns
     -------
@@ -204,11 +211,11 @@ def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.Data
     table.loc[rows, "sentence_count"] = sentences
     table.loc[rows, "non_letter_share"] = non_letter
     if vocabulary is not None:
-        table.loc[rows, "oov_share"] = _oov_shares(strings, vocabulary)
+        table.loc[rows, "oov_share"] = _oov_shares(strings, vocabulary, leave_one_out)
     return table
 
 
-def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary) -> np.ndarray:
+def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary, leave_one_out=False) -> np.ndarray:
     from sklearn.feature_extraction.text import CountVectorizer
 
     try:
@@ -218,7 +225,10 @@ def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary) -> np.ndarray:
         return np.full(len(strings), np.nan)
     tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
     words = vocabulary.document_frequency
-    in_vocabulary = [i for i, word in enumerate(counter.get_feature_names_out()) if word in words]
+    least = 2 if leave_one_out else 1
+    in_vocabulary = [
+        i for i, word in enumerate(counter.get_feature_names_out()) if words.get(word, 0) >= least
+    ]
     known = np.asarray(counts[:, in_vocabulary].sum(axis=1), dtype=float).ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tokens > 0, 1 - known / tokens, np.nan)
@@ -257,6 +267,8 @@ class TextColumnProfile:
         self.name = name
         self.vocabulary = vocabulary
         self.sample_size = int(sample_size)
+        # True while the rows the vocabulary was learned from are counted (leave-one-out OOV).
+        self.counting_reference = False
         self.reset()
 
     def reset(self) -> None:
@@ -286,7 +298,7 @@ class TextColumnProfile:
 
     def descriptors(self, texts) -> pd.DataFrame:
         """The descriptors of ``texts``, named ``<column>.<descriptor>``."""
-        table = text_descriptors(texts, self.vocabulary)
+        table = text_descriptors(texts, self.vocabulary, leave_one_out=self.counting_reference)
         table.columns = [descriptor_column(self.name, d) for d in table.columns]
         return table
 
