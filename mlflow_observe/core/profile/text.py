@@ -294,7 +294,9 @@ class TextColumnProfile:
         return part
 
     def empty_like(self) -> TextColumnProfile:
-        return TextColumnProfile(self.name, self.vocabulary, sample_size=self.sample_size)
+        part = TextColumnProfile(self.name, self.vocabulary, sample_size=self.sample_size)
+        part.counting_reference = self.counting_reference  # a Spark partition of the reference
+        return part
 
     def descriptors(self, texts) -> pd.DataFrame:
         """The descriptors of ``texts``, named ``<column>.<descriptor>``."""
