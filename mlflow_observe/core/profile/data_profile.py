@@ -240,10 +240,10 @@ class DataProfile:
         rng = np.random.default_rng(seed if part is None else [*seed, part])
         self.sample.update(frame, rng=rng)
         # Text and embedding samples are uniform over rows, whatever their weights.
-        for name, part in self.unstructured.items():
-            values = part.values_of(frame) if part.kind == EMBEDDING else frame.get(name)
+        for name, piece in self.unstructured.items():
+            values = piece.values_of(frame) if piece.kind == EMBEDDING else frame.get(name)
             if values is not None:
-                part.update(values, rng=rng)
+                piece.update(values, rng=rng)
         if weights is None:
             self.n_rows += len(frame)
             if self.weight_sq is not None:
