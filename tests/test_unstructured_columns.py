@@ -270,3 +270,31 @@ def test_the_evaluator_logs_text_and_embedding_keys_the_table_and_the_report(
     assert rows["review"]["statistics"]["separating_terms"]
     report = open(f"{folder}/drift_report.html").read()
     assert "Text and embedding columns" in report and "mean vectors, Euclidean" in report
+
+
+def test_a_parquet_window_with_list_columns_streams_batch_by_batch(tmp_path, tomatoes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reference = _frame(tomatoes["fresh"].iloc[:1200])
+    reference["doc"] = list(_vectors(1200, dim=5))
+    baseline = mo.build_profile(reference)
+    texts = tomatoes["rotten"].iloc[:900].tolist()
+    table = pa.table(
+        {
+            "review": pa.array(texts, pa.string()),
+            "x": pa.array(np.random.default_rng(1).normal(size=900)),
+            "doc": pa.array(
+                [list(v) for v in _vectors(900, dim=5, seed=4)], pa.list_(pa.float32())
+            ),
+        }
+    )
+    path = tmp_path / "window.parquet"
+    pq.write_table(table, path, row_group_size=200)  # read back in several batches
+    streamed = mo.compare(baseline, str(path))
+    whole = mo.compare(baseline, table.to_pandas())
+    assert streamed.current.unstructured["doc"].count == 900
+    np.testing.assert_allclose(
+        streamed.current.unstructured["doc"].mean, whole.current.unstructured["doc"].mean, rtol=1e-6
+    )
+    assert streamed.drift.column("review").drifted and not streamed.drift.column("doc").drifted
