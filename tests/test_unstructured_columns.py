@@ -19,6 +19,7 @@ from mlflow.tracking import MlflowClient
 
 import mlflow_observe as mo
 from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
+from mlflow_observe.monitoring.catalogue import metric_catalogue
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +90,9 @@ def test_critics_drift_from_plot_summaries_and_rotten_from_fresh_but_not_fresh_f
     assert calm.drift.n_evaluated == 2 and plot.drift.n_evaluated == 2
     assert {c.role for c in plot.drift.columns if c.column.startswith("review.")} == {"descriptor"}
     assert not [f for f in calm.integrity.findings if f.check in ("missing_column", "extra_column")]
+    assert {k for k in plot.metrics() if k.startswith("drift/review")} <= set(
+        metric_catalogue(fresh_baseline)
+    )
     row = next(r for r in rotten.to_records() if r["column"] == "review")
     assert row["metric_key"] == "drift/review/text_domain_auc"
     assert row["statistics"]["separating_terms"][0]["side"] in ("window", "reference")
@@ -155,6 +159,8 @@ def test_a_column_of_vectors_with_a_moved_mean_drifts_by_every_method():
         "drift/doc/drifted",
     ]
     assert set(keys) <= set(moved.metrics()) and set(keys) <= set(calm.metrics())
+    # Alert rules and gate thresholds may name every key a window logs.
+    assert set(keys) <= set(metric_catalogue(baseline))
     assert (
         moved.metrics()["drift/doc/drifted"] == 1.0 and calm.metrics()["drift/doc/drifted"] == 0.0
     )

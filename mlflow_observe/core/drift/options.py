@@ -88,6 +88,12 @@ PROBABILITY = "probability"
 DESCRIPTOR = "descriptor"
 # The statistics of text and embedding columns: decided by their detectors, not by _judge.
 UNSTRUCTURED_METHODS = ("text_domain_auc", "embedding_domain_auc")
+# The other statistics an embedding logs, beside its domain classifier's AUC.
+EMBEDDING_STATISTICS = (
+    "embedding_euclidean_distance",
+    "embedding_cosine_distance",
+    "embedding_share_drifted_components",
+)
 OK, WARNING, DRIFT, SKIPPED = "ok", "warning", "drift", "skipped"
 
 
