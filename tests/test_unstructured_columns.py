@@ -276,6 +276,15 @@ def test_the_evaluator_logs_text_and_embedding_keys_the_table_and_the_report(
     assert rows["review"]["statistics"]["separating_terms"]
     report = open(f"{folder}/drift_report.html").read()
     assert "Text and embedding columns" in report and "mean vectors, Euclidean" in report
+    # A calm window through the Python API: fresh reviews the baseline did not see.
+    calm = _frame(tomatoes["fresh"].iloc[1500:2300], 2)
+    calm["doc"] = list(_vectors(800, dim=8, seed=5))
+    quiet = mo.evaluate_drift(calm, baseline=run.info.run_id)
+    assert (
+        quiet.metrics["drift/review/drifted"] == 0.0 and quiet.metrics["drift/doc/drifted"] == 0.0
+    )
+    assert quiet.metrics["drift/review/text_domain_auc"] < 0.56
+    assert quiet.metrics["drift/dataset_drift"] == 0.0
 
 
 def test_a_parquet_window_with_list_columns_streams_batch_by_batch(tmp_path, tomatoes):
