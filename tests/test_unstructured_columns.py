@@ -129,6 +129,11 @@ def test_text_opt_out_and_awkward_texts():
     row = one.drift.column("note")
     assert row.status == "skipped" and "at least 100 texts" in row.note
     assert "drift/note/text_domain_auc" not in one.metrics()
+    # A window without the text column: one finding for the column, none for its descriptors.
+    lacking = mo.compare(profile, pd.DataFrame({"other": range(300)}))
+    missing = [f.column for f in lacking.integrity.findings if f.check == "missing_column"]
+    assert missing == ["note"]
+    assert lacking.drift.column("note").note == "column missing from the window"
     # Numbers in a text column are read as their text.
     window = pd.DataFrame({"note": pd.Series([3.5, "fine", None] * 100, dtype=object)})
     assert mo.compare(profile, window).drift.column("note").status != "skipped"
@@ -187,6 +192,8 @@ def test_a_correlation_only_change_of_a_declared_group_is_the_classifier_s():
         mo.build_profile(frame(0.0, 200, 0), embeddings={"doc": ["e0", "e9"]})
     lacking = mo.compare(baseline, frame(0.0, 500, 2).drop(columns=["e3"]))
     assert "missing from the window: ['e3']" in lacking.drift.column("doc").note
+    missing = [f.column for f in lacking.integrity.findings if f.check == "missing_column"]
+    assert missing == ["e3"]
 
 
 def test_vectors_of_other_lengths_or_with_nan_are_counted_apart_and_said():
