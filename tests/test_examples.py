@@ -53,6 +53,32 @@ def test_serve_and_monitor_finds_the_shift_in_the_second_half_only(tmp_path):
     assert "200 logged predictions; drifted columns: ['tenure_months']" in lines["second half"]
 
 
+def test_serve_text_and_monitor_finds_the_plot_summaries_only(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "serve_text_and_monitor.py"),
+            "--store",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {
+        line.split(":")[0]: line for line in result.stdout.splitlines() if "logged pred" in line
+    }
+    calm, shifted = lines["critics' snippets"], lines["plot summaries"]
+    assert "300 logged predictions" in calm and "drifted: False" in calm
+    assert "drifted descriptors: none" in calm
+    assert "300 logged predictions" in shifted and "drifted: True" in shifted
+    # Plot summaries tell a story in the third person, reviews speak of "the movie".
+    why = next(line for line in result.stdout.splitlines() if line.strip().startswith("why:"))
+    assert "movie" in why.split("in the reference:")[1]
+
+
 def test_monitor_and_gate_catches_the_afternoon_drift_and_gates(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "monitor_and_gate.py"), "--store", str(tmp_path)],
