@@ -169,10 +169,16 @@ def run_size(size: int, windows: int, reference_rows: int, seed: int, power: boo
     }
 
 
+def use_evidently_venv(venv: Path) -> None:
+    """Run Evidently from ``venv`` (created there on first use) instead of the default."""
+    global EVIDENTLY_VENV, EVIDENTLY_PYTHON
+    EVIDENTLY_VENV, EVIDENTLY_PYTHON = venv, venv / "bin" / "python"
+
+
 def ensure_evidently() -> None:
     if EVIDENTLY_PYTHON.exists():
         return
-    print("creating benchmarks/.venv-evidently (evidently 0.7.23, pandas<3) ...", flush=True)
+    print(f"creating {EVIDENTLY_VENV} (evidently 0.7.23, pandas<3) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
     subprocess.run(
         [str(EVIDENTLY_PYTHON), "-m", "pip", "install", "--quiet"]
@@ -371,6 +377,12 @@ def main() -> None:
     parser.add_argument(
         "--evidently", action="store_true", help="Evidently only, on the same windows"
     )
+    parser.add_argument(
+        "--evidently-venv",
+        type=Path,
+        default=EVIDENTLY_VENV,
+        help="Evidently's virtual environment (default: benchmarks/.venv-evidently)",
+    )
     parser.add_argument("--evidently-windows", type=int, help="default: 60, 10 above 10,000 rows")
     parser.add_argument(
         "--evidently-first",
@@ -390,6 +402,7 @@ def main() -> None:
         evidently_worker(args.evidently_worker)
         return
     if args.evidently:
+        use_evidently_venv(args.evidently_venv)
         ensure_evidently()
         output = peers_file
         for size in args.sizes:
