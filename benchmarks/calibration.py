@@ -332,7 +332,7 @@ def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
         theirs = peer.get(r["size"])
         evidently = (
             f"{theirs['drift_rate']:.0%} | {theirs['any_column_flagged_rate']:.0%} "
-            f"({theirs['windows']} windows)"
+            f"({theirs['windows']} window{'s' if theirs['windows'] != 1 else ''})"
             if theirs and theirs["windows"]
             else "- | -"
         )
