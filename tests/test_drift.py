@@ -342,6 +342,16 @@ def test_report_shows_adjusted_pvalues_and_what_decided():
         comparison, baseline=profile, options=DriftOptions(), baseline_label="x", plots={}
     )
     assert "adjusted p-value" in page and "Benjamini-Hochberg" in page
+    # the rule as applied: Wasserstein counts once past its noise, unless corrected tests guard it
+    assert "past its own sampling noise" in page and "Welch's t-test on the means" in page
+    guarded = render_report(
+        comparison,
+        baseline=profile,
+        options=DriftOptions(dataset_method="bh"),
+        baseline_label="x",
+        plots={},
+    )
+    assert "A distance counts only when" in guarded and "Welch" not in guarded
     adjusted = comparison.drift.column("num_b").pvalue_adjusted
     assert adjusted is not None and f"{adjusted:.4g}" in page
 
