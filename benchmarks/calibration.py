@@ -363,7 +363,8 @@ def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
         for r in powered:
             theirs = peer.get(r["size"])
             counts.append(
-                f"{r['power_windows']}" + (f" ({theirs['power_windows']})" if theirs else "")
+                f"{r['power_windows']}"
+                + (f" ({theirs['power_windows']})" if theirs and theirs["power_windows"] else "")
             )
         lines.append("| shifted windows | " + " | ".join(counts) + " |")
     return "\n".join(lines)
