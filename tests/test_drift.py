@@ -489,6 +489,22 @@ def test_a_distance_carried_by_a_few_far_values_does_not_drift(far):
     assert shifted.drifted and shifted.decided_by == "wasserstein"
 
 
+def test_the_noise_check_reads_finite_values_only():
+    """NaN and infinite values are left out of Welch's moments as of every distribution."""
+    from scipy import stats
+
+    reference = pd.DataFrame({"x": np.random.default_rng(6).normal(0.0, 1.0, 20_000)})
+    values = np.random.default_rng(8).normal(0.0, 1.0, 1010)
+    values[0] = 150.0
+    values[1:6], values[6:11] = np.nan, np.inf
+    column = compare(build_profile(reference), pd.DataFrame({"x": values})).drift.column("x")
+    finite = values[np.isfinite(values)]
+    welch = stats.ttest_ind(finite, reference["x"], equal_var=False).pvalue
+    assert column.n_current == 1000 and column.method == "wasserstein"
+    assert column.statistics["welch"]["pvalue"] == pytest.approx(welch, rel=1e-6)
+    assert column.statistic >= 0.1 and not column.drifted
+
+
 def test_a_distance_warning_needs_its_test_unless_no_guard_is_wanted():
     reference = pd.DataFrame({"x": np.random.default_rng(4).normal(0.0, 1.0, 20_000)})
     window = _outliers(1000, 0.01, 6.0, seed=5)

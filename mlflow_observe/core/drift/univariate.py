@@ -443,6 +443,7 @@ def _moves_the_bulk(result: ColumnDrift, alpha: float) -> bool | None:
         result.statistics[name]["pvalue"]
         for name in ("ks", "welch")
         if result.statistics.get(name, {}).get("pvalue") is not None
+        and np.isfinite(result.statistics[name]["pvalue"])
     ]
     if not pvalues:
         return None
