@@ -131,7 +131,7 @@ def run_size(size: int, windows: int, reference_rows: int, seed: int, power: boo
     detected = {f"{kind} {s}": 0 for s in SHIFTS for kind in SHIFTED}
     detected["category swap"] = 0
     n_power = min(windows, max(windows // 2, 5)) if power else 0
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
     for w in range(windows):
         rng = np.random.default_rng([seed, size, w])
         profile = build_profile(draw(reference_rows, rng), n_jobs=1)
@@ -166,13 +166,22 @@ def run_size(size: int, windows: int, reference_rows: int, seed: int, power: boo
         "power_windows": n_power,
         "detection_rate": {k: v / n_power for k, v in detected.items()} if n_power else {},
         "seconds": round(time.perf_counter() - started, 1),
+        "measured": time.strftime("%Y-%m-%d %H:%M"),
+        # the machine's one-minute load average when the size started and ended
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
+
+
+def use_evidently_venv(venv: Path) -> None:
+    """Run Evidently from ``venv`` (created there on first use) instead of the default."""
+    global EVIDENTLY_VENV, EVIDENTLY_PYTHON
+    EVIDENTLY_VENV, EVIDENTLY_PYTHON = venv, venv / "bin" / "python"
 
 
 def ensure_evidently() -> None:
     if EVIDENTLY_PYTHON.exists():
         return
-    print("creating benchmarks/.venv-evidently (evidently 0.7.23, pandas<3) ...", flush=True)
+    print(f"creating {EVIDENTLY_VENV} (evidently 0.7.23, pandas<3) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
     subprocess.run(
         [str(EVIDENTLY_PYTHON), "-m", "pip", "install", "--quiet"]
@@ -190,12 +199,15 @@ def evidently_size(
     *,
     first: int = 0,
     verdicts: list[dict] | None = None,
+    frames: list[str] | None = None,
 ) -> dict:
     """Evidently's verdicts on windows ``first`` to ``windows - 1`` of ``run_size`` (same
     draws), added to ``verdicts`` (those of the earlier windows, from an earlier run).
 
-    One worker process a window, so that a long run keeps what it has measured:
-    ``save`` (if given) is called with the result so far after every window.
+    One worker process a report, so that a long run keeps what it has measured:
+    ``save`` (if given) is called with the result so far after every report.
+    ``frames`` picks which of a window's frames are reported (default: all of
+    ``calm``, ``shift 0.1``, ``shift 0.25``, ``shift 0.5`` and ``swap``).
     """
     n_power = min(windows, max(windows // 2, 5))
     env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1"}
@@ -204,62 +216,60 @@ def evidently_size(
     for w in range(first, windows):
         with tempfile.TemporaryDirectory() as folder:
             rng = np.random.default_rng([seed, size, w])
-            frames = {"reference": draw(reference_rows, rng), "calm": draw(size, rng)}
+            drawn = {"reference": draw(reference_rows, rng), "calm": draw(size, rng)}
             if w < n_power:
                 for s in SHIFTS:
-                    frames[f"shift {s}"] = draw(size, rng, shift=s)
-                frames["swap"] = draw(size, rng, swap=True)
-            for name, frame in frames.items():
-                frame.to_parquet(Path(folder) / f"{w}-{name}.parquet")
-            del frames
-            (Path(folder) / "jobs.json").write_text(
-                json.dumps(
-                    [
-                        {
-                            "window": w,
-                            "frames": ["reference", "calm"]
-                            + ([f"shift {s}" for s in SHIFTS] + ["swap"] if w < n_power else []),
-                        }
-                    ]
+                    drawn[f"shift {s}"] = draw(size, rng, shift=s)
+                drawn["swap"] = draw(size, rng, swap=True)
+            names = [n for n in drawn if n != "reference" and (frames is None or n in frames)]
+            for name in ["reference"] + names:
+                drawn[name].to_parquet(Path(folder) / f"{w}-{name}.parquet")
+            del drawn
+            for name in names:
+                jobs = [{"window": w, "frames": ["reference", name]}]
+                (Path(folder) / "jobs.json").write_text(json.dumps(jobs))
+                done = subprocess.run(
+                    [str(EVIDENTLY_PYTHON), __file__, "--evidently-worker", folder],
+                    check=False,
+                    capture_output=True,
+                    text=True,
+                    env=env,
                 )
-            )
-            done = subprocess.run(
-                [str(EVIDENTLY_PYTHON), __file__, "--evidently-worker", folder],
-                check=False,
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-3000:])
-        verdicts += json.loads(done.stdout.strip().splitlines()[-1])
-        result = _evidently_result(size, verdicts)
-        if save is not None:
-            save(result)
+                if done.returncode != 0:
+                    raise RuntimeError(done.stderr[-3000:])
+                verdicts += json.loads(done.stdout.strip().splitlines()[-1])
+                result = _evidently_result(size, verdicts)
+                if save is not None:
+                    save(result)
     return result
 
 
 def _evidently_result(size: int, verdicts: list[dict]) -> dict:
     calm = [v for v in verdicts if v["frame"] == "calm"]
-    n_power = sum(v["frame"] == "swap" for v in verdicts)
-    detected = {f"{kind} {s}": 0 for s in SHIFTS for kind in SHIFTED}
-    detected["category swap"] = 0
-    for v in verdicts:
-        if v["frame"].startswith("shift"):
-            s = float(v["frame"].split()[1])
-            for kind, column in SHIFTED.items():
-                detected[f"{kind} {s}"] += column in v["drifted"]
-        elif v["frame"] == "swap":
-            detected["category swap"] += SWAPPED in v["drifted"]
+    frames = {f"{kind} {s}": f"shift {s}" for s in SHIFTS for kind in SHIFTED}
+    frames["category swap"] = "swap"
+    detected, reported = {}, {}
+    for key, frame in frames.items():
+        kind = key.rsplit(" ", 1)[0] if key != "category swap" else None
+        column = SWAPPED if kind is None else SHIFTED[kind]
+        seen = [v for v in verdicts if v["frame"] == frame]
+        if seen:
+            reported[key] = len(seen)
+            detected[key] = sum(column in v["drifted"] for v in seen) / len(seen)
     windows = len(calm)
     return {
         "size": size,
         "windows": windows,
-        "drift_rate": sum(v["dataset_drift"] for v in calm) / windows,
-        "any_column_flagged_rate": sum(bool(v["drifted"]) for v in calm) / windows,
-        "column_flag_rate": sum(len(v["drifted"]) for v in calm) / (windows * 25),
-        "power_windows": n_power,
-        "detection_rate": {k: n / n_power for k, n in detected.items()} if n_power else {},
+        "drift_rate": sum(v["dataset_drift"] for v in calm) / windows if windows else None,
+        "any_column_flagged_rate": sum(bool(v["drifted"]) for v in calm) / windows
+        if windows
+        else None,
+        "column_flag_rate": sum(len(v["drifted"]) for v in calm) / (windows * 25)
+        if windows
+        else None,
+        "power_windows": len({v["window"] for v in verdicts if v["frame"] != "calm"}),
+        "detection_rate": detected,
+        "detection_windows": reported,
         "seconds_per_report": round(sum(v["seconds"] for v in verdicts) / len(verdicts), 1),
         "measured": time.strftime("%Y-%m-%d"),
         "verdicts": verdicts,
@@ -322,8 +332,8 @@ def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
         theirs = peer.get(r["size"])
         evidently = (
             f"{theirs['drift_rate']:.0%} | {theirs['any_column_flagged_rate']:.0%} "
-            f"({theirs['windows']} windows)"
-            if theirs
+            f"({theirs['windows']} window{'s' if theirs['windows'] != 1 else ''})"
+            if theirs and theirs["windows"]
             else "- | -"
         )
         lines.append(
@@ -344,7 +354,7 @@ def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
             for r in powered:
                 cell = f"{r['detection_rate'][key]:.0%}"
                 theirs = peer.get(r["size"])
-                if theirs and theirs["detection_rate"]:
+                if theirs and key in theirs["detection_rate"]:
                     cell += f" ({theirs['detection_rate'][key]:.0%})"
                 cells.append(cell)
             lines.append(f"| {key.replace('_', '-')} sd | " + " | ".join(cells) + " |")
@@ -353,7 +363,8 @@ def markdown(results: list[dict], peers: list[dict] | None = None) -> str:
         for r in powered:
             theirs = peer.get(r["size"])
             counts.append(
-                f"{r['power_windows']}" + (f" ({theirs['power_windows']})" if theirs else "")
+                f"{r['power_windows']}"
+                + (f" ({theirs['power_windows']})" if theirs and theirs["power_windows"] else "")
             )
         lines.append("| shifted windows | " + " | ".join(counts) + " |")
     return "\n".join(lines)
@@ -371,12 +382,24 @@ def main() -> None:
     parser.add_argument(
         "--evidently", action="store_true", help="Evidently only, on the same windows"
     )
+    parser.add_argument(
+        "--evidently-venv",
+        type=Path,
+        default=EVIDENTLY_VENV,
+        help="Evidently's virtual environment (default: benchmarks/.venv-evidently)",
+    )
     parser.add_argument("--evidently-windows", type=int, help="default: 60, 10 above 10,000 rows")
     parser.add_argument(
         "--evidently-first",
         type=int,
         default=0,
         help="start at this window, keeping the stored verdicts of the earlier ones",
+    )
+    parser.add_argument(
+        "--evidently-frames",
+        nargs="+",
+        choices=["calm"] + [f"shift {s}" for s in SHIFTS] + ["swap"],
+        help="only these frames of each window (default: all)",
     )
     parser.add_argument("--evidently-worker", help=argparse.SUPPRESS)
     parser.add_argument("--tables", action="store_true", help="print the tables of --output")
@@ -390,6 +413,7 @@ def main() -> None:
         evidently_worker(args.evidently_worker)
         return
     if args.evidently:
+        use_evidently_venv(args.evidently_venv)
         ensure_evidently()
         output = peers_file
         for size in args.sizes:
@@ -412,6 +436,7 @@ def main() -> None:
                 save,
                 first=args.evidently_first,
                 verdicts=verdicts,
+                frames=args.evidently_frames,
             )
         return
     sizes = [s for s in args.sizes if s <= 10_000] if args.quick else args.sizes

@@ -342,6 +342,16 @@ def test_report_shows_adjusted_pvalues_and_what_decided():
         comparison, baseline=profile, options=DriftOptions(), baseline_label="x", plots={}
     )
     assert "adjusted p-value" in page and "Benjamini-Hochberg" in page
+    # the rule as applied: Wasserstein counts once past its noise, unless corrected tests guard it
+    assert "past its own sampling noise" in page and "Welch's t-test on the means" in page
+    guarded = render_report(
+        comparison,
+        baseline=profile,
+        options=DriftOptions(dataset_method="bh"),
+        baseline_label="x",
+        plots={},
+    )
+    assert "A distance counts only when" in guarded and "Welch" not in guarded
     adjusted = comparison.drift.column("num_b").pvalue_adjusted
     assert adjusted is not None and f"{adjusted:.4g}" in page
 
@@ -428,6 +438,10 @@ def test_wasserstein_decides_alone_by_default_and_js_needs_its_test():
     assert auto.statistic >= 0.1
     assert auto.statistics["ks"]["pvalue"] > 0.05  # the test cannot tell it from chance
     assert auto.drifted and auto.decided_by == "wasserstein" and auto.status == "drift"
+    # 2% of the values 6 sd away move the mean: Welch's t-test sees the bulk move.
+    expected_welch = stats.ttest_ind(window["x"], reference["x"], equal_var=False).pvalue
+    assert auto.statistics["welch"]["pvalue"] == pytest.approx(expected_welch, rel=1e-6)
+    assert expected_welch < 0.05 and "Welch's t-test on the means rejects" in auto.note
     assert not guarded.drifted and guarded.decided_by == "wasserstein+ks"
     assert "does not reject" in guarded.note
 
@@ -446,6 +460,49 @@ def test_wasserstein_decides_alone_by_default_and_js_needs_its_test():
     assert auto.pvalue > 0.05
     assert not auto.drifted and auto.status == "ok" and auto.decided_by == "js+chi2"
     assert alone.drifted
+
+
+@pytest.mark.parametrize("far", [1, 3])
+def test_a_distance_carried_by_a_few_far_values_does_not_drift(far):
+    """On a long tail a few values far out carry the Wasserstein distance past its
+    threshold on calm data (each moves it by x / n): neither the Kolmogorov-Smirnov
+    test nor Welch's t-test on the means rejects, so the column does not drift."""
+    from scipy import stats
+
+    reference = pd.DataFrame({"x": np.random.default_rng(6).normal(0.0, 1.0, 20_000)})
+    values = np.random.default_rng(8).normal(0.0, 1.0, 1000)
+    values[:far] = 150.0 / far  # the same distance, from 1 or 3 values
+    window = pd.DataFrame({"x": values})
+    profile = build_profile(reference)
+    auto = compare(profile, window).drift.column("x")
+    alone = compare(profile, window, DriftOptions(require_significance=False)).drift.column("x")
+    assert auto.method == "wasserstein" and auto.statistic >= 0.1
+    assert auto.statistics["ks"]["pvalue"] >= 0.05
+    welch = stats.ttest_ind(window["x"], reference["x"], equal_var=False).pvalue
+    assert auto.statistics["welch"]["pvalue"] == pytest.approx(welch, rel=1e-6) and welch >= 0.05
+    assert not auto.drifted and auto.status == "ok" and auto.decided_by == "wasserstein"
+    assert "neither the ks test" in auto.note and "few values far from the rest" in auto.note
+    assert alone.drifted and alone.status == "drift"  # as in other tools: the distance alone
+    # A shift of the bulk past the threshold drifts, whatever the tail.
+    bulk = np.random.default_rng(9).normal(0.15, 1.0, 1000)
+    shifted = compare(profile, pd.DataFrame({"x": bulk})).drift.column("x")
+    assert shifted.drifted and shifted.decided_by == "wasserstein"
+
+
+def test_the_noise_check_reads_finite_values_only():
+    """NaN and infinite values are left out of Welch's moments as of every distribution."""
+    from scipy import stats
+
+    reference = pd.DataFrame({"x": np.random.default_rng(6).normal(0.0, 1.0, 20_000)})
+    values = np.random.default_rng(8).normal(0.0, 1.0, 1010)
+    values[0] = 150.0
+    values[1:6], values[6:11] = np.nan, np.inf
+    column = compare(build_profile(reference), pd.DataFrame({"x": values})).drift.column("x")
+    finite = values[np.isfinite(values)]
+    welch = stats.ttest_ind(finite, reference["x"], equal_var=False).pvalue
+    assert column.n_current == 1000 and column.method == "wasserstein"
+    assert column.statistics["welch"]["pvalue"] == pytest.approx(welch, rel=1e-6)
+    assert column.statistic >= 0.1 and not column.drifted
 
 
 def test_a_distance_warning_needs_its_test_unless_no_guard_is_wanted():

@@ -1,9 +1,11 @@
 """Statistics checked against SciPy and hand-worked examples."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -20,6 +22,7 @@ from mlflow_observe.core.stats import (
     psi,
     wasserstein_binned,
     wasserstein_exact,
+    welch_ttest,
 )
 
 
@@ -89,6 +92,53 @@ def test_wasserstein_binned_within_bound_of_scipy(seed, shift, scale, n):
 def test_wasserstein_exact_is_scipy():
     a, b = [0.0, 1.0, 3.0], [5.0, 6.0, 8.0]
     assert wasserstein_exact(a, b).statistic == stats.wasserstein_distance(a, b) == 5.0
+
+
+def _moments(values):
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=0)), len(values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_reference=st.integers(2, 3000),
+    n_current=st.integers(2, 3000),
+    shift=st.floats(-1.0, 1.0),
+    tail=st.sampled_from(["normal", "lognormal2", "zero_inflated"]),
+)
+def test_welch_ttest_from_moments_is_scipy(seed, n_reference, n_current, shift, tail):
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        if tail == "normal":
+            return rng.normal(0.0, 1.0, n)
+        if tail == "lognormal2":
+            return np.exp(rng.normal(0.0, 2.0, n))
+        return np.where(rng.random(n) < 0.6, 0.0, rng.exponential(10.0, n))
+
+    reference, current = draw(n_reference), draw(n_current) + shift
+    assume(np.ptp(reference) > 0 and np.ptp(current) > 0)  # constant sides: the next test
+    expected = stats.ttest_ind(current, reference, equal_var=False)
+    got = welch_ttest(_moments(reference), _moments(current))
+    assert got.statistic == pytest.approx(expected.statistic, rel=1e-7, abs=1e-9)
+    assert got.pvalue == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-12)
+
+
+def test_welch_ttest_on_constant_sides_and_bad_sizes():
+    assert welch_ttest((1.0, 0.0, 10), (1.0, 0.0, 20)).pvalue == 1.0
+    assert welch_ttest((1.0, 0.0, 10), (2.0, 0.0, 20)).pvalue == 0.0
+    # one constant side: the other's variance alone, as scipy
+    current = np.array([0.0, 1.0, 2.0, 4.0])
+    with warnings.catch_warnings():  # scipy warns of the constant side
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = stats.ttest_ind(current, np.ones(5), equal_var=False)
+    got = welch_ttest((1.0, 0.0, 5), _moments(current))
+    assert got.pvalue == pytest.approx(expected.pvalue, rel=1e-9)
+    with pytest.raises(ValueError, match="at least 2 values a side"):
+        welch_ttest((0.0, 1.0, 1), (0.0, 1.0, 10))
+    with pytest.raises(ValueError, match="finite and > 0"):
+        welch_ttest((0.0, 1.0, np.nan), (0.0, 1.0, 10))
 
 
 def test_psi_worked_example():

@@ -502,7 +502,13 @@ def _rules(options) -> str:
     )
     guard = (
         f" {guarded} only when the column's adjusted p-value is also below {options.alpha:g}"
-        + ("." if options.guards("wasserstein") else "; the Wasserstein distance decides alone.")
+        + (
+            "."
+            if options.guards("wasserstein")
+            else "; the Wasserstein distance counts once past its own sampling noise (the "
+            f"Kolmogorov-Smirnov test or Welch's t-test on the means below {options.alpha:g}, "
+            "uncorrected)."
+        )
         if guarded
         else ""
     )

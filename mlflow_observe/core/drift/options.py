@@ -23,10 +23,13 @@ by a distance drifts when the distance reaches its threshold and, for the
 Jensen-Shannon distance and PSI (``require_significance='auto'``, the default),
 its adjusted p-value is also below ``alpha``: their noise on calm data grows
 with the number of categories, so a distance alone could false-alarm. The
-normalised Wasserstein distance decides alone, as in Evidently: from 1000
-values a side its calm-data noise stays well below 0.1, and the
+normalised Wasserstein distance decides without the corrected test, as in
+Evidently: from 1000 values a side its calm-data noise stays below 0.1, and the
 Kolmogorov-Smirnov test that would guard it is weak on what it sees best, a
-shift of an integer column or of a long tail's scale.
+shift of an integer column or of a long tail's scale. It only has to be past
+its own sampling noise: on a long tail a few values far out can carry it past
+the threshold on calm data, so it drifts when the Kolmogorov-Smirnov test or
+Welch's t-test on the means rejects at ``alpha`` (each on its own, uncorrected).
 
 Every column can have its own method and threshold. The dataset drifts when the
 share of drifted feature columns is at least ``drift_share`` (0.5), or, with
@@ -135,9 +138,11 @@ class DriftOptions:
         rejects (adjusted p-value below ``alpha``). True: every distance;
         'auto': the Jensen-Shannon distance and PSI, and the normalised
         Wasserstein distance only with ``dataset_method='bh'`` or
-        ``'bonferroni'`` (otherwise it decides alone); False: no distance, as in
-        other tools. Unless False, a distance's warning also needs the
-        adjusted p-value below ``alpha``.
+        ``'bonferroni'`` (otherwise it needs only the Kolmogorov-Smirnov test
+        or Welch's t-test on the means to reject at ``alpha``, uncorrected: a
+        distance carried by a few far values does not drift); False: no
+        distance, as in other tools. Unless False, a distance's warning also
+        needs the adjusted p-value below ``alpha``.
     warning_ratio : float, default=0.5
         A distance at this fraction of its threshold (see
         ``require_significance``), or an adjusted p-value below

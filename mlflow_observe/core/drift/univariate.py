@@ -48,6 +48,7 @@ from mlflow_observe.core.stats import (
     psi,
     wasserstein_binned,
     wasserstein_exact,
+    welch_ttest,
 )
 
 
@@ -394,18 +395,31 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
         warning = adjusted < threshold / ratio
     else:
         rejects = adjusted is not None and adjusted < options.alpha
+        bulk = None
         if options.guards(str(result.method)):
             significant = rejects
             decided_by = f"{result.method}+{result.test}"
+        elif result.method == "wasserstein" and options.require_significance == "auto":
+            # The distance decides, once past its sampling noise (see _moves_the_bulk).
+            bulk = _moves_the_bulk(result, options.alpha)
+            significant = bulk is not False
         else:
             significant = True
-            decided_by = str(result.method)
         # A warning at half the threshold is within a distance's calm-data noise on
         # windows of about 1000 rows: it needs the test too, unless no guard is wanted.
         suggestive = rejects if options.require_significance is not False else True
         drifted = value >= threshold and significant
         warning = value >= threshold * ratio and suggestive
-        if value >= threshold and not significant:
+        if value >= threshold and bulk is False:
+            note = (
+                f"{result.method} {value:.3g} is past its threshold {threshold:g}, but neither "
+                f"the {result.test} test (p-value {_pvalue(result, 'ks')}) nor Welch's "
+                f"t-test on the means (p-value {_pvalue(result, 'welch')}) rejects at "
+                f"{options.alpha:g}: the distance rests on a few values far from the rest "
+                "(out-of-range values are integrity findings)"
+            )
+            result = replace(result, note=note)
+        elif value >= threshold and not significant:
             note = (
                 f"{result.method} {value:.3g} is past its threshold {threshold:g}, but the "
                 f"{result.test} test does not reject (adjusted p-value {adjusted:.3g} >= "
@@ -419,6 +433,10 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
                 f"{adjusted:.3g} >= {options.alpha:g}): the change is in few values or in a "
                 "long tail (out-of-range values are integrity findings)"
             )
+            if bulk:
+                note += (
+                    f"; Welch's t-test on the means rejects (p-value {_pvalue(result, 'welch')})"
+                )
             result = replace(result, note=note)
     status = DRIFT if drifted else WARNING if warning else OK
     return replace(
@@ -428,6 +446,31 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
         pvalue_adjusted=None if adjusted is None else float(adjusted),
         decided_by=decided_by,
     )
+
+
+def _moves_the_bulk(result: ColumnDrift, alpha: float) -> bool | None:
+    """Whether the Kolmogorov-Smirnov test or Welch's t-test on the means rejects at ``alpha``.
+
+    Each on its own, uncorrected: the threshold, not the tests, bounds how often a
+    calm column's distance reaches it. On a long tail a few values far out can
+    carry the distance past it (one value at ``x`` moves it by ``x / n``), and
+    neither test then rejects: the KS statistic moves by ``1 / n``, Welch's ``t``
+    by about 1 whatever ``x``. None when neither p-value is known.
+    """
+    pvalues = [
+        result.statistics[name]["pvalue"]
+        for name in ("ks", "welch")
+        if result.statistics.get(name, {}).get("pvalue") is not None
+        and np.isfinite(result.statistics[name]["pvalue"])
+    ]
+    if not pvalues:
+        return None
+    return bool(min(pvalues) < alpha)
+
+
+def _pvalue(result: ColumnDrift, name: str) -> str:
+    value = result.statistics.get(name, {}).get("pvalue")
+    return "unknown" if value is None else f"{value:.3g}"
 
 
 def _sample_values(profile: DataProfile, name: str) -> np.ndarray:
@@ -471,12 +514,19 @@ def _numeric_statistics(
         error_bound=float(raw.error_bound / norm),
     )
     coarse_ref, coarse_cur = reference.coarse_counts(), current.coarse_counts()
-    return {
+    statistics = {
         "ks": ks,
         "wasserstein": wasserstein,
         "psi": psi(coarse_ref, coarse_cur),
         "js": jensen_shannon(coarse_ref, coarse_cur),
     }
+    if reference.n_effective >= 2 and current.n_effective >= 2:
+        # Whether the distance rests on the bulk or on a few far values (see _judge).
+        statistics["welch"] = welch_ttest(
+            (reference.mean, reference.std, reference.n_effective),
+            (current.mean, current.std, current.n_effective),
+        )
+    return statistics
 
 
 def _effective_sizes(current) -> dict:

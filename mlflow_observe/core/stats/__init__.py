@@ -12,6 +12,7 @@ from mlflow_observe.core.stats.numeric import (
     ks_exact,
     wasserstein_binned,
     wasserstein_exact,
+    welch_ttest,
 )
 from mlflow_observe.core.stats.result import StatisticResult
 
@@ -27,4 +28,5 @@ __all__ = [
     "psi",
     "wasserstein_binned",
     "wasserstein_exact",
+    "welch_ttest",
 ]
