@@ -18,12 +18,19 @@ import pandas as pd
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.drift.segments import SegmentCounter
 from mlflow_observe.core.drift.window import WindowComparison, compare_counted
+from mlflow_observe.core.explain import (
+    AttributionSkipped,
+    ImportanceCounter,
+    attribution_drift,
+)
+from mlflow_observe.core.explain.attribute import attribute, importance_rows
 from mlflow_observe.core.profile import data_profile
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.progress import progress_bar
 from mlflow_observe.engines import is_spark_dataframe
 from mlflow_observe.inputs import as_window
 from mlflow_observe.logs.frames import row_weights
+from mlflow_observe.logs.schema import ATTRIBUTION_PREFIX
 
 
 def compare(
@@ -36,6 +43,7 @@ def compare(
     predict=None,
     progress: bool | None = None,
     weights: str | None = None,
+    explain_model=None,
 ) -> WindowComparison:
     """Compare ``data`` (a production window) with ``baseline``.
 
@@ -67,6 +75,13 @@ def compare(
         many times, and the column itself is not compared. Weights must be finite
         and > 0 (a null weight counts as 1). A window whose weights are all 1 is
         counted exactly as without them. The Spark engine sums them on the cluster.
+    explain_model : model, optional
+        A model (``predict_proba`` or ``predict``, or a callable) that attributes the
+        window's row sample when the window logged no attributions. Attribution
+        drift needs a baseline that recorded its global importance; a window's
+        ``attribution_<column>`` columns (the prediction log's sampled
+        attributions) are never counted as features and, when present, are what
+        attribution drift compares (see :func:`attribution_part`).
 
     Returns
     -------
@@ -101,8 +116,10 @@ def compare(
         else None
     )
     columns: dict = {}  # every column seen, in order of appearance
+    attributions = ImportanceCounter()
     parts = progress_bar(_parts(data, chunk_size), enabled=progress, desc="counting")
     for part in parts:
+        part = _split_attributions(part, attributions)
         part_weights = row_weights(part, weights)
         if weights is not None and weights in part.columns:
             part = part.drop(columns=[weights])
@@ -111,9 +128,118 @@ def compare(
             current.update(part, weights=part_weights, n_jobs=n_jobs)
             if segments is not None:
                 segments.update(part, weights=part_weights)
-    return compare_window(
+    comparison = compare_window(
         baseline, current, list(columns), options, segments=segments, predict=predict
     )
+    part = attribution_part(baseline, current, attributions, options, explain_model)
+    return comparison if part is None else replace(comparison, attribution=part)
+
+
+def with_attributions(prepared: pd.DataFrame, logged: pd.DataFrame) -> pd.DataFrame:
+    """``prepared`` (a log part as the baseline sees it) with ``logged``'s attribution columns.
+
+    Preparing a log part drops its bookkeeping columns, the logged attributions
+    among them; attribution drift reads them back from here.
+    """
+    kept = [
+        c
+        for c in logged.columns
+        if isinstance(c, str) and c.startswith(ATTRIBUTION_PREFIX) and c not in prepared.columns
+    ]
+    if not kept:
+        return prepared
+    return prepared.assign(**{c: logged[c].to_numpy() for c in kept})
+
+
+def _split_attributions(part: pd.DataFrame, counter: ImportanceCounter) -> pd.DataFrame:
+    """Count a part's ``attribution_<column>`` columns and hand back the rest."""
+    logged = [c for c in part.columns if isinstance(c, str) and c.startswith(ATTRIBUTION_PREFIX)]
+    if not logged:
+        return part
+    values = part[logged]
+    counter.update(values.set_axis([c[len(ATTRIBUTION_PREFIX) :] for c in logged], axis=1))
+    return part.drop(columns=logged)
+
+
+def attribution_part(
+    baseline: DataProfile,
+    current: DataProfile,
+    logged: ImportanceCounter,
+    options: DriftOptions,
+    model=None,
+):
+    """Attribution drift of a window, or why it was skipped; None when nothing asks for it.
+
+    The window's global importance comes from its logged attributions when it has
+    any, else from ``model`` on the window's row sample (at most 1,000 rows with
+    the tree explainer, 200 with sampled Shapley values, against the baseline's
+    row sample as background). It is compared with the baseline's (see
+    :func:`~mlflow_observe.core.explain.attribution_drift`) over the features the
+    baseline attributed.
+    """
+    impact = baseline.impact
+    recorded = impact.attribution if impact is not None else None
+    if not recorded:
+        if logged.n_rows:
+            return AttributionSkipped(
+                "the baseline recorded no global importance: record it with a model "
+                "(log_baseline(..., model=...) or mlflow_observe.log_model)",
+                logged.n_rows,
+            )
+        return None
+    features = list(recorded)
+    source, method = "logged", None
+    counter = logged
+    if logged.n_rows == 0:
+        if model is None:
+            return None
+        source = "computed"
+        try:
+            counter, method = _window_importance(baseline, current, features, model)
+        except Exception as exc:  # a model that cannot run on the sample: said, not fatal
+            return AttributionSkipped(f"attributions failed on the window's sample: {exc!r}")
+    if counter.n_rows < options.attribution_min_rows:
+        return AttributionSkipped(
+            f"{counter.n_rows} attributed rows, fewer than attribution_min_rows="
+            f"{options.attribution_min_rows}",
+            counter.n_rows,
+        )
+    window = counter.importance()
+    return attribution_drift(
+        recorded,
+        {f: window.get(f, 0.0) for f in features},
+        threshold=options.attribution_threshold,
+        max_share_change=options.attribution_max_share_change,
+        n_reference=impact.attribution_rows or None,
+        n_current=counter.n_rows,
+        source=source,
+        method=method or impact.attribution_method,
+    )
+
+
+def _window_importance(baseline, current, features, model):
+    """The window's global importance from ``model`` on its row sample."""
+    inputs = [c for c in baseline.feature_names if c in features]
+    rows = _sample_frame(current, inputs)
+    background = _sample_frame(baseline, inputs)
+    for column, dtype in rows.dtypes.items():
+        try:
+            background[column] = background[column].astype(dtype)
+        except (TypeError, ValueError):
+            pass  # left as recorded: the model sees what the baseline saw
+    counter = ImportanceCounter()
+    if rows.empty or background.empty:
+        return counter, None
+    random_state = baseline.settings.get("random_state", 0)
+    attributions = attribute(
+        model, rows, background, max_rows=importance_rows(model), random_state=random_state
+    )
+    counter.update(attributions.values)
+    return counter, attributions.method
+
+
+def _sample_frame(profile: DataProfile, columns) -> pd.DataFrame:
+    return pd.DataFrame({c: profile.sample.values(c) for c in columns}).infer_objects()
 
 
 def compare_window(

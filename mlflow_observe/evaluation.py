@@ -69,7 +69,7 @@ def _is_stream(data) -> bool:
 
 def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
-    from mlflow_observe.comparison import compare
+    from mlflow_observe.comparison import compare, with_attributions
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
 
@@ -83,7 +83,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
             found = timestamp_bounds(frame)
             if found:
                 bounds.extend(found)
-            yield prepare_window_part(
+            prepared = prepare_window_part(
                 frame,
                 profile,
                 predictions=predictions
@@ -92,6 +92,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 or next((c for c in (profile.targets, LABEL) if c in frame.columns), None),
                 keep_weights=True,
             )
+            yield with_attributions(prepared, frame)
 
     comparison = compare(
         profile,

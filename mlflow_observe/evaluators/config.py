@@ -16,6 +16,7 @@ DRIFT_EVALUATOR_KEYS = {
     "col_mapping",
     "log_plots",
     "progress",
+    "attribution_model",
 }
 DEGRADATION_EVALUATOR_KEYS = {
     "baseline",

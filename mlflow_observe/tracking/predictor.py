@@ -8,14 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.explain import ImportanceCounter
-from mlflow_observe.core.explain.attribute import attribute, is_tree_model
+from mlflow_observe.core.explain.attribute import attribute, importance_rows
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.profile.feature_impact import feature_impact
-
-# Baseline rows attributed for the global importance: the tree explainer is cheap, the
-# sampled method costs rows x 8 orderings x 20 background rows x (features + 1) predictions.
-TREE_ROWS = 1000
-SAMPLED_ROWS = 200
 
 
 def as_predict(model):
@@ -125,10 +120,9 @@ def baseline_importance(model, inputs: pd.DataFrame, features, *, random_state: 
         return None, "no feature columns to attribute"
     rng = np.random.default_rng(random_state)
     background = inputs.iloc[rng.choice(len(inputs), min(len(inputs), 100), replace=False)]
-    limit = TREE_ROWS if is_tree_model(model) else SAMPLED_ROWS
     try:
         attributions = attribute(
-            model, inputs, background, max_rows=limit, random_state=random_state
+            model, inputs, background, max_rows=importance_rows(model), random_state=random_state
         )
     except Exception as exc:  # optional: feature impact stands on its own
         return None, f"attributions failed: {exc!r}"

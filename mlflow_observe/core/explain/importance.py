@@ -161,6 +161,41 @@ class AttributionDriftResult:
         ]
 
 
+@dataclass(frozen=True)
+class AttributionSkipped:
+    """Attribution drift not measured on a window, and why (no metric: a number or nothing)."""
+
+    reason: str
+    n_current: int = 0
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def to_records(self) -> list[dict]:
+        """The drift table's row, ``status`` ``'skipped'`` with the reason as its note."""
+        return [
+            {
+                "column": "attribution",
+                "metric_name": "attribution",
+                "role": "attribution",
+                "kind": "attribution",
+                "method": "ndcg",
+                "exact": None,
+                "pvalue_adjusted": None,
+                "statistics": {},
+                "statistic": None,
+                "pvalue": None,
+                "threshold": None,
+                "drifted": False,
+                "status": "skipped",
+                "n_reference": None,
+                "n_current": self.n_current,
+                "note": self.reason,
+                "metric_key": None,
+            }
+        ]
+
+
 def _ranked(share: dict) -> list[str]:
     return [k for k, _ in sorted(share.items(), key=lambda item: (-item[1], item[0]))]
 
