@@ -45,6 +45,9 @@ WINDOW_KEYS = (
     "drift/n_drifted_segments",
     "drift/impact/top_score",
     "drift/impact/prediction_shift",
+    "drift/attribution/ndcg",
+    "drift/attribution/drifted",
+    "drift/attribution/n_rows",
     *INTEGRITY_KEYS,
     "degradation/degraded",
     "degradation/n_segments",
@@ -84,6 +87,11 @@ def metric_catalogue(baseline=None) -> list[str]:
     if baseline is not None:
         for name in assign_metric_names(list(baseline.columns)).values():
             keys += [f"drift/{name}/{statistic}" for statistic in _STATISTICS]
+        impact = getattr(baseline, "impact", None)
+        if impact is not None and impact.attribution:
+            reserved = ["ndcg", "drifted", "n_rows"]
+            names = assign_metric_names([*reserved, *impact.attribution])
+            keys += [f"drift/attribution/{names[f]}" for f in impact.attribution]
     performance = getattr(baseline, "performance", None) if baseline is not None else {}
     if baseline is None:
         realised = list(CLASSIFICATION_METRICS) + list(REGRESSION_METRICS)

@@ -10,6 +10,9 @@ from mlflow_observe._version import __version__
 
 # The key of the impact plot in ``plots`` (shown in the impact section, not with the columns).
 IMPACT_PLOT = "(drift impact)"
+# The key of the attribution drift plot in ``plots`` (shown in its own section).
+ATTRIBUTION_PLOT = "(attribution drift)"
+_SECTION_PLOTS = (IMPACT_PLOT, ATTRIBUTION_PLOT)
 
 _STATUS_COLOURS = {
     "ok": "#2e7d32",
@@ -102,11 +105,12 @@ def render_report(
         _drift_table(drift),
         _multivariate(getattr(comparison, "multivariate", None)),
         _impact(getattr(comparison, "impact", None), plots.get(IMPACT_PLOT)),
+        _attribution(getattr(comparison, "attribution", None), plots.get(ATTRIBUTION_PLOT)),
         _drifted_segments(getattr(comparison, "segments", None)),
         _detectors(getattr(comparison, "detectors", None)),
         _findings(comparison.integrity),
         _category_changes(comparison, baseline),
-        _plots({k: v for k, v in plots.items() if k != IMPACT_PLOT}),
+        _plots({k: v for k, v in plots.items() if k not in _SECTION_PLOTS}),
         _excluded(baseline.excluded),
         _rules(options),
         "</body></html>",
@@ -275,6 +279,55 @@ def _impact(impact, png: bytes | None, top: int = 15) -> str:
         "importance x min(severity, 10), severity being the column's statistic over its "
         "threshold (or threshold over p-value). Explained: the share of the prediction shift "
         "that goes away when that feature alone is resampled from the reference.</p>"
+    )
+
+
+def _attribution(result, png: bytes | None, top: int = 15) -> str:
+    """Attribution drift: baseline against window share per feature, nDCG and the verdict."""
+    if result is None:
+        return ""
+    if not hasattr(result, "share_change"):  # skipped, with its reason
+        record = result.to_records()[0]
+        return (
+            f"<h2>Attribution drift {_badge('skipped')}</h2>"
+            f"<p class='note'>Not measured: {_e(record['note'])}.</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{_e(r['feature'])}</td><td class='num'>{r['baseline_share']:.1%}</td>"
+        f"<td class='num'>{r['current_share']:.1%}</td>"
+        f"<td class='num'>{100 * r['share_change']:+.1f}</td>"
+        f"<td class='num'>{_e(r['baseline_rank'])} &rarr; {_e(r['current_rank'])}</td></tr>"
+        for r in result.feature_records()[:top]
+    )
+    image = (
+        ""
+        if png is None
+        else (
+            f"<div class='plots'><img alt='attribution drift' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode('ascii')}'></div>"
+        )
+    )
+    source = {
+        "logged": "attributions logged with the predictions",
+        "computed": "attributions computed on the window's row sample",
+    }.get(result.source or "", "attributions")
+    return (
+        f"<h2>Attribution drift {_badge('drift' if result.drifted else 'ok')}</h2>"
+        f"<p>nDCG of the top {result.top_k} features: {_number(result.ndcg, 3)} "
+        f"(drifts below {_number(result.threshold, 3)}); largest share move "
+        f"{max((abs(v) for v in result.share_change.values()), default=0.0):.1%} "
+        f"(drifts above {result.max_share_change:.0%}); {_e(result.n_current)} rows, "
+        f"{_e(source)} ({_e(result.method or 'method not recorded')}).</p>"
+        "<table><tr><th>feature</th><th>baseline share</th><th>window share</th>"
+        f"<th>change (points)</th><th>rank</th></tr>{rows}</table>"
+        + image
+        + "<p class='note'>A feature's share is its mean absolute attribution over the sum of "
+        "all features' (the model's global importance), on the baseline's sample and on the "
+        "window. The window drifts when the nDCG of its top features, each worth its baseline "
+        "importance, falls below the threshold, or when one feature's share moves by more "
+        "than the largest share move allowed. A feature can move here while its own "
+        "distribution is calm: the model leans on it more or less because another feature "
+        "changed.</p>"
     )
 
 
