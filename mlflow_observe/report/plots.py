@@ -143,7 +143,7 @@ def plot_attribution(result, *, top: int = 12):
     --------
     >>> from mlflow_observe.core.explain import attribution_drift
     >>> result = attribution_drift({"a": 0.6, "b": 0.4}, {"a": 0.2, "b": 0.8})
-    >>> figure_to_png(plot_attribution(result))[:4] == b"\x89PNG"
+    >>> figure_to_png(plot_attribution(result))[:4] == b"\\x89PNG"
     True
     """
     plt = _pyplot()

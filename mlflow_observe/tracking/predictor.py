@@ -91,7 +91,9 @@ def attribution_model(model):
     A scikit-learn model (an object, or a URI that loads as one) is used as it is,
     so that a classifier's probability is explained and tree models get the tree
     explainer; a pyfunc model is unwrapped to its raw model when it has
-    ``predict``; anything else predicts through :func:`as_predict`.
+    ``predict`` (through the observed flavor's wrapper, to the model it wraps), so
+    that a window is attributed as the baseline was; anything else predicts
+    through :func:`as_predict`.
     """
     import mlflow.pyfunc
 
@@ -102,12 +104,17 @@ def attribution_model(model):
             return mlflow.sklearn.load_model(model)
         except Exception:  # not a scikit-learn model: its pyfunc predict
             model = mlflow.pyfunc.load_model(model)
-    if isinstance(model, mlflow.pyfunc.PyFuncModel):
+    for _ in range(3):  # a pyfunc model around a wrapper (the flavor's) around the estimator
+        if not isinstance(model, mlflow.pyfunc.PyFuncModel):
+            break
         try:
             raw = model.get_raw_model()
         except Exception:  # a flavor without a raw model
             raw = None
-        return raw if raw is not None and hasattr(raw, "predict") else as_predict(model)
+        if raw is None or not hasattr(raw, "predict"):
+            return as_predict(model)
+        # The observed flavor's wrapper keeps the inner model as ``inner``.
+        model = getattr(raw, "inner", raw)
     if isinstance(model, mlflow.pyfunc.PythonModel):
         return as_predict(model)
     return model

@@ -104,9 +104,16 @@ def score_function(model):
     >>> score_function(lambda frame: frame["x"] * 2)(pd.DataFrame({"x": [1, 2]})).tolist()
     [2.0, 4.0]
     """
-    if hasattr(model, "predict_proba"):
-        return lambda frame: np.asarray(model.predict_proba(frame), dtype=float)[:, -1]
     predict = model.predict if hasattr(model, "predict") else model
+    if hasattr(model, "predict_proba"):
+
+        def probability(frame):
+            try:
+                return np.asarray(model.predict_proba(frame), dtype=float)[:, -1]
+            except AttributeError:  # a wrapper that offers it when its model does not
+                return numeric(frame)
+
+        return probability
     if not callable(predict):
         raise TypeError(
             f"Cannot attribute a {type(model).__name__}: give a model with predict "
