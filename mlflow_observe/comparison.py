@@ -156,7 +156,8 @@ def _split_attributions(part: pd.DataFrame, counter: ImportanceCounter) -> pd.Da
     logged = [c for c in part.columns if isinstance(c, str) and c.startswith(ATTRIBUTION_PREFIX)]
     if not logged:
         return part
-    values = part[logged]
+    # A value that is not a number (a damaged log) counts as not attributed.
+    values = part[logged].apply(pd.to_numeric, errors="coerce")
     counter.update(values.set_axis([c[len(ATTRIBUTION_PREFIX) :] for c in logged], axis=1))
     return part.drop(columns=logged)
 
@@ -192,12 +193,22 @@ def attribution_part(
     counter = logged
     if logged.n_rows == 0:
         if model is None:
-            return None
+            # Attribution columns with no value in them: the window had none attributed.
+            return (
+                AttributionSkipped("no row of the window was attributed") if logged.sums else None
+            )
         source = "computed"
         try:
             counter, method = _window_importance(baseline, current, features, model)
         except Exception as exc:  # a model that cannot run on the sample: said, not fatal
             return AttributionSkipped(f"attributions failed on the window's sample: {exc!r}")
+    unattributed = [f for f in features if not counter.counts.get(f)]
+    if source == "logged" and unattributed:
+        return AttributionSkipped(
+            f"the logged attributions lack the features {unattributed[:10]} the baseline "
+            "attributed; a share cannot be compared without every feature",
+            counter.n_rows,
+        )
     if counter.n_rows < options.attribution_min_rows:
         return AttributionSkipped(
             f"{counter.n_rows} attributed rows, fewer than attribution_min_rows="
@@ -220,13 +231,9 @@ def attribution_part(
 def _window_importance(baseline, current, features, model):
     """The window's global importance from ``model`` on its row sample."""
     inputs = [c for c in baseline.feature_names if c in features]
-    rows = _sample_frame(current, inputs)
-    background = _sample_frame(baseline, inputs)
-    for column, dtype in rows.dtypes.items():
-        try:
-            background[column] = background[column].astype(dtype)
-        except (TypeError, ValueError):
-            pass  # left as recorded: the model sees what the baseline saw
+    rows = current.sample.to_frame(inputs)
+    # The baseline's background, as its own importance had (the same rows for the same seed).
+    background = baseline.sample.to_frame(inputs, like=rows)
     counter = ImportanceCounter()
     if rows.empty or background.empty:
         return counter, None
@@ -236,10 +243,6 @@ def _window_importance(baseline, current, features, model):
     )
     counter.update(attributions.values)
     return counter, attributions.method
-
-
-def _sample_frame(profile: DataProfile, columns) -> pd.DataFrame:
-    return pd.DataFrame({c: profile.sample.values(c) for c in columns}).infer_objects()
 
 
 def compare_window(

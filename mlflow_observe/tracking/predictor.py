@@ -68,7 +68,13 @@ def record_impact(profile: DataProfile, model, reference: pd.DataFrame, **option
     )
     seed = options["random_state"]
     scorer = attribution_model(model)
-    importance, note = baseline_importance(scorer, inputs, features, random_state=seed)
+    # The background is the profile's row sample, which windows are attributed against too.
+    background = profile.sample.to_frame(
+        [c for c in inputs.columns if c in profile.sample.columns], like=inputs
+    )
+    importance, note = baseline_importance(
+        scorer, inputs, features, background=background, random_state=seed
+    )
     if importance is not None:
         options.setdefault("use_shap", False)
     impact = feature_impact(as_predict(model), inputs, features, **options)
@@ -120,13 +126,16 @@ def attribution_model(model):
     return model
 
 
-def baseline_importance(model, inputs: pd.DataFrame, features, *, random_state: int = 0):
+def baseline_importance(
+    model, inputs: pd.DataFrame, features, *, background: pd.DataFrame, random_state: int = 0
+):
     """``((importance, method, rows), None)`` on a sample of ``inputs``, or ``(None, reason)``."""
     features = [c for c in features if c in inputs.columns]
     if not features or inputs.empty:
         return None, "no feature columns to attribute"
-    rng = np.random.default_rng(random_state)
-    background = inputs.iloc[rng.choice(len(inputs), min(len(inputs), 100), replace=False)]
+    missing = [c for c in inputs.columns if c not in background.columns]
+    if missing or background.empty:
+        return None, f"the baseline's row sample lacks the model's inputs {missing[:10]}"
     try:
         attributions = attribute(
             model, inputs, background, max_rows=importance_rows(model), random_state=random_state

@@ -159,7 +159,7 @@ class DriftOptions:
         the window drifts when the nDCG of its top features falls below this...
     attribution_max_share_change : float, default=0.1
         ... or when one feature's share of the global importance moves by more.
-    attribution_min_rows : int, default=30
+    attribution_min_rows : int, default=100
         Attributed rows a window needs for attribution drift (fewer: skipped,
         with the reason in the table).
 
@@ -195,7 +195,7 @@ class DriftOptions:
     detectors: tuple = ()
     attribution_threshold: float = 0.9
     attribution_max_share_change: float = 0.1
-    attribution_min_rows: int = 30
+    attribution_min_rows: int = 100
 
     _constraints: ClassVar[dict[str, list[Any]]] = {
         "method": [Options(*METHODS)],

@@ -32,8 +32,8 @@ TREE_TYPES = (
     "GradientBoostingRegressor",
 )
 # Rows attributed for a global importance (the baseline's, a window's): the tree explainer
-# is cheap; the sampled method costs rows x 8 orderings x 20 background rows x (features + 1)
-# predictions: 3,360 a row for 20 features.
+# is cheap; the sampled method costs rows x 8 orderings x 50 background rows x (features + 1)
+# predictions: 8,400 a row for 20 features.
 TREE_ROWS = 1000
 SAMPLED_ROWS = 200
 # Classifiers whose trees hold class shares, so that the trees' own output is the probability.
@@ -144,7 +144,7 @@ def attribute(
     *,
     max_rows: int | None = None,
     n_permutations: int = 8,
-    max_background: int = 20,
+    max_background: int = 50,
     random_state: int = 0,
 ) -> Attributions:
     """Attribute ``model``'s score on ``rows``: the tree explainer when it applies, else sampled.
