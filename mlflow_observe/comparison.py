@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.drift.options import DriftOptions
@@ -24,6 +25,7 @@ from mlflow_observe.core.explain import (
     attribution_drift,
 )
 from mlflow_observe.core.explain.attribute import attribute, importance_rows
+from mlflow_observe.core.explain.errors import ErrorAttribution, error_attribution, error_groups
 from mlflow_observe.core.profile import data_profile
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.progress import progress_bar
@@ -277,6 +279,59 @@ def compare_window(
         random_state=baseline.settings.get("random_state", 0),
     )
     return replace(comparison, detectors=detectors)
+
+
+def explain_errors(
+    baseline: DataProfile, window: pd.DataFrame, y_true, y_pred, *, task: str, model=None
+) -> ErrorAttribution | None:
+    """Which features account for a labelled window's errors (see
+    :mod:`mlflow_observe.core.explain.errors`); None when there is nothing to read them from.
+
+    The attributions are the window's logged ``attribution_<column>`` values, else
+    ``model``'s on a sample of the window: at most half the sampled method's (or
+    the tree explainer's) rows from the wrong rows and half from the right ones,
+    so that rare errors are still seen, against the baseline's row sample.
+    """
+    bad, groups = error_groups(y_true, y_pred, task)
+    logged = [c for c in window.columns if isinstance(c, str) and c.startswith(ATTRIBUTION_PREFIX)]
+    if logged:
+        values = window[logged].set_axis([c[len(ATTRIBUTION_PREFIX) :] for c in logged], axis=1)
+        return error_attribution(values, bad, task=task, groups=groups, source="logged")
+    if model is None:
+        return None
+    impact = baseline.impact
+    features = list(impact.attribution) if impact is not None and impact.attribution else None
+    inputs = [
+        c
+        for c in baseline.feature_names
+        if c in window.columns and (features is None or c in features)
+    ]
+    if not inputs:
+        return None
+    rng = np.random.default_rng(baseline.settings.get("random_state", 0))
+    per_group = importance_rows(model) // 2
+    chosen = []
+    for flag in (0.0, 1.0):
+        rows = np.flatnonzero(bad == flag)
+        chosen.append(rng.choice(rows, min(len(rows), per_group), replace=False))
+    picked = np.sort(np.concatenate(chosen)).astype(int)
+    rows = window.iloc[picked][inputs].reset_index(drop=True)
+    background = baseline.sample.to_frame(inputs, like=rows)
+    try:
+        attributions = attribute(
+            model, rows, background, random_state=baseline.settings.get("random_state", 0)
+        )
+    except Exception as exc:  # said in the result, never fatal to the degradation check
+        return ErrorAttribution(
+            task, groups, 0, 0, [], source="computed", note=f"attributions failed: {exc!r}"
+        )
+    return error_attribution(
+        attributions.values.reset_index(drop=True),
+        bad[picked],
+        task=task,
+        groups=groups,
+        source="computed",
+    )
 
 
 def build_profile(data, **options) -> DataProfile:

@@ -25,6 +25,7 @@ DEGRADATION_EVALUATOR_KEYS = {
     "col_mapping",
     "segment_by",
     "min_segment_size",
+    "attribution_model",
 }
 
 

@@ -504,6 +504,7 @@ def render_degradation_report(
     baseline_label: str,
     plot: bytes | None = None,
     segments=(),
+    errors=None,
     title: str = "Performance report",
 ) -> str:
     """Render a degradation result as one HTML page.
@@ -559,6 +560,7 @@ def render_degradation_report(
             f"<th>margin</th><th>status</th></tr>{rows}</table>",
             f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
             _worst_segments(segments),
+            _error_features(errors),
             _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
             assumptions,
             "<p class='note'>A metric is degraded when it is worse than the baseline by more "
@@ -568,6 +570,37 @@ def render_degradation_report(
             "plus the tolerance times the baseline value.</p>",
             "</body></html>",
         ]
+    )
+
+
+def _error_features(errors, top: int = 10) -> str:
+    """The features the model leaned on more where it erred (attributions, wrong vs right)."""
+    if errors is None:
+        return ""
+    good, bad = errors.groups
+    if not errors.features:
+        return f"<h2>Features behind the errors</h2><p class='note'>Not measured: {_e(errors.note)}.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(r['feature'])}</td><td class='num'>{r['good_share']:.1%}</td>"
+        f"<td class='num'>{r['bad_share']:.1%}</td>"
+        f"<td class='num'>{100 * r['share_difference']:+.1f}</td>"
+        f"<td class='num'>{_number(r['good_importance'], 3)}</td>"
+        f"<td class='num'>{_number(r['bad_importance'], 3)}</td></tr>"
+        for r in errors.features[:top]
+    )
+    return (
+        "<h2>Features behind the errors</h2>"
+        f"<p>Attributions on {errors.n_bad:,} {_e(bad)} and {errors.n_good:,} {_e(good)} rows "
+        f"({_e(errors.source or '')}): the features whose share of the attributions rises most "
+        f"on the {_e(bad)} rows first.</p>"
+        f"<table><tr><th>feature</th><th>share, {_e(good)}</th><th>share, {_e(bad)}</th>"
+        "<th>difference (points)</th><th>mean |attribution|, "
+        f"{_e(good)}</th><th>mean |attribution|, {_e(bad)}</th></tr>{rows}</table>"
+        "<p class='note'>A feature's share is its mean absolute attribution over the sum of "
+        "all features', within each group. A rise on the wrong (high-error) rows means the "
+        "model leaned on that feature where it erred: a broken or shifted input, or a relation "
+        "to the label that changed. A feature the model ignores cannot show here; the worst "
+        "segments above may.</p>"
     )
 
 

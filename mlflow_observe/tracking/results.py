@@ -282,8 +282,14 @@ def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> 
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
 
 
-def log_degradation_result(run_id, result, segments, baseline, reference) -> EvaluationResult:
-    """Log a degradation result (and its segments) to a run: metrics, table, plot, report, tags."""
+def log_degradation_result(
+    run_id, result, segments, baseline, reference, *, errors=None
+) -> EvaluationResult:
+    """Log a degradation result (and its segments) to a run: metrics, table, plot, report, tags.
+
+    ``errors`` (an :class:`~mlflow_observe.core.explain.errors.ErrorAttribution`) names
+    the features behind the errors, in the table and the report.
+    """
     client = MlflowClient()
     metrics = result.metrics()
     if segments:
@@ -293,7 +299,9 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
     table = result.to_records()
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
     png = _plot_performance(result)
-    page = render_degradation_report(result, baseline_label=label, plot=png, segments=segments)
+    page = render_degradation_report(
+        result, baseline_label=label, plot=png, segments=segments, errors=errors
+    )
     artifacts = {}
     with tempfile.TemporaryDirectory() as tmp:
         if png is not None:
@@ -311,6 +319,7 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
                     "findings": result.findings,
                     "metrics": table,
                     "segments": _segment_records(segments),
+                    **({} if errors is None else {"error_attribution": errors.to_dict()}),
                 },
                 indent=1,
                 allow_nan=False,
