@@ -72,6 +72,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
     from mlflow_observe.comparison import compare, with_attributions
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
+    from mlflow_observe.tracking.predictor import attribution_model
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -94,6 +95,13 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
             )
             yield with_attributions(prepared, frame)
 
+    explainer = config.get("attribution_model")
+    impact = profile.impact
+    explain_model = (
+        attribution_model(explainer)
+        if explainer is not None and impact is not None and impact.attribution
+        else None
+    )
     comparison = compare(
         profile,
         frames(),
@@ -101,6 +109,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
         n_jobs=config.get("n_jobs"),
         progress=config.get("progress"),
         weights=weights_column(profile),
+        explain_model=explain_model,
     )
     return _log_window(comparison, profile, options, config, bounds)
 

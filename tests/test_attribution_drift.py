@@ -320,3 +320,25 @@ def test_the_monitor_attributes_windows_with_the_model_version(tracking_uri, tmp
     with open(path, encoding="utf-8") as handle:
         record = json.load(handle)
     assert all(w["drifted"].get("attribution") == 0.0 for w in record["windows"])
+
+
+def test_a_streamed_window_reads_its_logged_attributions_part_by_part(tracking_uri, interaction):
+    reference, _ = interaction
+    with mlflow.start_run() as baseline_run:
+        mo.log_baseline(reference, model=Interaction())
+    window = _interaction_attributions(
+        _normal(3000, 13, scale={"x2": 3.0}), reference.sample(100, random_state=0)
+    )
+    whole = compare(mo.load_baseline(baseline_run.info.run_id), window).attribution
+    parts = iter([window.iloc[:1000], window.iloc[1000:]])
+    with mlflow.start_run():
+        streamed = mo.evaluate_drift(parts, baseline_run.info.run_id).metrics
+    assert streamed["drift/attribution/n_rows"] == 3000
+    assert streamed["drift/attribution/x1"] == pytest.approx(whole.share_change["x1"], abs=1e-12)
+    # No logged attributions: the model attributes the streamed window's row sample.
+    plain = iter([window[["x1", "x2", "x3"]].iloc[:1500], window[["x1", "x2", "x3"]].iloc[1500:]])
+    with mlflow.start_run():
+        computed = mo.evaluate_drift(
+            plain, baseline_run.info.run_id, attribution_model=Interaction()
+        ).metrics
+    assert computed["drift/attribution/n_rows"] == 200 and computed["drift/attribution/drifted"]
