@@ -342,3 +342,34 @@ def test_a_streamed_window_reads_its_logged_attributions_part_by_part(tracking_u
             plain, baseline_run.info.run_id, attribution_model=Interaction()
         ).metrics
     assert computed["drift/attribution/n_rows"] == 200 and computed["drift/attribution/drifted"]
+
+
+def test_the_report_sections_escape_feature_names():
+    from mlflow_observe.core.explain.errors import error_attribution
+    from mlflow_observe.core.performance.degradation import DegradationResult
+    from mlflow_observe.report.html import render_degradation_report, render_report
+
+    name = "<img src=x onerror=alert(1)>"
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({name: rng.normal(size=2000), "b": rng.normal(size=2000)})
+
+    def model(frame):
+        return 3 * frame[name].to_numpy() + frame["b"].to_numpy()
+
+    profile = record_impact(mo.build_profile(reference), model, reference)
+    comparison = compare(profile, reference.iloc[:500], explain_model=model)
+    page = render_report(
+        comparison, baseline=profile, options=DriftOptions(), baseline_label="x", plots={}
+    )
+    assert "Attribution drift" in page and name not in page and "&lt;img" in page
+    errors = error_attribution(
+        pd.DataFrame({name: rng.normal(size=100), "b": rng.normal(size=100)}),
+        np.r_[np.ones(50), np.zeros(50)],
+        task="classification",
+    )
+    page = render_degradation_report(
+        DegradationResult("classification", "realised", [], False, 100, []),
+        baseline_label="x",
+        errors=errors,
+    )
+    assert "Features behind the errors" in page and name not in page and "&lt;img" in page
