@@ -241,7 +241,11 @@ def _window_importance(baseline, current, features, model):
         return counter, None
     random_state = baseline.settings.get("random_state", 0)
     attributions = attribute(
-        model, rows, background, max_rows=importance_rows(model), random_state=random_state
+        model,
+        rows,
+        background,
+        max_rows=importance_rows(model, len(inputs)),
+        random_state=random_state,
     )
     counter.update(attributions.values)
     return counter, attributions.method
@@ -309,7 +313,7 @@ def explain_errors(
     if not inputs:
         return None
     rng = np.random.default_rng(baseline.settings.get("random_state", 0))
-    per_group = importance_rows(model) // 2
+    per_group = importance_rows(model, len(inputs)) // 2
     chosen = []
     for flag in (0.0, 1.0):
         rows = np.flatnonzero(bad == flag)

@@ -138,7 +138,11 @@ def baseline_importance(
         return None, f"the baseline's row sample lacks the model's inputs {missing[:10]}"
     try:
         attributions = attribute(
-            model, inputs, background, max_rows=importance_rows(model), random_state=random_state
+            model,
+            inputs,
+            background,
+            max_rows=importance_rows(model, len(inputs.columns)),
+            random_state=random_state,
         )
     except Exception as exc:  # optional: feature impact stands on its own
         return None, f"attributions failed: {exc!r}"

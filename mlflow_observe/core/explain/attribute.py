@@ -36,6 +36,10 @@ TREE_TYPES = (
 # predictions: 8,400 a row for 20 features.
 TREE_ROWS = 1000
 SAMPLED_ROWS = 200
+# Predictions the sampled method may make for one global importance: 200 rows up to 48
+# features, fewer rows beyond (never fewer than 50).
+SAMPLED_BUDGET = 4_000_000
+MIN_SAMPLED_ROWS = 50
 # Classifiers whose trees hold class shares, so that the trees' own output is the probability.
 PROBABILITY_TREES = TREE_TYPES[:6:2]
 
@@ -45,9 +49,22 @@ def is_tree_model(model) -> bool:
     return type(model).__name__ in TREE_TYPES and importlib.util.find_spec("shap") is not None
 
 
-def importance_rows(model) -> int:
-    """The rows a global importance of ``model`` is measured on: 1,000 with trees, else 200."""
-    return TREE_ROWS if is_tree_model(model) else SAMPLED_ROWS
+def importance_rows(model, n_features: int = 20) -> int:
+    """The rows a global importance of ``model`` is measured on.
+
+    1,000 with the tree explainer; with the sampled method 200, fewer for wide
+    tables so that the predictions stay within ``SAMPLED_BUDGET`` (at least
+    ``MIN_SAMPLED_ROWS``).
+
+    Examples
+    --------
+    >>> importance_rows(lambda frame: frame.sum(axis=1)), importance_rows(print, n_features=200)
+    (200, 50)
+    """
+    if is_tree_model(model):
+        return TREE_ROWS
+    per_row = 8 * 50 * (max(int(n_features), 1) + 1)  # orderings x background x (features + 1)
+    return int(min(SAMPLED_ROWS, max(MIN_SAMPLED_ROWS, SAMPLED_BUDGET // per_row)))
 
 
 def tree_attributions(model, rows, background, *, output: str, max_background: int = 100):
