@@ -373,3 +373,37 @@ def test_the_report_sections_escape_feature_names():
         errors=errors,
     )
     assert "Features behind the errors" in page and name not in page and "&lt;img" in page
+
+
+def test_text_and_integer_inputs_of_a_pipeline_are_attributed():
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    frame = pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+            "age": rng.integers(18, 80, n),
+            "noise": rng.normal(size=n),
+        }
+    )
+    labels = ((frame["plan"] == "pro") | (frame["age"] > 60)).astype(int)
+    model = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["plan"]), remainder="passthrough"),
+        LogisticRegression(max_iter=1000),
+    ).fit(frame, labels)
+    profile = record_impact(mo.build_profile(frame), model, frame)
+    importance = profile.impact.attribution
+    assert set(importance) == {"plan", "age", "noise"}
+    assert importance["noise"] < min(importance["plan"], importance["age"])
+    # A window where only plan's mix moved: plan's marginal drifts, and so does its share.
+    window = frame.sample(1000, random_state=1).assign(
+        plan=rng.choice(["basic", "plus", "pro"], 1000, p=[0.1, 0.1, 0.8])
+    )
+    result = compare(profile, window, explain_model=model).attribution
+    assert result.n_current == 200 and result.method == "sampled_shapley"
+    assert np.isfinite(list(result.share_change.values())).all()
+    calm = compare(profile, frame.sample(1000, random_state=2), explain_model=model).attribution
+    assert not calm.drifted
