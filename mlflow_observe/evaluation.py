@@ -23,6 +23,15 @@ MONITORING_MODEL_TYPE = "monitoring"
 _SCHEMA_ROWS = 10_000
 
 
+def _row_hashes(head: pd.DataFrame):
+    """pandas' row hashes; cells pandas cannot hash (vectors of an embedding) by their text."""
+    try:
+        return pd.util.hash_pandas_object(head, index=False).to_numpy()
+    except TypeError:
+        cells = head.apply(lambda column: column.map(repr) if column.dtype == object else column)
+        return pd.util.hash_pandas_object(cells, index=False).to_numpy()
+
+
 def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, name=None):
     """Wrap a window as an ``mlflow.data`` dataset that is cheap to log, whatever its size.
 
@@ -45,7 +54,7 @@ def monitoring_dataset(data: pd.DataFrame, *, predictions=None, targets=None, na
 
     head = data.head(_SCHEMA_ROWS)
     digest = hashlib.md5(usedforsecurity=False)
-    digest.update(pd.util.hash_pandas_object(head, index=False).to_numpy().tobytes())
+    digest.update(_row_hashes(head).tobytes())
     digest.update(str(len(data)).encode())
     digest.update("\x1f".join(map(str, data.columns)).encode())
     dataset = from_pandas(

@@ -34,7 +34,7 @@ def test_kinds_are_inferred_with_reasons():
             "comment": [f"this is comment number {i} about things" for i in range(n)],
         }
     )
-    profile = build_profile(frame)
+    profile = build_profile(frame, text_columns=False)
     assert {n: c.kind for n, c in profile.columns.items()} == {
         "amount": "numeric",
         "count": "numeric",
@@ -56,6 +56,11 @@ def test_kinds_are_inferred_with_reasons():
         build_profile(frame[["row_id"]], kinds={"row_id": "numeric"}).columns["row_id"].count == n
     )
     assert "free text" in profile.excluded["comment"]
+    # By default, free text is profiled: its descriptors are numeric columns.
+    texts = build_profile(frame)
+    assert "comment" in texts.unstructured and "comment" not in texts.excluded
+    assert texts.columns["comment.length_words"].kind == "numeric"
+    assert "free text" in texts.metadata["kind_reasons"]["comment"]
 
 
 def test_overrides_columns_exclude_and_kinds():
@@ -152,7 +157,7 @@ def test_json_round_trip_is_versioned_and_exact():
     profile = build_profile(frame, targets="flag")
     text = profile.to_json()
     payload = json.loads(text)
-    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 3
+    assert payload["format"] == "mlflow-observe/profile" and payload["version"] == 4
     again = DataProfile.from_json(text)
     assert again.to_dict() == profile.to_dict()
     assert again.targets == "flag" and again.feature_names == ["num_a", "num_b", "cat"]

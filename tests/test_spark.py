@@ -475,3 +475,55 @@ def test_weighted_windows_count_on_spark_as_in_pandas(spark, baseline, tracking_
         tolerance = 1e-3 if "roc_auc" in key else 1e-9  # ROC AUC from probability bins
         assert counted.metrics[key] == pytest.approx(value, abs=tolerance), key
     assert in_memory.metrics["degradation/rows_represented"] == scored["sample_weight"].sum()
+
+
+def _text_and_vectors(n, seed, shift=0.0):
+    rng = np.random.default_rng(seed)
+    words = np.array(["good", "great", "food", "service", "price", "staff", "table", "menu"])
+    late = np.array(["delivery", "late", "courier"])
+    vocabulary = np.r_[words, late] if shift else words
+    texts = [" ".join(rng.choice(vocabulary, 8)) for _ in range(n)]
+    texts[::37] = [None] * len(texts[::37])
+    return pd.DataFrame(
+        {
+            "review": texts,
+            "x": rng.normal(size=n),
+            "doc": [list(v) for v in rng.normal(shift, 1.0, size=(n, 6))],
+        }
+    )
+
+
+@pytest.mark.spark
+def test_text_and_array_columns_count_as_on_pandas(spark):
+    reference = _text_and_vectors(1500, seed=1)
+    baseline = mo.build_profile(reference)
+    window = _text_and_vectors(1200, seed=2, shift=0.5)
+    expected = baseline.empty_like()
+    expected.update(window)
+    frame = spark.createDataFrame(window).repartition(3)
+    counted = engine.count_window(baseline, frame)
+    assert_same_counts(counted, expected)  # the descriptor columns, on the workers
+    doc, theirs = counted.unstructured["doc"], expected.unstructured["doc"]
+    assert (doc.count, doc.n_missing) == (theirs.count, theirs.n_missing) == (1200, 0)
+    np.testing.assert_allclose(doc.mean, theirs.mean)
+    np.testing.assert_allclose(doc.m2, theirs.m2)
+    text = counted.unstructured["review"]
+    assert (text.count, text.n_missing) == (expected.unstructured["review"].count, 33)
+    assert sorted(text.texts()) == sorted(expected.unstructured["review"].texts())
+    result = mo.compare(baseline, frame)
+    assert result.drift.column("review").drifted and result.drift.column("doc").drifted
+    assert "courier" in result.drift.column("review").note
+
+
+@pytest.mark.spark
+def test_a_spark_baseline_profiles_text_and_array_columns(spark):
+    reference = _text_and_vectors(2000, seed=3)
+    ours = mo.build_profile(spark.createDataFrame(reference).repartition(4))
+    theirs = mo.build_profile(reference)
+    assert list(ours.unstructured) == ["review", "doc"] == list(theirs.unstructured)
+    assert ours.unstructured["review"].vocabulary == theirs.unstructured["review"].vocabulary
+    for name in ("review.length_words", "review.oov_share"):
+        assert ours.columns[name].count == theirs.columns[name].count == 2000 - 55
+    np.testing.assert_allclose(ours.unstructured["doc"].mean, theirs.unstructured["doc"].mean)
+    calm = mo.compare(ours, spark.createDataFrame(_text_and_vectors(1500, seed=4)))
+    assert not calm.drift.column("review").drifted and not calm.drift.column("doc").drifted

@@ -45,11 +45,17 @@ from mlflow_observe.core.profile.data_profile import (
     DataProfile,
     ProfileError,
     as_column_list,
+    check_embedding_groups,
     check_unique_columns,
+    counting_reference,
     decide_kinds,
     profile_performance,
+    unstructured_layout,
+    with_descriptors,
 )
+from mlflow_observe.core.profile.embedding import EMBEDDING_SAMPLE_SIZE
 from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC, KindDecision
+from mlflow_observe.core.profile.text import TEXT_SAMPLE_SIZE
 from mlflow_observe.core.weights import weights_or_none
 from mlflow_observe.engines import is_spark_dataframe
 
@@ -152,7 +158,9 @@ def count_window(baseline: DataProfile, frame, *, weights: str | None = None) ->
     layout = baseline.empty_like()
     from pyspark.sql import functions as F
 
-    counted = [name for name in frame.columns if name in layout.columns]
+    # Text and embedding columns travel too: the workers compute the descriptors.
+    wanted = set(layout.input_columns)
+    counted = [name for name in frame.columns if name in wanted]
     weighted = weights is not None and weights in frame.columns and weights not in layout.columns
     # With no baseline column, only the rows are counted (as update() does).
     selected = frame.select(
@@ -310,6 +318,10 @@ def build_profile_spark(
     random_state: int = 0,
     probabilities=None,
     task: str | None = None,
+    text_columns: bool = True,
+    embeddings: dict | None = None,
+    text_sample_size: int = TEXT_SAMPLE_SIZE,
+    embedding_sample_size: int = EMBEDDING_SAMPLE_SIZE,
     relative_error: float = 1e-4,
 ) -> DataProfile:
     """Learn a baseline profile from a Spark DataFrame (a reference too large for one machine).
@@ -339,7 +351,11 @@ def build_profile_spark(
     at most ``max_categories`` distinct values over all rows. Decimal columns
     are read as doubles. With ``targets`` and ``predictions``, the reference
     performance is computed on a uniform sample of at most 200,000 rows
-    collected to the driver (every row below that).
+    collected to the driver (every row below that). A text column's vocabulary
+    and its descriptors' bin edges are learned from those first 10,000 rows
+    (their out-of-vocabulary shares leave each text out, as on pandas, which
+    slightly overstates the share of the rows after them); every count, the
+    text and vector samples and the embeddings' moments use every row.
 
     Returns
     -------
@@ -360,7 +376,22 @@ def build_profile_spark(
     if len(head) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
     check_unique_columns(head)
-    decisions = decide_kinds(head, targets, predictions, columns, exclude, kinds, max_categories)
+    grouped = check_embedding_groups(head, embeddings)
+    decisions = decide_kinds(
+        head.drop(columns=grouped), targets, predictions, columns, exclude, kinds, max_categories
+    )
+    settings = {
+        "n_bins": n_bins,
+        "grid_size": grid_size,
+        "max_categories": max_categories,
+        "sample_size": sample_size,
+        "random_state": random_state,
+        "text_sample_size": text_sample_size,
+        "embedding_sample_size": embedding_sample_size,
+    }
+    parts, descriptors = unstructured_layout(
+        head, decisions, settings, text_columns=text_columns, embeddings=embeddings
+    )
     kept = {name: d for name, d in decisions.items() if not d.excluded}
     layouts = {}
     label_counts = _label_counts(
@@ -399,22 +430,26 @@ def build_profile_spark(
                 name, {}, kind=decision.kind, max_categories=max_categories
             )
     layout = DataProfile(
-        {name: layouts[name] for name in kept if name in layouts},
-        excluded={name: d.reason for name, d in decisions.items() if d.excluded},
+        with_descriptors(
+            {name: layouts[name] for name in kept if name in layouts},
+            descriptors,
+            (targets, predictions),
+        ),
+        excluded={
+            name: d.reason for name, d in decisions.items() if d.excluded and name not in parts
+        },
         targets=targets if targets in layouts else None,
         predictions=predictions if predictions in layouts else None,
-        settings={
-            "n_bins": n_bins,
-            "grid_size": grid_size,
-            "max_categories": max_categories,
-            "sample_size": sample_size,
-            "random_state": random_state,
-        },
+        settings=settings,
+        unstructured=parts,
     )
-    profile = count_window(layout, data)
+    with counting_reference(layout):  # the flag travels to the workers with the layout
+        profile = count_window(layout, data)
     profile.metadata = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "kind_reasons": {name: d.reason for name, d in decisions.items() if not d.excluded},
+        "kind_reasons": {
+            name: d.reason for name, d in decisions.items() if not d.excluded or name in parts
+        },
         "engine": "spark",
         "quantile_relative_error": relative_error,
     }

@@ -10,7 +10,12 @@ import difflib
 
 from mlflow_observe.backends import ALIBI_DETECTORS
 from mlflow_observe.core.drift.integrity import IntegrityResult
-from mlflow_observe.core.drift.options import METHODS, PVALUE_METHODS
+from mlflow_observe.core.drift.options import (
+    EMBEDDING_STATISTICS,
+    METHODS,
+    PVALUE_METHODS,
+    UNSTRUCTURED_METHODS,
+)
 from mlflow_observe.core.naming import assign_metric_names
 from mlflow_observe.core.performance.metrics import (
     CLASSIFICATION_METRICS,
@@ -65,6 +70,10 @@ _STATISTICS = (
     *(f"{m}_pvalue" if m in PVALUE_METHODS else m for m in METHODS if m != "auto"),
     "drifted",
 )
+# A text column logs its domain classifier's AUC; an embedding, that and its distances.
+_TEXT_STATISTICS = ("text_domain_auc", "drifted")
+_EMBEDDING_STATISTICS = ("embedding_domain_auc", *EMBEDDING_STATISTICS, "drifted")
+_UNSTRUCTURED_STATISTICS = (*UNSTRUCTURED_METHODS, *EMBEDDING_STATISTICS)
 
 
 class UnknownMetricError(RuleSyntaxError):
@@ -85,13 +94,20 @@ def metric_catalogue(baseline=None) -> list[str]:
         name = detector.split(":", 1)[1]
         keys += [f"drift/alibi/{name}/{s}" for s in ("pvalue", "drifted", "distance")]
     if baseline is not None:
-        for name in assign_metric_names(list(baseline.columns)).values():
-            keys += [f"drift/{name}/{statistic}" for statistic in _STATISTICS]
+        parts = getattr(baseline, "unstructured", {})
+        names = assign_metric_names([*baseline.columns, *parts])
+        for column, name in names.items():
+            if column in parts:
+                kind = parts[column].kind
+                statistics = _TEXT_STATISTICS if kind == "text" else _EMBEDDING_STATISTICS
+            else:
+                statistics = _STATISTICS
+            keys += [f"drift/{name}/{statistic}" for statistic in statistics]
         impact = getattr(baseline, "impact", None)
         if impact is not None and impact.attribution:
             reserved = ["ndcg", "drifted", "n_rows"]
-            names = assign_metric_names([*reserved, *impact.attribution])
-            keys += [f"drift/attribution/{names[f]}" for f in impact.attribution]
+            attribution_names = assign_metric_names([*reserved, *impact.attribution])
+            keys += [f"drift/attribution/{attribution_names[f]}" for f in impact.attribution]
     performance = getattr(baseline, "performance", None) if baseline is not None else {}
     if baseline is None:
         realised = list(CLASSIFICATION_METRICS) + list(REGRESSION_METRICS)
@@ -114,7 +130,11 @@ def is_per_column_key(metric: str) -> bool:
     (True, False)
     """
     parts = metric.split("/")
-    return len(parts) >= 3 and parts[0] == "drift" and parts[-1] in _STATISTICS
+    return (
+        len(parts) >= 3
+        and parts[0] == "drift"
+        and (parts[-1] in _STATISTICS or parts[-1] in _UNSTRUCTURED_STATISTICS)
+    )
 
 
 def check_metrics(metrics, catalogue, *, what: str = "alert rule", any_column=False) -> None:

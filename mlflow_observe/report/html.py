@@ -103,6 +103,7 @@ def render_report(
         f"by mlflow-observe {_e(__version__)}</div>",
         _cards(drift),
         _drift_table(drift),
+        _unstructured(drift),
         _multivariate(getattr(comparison, "multivariate", None)),
         _impact(getattr(comparison, "impact", None), plots.get(IMPACT_PLOT)),
         _attribution(getattr(comparison, "attribution", None), plots.get(ATTRIBUTION_PLOT)),
@@ -174,6 +175,85 @@ def _drift_table(drift) -> str:
         "(the adjusted p-value is what a test compares with its threshold); a column "
         "decided by a distance (<code>wasserstein+ks</code>) drifts when the distance reaches "
         "its threshold and its adjusted p-value is below alpha.</p>"
+    )
+
+
+def _unstructured(drift) -> str:
+    """Text columns with the terms that separate the window, embeddings with every method."""
+    rows = [c for c in drift.columns if c.kind in ("text", "embedding")]
+    if not rows:
+        return ""
+    parts = ["<h2>Text and embedding columns</h2>"]
+    for c in rows:
+        heading = f"<h3>{_e(c.column)} ({_e(c.kind)}) {_badge(c.status)}</h3>"
+        if c.statistic is None:
+            parts.append(heading + f"<p class='note'>Not compared: {_e(c.note or '')}</p>")
+            continue
+        domain = c.statistics[c.method]
+        low, high = domain["interval"]
+        summary = (
+            f"<p>Domain classifier: held-out ROC AUC {_number(c.statistic)} "
+            f"(95% interval [{_number(low)}, {_number(high)}]); drifts above "
+            f"{_number(c.threshold)}. {_number(domain['n_reference'], 0)} reference and "
+            f"{_number(domain['n_current'], 0)} window samples.</p>"
+        )
+        parts.append(heading + summary)
+        if c.kind == "text":
+            parts.append(_separating_terms(c.statistics.get("separating_terms", [])))
+            parts.append(
+                "<p class='note'>Its descriptors (lengths, sentences, non-letter and "
+                f"out-of-vocabulary shares) are the columns {_e(c.column)}.&lt;descriptor&gt; "
+                "of the drift table and of the plots.</p>"
+            )
+        else:
+            parts.append(_embedding_methods(c.statistics))
+    parts.append(
+        "<p class='note'>Text: a logistic regression on TF-IDF words and word pairs tells "
+        "window texts from reference texts; embeddings: on the vectors and the squares of "
+        "random projections. The value is the mean held-out ROC AUC of a stratified 5-fold "
+        "cross-validation, judged against the band of the multivariate domain classifier. "
+        "A text or embedding column counts once in the share of drifted columns.</p>"
+    )
+    return "".join(parts)
+
+
+def _separating_terms(terms) -> str:
+    if not terms:
+        return "<p class='note'>No term separates the samples.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(t['term'])}</td><td>{_e(t['side'])}</td>"
+        f"<td class='num'>{t['reference_share']:.1%}</td>"
+        f"<td class='num'>{t['current_share']:.1%}</td>"
+        f"<td class='num'>{_number(t['weight'])}</td></tr>"
+        for t in terms
+    )
+    return (
+        "<table><tr><th>term</th><th>more frequent in</th><th>texts holding it (reference)"
+        "</th><th>texts holding it (window)</th><th>weight</th></tr>" + rows + "</table>"
+    )
+
+
+def _embedding_methods(statistics: dict) -> str:
+    rows = []
+    for key, label in (
+        ("euclidean", "mean vectors, Euclidean"),
+        ("cosine", "mean vectors, cosine"),
+    ):
+        r = statistics[key]
+        rows.append(
+            f"<tr><td>{label}</td><td class='num'>{_number(r['statistic'])}</td>"
+            f"<td class='num'>{_number(r['pvalue'])}</td><td class='num'>above "
+            f"{_number(r['threshold'])}</td><td>{_badge('drift' if r['drifted'] else 'ok')}</td></tr>"
+        )
+    share = statistics["share_drifted_components"]
+    rows.append(
+        f"<tr><td>share of drifted components (of {statistics['dimension']})</td>"
+        f"<td class='num'>{share:.1%}</td><td></td><td class='num'>above 20%</td>"
+        f"<td>{_badge('drift' if statistics['components_drifted'] else 'ok')}</td></tr>"
+    )
+    return (
+        "<table><tr><th>method</th><th>value</th><th>p-value</th><th>drifts when</th>"
+        "<th>status</th></tr>" + "".join(rows) + "</table>"
     )
 
 
@@ -395,7 +475,7 @@ def _category_changes(comparison, baseline, top: int = 5) -> str:
     """For categorical columns that drifted or warn, the categories whose share moved most."""
     blocks = []
     for c in comparison.drift.columns:
-        if c.kind == "numeric" or c.status not in ("drift", "warning"):
+        if c.kind not in ("categorical", "boolean") or c.status not in ("drift", "warning"):
             continue
         ref, cur = baseline.columns[c.column], comparison.current.columns[c.column]
         labels = [*ref.categories, "(unseen)"]

@@ -226,7 +226,12 @@ def _json_default(value):
 def _plot_most_drifted(comparison: WindowComparison, baseline: DataProfile, max_plots: int):
     """PNG bytes for the columns with the largest drift, keyed by column."""
     ranked = sorted(
-        (c for c in comparison.drift.columns if c.status != SKIPPED),
+        # Text and embedding rows have no distribution to draw; their descriptors do.
+        (
+            c
+            for c in comparison.drift.columns
+            if c.status != SKIPPED and c.column in baseline.columns
+        ),
         key=lambda c: ({DRIFT: 0, WARNING: 1}.get(c.status, 2), -c.severity),
     )
     plots = {}

@@ -113,7 +113,12 @@ def check_integrity(
     window_columns = list(window_columns)
     present = set(window_columns)
     roles = {baseline.targets, baseline.predictions}
-    for name in baseline.feature_names:
+    # A text column's descriptors are derived from it: the text column is what can be missing.
+    derived = baseline.descriptor_columns
+    expected = [n for n in baseline.feature_names if n not in derived] + [
+        c for c in baseline.input_columns if c not in baseline.columns
+    ]
+    for name in expected:
         if name not in present:
             findings.append(
                 Finding(
@@ -124,7 +129,7 @@ def check_integrity(
                     "cannot be checked.",
                 )
             )
-    known = set(baseline.columns) | set(baseline.excluded)
+    known = set(baseline.columns) | set(baseline.excluded) | set(baseline.input_columns)
     for name in window_columns:
         if name not in known:
             findings.append(

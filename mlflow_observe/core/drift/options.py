@@ -83,6 +83,17 @@ MIN_NORMALISING_STD = 0.001
 FEATURE, PREDICTION, TARGET = "feature", "prediction", "target"
 # Class-probability outputs: judged like the prediction, never counted as features.
 PROBABILITY = "probability"
+# A text column's descriptors: judged like numeric columns, counted in the verdict through
+# their text column only.
+DESCRIPTOR = "descriptor"
+# The statistics of text and embedding columns: decided by their detectors, not by _judge.
+UNSTRUCTURED_METHODS = ("text_domain_auc", "embedding_domain_auc")
+# The other statistics an embedding logs, beside its domain classifier's AUC.
+EMBEDDING_STATISTICS = (
+    "embedding_euclidean_distance",
+    "embedding_cosine_distance",
+    "embedding_share_drifted_components",
+)
 OK, WARNING, DRIFT, SKIPPED = "ok", "warning", "drift", "skipped"
 
 

@@ -11,11 +11,12 @@ and the dataset verdict all rest on the same corrected decisions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from mlflow_observe.core.drift.options import (
+    DESCRIPTOR,
     DRIFT,
     FEATURE,
     MIN_NORMALISING_STD,
@@ -25,6 +26,7 @@ from mlflow_observe.core.drift.options import (
     PVALUE_METHODS,
     SKIPPED,
     TARGET,
+    UNSTRUCTURED_METHODS,
     WARNING,
     DriftOptions,
     distance_for,
@@ -71,6 +73,7 @@ class ColumnDrift:
     pvalue_adjusted: float | None = None
     test: str | None = None
     decided_by: str | None = None
+    extra: dict = field(default_factory=dict)
 
     @property
     def decision_value(self) -> float | None:
@@ -107,6 +110,7 @@ class ColumnDrift:
             values[f"{prefix}{self.test}_pvalue"] = self.pvalue
         values[self.metric_key] = self.decision_value
         values[prefix + "drifted"] = float(self.drifted)
+        values.update({prefix + key: value for key, value in self.extra.items()})
         return {k: float(v) for k, v in values.items() if v is not None and np.isfinite(v)}
 
     def to_record(self) -> dict:
@@ -221,7 +225,8 @@ def compare_profiles(
     """
     options = options or DriftOptions()
     present = set(current.columns) if present_columns is None else set(present_columns)
-    names = assign_metric_names(baseline.columns)
+    present = set(baseline.present_columns(present))
+    names = assign_metric_names([*baseline.columns, *baseline.unstructured])
     results = []
     for name, reference in baseline.columns.items():
         role = _role(baseline, name)
@@ -238,6 +243,17 @@ def compare_profiles(
                 name in present,
             )
         )
+    if baseline.unstructured:
+        # Imported here: the unstructured rows are ColumnDrift records of this module.
+        from mlflow_observe.core.drift.unstructured.compare import unstructured_rows
+
+        results += unstructured_rows(
+            baseline,
+            current,
+            names,
+            present,
+            random_state=baseline.settings.get("random_state", 0),
+        )
     return replace(
         _summarise(results, options, baseline.n_rows, current.n_rows),
         n_current_logged=current.n_logged,
@@ -251,6 +267,8 @@ def _role(profile: DataProfile, name: str) -> str:
         return TARGET
     if profile.performance is not None and name in profile.performance.probabilities:
         return PROBABILITY
+    if name in profile.descriptor_columns:
+        return DESCRIPTOR
     return FEATURE
 
 
@@ -527,5 +545,8 @@ def _corrected(results, options: DriftOptions) -> list:
         adjusted = correct(pvalues, alpha=options.alpha).pvalues_adjusted
     by_column = dict(zip([r.column for r in tested], adjusted, strict=False))
     return [
-        r if r.status == SKIPPED else _judge(r, by_column.get(r.column), options) for r in results
+        r
+        if r.status == SKIPPED or r.method in UNSTRUCTURED_METHODS
+        else _judge(r, by_column.get(r.column), options)
+        for r in results
     ]

@@ -129,7 +129,8 @@ def compare_counted(
             "The production window has no rows: there is nothing to compare with the baseline. "
             "Check the window's time range or the data source."
         )
-    columns = list(columns)
+    # A text column brings its descriptor columns (computed when it was counted).
+    columns = baseline.present_columns(columns)
     drift = compare_profiles(baseline, current, options, present_columns=columns)
     integrity = check_integrity(
         baseline, current, columns, missing_rate_tolerance=options.missing_rate_tolerance

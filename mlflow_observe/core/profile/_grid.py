@@ -38,7 +38,8 @@ class GridIndex:
             return
         low, high = self.edges[0], self.edges[-1]
         n_buckets = _BUCKETS_PER_EDGE * len(self.edges)
-        scale = n_buckets / (high - low)
+        with np.errstate(over="ignore", divide="ignore"):  # a grid of one spike's own cell
+            scale = n_buckets / (high - low)
         if not np.isfinite(scale):
             return
         starts = low + np.arange(n_buckets + 1) / scale

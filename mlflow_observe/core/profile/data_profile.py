@@ -7,11 +7,19 @@ a bounded uniform sample of rows for exact small-sample tests.
 
 The profile of a production window is built with :meth:`DataProfile.empty_like`
 of the baseline, so both sides are counted in the same bins.
+
+Free-text and embedding columns have parts of their own (``unstructured``): a
+text column's descriptors are ordinary numeric columns named
+``<column>.<descriptor>``, computed from the text on every update, and its
+part keeps the baseline's vocabulary and a sample of texts
+(:mod:`~mlflow_observe.core.profile.text`); an embedding's part keeps moments
+and a sample of vectors (:mod:`~mlflow_observe.core.profile.embedding`).
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import pairwise
 
@@ -37,16 +45,26 @@ from mlflow_observe.core.profile.columns import (
     column_profile_from_dict,
     to_float_array,
 )
-from mlflow_observe.core.profile.kinds import KINDS, NUMERIC, KindDecision, infer_kind
+from mlflow_observe.core.profile.embedding import EMBEDDING_SAMPLE_SIZE, EmbeddingColumnProfile
+from mlflow_observe.core.profile.kinds import (
+    EMBEDDING,
+    KINDS,
+    NUMERIC,
+    TEXT,
+    KindDecision,
+    infer_kind,
+)
+from mlflow_observe.core.profile.text import TEXT_SAMPLE_SIZE, TextColumnProfile, TextVocabulary
 from mlflow_observe.core.sample import RowSample
 from mlflow_observe.core.weights import check_weights
 
 PROFILE_FORMAT = "mlflow-observe/profile"
 # Version 2 added the model's feature impact ("impact"); version 3 the per-cell sums of
 # numeric columns ("sums") and their grid's own cells for repeated values. Versions 1 and 2
-# still load (their Wasserstein distance spreads a cell's mass evenly over it).
-PROFILE_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# still load (their Wasserstein distance spreads a cell's mass evenly over it). Version 4
+# added the text and embedding parts ("unstructured").
+PROFILE_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 _NAMES = [NoneValue(), InstanceOf(str, list, tuple, description="a column name or a list of them")]
 
@@ -83,6 +101,8 @@ class DataProfile:
     impact : FeatureImpact or None
         Each feature's impact on the model's predictions, when recorded with a
         model (see :mod:`mlflow_observe.core.profile.feature_impact`).
+    unstructured : dict of str to TextColumnProfile or EmbeddingColumnProfile
+        The text and embedding columns' parts, by column (or declared group) name.
 
     Examples
     --------
@@ -105,8 +125,10 @@ class DataProfile:
         predictions=None,
         settings=None,
         performance=None,
+        unstructured=None,
     ):
         self.columns = dict(columns)
+        self.unstructured: dict = dict(unstructured or {})
         self.performance: ReferencePerformance | None = performance
         self.impact = None
         self.excluded = dict(excluded or {})
@@ -124,6 +146,8 @@ class DataProfile:
         """Forget every count, keeping the layout."""
         for column in self.columns.values():
             column.reset()
+        for part in self.unstructured.values():
+            part.reset()
         self.n_rows = 0
         self.n_logged = 0
         self.weight_sq = None
@@ -141,7 +165,45 @@ class DataProfile:
             predictions=self.predictions,
             settings=self.settings,
             performance=self.performance,
+            unstructured={name: part.empty_like() for name, part in self.unstructured.items()},
         )
+
+    @property
+    def descriptor_columns(self) -> dict:
+        """Each text descriptor column, to the text column it describes."""
+        return {
+            descriptor: name
+            for name, part in self.unstructured.items()
+            if part.kind == TEXT
+            for descriptor in part.descriptor_columns
+        }
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a window must bring to be counted: the compared columns that are not
+        derived, the text and embedding columns, and the declared embeddings' columns."""
+        derived = self.descriptor_columns
+        names = [name for name in self.columns if name not in derived]
+        for name, part in self.unstructured.items():
+            names.extend(getattr(part, "source", None) or [name])
+        return list(dict.fromkeys(names))
+
+    def present_columns(self, columns) -> list[str]:
+        """``columns`` (a window's) with the descriptor columns its text columns give."""
+        columns = list(columns)
+        present = set(columns)
+        derived = [d for d, text in self.descriptor_columns.items() if text in present]
+        return columns + [d for d in derived if d not in present]
+
+    def _with_descriptors(self, frame: pd.DataFrame) -> pd.DataFrame:
+        tables = [
+            part.descriptors(frame[name]).set_axis(frame.index)
+            for name, part in self.unstructured.items()
+            if part.kind == TEXT and name in frame.columns
+        ]
+        if not tables:
+            return frame
+        return pd.concat([frame, *tables], axis=1)
 
     def update(
         self,
@@ -166,6 +228,7 @@ class DataProfile:
             raise TypeError(f"update() takes a pandas DataFrame. Got {type(frame).__name__}.")
         if weights is not None:
             weights = check_weights(weights, len(frame))
+        frame = self._with_descriptors(frame)
         present = [column for name, column in self.columns.items() if name in frame.columns]
         parallel_map(
             lambda column: column.update(frame[column.name], weights),
@@ -176,6 +239,11 @@ class DataProfile:
         seed = [self.settings.get("random_state", 0), self._n_updates]
         rng = np.random.default_rng(seed if part is None else [*seed, part])
         self.sample.update(frame, rng=rng)
+        # Text and embedding samples are uniform over rows, whatever their weights.
+        for name, piece in self.unstructured.items():
+            values = piece.values_of(frame) if piece.kind == EMBEDDING else frame.get(name)
+            if values is not None:
+                piece.update(values, rng=rng)
         if weights is None:
             self.n_rows += len(frame)
             if self.weight_sq is not None:
@@ -223,6 +291,18 @@ class DataProfile:
             name: column.merge(other.columns[name]) for name, column in self.columns.items()
         }
         merged.sample = self.sample.merge(other.sample)
+        if list(self.unstructured) != list(other.unstructured):
+            raise ProfileError(
+                "Cannot merge profiles of different text or embedding columns: "
+                f"{list(self.unstructured)} != {list(other.unstructured)}."
+            )
+        try:
+            merged.unstructured = {
+                name: part.merge(other.unstructured[name])
+                for name, part in self.unstructured.items()
+            }
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from exc
         merged.n_rows = self.n_rows + other.n_rows
         merged.n_logged = self.n_logged + other.n_logged
         if self.weighted or other.weighted:
@@ -268,6 +348,9 @@ class DataProfile:
                 {"name": name, **column.to_dict()} for name, column in self.columns.items()
             ],
             "sample": self.sample.to_dict(),
+            "unstructured": [
+                {"name": name, **part.to_dict()} for name, part in self.unstructured.items()
+            ],
         }
 
     def to_json(self) -> str:
@@ -309,6 +392,10 @@ class DataProfile:
                 if payload.get("performance")
                 else None
             ),
+            unstructured={
+                part["name"]: unstructured_part_from_dict(part)
+                for part in payload.get("unstructured") or []
+            },
         )
         if payload.get("weight_sq") is None:
             profile.n_rows = int(payload["n_rows"])
@@ -440,6 +527,10 @@ def check_profile_schema(payload: dict) -> None:
         names.add(name)
         _check_column(column, f"{where}.")
     _check_sample(_typed("sample", payload["sample"], dict, "an object"))
+    parts = _typed("unstructured", payload.get("unstructured") or [], list, "a list of parts")
+    for i, part in enumerate(parts):
+        _typed(f"unstructured[{i}]", part, dict, "a text or embedding part (an object)")
+        _check_unstructured(part, f"unstructured[{i}].")
     if payload.get("performance") is not None:
         _check_performance(_typed("performance", payload["performance"], dict, "an object"))
     if payload.get("impact") is not None:
@@ -512,19 +603,79 @@ def _check_column(column: dict, where: str) -> None:
         count(f"{where}unseen_examples[{value!r}]", n)
 
 
-def _check_sample(sample: dict) -> None:
-    _count("sample.capacity", _field(sample, "capacity", "sample."))
-    _count("sample.n_seen", _field(sample, "n_seen", "sample."))
-    keys = _typed("sample.keys", _field(sample, "keys", "sample."), list, "a list of numbers")
+def unstructured_part_from_dict(payload: dict):
+    """A text or embedding part from its (checked) JSON record."""
+    if payload["kind"] == TEXT:
+        return TextColumnProfile.from_dict(payload["name"], payload)
+    return EmbeddingColumnProfile.from_dict(payload["name"], payload)
+
+
+def _check_unstructured(part: dict, where: str) -> None:
+    _typed(f"{where}name", _field(part, "name", where), str, "a text")
+    kind = _field(part, "kind", where)
+    if kind not in (TEXT, EMBEDDING):
+        _refuse(f"{where}kind", kind, "'text' or 'embedding'")
+    for key in ("sample_size", "count", "n_missing"):
+        _count(f"{where}{key}", _field(part, key, where))
+    if kind == TEXT:
+        vocabulary = _typed(
+            f"{where}vocabulary", _field(part, "vocabulary", where), dict, "an object"
+        )
+        frequency = _typed(
+            f"{where}vocabulary.document_frequency",
+            _field(vocabulary, "document_frequency", f"{where}vocabulary."),
+            dict,
+            "an object of words to counts",
+        )
+        for word, n in frequency.items():
+            _count(f"{where}vocabulary.document_frequency[{word!r}]", n)
+        _count(
+            f"{where}vocabulary.n_documents",
+            _field(vocabulary, "n_documents", f"{where}vocabulary."),
+        )
+        sample = _typed(f"{where}sample", _field(part, "sample", where), dict, "an object")
+        _check_sample(sample, f"{where}sample.")
+        return
+    dimension = _count(f"{where}dimension", _field(part, "dimension", where))
+    if dimension < 1:
+        _refuse(f"{where}dimension", dimension, "an integer >= 1")
+    source = part.get("source")
+    if source is not None:
+        _typed(f"{where}source", source, list, "a list of column names or null")
+        if len(source) != dimension or not all(isinstance(c, str) for c in source):
+            _refuse(f"{where}source", source, f"a list of {dimension} column names")
+    _count(f"{where}n_invalid", _field(part, "n_invalid", where))
+    for key in ("mean", "m2"):
+        values = _typed(f"{where}{key}", _field(part, key, where), list, "a list of numbers")
+        if len(values) != dimension:
+            _refuse(f"{where}{key}", f"a list of {len(values)} numbers", f"{dimension} numbers")
+        for j, value in enumerate(values):
+            _finite(f"{where}{key}[{j}]", value)
+    keys = _typed(f"{where}keys", _field(part, "keys", where), list, "a list of numbers")
+    vectors = _typed(f"{where}vectors", _field(part, "vectors", where), list, "a list of vectors")
+    if len(vectors) != len(keys):
+        _refuse(f"{where}vectors", f"a list of {len(vectors)} vectors", f"{len(keys)} vectors")
+    for j, vector in enumerate(vectors):
+        _typed(f"{where}vectors[{j}]", vector, list, "a list of numbers")
+        if len(vector) != dimension:
+            _refuse(f"{where}vectors[{j}]", f"{len(vector)} numbers", f"{dimension} numbers")
+        for k, value in enumerate(vector):
+            _finite(f"{where}vectors[{j}][{k}]", value)
+
+
+def _check_sample(sample: dict, where: str = "sample.") -> None:
+    _count(f"{where}capacity", _field(sample, "capacity", where))
+    _count(f"{where}n_seen", _field(sample, "n_seen", where))
+    keys = _typed(f"{where}keys", _field(sample, "keys", where), list, "a list of numbers")
     for j, value in enumerate(keys):
-        _finite(f"sample.keys[{j}]", value)
-    columns = _field(sample, "columns", "sample.")
-    _typed("sample.columns", columns, dict, "an object of column names to value lists")
+        _finite(f"{where}keys[{j}]", value)
+    columns = _field(sample, "columns", where)
+    _typed(f"{where}columns", columns, dict, "an object of column names to value lists")
     for name, values in columns.items():
-        _typed(f"sample.columns[{name!r}]", values, list, "a list of values")
+        _typed(f"{where}columns[{name!r}]", values, list, "a list of values")
         if len(values) != len(keys):
             _refuse(
-                f"sample.columns[{name!r}]",
+                f"{where}columns[{name!r}]",
                 f"a list of {len(values)} values",
                 f"a list of {len(keys)} values, one per sample key",
             )
@@ -583,6 +734,10 @@ BUILD_CONSTRAINTS: dict[str, list] = {
     "n_jobs": [NoneValue(), Interval(int, -1, None)],
     "probabilities": _NAMES,
     "task": [NoneValue(), Options("classification", "regression")],
+    "text_columns": [InstanceOf(bool)],
+    "embeddings": [NoneValue(), InstanceOf(dict)],
+    "text_sample_size": [Interval(int, 0, None)],
+    "embedding_sample_size": [Interval(int, 0, None)],
 }
 
 
@@ -603,6 +758,10 @@ def build_profile(
     n_jobs: int | None = None,
     probabilities=None,
     task: str | None = None,
+    text_columns: bool = True,
+    embeddings: dict | None = None,
+    text_sample_size: int = TEXT_SAMPLE_SIZE,
+    embedding_sample_size: int = EMBEDDING_SAMPLE_SIZE,
 ) -> DataProfile:
     """Learn a baseline profile from reference data.
 
@@ -642,6 +801,19 @@ def build_profile(
         the calibration needed to estimate performance without labels.
     task : {'classification', 'regression'}, optional
         Default: inferred from the labels.
+    text_columns : bool, default=True
+        Profile free-text feature columns: their descriptors as numeric columns
+        ``<column>.<descriptor>``, their vocabulary and a sample of texts for the
+        text domain classifier. False leaves them out, with the reason; ``exclude``
+        leaves out any one column.
+    embeddings : dict of str to list of str, optional
+        Groups of numeric columns that are one embedding, by name
+        (``{"doc": ["e0", ..., "e383"]}``). Columns of vectors (lists, arrays)
+        are embeddings without being declared.
+    text_sample_size : int, default=2000
+        Texts kept in each text column's sample (each cut to 1,000 characters).
+    embedding_sample_size : int, default=1000
+        Vectors kept in each embedding's sample.
 
     Returns
     -------
@@ -660,7 +832,22 @@ def build_profile(
     if len(data) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
     check_unique_columns(data)
-    decisions = decide_kinds(data, targets, predictions, columns, exclude, kinds, max_categories)
+    grouped = check_embedding_groups(data, embeddings)
+    decisions = decide_kinds(
+        data.drop(columns=grouped), targets, predictions, columns, exclude, kinds, max_categories
+    )
+    settings = {
+        "n_bins": n_bins,
+        "grid_size": grid_size,
+        "max_categories": max_categories,
+        "sample_size": sample_size,
+        "random_state": random_state,
+        "text_sample_size": text_sample_size,
+        "embedding_sample_size": embedding_sample_size,
+    }
+    parts, descriptors = unstructured_layout(
+        data, decisions, settings, text_columns=text_columns, embeddings=embeddings
+    )
 
     def fit(name, decision):
         if decision.kind == NUMERIC:
@@ -674,23 +861,23 @@ def build_profile(
     fitted = parallel_map(lambda item: fit(*item), kept, n_jobs=n_jobs, n_rows=len(data))
     layout = {name: column for (name, _), column in zip(kept, fitted, strict=True)}
     profile = DataProfile(
-        layout,
-        excluded={name: d.reason for name, d in decisions.items() if d.excluded},
+        with_descriptors(layout, descriptors, (targets, predictions)),
+        excluded={
+            name: d.reason for name, d in decisions.items() if d.excluded and name not in parts
+        },
         targets=targets if targets in layout else None,
         predictions=predictions if predictions in layout else None,
-        settings={
-            "n_bins": n_bins,
-            "grid_size": grid_size,
-            "max_categories": max_categories,
-            "sample_size": sample_size,
-            "random_state": random_state,
-        },
+        settings=settings,
+        unstructured=parts,
     )
     profile.metadata = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "kind_reasons": {name: d.reason for name, d in decisions.items() if not d.excluded},
+        "kind_reasons": {
+            name: d.reason for name, d in decisions.items() if not d.excluded or name in parts
+        },
     }
-    profile.update(data, n_jobs=n_jobs)
+    with counting_reference(profile):
+        profile.update(data, n_jobs=n_jobs)
     if targets is not None and predictions is not None:
         profile.performance = profile_performance(
             data, targets, predictions, as_column_list(probabilities), task, random_state
@@ -765,3 +952,100 @@ def decide_kinds(data, targets, predictions, columns, exclude, kinds, max_catego
         else:
             decisions[name] = infer_kind(data[name], max_categories=max_categories)
     return decisions
+
+
+def check_embedding_groups(data: pd.DataFrame, embeddings) -> list[str]:
+    """The columns of the declared embeddings, refused when one is missing or shared."""
+    grouped: list[str] = []
+    for name, group in (embeddings or {}).items():
+        if not isinstance(name, str) or isinstance(group, str) or not hasattr(group, "__iter__"):
+            raise ValueError(
+                "The 'embeddings' parameter of build_profile must map a name to a list of "
+                f"numeric columns, e.g. {{'doc': ['e0', 'e1']}}. Got {name!r}: {group!r}."
+            )
+        group = list(group)
+        if len(group) < 2:
+            raise ProfileError(
+                f"The embedding {name!r} must name at least 2 columns. Got {group!r}."
+            )
+        missing = [c for c in group if c not in data.columns]
+        if missing:
+            raise ProfileError(
+                f"The embedding {name!r} names columns not found in the reference data: "
+                f"{missing[:10]}. Check the 'embeddings' option."
+            )
+        if name in data.columns:
+            raise ProfileError(
+                f"The embedding {name!r} has the name of a column of the data; name it apart."
+            )
+        shared = [c for c in group if c in grouped]
+        if shared:
+            raise ProfileError(f"Columns {shared[:10]} belong to two declared embeddings.")
+        grouped.extend(group)
+    return grouped
+
+
+def unstructured_layout(data, decisions, settings, *, text_columns=True, embeddings=None):
+    """The text and embedding parts, and the descriptor columns' layouts, learned from ``data``.
+
+    Free-text features (``decision.unstructured == 'text'``) get a part with the
+    vocabulary of ``data`` and a numeric layout per descriptor; columns of vectors
+    and the declared groups get an embedding part. Returns ``(parts, descriptors)``;
+    neither has counted a row (``update`` counts).
+    """
+    parts: dict = {}
+    descriptors: dict = {}
+    n_bins, grid_size = settings["n_bins"], settings["grid_size"]
+    for name, decision in decisions.items():
+        if (
+            decision.unstructured == TEXT
+            and text_columns
+            and decision.reason != "excluded by the user"
+        ):
+            part = TextColumnProfile(
+                name,
+                TextVocabulary.fit(data[name]),
+                sample_size=settings.get("text_sample_size", TEXT_SAMPLE_SIZE),
+            )
+            table = part.descriptors(data[name])
+            for column in table.columns:
+                values, _ = to_float_array(table[column])
+                descriptors[column] = NumericColumnProfile.fit(
+                    column, values, n_bins=n_bins, grid_size=grid_size
+                )
+            parts[name] = part
+        elif decision.unstructured == EMBEDDING:
+            parts[name] = EmbeddingColumnProfile.fit(
+                name,
+                data[name],
+                sample_size=settings.get("embedding_sample_size", EMBEDDING_SAMPLE_SIZE),
+            ).empty_like()
+    for name, group in (embeddings or {}).items():
+        parts[name] = EmbeddingColumnProfile(
+            name,
+            len(group),
+            source=list(group),
+            sample_size=settings.get("embedding_sample_size", EMBEDDING_SAMPLE_SIZE),
+        )
+    return parts, descriptors
+
+
+@contextmanager
+def counting_reference(profile: DataProfile):
+    """While the reference is counted, its texts' out-of-vocabulary shares leave each text out
+    of the vocabulary it was learned into (see :func:`~mlflow_observe.core.profile.text.text_descriptors`)."""
+    texts = [part for part in profile.unstructured.values() if part.kind == TEXT]
+    for part in texts:
+        part.counting_reference = True
+    try:
+        yield profile
+    finally:
+        for part in texts:
+            part.counting_reference = False
+
+
+def with_descriptors(layout: dict, descriptors: dict, roles) -> dict:
+    """The column layouts with the descriptor columns after the features, before the roles."""
+    features = {name: column for name, column in layout.items() if name not in roles}
+    rest = {name: column for name, column in layout.items() if name in roles}
+    return {**features, **descriptors, **rest}

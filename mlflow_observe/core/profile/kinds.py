@@ -1,8 +1,12 @@
 """Column kinds: which columns are compared, and how.
 
-A column is *numeric*, *categorical* or *boolean*. Datetimes, free text and
+A column is *numeric*, *categorical* or *boolean*. Datetimes and
 identifier-like high-cardinality columns carry no distribution worth comparing,
-so they are excluded, each with a stated reason that the report shows.
+so they are excluded, each with a stated reason that the report shows. Free
+text and columns of vectors are not compared as values either; their decision
+says so (``unstructured`` is ``'text'`` or ``'embedding'``), and the profile
+judges them with their own detectors (:mod:`mlflow_observe.core.profile.text`,
+:mod:`mlflow_observe.core.profile.embedding`) unless asked not to.
 
 A numeric column with at most ``MAX_NUMERIC_CATEGORIES`` (5) distinct
 reference values, each seen at least twice on average (a 0/1 flag, a binary
@@ -23,6 +27,7 @@ NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 BOOLEAN = "boolean"
 KINDS = (NUMERIC, CATEGORICAL, BOOLEAN)
+TEXT, EMBEDDING = "text", "embedding"
 
 _DATE_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 # How many non-missing values the string heuristics look at.
@@ -41,10 +46,14 @@ class KindDecision:
         None when the column is excluded.
     reason : str
         Why the kind was chosen or why the column is excluded.
+    unstructured : {'text', 'embedding'} or None
+        For an excluded column: free text or a column of equal-length vectors,
+        which the profile judges with their own detectors.
     """
 
     kind: str | None
     reason: str
+    unstructured: str | None = None
 
     @property
     def excluded(self) -> bool:
@@ -127,6 +136,9 @@ def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecisio
     if len(values) == 0:
         return KindDecision(None, "no non-missing values in the reference: kind unknown")
     head = values.iloc[:_SNIFF_ROWS]
+    vectors = _vector_decision(head)
+    if vectors is not None:
+        return vectors
     python_types = {type(v) for v in head}
     if python_types <= {bool, np.bool_}:
         return KindDecision(BOOLEAN, "object column of booleans")
@@ -144,7 +156,9 @@ def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecisio
     has_spaces = as_text.str.contains(" ", regex=False).mean() > 0.5
     if has_spaces or mean_length > 40:
         return KindDecision(
-            None, f"free text ({n_unique} distinct values, mean length {mean_length:.0f})"
+            None,
+            f"free text ({n_unique} distinct values, mean length {mean_length:.0f})",
+            unstructured=TEXT,
         )
     if n_unique >= 0.5 * len(values):
         return KindDecision(
@@ -156,4 +170,29 @@ def _infer_object_kind(series: pd.Series, *, max_categories: int) -> KindDecisio
         None,
         f"high-cardinality text ({n_unique} distinct values > max_categories={max_categories}); "
         "pass kinds={column: 'categorical'} to compare it anyway",
+    )
+
+
+def _vector_decision(head: pd.Series) -> KindDecision | None:
+    """An embedding when every value is a numeric vector of one length; None if no value is."""
+    is_vector = [
+        isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1) for v in head
+    ]
+    if not any(is_vector):
+        return None
+    if not all(is_vector):
+        return KindDecision(None, "a mix of vectors and other values: excluded from drift")
+    lengths = sorted({len(v) for v in head})
+    if len(lengths) > 1:
+        shown = ", ".join(map(str, lengths[:5])) + (", ..." if len(lengths) > 5 else "")
+        return KindDecision(
+            None,
+            f"vectors of different lengths ({shown}): not an embedding, excluded from drift",
+        )
+    try:
+        np.asarray(list(head.iloc[:50]), dtype=float)
+    except (TypeError, ValueError):
+        return KindDecision(None, "vectors of non-numeric values: excluded from drift")
+    return KindDecision(
+        None, f"embedding (vectors of {lengths[0]} numbers)", unstructured=EMBEDDING
     )

@@ -39,8 +39,11 @@ import numpy as np
 
 from mlflow_observe.core._validation import Interval, checked
 from mlflow_observe.core.drift.multivariate import MIN_ROWS, WindowTooSmallError
+from mlflow_observe.core.profile.embedding import as_vectors
 from mlflow_observe.core.stats import benjamini_hochberg, ks_exact, wasserstein_exact
 from mlflow_observe.core.stats.auc import HeldOutAUCResult, held_out_auc
+
+__all__ = ["EmbeddingDriftResult", "MeanDistanceResult", "as_vectors", "embedding_drift"]
 
 WASSERSTEIN_THRESHOLD = 0.1
 # Random directions whose squared projections the domain classifier sees.
@@ -121,36 +124,6 @@ class EmbeddingDriftResult:
             prefix + "embedding_share_drifted_components": self.share_drifted_components,
             prefix + "drifted": float(self.drifted),
         }
-
-
-def as_vectors(values, name: str = "embedding") -> np.ndarray:
-    """A 2-D float array from a 2-D array, or a sequence of equal-length vectors.
-
-    Rows that are missing or hold a non-finite value are left out.
-
-    Examples
-    --------
-    >>> as_vectors([[1, 2], [3, 4], None]).shape
-    (2, 2)
-    """
-    if isinstance(values, np.ndarray) and values.ndim == 2:
-        array = values.astype(float, copy=False)
-    else:
-        rows = [v for v in values if v is not None and not _is_missing(v)]
-        lengths = {len(v) for v in rows}
-        if len(lengths) > 1:
-            raise ValueError(
-                f"The {name} column holds vectors of different lengths ({sorted(lengths)}); "
-                "an embedding column needs one length on every row."
-            )
-        array = np.asarray([np.asarray(v, dtype=float) for v in rows], dtype=float)
-        if array.ndim != 2:
-            array = array.reshape(len(rows), -1)
-    return array[np.isfinite(array).all(axis=1)]
-
-
-def _is_missing(value) -> bool:
-    return isinstance(value, float) and np.isnan(value)
 
 
 @checked(

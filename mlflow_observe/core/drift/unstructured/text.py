@@ -29,201 +29,34 @@ more frequent on one side, with the share of texts holding each on both sides.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from mlflow_observe.core._validation import InstanceOf, Interval, checked
 from mlflow_observe.core.drift.multivariate import MIN_ROWS, WindowTooSmallError
+from mlflow_observe.core.profile.text import (
+    MAX_VOCABULARY,
+    TEXT_DESCRIPTORS,
+    TOKEN_PATTERN,
+    TextVocabulary,
+    as_texts,
+    descriptor_column,
+    text_descriptors,
+)
 from mlflow_observe.core.stats.auc import held_out_auc
 
-TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-TEXT_DESCRIPTORS = (
-    "length_characters",
-    "length_words",
-    "sentence_count",
-    "non_letter_share",
-    "oov_share",
-)
-MAX_VOCABULARY = 20_000
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_SENTENCE_END = r"[.!?]+(?:\s|$)"
-
-
-@dataclass(frozen=True)
-class TextVocabulary:
-    """The baseline's most frequent words and the number of texts holding each.
-
-    Attributes
-    ----------
-    document_frequency : dict of str to int
-        Texts holding each word, at most ``max_size`` words.
-    n_documents : int
-        Texts counted.
-    max_size : int
-        The cap on the number of words kept.
-    truncated : bool
-        True when words were left out to respect the cap (merges are then approximate).
-    """
-
-    document_frequency: dict = field(default_factory=dict)
-    n_documents: int = 0
-    max_size: int = MAX_VOCABULARY
-    truncated: bool = False
-
-    @classmethod
-    def fit(cls, texts, *, max_size: int = MAX_VOCABULARY) -> TextVocabulary:
-        """Count the words of ``texts`` (missing texts are skipped).
-
-        Examples
-        --------
-        >>> vocabulary = TextVocabulary.fit(["The cat sat", "the dog sat down", None])
-        >>> vocabulary.document_frequency["sat"], vocabulary.n_documents
-        (2, 2)
-        """
-        texts = _as_texts(texts).dropna()
-        counts: dict[str, int] = {}
-        pattern = re.compile(TOKEN_PATTERN)
-        for text in texts:
-            for word in set(pattern.findall(text.lower())):
-                counts[word] = counts.get(word, 0) + 1
-        return cls._capped(counts, len(texts), max_size, truncated=False)
-
-    @classmethod
-    def _capped(cls, counts: dict, n_documents: int, max_size: int, truncated: bool):
-        if len(counts) > max_size:
-            kept = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:max_size]
-            counts, truncated = dict(kept), True
-        return cls(
-            document_frequency=dict(sorted(counts.items())),
-            n_documents=int(n_documents),
-            max_size=int(max_size),
-            truncated=truncated,
-        )
-
-    def merge(self, other: TextVocabulary) -> TextVocabulary:
-        """The vocabulary of both parts' texts (exact unless a part was cut to its cap)."""
-        counts = dict(self.document_frequency)
-        for word, count in other.document_frequency.items():
-            counts[word] = counts.get(word, 0) + count
-        return self._capped(
-            counts,
-            self.n_documents + other.n_documents,
-            max(self.max_size, other.max_size),
-            truncated=self.truncated or other.truncated,
-        )
-
-    @property
-    def words(self) -> frozenset:
-        return frozenset(self.document_frequency)
-
-    def to_dict(self) -> dict:
-        return {
-            "document_frequency": self.document_frequency,
-            "n_documents": self.n_documents,
-            "max_size": self.max_size,
-            "truncated": self.truncated,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TextVocabulary:
-        frequency = data.get("document_frequency")
-        if not isinstance(frequency, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and v >= 0 for k, v in frequency.items()
-        ):
-            raise ValueError(
-                "A text vocabulary's 'document_frequency' must map words to counts >= 0; "
-                "the profile is corrupt: record the baseline again."
-            )
-        return cls(
-            document_frequency=dict(frequency),
-            n_documents=int(data.get("n_documents", 0)),
-            max_size=int(data.get("max_size", MAX_VOCABULARY)),
-            truncated=bool(data.get("truncated", False)),
-        )
-
-
-def descriptor_column(column: str, descriptor: str) -> str:
-    """The name of a text column's descriptor column, e.g. ``review.length_words``."""
-    return f"{column}.{descriptor}"
-
-
-def _as_texts(values) -> pd.Series:
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    missing = series.isna()
-    texts = series.astype(object).where(missing, series.astype(str))
-    return texts.where(~missing, None)
-
-
-def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.DataFrame:
-    """Per-text descriptors: lengths, sentences, non-letter share, out-of-vocabulary share.
-
-    Parameters
-    ----------
-    texts : array_like of str
-        The texts; missing values (None, NaN) give missing descriptors, and
-        other values are read as their string form.
-    vocabulary : TextVocabulary, optional
-        The baseline's vocabulary; without it ``oov_share`` is missing.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per text, the columns of ``TEXT_DESCRIPTORS`` (floats).
-
-    Examples
-    --------
-    >>> vocabulary = TextVocabulary.fit(["good service", "bad service"])
-    >>> table = text_descriptors(["Good service!", "Awful wait. Never again", None], vocabulary)
-    >>> table["length_words"].tolist()
-    [2.0, 4.0, nan]
-    >>> table["oov_share"].tolist()
-    [0.0, 1.0, nan]
-    >>> table["sentence_count"].tolist()
-    [1.0, 2.0, nan]
-    """
-    texts = _as_texts(texts)
-    present = texts.notna().to_numpy()
-    # Object dtype: Python's regular expressions (Unicode letters), not Arrow's (ASCII).
-    strings = pd.Series(texts[present].astype(str).tolist(), dtype=object)
-    table = pd.DataFrame(np.nan, index=range(len(texts)), columns=list(TEXT_DESCRIPTORS))
-    if not present.any():
-        return table
-    characters = strings.str.len().to_numpy(dtype=float)
-    letters = strings.str.count(_LETTER.pattern).to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        non_letter = np.where(characters > 0, 1 - letters / characters, np.nan)
-    words = strings.str.split().str.len().to_numpy(dtype=float)
-    sentences = strings.str.count(_SENTENCE_END).to_numpy(dtype=float)
-    # Words after the last full stop (or with none at all) make one more sentence.
-    unfinished = ~strings.str.rstrip().str.contains(r"[.!?]$", regex=True).to_numpy(dtype=bool)
-    sentences = sentences + ((words > 0) & unfinished)
-    rows = np.flatnonzero(present)
-    table.loc[rows, "length_characters"] = characters
-    table.loc[rows, "length_words"] = words
-    table.loc[rows, "sentence_count"] = sentences
-    table.loc[rows, "non_letter_share"] = non_letter
-    if vocabulary is not None:
-        table.loc[rows, "oov_share"] = _oov_shares(strings, vocabulary)
-    return table
-
-
-def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary) -> np.ndarray:
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    try:
-        counter = CountVectorizer(token_pattern=TOKEN_PATTERN)
-        counts = counter.fit_transform(strings)
-    except ValueError:  # no text holds a word
-        return np.full(len(strings), np.nan)
-    tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
-    words = vocabulary.document_frequency
-    in_vocabulary = [i for i, word in enumerate(counter.get_feature_names_out()) if word in words]
-    known = np.asarray(counts[:, in_vocabulary].sum(axis=1), dtype=float).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(tokens > 0, 1 - known / tokens, np.nan)
+__all__ = [
+    "MAX_VOCABULARY",
+    "TEXT_DESCRIPTORS",
+    "TOKEN_PATTERN",
+    "TextDriftResult",
+    "TextVocabulary",
+    "descriptor_column",
+    "text_descriptors",
+    "text_domain_drift",
+]
 
 
 @dataclass(frozen=True)
@@ -341,8 +174,8 @@ def text_domain_drift(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    reference = _as_texts(reference).dropna().astype(str).reset_index(drop=True)
-    current = _as_texts(current).dropna().astype(str).reset_index(drop=True)
+    reference = as_texts(reference).dropna().astype(str).reset_index(drop=True)
+    current = as_texts(current).dropna().astype(str).reset_index(drop=True)
     for side, texts, hint in (
         ("reference", reference, "Use a larger reference (or baseline sample_size)."),
         ("window", current, "Use a longer window."),
