@@ -78,9 +78,10 @@ def _is_stream(data) -> bool:
 
 def _evaluate_stream(parts, profile, predictions, targets, config):
     """Count a window part by part, then log as the evaluator does; return its result."""
-    from mlflow_observe.comparison import compare
+    from mlflow_observe.comparison import compare, with_attributions
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
+    from mlflow_observe.tracking.predictor import attribution_model
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -92,7 +93,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
             found = timestamp_bounds(frame)
             if found:
                 bounds.extend(found)
-            yield prepare_window_part(
+            prepared = prepare_window_part(
                 frame,
                 profile,
                 predictions=predictions
@@ -101,7 +102,15 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
                 or next((c for c in (profile.targets, LABEL) if c in frame.columns), None),
                 keep_weights=True,
             )
+            yield with_attributions(prepared, frame)
 
+    explainer = config.get("attribution_model")
+    impact = profile.impact
+    explain_model = (
+        attribution_model(explainer)
+        if explainer is not None and impact is not None and impact.attribution
+        else None
+    )
     comparison = compare(
         profile,
         frames(),
@@ -109,6 +118,7 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
         n_jobs=config.get("n_jobs"),
         progress=config.get("progress"),
         weights=weights_column(profile),
+        explain_model=explain_model,
     )
     return _log_window(comparison, profile, options, config, bounds)
 

@@ -99,3 +99,30 @@ def test_monitor_and_gate_catches_the_afternoon_drift_and_gates(tmp_path):
     v1, v2, v3 = trail.split("   churn v")[1:]
     assert "24 monitored windows" in v1 and "alert    critical" in v1 and "gate" not in v1
     assert "gate failed" in v2 and "gate passed" in v3 and "alias 'champion'" in v3
+
+
+def test_explain_and_attribution_example_sees_the_reliance_move(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "explain_and_attribution.py"),
+            "--store",
+            str(tmp_path),
+            "--screenshots",
+            str(tmp_path / "shots"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    # distance_km's distribution is calm, the model's reliance on it is not.
+    assert "distance_km: drifted False" in out and "traffic_index: drifted True" in out
+    assert "items: drifted False" in out
+    assert "attribution drift:" in out and out.split("attribution drift:")[1].split()[3] == "True"
+    change = float(out.split("distance_km: drifted False, share change ")[1].split()[0])
+    assert change < -0.1
+    for name in ("explained_prediction.png", "attribution_drift.png"):
+        assert (tmp_path / "shots" / name).read_bytes()[:4] == b"\x89PNG"

@@ -130,7 +130,8 @@ def test_attribution_drift_sees_the_reliance_move_when_a_partner_feature_changes
     assert result.share_change["x1"] < -0.1 and result.share_change["switch"] > 0.1
     assert result.current_share["x4"] == 0.0
     assert set(result.metrics()) >= {"drift/attribution/ndcg", "drift/attribution/x1"}
-    assert [r["feature"] for r in result.to_records()][0] in {"x1", "x3"}
+    assert [r["feature"] for r in result.feature_records()][0] in {"x1", "x3"}
+    assert result.to_records()[0]["statistic"] == result.ndcg
 
 
 def test_calm_windows_rarely_show_attribution_drift():

@@ -95,6 +95,26 @@ class RowSample:
         self._keys = all_keys[order]
         self._data = {c: np.concatenate([self._data[c], data[c]])[order] for c in self.columns}
 
+    def to_frame(self, columns=None, *, like=None) -> pd.DataFrame:
+        """The sampled rows of ``columns`` (default: all), with ``like``'s dtypes where they fit.
+
+        Examples
+        --------
+        >>> sample = RowSample(10, ["x"])
+        >>> sample.update(pd.DataFrame({"x": [1, 2]}), rng=np.random.default_rng(0))
+        >>> sample.to_frame(like=pd.DataFrame({"x": [0.5]})).dtypes["x"]
+        dtype('float64')
+        """
+        columns = list(self.columns if columns is None else columns)
+        frame = pd.DataFrame({c: self._data[c] for c in columns}).infer_objects()
+        for column, dtype in like.dtypes.items() if like is not None else ():
+            if column in frame.columns:
+                try:
+                    frame[column] = frame[column].astype(dtype)
+                except (TypeError, ValueError):
+                    pass  # left as sampled: the model sees what was recorded
+        return frame
+
     def to_dict(self) -> dict:
         return {
             "capacity": self.capacity,

@@ -16,6 +16,7 @@ DRIFT_EVALUATOR_KEYS = {
     "col_mapping",
     "log_plots",
     "progress",
+    "attribution_model",
 }
 DEGRADATION_EVALUATOR_KEYS = {
     "baseline",
@@ -24,6 +25,7 @@ DEGRADATION_EVALUATOR_KEYS = {
     "col_mapping",
     "segment_by",
     "min_segment_size",
+    "attribution_model",
 }
 
 

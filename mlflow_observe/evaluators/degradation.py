@@ -14,6 +14,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+from mlflow_observe.comparison import explain_errors
 from mlflow_observe.core.performance.degradation import (
     DegradationError,
     compare_performance,
@@ -22,8 +23,9 @@ from mlflow_observe.core.performance.degradation import (
 from mlflow_observe.core.weights import WeightError
 from mlflow_observe.evaluators.config import check_degradation_config
 from mlflow_observe.logs.frames import row_weights, weights_column
+from mlflow_observe.logs.writer import no_prediction_logs
 from mlflow_observe.tracking.baselines import load_baseline
-from mlflow_observe.tracking.predictor import model_output
+from mlflow_observe.tracking.predictor import attribution_model, model_output
 from mlflow_observe.tracking.results import log_degradation_result
 
 
@@ -44,6 +46,11 @@ class DegradationEvaluator(ModelEvaluator):
     min_segment_size : int, default=200
         Values with fewer rows are pooled into one ``(other)`` segment per
         column (skipped if still smaller).
+    attribution_model : str or model, optional
+        With labels, the features that account for the errors are read from the
+        window's logged ``attribution_<column>`` values, else from this model's
+        attributions on a sample of the window (default: the evaluated model,
+        when one is given); see :mod:`mlflow_observe.core.explain.errors`.
 
     Examples
     --------
@@ -93,8 +100,27 @@ class DegradationEvaluator(ModelEvaluator):
             segments = _segments(evaluator_config, features, baseline, y_true, y_pred, proba)
         except (DegradationError, WeightError) as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
+        errors = _errors(evaluator_config, features, baseline, y_true, y_pred, model, result)
         return log_degradation_result(
-            run_id, result, segments, baseline, evaluator_config["baseline"]
+            run_id, result, segments, baseline, evaluator_config["baseline"], errors=errors
+        )
+
+
+def _errors(config, features, baseline, y_true, y_pred, model, result):
+    """The features behind the errors, when labels arrived (realised metrics)."""
+    if y_true is None or y_pred is None or not isinstance(features, pd.DataFrame):
+        return None
+    if result.kind != "realised" or len(features) != len(np.asarray(y_true)):
+        return None
+    explainer = config.get("attribution_model", model)
+    with no_prediction_logs():  # attributing is not traffic
+        return explain_errors(
+            baseline,
+            features,
+            y_true,
+            y_pred,
+            task=result.task,
+            model=None if explainer is None else attribution_model(explainer),
         )
 
 

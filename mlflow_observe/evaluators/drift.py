@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.evaluation import EvaluationResult, ModelEvaluator
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from mlflow_observe.comparison import compare
+from mlflow_observe.comparison import compare, with_attributions
 from mlflow_observe.core.drift.window import EmptyWindowError
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.core.weights import WeightError
@@ -21,7 +21,7 @@ from mlflow_observe.evaluators.config import drift_options
 from mlflow_observe.logs.frames import prepare_window_part, timestamp_bounds, weights_column
 from mlflow_observe.logs.writer import no_prediction_logs
 from mlflow_observe.tracking.baselines import load_baseline
-from mlflow_observe.tracking.predictor import model_output
+from mlflow_observe.tracking.predictor import attribution_model, model_output
 from mlflow_observe.tracking.results import log_drift_result, time_range_tags
 
 
@@ -58,6 +58,15 @@ class DriftEvaluator(ModelEvaluator):
         alibi-detect detectors by name (``["alibi:mmd", "alibi:ks"]``; extra
         ``alibi``): metrics ``drift/alibi/<detector>/...``, one record each in
         the table, a report section.
+    attribution_model : str or model, optional
+        A model (URI or object) that attributes the window's row sample when the
+        window logged no ``attribution_<column>`` values, for attribution drift
+        (default: the evaluated model, when one is given). Attribution drift also
+        needs a baseline recorded with a model: metrics ``drift/attribution/...``,
+        one record in the table, a report section.
+    attribution_threshold, attribution_max_share_change, attribution_min_rows :
+        Attribution drift's rule (see
+        :class:`~mlflow_observe.core.drift.options.DriftOptions`).
     max_plots : int, default=6
         Distribution plots for the most drifted columns.
     chunk_size : int, optional
@@ -102,6 +111,8 @@ class DriftEvaluator(ModelEvaluator):
         baseline = load_baseline(evaluator_config["baseline"])
         window = _window_frame(dataset, model, predictions, baseline)
         predict = None if model is None else (lambda frame: model_output(model, frame, predictions))
+        explainer = evaluator_config.get("attribution_model", model)
+        explain_model = _attribution_model(explainer, baseline) if explainer is not None else None
         try:
             # Predictions made to explain drift are not traffic: keep them out of the log.
             with no_prediction_logs():
@@ -114,6 +125,7 @@ class DriftEvaluator(ModelEvaluator):
                     predict=predict,
                     progress=evaluator_config.get("progress"),
                     weights=weights_column(baseline),
+                    explain_model=explain_model,
                 )
         except (EmptyWindowError, WeightError) as exc:
             raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from exc
@@ -129,7 +141,8 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     if not isinstance(features, pd.DataFrame):
         features = pd.DataFrame(np.asarray(features), columns=dataset.feature_names)
     # A window read from the prediction log carries bookkeeping columns: not features.
-    frame = prepare_window_part(features, baseline, keep_weights=True).copy(deep=False)
+    frame = prepare_window_part(features, baseline, keep_weights=True)
+    frame = with_attributions(frame, features).copy(deep=False)
     output = None
     if dataset.has_predictions:
         output = dataset.predictions_data
@@ -143,3 +156,11 @@ def _window_frame(dataset, model, predictions, baseline: DataProfile) -> pd.Data
     if dataset.has_targets and baseline.targets is not None:
         frame[baseline.targets] = np.asarray(dataset.labels_data)
     return frame
+
+
+def _attribution_model(model, baseline: DataProfile):
+    """The model that attributes a window, only when the baseline has an importance to compare."""
+    impact = baseline.impact
+    if impact is None or not impact.attribution:
+        return None
+    return attribution_model(model)

@@ -50,6 +50,9 @@ WINDOW_KEYS = (
     "drift/n_drifted_segments",
     "drift/impact/top_score",
     "drift/impact/prediction_shift",
+    "drift/attribution/ndcg",
+    "drift/attribution/drifted",
+    "drift/attribution/n_rows",
     *INTEGRITY_KEYS,
     "degradation/degraded",
     "degradation/n_segments",
@@ -100,6 +103,11 @@ def metric_catalogue(baseline=None) -> list[str]:
             else:
                 statistics = _STATISTICS
             keys += [f"drift/{name}/{statistic}" for statistic in statistics]
+        impact = getattr(baseline, "impact", None)
+        if impact is not None and impact.attribution:
+            reserved = ["ndcg", "drifted", "n_rows"]
+            attribution_names = assign_metric_names([*reserved, *impact.attribution])
+            keys += [f"drift/attribution/{attribution_names[f]}" for f in impact.attribution]
     performance = getattr(baseline, "performance", None) if baseline is not None else {}
     if baseline is None:
         realised = list(CLASSIFICATION_METRICS) + list(REGRESSION_METRICS)

@@ -54,6 +54,7 @@ def run_checks(
     _add_degradation(
         results,
         baseline,
+        options={k: v for k, v in (drift_options or {}).items() if k == "attribution_model"},
         label=label,
         n_labelled=int(frame[label].notna().sum()) if label else 0,
         labelled=lambda: frame[frame[label].notna()],
@@ -67,6 +68,7 @@ def _add_degradation(
     results: CheckResults,
     baseline: DataProfile,
     *,
+    options=None,
     label,
     n_labelled,
     labelled,
@@ -93,7 +95,7 @@ def _add_degradation(
             )
         data, results.degradation_kind = unlabelled(), "estimated"
     try:
-        degradation = evaluate_degradation(data, baseline)
+        degradation = evaluate_degradation(data, baseline, **(options or {}))
         results.metrics.update(degradation.metrics)
         table = degradation.artifacts.get("degradation_table")
         results.performance = list(table.content) if table is not None else []
@@ -119,6 +121,7 @@ def _run_checks_spark(frame, baseline: DataProfile, *, drift_options, min_labell
     _add_degradation(
         results,
         baseline,
+        options={k: v for k, v in (drift_options or {}).items() if k == "attribution_model"},
         label=label,
         n_labelled=n_labelled,
         labelled=lambda: frame.filter(is_labelled),

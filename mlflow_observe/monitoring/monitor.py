@@ -72,6 +72,7 @@ from mlflow_observe.monitoring.windows import (
 )
 from mlflow_observe.tracking import deadline, tags
 from mlflow_observe.tracking.baselines import load_baseline
+from mlflow_observe.tracking.predictor import attribution_model
 from mlflow_observe.tracking.registry import ModelVersionRef, resolve_model_version
 from mlflow_observe.tracking.results import metric_position
 
@@ -281,6 +282,7 @@ def monitor(
     client = MlflowClient()
     model = resolve_model_version(model_uri, client)
     baseline = load_baseline(model.uri)
+    drift_options = _with_attribution_model(drift_options, baseline, model.uri)
     # A rule on a key no window has could never fire: refused before any run is created.
     check_metrics([r.metric for r in rules], metric_catalogue(baseline))
     experiment_id = get_or_create_experiment(
@@ -382,6 +384,31 @@ def monitor(
         deliveries=context.incidents.deliveries,
         incidents=context.incidents.open_incidents(),
     )
+
+
+def _with_attribution_model(drift_options, baseline, model_uri: str):
+    """The drift options with the model version loaded for attribution drift.
+
+    Only when the baseline recorded its global importance and the options name no
+    model: the model attributes the row sample of a window whose log holds no
+    attributions. A model that cannot be loaded leaves attribution drift to the
+    logged attributions, with a warning.
+    """
+    options = dict(drift_options or {})
+    impact = baseline.impact
+    if impact is None or not impact.attribution or options.get("attribution_model") is not None:
+        return drift_options
+    try:
+        options["attribution_model"] = attribution_model(model_uri)
+    except Exception as exc:  # the monitor goes on without computed attributions
+        warnings.warn(
+            f"Attribution drift reads logged attributions only: {model_uri} could not be "
+            f"loaded ({exc!r}).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return drift_options
+    return options
 
 
 @dataclass(frozen=True)

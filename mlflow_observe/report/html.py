@@ -10,6 +10,9 @@ from mlflow_observe._version import __version__
 
 # The key of the impact plot in ``plots`` (shown in the impact section, not with the columns).
 IMPACT_PLOT = "(drift impact)"
+# The key of the attribution drift plot in ``plots`` (shown in its own section).
+ATTRIBUTION_PLOT = "(attribution drift)"
+_SECTION_PLOTS = (IMPACT_PLOT, ATTRIBUTION_PLOT)
 
 _STATUS_COLOURS = {
     "ok": "#2e7d32",
@@ -103,11 +106,12 @@ def render_report(
         _unstructured(drift),
         _multivariate(getattr(comparison, "multivariate", None)),
         _impact(getattr(comparison, "impact", None), plots.get(IMPACT_PLOT)),
+        _attribution(getattr(comparison, "attribution", None), plots.get(ATTRIBUTION_PLOT)),
         _drifted_segments(getattr(comparison, "segments", None)),
         _detectors(getattr(comparison, "detectors", None)),
         _findings(comparison.integrity),
         _category_changes(comparison, baseline),
-        _plots({k: v for k, v in plots.items() if k != IMPACT_PLOT}),
+        _plots({k: v for k, v in plots.items() if k not in _SECTION_PLOTS}),
         _excluded(baseline.excluded),
         _rules(options),
         "</body></html>",
@@ -358,6 +362,55 @@ def _impact(impact, png: bytes | None, top: int = 15) -> str:
     )
 
 
+def _attribution(result, png: bytes | None, top: int = 15) -> str:
+    """Attribution drift: baseline against window share per feature, nDCG and the verdict."""
+    if result is None:
+        return ""
+    if not hasattr(result, "share_change"):  # skipped, with its reason
+        record = result.to_records()[0]
+        return (
+            f"<h2>Attribution drift {_badge('skipped')}</h2>"
+            f"<p class='note'>Not measured: {_e(record['note'])}.</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{_e(r['feature'])}</td><td class='num'>{r['baseline_share']:.1%}</td>"
+        f"<td class='num'>{r['current_share']:.1%}</td>"
+        f"<td class='num'>{100 * r['share_change']:+.1f}</td>"
+        f"<td class='num'>{_e(r['baseline_rank'])} &rarr; {_e(r['current_rank'])}</td></tr>"
+        for r in result.feature_records()[:top]
+    )
+    image = (
+        ""
+        if png is None
+        else (
+            f"<div class='plots'><img alt='attribution drift' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode('ascii')}'></div>"
+        )
+    )
+    source = {
+        "logged": "attributions logged with the predictions",
+        "computed": "attributions computed on the window's row sample",
+    }.get(result.source or "", "attributions")
+    return (
+        f"<h2>Attribution drift {_badge('drift' if result.drifted else 'ok')}</h2>"
+        f"<p>nDCG of the top {result.top_k} features: {_number(result.ndcg, 3)} "
+        f"(drifts below {_number(result.threshold, 3)}); largest share move "
+        f"{max((abs(v) for v in result.share_change.values()), default=0.0):.1%} "
+        f"(drifts above {result.max_share_change:.0%}); {_e(result.n_current)} rows, "
+        f"{_e(source)} ({_e(result.method or 'method not recorded')}).</p>"
+        "<table><tr><th>feature</th><th>baseline share</th><th>window share</th>"
+        f"<th>change (points)</th><th>rank</th></tr>{rows}</table>"
+        + image
+        + "<p class='note'>A feature's share is its mean absolute attribution over the sum of "
+        "all features' (the model's global importance), on the baseline's sample and on the "
+        "window. The window drifts when the nDCG of its top features, each worth its baseline "
+        "importance, falls below the threshold, or when one feature's share moves by more "
+        "than the largest share move allowed. A feature can move here while its own "
+        "distribution is calm: the model leans on it more or less because another feature "
+        "changed.</p>"
+    )
+
+
 def _drifted_segments(segments, top: int = 15) -> str:
     """The segments that drifted most (each against the whole baseline)."""
     if segments is None:
@@ -537,6 +590,7 @@ def render_degradation_report(
     baseline_label: str,
     plot: bytes | None = None,
     segments=(),
+    errors=None,
     title: str = "Performance report",
 ) -> str:
     """Render a degradation result as one HTML page.
@@ -592,6 +646,7 @@ def render_degradation_report(
             f"<th>margin</th><th>status</th></tr>{rows}</table>",
             f"<h2>Findings</h2><ul>{findings}</ul>" if findings else "",
             _worst_segments(segments),
+            _error_features(errors),
             _plots({"baseline against window": plot}, "Baseline against window") if plot else "",
             assumptions,
             "<p class='note'>A metric is degraded when it is worse than the baseline by more "
@@ -601,6 +656,37 @@ def render_degradation_report(
             "plus the tolerance times the baseline value.</p>",
             "</body></html>",
         ]
+    )
+
+
+def _error_features(errors, top: int = 10) -> str:
+    """The features the model leaned on more where it erred (attributions, wrong vs right)."""
+    if errors is None:
+        return ""
+    good, bad = errors.groups
+    if not errors.features:
+        return f"<h2>Features behind the errors</h2><p class='note'>Not measured: {_e(errors.note)}.</p>"
+    rows = "".join(
+        f"<tr><td>{_e(r['feature'])}</td><td class='num'>{r['good_share']:.1%}</td>"
+        f"<td class='num'>{r['bad_share']:.1%}</td>"
+        f"<td class='num'>{100 * r['share_difference']:+.1f}</td>"
+        f"<td class='num'>{_number(r['good_importance'], 3)}</td>"
+        f"<td class='num'>{_number(r['bad_importance'], 3)}</td></tr>"
+        for r in errors.features[:top]
+    )
+    return (
+        "<h2>Features behind the errors</h2>"
+        f"<p>Attributions on {errors.n_bad:,} {_e(bad)} and {errors.n_good:,} {_e(good)} rows "
+        f"({_e(errors.source or '')}): the features whose share of the attributions rises most "
+        f"on the {_e(bad)} rows first.</p>"
+        f"<table><tr><th>feature</th><th>share, {_e(good)}</th><th>share, {_e(bad)}</th>"
+        "<th>difference (points)</th><th>mean |attribution|, "
+        f"{_e(good)}</th><th>mean |attribution|, {_e(bad)}</th></tr>{rows}</table>"
+        "<p class='note'>A feature's share is its mean absolute attribution over the sum of "
+        "all features', within each group. A rise on the wrong (high-error) rows means the "
+        "model leaned on that feature where it erred: a broken or shifted input, or a relation "
+        "to the label that changed. A feature the model ignores cannot show here; the worst "
+        "segments above may.</p>"
     )
 
 

@@ -136,6 +136,48 @@ def plot_impact(impact, *, top: int = 10):
     return figure
 
 
+def plot_attribution(result, *, top: int = 12):
+    """Baseline against window: each feature's share of the global importance, side by side.
+
+    Examples
+    --------
+    >>> from mlflow_observe.core.explain import attribution_drift
+    >>> result = attribution_drift({"a": 0.6, "b": 0.4}, {"a": 0.2, "b": 0.8})
+    >>> figure_to_png(plot_attribution(result))[:4] == b"\\x89PNG"
+    True
+    """
+    plt = _pyplot()
+    features = list(result.share_change)[:top]
+    figure, axis = plt.subplots(figsize=(7.0, 0.45 * max(len(features), 1) + 1.6))
+    positions = np.arange(len(features))
+    height = 0.4
+    axis.barh(
+        positions - height / 2,
+        [result.baseline_share.get(f, 0.0) for f in features],
+        height,
+        label="baseline",
+        color="#4c72b0",
+    )
+    axis.barh(
+        positions + height / 2,
+        [result.current_share.get(f, 0.0) for f in features],
+        height,
+        label="window",
+        color="#dd8452",
+    )
+    axis.set_yticks(positions)
+    axis.set_yticklabels([_short(f) for f in features], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlabel("share of global importance (mean |attribution|)")
+    axis.legend(fontsize=8, loc="lower right")
+    verdict = "drifted" if result.drifted else "ok"
+    axis.set_title(
+        f"Attribution drift: nDCG {result.ndcg:.3f}, {verdict} (largest moves first)", fontsize=10
+    )
+    figure.tight_layout()
+    return figure
+
+
 def _short(label: str, limit: int = 24) -> str:
     label = label if len(label) <= limit else label[: limit - 1] + "…"
     return plain_text(label)

@@ -32,12 +32,14 @@ from mlflow_observe.core.drift.options import DRIFT, SKIPPED, WARNING
 from mlflow_observe.core.drift.window import WindowComparison
 from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.report.html import (
+    ATTRIBUTION_PLOT,
     IMPACT_PLOT,
     render_degradation_report,
     render_report,
 )
 from mlflow_observe.report.plots import (
     figure_to_png,
+    plot_attribution,
     plot_column,
     plot_impact,
     plot_performance,
@@ -51,6 +53,7 @@ FINDINGS_ARTIFACT = "integrity_findings.json"
 REPORT_ARTIFACT = "drift_report.html"
 SEGMENTS_ARTIFACT = "drift_segments.json"
 IMPACT_ARTIFACT = "drift_impact.json"
+ATTRIBUTION_ARTIFACT = "drift_attribution.json"
 PLOTS_DIR = "drift_plots"
 DEGRADATION_TABLE_ARTIFACT = "degradation_table.json"
 DEGRADATION_REPORT_ARTIFACT = "degradation_report.html"
@@ -72,6 +75,7 @@ def log_drift_result(
             plots = _plot_most_drifted(comparison, baseline, config.get("max_plots", 6))
             artifacts.update(_log_plots(client, run_id, plots, comparison, tmp))
             plots.update(_log_impact_plot(client, run_id, comparison, tmp, artifacts))
+            plots.update(_log_attribution_plot(client, run_id, comparison, tmp, artifacts))
         artifacts.update(_log_report(client, run_id, comparison, baseline, options, plots, tmp))
     _log_tags(client, run_id, comparison, baseline, config["baseline"], window_range)
     return EvaluationResult(metrics=metrics, artifacts=artifacts, run_id=run_id)
@@ -164,6 +168,9 @@ def _log_tables(client, run_id, comparison: WindowComparison, tmp) -> dict:
         extra["drift_segments"] = (SEGMENTS_ARTIFACT, _segment_records(comparison.segments))
     if comparison.impact is not None:
         extra["drift_impact"] = (IMPACT_ARTIFACT, comparison.impact.to_dict())
+    attribution = comparison.attribution
+    if attribution is not None and hasattr(attribution, "feature_records"):
+        extra["drift_attribution"] = (ATTRIBUTION_ARTIFACT, attribution.to_records()[0])
     for name, (path, content) in extra.items():
         uri = write_and_log(
             client,
@@ -189,6 +196,21 @@ def _log_impact_plot(client, run_id, comparison, tmp, artifacts) -> dict:
     uri = write_and_log(client, run_id, tmp, f"{PLOTS_DIR}/drift_impact.png", png)
     artifacts["drift_impact_plot"] = ImageEvaluationArtifact(uri=uri)
     return {IMPACT_PLOT: png}
+
+
+def _log_attribution_plot(client, run_id, comparison, tmp, artifacts) -> dict:
+    """Baseline against window shares (attribution drift), logged and handed to the report."""
+    result = comparison.attribution
+    if result is None or not hasattr(result, "share_change"):
+        return {}
+    try:
+        png = figure_to_png(plot_attribution(result))
+    except Exception as exc:  # a plot must never fail the evaluation
+        warnings.warn(f"Failed to log image artifact 'attribution_drift': {exc!r}", stacklevel=2)
+        return {}
+    uri = write_and_log(client, run_id, tmp, f"{PLOTS_DIR}/attribution_drift.png", png)
+    artifacts["attribution_drift_plot"] = ImageEvaluationArtifact(uri=uri)
+    return {ATTRIBUTION_PLOT: png}
 
 
 def _json_default(value):
@@ -265,8 +287,14 @@ def _log_tags(client, run_id, comparison, baseline, reference, window_range) -> 
     client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
 
 
-def log_degradation_result(run_id, result, segments, baseline, reference) -> EvaluationResult:
-    """Log a degradation result (and its segments) to a run: metrics, table, plot, report, tags."""
+def log_degradation_result(
+    run_id, result, segments, baseline, reference, *, errors=None
+) -> EvaluationResult:
+    """Log a degradation result (and its segments) to a run: metrics, table, plot, report, tags.
+
+    ``errors`` (an :class:`~mlflow_observe.core.explain.errors.ErrorAttribution`) names
+    the features behind the errors, in the table and the report.
+    """
     client = MlflowClient()
     metrics = result.metrics()
     if segments:
@@ -276,7 +304,9 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
     table = result.to_records()
     label = baseline.metadata.get("source_uri") or baseline.metadata.get("source_run_id") or ""
     png = _plot_performance(result)
-    page = render_degradation_report(result, baseline_label=label, plot=png, segments=segments)
+    page = render_degradation_report(
+        result, baseline_label=label, plot=png, segments=segments, errors=errors
+    )
     artifacts = {}
     with tempfile.TemporaryDirectory() as tmp:
         if png is not None:
@@ -294,6 +324,7 @@ def log_degradation_result(run_id, result, segments, baseline, reference) -> Eva
                     "findings": result.findings,
                     "metrics": table,
                     "segments": _segment_records(segments),
+                    **({} if errors is None else {"error_attribution": errors.to_dict()}),
                 },
                 indent=1,
                 allow_nan=False,

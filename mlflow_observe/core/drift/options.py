@@ -170,6 +170,14 @@ class DriftOptions:
         (extra ``alibi``, see :mod:`mlflow_observe.backends.alibi`). Each adds one
         record to the table and ``drift/alibi/<detector>/...`` metrics; none
         changes the columns' or the dataset's verdict.
+    attribution_threshold : float, default=0.9
+        Attribution drift (see :mod:`mlflow_observe.core.explain.importance`):
+        the window drifts when the nDCG of its top features falls below this...
+    attribution_max_share_change : float, default=0.1
+        ... or when one feature's share of the global importance moves by more.
+    attribution_min_rows : int, default=100
+        Attributed rows a window needs for attribution drift (fewer: skipped,
+        with the reason in the table).
 
     Examples
     --------
@@ -201,6 +209,9 @@ class DriftOptions:
     min_segment_size: int = 200
     max_segments: int = 50
     detectors: tuple = ()
+    attribution_threshold: float = 0.9
+    attribution_max_share_change: float = 0.1
+    attribution_min_rows: int = 100
 
     _constraints: ClassVar[dict[str, list[Any]]] = {
         "method": [Options(*METHODS)],
@@ -220,6 +231,9 @@ class DriftOptions:
         "min_segment_size": [Interval(int, 1, None)],
         "max_segments": [Interval(int, 1, None)],
         "detectors": [InstanceOf(list, tuple)],
+        "attribution_threshold": [Interval(float, 0, 1)],
+        "attribution_max_share_change": [Interval(float, 0, 1)],
+        "attribution_min_rows": [Interval(int, 1, None)],
     }
 
     def __post_init__(self):

@@ -47,6 +47,11 @@ class WindowComparison:
     detectors : ResultPart or None
         Optional backends' detectors (``detectors=[...]``, e.g. alibi-detect's),
         added after counting by :func:`mlflow_observe.comparison.compare`.
+    attribution : ResultPart or None
+        Attribution drift (an
+        :class:`~mlflow_observe.core.explain.importance.AttributionDriftResult`, or
+        the reason it was skipped), when the baseline recorded its global importance
+        and the window had attributions; added by :func:`mlflow_observe.comparison.compare`.
     """
 
     drift: DriftResult
@@ -56,6 +61,7 @@ class WindowComparison:
     segments: list | None = None
     impact: DriftImpact | None = None
     detectors: ResultPart | None = None
+    attribution: ResultPart | None = None
 
     def metrics(self) -> dict[str, float]:
         metrics = {**self.drift.metrics(), **self.integrity.metrics()}
@@ -70,15 +76,20 @@ class WindowComparison:
             metrics.update(self.impact.metrics())
         if self.detectors is not None:
             metrics.update(self.detectors.metrics())
+        if self.attribution is not None:
+            metrics.update(self.attribution.metrics())
         return metrics
 
     def to_records(self) -> list[dict]:
-        """The drift table: one record per column, then one per multivariate or alibi detector."""
+        """The drift table: one record per column, then one per multivariate or alibi detector,
+        then attribution drift's."""
         records = self.drift.to_records()
         if self.multivariate is not None:
             records += self.multivariate.to_records()
         if self.detectors is not None:
             records += self.detectors.to_records()
+        if self.attribution is not None:
+            records += self.attribution.to_records()
         return records
 
 

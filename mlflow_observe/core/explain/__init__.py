@@ -8,6 +8,8 @@ baseline's (attribution drift).
 
 from mlflow_observe.core.explain.importance import (
     AttributionDriftResult,
+    AttributionSkipped,
+    ImportanceCounter,
     attribution_drift,
     global_importance,
 )
@@ -15,7 +17,9 @@ from mlflow_observe.core.explain.shapley import Attributions, sampled_shapley
 
 __all__ = [
     "AttributionDriftResult",
+    "AttributionSkipped",
     "Attributions",
+    "ImportanceCounter",
     "attribution_drift",
     "global_importance",
     "sampled_shapley",

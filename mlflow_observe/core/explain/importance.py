@@ -28,6 +28,10 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core._validation import Interval, checked
+from mlflow_observe.core.naming import assign_metric_names
+
+# Metric names of the window as a whole: a feature with one of these names gets a suffix.
+RESERVED_NAMES = ("ndcg", "drifted", "n_rows")
 
 
 def global_importance(values: pd.DataFrame) -> dict[str, float]:
@@ -69,6 +73,12 @@ class AttributionDriftResult:
         The share move above which the window drifts.
     drifted : bool
     top_k : int
+    n_reference, n_current : int or None
+        Rows whose attributions gave each side's importance, when known.
+    source : str or None
+        Where the window's attributions came from (``"logged"``, ``"computed"``).
+    method : str or None
+        How the attributions were computed (``"tree_shap"``, ``"sampled_shapley"``).
     """
 
     baseline_share: dict
@@ -79,15 +89,61 @@ class AttributionDriftResult:
     max_share_change: float
     drifted: bool
     top_k: int
+    n_reference: int | None = None
+    n_current: int | None = None
+    source: str | None = None
+    method: str | None = None
+
+    @property
+    def metric_names(self) -> dict[str, str]:
+        """Each feature's key-safe name (``ndcg``, ``drifted`` and ``n_rows`` are taken)."""
+        names = assign_metric_names([*RESERVED_NAMES, *self.share_change])
+        return {f: names[f] for f in self.share_change}
 
     def metrics(self, prefix: str = "drift/attribution/") -> dict[str, float]:
-        """``<prefix><feature>`` (share change), ``<prefix>ndcg`` and ``<prefix>drifted``."""
-        metrics = {prefix + name: value for name, value in self.share_change.items()}
+        """``<prefix><feature>`` (share change), ``<prefix>ndcg``, ``<prefix>drifted``, and
+        ``<prefix>n_rows`` when the window's row count is known."""
+        names = self.metric_names
+        metrics = {prefix + names[f]: value for f, value in self.share_change.items()}
         metrics[prefix + "ndcg"] = self.ndcg
         metrics[prefix + "drifted"] = float(self.drifted)
+        if self.n_current is not None:
+            metrics[prefix + "n_rows"] = float(self.n_current)
         return metrics
 
     def to_records(self) -> list[dict]:
+        """The drift table's row: nDCG as the statistic, the features in ``statistics``."""
+        largest = max((abs(v) for v in self.share_change.values()), default=0.0)
+        return [
+            {
+                "column": "attribution",
+                "metric_name": "attribution",
+                "role": "attribution",
+                "kind": "attribution",
+                "method": "ndcg",
+                "exact": None,
+                "pvalue_adjusted": None,
+                "statistics": {
+                    "largest_share_change": largest,
+                    "max_share_change": self.max_share_change,
+                    "top_k": self.top_k,
+                    "source": self.source,
+                    "attribution_method": self.method,
+                    "features": self.feature_records(),
+                },
+                "statistic": self.ndcg,
+                "pvalue": None,
+                "threshold": self.threshold,
+                "drifted": self.drifted,
+                "status": "drift" if self.drifted else "ok",
+                "n_reference": self.n_reference,
+                "n_current": self.n_current,
+                "note": None,
+                "metric_key": "drift/attribution/ndcg",
+            }
+        ]
+
+    def feature_records(self) -> list[dict]:
         """One record per feature: its shares, their change and its ranks."""
         baseline_rank = {f: i + 1 for i, f in enumerate(_ranked(self.baseline_share))}
         current_rank = {f: i + 1 for i, f in enumerate(_ranked(self.current_share))}
@@ -99,8 +155,44 @@ class AttributionDriftResult:
                 "share_change": change,
                 "baseline_rank": baseline_rank.get(feature),
                 "current_rank": current_rank.get(feature),
+                "metric_key": "drift/attribution/" + self.metric_names[feature],
             }
             for feature, change in self.share_change.items()
+        ]
+
+
+@dataclass(frozen=True)
+class AttributionSkipped:
+    """Attribution drift not measured on a window, and why (no metric: a number or nothing)."""
+
+    reason: str
+    n_current: int = 0
+
+    def metrics(self) -> dict[str, float]:
+        return {}
+
+    def to_records(self) -> list[dict]:
+        """The drift table's row, ``status`` ``'skipped'`` with the reason as its note."""
+        return [
+            {
+                "column": "attribution",
+                "metric_name": "attribution",
+                "role": "attribution",
+                "kind": "attribution",
+                "method": "ndcg",
+                "exact": None,
+                "pvalue_adjusted": None,
+                "statistics": {},
+                "statistic": None,
+                "pvalue": None,
+                "threshold": None,
+                "drifted": False,
+                "status": "skipped",
+                "n_reference": None,
+                "n_current": self.n_current,
+                "note": self.reason,
+                "metric_key": None,
+            }
         ]
 
 
@@ -122,6 +214,10 @@ def attribution_drift(
     top_k: int = 10,
     threshold: float = 0.9,
     max_share_change: float = 0.1,
+    n_reference: int | None = None,
+    n_current: int | None = None,
+    source: str | None = None,
+    method: str | None = None,
 ) -> AttributionDriftResult:
     """Compare a window's global importance with the baseline's.
 
@@ -136,6 +232,9 @@ def attribution_drift(
         The nDCG below which the window drifts.
     max_share_change : float, default=0.1
         The move of one feature's share above which the window drifts.
+    n_reference, n_current, source, method : optional
+        Carried into the result (rows behind each side, where the window's
+        attributions came from and how they were computed).
 
     Returns
     -------
@@ -175,6 +274,10 @@ def attribution_drift(
         max_share_change=max_share_change,
         drifted=bool(ndcg < threshold or largest > max_share_change),
         top_k=top_k,
+        n_reference=n_reference,
+        n_current=n_current,
+        source=source,
+        method=method,
     )
 
 
@@ -183,3 +286,69 @@ def _ndcg(relevance: dict, ranking: list, ideal: list, k: int) -> float:
     gain = sum(relevance.get(f, 0.0) * w for f, w in zip(ranking[:k], discounts, strict=False))
     best = sum(relevance.get(f, 0.0) * w for f, w in zip(ideal[:k], discounts, strict=False))
     return float(gain / best) if best > 0 else 1.0
+
+
+class ImportanceCounter:
+    """Global importance counted part by part: per feature, the sum of ``|attribution|``.
+
+    Rows without an attribution for a feature (NaN: the row was not sampled for
+    explanation) are not counted for it, so a window whose served predictions
+    were attributed at a rate gives the mean over its attributed rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> counter = ImportanceCounter()
+    >>> counter.update(pd.DataFrame({"a": [1.0, None], "b": [-2.0, None]}))
+    >>> counter.update(pd.DataFrame({"a": [3.0], "b": [0.0]}))
+    >>> counter.importance(), counter.n_rows
+    ({'a': 2.0, 'b': 1.0}, 2)
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def update(self, values: pd.DataFrame) -> None:
+        """Add a part's attributions (one column per feature; non-numeric columns refused)."""
+        if values.shape[1] == 0 or len(values) == 0:
+            for column in values.columns:
+                self.sums.setdefault(str(column), 0.0)
+                self.counts.setdefault(str(column), 0)
+            return
+        try:
+            array = np.abs(values.to_numpy(dtype=float, na_value=np.nan))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                "Attributions must be numbers (one column per feature); "
+                f"got columns of types {sorted({str(t) for t in values.dtypes})}."
+            ) from exc
+        # Only finite values count: an infinite attribution reconciles nothing.
+        finite = np.isfinite(array)
+        sums = np.where(finite, array, 0.0).sum(axis=0)
+        counts = finite.sum(axis=0)
+        for column, total, count in zip(values.columns, sums, counts, strict=True):
+            key = str(column)
+            self.sums[key] = self.sums.get(key, 0.0) + float(total)
+            self.counts[key] = self.counts.get(key, 0) + int(count)
+
+    def merge(self, other: ImportanceCounter) -> ImportanceCounter:
+        """A counter of both parts."""
+        merged = ImportanceCounter()
+        for side in (self, other):
+            for key, total in side.sums.items():
+                merged.sums[key] = merged.sums.get(key, 0.0) + total
+                merged.counts[key] = merged.counts.get(key, 0) + side.counts[key]
+        return merged
+
+    __add__ = merge
+
+    @property
+    def n_rows(self) -> int:
+        """The most rows counted for one feature (the rows that were attributed)."""
+        return max(self.counts.values(), default=0)
+
+    def importance(self) -> dict[str, float]:
+        """Each feature's mean ``|attribution|`` (0 when none counted), the largest first."""
+        means = {k: (self.sums[k] / self.counts[k] if self.counts[k] else 0.0) for k in self.sums}
+        return dict(sorted(means.items(), key=lambda item: (-item[1], item[0])))

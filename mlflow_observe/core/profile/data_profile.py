@@ -533,6 +533,27 @@ def check_profile_schema(payload: dict) -> None:
         _check_unstructured(part, f"unstructured[{i}].")
     if payload.get("performance") is not None:
         _check_performance(_typed("performance", payload["performance"], dict, "an object"))
+    if payload.get("impact") is not None:
+        _check_impact(_typed("impact", payload["impact"], dict, "an object"), len(names))
+
+
+def _check_impact(impact: dict, n_columns: int) -> None:
+    """Feature impact and the baseline's global importance: one finite number per column."""
+    for part in ("importances", "shap", "attribution"):
+        if impact.get(part) is None and part != "importances":
+            continue
+        values: dict = _typed(
+            f"impact.{part}", impact.get(part), dict, "an object of column names to numbers"
+        )
+        if len(values) > n_columns:
+            _refuse(f"impact.{part}", f"{len(values)} entries", f"at most {n_columns} entries")
+        for name, value in values.items():
+            _finite(f"impact.{part}.{name}", value)
+            if part == "attribution" and value < 0:
+                _refuse(f"impact.{part}.{name}", value, "a mean absolute attribution (>= 0)")
+    if impact.get("attribution") is not None:
+        _count("impact.attribution_rows", impact.get("attribution_rows", 0))
+        _typed("impact.attribution_method", impact.get("attribution_method"), str, "a text")
 
 
 def _check_column(column: dict, where: str) -> None:

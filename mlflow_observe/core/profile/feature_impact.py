@@ -54,6 +54,14 @@ class FeatureImpact:
         Mean absolute SHAP value of each numeric feature, when ``shap`` is installed.
     notes : dict of str to str
         What was left out and why.
+    attribution : dict of str to float or None
+        The baseline's global importance: each feature's mean absolute attribution
+        on the baseline's row sample (see :mod:`mlflow_observe.core.explain`),
+        which attribution drift compares each window's with.
+    attribution_method : str or None
+        How those attributions were computed (``"tree_shap"``, ``"sampled_shapley"``).
+    attribution_rows : int
+        The rows they were averaged over.
     """
 
     importances: dict
@@ -63,6 +71,9 @@ class FeatureImpact:
     random_state: int = 0
     shap: dict | None = None
     notes: dict = field(default_factory=dict)
+    attribution: dict | None = None
+    attribution_method: str | None = None
+    attribution_rows: int = 0
 
     def normalised(self) -> dict:
         """Importances that sum to 1 (all zero when the model ignores every feature)."""
