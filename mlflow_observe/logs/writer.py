@@ -737,8 +737,14 @@ class PredictionLogWriter:
         return self._lock._is_owned()
 
     def stats(self) -> dict:
-        """Rows spooled, written, recovered, sampled out and dropped; files written."""
-        return dict(self._stats)
+        """Rows spooled, written, recovered, sampled out and dropped; files written.
+
+        ``spool_bytes_waiting`` is the backlog: bytes spooled and not rolled yet
+        (at most ``max_spool_bytes`` before load is shed).
+        """
+        segment = self._segment
+        waiting = self._unrolled_bytes + (segment.bytes if segment is not None else 0)
+        return {**self._stats, "spool_bytes_waiting": waiting}
 
     def _report_drops(self, force: bool = False) -> None:
         """Log the counters (a metric in the server log) when they grew, at most so often."""
