@@ -74,6 +74,29 @@ def test_probabilities_are_the_rollers_work_on_the_inputs_as_given(tmp_path):
     np.testing.assert_allclose((logs["probability_0"] + logs["probability_1"])[valid], 1.0)
 
 
+def test_the_roller_gives_the_model_every_numeric_row_once_in_order_with_its_dtype(tmp_path):
+    frames = []
+
+    def probabilities(frame):
+        frames.append(frame.copy())
+        p = (frame["a"].to_numpy() % 10) / 10.0
+        return pd.DataFrame({"no": 1.0 - p, "yes": p})
+
+    writer = PredictionLogWriter(str(tmp_path), flush_seconds=3600, probabilities=probabilities)
+    given = [
+        pd.DataFrame({"a": np.arange(100) + 100 * i, "b": -np.arange(100) - 100 * i})
+        for i in range(30)
+    ]
+    for frame in given:  # calls larger than a small call: one spool batch (chunk) each
+        writer.submit(frame, np.zeros(100), latency_seconds=0.0)
+    writer.close()
+    seen = pd.concat(frames, ignore_index=True)
+    expected = pd.concat(given, ignore_index=True)
+    pd.testing.assert_frame_equal(seen, expected)  # int64 kept, one pass over every row
+    logs = read_logs(str(tmp_path))
+    np.testing.assert_allclose(logs["probability_yes"], (logs["a"] % 10) / 10.0)
+
+
 _KILLED_WITH_PROBABILITIES = """
 import sys, time
 import numpy as np, pandas as pd

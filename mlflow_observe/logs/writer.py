@@ -967,9 +967,15 @@ def _input_frame(table: pa.Table, names) -> pd.DataFrame:
         and (pa.types.is_floating(columns[0].type) or pa.types.is_integer(columns[0].type))
         and not any(c.null_count for c in columns)
     ):
-        # One numeric block: a 2-D array, no pandas per column.
-        values = np.column_stack([c.to_numpy() for c in columns])
-        return pd.DataFrame(values, columns=given)
+        # One numeric block, filled column by column in Fortran order: each column is one
+        # contiguous copy, and pandas keeps the array as its block (no second copy).
+        values = np.empty((table.num_rows, len(columns)), columns[0].type.to_pandas_dtype(), "F")
+        for j, column in enumerate(columns):
+            start = 0
+            for chunk in column.chunks:
+                values[start : start + len(chunk), j] = chunk.to_numpy()
+                start += len(chunk)
+        return pd.DataFrame(values, columns=given, copy=False)
     frame = pd.DataFrame({i: c.to_pandas() for i, c in enumerate(columns)})
     frame.columns = given
     return frame
