@@ -10,11 +10,14 @@ temporary SQLite store: bare (``mlflow.sklearn``) and wrapped
 the wrapped one logs to a temporary directory. ``predict`` is timed call by call
 on 1 row and on 10,000 rows, alternating bare and wrapped in blocks (A B A B ...),
 and the medians and 99th percentiles compared; the wrapped model's writer
-reports how many of the rows offered it logged (the rest shed by recorded
-uniform sampling). Then the writer alone: how fast it takes rows into its
-spool (what a crash keeps) and into the log's Parquet files, for calls of
-10,000 rows and of 1 row (20 numeric columns). Each measurement runs in
-``--processes`` separate processes; the report gives the median over them.
+reports how many of the rows offered it spooled and logged (the rest shed by
+recorded uniform sampling), the backlog the spool held when the calls stopped,
+how long the roller took to catch up, and the CPU seconds of the writer's two
+threads. Then the writer alone: how fast it takes rows into its spool (what a
+crash keeps) and into the log's Parquet files, for calls of 10,000 rows and of
+1 row (20 numeric columns), with the roller's class probabilities (a logistic
+regression's ``predict_proba``). Each measurement runs in ``--processes``
+separate processes; the report gives the median over them.
 """
 
 from __future__ import annotations
@@ -76,8 +79,10 @@ def worker_predict(calls: int) -> dict:
             writer = wrapped.get_raw_model().log_writer
             writer.flush(300)
             before = writer.stats()
+            cpu_before = _thread_cpu(writer._thread), _thread_cpu(writer._roller)
             offered = 0
             done = 0
+            started = time.perf_counter()
             while done < n_calls:
                 block = min(BLOCK if rows == 1 else 5, n_calls - done)
                 for name, model in (("bare", bare), ("wrapped", wrapped)):
@@ -87,7 +92,13 @@ def worker_predict(calls: int) -> dict:
                         times[name].append(time.perf_counter() - start)
                 offered += block * rows
                 done += block
-            writer.flush(300)
+            writer.spool_now(300)
+            calls_ended = time.perf_counter()
+            backlog = writer.stats()["spool_bytes_waiting"]
+            spooled = writer.stats()["rows_spooled"] - before["rows_spooled"]
+            cpu_spooled = _thread_cpu(writer._thread) - cpu_before[0]
+            writer.flush(600)
+            drained = time.perf_counter()
             after = writer.stats()
             results[rows] = {
                 name: {"median": float(np.median(t)), "p99": float(np.percentile(t, 99))}
@@ -97,12 +108,19 @@ def worker_predict(calls: int) -> dict:
             results[rows]["logged"] = after["rows_written"] - before["rows_written"]
             results[rows]["sampled_out"] = after["rows_sampled_out"] - before["rows_sampled_out"]
             results[rows]["seconds"] = float(sum(times["wrapped"]))
+            results[rows]["spooled"] = spooled
+            results[rows]["backlog_bytes"] = backlog
+            results[rows]["run_seconds"] = calls_ended - started
+            results[rows]["drain_seconds"] = drained - calls_ended
+            results[rows]["writer_cpu"] = cpu_spooled
+            results[rows]["roller_cpu"] = _thread_cpu(writer._roller) - cpu_before[1]
         results["writer_stats"] = writer.stats()
         return results
 
 
-def worker_writer(rows_per_call: int, total_rows: int) -> dict:
+def worker_writer(rows_per_call: int, total_rows: int, probabilities: bool) -> dict:
     import pandas as pd
+    from sklearn.linear_model import LogisticRegression
 
     from mlflow_observe.logs.writer import PredictionLogWriter
 
@@ -111,9 +129,24 @@ def worker_writer(rows_per_call: int, total_rows: int) -> dict:
         rng.normal(size=(rows_per_call, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
     )
     outputs = rng.random(rows_per_call)
+    proba = None
+    if probabilities:
+        train = pd.DataFrame(rng.normal(size=(5000, N_COLUMNS)), columns=inputs.columns)
+        model = LogisticRegression().fit(train, (train["f00"] + train["f01"] > 0).astype(int))
+
+        def proba(frame):
+            return pd.DataFrame(model.predict_proba(frame), columns=model.classes_)
+
     with tempfile.TemporaryDirectory() as root:
-        # A queue that holds the whole run: the writer's own speed, not the sampling.
-        writer = PredictionLogWriter(root, max_queue_rows=total_rows + 1, flush_seconds=3600)
+        # A queue and a spool budget that hold the whole run: the writer's own speed, not
+        # the sampling.
+        writer = PredictionLogWriter(
+            root,
+            max_queue_rows=total_rows + 1,
+            max_spool_bytes=1 << 40,
+            flush_seconds=3600,
+            probabilities=proba,
+        )
         start = time.perf_counter()
         for _ in range(total_rows // rows_per_call):
             writer.submit(inputs, outputs, latency_seconds=0.001)
@@ -164,6 +197,7 @@ def main() -> None:
     parser.add_argument("--worker", choices=["predict", "writer"])
     parser.add_argument("--rows-per-call", type=int, default=1000)
     parser.add_argument("--total-rows", type=int, default=1_000_000)
+    parser.add_argument("--writer-probabilities", choices=["true", "false"], default="true")
     parser.add_argument(
         "--probabilities",
         choices=["true", "false"],
@@ -179,7 +213,13 @@ def main() -> None:
         print(json.dumps(worker_predict(args.calls)))
         return
     if args.worker == "writer":
-        print(json.dumps(worker_writer(args.rows_per_call, args.total_rows)))
+        print(
+            json.dumps(
+                worker_writer(
+                    args.rows_per_call, args.total_rows, args.writer_probabilities == "true"
+                )
+            )
+        )
         return
 
     predicts = [
@@ -188,7 +228,18 @@ def main() -> None:
     ]
     writers = {
         rows: [
-            _run(["--worker", "writer", "--rows-per-call", str(rows), "--total-rows", str(total)])
+            _run(
+                [
+                    "--worker",
+                    "writer",
+                    "--rows-per-call",
+                    str(rows),
+                    "--total-rows",
+                    str(total),
+                    "--writer-probabilities",
+                    probabilities,
+                ]
+            )
             for _ in range(args.processes)
         ]
         for rows, total in (
@@ -224,11 +275,36 @@ def main() -> None:
             f"{med('wrapped', 'median'):.3f} | {ratio('median'):+.1%} | {med('bare', 'p99'):.3f} "
             f"| {med('wrapped', 'p99'):.3f} | {ratio('p99'):+.1%} | {logged:.3f} | {shed:.1%} |"
         )
+    print(
+        "\n| predict | rows offered | rows spooled | rows logged | shed by sampling "
+        "| spool backlog at the end of the calls | roller caught up in | rows spooled per "
+        "writer-thread CPU second | roller CPU seconds per spooled row |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for rows in ("1", "10000"):
+
+        def mid(key, rows=rows):
+            return statistics.median(p[rows][key] for p in predicts)
+
+        spool_cpu = statistics.median(
+            p[rows]["spooled"] / max(p[rows]["writer_cpu"], 1e-9) for p in predicts
+        )
+        roller_per_row = statistics.median(
+            p[rows]["roller_cpu"] / max(p[rows]["spooled"], 1) for p in predicts
+        )
+        print(
+            f"| {int(rows):,} row{'s' if rows != '1' else ''} | {mid('offered'):,.0f} "
+            f"| {mid('spooled'):,.0f} | {mid('logged'):,.0f} "
+            f"| {statistics.median(p[rows]['sampled_out'] / p[rows]['offered'] for p in predicts):.1%} "
+            f"| {mid('backlog_bytes') / 2**20:,.0f} MiB | {mid('drain_seconds'):.1f} s "
+            f"| {spool_cpu:,.0f} | {roller_per_row * 1e6:.2f} us |"
+        )
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     for rows in ("1", "10000"):
         bare_rate = statistics.median(int(rows) / p[rows]["bare"]["median"] for p in predicts)
         print(f"\nbare model, {int(rows):,}-row calls: {bare_rate:,.0f} rows/s")
     print(f"\nwriter stats after the predict run (first process): {predicts[0]['writer_stats']}")
+    print(f"\nroller's class probabilities: {probabilities}")
     for rows, runs in writers.items():
         spool = statistics.median(w["spool_rows_per_second"] for w in runs)
         parquet = statistics.median(w["parquet_rows_per_second"] for w in runs)

@@ -15,6 +15,12 @@ segment rolled twice (its writer died between the rename and the delete)
 rewrites the same file with the same rows: no row is ever read twice, and a
 torn last batch (the process died during the append) is left out, having never
 been acknowledged.
+
+The spool holds the rows as the caller gave them; what costs CPU (a second
+model pass for class probabilities, Parquet encoding) is done when a segment is
+rolled, by the ``enrich`` callable given to :func:`roll_segment` and
+:func:`recover_spools`. A roll can be cut short (``cancel``): the segment then
+stays in the spool, whole, for a later roll.
 """
 
 from __future__ import annotations
@@ -109,14 +115,33 @@ class Segment:
             self._sink.close()
 
 
-def roll_segment(path: str, lock_fd: int, root: str, token: str, sequence: int) -> int:
+class RollCancelled(Exception):
+    """A roll cut short by its ``cancel`` callable: the segment stays in the spool, whole."""
+
+
+def roll_segment(
+    path: str,
+    lock_fd: int,
+    root: str,
+    token: str,
+    sequence: int,
+    *,
+    enrich=None,
+    cancel=None,
+) -> int:
     """Write a closed or orphaned segment's rows to the log, delete it, release its lock.
+
+    ``enrich(table, metadata)``, when given, returns the rows to write (with
+    columns added, e.g. class probabilities), ``metadata`` being the segment's
+    schema metadata. ``cancel()``, when given, is asked between batches whether
+    to stop: then :class:`RollCancelled` is raised, nothing is written and the
+    segment is kept.
 
     Returns the number of rows written. Raises (keeping the segment, unlocked)
     when the log cannot be written; the segment is then recovered later.
     """
     try:
-        rows = _write_parquet(path, root, part_name(token, sequence))
+        rows = _write_parquet(path, root, part_name(token, sequence), enrich, cancel)
         os.unlink(path)
         return rows
     finally:
@@ -124,12 +149,13 @@ def roll_segment(path: str, lock_fd: int, root: str, token: str, sequence: int) 
 
 
 def _read_complete_batches(path: str):
-    """The segment's complete record batches; a torn last message is left out."""
+    """The segment's schema metadata, then its complete record batches (a torn last one left out)."""
     with pa.memory_map(path) as source:
         try:
             reader = ipc.open_stream(source)
         except (pa.ArrowInvalid, OSError):
             return  # empty, or the schema itself was torn: nothing was appended
+        yield reader.schema.metadata or {}
         while True:
             try:
                 yield reader.read_next_batch()
@@ -145,18 +171,33 @@ ROW_GROUP_ROWS = 512 * 1024
 _DICTIONARY_COLUMNS = ("batch_id", "model_name", "model_version", "model_uri")
 
 
-def _write_parquet(path: str, root: str, name: str) -> int:
+def _write_parquet(path: str, root: str, name: str, enrich=None, cancel=None) -> int:
     filesystem, base = log_filesystem(root)
-    files: dict = {}  # date -> [ParquetWriter, stream, temporary, final, pending batches, rows]
+    # date -> [ParquetWriter or None, stream, temporary, final, pending batches, rows]
+    files: dict = {}
     rows = 0
+    metadata: dict = {}
 
     def write_pending(entry):
-        if entry[4]:
-            entry[0].write_table(pa.Table.from_batches(entry[4]), row_group_size=ROW_GROUP_ROWS)
-            entry[4], entry[5] = [], 0
+        if not entry[4]:
+            return
+        table = pa.Table.from_batches(entry[4])
+        entry[4], entry[5] = [], 0
+        if enrich is not None:
+            table = enrich(table, metadata)
+        if entry[0] is None:  # the first rows of the file (enriched) set its schema
+            dictionary = [c for c in _DICTIONARY_COLUMNS if c in table.schema.names]
+            entry[0] = pq.ParquetWriter(
+                entry[1], table.schema.remove_metadata(), use_dictionary=dictionary or False
+            )
+        entry[0].write_table(conform(table, entry[0].schema), row_group_size=ROW_GROUP_ROWS)
 
     try:
-        for batch in _read_complete_batches(path):
+        batches = _read_complete_batches(path)
+        metadata = next(batches, None) or {}
+        for batch in batches:
+            if cancel is not None and cancel():
+                raise RollCancelled(path)
             batch = decode_runs(batch)
             rows += batch.num_rows
             for date, part in _split_by_date(batch):
@@ -165,11 +206,7 @@ def _write_parquet(path: str, root: str, name: str) -> int:
                     filesystem.create_dir(folder, recursive=True)
                     temporary = f"{folder}/.{name}.{os.getpid()}.tmp"
                     stream = filesystem.open_output_stream(temporary)
-                    dictionary = [c for c in _DICTIONARY_COLUMNS if c in part.schema.names]
-                    writer = pq.ParquetWriter(
-                        stream, part.schema, use_dictionary=dictionary or False
-                    )
-                    files[date] = [writer, stream, temporary, f"{folder}/{name}", [], 0]
+                    files[date] = [None, stream, temporary, f"{folder}/{name}", [], 0]
                 entry = files[date]
                 entry[4].append(part)
                 entry[5] += part.num_rows
@@ -177,6 +214,9 @@ def _write_parquet(path: str, root: str, name: str) -> int:
                     write_pending(entry)
         for entry in files.values():
             write_pending(entry)
+            if cancel is not None and cancel():
+                raise RollCancelled(path)
+        for entry in files.values():
             entry[0].close()
             entry[1].close()
             filesystem.move(entry[2], entry[3])
@@ -184,12 +224,31 @@ def _write_parquet(path: str, root: str, name: str) -> int:
     finally:
         for writer, stream, temporary, *_ in files.values():  # failed half-way
             try:
-                writer.close()
+                if writer is not None:
+                    writer.close()
                 stream.close()
                 filesystem.delete_file(temporary)
             except Exception:
                 pass
     return rows
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly the columns of ``schema``, in its order (nulls where absent).
+
+    >>> t = pa.table({"b": [1.0], "c": [2.0]})
+    >>> conform(t, pa.schema([("a", pa.float64()), ("b", pa.float64())])).to_pydict()
+    {'a': [None], 'b': [1.0]}
+    """
+    if table.schema.remove_metadata().equals(schema):
+        return table
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.schema.names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def decode_runs(batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -274,11 +333,15 @@ def _split_by_date(batch: pa.RecordBatch):
         yield day.isoformat(), batch.filter(pc.equal(days, pa.scalar(day, pa.date32())))
 
 
-def recover_spools(root: str, spool_dir: str | None = None) -> int:
+def recover_spools(root: str, spool_dir: str | None = None, *, enrich=None, cancel=None) -> int:
     """Roll the spool segments that dead writers left; returns the rows recovered.
 
     A segment locked by a live writer is left alone; a segment that another
     process is recovering at the same time is rolled by one of them only.
+    ``enrich`` and ``cancel`` are passed on to :func:`roll_segment`: a reader
+    recovers without ``enrich``, so rows spooled by a writer that computed
+    class probabilities at the roll are written without them (see
+    :class:`~mlflow_observe.logs.writer.PredictionLogWriter`).
 
     Examples
     --------
@@ -304,7 +367,9 @@ def recover_spools(root: str, spool_dir: str | None = None) -> int:
         if fd is None:
             continue
         try:
-            rows = roll_segment(path, fd, root, token, int(sequence))
+            rows = roll_segment(path, fd, root, token, int(sequence), enrich=enrich, cancel=cancel)
+        except RollCancelled:
+            return recovered
         except Exception as exc:
             _logger.warning("Could not recover the spool %s (kept for later): %r", path, exc)
             continue

@@ -3,10 +3,13 @@
 ``submit`` is all a prediction pays for: it appends references to the call's
 inputs and outputs to a bounded queue, and never blocks, waits or raises. The
 writer thread takes the queued calls every ``spool_seconds`` (0.1 s), turns
-them into Arrow rows and appends them to a local spool file (see
+them into Arrow rows as they are and appends them to a local spool file (see
 :mod:`mlflow_observe.logs.spool`): from then on they survive the process being
-killed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
-roller thread writes it as Parquet files partitioned by day::
+killed. It does nothing else, so that it keeps up with a model answering at
+full speed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
+roller thread, at a lower scheduling priority, does the slow work: the class
+probabilities of the rows (a second model pass, when the writer has a
+``probabilities`` callable) and the Parquet files, partitioned by day::
 
     <root>/date=2026-11-26/part-<token>-<sequence>.parquet
 
@@ -14,20 +17,33 @@ where ``<token>`` is 128 random bits drawn when the writer starts: names never
 depend on the host name, the process id or the clock, so replicas sharing a
 location never collide.
 
+The roller may lag behind a model at full speed: the spool absorbs the backlog
+(up to ``max_spool_bytes`` waiting to be rolled, 1 GiB by default) and the
+roller catches up when traffic eases.
+
 What each kind of stop loses:
 
 - a clean stop (``close()``, interpreter exit, SIGTERM or SIGINT with the
-  handlers of :func:`install_stop_handlers`): nothing;
+  handlers of :func:`install_stop_handlers`): nothing. The stop is bounded:
+  the queue is spooled (fast), then the roller rolls what it can until the
+  deadline (``close(timeout)``, 10 s after a signal) and is cut short; what it
+  did not roll stays in the spool, whole, for the next writer or reader;
 - a crash (SIGKILL, out of memory): the calls answered in the last
   ``spool_seconds`` before it, at most ``max_queue_rows`` rows; the rest is
   recovered from the spool by the next writer or reader of the log.
 
-When calls arrive faster than the writer can spool them, load is shed by
-uniform sampling, never by dropping bursts: when the queue is full, the
-sampling rate is halved and every queued call kept with probability one half;
-each row records ``sample_weight`` (1 / the rate it was kept at), so counts
-weighted by it estimate the traffic without bias. The rate doubles back once the
-queue has room. Every row not logged is counted in ``stats()``.
+Rows recovered by a writer of the same model (the same name, version and URI)
+get their class probabilities at that roll; rows recovered by a reader, or by
+a writer of another model, are written without them (null probabilities: a
+label-free estimate leaves those rows out and says so).
+
+When calls arrive faster than the writer can spool them, or the spool's budget
+is used up, load is shed by uniform sampling, never by dropping bursts: when
+the queue is full, the sampling rate is halved and every queued call kept with
+probability one half; each row records ``sample_weight`` (1 / the rate it was
+kept at), so counts weighted by it estimate the traffic without bias. The rate
+doubles back once the queue has room. Every row not logged is counted in
+``stats()``.
 """
 
 from __future__ import annotations
@@ -36,6 +52,7 @@ import atexit
 import contextlib
 import contextvars
 import functools
+import json
 import logging
 import os
 import queue
@@ -66,6 +83,7 @@ from mlflow_observe.logs.schema import (
     safe_input_names,
 )
 from mlflow_observe.logs.spool import (
+    RollCancelled,
     Segment,
     default_spool_dir,
     log_filesystem,
@@ -101,6 +119,13 @@ def prediction_logs_allowed() -> bool:
 
 
 ROLLER_NICENESS = 10
+# How long a stop signal may take: the queue is spooled, then the roller rolls what it can
+# and is cut short (what it did not roll stays in the spool, recovered later).
+STOP_SECONDS = 10.0
+# The spool's schema metadata: the inputs' names as the caller gave them (the roller hands
+# them to the model), and the model whose probabilities the roll owes these rows.
+INPUT_NAMES_KEY = b"mlflow_observe.input_names"
+PROBABILITIES_KEY = b"mlflow_observe.probabilities_of"
 # After a stop signal, the spool is rolled into the log this often (an object store gets the
 # rows before the process ends, not only when the next process recovers the spool).
 STOPPING_ROLL_SECONDS = 0.25
@@ -132,16 +157,19 @@ class PredictionLogWriter:
     spool_dir : str, optional
         The local spool folder (default: :func:`~mlflow_observe.logs.spool.default_spool_dir`).
     max_spool_bytes : int, default=1 GiB
-        Spooled bytes waiting to be rolled at most; beyond it the writer waits
-        for the roller, the queue fills, and sampling sheds load.
+        The spool's budget: bytes spooled and waiting to be rolled at most.
+        The spool absorbs a backlog up to it while the roller lags behind;
+        beyond it the writer waits for the roller, the queue fills, and
+        sampling sheds load.
     roll_rows : int, default=2_000_000
         Roll a spool segment once it holds this many rows.
     max_event_age_days : float or None, default=30
         An ``event_time`` further back than this is implausible (see
         :meth:`submit`); None accepts any past time (backfilling old events).
     probabilities : callable, optional
-        Called by the writer thread on a batch of inputs to add class
-        probabilities (a DataFrame with one column per class), off the request path.
+        Called by the roller thread on the inputs of the rows it rolls to add
+        class probabilities (a DataFrame with one column per class), off the
+        request path and after the rows are spooled.
 
     Examples
     --------
@@ -193,7 +221,8 @@ class PredictionLogWriter:
         self._random = random.Random(os.urandom(16)).random
         self._queue: deque = deque()
         self._queued_rows = 0
-        self._lock = threading.Lock()
+        # Reentrant: a stop signal's handler runs on the main thread, maybe inside submit.
+        self._lock = threading.RLock()
         self._wake = threading.Event()
         self._spooled = threading.Condition()
         self._submitted_calls = 0  # sequence of the last queued call
@@ -206,6 +235,8 @@ class PredictionLogWriter:
         self._calls = 0
         self._segment: Segment | None = None
         self._rolls: queue.Queue = queue.Queue()
+        self._cancel_rolls = threading.Event()
+        self._identity = json.dumps(self.model, sort_keys=True).encode()
         self._unrolled_bytes = 0
         self._flush_waiters: list[threading.Event] = []
         self._stats = {
@@ -219,6 +250,7 @@ class PredictionLogWriter:
             "event_times_rejected": 0,
             "files_written": 0,
             "roll_failures": 0,
+            "rolls_deferred": 0,
         }
         self._warned: set[str] = set()
         self._last_report = float("-inf")
@@ -279,6 +311,8 @@ class PredictionLogWriter:
                 self._wait_spooled(sequence, timeout=10.0)
         except Exception as exc:  # logging must never break a prediction
             self._warn_once("submit", "Could not queue a prediction for the log: %r", exc)
+        if _DEFERRED_STOPS:
+            _run_deferred_stops()
 
     def _admit(self, n_rows: int):
         """The weight this call is logged with, or None when sampled out (caller holds the lock)."""
@@ -370,9 +404,12 @@ class PredictionLogWriter:
                 return
 
     def _wait_for_roller(self) -> None:
-        """Backpressure: while too much waits to be rolled, let the queue fill (and sample)."""
+        """Backpressure: while the spool's budget is used up, let the queue fill (and sample).
+
+        Not while stopping: then the spool is where every answered row must go.
+        """
         while self._unrolled_bytes > self.max_spool_bytes and self._roller.is_alive():
-            if self._closed:
+            if self._closed or self._stopping:
                 return
             time.sleep(0.01)
 
@@ -393,9 +430,8 @@ class PredictionLogWriter:
     def _spool(self, calls) -> None:
         for group in _groups(calls):
             n_rows = sum(len(c[0]) for c in group)
-            extra = self._take_probabilities(group)
             try:
-                table = self._to_table(group, extra)
+                table = self._to_table(group)
             except Exception as exc:
                 self._stats["rows_dropped_write_failed"] += n_rows
                 self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
@@ -416,8 +452,10 @@ class PredictionLogWriter:
 
     def _append(self, table: pa.Table) -> None:
         segment = self._segment
-        if segment is not None and not segment.schema.equals(table.schema):
-            self._close_segment()  # a new schema starts a new segment
+        if segment is not None and (
+            not segment.schema.equals(table.schema) or segment.rows >= self.roll_rows
+        ):
+            self._close_segment()  # a new schema, or a full segment, starts a new one
             segment = None
         if segment is None:
             self._sequence += 1
@@ -461,7 +499,9 @@ class PredictionLogWriter:
         with contextlib.suppress(Exception):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROLLER_NICENESS)
         try:
-            self._stats["rows_recovered"] += recover_spools(self.root, self.spool_dir)
+            self._stats["rows_recovered"] += recover_spools(
+                self.root, self.spool_dir, enrich=self._enrich, cancel=self._cancel_rolls.is_set
+            )
         except Exception as exc:
             self._warn_once("recover", "Could not recover earlier spools: %r", exc)
         last_retry = time.monotonic()
@@ -478,19 +518,39 @@ class PredictionLogWriter:
                     done.set()
                 continue
             if kind == "roll":
-                self._roll(payload)
-            if self._stats["roll_failures"] and time.monotonic() - last_retry >= 30.0:
+                if self._cancel_rolls.is_set():
+                    self._defer(payload)
+                else:
+                    self._roll(payload)
+            if (
+                self._stats["roll_failures"]
+                and time.monotonic() - last_retry >= 30.0
+                and not self._cancel_rolls.is_set()
+            ):
                 last_retry = time.monotonic()
                 with contextlib.suppress(Exception):  # segments whose roll failed earlier
-                    self._stats["rows_recovered"] += recover_spools(self.root, self.spool_dir)
+                    self._stats["rows_recovered"] += recover_spools(
+                        self.root,
+                        self.spool_dir,
+                        enrich=self._enrich,
+                        cancel=self._cancel_rolls.is_set,
+                    )
 
     def _roll(self, segment: Segment) -> None:
         try:
             rows = roll_segment(
-                segment.path, segment.lock_fd, self.root, segment.token, segment.sequence
+                segment.path,
+                segment.lock_fd,
+                self.root,
+                segment.token,
+                segment.sequence,
+                enrich=self._enrich,
+                cancel=self._cancel_rolls.is_set,
             )
             self._stats["rows_written"] += rows
             self._stats["files_written"] += 1
+        except RollCancelled:
+            self._stats["rolls_deferred"] += 1
         except Exception as exc:
             self._stats["roll_failures"] += 1
             self._warn_once(
@@ -505,9 +565,38 @@ class PredictionLogWriter:
             with self._lock:
                 self._unrolled_bytes -= segment.bytes
 
+    def _defer(self, segment: Segment) -> None:
+        """Leave a closed segment in the spool (a stop's deadline passed): recovered later."""
+        self._stats["rolls_deferred"] += 1
+        with contextlib.suppress(OSError):
+            os.close(segment.lock_fd)
+        with self._lock:
+            self._unrolled_bytes -= segment.bytes
+
+    def _enrich(self, table: pa.Table, metadata: dict) -> pa.Table:
+        """The rows with their class probabilities, when this writer's model owes them."""
+        if (
+            self.probabilities is None
+            or metadata.get(PROBABILITIES_KEY) != self._identity
+            or INPUT_NAMES_KEY not in metadata
+        ):
+            return table
+        try:
+            names = json.loads(metadata[INPUT_NAMES_KEY])
+            frame = _input_frame(table, names)
+        except Exception as exc:
+            self._warn_once(
+                "probabilities", "Could not compute class probabilities for the log: %r", exc
+            )
+            return table
+        for name, column in self._probability_columns(frame).items():
+            if name not in table.schema.names:
+                table = table.append_column(name, column)
+        return table
+
     # -- rows ---------------------------------------------------------------------------
 
-    def _to_table(self, calls, extra=None) -> pa.Table:
+    def _to_table(self, calls) -> pa.Table:
         """One group of calls (see ``_groups``) as Arrow rows, as the spool keeps them.
 
         What is the same for every row of a call (its batch id, time, latency,
@@ -542,28 +631,13 @@ class PredictionLogWriter:
         for key, value in self.model.items():
             columns[key] = pa.RunEndEncodedArray.from_arrays(whole, pa.array([value], pa.string()))
         frames = [_as_frame(c[0]) for c in calls]
-        columns.update(_input_columns(frames))
+        inputs = _input_columns(frames)
+        columns.update(inputs)
         columns.update(_outputs(calls, sizes, n_rows))
-        columns.update(extra or {})
-        return pa.table(columns)
-
-    def _take_probabilities(self, calls) -> dict:
-        """Class probability columns for every row of ``calls`` (empty without a model)."""
-        if self.probabilities is None or not calls:
-            return {}
-        frames = [_as_frame(c[0]) for c in calls]
-        if len(frames) == 1:
-            frame = frames[0]
-        elif all(f.columns.equals(frames[0].columns) for f in frames[1:]):
-            # One 2-D array: no per-frame pandas concatenation.
-            frame = pd.DataFrame(
-                np.concatenate([f.to_numpy() for f in frames]), columns=frames[0].columns
-            )
-            if not (frame.dtypes.values == frames[0].dtypes.values).all():
-                frame = pd.concat(frames, ignore_index=True)
-        else:
-            frame = pd.concat(frames, ignore_index=True)
-        return self._probability_columns(frame)
+        metadata = {INPUT_NAMES_KEY: _input_names(inputs, frames[0].columns)}
+        if self.probabilities is not None:
+            metadata[PROBABILITIES_KEY] = self._identity
+        return pa.table(columns).replace_schema_metadata(metadata)
 
     def _timestamps(self, calls):
         """Each call's time (microseconds since the epoch, UTC) and its rejected event_time."""
@@ -614,6 +688,7 @@ class PredictionLogWriter:
         done = threading.Event()
         with self._lock:
             self._flush_waiters.append(done)
+        _run_deferred_stops()
         self._wake.set()
         return done.wait(timeout)
 
@@ -621,6 +696,7 @@ class PredictionLogWriter:
         """Spool every call queued so far (not rolled yet); False after ``timeout``."""
         with self._lock:
             sequence = self._submitted_calls
+        _run_deferred_stops()
         self._wake.set()
         return self._wait_spooled(sequence, timeout)
 
@@ -628,25 +704,47 @@ class PredictionLogWriter:
         """Prepare for a stop: spool what is queued; from now on ``submit`` spools before returning."""
         with self._lock:
             self._stopping = True
+        _run_deferred_stops()
         return self.spool_now(timeout)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is queued and stop the threads (also run at interpreter exit).
+        """Spool what is queued, roll what can be rolled in ``timeout`` seconds, stop the threads.
 
-        A second call waits for the first one's writing too.
+        Bounded: the queue is spooled first (from then on the rows are safe);
+        the roller then rolls the spool into Parquet until shortly before the
+        deadline, and is cut short there: what it did not roll stays in the
+        spool, whole, and is rolled by the next writer or reader of the log.
+        Also run at interpreter exit. A second call waits for the first one's
+        writing too.
         """
         with self._lock:
             self._closed = True
+        _run_deferred_stops()
         self._wake.set()
         if threading.current_thread() not in (self._thread, self._roller):
             deadline = time.monotonic() + timeout
+            # The last moments are kept for the roller to stop between two batches.
+            grace = min(2.0, timeout / 5)
             self._thread.join(timeout)
-            self._roller.join(max(0.0, deadline - time.monotonic()))
+            self._roller.join(max(0.0, deadline - grace - time.monotonic()))
+            if self._roller.is_alive():
+                self._cancel_rolls.set()
+                self._roller.join(max(0.0, deadline - time.monotonic()))
             self._report_drops(force=True)
 
+    def _locked_here(self) -> bool:
+        """True when the calling thread holds this writer's lock."""
+        return self._lock._is_owned()
+
     def stats(self) -> dict:
-        """Rows spooled, written, recovered, sampled out and dropped; files written."""
-        return dict(self._stats)
+        """Rows spooled, written, recovered, sampled out and dropped; files written.
+
+        ``spool_bytes_waiting`` is the backlog: bytes spooled and not rolled yet
+        (at most ``max_spool_bytes`` before load is shed).
+        """
+        segment = self._segment
+        waiting = self._unrolled_bytes + (segment.bytes if segment is not None else 0)
+        return {**self._stats, "spool_bytes_waiting": waiting}
 
     def _report_drops(self, force: bool = False) -> None:
         """Log the counters (a metric in the server log) when they grew, at most so often."""
@@ -700,29 +798,79 @@ def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
     return True
 
 
+# True while a stop handler runs: a second signal then (uvicorn's supervisor forwards the one
+# its process group got) must not reenter the writers.
+_HANDLING_STOP = [False]
+# (previous handler, signal) of a stop signal that came while the main thread held a writer's
+# lock (a plain script predicting on its main thread): handled as soon as it lets go of it.
+_DEFERRED_STOPS: list = []
+
+
+def _run_deferred_stops() -> None:
+    if _DEFERRED_STOPS and threading.current_thread() is threading.main_thread():
+        if not any(writer._locked_here() for writer in list(_WRITERS)):
+            while _DEFERRED_STOPS:
+                previous, signum = _DEFERRED_STOPS.pop(0)
+                _on_stop_signal(previous, signum, None)
+
+
 def _on_stop_signal(previous, signum, frame) -> None:
-    writers = list(_WRITERS)
     default = previous in (signal.SIG_DFL, None)
-    if previous is not signal.default_int_handler:
-        _STOP_SIGNALLED.set()
-    for writer in writers:
-        try:
-            if default:
-                writer.close(timeout=10.0)
-            else:
-                writer.stop_signalled(timeout=5.0)
-        except Exception:  # never stands in the way of the stop
-            pass
-    if previous is signal.default_int_handler:
-        # Ctrl-C in an interactive session need not stop the process: calls go on
-        # returning without waiting for the spool.
-        for writer in writers:
-            writer._stopping = False
+    if _HANDLING_STOP[0]:
+        if callable(previous):
+            previous(signum, frame)
+        return  # the default action is taken by the first handler, once the log is written
+    writers = list(_WRITERS)
+    if any(writer._locked_here() for writer in writers):
+        # Waiting here for the writer thread, which waits for that lock, would never end.
+        _DEFERRED_STOPS.append((previous, signum))
+        return
+    _HANDLING_STOP[0] = True
+    try:
+        if previous is not signal.default_int_handler:
+            _STOP_SIGNALLED.set()
+        _stop_writers(writers, close=default)
+        if previous is signal.default_int_handler:
+            # Ctrl-C in an interactive session need not stop the process: calls go on
+            # returning without waiting for the spool.
+            for writer in writers:
+                writer._stopping = False
+    finally:
+        _HANDLING_STOP[0] = False
     if callable(previous):
         previous(signum, frame)
     elif default:
         signal.signal(signum, signal.SIG_DFL)
         signal.raise_signal(signum)
+
+
+def _stop_writers(writers, *, close: bool, seconds: float = STOP_SECONDS) -> None:
+    """Spool (and, to ``close``, roll) the writers' rows on a thread, waited for ``seconds`` at most.
+
+    The handler runs on the main thread, which the signal may have interrupted
+    anywhere, even holding a writer's lock: the work is done on a thread of its
+    own so that the wait is bounded whatever the main thread held.
+    """
+    deadline = time.monotonic() + seconds
+
+    def work():
+        for writer in writers:
+            left = max(0.0, deadline - time.monotonic())
+            try:
+                if close:
+                    writer.close(timeout=left)
+                else:
+                    writer.stop_signalled(timeout=min(left, 5.0))
+            except Exception:  # never stands in the way of the stop
+                pass
+
+    try:
+        thread = threading.Thread(target=work, name="mlflow-observe-log-stop", daemon=True)
+        thread.start()
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        work()
+        return
+    thread.join(seconds + 1.0)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -794,6 +942,43 @@ def _input_columns(frames) -> dict:
     if features.columns.is_unique:
         return {name: _arrow(features[c]) for name, c in zip(names, features.columns, strict=False)}
     return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}
+
+
+def _input_names(inputs: dict, columns) -> bytes:
+    """``[[logged name, name as given], ...]`` as JSON, for the roller to rebuild the frame."""
+    if len(inputs) != len(columns):  # repeated names: logged once, not given back to the model
+        return b"null"
+    pairs = [
+        [logged, given if isinstance(given, (str, int, float, bool)) else str(given)]
+        for logged, given in zip(inputs, columns, strict=True)
+    ]
+    return json.dumps(pairs).encode()
+
+
+def _input_frame(table: pa.Table, names) -> pd.DataFrame:
+    """The inputs of spooled rows as the model was given them (the roller's probabilities)."""
+    if not names:
+        raise ValueError("the spool does not name the model's inputs")
+    columns = [table.column(logged) for logged, _ in names]
+    given = [name for _, name in names]
+    types = {c.type for c in columns}
+    if (
+        len(types) == 1
+        and (pa.types.is_floating(columns[0].type) or pa.types.is_integer(columns[0].type))
+        and not any(c.null_count for c in columns)
+    ):
+        # One numeric block, filled column by column in Fortran order: each column is one
+        # contiguous copy, and pandas keeps the array as its block (no second copy).
+        values = np.empty((table.num_rows, len(columns)), columns[0].type.to_pandas_dtype(), "F")
+        for j, column in enumerate(columns):
+            start = 0
+            for chunk in column.chunks:
+                values[start : start + len(chunk), j] = chunk.to_numpy()
+                start += len(chunk)
+        return pd.DataFrame(values, columns=given, copy=False)
+    frame = pd.DataFrame({i: c.to_pandas() for i, c in enumerate(columns)})
+    frame.columns = given
+    return frame
 
 
 def _object_column(values: np.ndarray) -> pa.Array:
