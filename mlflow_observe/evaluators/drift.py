@@ -34,7 +34,7 @@ class DriftEvaluator(ModelEvaluator):
         A run id, ``runs:/<id>``, ``models:/<name>/<version>``,
         ``models:/<name>@<alias>``, a profile file, or a profile object.
     method, methods, threshold, thresholds, small_sample_size, drift_share,
-    dataset_method, alpha, warning_ratio, missing_rate_tolerance :
+    dataset_method, alpha, warning_ratio, pvalue_warning_ratio, missing_rate_tolerance :
         The :class:`~mlflow_observe.core.drift.options.DriftOptions`.
     multivariate : bool, default=False
         Also run the multivariate detectors (domain classifier, PCA

@@ -580,7 +580,7 @@ def _rules(options) -> str:
         f"all compared columns get {correction} correction for multiple testing, and tests "
         f"compare the adjusted p-values with their thresholds.{guard} A warning is a "
         f"distance at {options.warning_ratio:g} of its threshold or more{suggestive}, or an adjusted "
-        f"p-value below threshold / {options.warning_ratio:g}. {dataset}</p>"
+        f"p-value below {options.pvalue_warning_ratio:g} times its threshold. {dataset}</p>"
     )
 
 

@@ -37,7 +37,7 @@ share of drifted feature columns is at least ``drift_share`` (0.5), or, with
 when any feature column drifts. Each column and the whole run get a three-level
 status: ``ok``, ``warning`` (a distance at least ``warning_ratio`` = half of its
 threshold with an adjusted p-value below ``alpha``, or an adjusted p-value below
-twice its threshold) or ``drift``.
+``pvalue_warning_ratio`` = 1.5 times its threshold) or ``drift``.
 """
 
 from __future__ import annotations
@@ -145,8 +145,14 @@ class DriftOptions:
         needs the adjusted p-value below ``alpha``.
     warning_ratio : float, default=0.5
         A distance at this fraction of its threshold (see
-        ``require_significance``), or an adjusted p-value below
-        threshold / warning_ratio, is a warning.
+        ``require_significance``) is a warning.
+    pvalue_warning_ratio : float, default=1.5
+        A column decided by a test is a warning when its adjusted p-value is
+        below this multiple of its threshold (0.075 for 0.05). With
+        Benjamini-Hochberg the chance that any column of a calm window gets an
+        adjusted p-value below a level is at most about that level, so 2
+        (0.1) would make about 10% of calm windows of under
+        ``small_sample_size`` rows warnings; 1.5 keeps them near 7.5%.
     missing_rate_tolerance : float, default=0.05
         Integrity: a rise in a column's missing rate above this is a finding.
     multivariate : bool, default=False
@@ -203,6 +209,7 @@ class DriftOptions:
     alpha: float = 0.05
     require_significance: bool | str = "auto"
     warning_ratio: float = 0.5
+    pvalue_warning_ratio: float = 1.5
     missing_rate_tolerance: float = 0.05
     multivariate: bool = False
     segment_by: tuple = ()
@@ -225,6 +232,7 @@ class DriftOptions:
         "alpha": [Interval(float, 0, 1, closed="neither")],
         "require_significance": [Options("auto"), InstanceOf(bool)],
         "warning_ratio": [Interval(float, 0, 1, closed="right")],
+        "pvalue_warning_ratio": [Interval(float, 1, None)],
         "missing_rate_tolerance": [Interval(float, 0, 1)],
         "multivariate": [InstanceOf(bool)],
         "segment_by": [InstanceOf(list, tuple, description="a list of column names")],

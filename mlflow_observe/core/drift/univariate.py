@@ -392,7 +392,7 @@ def _judge(result: ColumnDrift, adjusted: float | None, options: DriftOptions) -
     if result.method in PVALUE_METHODS:
         assert adjusted is not None  # a test always has its p-value
         drifted = adjusted < threshold
-        warning = adjusted < threshold / ratio
+        warning = adjusted < threshold * options.pvalue_warning_ratio
     else:
         rejects = adjusted is not None and adjusted < options.alpha
         bulk = None
