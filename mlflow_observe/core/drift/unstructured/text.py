@@ -37,6 +37,7 @@ import pandas as pd
 
 from mlflow_observe.core._validation import InstanceOf, Interval, checked
 from mlflow_observe.core.drift.multivariate import MIN_ROWS, WindowTooSmallError
+from mlflow_observe.core.drift.unstructured._characters import text_counts, token_counts
 from mlflow_observe.core.stats.auc import held_out_auc
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -48,8 +49,10 @@ TEXT_DESCRIPTORS = (
     "oov_share",
 )
 MAX_VOCABULARY = 20_000
+MAX_CLASSIFIER_ROWS = 10_000  # texts a side in the domain classifier (see text_domain_drift)
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_SENTENCE_END = r"[.!?]+(?:\s|$)"
+_SENTENCE_END = r"[.!?]+(?:\s|$)"  # counted by ``text_counts`` (see ``_characters``)
+_SPACE = r"\s"
 
 
 @dataclass(frozen=True)
@@ -191,15 +194,12 @@ def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.Data
     table = pd.DataFrame(np.nan, index=range(len(texts)), columns=list(TEXT_DESCRIPTORS))
     if not present.any():
         return table
-    characters = strings.str.len().to_numpy(dtype=float)
-    letters = strings.str.count(_LETTER.pattern).to_numpy(dtype=float)
+    counts = text_counts(strings.tolist(), _LETTER.pattern, _SPACE)
+    characters, words = counts["characters"], counts["words"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        non_letter = np.where(characters > 0, 1 - letters / characters, np.nan)
-    words = strings.str.split().str.len().to_numpy(dtype=float)
-    sentences = strings.str.count(_SENTENCE_END).to_numpy(dtype=float)
+        non_letter = np.where(characters > 0, 1 - counts["letters"] / characters, np.nan)
     # Words after the last full stop (or with none at all) make one more sentence.
-    unfinished = ~strings.str.rstrip().str.contains(r"[.!?]$", regex=True).to_numpy(dtype=bool)
-    sentences = sentences + ((words > 0) & unfinished)
+    sentences = counts["sentence_ends"] + ((words > 0) & (counts["finished"] == 0))
     rows = np.flatnonzero(present)
     table.loc[rows, "length_characters"] = characters
     table.loc[rows, "length_words"] = words
@@ -211,17 +211,7 @@ def text_descriptors(texts, vocabulary: TextVocabulary | None = None) -> pd.Data
 
 
 def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary) -> np.ndarray:
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    try:
-        counter = CountVectorizer(token_pattern=TOKEN_PATTERN)
-        counts = counter.fit_transform(strings)
-    except ValueError:  # no text holds a word
-        return np.full(len(strings), np.nan)
-    tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
-    words = vocabulary.document_frequency
-    in_vocabulary = [i for i, word in enumerate(counter.get_feature_names_out()) if word in words]
-    known = np.asarray(counts[:, in_vocabulary].sum(axis=1), dtype=float).ravel()
+    tokens, known = token_counts(strings.tolist(), r"\w", vocabulary.document_frequency)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tokens > 0, 1 - known / tokens, np.nan)
 
@@ -276,6 +266,7 @@ class TextDriftResult:
         "n_terms": [Interval(int, 0, None)],
         "random_state": [Interval(int, 0, None)],
         "ngram_range": [InstanceOf(tuple)],
+        "max_rows": [Interval(int, 100, None), None],
     }
 )
 def text_domain_drift(
@@ -289,6 +280,7 @@ def text_domain_drift(
     ngram_range: tuple = (1, 2),
     n_terms: int = 10,
     random_state: int = 0,
+    max_rows: int | None = MAX_CLASSIFIER_ROWS,
 ) -> TextDriftResult:
     """Detect text drift with a TF-IDF classifier trained to tell window texts from reference texts.
 
@@ -309,7 +301,12 @@ def text_domain_drift(
     n_terms : int, default=10
         Separating terms reported on each side.
     random_state : int, default=0
-        Seed of the folds.
+        Seed of the folds and of the samples.
+    max_rows : int or None, default=10000
+        Each side keeps this many texts at most, drawn at random without
+        replacement (None keeps them all). The held-out AUC test is valid at any
+        size; beyond ten thousand texts a side it gains little power and its cost
+        grows with every text (the representation, five fits).
 
     Returns
     -------
@@ -343,6 +340,9 @@ def text_domain_drift(
 
     reference = _as_texts(reference).dropna().astype(str).reset_index(drop=True)
     current = _as_texts(current).dropna().astype(str).reset_index(drop=True)
+    if max_rows is not None:
+        reference = _at_most(reference, max_rows, random_state)
+        current = _at_most(current, max_rows, random_state + 1)
     for side, texts, hint in (
         ("reference", reference, "Use a larger reference (or baseline sample_size)."),
         ("window", current, "Use a longer window."),
@@ -391,6 +391,14 @@ def text_domain_drift(
         n_reference=len(reference),
         n_current=len(current),
     )
+
+
+def _at_most(texts: pd.Series, n: int, seed: int) -> pd.Series:
+    """``texts``, or ``n`` of them drawn at random (in their order) when there are more."""
+    if len(texts) <= n:
+        return texts
+    rows = np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False))
+    return texts.iloc[rows].reset_index(drop=True)
 
 
 def _separating_terms(model, vectorizer, x, y, n_terms: int) -> tuple:
