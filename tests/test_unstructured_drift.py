@@ -103,6 +103,58 @@ def test_descriptors_match_a_letter_by_letter_reference_on_awkward_texts():
     np.testing.assert_allclose(table.to_numpy(dtype=float), np.array(expected), equal_nan=True)
 
 
+def _regex_descriptors(strings: pd.Series, vocabulary) -> np.ndarray:
+    """The descriptors by one regular expression per text (what the code-point tables replace)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    characters = strings.str.len().to_numpy(dtype=float)
+    letters = strings.str.count(r"[^\W\d_]").to_numpy(dtype=float)
+    words = strings.str.split().str.len().to_numpy(dtype=float)
+    sentences = strings.str.count(r"[.!?]+(?:\s|$)").to_numpy(dtype=float)
+    unfinished = ~strings.str.rstrip().str.contains(r"[.!?]$", regex=True).to_numpy(dtype=bool)
+    sentences = sentences + ((words > 0) & unfinished)
+    counter = CountVectorizer(token_pattern=r"(?u)\b\w\w+\b")
+    counts = counter.fit_transform(strings)
+    tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
+    kept = [i for i, w in enumerate(counter.get_feature_names_out()) if w in vocabulary]
+    known = np.asarray(counts[:, kept].sum(axis=1), dtype=float).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        non_letter = np.where(characters > 0, 1 - letters / characters, np.nan)
+        oov = np.where(tokens > 0, 1 - known / tokens, np.nan)
+    return np.column_stack([characters, words, sentences, non_letter, oov])
+
+
+def test_descriptors_equal_the_regular_expressions_on_a_corpus_and_odd_unicode(
+    tomatoes, monkeypatch
+):
+    from mlflow_observe.core.profile import _characters
+
+    rng = np.random.default_rng(0)
+    corpus = tomatoes["text"].sample(3000, random_state=0).tolist()
+    odd = [
+        "",
+        "\x00",
+        "İstanbul İİ",  # lower-cases to more characters
+        "e\u0301te\u0301 combining",
+        "\ud7ff\ue000 around the surrogates.",
+        "\U0010ffff\ue000 private \U0001d400\U0001d401 \U0001f642. \U0001d7ce\U0001d7cf",
+        "x" * 5000 + ". " + "y",
+        "\x1c\x1d\x1e\x1f\x85\u2028 separators!",
+        "end!?!",
+        "a.b.c",
+        "_under_score_ 2x x2 ²³ ½",
+        "\u3000ideographic\u3000space\u3002",
+        "!!! ... ???",
+    ]
+    texts = corpus + odd + ["".join(rng.choice(list(" .!?aé字_1\n\t"), 40)) for _ in range(300)]
+    vocabulary = TextVocabulary.fit(corpus[:1500])
+    expected = _regex_descriptors(pd.Series(texts, dtype=object), vocabulary.words)
+    for chunk in (1 << 23, 997):  # one chunk, and many (a chunk boundary inside the texts)
+        monkeypatch.setattr(_characters, "CHUNK_CHARACTERS", chunk)
+        table = text_descriptors(pd.Series(texts, dtype=object), vocabulary)
+        np.testing.assert_allclose(table.to_numpy(dtype=float), expected, equal_nan=True)
+
+
 def test_descriptors_without_vocabulary_leave_oov_missing_and_keep_pandas_strings():
     texts = pd.Series(["a b", None, "c"], dtype="string")
     table = text_descriptors(texts)
@@ -255,3 +307,14 @@ def test_embedding_inputs_lists_missing_rows_and_shape_errors():
         embedding_drift(rng.normal(size=(150, 4)), rng.normal(size=(150, 5)))
     with pytest.raises(WindowTooSmallError, match="at least 100 complete vectors in the window"):
         embedding_drift(rng.normal(size=(150, 4)), vectors[:99])
+
+
+def test_wasserstein_columns_equal_scipy_column_by_column():
+    from mlflow_observe.core.drift.unstructured.embedding import wasserstein_columns
+
+    rng = np.random.default_rng(5)
+    for n, m in ((1, 1), (3, 7), (200, 1000), (1000, 1000), (997, 20_011)):
+        a = rng.normal(size=(n, 5))
+        b = np.round(rng.standard_t(3, size=(m, 5)) + 0.3, 1)  # ties, heavy tails
+        expected = [stats.wasserstein_distance(a[:, j], b[:, j]) for j in range(5)]
+        np.testing.assert_allclose(wasserstein_columns(a, b, block=2), expected, rtol=1e-9)

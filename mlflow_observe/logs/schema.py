@@ -50,6 +50,23 @@ def safe_input_names(columns) -> list[str]:
     return [INPUT_PREFIX + str(c) if str(c) in reserved else str(c) for c in columns]
 
 
+def dict_input_frame(inputs: dict) -> pd.DataFrame:
+    """A dict of arrays (named tensors) as the log's input columns, one row per first-axis item.
+
+    A 2-D (or higher) array becomes one column of vectors, a row's values flattened,
+    which the writer logs as ``list<float32>``.
+
+    >>> frame = dict_input_frame({"emb": np.zeros((3, 4)), "text": ["a", "b", "c"]})
+    >>> frame.shape, frame["emb"][0].shape
+    ((3, 2), (4,))
+    """
+    columns = {}
+    for name, values in inputs.items():
+        array = np.atleast_1d(values)
+        columns[name] = array if array.ndim == 1 else list(array.reshape(len(array), -1))
+    return pd.DataFrame(columns)
+
+
 def output_frame(outputs, n_rows: int) -> pd.DataFrame:
     """The model's outputs as columns: ``prediction``, or ``prediction_<name>`` for several.
 

@@ -79,6 +79,7 @@ from mlflow_observe.logs.schema import (
     REQUEST_ID,
     SAMPLE_WEIGHT,
     TIMESTAMP,
+    dict_input_frame,
     output_frame,
     safe_input_names,
 )
@@ -982,19 +983,37 @@ def _input_frame(table: pa.Table, names) -> pd.DataFrame:
 
 
 def _object_column(values: np.ndarray) -> pa.Array:
-    array = pa.array(values, from_pandas=True)
-    if pa.types.is_large_string(array.type):
-        array = array.cast(pa.string())
-    return array
+    return _logged_type(pa.array(values, from_pandas=True))
 
 
 def _arrow(series: pd.Series) -> pa.Array:
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
         return pa.array(series.to_numpy())
-    array = pa.Array.from_pandas(series)
-    if pa.types.is_large_string(array.type):
-        array = array.cast(pa.string())
+    return _logged_type(pa.Array.from_pandas(series))
+
+
+VECTOR_TYPE = pa.list_(pa.float32())
+
+
+def _logged_type(array: pa.Array) -> pa.Array:
+    """Text as ``string``; numeric vectors (lists or arrays per row) as ``list<float32>``.
+
+    One type per kind of column, whatever the calls sent (lists of ints, of
+    doubles, numpy arrays), so that every call of an embedding column lands in
+    the same spool segment and the same Parquet type.
+    """
+    kind = array.type
+    if pa.types.is_large_string(kind):
+        return array.cast(pa.string())
+    if (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ) and (
+        pa.types.is_floating(kind.value_type)
+        or pa.types.is_integer(kind.value_type)
+        or pa.types.is_null(kind.value_type)
+    ):
+        return array.cast(VECTOR_TYPE)
     return array
 
 
@@ -1027,7 +1046,7 @@ def _as_frame(inputs) -> pd.DataFrame:
     if isinstance(inputs, pd.Series):
         return inputs.to_frame()
     if isinstance(inputs, dict):
-        return pd.DataFrame({k: np.atleast_1d(v) for k, v in inputs.items()})
+        return dict_input_frame(inputs)
     array = np.asarray(inputs)
     if array.ndim == 1:
         array = array.reshape(-1, 1)

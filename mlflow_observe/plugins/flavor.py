@@ -38,6 +38,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow_observe._version import __version__
 from mlflow_observe.comparison import build_profile
 from mlflow_observe.core.profile.data_profile import DataProfile
+from mlflow_observe.logs.schema import dict_input_frame
 from mlflow_observe.logs.writer import (
     PredictionLogWriter,
     install_stop_handlers,
@@ -390,7 +391,7 @@ class ObservedModel:
             writer = self.log_writer
             if writer is not None:
                 writer.submit(
-                    model_input,
+                    _logged_inputs(model_input),
                     output,
                     latency_seconds=latency,
                     request_id=request_id,
@@ -456,6 +457,17 @@ class ObservedModel:
 
     def get_raw_model(self):
         return self
+
+
+def _logged_inputs(model_input):
+    """The inputs as the log takes them: named tensors (a dict of arrays) as a frame whose
+    rows are the arrays' first axis (the writer counts rows with ``len``)."""
+    if not isinstance(model_input, dict):
+        return model_input
+    try:
+        return dict_input_frame(model_input)
+    except Exception:  # left to the writer, which counts what it cannot convert
+        return model_input
 
 
 def _writer_settings() -> dict:

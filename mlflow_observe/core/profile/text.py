@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mlflow_observe.core.profile._characters import text_counts, token_counts
 from mlflow_observe.core.sample import RowSample
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -47,7 +48,8 @@ MAX_VOCABULARY = 20_000
 TEXT_SAMPLE_SIZE = 2_000
 MAX_TEXT_CHARACTERS = 1_000
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_SENTENCE_END = r"[.!?]+(?:\s|$)"
+_SENTENCE_END = r"[.!?]+(?:\s|$)"  # counted by ``text_counts`` (see ``_characters``)
+_SPACE = r"\s"
 
 
 @dataclass(frozen=True)
@@ -196,15 +198,12 @@ def text_descriptors(
     table = pd.DataFrame(np.nan, index=range(len(texts)), columns=list(TEXT_DESCRIPTORS))
     if not present.any():
         return table
-    characters = strings.str.len().to_numpy(dtype=float)
-    letters = strings.str.count(_LETTER.pattern).to_numpy(dtype=float)
+    counts = text_counts(strings.tolist(), _LETTER.pattern, _SPACE)
+    characters, words = counts["characters"], counts["words"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        non_letter = np.where(characters > 0, 1 - letters / characters, np.nan)
-    words = strings.str.split().str.len().to_numpy(dtype=float)
-    sentences = strings.str.count(_SENTENCE_END).to_numpy(dtype=float)
+        non_letter = np.where(characters > 0, 1 - counts["letters"] / characters, np.nan)
     # Words after the last full stop (or with none at all) make one more sentence.
-    unfinished = ~strings.str.rstrip().str.contains(r"[.!?]$", regex=True).to_numpy(dtype=bool)
-    sentences = sentences + ((words > 0) & unfinished)
+    sentences = counts["sentence_ends"] + ((words > 0) & (counts["finished"] == 0))
     rows = np.flatnonzero(present)
     table.loc[rows, "length_characters"] = characters
     table.loc[rows, "length_words"] = words
@@ -216,20 +215,9 @@ def text_descriptors(
 
 
 def _oov_shares(strings: pd.Series, vocabulary: TextVocabulary, leave_one_out=False) -> np.ndarray:
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    try:
-        counter = CountVectorizer(token_pattern=TOKEN_PATTERN)
-        counts = counter.fit_transform(strings)
-    except ValueError:  # no text holds a word
-        return np.full(len(strings), np.nan)
-    tokens = np.asarray(counts.sum(axis=1), dtype=float).ravel()
-    words = vocabulary.document_frequency
     least = 2 if leave_one_out else 1
-    in_vocabulary = [
-        i for i, word in enumerate(counter.get_feature_names_out()) if words.get(word, 0) >= least
-    ]
-    known = np.asarray(counts[:, in_vocabulary].sum(axis=1), dtype=float).ravel()
+    known_words = {w for w, count in vocabulary.document_frequency.items() if count >= least}
+    tokens, known = token_counts(strings.tolist(), r"\w", known_words)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(tokens > 0, 1 - known / tokens, np.nan)
 

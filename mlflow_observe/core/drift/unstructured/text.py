@@ -47,7 +47,10 @@ from mlflow_observe.core.profile.text import (
 )
 from mlflow_observe.core.stats.auc import held_out_auc
 
+MAX_CLASSIFIER_ROWS = 10_000  # texts a side in the domain classifier (see text_domain_drift)
+
 __all__ = [
+    "MAX_CLASSIFIER_ROWS",
     "MAX_VOCABULARY",
     "TEXT_DESCRIPTORS",
     "TOKEN_PATTERN",
@@ -109,6 +112,7 @@ class TextDriftResult:
         "n_terms": [Interval(int, 0, None)],
         "random_state": [Interval(int, 0, None)],
         "ngram_range": [InstanceOf(tuple)],
+        "max_rows": [Interval(int, 100, None), None],
     }
 )
 def text_domain_drift(
@@ -122,6 +126,7 @@ def text_domain_drift(
     ngram_range: tuple = (1, 2),
     n_terms: int = 10,
     random_state: int = 0,
+    max_rows: int | None = MAX_CLASSIFIER_ROWS,
 ) -> TextDriftResult:
     """Detect text drift with a TF-IDF classifier trained to tell window texts from reference texts.
 
@@ -142,7 +147,12 @@ def text_domain_drift(
     n_terms : int, default=10
         Separating terms reported on each side.
     random_state : int, default=0
-        Seed of the folds.
+        Seed of the folds and of the samples.
+    max_rows : int or None, default=10000
+        Each side keeps this many texts at most, drawn at random without
+        replacement (None keeps them all). The held-out AUC test is valid at any
+        size; beyond ten thousand texts a side it gains little power and its cost
+        grows with every text (the representation, five fits).
 
     Returns
     -------
@@ -176,6 +186,9 @@ def text_domain_drift(
 
     reference = as_texts(reference).dropna().astype(str).reset_index(drop=True)
     current = as_texts(current).dropna().astype(str).reset_index(drop=True)
+    if max_rows is not None:
+        reference = _at_most(reference, max_rows, random_state)
+        current = _at_most(current, max_rows, random_state + 1)
     for side, texts, hint in (
         ("reference", reference, "Use a larger reference (or baseline sample_size)."),
         ("window", current, "Use a longer window."),
@@ -224,6 +237,14 @@ def text_domain_drift(
         n_reference=len(reference),
         n_current=len(current),
     )
+
+
+def _at_most(texts: pd.Series, n: int, seed: int) -> pd.Series:
+    """``texts``, or ``n`` of them drawn at random (in their order) when there are more."""
+    if len(texts) <= n:
+        return texts
+    rows = np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False))
+    return texts.iloc[rows].reset_index(drop=True)
 
 
 def _separating_terms(model, vectorizer, x, y, n_terms: int) -> tuple:
