@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.explain import Attributions, sampled_shapley
-from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.logs.reader import read_logs
 from mlflow_observe.logs.schema import (
     BOOKKEEPING,
@@ -27,6 +26,7 @@ from mlflow_observe.logs.schema import (
     log_bookkeeping_columns,
 )
 from mlflow_observe.tracking.baselines import BaselineNotFoundError, load_baseline
+from mlflow_observe.tracking.explainers import baseline_background, tree_attributions, tree_model
 from mlflow_observe.tracking.predictor import as_predict
 
 
@@ -154,20 +154,6 @@ def _json_value(value):
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return value
-
-
-def baseline_background(profile: DataProfile, columns) -> pd.DataFrame:
-    """The baseline's row sample, as background rows with ``columns``."""
-    missing = [c for c in columns if c not in profile.sample.columns]
-    if missing:
-        raise ValueError(
-            f"The baseline's row sample lacks the columns {missing}; pass background= rows "
-            "with the model's input columns."
-        )
-    frame = pd.DataFrame({c: profile.sample.values(c) for c in columns}).infer_objects()
-    if frame.empty:
-        raise ValueError("The baseline's row sample is empty; pass background= rows.")
-    return frame
 
 
 def _output_function(model, output: str):
@@ -334,15 +320,15 @@ def explain(
     background = _like(background, rows)
     if method not in ("auto", "tree", "sampled"):
         raise ValueError(f"method must be 'auto', 'tree' or 'sampled'; got {method!r}.")
-    tree_model = _tree_model(model) if method in ("auto", "tree") else None
-    if method == "tree" and tree_model is None:
+    tree = tree_model(model) if method in ("auto", "tree") else None
+    if method == "tree" and tree is None:
         raise ValueError(
             "method='tree' needs SHAP (pip install 'mlflow-observe[explain]') and a "
             "scikit-learn tree model (a forest, boosted trees or one tree)."
         )
-    if tree_model is not None:
+    if tree is not None:
         attributions, description = tree_attributions(
-            tree_model, rows, background, output=output, max_background=max_background
+            tree, rows, background, output=output, max_background=max_background
         )
     else:
         function, description = _output_function(model, output)
@@ -363,81 +349,6 @@ def explain(
     if log:
         explanation.log()
     return explanation
-
-
-_TREE_TYPES = (
-    "RandomForestClassifier",
-    "RandomForestRegressor",
-    "ExtraTreesClassifier",
-    "ExtraTreesRegressor",
-    "DecisionTreeClassifier",
-    "DecisionTreeRegressor",
-    "GradientBoostingClassifier",
-    "GradientBoostingRegressor",
-)
-# Classifiers whose trees hold class shares, so that the trees' own output is the probability.
-_PROBABILITY_TREES = _TREE_TYPES[:6:2]
-
-
-def _tree_model(model):
-    """The scikit-learn tree model behind ``model`` when SHAP can explain it, else None."""
-    import importlib.util
-
-    if importlib.util.find_spec("shap") is None:
-        return None
-    if isinstance(model, str):
-        try:
-            import mlflow.sklearn
-
-            model = mlflow.sklearn.load_model(model)
-        except Exception:  # not a scikit-learn model: the sampled method applies
-            return None
-    return model if type(model).__name__ in _TREE_TYPES else None
-
-
-def tree_attributions(model, rows, background, *, output: str, max_background: int = 100):
-    """SHAP's TreeExplainer on a scikit-learn tree model: exact Shapley values.
-
-    Forests' own outputs (a regressor's prediction, a classifier's class shares)
-    are explained from the trees' recorded paths, with no background (fast);
-    a boosted classifier's probability needs the background rows (SHAP's
-    interventional mode, slower).
-    """
-    import shap
-
-    name = type(model).__name__
-    classifier = hasattr(model, "predict_proba")
-    if classifier and output != "probability":
-        raise TypeError(
-            "The model predicts labels, not numbers, so its prediction cannot be split "
-            "among features: explain output='probability'."
-        )
-    if output == "probability" and not classifier:
-        raise TypeError(f"A {name} has no predict_proba: explain output='prediction'.")
-    if not classifier or name in _PROBABILITY_TREES:
-        explainer = shap.TreeExplainer(model)
-    else:
-        data = background.sample(min(len(background), max_background), random_state=0)
-        explainer = shap.TreeExplainer(
-            model, data=data, feature_perturbation="interventional", model_output="probability"
-        )
-    values = np.asarray(explainer.shap_values(rows, check_additivity=False))
-    expected = np.atleast_1d(explainer.expected_value)
-    if values.ndim == 3:  # rows x features x classes: the last class
-        values, expected = values[:, :, -1], expected[-1:]
-    if classifier:
-        predictions = model.predict_proba(rows)[:, -1]
-        description = f"probability of {model.classes_[-1]}"
-    else:
-        predictions = model.predict(rows)
-        description = "prediction"
-    attributions = Attributions(
-        values=pd.DataFrame(values, columns=list(rows.columns), index=rows.index),
-        base_value=float(expected[-1]),
-        predictions=np.asarray(predictions, dtype=float),
-        method="tree_shap",
-    )
-    return attributions, description
 
 
 def _like(background: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
