@@ -32,22 +32,25 @@ was sampled at (``explain_rate``), which doubles back once the queue has room.
 
 Storage: every ``WRITE_SECONDS`` the computed rows are written to the sibling
 stream ``<log>/attributions/`` (see :mod:`mlflow_observe.logs.attributions`),
-keyed by the log rows' request ids. A clean stop (interpreter exit, which a
-server's SIGTERM leads to) attributes what is still queued, within
-``STOP_SECONDS``, and writes it; a crash loses the rows computed in the last
-``WRITE_SECONDS`` and the queue.
+keyed by the log rows' request ids. A clean stop (SIGTERM or SIGINT, with the
+handlers of :func:`install_stop_handlers`, or the interpreter's exit)
+attributes what is still queued, within ``STOP_SECONDS``, and writes it; a
+crash loses the rows computed in the last ``WRITE_SECONDS`` and the queue.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import random
+import signal
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 
 import numpy as np
@@ -80,6 +83,7 @@ WRITE_SECONDS = 2.0
 STOP_SECONDS = 10.0
 WORKER_NICENESS = 10
 MAX_EVENT_AHEAD = pd.Timedelta(days=1)
+_WORKERS: weakref.WeakSet = weakref.WeakSet()
 
 
 def explain_rate(value: str | None) -> float:
@@ -240,6 +244,8 @@ class AttributionWorker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
+        self._stopping = False  # a stop signal came: work at full speed, write at once
+        self._busy = False
         self._random = random.Random(os.urandom(16)).random
         self._token = uuid.uuid4().hex
         self._files = 0
@@ -259,6 +265,7 @@ class AttributionWorker:
             target=self._run, name="mlflow-observe-explainer", daemon=True
         )
         self._thread.start()
+        _WORKERS.add(self)
         atexit.register(self.close)
 
     # -- the request path ---------------------------------------------------------------
@@ -330,15 +337,18 @@ class AttributionWorker:
                 if not calls:
                     break
                 started = time.perf_counter()
-                self._attribute(calls)
-                self._write(force=False)
-                if not self._closed:
+                try:
+                    self._attribute(calls)
+                    self._write(force=self._stopping)
+                finally:
+                    self._busy = False
+                if not (self._closed or self._stopping):
                     # Hand the interpreter and the core back for as long as the chunk took.
                     time.sleep(time.perf_counter() - started)
             self._raise_factor()
             with self._lock:
                 closed = self._closed and not self._queue
-            self._write(force=closed)
+            self._write(force=closed or self._stopping)
             if closed:
                 return
 
@@ -350,6 +360,7 @@ class AttributionWorker:
                 calls.append(call)
                 rows += len(call[0])
             self._queued_rows -= rows
+            self._busy = bool(calls)
         return calls
 
     def _attribute(self, calls) -> None:
@@ -439,6 +450,22 @@ class AttributionWorker:
 
     # -- control --------------------------------------------------------------------------
 
+    def drain(self, timeout: float = STOP_SECONDS) -> bool:
+        """Attribute and write everything queued so far, at full speed; False after ``timeout``.
+
+        Called on a stop signal: the worker goes on taking calls afterwards (a
+        server's graceful shutdown still answers some), writing each chunk at once.
+        """
+        self._stopping = True
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._thread.is_alive():
+            with self._lock:
+                if not self._queue and not self._busy and not self._buffer:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def close(self, timeout: float = STOP_SECONDS) -> None:
         """Attribute what is queued and write it (within ``timeout``); stop the thread."""
         with self._lock:
@@ -465,6 +492,38 @@ class AttributionWorker:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
+
+
+def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
+    """Make SIGTERM and SIGINT attribute and write what the workers have queued first.
+
+    Each handler is chained in front of the one in place (the prediction log's,
+    a server's, the default action): it drains the workers of this process,
+    within ``STOP_SECONDS`` in all, then calls the previous handler, or, for
+    the default action, stops the process with the same signal. A server that
+    re-raises the signal after its graceful shutdown (uvicorn does) reaches it
+    after its last answer. Returns False (and installs nothing) outside the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    for sig in signals:
+        previous = signal.getsignal(sig)
+        if getattr(previous, "func", None) is _on_stop_signal:
+            continue
+        signal.signal(sig, functools.partial(_on_stop_signal, previous))
+    return True
+
+
+def _on_stop_signal(previous, signum, frame) -> None:
+    deadline = time.monotonic() + STOP_SECONDS
+    for worker in list(_WORKERS):
+        with contextlib.suppress(Exception):  # never stands in the way of the stop
+            worker.drain(max(0.0, deadline - time.monotonic()))
+    if callable(previous):
+        previous(signum, frame)
+    elif previous in (signal.SIG_DFL, None):
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
 
 
 def _as_frame(inputs) -> pd.DataFrame:

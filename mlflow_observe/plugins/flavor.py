@@ -53,6 +53,9 @@ from mlflow_observe.plugins.attribution import (
     ServingExplainer,
     explain_rate,
 )
+from mlflow_observe.plugins.attribution import (
+    install_stop_handlers as install_attribution_stop_handlers,
+)
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -387,6 +390,8 @@ class ObservedModel:
             # Loaded in a server's main thread (uvicorn workers import the scoring app
             # there): a SIGTERM or SIGINT then spools every answered call before the stop.
             install_stop_handlers()
+            if self._explain_rate:  # in front: attributions written before the log's stop
+                install_attribution_stop_handlers()
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
