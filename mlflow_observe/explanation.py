@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 
 from mlflow_observe.core.explain import Attributions, sampled_shapley
-from mlflow_observe.core.explain.attribute import is_tree_model, tree_attributions
-from mlflow_observe.core.profile.data_profile import DataProfile
 from mlflow_observe.logs.reader import read_logs
 from mlflow_observe.logs.schema import (
     BOOKKEEPING,
@@ -28,6 +26,7 @@ from mlflow_observe.logs.schema import (
     log_bookkeeping_columns,
 )
 from mlflow_observe.tracking.baselines import BaselineNotFoundError, load_baseline
+from mlflow_observe.tracking.explainers import baseline_background, tree_attributions, tree_model
 from mlflow_observe.tracking.predictor import as_predict
 
 
@@ -155,20 +154,6 @@ def _json_value(value):
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return value
-
-
-def baseline_background(profile: DataProfile, columns) -> pd.DataFrame:
-    """The baseline's row sample, as background rows with ``columns``."""
-    missing = [c for c in columns if c not in profile.sample.columns]
-    if missing:
-        raise ValueError(
-            f"The baseline's row sample lacks the columns {missing}; pass background= rows "
-            "with the model's input columns."
-        )
-    frame = pd.DataFrame({c: profile.sample.values(c) for c in columns}).infer_objects()
-    if frame.empty:
-        raise ValueError("The baseline's row sample is empty; pass background= rows.")
-    return frame
 
 
 def _output_function(model, output: str):
@@ -335,15 +320,15 @@ def explain(
     background = _like(background, rows)
     if method not in ("auto", "tree", "sampled"):
         raise ValueError(f"method must be 'auto', 'tree' or 'sampled'; got {method!r}.")
-    tree_model = _tree_model(model) if method in ("auto", "tree") else None
-    if method == "tree" and tree_model is None:
+    tree = tree_model(model) if method in ("auto", "tree") else None
+    if method == "tree" and tree is None:
         raise ValueError(
             "method='tree' needs SHAP (pip install 'mlflow-observe[explain]') and a "
             "scikit-learn tree model (a forest, boosted trees or one tree)."
         )
-    if tree_model is not None:
+    if tree is not None:
         attributions, description = tree_attributions(
-            tree_model, rows, background, output=output, max_background=max_background
+            tree, rows, background, output=output, max_background=max_background
         )
     else:
         function, description = _output_function(model, output)
@@ -364,22 +349,6 @@ def explain(
     if log:
         explanation.log()
     return explanation
-
-
-def _tree_model(model):
-    """The scikit-learn tree model behind ``model`` when SHAP can explain it, else None."""
-    import importlib.util
-
-    if importlib.util.find_spec("shap") is None:
-        return None
-    if isinstance(model, str):
-        try:
-            import mlflow.sklearn
-
-            model = mlflow.sklearn.load_model(model)
-        except Exception:  # not a scikit-learn model: the sampled method applies
-            return None
-    return model if is_tree_model(model) else None
 
 
 def _like(background: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:

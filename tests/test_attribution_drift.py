@@ -27,6 +27,7 @@ import mlflow_observe as mo
 from mlflow_observe.comparison import compare
 from mlflow_observe.core.drift.options import DriftOptions
 from mlflow_observe.core.profile.data_profile import DataProfile, ProfileError
+from mlflow_observe.logs.attributions import write_attributions
 from mlflow_observe.monitoring.catalogue import metric_catalogue
 from mlflow_observe.tracking.predictor import record_impact
 
@@ -320,6 +321,55 @@ def test_the_monitor_attributes_windows_with_the_model_version(tracking_uri, tmp
     with open(path, encoding="utf-8") as handle:
         record = json.load(handle)
     assert all(w["drifted"].get("attribution") == 0.0 for w in record["windows"])
+
+
+def test_the_monitor_reads_the_attributions_the_server_logged(tracking_uri, tmp_path):
+    train = customers(3000, seed=0)
+    model = LogisticRegression(max_iter=1000).fit(train, churned(train))
+    with mlflow.start_run():
+        mo.log_model(
+            model,
+            name="model",
+            baseline=train.assign(churned=churned(train)),
+            targets="churned",
+            registered_model_name="churn",
+            input_example=train.head(3),
+        )
+    log_dir = tmp_path / "log"
+    write_traffic(log_dir, model, 1, hours=2, drift_from=None)
+    # What a served model at MLFLOW_OBSERVE_EXPLAIN_RATE=0.5 writes beside the log: every
+    # second row's attributions, here a linear model's exact ones on the log-odds.
+    logged = mo.read_logs(str(log_dir))
+    sampled = logged.iloc[::2].reset_index(drop=True)  # 120 of each hour's 240
+    centred = sampled[list(train.columns)] - train.mean()
+    stream = pd.DataFrame(
+        {
+            "request_id": sampled["request_id"],
+            "timestamp": sampled["timestamp"],
+            **{f"attribution_{c}": model.coef_[0][j] * centred[c] for j, c in enumerate(train)},
+            "explain_base_value": 0.0,
+            "explain_rate": 0.5,
+            "explain_method": "exact",
+            "explain_output": "prediction",
+        }
+    )
+    write_attributions(str(log_dir), stream, name="test-1")
+    result = mo.monitor(
+        "models:/churn/1",
+        str(log_dir),
+        window="1h",
+        since=str(DAY),
+        until=str(DAY + pd.Timedelta(hours=2)),
+    )
+    assert len(result.evaluated) == 2
+    client = MlflowClient()
+    for window in result.evaluated:
+        metrics = client.get_run(window.run_id).data.metrics
+        span = window.window
+        in_window = (sampled["timestamp"] >= span.start) & (sampled["timestamp"] < span.end)
+        # The logged rows decide, not the model on the window's 200-row sample.
+        assert metrics["drift/attribution/n_rows"] == in_window.sum() != 200
+        assert metrics["drift/attribution/drifted"] == 0.0
 
 
 def test_a_streamed_window_reads_its_logged_attributions_part_by_part(tracking_uri, interaction):

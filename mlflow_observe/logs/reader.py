@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from mlflow_observe.logs.attributions import attributions_uri
 from mlflow_observe.logs.compaction import replaced_files, replaced_path
 from mlflow_observe.logs.schema import (
     DATE_PARTITION,
@@ -288,7 +289,14 @@ def _filter(batch: pa.RecordBatch, start, end, model) -> pa.RecordBatch:
 
 
 def read_logs(
-    uri: str, start=None, end=None, *, model=None, columns=None, with_labels: bool = False
+    uri: str,
+    start=None,
+    end=None,
+    *,
+    model=None,
+    columns=None,
+    with_labels: bool = False,
+    with_attributions: bool = False,
 ) -> pd.DataFrame:
     """Read a window of the prediction log into a DataFrame, in time order.
 
@@ -307,6 +315,13 @@ def read_logs(
     with_labels : bool, default=False
         Join the labels logged with :func:`log_labels` on ``request_id`` (a
         ``label`` column, null where none arrived yet).
+    with_attributions : bool, default=False
+        Join the attributions of sampled served predictions (see
+        :mod:`mlflow_observe.logs.attributions`) on ``request_id``: the
+        ``attribution_<input column>`` columns and ``explain_base_value``,
+        ``explain_rate``, ``explain_method``, ``explain_output``, null on the
+        rows that were not sampled. Without any attribution in the window, the
+        frame has none of these columns.
 
     Returns
     -------
@@ -334,7 +349,49 @@ def read_logs(
     frame = table.to_pandas().sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
     if with_labels:
         frame = frame.merge(read_labels(uri), on=REQUEST_ID, how="left")
+    if with_attributions:
+        attributions = read_attributions(uri, start, end)
+        if not attributions.empty:
+            added = [c for c in attributions.columns if c not in frame.columns]
+            frame = frame.merge(attributions[[REQUEST_ID, *added]], on=REQUEST_ID, how="left")
     return frame
+
+
+def read_attributions(uri: str, start=None, end=None) -> pd.DataFrame:
+    """The attributions of sampled served predictions logged at ``uri``, one row per request id.
+
+    Rows of the days around ``[start, end)`` (a day either side, so that a
+    prediction near midnight finds its attribution); the latest attribution of a
+    request id written twice. An empty frame when there are none.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> read_attributions(tempfile.mkdtemp()).columns.tolist()
+    ['request_id']
+    """
+    location = attributions_uri(uri)
+    filesystem, base = log_filesystem(location)
+    empty = pd.DataFrame({REQUEST_ID: pd.Series(dtype=str)})
+    if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+        return empty
+    margin = pd.Timedelta(days=1)
+    start, end = _as_utc(start, "start"), _as_utc(end, "end")
+    batches = list(
+        iter_log_batches(
+            location,
+            None if start is None else start - margin,
+            None if end is None else end + margin,
+        )
+    )
+    if not batches:
+        return empty
+    table = pa.concat_tables(
+        [pa.Table.from_batches([b]) for b in batches], promote_options="permissive"
+    )
+    frame = table.to_pandas().sort_values(TIMESTAMP, kind="stable")
+    frame = frame.drop(columns=[c for c in (TIMESTAMP, DATE_PARTITION) if c in frame.columns])
+    return frame.drop_duplicates(REQUEST_ID, keep="last").reset_index(drop=True)
 
 
 def log_labels(uri: str, labels: pd.DataFrame, *, key: str = REQUEST_ID, label: str = LABEL) -> int:

@@ -19,6 +19,12 @@ DATE_PARTITION = "date"
 LABEL = "label"
 LABELED_AT = "labeled_at"
 LABELS_DIR = "labels"
+# Attributions of sampled served predictions: a sibling stream ``<log>/attributions/date=.../``.
+ATTRIBUTIONS_DIR = "attributions"
+EXPLAIN_BASE_VALUE = "explain_base_value"  # the explainer's expected value (background mean)
+EXPLAIN_RATE = "explain_rate"  # the rate the row was sampled at for attribution
+EXPLAIN_METHOD = "explain_method"  # "sampled_shapley" or "tree_shap"
+EXPLAIN_OUTPUT = "explain_output"  # what was explained: "prediction", "probability of <class>"
 
 BOOKKEEPING = (
     REQUEST_ID,
@@ -32,6 +38,10 @@ BOOKKEEPING = (
     MODEL_URI,
     DATE_PARTITION,
     LABELED_AT,
+    EXPLAIN_BASE_VALUE,
+    EXPLAIN_RATE,
+    EXPLAIN_METHOD,
+    EXPLAIN_OUTPUT,
 )
 OUTPUT_PREFIXES = (f"{PREDICTION}_", "probability_")
 # A sampled row's feature attributions are logged as ``attribution_<input column>``.

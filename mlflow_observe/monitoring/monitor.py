@@ -834,10 +834,20 @@ def _first_row_time(logs: str, model: ModelVersionRef, not_before) -> pd.Timesta
 
 
 def _read_rows(logs, model: ModelVersionRef, start, end, columns=None) -> pd.DataFrame:
-    """The model version's rows in ``[start, end)``, labels joined; empty when none."""
+    """The model version's rows in ``[start, end)``, labels and served attributions joined.
+
+    Empty when none.
+    """
+    whole = columns is None
     try:
         frame = read_logs(
-            logs, start, end, model=model.name, columns=columns, with_labels=columns is None
+            logs,
+            start,
+            end,
+            model=model.name,
+            columns=columns,
+            with_labels=whole,
+            with_attributions=whole,
         )
     except LogWindowError:
         return pd.DataFrame({TIMESTAMP: pd.Series([], dtype="datetime64[us, UTC]")})

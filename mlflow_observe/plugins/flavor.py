@@ -14,6 +14,9 @@ Loaded as ``python_function`` (``mlflow models serve``, ``mlflow.pyfunc.load_mod
 directory is configured (``MLFLOW_OBSERVE_LOG_DIR``, or the model config key
 ``mlflow_observe_log_dir``), hands every call to a
 :class:`~mlflow_observe.logs.writer.PredictionLogWriter` off the request path.
+With ``MLFLOW_OBSERVE_EXPLAIN_RATE`` set too, a uniform sample of the calls is
+attributed to the features in a worker thread, beside the log (see
+:mod:`mlflow_observe.plugins.attribution`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ from mlflow_observe.logs.writer import (
     install_stop_handlers,
     no_prediction_logs,
     prediction_logs_allowed,
+)
+from mlflow_observe.plugins.attribution import (
+    EXPLAIN_RATE_ENV,
+    AttributionWorker,
+    ServingExplainer,
+    explain_rate,
+)
+from mlflow_observe.plugins.attribution import (
+    install_stop_handlers as install_attribution_stop_handlers,
 )
 
 FLAVOR_NAME = "mlflow_observe"
@@ -371,10 +383,16 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
+        self._baseline_path = os.path.join(root, conf["baseline"]) if conf.get("baseline") else None
+        self._explain_rate = self._explain_setting()
+        self._attribution = None
+        self._attribution_pid = None
         if self._log_dir:
             # Loaded in a server's main thread (uvicorn workers import the scoring app
             # there): a SIGTERM or SIGINT then spools every answered call before the stop.
             install_stop_handlers()
+            if self._explain_rate:  # in front: attributions written before the log's stop
+                install_attribution_stop_handlers()
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
@@ -388,6 +406,10 @@ class ObservedModel:
         output = self._impl.predict(model_input, params=params)
         latency = time.perf_counter() - start
         if self._log_dir and prediction_logs_allowed():
+            if self._explain_rate:
+                worker = self.attribution_worker
+                if worker is not None:
+                    request_id = worker.offer(model_input, request_id, event_time)
             writer = self.log_writer
             if writer is not None:
                 writer.submit(
@@ -425,6 +447,66 @@ class ObservedModel:
                     self._log_dir = None
                     return None
         return self._writer
+
+    def _explain_setting(self) -> float:
+        """The share of calls to attribute (``MLFLOW_OBSERVE_EXPLAIN_RATE``); 0.0 when off."""
+        rate = explain_rate(os.environ.get(EXPLAIN_RATE_ENV))
+        reason = None
+        if rate and not self._log_dir:
+            reason = f"attributions are stored beside the prediction log: set {LOG_DIR_ENV}"
+        elif rate and self._baseline_path is None:
+            reason = "the model has no baseline, whose row sample is the background"
+        if reason:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s=%s is ignored: %s.", EXPLAIN_RATE_ENV, os.environ[EXPLAIN_RATE_ENV], reason
+            )
+            return 0.0
+        return rate
+
+    @property
+    def attribution_worker(self) -> AttributionWorker | None:
+        """This process's attribution worker (started at the first logged call, again after a
+        fork), or None when attributions are off."""
+        if self._attribution is not None and self._attribution_pid == os.getpid():
+            return self._attribution
+        with self._writer_lock:
+            if self._explain_rate and (
+                self._attribution is None or self._attribution_pid != os.getpid()
+            ):
+                try:
+                    self._attribution = AttributionWorker(
+                        self._log_dir,
+                        self._explainer(),
+                        rate=self._explain_rate,
+                        max_event_age_days=_writer_settings().get("max_event_age_days", 30.0),
+                    )
+                    self._attribution_pid = os.getpid()
+                except Exception as exc:  # a broken baseline never breaks predictions
+                    import logging
+
+                    logging.getLogger(__name__).warning(
+                        "Attributions disabled: cannot start the explainer: %r", exc
+                    )
+                    self._explain_rate = 0.0
+                    return None
+        return self._attribution
+
+    def _explainer(self) -> ServingExplainer:
+        assert self._baseline_path is not None  # checked by _explain_setting
+        profile = DataProfile.from_json(Path(self._baseline_path).read_text(encoding="utf-8"))
+        try:
+            raw = self.inner.get_raw_model()
+        except Exception:  # a pyfunc model without a raw model: the sampled method
+            raw = None
+        impl = self._impl
+        return ServingExplainer(
+            profile,
+            lambda frame: impl.predict(frame, params=None),
+            predict_proba=getattr(impl, "predict_proba", None),
+            raw_model=raw,
+        )
 
     def _probabilities(self):
         if os.environ.get(LOG_PROBABILITIES_ENV, "true").strip().lower() in ("0", "false", "no"):
