@@ -13,7 +13,8 @@ noise of the same variance (*correlation only*: no dimension's mean or spread mo
 
 mlflow-observe, timed end to end through the core detectors: text — the baseline
 vocabulary (``TextVocabulary.fit``), the descriptors of every row of both sides
-(``text_descriptors``), a two-sample KS test per descriptor (Bonferroni at 0.05: a
+(``text_descriptors``, the reference's left out of the vocabulary one text at a
+time, as the profile does), a two-sample KS test per descriptor (Bonferroni at 0.05: a
 stand-in for the profile's own rules), and the TF-IDF domain classifier
 (``text_domain_drift``, 10,000 texts a side); embeddings — ``embedding_drift``
 (domain classifier on 10,000 vectors a side, mean distances and components on all).
@@ -80,7 +81,9 @@ def ours_text(folder: str, case: str) -> dict:
     current = pd.read_parquet(f"{folder}/text_{case}.parquet")["review"]
     start = time.perf_counter()
     vocabulary = TextVocabulary.fit(reference)
-    before = text_descriptors(reference, vocabulary)
+    # The reference's own texts against the vocabulary learned without each of them, as
+    # the profile measures them (else its out-of-vocabulary shares are 0 by construction).
+    before = text_descriptors(reference, vocabulary, leave_one_out=True)
     after = text_descriptors(current, vocabulary)
     level = 0.05 / before.shape[1]
     descriptors = {
