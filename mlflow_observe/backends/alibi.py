@@ -32,6 +32,16 @@ corrected one. Categories are coded by the reference's vocabulary
 and a missing label each get a code of their own. alibi-detect takes no
 missing numbers, so a sample row with a missing or infinite number in the
 columns a detector uses is left out of that detector (the record counts them).
+
+``alibi:mmd`` also judges each **embedding column** of the baseline (a column
+of vectors, or a declared group of columns) on its own bounded vector samples
+(the profile's ``embedding_sample_size``, 1,000 vectors by default): the
+vectors as they are, a Gaussian kernel whose bandwidth is set from the median
+distance between reference vectors, and a permutation test. Each embedding gets one record (column
+``alibi:mmd:<embedding>``, kind ``embedding``) and metrics
+``drift/<embedding>/embedding_alibi_mmd_pvalue``, ``..._drifted`` and
+``..._distance``. Like the other detectors, they do not change the column's
+verdict, which stays the core's domain classifier's.
 """
 
 from __future__ import annotations
@@ -44,10 +54,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mlflow_observe.backends import ALIBI_DETECTORS
+from mlflow_observe.backends import ALIBI_DETECTORS, ALIBI_EMBEDDING_STATISTICS
 from mlflow_observe.core.drift.multivariate.compare import feature_samples
 from mlflow_observe.core.drift.multivariate.encoding import FeatureEncoding
 from mlflow_observe.core.drift.records import detector_record
+from mlflow_observe.core.naming import assign_metric_names
 from mlflow_observe.core.profile.data_profile import DataProfile
 
 INSTALL_COMMAND = "pip install 'mlflow-observe[alibi]'"
@@ -60,6 +71,8 @@ FEATURE_WISE = ("alibi:ks", "alibi:cvm", "alibi:chi2", "alibi:fet", "alibi:tabul
 MIN_ROWS = 10
 ROLE = "alibi"
 _PREFIX = "drift/alibi/"
+# The detector that also judges each embedding column on its vector samples.
+EMBEDDING_DETECTOR = "alibi:mmd"
 
 
 class BackendNotInstalledError(ImportError):
@@ -137,11 +150,21 @@ class AlibiDrift:
         Every detector asked for, in order.
     notes : dict of str to str
         Detector name to the reason it was left out.
+    embeddings : dict of str to DetectorResult
+        ``alibi:mmd`` on each embedding column's vector samples, by embedding name.
+    embedding_notes : dict of str to str
+        Embedding name to the reason ``alibi:mmd`` left it out.
+    metric_names : dict of str to str
+        Every embedding ``alibi:mmd`` was asked to judge, in the baseline's
+        order, to its metric-safe name (as in its other ``drift/<column>/`` keys).
     """
 
     results: dict
     detectors: tuple
     notes: dict = field(default_factory=dict)
+    embeddings: dict = field(default_factory=dict)
+    embedding_notes: dict = field(default_factory=dict)
+    metric_names: dict = field(default_factory=dict)
 
     def metrics(self) -> dict[str, float]:
         """``drift/alibi/<detector>/pvalue``, ``.../drifted`` (and ``.../distance``), never NaN.
@@ -157,6 +180,15 @@ class AlibiDrift:
         drift/alibi/mmd/pvalue 0.0
         drift/alibi/mmd/drifted 1.0
         drift/alibi/mmd/distance 0.05
+
+        An embedding column judged by ``alibi:mmd`` has keys of its own:
+
+        >>> doc = DetectorResult(name="alibi:mmd", statistic=0.2, pvalue=0.0, threshold=0.05,
+        ...                      drifted=True, n_reference=1000, n_current=300, columns=("doc",))
+        >>> drift = AlibiDrift(results={}, detectors=("alibi:mmd",), embeddings={"doc": doc},
+        ...                    metric_names={"doc": "doc"})
+        >>> drift.metrics()["drift/doc/embedding_alibi_mmd_drifted"]
+        1.0
         """
         metrics = {}
         for name, result in self.results.items():
@@ -165,13 +197,29 @@ class AlibiDrift:
             metrics[prefix + "drifted"] = float(result.drifted)
             if name not in FEATURE_WISE:  # one distance for the whole table
                 metrics[prefix + "distance"] = float(result.statistic)
+        for embedding, result in self.embeddings.items():
+            pvalue, drifted, distance = _embedding_keys(self.metric_names.get(embedding, embedding))
+            metrics[pvalue] = float(result.pvalue)
+            metrics[drifted] = float(result.drifted)
+            metrics[distance] = float(result.statistic)
         return {k: v for k, v in metrics.items() if np.isfinite(v)}
 
     def to_records(self) -> list[dict]:
-        """One record per detector asked for, with the keys of the per-column drift records."""
-        return [
+        """One record per detector asked for, then one per embedding ``alibi:mmd`` judged,
+        with the keys of the per-column drift records."""
+        records = [
             _record(name, self.results.get(name), self.notes.get(name)) for name in self.detectors
         ]
+        records += [
+            _embedding_record(
+                embedding,
+                metric_name,
+                self.embeddings.get(embedding),
+                self.embedding_notes.get(embedding),
+            )
+            for embedding, metric_name in self.metric_names.items()
+        ]
+        return records
 
 
 def alibi_drift(
@@ -226,7 +274,67 @@ def alibi_drift(
         except ValueError as exc:  # nothing to compare, too few rows: left out, with the reason
             notes[name] = str(exc)
             warnings.warn(f"alibi-detect: {name} left out: {exc}", RuntimeWarning, stacklevel=2)
-    return AlibiDrift(results=results, detectors=detectors, notes=notes)
+    embeddings, embedding_notes, metric_names = {}, {}, {}
+    if EMBEDDING_DETECTOR in detectors:
+        names = assign_metric_names([*baseline.columns, *baseline.unstructured])
+        for embedding, part in baseline.unstructured.items():
+            if part.kind != "embedding":
+                continue
+            metric_names[embedding] = names[embedding]
+            window = current.unstructured.get(embedding)
+            try:
+                embeddings[embedding] = _embedding_mmd(embedding, part, window, p_val, random_state)
+            except ValueError as exc:  # too few vectors: left out, with the reason
+                embedding_notes[embedding] = str(exc)
+                warnings.warn(
+                    f"alibi-detect: {EMBEDDING_DETECTOR} left out on {embedding!r}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+    return AlibiDrift(
+        results=results,
+        detectors=detectors,
+        notes=notes,
+        embeddings=embeddings,
+        embedding_notes=embedding_notes,
+        metric_names=metric_names,
+    )
+
+
+def _embedding_mmd(embedding, part, window, p_val, random_state) -> DetectorResult:
+    """MMD on one embedding's baseline and window vector samples (complete vectors only)."""
+    x_ref = np.asarray(part.vectors, dtype=np.float32)
+    if window is None:
+        x_cur = np.empty((0, part.dimension), dtype=np.float32)
+    else:
+        x_cur = np.asarray(window.vectors, dtype=np.float32)
+    if min(len(x_ref), len(x_cur)) < MIN_ROWS:
+        raise ValueError(
+            f"needs at least {MIN_ROWS} vectors on each side; got {len(x_ref)} in the "
+            f"reference and {len(x_cur)} in the window"
+        )
+    with _torch_settings(EMBEDDING_DETECTOR, random_state):
+        detector = _detector(EMBEDDING_DETECTOR, x_ref, p_val, {}, random_state)
+        data = detector.predict(x_cur)["data"]
+    extras = {"dimension": int(part.dimension)}
+    if "distance_threshold" in data:
+        extras["distance_threshold"] = float(data["distance_threshold"])
+    return DetectorResult(
+        name=EMBEDDING_DETECTOR,
+        statistic=float(data["distance"]),
+        pvalue=float(data["p_val"]),
+        threshold=float(data["threshold"]),
+        drifted=bool(data["is_drift"]),
+        n_reference=len(x_ref),
+        n_current=len(x_cur),
+        columns=(embedding,),
+        extras=extras,
+    )
+
+
+def _embedding_keys(metric_name: str) -> list[str]:
+    """``drift/<embedding>/embedding_alibi_mmd_pvalue``, ``..._drifted``, ``..._distance``."""
+    return [f"drift/{metric_name}/{statistic}" for statistic in ALIBI_EMBEDDING_STATISTICS]
 
 
 def _run(name, encoding, reference, window, p_val, random_state) -> DetectorResult:
@@ -403,6 +511,23 @@ def _torch_settings(name, random_state):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def _embedding_record(embedding, metric_name, result: DetectorResult | None, note) -> dict:
+    statistics = {"columns": [embedding]}
+    if result is not None:
+        statistics.update(result.extras)
+    return detector_record(
+        f"{EMBEDDING_DETECTOR}:{embedding}",
+        result,
+        metric_name=metric_name,
+        role=ROLE,
+        kind="embedding",
+        method=EMBEDDING_DETECTOR,
+        statistics=statistics,
+        note=note,
+        metric_key=_embedding_keys(metric_name)[0],
+    )
 
 
 def _record(name, result: DetectorResult | None, note) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from mlflow_observe.backends import ALIBI_DETECTORS
+from mlflow_observe.backends import ALIBI_DETECTORS, ALIBI_EMBEDDING_STATISTICS
 from mlflow_observe.core.drift.integrity import IntegrityResult
 from mlflow_observe.core.drift.options import (
     EMBEDDING_STATISTICS,
@@ -72,8 +72,18 @@ _STATISTICS = (
 )
 # A text column logs its domain classifier's AUC; an embedding, that and its distances.
 _TEXT_STATISTICS = ("text_domain_auc", "drifted")
-_EMBEDDING_STATISTICS = ("embedding_domain_auc", *EMBEDDING_STATISTICS, "drifted")
-_UNSTRUCTURED_STATISTICS = (*UNSTRUCTURED_METHODS, *EMBEDDING_STATISTICS)
+# ... and, with the alibi:mmd detector, its MMD on the vectors.
+_EMBEDDING_STATISTICS = (
+    "embedding_domain_auc",
+    *EMBEDDING_STATISTICS,
+    "drifted",
+    *ALIBI_EMBEDDING_STATISTICS,
+)
+_UNSTRUCTURED_STATISTICS = (
+    *UNSTRUCTURED_METHODS,
+    *EMBEDDING_STATISTICS,
+    *ALIBI_EMBEDDING_STATISTICS,
+)
 
 
 class UnknownMetricError(RuleSyntaxError):

@@ -438,7 +438,7 @@ def _detectors(result) -> str:
     if result is None:
         return ""
     rows = "".join(
-        f"<tr><td>{_e(r['method'])}</td><td>{_e(r['kind'])}</td>"
+        f"<tr><td>{_e(r['column'])}</td><td>{_e(r['kind'])}</td>"
         f"<td class='num'>{_number(r['statistic'])}</td>"
         f"<td class='num'>{_number(r['pvalue'])}</td>"
         f"<td class='num'>{_number(r['threshold'])}</td>"
@@ -452,8 +452,9 @@ def _detectors(result) -> str:
         "<th>status</th><th>note</th></tr>" + rows + "</table>"
         "<p class='note'>Run by alibi-detect on the baseline's and the window's row samples. "
         "Feature-wise detectors test each column and show the smallest p-value, judged "
-        "against alibi-detect's Bonferroni-corrected threshold. These detectors do not change "
-        "the columns' or the dataset's verdict above.</p>"
+        "against alibi-detect's Bonferroni-corrected threshold; <code>alibi:mmd:&lt;column&gt;"
+        "</code> is MMD on an embedding column's own vector samples. These detectors do not "
+        "change the columns' or the dataset's verdict above.</p>"
     )
 
 
