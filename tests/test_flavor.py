@@ -70,3 +70,23 @@ def test_log_model_takes_every_option_save_model_takes(tracking_uri, tmp_path):
     # ... and the options took effect: the default profile's bins differ.
     default = mo.build_profile(reference, targets="label")
     assert logged.to_dict()["columns"] != default.to_dict()["columns"]
+
+
+def test_the_log_directory_can_be_given_at_load_time(tracking_uri, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_OBSERVE_LOG_DIR", raising=False)
+    features, label = _labelled(n=300)
+    model = LogisticRegression().fit(features, label)
+    with mlflow.start_run():
+        info = mo.log_model(model, name="model", baseline=features, input_example=features.head(3))
+    log_dir = tmp_path / "log"
+    loaded = mlflow.pyfunc.load_model(
+        info.model_uri, model_config={"mlflow_observe_log_dir": str(log_dir)}
+    )
+    loaded.predict(features.head(7))
+    assert loaded._model_impl.log_writer.flush(timeout=30)
+    logged = mo.read_logs(str(log_dir))
+    assert len(logged) == 7
+    np.testing.assert_allclose(logged["f0"].to_numpy(), features["f0"].head(7).to_numpy())
+    # Without it (and without the environment variable) nothing is logged.
+    plain = mlflow.pyfunc.load_model(info.model_uri)
+    assert plain._model_impl.log_writer is None

@@ -144,6 +144,9 @@ def save_model(
         mlflow_model,
         loader_module=__name__,
         data=INNER_DIR,
+        # Declared (empty) so that MLflow passes a load-time value on: MLflow drops the
+        # model_config keys a model was not saved with. Empty means MLFLOW_OBSERVE_LOG_DIR.
+        model_config={LOG_DIR_CONFIG: ""},
         conda_env="conda.yaml" if os.path.exists(os.path.join(path, "conda.yaml")) else None,
         python_env="python_env.yaml"
         if os.path.exists(os.path.join(path, "python_env.yaml"))
