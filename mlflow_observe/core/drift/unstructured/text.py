@@ -1,20 +1,9 @@
 """Drift on free-text columns: per-row descriptors and a TF-IDF domain classifier.
 
-**Descriptors** (:func:`text_descriptors`). Each text becomes a few numbers that
-users read at a glance and that the ordinary per-column rules judge like any
-numeric column: its length in characters and in words (whitespace-separated),
-its number of sentences, the share of its characters that are not letters
-(digits, punctuation, symbols, spaces) and the share of its words that the
-baseline's vocabulary does not hold (*out-of-vocabulary share*). A missing text
-has missing descriptors; an empty one has length 0 and no shares.
-
-**Vocabulary** (:class:`TextVocabulary`). The baseline keeps the document
-frequency of its most frequent words (``max_size`` of them, 20,000 by
-default), which bounds its size. Words are lower-cased runs of two or more
-word characters, scikit-learn's default token pattern, so the vocabulary and
-the TF-IDF representation agree. Two vocabularies merge by adding their counts
-and keeping the ``max_size`` most frequent words: exact while neither was cut,
-an approximation of the rarest words' counts otherwise.
+The descriptors (:func:`text_descriptors`) and the baseline's vocabulary
+(:class:`TextVocabulary`) belong to the profile and are described in
+:mod:`mlflow_observe.core.profile.text`; they are imported here too, so that
+the text detectors have one home.
 
 **Domain classifier** (:func:`text_domain_drift`). A TF-IDF representation (words
 and word pairs, sublinear term frequency) of both samples feeds a logistic
