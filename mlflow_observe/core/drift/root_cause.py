@@ -6,7 +6,7 @@
     score = importance / sum(importances) * min(severity, 10)
 
 where ``severity`` is the column's
-:attr:`~mlflow_observe.core.drift.univariate.ColumnDrift.severity` (the statistic over its
+:attr:`~mlflow_observe.core.drift.column.ColumnDrift.severity` (the statistic over its
 threshold, or the threshold over the p-value; 1 at the threshold). It is capped at 10 so
 that a vanishing p-value does not outweigh the importance. A drifted feature the model
 ignores scores 0.

@@ -20,9 +20,9 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict
 
+from mlflow_observe.core.drift.column import ColumnDrift
 from mlflow_observe.core.drift.multivariate import WindowTooSmallError
 from mlflow_observe.core.drift.options import DRIFT, FEATURE, OK, SKIPPED, WARNING
-from mlflow_observe.core.drift.univariate import ColumnDrift
 from mlflow_observe.core.drift.unstructured.embedding import embedding_drift
 from mlflow_observe.core.drift.unstructured.text import text_domain_drift
 from mlflow_observe.core.profile.data_profile import DataProfile
