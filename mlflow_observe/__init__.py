@@ -28,7 +28,12 @@ from mlflow_observe.evaluation import (
     monitoring_dataset,
 )
 from mlflow_observe.explanation import Explanation, explain
-from mlflow_observe.logs.compaction import CompactionResult, compact_logs, expire_logs
+from mlflow_observe.logs.compaction import (
+    CompactionResult,
+    ExpiryResult,
+    compact_logs,
+    expire_logs,
+)
 from mlflow_observe.logs.reader import (
     LogSchemaError,
     LogWindowError,
@@ -59,6 +64,7 @@ __all__ = [
     "DriftOptions",
     "DriftResult",
     "EmptyWindowError",
+    "ExpiryResult",
     "Explanation",
     "FleetMonitorResult",
     "GateResult",

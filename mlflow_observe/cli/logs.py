@@ -48,7 +48,10 @@ def compact(uri, day, include_today, grace, output):
     Spool files that dead servers left are recovered first. Readers never see a
     row twice or miss one: a merged file names the files it replaces, which
     readers then skip, and those stay for --grace before they are removed (by
-    the next compaction).
+    the next compaction). The attributions of sampled predictions
+    (DIR/attributions) are compacted too, the same way; the output gives each
+    stream's counts (JSON: the log's, and its attribution stream's under
+    "attributions", null when there is none).
 
     \b
     Exit codes:
@@ -66,14 +69,24 @@ def compact(uri, day, include_today, grace, output):
         result = compact_logs(
             uri, day=day, finished_only=not include_today, grace_seconds=grace_seconds
         )
-    record = result.to_records()[0]
+    attributions = result.attributions
     if output == "json":
+        record = result.counts()
+        record["attributions"] = None if attributions is None else attributions.counts()
         click.echo(json.dumps(record))
+        return
+    click.echo(
+        f"log: {result.days} day(s): {result.files_merged} files merged into "
+        f"{result.files_written} ({result.rows} rows), {result.files_removed} replaced "
+        f"files removed, {result.rows_recovered} rows recovered from spools"
+    )
+    if attributions is None:
+        click.echo("attributions: none beside the log")
     else:
         click.echo(
-            f"{result.days} day(s): {result.files_merged} files merged into "
-            f"{result.files_written} ({result.rows} rows), {result.files_removed} replaced "
-            f"files removed, {result.rows_recovered} rows recovered from spools"
+            f"attributions: {attributions.days} day(s): {attributions.files_merged} files "
+            f"merged into {attributions.files_written} ({attributions.rows} rows), "
+            f"{attributions.files_removed} replaced files removed"
         )
 
 
@@ -89,6 +102,10 @@ def compact(uri, day, include_today, grace, output):
 def expire(uri, older_than, output):
     """Remove the day partitions older than --older-than.
 
+    The attributions of sampled predictions (DIR/attributions) expire with
+    the log's days, at the same cutoff; the output lists each stream's days
+    (JSON: "removed_days" and "removed_attribution_days").
+
     \b
     Exit codes:
       0  done
@@ -102,12 +119,20 @@ def expire(uri, older_than, output):
     except WindowError as exc:
         raise click.UsageError(str(exc)) from exc
     with decided():
-        removed = expire_logs(uri, age)
+        result = expire_logs(uri, age)
     if output == "json":
-        click.echo(json.dumps({"removed_days": removed}))
-    else:
         click.echo(
-            f"{len(removed)} day(s) removed" + (f": {', '.join(removed)}" if removed else "")
+            json.dumps(
+                {
+                    "removed_days": list(result.days),
+                    "removed_attribution_days": list(result.attribution_days),
+                }
+            )
+        )
+        return
+    for stream, days in (("log", result.days), ("attributions", result.attribution_days)):
+        click.echo(
+            f"{stream}: {len(days)} day(s) removed" + (f": {', '.join(days)}" if days else "")
         )
 
 

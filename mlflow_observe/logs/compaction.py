@@ -23,6 +23,13 @@ the log needs:
 
 Both run while writers write: a writer only adds ``part-*`` files, which a
 compaction either lists (and merges) or leaves for the next one.
+
+Both cover the log's attribution stream too (``<log>/attributions/``, see
+:mod:`mlflow_observe.logs.attributions`): its day partitions are compacted
+the same way, one stream after the other, and expire with the log's days.
+The ``attributions`` folder is not a ``date=`` partition, so neither stream
+is ever taken for the other. The attribution stream has no spool (its files
+are written whole), so nothing is recovered into it.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
+from mlflow_observe.logs.attributions import attributions_uri
 from mlflow_observe.logs.schema import DATE_PARTITION
 from mlflow_observe.logs.spool import log_filesystem, recover_spools
 
@@ -54,7 +62,7 @@ ABANDONED_SECONDS = 3600.0  # a hidden temporary file this old was left by a dea
 
 @dataclass(frozen=True)
 class CompactionResult:
-    """What one compaction did.
+    """What one compaction did: the prediction log's counts, and its attribution stream's.
 
     Attributes
     ----------
@@ -70,6 +78,9 @@ class CompactionResult:
         Replaced files (past their grace period) and abandoned temporary files removed.
     rows_recovered : int
         Rows recovered from dead writers' spools first.
+    attributions : CompactionResult or None
+        The same counts for the attribution stream (``<log>/attributions/``),
+        None when the log has none.
     """
 
     days: int
@@ -78,12 +89,53 @@ class CompactionResult:
     rows: int
     files_removed: int
     rows_recovered: int
+    attributions: CompactionResult | None = None
+
+    def counts(self) -> dict:
+        """This stream's counts, by name (the attribution stream's apart)."""
+        return {k: v for k, v in self.__dict__.items() if k != "attributions"}
 
     def metrics(self) -> dict:
-        return {k: float(v) for k, v in self.to_records()[0].items()}
+        """The counts as floats; the attribution stream's prefixed ``attributions/``."""
+        metrics = {k: float(v) for k, v in self.counts().items()}
+        if self.attributions is not None:
+            metrics.update({f"attributions/{k}": v for k, v in self.attributions.metrics().items()})
+        return metrics
 
     def to_records(self) -> list[dict]:
-        return [dict(self.__dict__)]
+        """One row per stream: ``stream`` is ``"log"`` or ``"attributions"``."""
+        records = [{"stream": "log", **self.counts()}]
+        if self.attributions is not None:
+            records.append({"stream": "attributions", **self.attributions.counts()})
+        return records
+
+
+@dataclass(frozen=True)
+class ExpiryResult:
+    """What one expiry removed: the day partitions of the log and of its attribution stream.
+
+    Attributes
+    ----------
+    days : tuple of str
+        The log's days removed (``YYYY-MM-DD``), in order.
+    attribution_days : tuple of str
+        The attribution stream's days removed.
+    """
+
+    days: tuple[str, ...]
+    attribution_days: tuple[str, ...] = ()
+
+    def metrics(self) -> dict:
+        return {
+            "days": float(len(self.days)),
+            "attribution_days": float(len(self.attribution_days)),
+        }
+
+    def to_records(self) -> list[dict]:
+        """One row per day removed, with its ``stream`` (``"log"`` or ``"attributions"``)."""
+        return [{"stream": "log", "day": d} for d in self.days] + [
+            {"stream": "attributions", "day": d} for d in self.attribution_days
+        ]
 
 
 def replaced_files(filesystem, folder: str, names) -> set[str]:
@@ -112,7 +164,10 @@ def compact_logs(
     grace_seconds: float = GRACE_SECONDS,
     target_rows: int = TARGET_ROWS,
 ) -> CompactionResult:
-    """Merge each day's files of the prediction log into a few large ones.
+    """Merge each day's files of the prediction log (and of its attributions) into a few large ones.
+
+    The attribution stream beside the log (``<log>/attributions/``) is
+    compacted after the log, day by day, with the same guarantees.
 
     Parameters
     ----------
@@ -130,6 +185,7 @@ def compact_logs(
     Returns
     -------
     CompactionResult
+        The log's counts; ``attributions`` holds the attribution stream's.
 
     Examples
     --------
@@ -142,8 +198,8 @@ def compact_logs(
     ...     writer.submit(pd.DataFrame({"x": [float(i)]}), [0], latency_seconds=0.0)
     ...     writer.close()
     >>> result = compact_logs(root, finished_only=False)
-    >>> (result.files_merged, result.files_written, len(read_logs(root)))
-    (3, 1, 3)
+    >>> (result.files_merged, result.files_written, len(read_logs(root)), result.attributions)
+    (3, 1, 3, None)
     >>> compact_logs(root, finished_only=False, grace_seconds=0).files_removed  # past grace
     3
     >>> [f.rsplit("/", 1)[1].split("-")[0] for f in log_files(root)]
@@ -151,9 +207,28 @@ def compact_logs(
     """
     uri = os.fspath(uri)
     recovered = recover_spools(uri)
+    wanted = date.fromisoformat(str(day)[:10]) if day is not None else None
+    options = dict(
+        wanted=wanted,
+        finished_only=finished_only,
+        grace_seconds=grace_seconds,
+        target_rows=target_rows,
+    )
+    counts = _compact_stream(uri, **options)
+    attributions = None
+    filesystem, base = log_filesystem(attributions_uri(uri))
+    if filesystem.get_file_info(base).type != pafs.FileType.NotFound:
+        # Written whole, without a spool: nothing to recover into this stream.
+        attributions = CompactionResult(
+            **_compact_stream(attributions_uri(uri), **options), rows_recovered=0
+        )
+    return CompactionResult(**counts, rows_recovered=recovered, attributions=attributions)
+
+
+def _compact_stream(uri: str, *, wanted, finished_only, grace_seconds, target_rows) -> dict:
+    """Compact the day partitions of one stream (the log, or its attributions); its counts."""
     filesystem, base = log_filesystem(uri)
     today = datetime.now(timezone.utc).date()
-    wanted = date.fromisoformat(str(day)[:10]) if day is not None else None
     totals = dict(days=0, files_merged=0, files_written=0, rows=0, files_removed=0)
     for folder, partition_day in _partitions(filesystem, base):
         if wanted is not None and partition_day != wanted:
@@ -168,7 +243,7 @@ def compact_logs(
         totals["files_written"] += written
         totals["rows"] += rows
         totals["files_removed"] += removed
-    return CompactionResult(**totals, rows_recovered=recovered)
+    return totals
 
 
 def _partitions(filesystem, base):
@@ -327,8 +402,8 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def expire_logs(uri: str, older_than) -> list[str]:
-    """Remove the day partitions that ended more than ``older_than`` ago; returns their days.
+def expire_logs(uri: str, older_than) -> ExpiryResult:
+    """Remove the day partitions that ended more than ``older_than`` ago, attributions with them.
 
     Parameters
     ----------
@@ -337,13 +412,20 @@ def expire_logs(uri: str, older_than) -> list[str]:
     older_than : str or pandas.Timedelta
         ``30d``, ``12w``... A day is removed once all of it is older.
 
+    Returns
+    -------
+    ExpiryResult
+        The days removed from the log and from its attribution stream
+        (``<log>/attributions/``), which expires at the same cutoff.
+
     Examples
     --------
     >>> import os, tempfile
     >>> root = tempfile.mkdtemp()
     >>> os.makedirs(f"{root}/date=2020-01-01")
+    >>> os.makedirs(f"{root}/attributions/date=2020-01-01")
     >>> expire_logs(root, "30d")
-    ['2020-01-01']
+    ExpiryResult(days=('2020-01-01',), attribution_days=('2020-01-01',))
     """
     import pandas as pd
 
@@ -368,11 +450,20 @@ def expire_logs(uri: str, older_than) -> list[str]:
             "instead."
         )
     cutoff = pd.Timestamp.now(tz="UTC") - age
-    filesystem, base = log_filesystem(os.fspath(uri))
+    uri = os.fspath(uri)
+    days = _expire_stream(uri, cutoff)
+    return ExpiryResult(days=days, attribution_days=_expire_stream(attributions_uri(uri), cutoff))
+
+
+def _expire_stream(uri: str, cutoff) -> tuple[str, ...]:
+    """Remove the day partitions of one stream that ended before ``cutoff``; their days."""
+    import pandas as pd
+
+    filesystem, base = log_filesystem(uri)
     removed = []
     for folder, day in list(_partitions(filesystem, base)):
         end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
         if end <= cutoff:
             filesystem.delete_dir(folder)
             removed.append(day.isoformat())
-    return sorted(removed)
+    return tuple(sorted(removed))

@@ -60,6 +60,11 @@ def log_files(uri: str, start=None, end=None) -> list[str]:
     """
     uri = os.fspath(uri)
     _recover(uri)
+    return _listed_files(uri, start, end)
+
+
+def _listed_files(uri: str, start, end) -> list[str]:
+    """:func:`log_files` without recovering spools (the attribution stream has none)."""
     filesystem, base = log_filesystem(uri)
     start, end = _as_utc(start, "start"), _as_utc(end, "end")
     if start is not None and end is not None and start >= end:
@@ -377,12 +382,13 @@ def read_attributions(uri: str, start=None, end=None) -> pd.DataFrame:
         return empty
     margin = pd.Timedelta(days=1)
     start, end = _as_utc(start, "start"), _as_utc(end, "end")
+    start = None if start is None else start - margin
+    end = None if end is None else end + margin
+    # Not log_files: recovering spools here would roll the log's own segments (a shared
+    # MLFLOW_OBSERVE_SPOOL_DIR) into the attribution stream.
+    files = _listed_files(location, start, end)
     batches = list(
-        iter_log_batches(
-            location,
-            None if start is None else start - margin,
-            None if end is None else end + margin,
-        )
+        _file_batches(filesystem, files, start, end, model=None, columns=None, batch_size=65_536)
     )
     if not batches:
         return empty
