@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from helpers import S3_CREDENTIALS, running_s3_server, s3_location
 
-from mlflow_observe.logs.compaction import compact_logs
-from mlflow_observe.logs.reader import log_files, read_logs, scan_logs
+from mlflow_observe.logs.attributions import attributions_uri, write_attributions
+from mlflow_observe.logs.compaction import compact_logs, expire_logs
+from mlflow_observe.logs.reader import log_files, read_attributions, read_logs, scan_logs
 from mlflow_observe.logs.writer import PredictionLogWriter
 
 pytest.importorskip("moto")
@@ -63,6 +64,58 @@ def test_two_replicas_write_one_s3_location_and_the_reader_merges_them(s3_log, t
     assert len(log_files(s3_log)) == 1
     again = read_logs(s3_log)
     assert sorted(again["request_id"]) == sorted(logs["request_id"])
+
+
+def test_attributions_on_s3_are_compacted_and_expired_with_the_log(s3_log):
+    old_day = pd.Timestamp.now(tz="UTC").floor("D") - pd.Timedelta(days=25)
+    writer = PredictionLogWriter(s3_log, flush_rows=10)
+    for i in range(60):  # two days: an old one (its event time) and today
+        writer.submit(
+            pd.DataFrame({"x": [float(i)]}),
+            [0],
+            latency_seconds=0.0,
+            request_id=f"r{i}",
+            event_time=(old_day + pd.Timedelta(hours=1)).isoformat() if i < 30 else None,
+        )
+        writer.flush()
+    writer.close()
+    logs = read_logs(s3_log)
+    sampled = logs.iloc[::2]
+    for k in range(0, len(sampled), 5):  # five rows a file, as a worker writes them
+        part = sampled.iloc[k : k + 5]
+        write_attributions(
+            s3_log,
+            pd.DataFrame(
+                {
+                    "request_id": part["request_id"],
+                    "timestamp": part["timestamp"],
+                    "attribution_x": 2.0 * part["x"],
+                }
+            ),
+            name=f"w-{k}",
+        )
+    # Beside the log, under its own prefix: never in the log's files, never read as log rows.
+    files = log_files(s3_log)
+    assert not [f for f in files if "/attributions/" in f]
+    assert len(read_logs(s3_log)) == 60 and len(read_attributions(s3_log)) == 30
+    assert len(log_files(attributions_uri(s3_log))) == 6
+    before = read_logs(s3_log, with_attributions=True).sort_values("request_id")
+    result = compact_logs(s3_log, finished_only=False, grace_seconds=0)
+    assert (result.days, result.files_merged, result.files_written) == (2, len(files), 2)
+    assert (result.attributions.days, result.attributions.files_merged) == (2, 6)
+    assert (result.attributions.files_written, result.attributions.rows) == (2, 30)
+    assert len(log_files(attributions_uri(s3_log))) == 2
+    after = read_logs(s3_log, with_attributions=True).sort_values("request_id")
+    pd.testing.assert_frame_equal(after[before.columns], before, check_dtype=False)
+    assert (
+        after["attribution_x"].dropna() == 2.0 * after["x"][after["attribution_x"].notna()]
+    ).all()
+    # Expiry removes the old day of both streams.
+    expired = expire_logs(s3_log, "20d")
+    assert expired.days == expired.attribution_days == (f"{old_day:%Y-%m-%d}",)
+    left = read_logs(s3_log, with_attributions=True)
+    assert sorted(left["request_id"]) == sorted(f"r{i}" for i in range(30, 60))
+    assert left["attribution_x"].notna().sum() == 15
 
 
 _KILLED = """

@@ -18,6 +18,8 @@ like the log, and :func:`~mlflow_observe.logs.reader.read_logs` joins them on
 
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,10 +31,19 @@ from mlflow_observe.logs.spool import log_filesystem
 def attributions_uri(uri: str) -> str:
     """Where the attributions of the log at ``uri`` are stored.
 
+    A URI's options (``?endpoint_override=...``) stay at its end.
+
     >>> attributions_uri("s3://bucket/churn/")
     's3://bucket/churn/attributions'
+    >>> attributions_uri("s3://bucket/churn?endpoint_override=127.0.0.1:9000&scheme=http")
+    's3://bucket/churn/attributions?endpoint_override=127.0.0.1:9000&scheme=http'
     """
-    return f"{str(uri).rstrip('/')}/{ATTRIBUTIONS_DIR}"
+    uri = os.fspath(uri)
+    location, query = uri, ""
+    if "://" in uri:
+        location, mark, options = uri.partition("?")
+        query = mark + options
+    return f"{location.rstrip('/')}/{ATTRIBUTIONS_DIR}{query}"
 
 
 def write_attributions(uri: str, frame: pd.DataFrame, *, name: str) -> int:
