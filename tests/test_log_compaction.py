@@ -311,6 +311,51 @@ def test_expire_removes_the_attribution_days_with_the_log_days(tmp_path):
     assert not os.listdir(attributions_uri(str(tmp_path)))
 
 
+_KILLED_WRITER = """
+import sys, time
+import pandas as pd
+from mlflow_observe.logs.writer import PredictionLogWriter
+
+writer = PredictionLogWriter(sys.argv[1], flush_seconds=3600, spool_seconds=0.01, flush_rows=10**9)
+for i in range(50):
+    writer.submit(pd.DataFrame({"x": [float(i)]}), [0], latency_seconds=0.0, request_id=f"r{i}")
+time.sleep(1.0)
+print("spooled", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_shared_spool_folder_is_never_recovered_into_the_attributions(tmp_path, monkeypatch):
+    """With MLFLOW_OBSERVE_SPOOL_DIR, the log's spool is one folder whatever the location:
+    reading or compacting the attribution stream must leave it to the log."""
+    import signal
+
+    root, spool = tmp_path / "log", tmp_path / "spool"
+    monkeypatch.setenv("MLFLOW_OBSERVE_SPOOL_DIR", str(spool))
+    now = pd.Timestamp.now(tz="UTC")
+    write_attributions(  # the stream exists before the writer dies
+        str(root),
+        pd.DataFrame({"request_id": ["r0"], "timestamp": [now], "attribution_x": [0.0]}),
+        name="first",
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout.readline().strip() == "spooled"
+    child.send_signal(signal.SIGKILL)
+    child.wait(30)
+    assert [n for n in os.listdir(spool) if n.endswith(".arrows")]  # a dead writer's segment
+    assert read_attributions(str(root))["request_id"].tolist() == ["r0"]
+    assert [n for n in os.listdir(spool) if n.endswith(".arrows")]  # left for the log
+    result = compact_logs(str(root), finished_only=False, grace_seconds=0)
+    assert (result.rows_recovered, result.attributions.rows_recovered) == (50, 0)
+    attributions = read_attributions(str(root))
+    assert attributions["request_id"].tolist() == ["r0"] and "x" not in attributions.columns
+    logs = read_logs(str(root), with_attributions=True)
+    assert sorted(logs["request_id"]) == sorted(f"r{i}" for i in range(50))
+    assert logs.set_index("request_id")["attribution_x"].notna().sum() == 1
+
+
 def _cli(*args):
     executable = os.path.join(os.path.dirname(sys.executable), "mlflow-observe")
     return subprocess.run([executable, *args], capture_output=True, text=True, timeout=300)
