@@ -210,6 +210,13 @@ def test_attributions_are_compacted_with_the_log_and_join_the_same_during_and_af
     assert len(os.listdir(replaced)) == 30
     after = _sorted(read_logs(str(tmp_path), with_attributions=True))
     pd.testing.assert_frame_equal(after[expected.columns], expected, check_dtype=False)
+    # Other engines: the log's rows once when the sibling streams' folders are left out (as
+    # docs/serving.md says), and the attribution stream is a hive dataset of its own.
+    ignore = [".", "_", "attributions", "labels"]
+    log_dataset = ds.dataset(str(tmp_path), partitioning="hive", ignore_prefixes=ignore)
+    assert log_dataset.count_rows() == total
+    stream = ds.dataset(attributions_uri(str(tmp_path)), partitioning="hive")
+    assert stream.count_rows() == n_attributed
     pd.testing.assert_frame_equal(
         _sorted(read_attributions(str(tmp_path)))[attributions.columns.drop("timestamp")],
         _sorted(attributions.drop(columns="timestamp")),

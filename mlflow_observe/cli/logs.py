@@ -22,7 +22,8 @@ LOG_LOCATION = click.option(
 def logs():
     """Maintain a prediction log: merge small files, remove old days.
 
-    Both are safe while servers write and monitors read.
+    Both cover the attributions of sampled predictions beside the log
+    (DIR/attributions), and both are safe while servers write and monitors read.
     """
 
 

@@ -12,8 +12,10 @@ the log names the input), and ``explain_base_value``, ``explain_rate``,
 ``explain_method``, ``explain_output``. Files appear whole (written under a
 temporary name, then moved), are partitioned by the day of the prediction
 like the log, and :func:`~mlflow_observe.logs.reader.read_logs` joins them on
-``request_id`` with ``with_attributions=True``. The stream is a log of its own:
-``compact_logs(attributions_uri(log))`` merges a finished day's files.
+``request_id`` with ``with_attributions=True``. The log's maintenance covers
+the stream: :func:`~mlflow_observe.logs.compaction.compact_logs` merges its
+finished days after the log's, and
+:func:`~mlflow_observe.logs.compaction.expire_logs` removes its days with them.
 """
 
 from __future__ import annotations
