@@ -33,6 +33,7 @@ from helpers import (
 from mlflow import MlflowClient
 
 import mlflow_observe as mo
+from mlflow_observe.logs.attributions import attributions_uri, write_attributions
 from mlflow_observe.logs.writer import PredictionLogWriter
 
 # Starts processes (servers, subprocesses): not in the fast subset.
@@ -374,6 +375,10 @@ def test_one_bad_day_or_stray_row_never_blocks_the_monitor(champion, tmp_path):
         }
     ).to_parquet(log_dir / f"date={first:%Y-%m-%d}" / "part-text.parquet")
     (log_dir / f"date={second:%Y-%m-%d}" / "part-corrupt.parquet").write_bytes(b"not parquet")
+    # A corrupt file in the attributions beside the log: reported the same way.
+    attribution_day = log_dir / "attributions" / f"date={second:%Y-%m-%d}"
+    attribution_day.mkdir(parents=True)
+    (attribution_day / "part-attribution-corrupt.parquet").write_bytes(b"not parquet")
     result = mo.monitor(
         "models:/churn/1",
         str(log_dir),
@@ -390,8 +395,10 @@ def test_one_bad_day_or_stray_row_never_blocks_the_monitor(champion, tmp_path):
     evaluated = result.evaluated[0]
     assert evaluated.n_rows == 200
     assert any("part-corrupt.parquet" in note for note in evaluated.notes)
+    assert any("attributions/" in n and "part-attribution-corrupt" in n for n in evaluated.notes)
     run = MlflowClient().get_run(evaluated.run_id)
     assert "part-corrupt.parquet" in run.data.tags["mlflow.note.content"]
+    assert "part-attribution-corrupt.parquet" in run.data.tags["mlflow.note.content"]
     # The CLI says it could not decide (3) and still lists the evaluated window.
     done = cli(
         "monitor",
@@ -1151,6 +1158,25 @@ def test_monitor_compacts_a_finished_day_before_reading_it(champion, tmp_path):
         logs[name] = log_dir
     before = read_logs(str(logs["rw"]))
     assert len(log_files(str(logs["rw"]))) == 36 and len(before) == 360
+    # Attributions of a sample of the rows, in small files as the serving worker writes them.
+    sampled = before.iloc[::4]
+    for k in range(0, len(sampled), 10):
+        part = sampled.iloc[k : k + 10]
+        write_attributions(
+            str(logs["rw"]),
+            pd.DataFrame(
+                {
+                    "request_id": part["request_id"],
+                    "timestamp": part["timestamp"],
+                    "attribution_tenure": -0.08 * part["tenure"],
+                    "explain_base_value": 0.5,
+                }
+            ),
+            name=f"worker-{k}",
+        )
+    stream = attributions_uri(str(logs["rw"]))
+    assert len(log_files(stream)) == 9
+    joined = read_logs(str(logs["rw"]), with_attributions=True).sort_values("request_id")
     result = mo.monitor(
         "models:/churn/1",
         str(logs["rw"]),
@@ -1168,6 +1194,12 @@ def test_monitor_compacts_a_finished_day_before_reading_it(champion, tmp_path):
     assert after["request_id"].is_unique
     assert sorted(after["request_id"]) == sorted(before["request_id"])
     assert not any("compact" in note for w in result.windows for note in w.notes)
+    # The attributions of that day were compacted with it, and join as before.
+    merged = log_files(stream)
+    assert len(merged) == 1 and merged[0].rsplit("/", 1)[1].startswith("compact-")
+    again = read_logs(str(logs["rw"]), with_attributions=True).sort_values("request_id")
+    pd.testing.assert_frame_equal(again[joined.columns], joined, check_dtype=False)
+    assert again["attribution_tenure"].notna().sum() == 90
 
     # A location the monitor cannot write: read as it is, the reason noted on each window.
     day_folder = logs["ro"] / f"date={DAY.date().isoformat()}"
