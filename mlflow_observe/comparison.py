@@ -106,11 +106,24 @@ def compare(
 
         check_installed(options.detectors)
     if is_spark_dataframe(data):  # counted by Spark, on the cluster
-        from mlflow_observe.engines.spark import count_window
+        from mlflow_observe.engines.spark import count_importance, count_window
 
         current = count_window(baseline, data, weights=weights)
-        names = [str(c) for c in data.columns if weights is None or str(c) != weights]
-        return compare_window(baseline, current, names, options)
+        logged = {
+            str(c)[len(ATTRIBUTION_PREFIX) :]: str(c)
+            for c in data.columns
+            if str(c).startswith(ATTRIBUTION_PREFIX)
+        }
+        names = [
+            str(c)
+            for c in data.columns
+            if (weights is None or str(c) != weights) and str(c) not in logged.values()
+        ]
+        comparison = compare_window(baseline, current, names, options)
+        part = attribution_part(
+            baseline, current, count_importance(data, logged), options, explain_model
+        )
+        return comparison if part is None else replace(comparison, attribution=part)
     current = baseline.empty_like()
     segments = (
         SegmentCounter(baseline, options.segment_by, max_segments=options.max_segments)

@@ -125,10 +125,11 @@ def _evaluate_stream(parts, profile, predictions, targets, config):
 
 def _evaluate_spark(frame, profile, predictions, targets, config):
     """Count a Spark DataFrame on the cluster, then log as the evaluator does."""
-    from mlflow_observe.comparison import compare
+    from mlflow_observe.comparison import compare, with_attributions
     from mlflow_observe.engines import spark
     from mlflow_observe.evaluators.config import drift_options
     from mlflow_observe.logs.frames import prepare_window_part, weights_column
+    from mlflow_observe.tracking.predictor import attribution_model
 
     config = {"baseline": profile, **config}
     options = drift_options(config)
@@ -138,15 +139,23 @@ def _evaluate_spark(frame, profile, predictions, targets, config):
     )
     targets = targets or next((c for c in (profile.targets, LABEL) if c in names), None)
     # The pandas path's renames and drops, applied to a row of column names.
+    row = pd.DataFrame([names], columns=names)
     prepared = prepare_window_part(
-        pd.DataFrame([names], columns=names),
-        profile,
-        predictions=predictions,
-        targets=targets,
-        keep_weights=True,
+        row, profile, predictions=predictions, targets=targets, keep_weights=True
     )
+    # The logged attributions (bookkeeping to the preparation) are what attribution drift reads.
+    prepared = with_attributions(prepared, row)
     window = spark.select_as(frame, dict(zip(prepared.columns, prepared.iloc[0], strict=True)))
-    comparison = compare(profile, window, options, weights=weights_column(profile))
+    explainer = config.get("attribution_model")
+    impact = profile.impact
+    explain_model = (
+        attribution_model(explainer)
+        if explainer is not None and impact is not None and impact.attribution
+        else None
+    )
+    comparison = compare(
+        profile, window, options, weights=weights_column(profile), explain_model=explain_model
+    )
     bounds = spark.timestamp_bounds(frame, TIMESTAMP) if TIMESTAMP in names else None
     return _log_window(comparison, profile, options, config, list(bounds or []))
 

@@ -527,3 +527,138 @@ def test_a_spark_baseline_profiles_text_and_array_columns(spark):
     np.testing.assert_allclose(ours.unstructured["doc"].mean, theirs.unstructured["doc"].mean)
     calm = mo.compare(ours, spark.createDataFrame(_text_and_vectors(1500, seed=4)))
     assert not calm.drift.column("review").drifted and not calm.drift.column("doc").drifted
+
+
+def _interaction_window(spark_session, n, seed, *, scale=None, rate=0.6):
+    """A window of ``x1 * x2 + x3`` with closed-form attributions on a ``rate`` share of rows.
+
+    Unsampled rows have no attribution (NaN), one value is infinite: both count as not
+    attributed, on pandas as on Spark.
+    """
+    from test_attribution_drift import _interaction_attributions, _normal
+
+    reference = _normal(20_000, 1)
+    window = _interaction_attributions(
+        _normal(n, seed, scale=scale), reference.sample(100, random_state=0)
+    )
+    unsampled = np.random.default_rng(seed).random(n) >= rate
+    columns = ["attribution_x1", "attribution_x2", "attribution_x3"]
+    window.loc[unsampled, columns] = np.nan
+    window.loc[np.flatnonzero(~unsampled)[0], "attribution_x2"] = np.inf
+    return window, spark_session.createDataFrame(window)
+
+
+@pytest.fixture(scope="module")
+def interaction_profile():
+    from test_attribution_drift import Interaction, _normal
+
+    from mlflow_observe.tracking.predictor import record_impact
+
+    reference = _normal(20_000, 1)
+    return record_impact(mo.build_profile(reference), Interaction(), reference)
+
+
+def test_attribution_drift_of_a_spark_window_equals_pandas(spark, interaction_profile):
+    """Logged attributions are counted by Spark to the pandas engine's numbers; without any,
+    the model attributes the window's row sample; a calm window stays quiet."""
+    from test_attribution_drift import Interaction
+
+    from mlflow_observe.comparison import compare
+
+    profile = interaction_profile
+    frame, spark_frame = _interaction_window(spark, 5000, 7, scale={"x2": 3.0})
+    ours, theirs = compare(profile, spark_frame), compare(profile, frame)
+    assert ours.attribution.source == "logged" and ours.attribution.drifted
+    assert ours.attribution.n_current == theirs.attribution.n_current
+    assert 2900 < ours.attribution.n_current < 3100  # the 60% sampled, less the infinite one
+    assert ours.attribution.share_change == pytest.approx(
+        theirs.attribution.share_change, rel=1e-9, abs=1e-12
+    )
+    # Every key, attribution drift's and the rest: the attribution columns are no features.
+    assert ours.metrics() == pytest.approx(theirs.metrics(), rel=1e-9, abs=1e-12)
+    assert {c.column for c in ours.drift.columns} == {"x1", "x2", "x3"}
+    assert ours.metrics()["integrity/n_extra_columns"] == 0
+    # No attribution logged: the model attributes the window's row sample (200 rows).
+    plain = spark_frame.select("x1", "x2", "x3")
+    computed = compare(profile, plain, explain_model=Interaction()).attribution
+    assert computed.source == "computed" and computed.n_current == 200 and computed.drifted
+    assert compare(profile, plain).attribution is None  # no model, nothing logged
+    calm, spark_calm = _interaction_window(spark, 3000, 8)
+    quiet = compare(profile, spark_calm).attribution
+    assert not quiet.drifted
+    assert quiet.share_change == pytest.approx(
+        compare(profile, calm).attribution.share_change, rel=1e-9, abs=1e-12
+    )
+    # Attribution columns with no value in them: said so, as on pandas.
+    from pyspark.sql import functions as F
+
+    columns = ["attribution_x1", "attribution_x2", "attribution_x3"]
+    unsampled = spark_calm.select(
+        "x1", "x2", "x3", *[F.lit(None).cast("double").alias(c) for c in columns]
+    )
+    assert compare(profile, unsampled).attribution.reason == "no row of the window was attributed"
+
+
+def test_the_monitor_on_spark_reads_the_served_attributions_as_on_pandas(
+    spark, tracking_uri, tmp_path
+):
+    """The attributions beside the log are joined on request_id for Spark windows too: the
+    same attribution-drift numbers as the pandas engine, from the logged rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    from mlflow_observe.logs.attributions import write_attributions
+
+    train = customers(3000, seed=0)
+    model = LogisticRegression(max_iter=1000).fit(train, churned(train))
+    with mlflow.start_run():
+        mo.log_model(
+            model,
+            name="model",
+            baseline=train.assign(churned=churned(train)),
+            targets="churned",
+            registered_model_name="churn",
+            input_example=train.head(3),
+        )
+    log = str(tmp_path / "log")
+    write_traffic(log, model, 1, hours=2, drift_from=1)
+    logged = mo.read_logs(log)
+    sampled = logged.iloc[::2].reset_index(drop=True)  # every second row, as a rate of 0.5
+    centred = sampled[list(train.columns)] - train.mean()
+    for k in range(0, len(sampled), 40):  # small files, as the serving worker writes them
+        part = slice(k, k + 40)
+        write_attributions(
+            log,
+            pd.DataFrame(
+                {
+                    "request_id": sampled["request_id"][part],
+                    "timestamp": sampled["timestamp"][part],
+                    **{
+                        f"attribution_{c}": model.coef_[0][j] * centred[c][part]
+                        for j, c in enumerate(train)
+                    },
+                    "explain_base_value": 0.0,
+                    "explain_rate": 0.5,
+                    "explain_method": "exact",
+                    "explain_output": "prediction",
+                }
+            ),
+            name=f"worker-{k}",
+        )
+    window = dict(window="1h", since=DAY, until=DAY + pd.Timedelta(hours=2))
+    by_pandas = mo.monitor("models:/churn/1", log, experiment_name="pandas", **window)
+    by_spark = mo.monitor("models:/churn/1", log, experiment_name="spark", engine="spark", **window)
+    assert [w.status for w in by_spark.windows] == ["evaluated", "evaluated"]
+    for ours, theirs in zip(by_spark.windows, by_pandas.windows, strict=True):
+        keys = sorted(k for k in theirs.metrics if k.startswith("drift/attribution/"))
+        assert "drift/attribution/ndcg" in keys and "drift/attribution/tenure" in keys
+        assert sorted(k for k in ours.metrics if k.startswith("drift/attribution/")) == keys
+        for key in keys:
+            assert ours.metrics[key] == pytest.approx(theirs.metrics[key], rel=1e-9, abs=1e-12)
+        span = ours.window
+        in_window = (sampled["timestamp"] >= span.start) & (sampled["timestamp"] < span.end)
+        # From the logged rows, not from the model on a 200-row sample.
+        assert ours.metrics["drift/attribution/n_rows"] == in_window.sum() != 200
+    # The second hour's tenure and spend moved up: the model leans on them differently.
+    assert by_spark.windows[1].metrics["drift/attribution/tenure"] != pytest.approx(
+        by_spark.windows[0].metrics["drift/attribution/tenure"], abs=1e-3
+    )

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mlflow_observe.core._validation import InstanceOf, Interval, checked
+from mlflow_observe.core.explain import ImportanceCounter
 from mlflow_observe.core.profile.columns import (
     CategoricalColumnProfile,
     NumericColumnProfile,
@@ -174,6 +175,35 @@ def count_window(baseline: DataProfile, frame, *, weights: str | None = None) ->
     for row in partials.collect():
         profile = profile + pickle.loads(row[_PARTIAL])
     return profile
+
+
+def count_importance(frame, columns: dict) -> ImportanceCounter:
+    """Global importance counted by Spark: per feature, the sum and count of finite ``|value|``.
+
+    ``columns`` maps a feature to the column of ``frame`` holding its
+    attributions (the log's ``attribution_<feature>``). The same counts as
+    :meth:`ImportanceCounter.update` on the rows: a null, NaN, infinite or
+    non-numeric value is not counted. One aggregation, one pass over the data.
+    """
+    _check_spark_frame(frame, "count_importance")
+    counter = ImportanceCounter()
+    if not columns:
+        return counter
+    from pyspark.sql import functions as F
+
+    aggregates = []
+    for k, column in enumerate(columns.values()):
+        value = F.abs(F.col(_quoted(column)).cast("double"))
+        finite = value.isNotNull() & ~F.isnan(value) & (value != F.lit(float("inf")))
+        aggregates += [
+            F.sum(F.when(finite, value)).alias(f"s{k}"),
+            F.count(F.when(finite, F.lit(1))).alias(f"n{k}"),
+        ]
+    row = frame.agg(*aggregates).collect()[0]
+    for k, feature in enumerate(columns):
+        counter.sums[str(feature)] = float(row[f"s{k}"] or 0.0)
+        counter.counts[str(feature)] = int(row[f"n{k}"])
+    return counter
 
 
 def iter_pandas_batches(frame, columns, batch_size: int = _CHUNK_ROWS):
