@@ -406,7 +406,7 @@ def build_profile_spark(
                 name,
                 f"high-cardinality text (more than {max_categories} distinct values over "
                 f"all rows > max_categories={max_categories}); pass kinds={{column: "
-                "'categorical'}} to compare it anyway",
+                "'categorical'} to compare it anyway",
             )
     layouts.update(
         _numeric_layouts(
