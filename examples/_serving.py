@@ -1,4 +1,5 @@
-"""Serving a registered model on loopback for the examples: `mlflow models serve` as a context."""
+"""Serving a registered model on loopback for the examples: `mlflow models serve` as a context,
+and the requests sent to it."""
 
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ def serving(model_uri: str, tracking_uri: str, log_dir, **env):
         os.killpg(server.pid, signal.SIGTERM)  # the server and its workers
         server.wait(timeout=60)
         _wait_for_group(server.pid)
+
+
+def send(url: str, frame, *, rows_per_request: int = 1) -> None:
+    """POST the rows of ``frame`` to the server's ``/invocations``, ``rows_per_request`` at a
+    time, in order; a request the server refuses raises."""
+    for start in range(0, len(frame), rows_per_request):
+        batch = frame.iloc[start : start + rows_per_request]
+        payload = {"dataframe_split": batch.to_dict(orient="split")}
+        response = requests.post(f"{url}/invocations", json=payload, timeout=30)
+        response.raise_for_status()
 
 
 def _wait_for_group(pgid: int, timeout: float = 60.0) -> None:

@@ -25,8 +25,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-import requests
-from _serving import serving
+from _serving import send, serving
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
@@ -83,9 +82,9 @@ def main(store: Path) -> None:
         # the same kind of customers, staying a year longer
         shifted = make_customers(N_REQUESTS // 2, seed=1, tenure_shift=12.0)
         start = pd.Timestamp.now(tz="UTC")
-        _send(url, calm)
+        send(url, calm)
         middle = pd.Timestamp.now(tz="UTC")
-        _send(url, shifted)
+        send(url, shifted)
         time.sleep(1.5)  # the writer flushes every 0.5 s here
         end = pd.Timestamp.now(tz="UTC")
     print(f"sent {N_REQUESTS} requests to {url}/invocations; the second half shifted")
@@ -106,13 +105,6 @@ def main(store: Path) -> None:
         )
     print(f"\nprediction log: {log_dir}")
     print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {tracking_uri}")
-
-
-def _send(url: str, customers: pd.DataFrame) -> None:
-    for i in range(len(customers)):
-        payload = {"dataframe_split": customers.iloc[[i]].to_dict(orient="split")}
-        response = requests.post(f"{url}/invocations", json=payload, timeout=30)
-        response.raise_for_status()
 
 
 if __name__ == "__main__":

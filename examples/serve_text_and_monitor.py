@@ -30,9 +30,8 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-import requests
 from _corpora import rotten_tomatoes
-from _serving import serving
+from _serving import send, serving
 from mlflow import MlflowClient
 from sklearn.compose import make_column_transformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -82,9 +81,9 @@ def main(store: Path) -> None:
         "models:/reviews@champion", tracking_uri, log_dir, MLFLOW_OBSERVE_FLUSH_SECONDS="0.5"
     ) as url:
         start = pd.Timestamp.now(tz="UTC")
-        _send(url, held_out[["review"]])
+        send(url, held_out[["review"]], rows_per_request=ROWS_PER_REQUEST)
         middle = pd.Timestamp.now(tz="UTC")
-        _send(url, plots[["review"]])
+        send(url, plots[["review"]], rows_per_request=ROWS_PER_REQUEST)
         time.sleep(1.5)  # the writer flushes every 0.5 s here
         end = pd.Timestamp.now(tz="UTC")
     print(f"sent {2 * N_TEXTS} texts to {url}/invocations: critics' snippets, then plots")
@@ -110,14 +109,6 @@ def main(store: Path) -> None:
             print(f"    why: {text['note']}")
     print(f"\nprediction log: {log_dir}")
     print(f"MLflow UI: .venv/bin/mlflow ui --backend-store-uri {tracking_uri}")
-
-
-def _send(url: str, texts: pd.DataFrame) -> None:
-    for start in range(0, len(texts), ROWS_PER_REQUEST):
-        batch = texts.iloc[start : start + ROWS_PER_REQUEST]
-        payload = {"dataframe_split": batch.to_dict(orient="split")}
-        response = requests.post(f"{url}/invocations", json=payload, timeout=30)
-        response.raise_for_status()
 
 
 if __name__ == "__main__":

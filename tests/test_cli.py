@@ -79,6 +79,52 @@ def test_exit_codes(tracking_uri, baseline_and_files):
     assert "Exit codes" in _cli("drift", "--help").stdout
 
 
+def _expected_status(row, *, warning_ratio=0.5, pvalue_warning_ratio=1.5, alpha=0.05):
+    """The drift table's status, from its own numbers, by the rules of decision-rules.md."""
+    adjusted, threshold = row["pvalue_adjusted"], row["threshold"]
+    if row["drifted"]:
+        return "drift"
+    if row["method"] in ("ks", "chi2", "ztest"):
+        return "warning" if adjusted < threshold * pvalue_warning_ratio else "ok"
+    significant = adjusted is not None and adjusted < alpha
+    return "warning" if row["statistic"] >= threshold * warning_ratio and significant else "ok"
+
+
+def test_the_warning_levels_from_the_command_line(tracking_uri, baseline_and_files, tmp_path):
+    """--pvalue-warning-ratio moves the tests' warning level (a window under 1,000 rows),
+    --warning-ratio the distances' (a larger window); the report states the level."""
+    run_id, _, _ = baseline_and_files
+    env = _env(tracking_uri)
+    small, large = tmp_path / "small.csv", tmp_path / "large.csv"
+    make_frame(300, seed=5, shift=0.1).to_csv(small, index=False)
+    make_frame(3000, seed=6, shift=0.07).to_csv(large, index=False)
+    tables = {}
+    for name, path, flags in (
+        ("tests", small, ["--pvalue-warning-ratio", "19.9"]),
+        ("distances", large, ["--warning-ratio", "0.9"]),
+    ):
+        result = _cli("drift", "-b", run_id, "-d", str(path), "--output", "json", *flags, env=env)
+        assert result.returncode == 0, result.stderr
+        payload = json.loads(result.stdout)
+        tables[name] = [r for r in payload["columns"] if r["statistic"] is not None]
+        if name == "tests":
+            report = mlflow.artifacts.download_artifacts(
+                run_id=payload["run_id"], artifact_path="drift_report.html", dst_path=tmp_path
+            )
+            with open(report, encoding="utf-8") as page:
+                assert "p-value below 19.9 times its threshold" in page.read()
+    tests, distances = tables["tests"], tables["distances"]
+    assert {r["method"] for r in tests} <= {"ks", "chi2", "ztest"} and len(tests) == 4
+    assert {r["method"] for r in distances} <= {"wasserstein", "js", "psi"}
+    for row in tests:
+        assert row["status"] == _expected_status(row, pvalue_warning_ratio=19.9), row
+    for row in distances:
+        assert row["status"] == _expected_status(row, warning_ratio=0.9), row
+    # The flags changed a verdict that the defaults would have given otherwise.
+    assert any(_expected_status(r) != r["status"] for r in tests)
+    assert any(_expected_status(r) != r["status"] for r in distances)
+
+
 def test_against_a_real_tracking_server(mlflow_server, tmp_path):
     mlflow.set_tracking_uri(mlflow_server)
     mlflow.set_experiment("server")
@@ -206,6 +252,10 @@ def test_non_finite_numbers_and_non_http_webhooks_are_usage_errors(tmp_path):
         (["monitor", *model, "--logs", str(tmp_path), "--webhook-timeout", "inf"], "inf"),
         (["drift", "-b", "x", "-d", str(window), "--threshold", "nan"], "nan"),
         (["drift", "-b", "x", "-d", str(window), "--drift-share", "1e999"], "1e999"),
+        (["drift", "-b", "x", "-d", str(window), "--drift-share", "1.5"], "drift_share"),
+        (["drift", "-b", "x", "-d", str(window), "--warning-ratio", "0"], "warning_ratio"),
+        (["drift", "-b", "x", "-d", str(window), "--pvalue-warning-ratio", "0.5"], ">= 1"),
+        (["drift", "-b", "x", "-d", str(window), "--pvalue-warning-ratio", "inf"], "inf"),
         (["degradation", "-b", "x", "-d", str(window), "--tolerance", "-inf"], "-inf"),
     ]
     for args, quoted in cases:

@@ -13,6 +13,7 @@ from mlflow_observe.core.profile.data_profile import (
     DataProfile,
     ProfileError,
     build_profile,
+    plan_profile,
 )
 
 
@@ -191,6 +192,67 @@ def test_bad_input_gets_clear_errors():
     duplicated = pd.DataFrame([[1, 2]], columns=["a", "a"])
     with pytest.raises(ProfileError, match="unique"):
         build_profile(duplicated)
+
+
+def _planned_frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = make_frame(n, seed=seed)
+    frame["note"] = [f"visit {i} went {rng.choice(['well', 'badly'])}" for i in range(n)]
+    frame["key"] = np.arange(n)
+    frame["e0"], frame["e1"] = rng.normal(size=(2, n))
+    frame["label"] = rng.integers(0, 2, n)
+    return frame
+
+
+def test_the_plan_is_what_the_baseline_records():
+    frame = _planned_frame()
+    options = dict(targets="label", embeddings={"emb": ["e0", "e1"]}, exclude=["num_b"], n_bins=4)
+    plan = plan_profile(frame, **options)
+    profile = build_profile(frame, **options)
+    assert list(plan.kept) == ["num_a", "cat", "flag", "label"]
+    assert set(plan.excluded) == {"num_b", "key"} and "note" not in plan.excluded
+    assert plan.excluded["num_b"] == "excluded by the user"
+    assert profile.excluded == plan.excluded
+    assert profile.metadata["kind_reasons"] == plan.kind_reasons
+    assert list(profile.unstructured) == list(plan.parts) == ["note", "emb"]
+    assert profile.settings == plan.settings and plan.settings["n_bins"] == 4
+    descriptors = [c for c in profile.columns if c.startswith("note.")]
+    assert descriptors == list(plan.descriptors) and len(descriptors) == 5
+    # The layout puts the descriptors after the features and before the label, uncounted.
+    layout = plan.layout(
+        {name: profile.columns[name].empty_like() for name in plan.kept}, targets="label"
+    )
+    assert list(layout.columns) == list(profile.columns) and layout.targets == "label"
+    assert layout.n_rows == 0 and layout.metadata["kind_reasons"] == plan.kind_reasons
+
+
+def test_a_plan_excluding_a_column_leaves_the_original_alone():
+    frame = _planned_frame(50)
+    plan = plan_profile(frame, targets="label")
+    narrower = plan.excluding("label", "too many labels")
+    assert "label" in plan.kept and "label" not in plan.excluded
+    assert "label" not in narrower.kept and narrower.excluded["label"] == "too many labels"
+    assert "label" not in narrower.kind_reasons
+    fitted = build_profile(frame, targets="label")
+    layout = narrower.layout(
+        {name: fitted.columns[name].empty_like() for name in plan.kept}, targets="label"
+    )
+    assert "label" not in layout.columns and layout.targets is None
+    # A kept column the engine gave no layout is left out, not an error.
+    partial = plan.layout({"num_a": fitted.columns["num_a"].empty_like()}, targets="label")
+    assert [c for c in partial.columns if not c.startswith("note.")] == ["num_a"]
+    assert partial.targets is None
+
+
+def test_a_plan_from_odd_rows():
+    with pytest.raises(ProfileError, match="no rows"):
+        plan_profile(pd.DataFrame({"x": []}))
+    one = plan_profile(pd.DataFrame({"x": [np.nan], "y": [np.inf], "s": ["only"]}))
+    assert set(one.decisions) == {"x", "y", "s"} and one.parts == {}
+    with pytest.raises(ProfileError, match="at least 2 columns"):
+        plan_profile(pd.DataFrame({"a": [1.0]}), embeddings={"v": ["a"]})
+    with pytest.raises(ProfileError, match="unique"):
+        plan_profile(pd.DataFrame([[1, 2]], columns=["a", "a"]))
 
 
 def test_odd_column_names_and_mixed_types_are_profiled():

@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import requests
+from helpers import Server
 from mlflow.models.signature import ModelSignature
 from mlflow.types.schema import Array, ColSpec, DataType, Schema
-from test_serving import Server
 
 import mlflow_observe as mo
 

@@ -189,6 +189,32 @@ def test_baseline_from_spark(spark):
 
 
 @pytest.mark.spark
+def test_a_spark_baseline_counts_a_text_column_s_labels_over_every_row(spark):
+    """Kinds come from the first 10,000 rows; a text column that has few labels there and
+    more than max_categories over all rows is left out with its reason, or kept when the
+    user says it is categorical (then its counts are the pandas engine's)."""
+    labels = ["a", "b"] * 5000 + [f"v{i}" for i in range(20)] * 10
+    reference = pd.DataFrame(
+        {"late": labels, "y": np.random.default_rng(0).normal(size=len(labels))}
+    )
+    frame = spark.createDataFrame(reference)  # in order: the first rows hold 'a' and 'b' only
+    left_out = mo.build_profile(frame, targets="late", max_categories=5)
+    assert "late" not in left_out.columns and left_out.targets is None
+    assert left_out.excluded["late"] == (
+        "high-cardinality text (more than 5 distinct values over all rows > max_categories=5); "
+        "pass kinds={column: 'categorical'} to compare it anyway"
+    )
+    assert list(left_out.metadata["kind_reasons"]) == ["y"]
+    assert left_out.columns["y"].count == len(labels) == left_out.n_rows
+    options = dict(targets="late", max_categories=5, kinds={"late": "categorical"})
+    kept, theirs = mo.build_profile(frame, **options), mo.build_profile(reference, **options)
+    assert kept.targets == "late" == theirs.targets
+    assert kept.columns["late"].categories == theirs.columns["late"].categories
+    assert kept.columns["late"].counts.tolist() == theirs.columns["late"].counts.tolist()
+    assert kept.columns["late"].counts.tolist()[:2] == [5000, 5000]  # the head's labels lead
+
+
+@pytest.mark.spark
 def test_baseline_from_spark_records_the_reference_performance(spark):
     reference = make_frame(3000, seed=12)
     reference["label"] = (reference["num_a"] > 0).astype(int)

@@ -66,7 +66,24 @@ def read_table(path: str, engine: str = "pandas"):
     "--drift-share",
     type=options.FINITE_FLOAT,
     default=None,
-    help="Share of drifted columns at which the dataset drifts (default 0.5).",
+    callback=options.drift_option,
+    help="Share of drifted columns at which the dataset drifts, in (0, 1] (default 0.5).",
+)
+@click.option(
+    "--warning-ratio",
+    type=options.FINITE_FLOAT,
+    default=None,
+    callback=options.drift_option,
+    help="A column whose distance reaches this share of its threshold warns, in (0, 1] "
+    "(default 0.5).",
+)
+@click.option(
+    "--pvalue-warning-ratio",
+    type=options.FINITE_FLOAT,
+    default=None,
+    callback=options.drift_option,
+    help="A column whose adjusted p-value falls below this multiple of its threshold warns, "
+    ">= 1 (default 1.5: below 0.075 for 0.05).",
 )
 @click.option(
     "--multivariate",
@@ -113,6 +130,8 @@ def drift(
     method,
     threshold,
     drift_share,
+    warning_ratio,
+    pvalue_warning_ratio,
     multivariate,
     segment_by,
     min_segment_size,
@@ -132,11 +151,14 @@ def drift(
     """
     from mlflow_observe.evaluation import evaluate_drift
 
-    config = {
-        k: v
-        for k, v in {"method": method, "threshold": threshold, "drift_share": drift_share}.items()
-        if v is not None
+    given = {
+        "method": method,
+        "threshold": threshold,
+        "drift_share": drift_share,
+        "warning_ratio": warning_ratio,
+        "pvalue_warning_ratio": pvalue_warning_ratio,
     }
+    config = {k: v for k, v in given.items() if v is not None}
     if multivariate:
         config["multivariate"] = True
     if segment_by:

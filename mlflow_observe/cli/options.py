@@ -7,6 +7,8 @@ import os
 import click
 from mlflow.environment_variables import MLFLOW_EXPERIMENT_ID, MLFLOW_EXPERIMENT_NAME
 
+from mlflow_observe.core.drift.options import DriftOptions
+
 # Exit codes of every command: CI/CD and schedulers branch on them.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -27,6 +29,18 @@ class FiniteFloat(click.ParamType):
 
 
 FINITE_FLOAT = FiniteFloat()
+
+
+def drift_option(ctx, param, value):
+    """Check a value of a :class:`DriftOptions` field with the field's own constraints: one
+    out of range is a usage error (exit 2), refused before any server is asked."""
+    if value is not None:
+        try:
+            DriftOptions(**{param.name: value})
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
 
 BASELINE = click.option(
     "--baseline",

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import pickle
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -46,16 +45,12 @@ from mlflow_observe.core.profile.data_profile import (
     DataProfile,
     ProfileError,
     as_column_list,
-    check_embedding_groups,
-    check_unique_columns,
     counting_reference,
-    decide_kinds,
+    plan_profile,
     profile_performance,
-    unstructured_layout,
-    with_descriptors,
 )
 from mlflow_observe.core.profile.embedding import EMBEDDING_SAMPLE_SIZE
-from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC, KindDecision
+from mlflow_observe.core.profile.kinds import CATEGORICAL, NUMERIC
 from mlflow_observe.core.profile.text import TEXT_SAMPLE_SIZE
 from mlflow_observe.core.weights import weights_or_none
 from mlflow_observe.engines import is_spark_dataframe
@@ -403,26 +398,24 @@ def build_profile_spark(
     _check_spark_frame(data, "build_profile_spark")
     data = _decimals_as_doubles(data)
     head = data.limit(HEAD_ROWS).toPandas()
-    if len(head) == 0:
-        raise ProfileError("Cannot build a baseline profile from data with no rows.")
-    check_unique_columns(head)
-    grouped = check_embedding_groups(head, embeddings)
-    decisions = decide_kinds(
-        head.drop(columns=grouped), targets, predictions, columns, exclude, kinds, max_categories
+    plan = plan_profile(
+        head,
+        targets=targets,
+        predictions=predictions,
+        columns=columns,
+        exclude=exclude,
+        kinds=kinds,
+        n_bins=n_bins,
+        grid_size=grid_size,
+        max_categories=max_categories,
+        sample_size=sample_size,
+        random_state=random_state,
+        text_columns=text_columns,
+        embeddings=embeddings,
+        text_sample_size=text_sample_size,
+        embedding_sample_size=embedding_sample_size,
     )
-    settings = {
-        "n_bins": n_bins,
-        "grid_size": grid_size,
-        "max_categories": max_categories,
-        "sample_size": sample_size,
-        "random_state": random_state,
-        "text_sample_size": text_sample_size,
-        "embedding_sample_size": embedding_sample_size,
-    }
-    parts, descriptors = unstructured_layout(
-        head, decisions, settings, text_columns=text_columns, embeddings=embeddings
-    )
-    kept = {name: d for name, d in decisions.items() if not d.excluded}
+    kept = plan.kept
     layouts = {}
     label_counts = _label_counts(
         data, {name: d.kind for name, d in kept.items() if d.kind == CATEGORICAL}
@@ -439,11 +432,11 @@ def build_profile_spark(
                 "to rank its categories on Spark. Exclude it or treat it as numeric."
             )
         else:
-            decisions[name] = KindDecision(
-                None,
+            plan = plan.excluding(
+                name,
                 f"high-cardinality text (more than {max_categories} distinct values over "
                 f"all rows > max_categories={max_categories}); pass kinds={{column: "
-                "'categorical'}} to compare it anyway",
+                "'categorical'} to compare it anyway",
             )
     layouts.update(
         _numeric_layouts(
@@ -459,27 +452,11 @@ def build_profile_spark(
             layouts[name] = CategoricalColumnProfile.from_counts(
                 name, {}, kind=decision.kind, max_categories=max_categories
             )
-    layout = DataProfile(
-        with_descriptors(
-            {name: layouts[name] for name in kept if name in layouts},
-            descriptors,
-            (targets, predictions),
-        ),
-        excluded={
-            name: d.reason for name, d in decisions.items() if d.excluded and name not in parts
-        },
-        targets=targets if targets in layouts else None,
-        predictions=predictions if predictions in layouts else None,
-        settings=settings,
-        unstructured=parts,
-    )
+    layout = plan.layout(layouts, targets=targets, predictions=predictions)
     with counting_reference(layout):  # the flag travels to the workers with the layout
         profile = count_window(layout, data)
     profile.metadata = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "kind_reasons": {
-            name: d.reason for name, d in decisions.items() if not d.excluded or name in parts
-        },
+        **layout.metadata,
         "engine": "spark",
         "quantile_relative_error": relative_error,
     }

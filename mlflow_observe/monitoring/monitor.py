@@ -55,6 +55,7 @@ from mlflow_observe.monitoring.runs import (
     experiment_url,
     get_or_create_experiment,
     mlflow_user,
+    model_version_runs,
     resumed_run,
     search_runs,
     tag_filter,
@@ -480,17 +481,8 @@ class _Context:
 
 def _find_monitor_run(client, experiment_id, model: ModelVersionRef, width):
     """The version's monitor run, if it has one (and it uses the same window width)."""
-    found = search_runs(
-        client,
-        [experiment_id],
-        tag_filter(
-            **{
-                tags.ROLE: tags.ROLE_MONITOR,
-                tags.MODEL_NAME: model.name,
-                tags.MODEL_VERSION: model.version,
-            }
-        ),
-        order_by=["attributes.start_time ASC"],
+    found = model_version_runs(
+        client, model.name, model.version, tags.ROLE_MONITOR, [experiment_id]
     )
     if not found:
         return None

@@ -9,6 +9,7 @@ from mlflow_observe.monitoring.catalogue import check_metrics, metric_catalogue
 from mlflow_observe.monitoring.rules import estimated_twin
 from mlflow_observe.monitoring.runs import (
     default_experiment_name,
+    model_version_runs,
     search_runs,
     tag_filter,
 )
@@ -64,17 +65,8 @@ def trend(model_uri: str, metric: str, *, experiment_name: str | None = None) ->
     name = experiment_name or default_experiment_name(model.name)
     experiment = client.get_experiment_by_name(name)
     found = (
-        search_runs(
-            client,
-            [experiment.experiment_id],
-            tag_filter(
-                **{
-                    tags.ROLE: tags.ROLE_MONITOR,
-                    tags.MODEL_NAME: model.name,
-                    tags.MODEL_VERSION: model.version,
-                }
-            ),
-            order_by=["attributes.start_time ASC"],
+        model_version_runs(
+            client, model.name, model.version, tags.ROLE_MONITOR, [experiment.experiment_id]
         )
         if experiment is not None
         else []

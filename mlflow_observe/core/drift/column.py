@@ -38,6 +38,33 @@ class ColumnDrift:
     decided_by: str | None = None
     extra: dict = field(default_factory=dict)
 
+    @classmethod
+    def skipped(cls, note: str, **fields) -> ColumnDrift:
+        """A column left out, with the reason (``note``): no statistic, no verdict, no metric.
+
+        ``fields`` names the column, its role, kind and counts (``method`` too, when a
+        detector was chosen).
+
+        Examples
+        --------
+        >>> row = ColumnDrift.skipped(
+        ...     "column missing from the window", column="age", metric_name="age",
+        ...     role="feature", kind="numeric", n_reference=100, n_current=0)
+        >>> row.status, row.drifted, row.metrics()
+        ('skipped', False, {})
+        """
+        return cls(
+            **{"method": None, **fields},
+            statistic=None,
+            pvalue=None,
+            threshold=None,
+            drifted=False,
+            status=SKIPPED,
+            exact=None,
+            statistics={},
+            note=note,
+        )
+
     @property
     def decision_value(self) -> float | None:
         """The number compared with the threshold: the p-value for tests, else the statistic."""

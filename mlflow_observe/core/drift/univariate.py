@@ -206,22 +206,14 @@ def _role(profile: DataProfile, name: str) -> str:
 
 
 def _skipped(name, metric_name, role, kind, reference, current, note) -> ColumnDrift:
-    return ColumnDrift(
+    return ColumnDrift.skipped(
+        note,
         column=name,
         metric_name=metric_name,
         role=role,
         kind=kind,
-        method=None,
-        statistic=None,
-        pvalue=None,
-        threshold=None,
-        drifted=False,
-        status=SKIPPED,
-        exact=None,
         n_reference=reference.count,
         n_current=_whole(current.count),
-        statistics={},
-        note=note,
     )
 
 

@@ -408,11 +408,7 @@ def compare_performance(
     proba, invalid = _checked_probabilities(performance, proba, n, findings)
     labelled = np.zeros(n, dtype=bool) if y_true is None else _has_label(performance, y_true)
     if y_true is not None and not labelled.all():
-        findings.append(
-            f"{int((~labelled).sum())} of {n} rows have no label yet: realised metrics are "
-            f"computed on the {int(labelled.sum())} labelled rows, and estimated ones (when "
-            "the baseline allows) on the others."
-        )
+        findings.append(unlabelled_finding(n, int(labelled.sum())))
     parts: list = []
     if labelled.any():
         values = _realised(
@@ -446,6 +442,32 @@ def compare_performance(
         if bands or not labelled.any():
             values = {name: band["value"] for name, band in bands.items()}
             parts.append((ESTIMATED, values, bands, int(rows.sum()), _size(w, rows)))
+    return judge_parts(
+        performance,
+        parts,
+        findings=findings,
+        tolerance=tolerance,
+        n_rows=n,
+        n_labelled=int(labelled.sum()),
+        n_invalid_probabilities=int(invalid.sum()),
+        n_represented=n if w is None else float(w.sum()),
+    )
+
+
+def judge_parts(
+    performance: ReferencePerformance,
+    parts: list,
+    *,
+    findings: list[str],
+    tolerance: float,
+    n_rows: int,
+    n_labelled: int | None,
+    n_invalid_probabilities: int,
+    n_represented: float | None,
+) -> DegradationResult:
+    """The result of a window judged in parts: each ``(kind, values, bands, rows, size)``
+    (realised on the labelled rows, estimated on the others) by :func:`judge_performance`,
+    then one verdict. Every engine ends with this step."""
     results = [
         judge_performance(
             performance,
@@ -464,11 +486,37 @@ def compare_performance(
         kind=results[0].kind,
         metric_results=[m for r in results for m in r.metric_results],
         degraded=any(r.degraded for r in results),
-        n_rows=n,
+        n_rows=n_rows,
         findings=findings,
-        n_labelled=int(labelled.sum()),
-        n_invalid_probabilities=int(invalid.sum()),
-        n_represented=n if w is None else float(w.sum()),
+        n_labelled=n_labelled,
+        n_invalid_probabilities=n_invalid_probabilities,
+        n_represented=n_represented,
+    )
+
+
+def unlabelled_finding(n_rows: int, n_labelled: int) -> str:
+    """The finding of a window whose rows are not all labelled.
+
+    >>> unlabelled_finding(10, 4)[:31]
+    '6 of 10 rows have no label yet:'
+    """
+    return (
+        f"{n_rows - n_labelled} of {n_rows} rows have no label yet: realised metrics are "
+        f"computed on the {n_labelled} labelled rows, and estimated ones (when the baseline "
+        "allows) on the others."
+    )
+
+
+def invalid_probabilities_finding(n_invalid: int, n_rows: int) -> str:
+    """The finding of a window with unusable probabilities (an integrity problem).
+
+    >>> invalid_probabilities_finding(2, 10)[:60]
+    '2 of 10 rows have probabilities that are missing, infinite o'
+    """
+    return (
+        f"{n_invalid} of {n_rows} rows have probabilities that are missing, infinite or "
+        "outside [0, 1] (an integrity problem in the prediction log): they are left out of "
+        "ROC AUC, log loss and the estimation."
     )
 
 
@@ -500,11 +548,7 @@ def _checked_probabilities(performance, proba, n, findings):
     matrix = probability_matrix(proba, len(performance.classes))
     invalid = invalid_probability_rows(matrix)
     if invalid.any():
-        findings.append(
-            f"{int(invalid.sum())} of {n} rows have probabilities that are missing, infinite "
-            "or outside [0, 1] (an integrity problem in the prediction log): they are left "
-            "out of ROC AUC, log loss and the estimation."
-        )
+        findings.append(invalid_probabilities_finding(int(invalid.sum()), n))
     return matrix, invalid
 
 

@@ -46,10 +46,12 @@ from mlflow_observe.core.performance.degradation import (
     _has_label,
     calibrated_probabilities,
     class_index,
+    invalid_probabilities_finding,
     invalid_probability_rows,
-    judge_performance,
+    judge_parts,
     label_shift_finding,
     probability_matrix,
+    unlabelled_finding,
 )
 from mlflow_observe.core.performance.labels import class_labels
 from mlflow_observe.core.performance.metrics import _LOG_LOSS_EPS, _prf, average_prf
@@ -235,16 +237,10 @@ class StreamedPerformance:
         n_estimable = self.n_rows - self.n_labelled
         if self.n_invalid_probabilities:
             findings.append(
-                f"{self.n_invalid_probabilities} of {self.n_rows} rows have probabilities that "
-                "are missing, infinite or outside [0, 1] (an integrity problem in the prediction "
-                "log): they are left out of ROC AUC, log loss and the estimation."
+                invalid_probabilities_finding(self.n_invalid_probabilities, self.n_rows)
             )
         if self.n_labelled and self.n_labelled < self.n_rows:
-            findings.append(
-                f"{self.n_rows - self.n_labelled} of {self.n_rows} rows have no label yet: "
-                f"realised metrics are computed on the {self.n_labelled} labelled rows, and "
-                "estimated ones (when the baseline allows) on the others."
-            )
+            findings.append(unlabelled_finding(self.n_rows, self.n_labelled))
         parts: list = []
         if self.n_labelled:
             if self.performance.task == CLASSIFICATION:
@@ -267,26 +263,12 @@ class StreamedPerformance:
             if bands or not self.n_labelled:
                 values = {name: band["value"] for name, band in bands.items()}
                 parts.append((ESTIMATED, values, bands, n_estimable, self._effective(1)))
-        results = [
-            judge_performance(
-                self.performance,
-                kind,
-                values,
-                bands,
-                n_rows=rows,
-                findings=findings,
-                tolerance=tolerance,
-                n_effective=size,
-            )
-            for kind, values, bands, rows, size in parts
-        ]
-        return DegradationResult(
-            task=self.performance.task,
-            kind=results[0].kind,
-            metric_results=[m for r in results for m in r.metric_results],
-            degraded=any(r.degraded for r in results),
-            n_rows=self.n_rows,
+        return judge_parts(
+            self.performance,
+            parts,
             findings=findings,
+            tolerance=tolerance,
+            n_rows=self.n_rows,
             n_labelled=self.n_labelled,
             n_invalid_probabilities=self.n_invalid_probabilities,
             n_represented=(

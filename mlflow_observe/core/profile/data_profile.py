@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from itertools import pairwise
 
@@ -829,6 +830,168 @@ def build_profile(
     >>> profile.columns["plan"].counts.tolist()
     [3, 1]
     """
+    plan = plan_profile(
+        data,
+        targets=targets,
+        predictions=predictions,
+        columns=columns,
+        exclude=exclude,
+        kinds=kinds,
+        n_bins=n_bins,
+        grid_size=grid_size,
+        max_categories=max_categories,
+        sample_size=sample_size,
+        random_state=random_state,
+        text_columns=text_columns,
+        embeddings=embeddings,
+        text_sample_size=text_sample_size,
+        embedding_sample_size=embedding_sample_size,
+    )
+
+    def fit(name, decision):
+        if decision.kind == NUMERIC:
+            values, _ = to_float_array(data[name])
+            return NumericColumnProfile.fit(name, values, n_bins=n_bins, grid_size=grid_size)
+        return CategoricalColumnProfile.fit(
+            name, data[name], kind=decision.kind, max_categories=max_categories
+        )
+
+    kept = list(plan.kept.items())
+    fitted = parallel_map(lambda item: fit(*item), kept, n_jobs=n_jobs, n_rows=len(data))
+    profile = plan.layout(
+        {name: column for (name, _), column in zip(kept, fitted, strict=True)},
+        targets=targets,
+        predictions=predictions,
+    )
+    with counting_reference(profile):
+        profile.update(data, n_jobs=n_jobs)
+    if targets is not None and predictions is not None:
+        profile.performance = profile_performance(
+            data, targets, predictions, as_column_list(probabilities), task, random_state
+        )
+    return profile
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    """How a baseline profiles its columns, decided from reference rows before any count.
+
+    Every engine starts a baseline with :func:`plan_profile`, then gives each kept
+    column its layout its own way (fitted on pandas, from cluster-wide quantiles
+    and label counts on Spark) and counts the rows into :meth:`layout`.
+
+    Attributes
+    ----------
+    decisions : dict of str to KindDecision
+        Each candidate column's kind, or why it is left out: features, then the roles.
+    settings : dict
+        The settings the profile records (bins, grid, sample sizes, seed).
+    parts : dict of str to TextColumnProfile or EmbeddingColumnProfile
+        The text and embedding parts, by column (or declared group) name; no row counted.
+    descriptors : dict of str to NumericColumnProfile
+        The text descriptor columns' layouts (``<column>.<descriptor>``); no row counted.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> plan = plan_profile(pd.DataFrame({"x": [1.0, 2.0], "day": ["2024-01-01"] * 2}))
+    >>> list(plan.kept), list(plan.excluded)
+    (['x'], ['day'])
+    """
+
+    decisions: dict[str, KindDecision]
+    settings: dict
+    parts: dict
+    descriptors: dict
+
+    @property
+    def kept(self) -> dict[str, KindDecision]:
+        """The decisions of the compared columns."""
+        return {name: d for name, d in self.decisions.items() if not d.excluded}
+
+    @property
+    def excluded(self) -> dict[str, str]:
+        """Each column left out, with the reason (text and embedding columns have parts)."""
+        return {
+            name: d.reason
+            for name, d in self.decisions.items()
+            if d.excluded and name not in self.parts
+        }
+
+    @property
+    def kind_reasons(self) -> dict[str, str]:
+        """Why each compared, text or embedding column is profiled as it is."""
+        return {
+            name: d.reason
+            for name, d in self.decisions.items()
+            if not d.excluded or name in self.parts
+        }
+
+    def excluding(self, name: str, reason: str) -> ProfilePlan:
+        """The plan with column ``name`` left out, for ``reason``."""
+        return replace(self, decisions={**self.decisions, name: KindDecision(None, reason)})
+
+    def layout(self, columns: dict, *, targets=None, predictions=None) -> DataProfile:
+        """The uncounted profile of the kept columns, given their ``columns`` layouts.
+
+        A kept column without a layout is left out. The roles are recorded when
+        their columns are compared; the metadata says when, and each kind's reason.
+        """
+        compared = {name: columns[name] for name in self.kept if name in columns}
+        profile = DataProfile(
+            with_descriptors(compared, self.descriptors, (targets, predictions)),
+            excluded=self.excluded,
+            targets=targets if targets in compared else None,
+            predictions=predictions if predictions in compared else None,
+            settings=self.settings,
+            unstructured=self.parts,
+        )
+        profile.metadata = {
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "kind_reasons": self.kind_reasons,
+        }
+        return profile
+
+
+def plan_profile(
+    data: pd.DataFrame,
+    *,
+    targets: str | None = None,
+    predictions: str | None = None,
+    columns=None,
+    exclude=None,
+    kinds: dict | None = None,
+    n_bins: int = 10,
+    grid_size: int = 1000,
+    max_categories: int = 100,
+    sample_size: int = 5000,
+    random_state: int = 0,
+    text_columns: bool = True,
+    embeddings: dict | None = None,
+    text_sample_size: int = TEXT_SAMPLE_SIZE,
+    embedding_sample_size: int = EMBEDDING_SAMPLE_SIZE,
+) -> ProfilePlan:
+    """Decide from reference rows which columns a baseline compares, and how.
+
+    Checks the rows (some, unique column names, the declared embeddings), decides
+    each column's kind, and learns the text and embedding parts. Takes the options of
+    :func:`build_profile` (checked there) and ``data``: every reference row on pandas,
+    the first rows of a Spark reference.
+
+    Returns
+    -------
+    ProfilePlan
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"note": [f"visit {i} went fine" for i in range(200)], "x": 0.5})
+    >>> plan = plan_profile(frame, n_bins=4)
+    >>> list(plan.kept), list(plan.parts), list(plan.descriptors)[:2]
+    (['x'], ['note'], ['note.length_characters', 'note.length_words'])
+    >>> plan.settings["n_bins"]
+    4
+    """
     if len(data) == 0:
         raise ProfileError("Cannot build a baseline profile from data with no rows.")
     check_unique_columns(data)
@@ -848,41 +1011,7 @@ def build_profile(
     parts, descriptors = unstructured_layout(
         data, decisions, settings, text_columns=text_columns, embeddings=embeddings
     )
-
-    def fit(name, decision):
-        if decision.kind == NUMERIC:
-            values, _ = to_float_array(data[name])
-            return NumericColumnProfile.fit(name, values, n_bins=n_bins, grid_size=grid_size)
-        return CategoricalColumnProfile.fit(
-            name, data[name], kind=decision.kind, max_categories=max_categories
-        )
-
-    kept = [(name, d) for name, d in decisions.items() if not d.excluded]
-    fitted = parallel_map(lambda item: fit(*item), kept, n_jobs=n_jobs, n_rows=len(data))
-    layout = {name: column for (name, _), column in zip(kept, fitted, strict=True)}
-    profile = DataProfile(
-        with_descriptors(layout, descriptors, (targets, predictions)),
-        excluded={
-            name: d.reason for name, d in decisions.items() if d.excluded and name not in parts
-        },
-        targets=targets if targets in layout else None,
-        predictions=predictions if predictions in layout else None,
-        settings=settings,
-        unstructured=parts,
-    )
-    profile.metadata = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "kind_reasons": {
-            name: d.reason for name, d in decisions.items() if not d.excluded or name in parts
-        },
-    }
-    with counting_reference(profile):
-        profile.update(data, n_jobs=n_jobs)
-    if targets is not None and predictions is not None:
-        profile.performance = profile_performance(
-            data, targets, predictions, as_column_list(probabilities), task, random_state
-        )
-    return profile
+    return ProfilePlan(decisions, settings, parts, descriptors)
 
 
 def profile_performance(data, targets, predictions, probabilities, task, random_state):

@@ -22,7 +22,7 @@ from dataclasses import asdict
 
 from mlflow_observe.core.drift.column import ColumnDrift
 from mlflow_observe.core.drift.multivariate import WindowTooSmallError
-from mlflow_observe.core.drift.options import DRIFT, FEATURE, OK, SKIPPED, WARNING
+from mlflow_observe.core.drift.options import DRIFT, FEATURE, OK, WARNING
 from mlflow_observe.core.drift.unstructured.embedding import embedding_drift
 from mlflow_observe.core.drift.unstructured.text import text_domain_drift
 from mlflow_observe.core.profile.data_profile import DataProfile
@@ -92,7 +92,7 @@ def unstructured_rows(
                 if lacking == [name]
                 else f"columns of the embedding missing from the window: {lacking[:5]}"
             )
-            rows.append(_skipped(base, note))
+            rows.append(ColumnDrift.skipped(note, **base))
             continue
         try:
             row = (
@@ -102,23 +102,9 @@ def unstructured_rows(
             )
         except (WindowTooSmallError, ValueError) as exc:
             warnings.warn(f"Drift of {name!r} left out: {exc}", RuntimeWarning, stacklevel=2)
-            row = _skipped(base, str(exc) + _invalid_note(window))
+            row = ColumnDrift.skipped(str(exc) + _invalid_note(window), **base)
         rows.append(row)
     return rows
-
-
-def _skipped(base: dict, note: str) -> ColumnDrift:
-    return ColumnDrift(
-        **base,
-        statistic=None,
-        pvalue=None,
-        threshold=None,
-        drifted=False,
-        status=SKIPPED,
-        exact=None,
-        statistics={},
-        note=note,
-    )
 
 
 def _invalid_note(window) -> str:
