@@ -626,7 +626,7 @@ class PredictionLogWriter:
         a few bytes per call instead of per row. :func:`~mlflow_observe.logs.spool.decode_runs` expands them
         when the spool is rolled into Parquet. Numeric inputs and outputs are
         taken without a copy where their memory already holds each column in
-        one piece (the calls were snapshotted by ``submit``); this runs with the
+        one piece (the append copies them into the file); this runs with the
         GIL held, so it makes as few Python and pyarrow calls per call as it can.
         """
         n_calls = len(calls)
