@@ -1,9 +1,10 @@
 """The write-ahead spool: local append-only Arrow IPC files, rolled into the log's Parquet files.
 
 A writer appends every micro-batch it takes off its queue to its current
-*segment*, ``<spool>/<token>-<sequence>.arrows`` (an Arrow IPC stream written
-with unbuffered ``write(2)`` calls, so a batch is in the operating system as
-soon as it is appended and survives the process being killed). The segment is
+*segment*, ``<spool>/<token>-<sequence>.arrows`` (an Arrow IPC stream; a batch
+is gathered in a buffer and handed to the operating system in a few
+``write(2)`` calls before the append returns, so that it survives the process
+being killed). The segment is
 locked (``flock``) by its writer for as long as it exists. Rolling a segment
 writes its rows as ``date=<day>/part-<token>-<sequence>.parquet`` (under a
 hidden name, renamed when complete), then deletes the segment, then releases
@@ -82,6 +83,11 @@ def part_name(token: str, sequence: int) -> str:
     return f"part-{token}-{sequence:08d}.parquet"
 
 
+# A batch's buffers (two per column, and padding) are gathered and written in calls of about
+# this size: one write(2) per buffer costs the writer thread about 1.6x the CPU.
+APPEND_BUFFER_BYTES = 1 << 20
+
+
 class Segment:
     """One spool file being appended to, locked by its writer until it is rolled."""
 
@@ -94,8 +100,10 @@ class Segment:
         self.lock_fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
         fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.rename(hidden, self.path)
-        self._sink = pa.OSFile(self.path, "wb")
+        self._file = pa.OSFile(self.path, "wb")
+        self._sink = pa.BufferedOutputStream(self._file, APPEND_BUFFER_BYTES)
         self._stream = ipc.new_stream(self._sink, schema)
+        self._sink.flush()
         self.schema = schema
         self.rows = 0
         self.bytes = 0
@@ -104,6 +112,7 @@ class Segment:
     def append(self, table: pa.Table) -> None:
         """Append rows; they are in the operating system when this returns."""
         self._stream.write_table(table)
+        self._sink.flush()  # releases the GIL, as write_table does
         self.rows += table.num_rows
         self.bytes += table.nbytes
 
@@ -112,7 +121,10 @@ class Segment:
         try:
             self._stream.close()
         finally:
-            self._sink.close()
+            try:
+                self._sink.close()
+            finally:
+                self._file.close()
 
 
 class RollCancelled(Exception):

@@ -285,6 +285,18 @@ class PredictionLogWriter:
         ``event_time_rejected``, and ``stats()["event_times_rejected"]``
         counts them.
 
+        The outputs are snapshotted (a numpy array is copied, a list copied),
+        so that a caller changing its predictions in place after ``predict``
+        returns does not change what is logged. The inputs are taken by
+        reference and read by the writer thread within ``spool_seconds``:
+        copying them here would cost the request more than the rest of the
+        logging (a 10,000 x 20 array, a few hundred microseconds; a pandas
+        shallow copy, extra objects for the garbage collector on every call).
+        A model served over HTTP gets a frame of its own per request; a caller
+        in the same process that refills an input array in place right after
+        ``predict`` should pass a copy. The conversion to Arrow rows is the
+        writer thread's.
+
         After a stop signal (see :func:`install_stop_handlers`), a call returns
         only once its rows are in the spool, so that the answer the caller
         gets implies a logged row.
@@ -299,11 +311,20 @@ class PredictionLogWriter:
                 weight = self._admit(n_rows)
                 if weight is None:
                     return
+                # The predictions the caller gets back are copied: changing them in place
+                # after predict returns is common, and would change the log.
+                call = [
+                    inputs,
+                    _snapshot(outputs),
+                    received,
+                    latency_seconds,
+                    request_id,
+                    event_time,
+                    weight,
+                ]
                 self._submitted_calls += 1
                 sequence = self._submitted_calls
-                self._queue.append(
-                    [inputs, outputs, received, latency_seconds, request_id, event_time, weight]
-                )
+                self._queue.append(call)
                 self._queued_rows += n_rows
                 if self._queued_rows >= self.flush_rows or self._stopping:
                     self._wake.set()
@@ -603,51 +624,65 @@ class PredictionLogWriter:
         What is the same for every row of a call (its batch id, time, latency,
         weight, the model, its request id before numbering) is run-end encoded:
         a few bytes per call instead of per row. :func:`~mlflow_observe.logs.spool.decode_runs` expands them
-        when the spool is rolled into Parquet.
+        when the spool is rolled into Parquet. Numeric inputs and outputs are
+        taken without a copy where their memory already holds each column in
+        one piece (the append copies them into the file); this runs with the
+        GIL held, so it makes as few Python and pyarrow calls per call as it can.
         """
-        sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=len(calls))
+        n_calls = len(calls)
+        sizes = np.fromiter((len(c[0]) for c in calls), dtype=np.int64, count=n_calls)
         n_rows = int(sizes.sum())
         first = self._calls
-        self._calls += len(calls)
-        batch_ids = [f"{self._token}-{first + i}" for i in range(len(calls))]
+        self._calls += n_calls
+        token = self._token
+        batch_ids = [f"{token}-{first + i}" for i in range(n_calls)]
         stamps, rejected = self._timestamps(calls)
-        run_ends = pa.array(np.cumsum(sizes), pa.int32())
-        whole = pa.array([n_rows], pa.int32())
+        run_ends = _flat(np.cumsum(sizes, dtype=np.int32))
 
-        def per_call(values, type):
-            return pa.RunEndEncodedArray.from_arrays(run_ends, pa.array(values, type))
+        def per_call(values: pa.Array) -> pa.Array:
+            return _runs(run_ends, n_rows, values)
 
         columns = {
             # Each call's id; numbered per row when the spool is rolled (see decode_runs).
             REQUEST_ID: per_call(
-                [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=False)],
-                pa.string(),
+                pa.array(
+                    [str(c[4]) if c[4] else b for c, b in zip(calls, batch_ids, strict=True)],
+                    pa.string(),
+                )
             ),
-            BATCH_ID: per_call(batch_ids, pa.string()),
-            TIMESTAMP: per_call(stamps, pa.timestamp("us", tz="UTC")),
-            LATENCY_MS: per_call([c[3] * 1000.0 for c in calls], pa.float64()),
-            SAMPLE_WEIGHT: per_call([float(c[6]) for c in calls], pa.float64()),
-            EVENT_TIME_REJECTED: per_call(rejected, pa.string()),
+            BATCH_ID: per_call(pa.array(batch_ids, pa.string())),
+            TIMESTAMP: per_call(_flat(stamps, _TIMESTAMP_TYPE)),
+            LATENCY_MS: per_call(
+                _flat(np.fromiter((c[3] for c in calls), np.float64, n_calls) * 1000.0)
+            ),
+            SAMPLE_WEIGHT: per_call(_flat(np.fromiter((c[6] for c in calls), np.float64, n_calls))),
+            EVENT_TIME_REJECTED: _run_of(None, n_rows)
+            if rejected is None
+            else per_call(pa.array(rejected, pa.string())),
         }
         for key, value in self.model.items():
-            columns[key] = pa.RunEndEncodedArray.from_arrays(whole, pa.array([value], pa.string()))
-        frames = [_as_frame(c[0]) for c in calls]
-        inputs = _input_columns(frames)
+            columns[key] = _run_of(value, n_rows)
+        inputs, input_names = _input_columns([_as_frame(c[0]) for c in calls])
         columns.update(inputs)
         columns.update(_outputs(calls, sizes, n_rows))
-        metadata = {INPUT_NAMES_KEY: _input_names(inputs, frames[0].columns)}
+        metadata = {INPUT_NAMES_KEY: input_names}
         if self.probabilities is not None:
             metadata[PROBABILITIES_KEY] = self._identity
-        return pa.table(columns).replace_schema_metadata(metadata)
+        return pa.Table.from_arrays(list(columns.values()), names=list(columns), metadata=metadata)
 
     def _timestamps(self, calls):
-        """Each call's time (microseconds since the epoch, UTC) and its rejected event_time."""
+        """Each call's time (microseconds since the epoch, UTC) and its rejected event_time.
+
+        The rejected values are None when no call's event_time was rejected.
+        """
         stamps = np.fromiter((c[2] // 1000 for c in calls), dtype=np.int64, count=len(calls))
-        rejected = [None] * len(calls)
+        rejected = None  # none rejected (the common case: one run of nulls)
         for i, call in enumerate(calls):
             if call[5] is not None:
                 stamp = _event_time(call[5], call[2], self.max_event_age_days)
                 if stamp is None:
+                    if rejected is None:
+                        rejected = [None] * len(calls)
                     rejected[i] = str(call[5])[:200]
                     self._stats["event_times_rejected"] += 1
                     self._warn_once(
@@ -902,13 +937,39 @@ def _event_time(value, received_ns: int, max_age_days=None):
 
 
 SMALL_CALL_ROWS = 64  # calls up to this size are converted together; larger ones one by one
+_TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+
+
+@functools.lru_cache(maxsize=64)
+def _run_of(value, n_rows: int) -> pa.Array:
+    """``n_rows`` rows of one text value (or null) as one run (calls repeat their sizes)."""
+    return _runs(_flat(np.array([n_rows], np.int32)), n_rows, pa.array([value], pa.string()))
+
+
+def _runs(run_ends: pa.Array, n_rows: int, values: pa.Array) -> pa.Array:
+    """A run-end encoded array (built from its parts: a fifth of ``from_arrays``' cost)."""
+    kind = pa.run_end_encoded(pa.int32(), values.type)
+    return pa.Array.from_buffers(kind, n_rows, [None], children=[run_ends, values])
+
+
+def _flat(values: np.ndarray, kind=None) -> pa.Array:
+    """A contiguous numeric numpy array as an Arrow array over the same memory (no nulls)."""
+    kind = kind or pa.from_numpy_dtype(values.dtype)
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
 
 
 def _groups(calls):
-    """Calls in queue order: each large call alone, runs of small calls together."""
+    """Calls in queue order: each large call alone, runs of small calls together.
+
+    A call of no rows has nothing to log (and as a run of length 0 it would
+    make its whole group fail to convert): it is left out.
+    """
     run = []
     for call in calls:
-        if len(call[0]) > SMALL_CALL_ROWS:
+        n_rows = len(call[0])
+        if n_rows == 0:
+            continue
+        if n_rows > SMALL_CALL_ROWS:
             if run:
                 yield run
                 run = []
@@ -919,30 +980,80 @@ def _groups(calls):
         yield run
 
 
-def _input_columns(frames) -> dict:
-    """The calls' inputs as Arrow columns (logged names, see ``safe_input_names``)."""
+# The last input columns seen, their logged names and the spool's record of them: calls
+# repeat their columns, and naming them again costs more than taking a 10,000-row call's
+# numbers (iterating a pandas index of text is slow).
+_LAST_COLUMNS: tuple = (None, None, None)
+
+
+def _named(columns) -> tuple[list[str], bytes]:
+    """``safe_input_names(columns)`` and ``_input_names`` of them, kept for the last columns."""
+    global _LAST_COLUMNS
+    seen, names, record = _LAST_COLUMNS
+    if seen is not None and (
+        seen is columns or (seen.dtype == columns.dtype and seen.equals(columns))
+    ):
+        return names, record
+    names = safe_input_names(columns)
+    record = _input_names(dict.fromkeys(names), columns)
+    _LAST_COLUMNS = (columns, names, record)
+    return names, record
+
+
+def _input_columns(frames) -> tuple[dict, bytes]:
+    """The calls' inputs as Arrow columns (logged names, see ``safe_input_names``), and the
+    record of the names as given (see ``_input_names``)."""
     first = frames[0]
     if len(frames) == 1:
         features = first
     elif all(f.columns.equals(first.columns) for f in frames[1:]):
         # Many small calls: one 2-D array (no per-frame pandas concatenation).
         values = np.concatenate([f.to_numpy() for f in frames])
-        names = safe_input_names(first.columns)
-        if values.dtype.kind in "biuf":
-            return {name: pa.array(values[:, j]) for j, name in enumerate(names)}
-        return {name: _object_column(values[:, j]) for j, name in enumerate(names)}
+        names, record = _named(first.columns)
+        if values.dtype.kind in "iuf":
+            return _numeric_columns(values, names), record
+        if values.dtype.kind == "b":
+            return {name: pa.array(values[:, j]) for j, name in enumerate(names)}, record
+        return {name: _object_column(values[:, j]) for j, name in enumerate(names)}, record
     else:
         features = pd.concat(frames, ignore_index=True)
-    names = safe_input_names(features.columns)
-    dtypes = features.dtypes
-    if len(dtypes) and all(isinstance(d, np.dtype) and d.kind in "biuf" for d in dtypes):
-        if (dtypes == dtypes.iloc[0]).all():
-            # One numeric block: its columns are rows of one array (no pandas per column).
-            values = features.to_numpy().T
-            return {name: pa.array(values[j]) for j, name in enumerate(names)}
+        inputs = _frame_columns(features, safe_input_names(features.columns))
+        return inputs, _input_names(inputs, first.columns)
+    names, record = _named(features.columns)
+    return _frame_columns(features, names), record
+
+
+def _frame_columns(features: pd.DataFrame, names) -> dict:
+    dtypes = features.dtypes.tolist()
+    if dtypes and all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
+        if len(set(dtypes)) == 1:
+            # One numeric block: no pandas per column.
+            return _numeric_columns(features.to_numpy(), names)
     if features.columns.is_unique:
         return {name: _arrow(features[c]) for name, c in zip(names, features.columns, strict=False)}
     return {name: _arrow(features.iloc[:, j]) for j, name in enumerate(names)}
+
+
+def _numeric_columns(values: np.ndarray, names) -> dict:
+    """The columns of a 2-D array of numbers (rows x columns) as Arrow arrays.
+
+    A frame's block is held column by column (Fortran order): each column is
+    then taken as it is, without a copy. Otherwise the array is transposed in
+    one numpy copy, which releases the GIL, instead of one pyarrow copy per
+    column, which holds it.
+    """
+    if not values.dtype.isnative:
+        values = values.astype(values.dtype.newbyteorder("="))
+    if not values.flags.f_contiguous:
+        values = np.asfortranarray(values)
+    n_rows = len(values)
+    kind = pa.from_numpy_dtype(values.dtype)
+    memory = pa.py_buffer(values.reshape(-1, order="F"))
+    width = n_rows * values.dtype.itemsize
+    return {
+        name: pa.Array.from_buffers(kind, n_rows, [None, memory.slice(j * width, width)])
+        for j, name in enumerate(names)
+    }
 
 
 def _input_names(inputs: dict, columns) -> bytes:
@@ -1032,6 +1143,8 @@ def _outputs(calls, sizes, n_rows: int) -> dict:
         arrays.append(array)
     else:
         values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        if values.dtype.kind in "iuf" and values.dtype.isnative and values.flags.c_contiguous:
+            return {PREDICTION: _flat(values)}
         return {PREDICTION: _arrow(pd.Series(values, copy=False))}
     frame = pd.concat(
         [output_frame(c[1], int(size)) for c, size in zip(calls, sizes, strict=False)],
@@ -1051,6 +1164,21 @@ def _as_frame(inputs) -> pd.DataFrame:
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     return pd.DataFrame(array, columns=[f"input_{i}" for i in range(array.shape[1])])
+
+
+def _snapshot(value):
+    """``value`` as it is now, safe from the caller changing it after ``predict`` returned.
+
+    A numpy array is copied (one ``memcpy``; numpy arrays are not tracked by
+    the garbage collector), a list copied (its items, numbers or text, cannot
+    change). Anything else (a pandas object, whose copy would add objects for
+    the garbage collector to visit on every call) is taken as it is.
+    """
+    if isinstance(value, np.ndarray):
+        return value.copy(order="K")
+    if isinstance(value, list):
+        return list(value)
+    return value
 
 
 # Kept for the reader and older callers.
