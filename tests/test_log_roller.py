@@ -285,7 +285,9 @@ def test_the_spool_budget_decides_whether_a_lagging_roller_sheds_load(tmp_path, 
         str(tmp_path),
         flush_seconds=0.05,
         roll_rows=10_000,
-        max_queue_rows=30_000,
+        # Room for 10 calls: a writer thread the machine leaves unscheduled for a while
+        # does not shed, while one waiting for this roller (0.3 s a call) would.
+        max_queue_rows=100_000,
         max_spool_bytes=budget,
         probabilities=_slow_probabilities,
     )
