@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from helpers import Server
 from scipy import stats
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
-from test_serving import Server
 
 import mlflow_observe as mo
 from mlflow_observe.core.explain import Attributions

@@ -2,8 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from helpers import S3_CREDENTIALS, free_port, running_s3_server, s3_location
+from helpers import S3_CREDENTIALS, Server, running_s3_server, s3_location
 from sklearn.linear_model import LogisticRegression
 
 import mlflow_observe as mo
@@ -46,88 +44,6 @@ def wrapped_model(tracking_uri):
             input_example=X.head(5),
         )
     return model, info
-
-
-class Server:
-    def __init__(self, model_uri, tracking_uri, log_dir, workers=2, **env):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        environment = {
-            **os.environ,
-            "MLFLOW_TRACKING_URI": tracking_uri,
-            "MLFLOW_OBSERVE_LOG_DIR": str(log_dir),
-            **env,
-            # the server runs `uvicorn` from the environment's bin directory
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
-                model_uri,
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-w",
-                str(workers),
-            ],
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        for _ in range(240):
-            if self.process.poll() is not None:
-                break
-            try:
-                if requests.get(f"{self.url}/ping", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError("mlflow models serve did not start:\n" + self.output())
-
-    def predict(self, frame):
-        response = requests.post(
-            f"{self.url}/invocations",
-            timeout=30,
-            json={"dataframe_split": frame.to_dict(orient="split")},
-        )
-        return response
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
-            self.process.wait(timeout=60)
-        self.wait_for_group()
-
-    def wait_for_group(self, timeout=60):
-        """Until every process of the server (the CLI, uvicorn, its workers) has exited."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.process.poll()  # reaped, or it would count as alive
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        remaining = subprocess.run(
-            ["ps", "-o", "pid,stat,etime,args", "-g", str(self.process.pid)],
-            capture_output=True,
-            text=True,
-        ).stdout
-        raise AssertionError(f"the server's processes did not exit:\n{remaining}")
-
-    def output(self):
-        return self.process.stdout.read() if self.process.stdout else ""
 
 
 def _wait_for_rows(log_dir, expected, timeout=30):

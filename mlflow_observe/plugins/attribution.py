@@ -413,7 +413,7 @@ class AttributionWorker:
     @staticmethod
     def _rows(calls) -> pd.DataFrame:
         """The inputs of taken calls, one frame."""
-        frames = [_as_frame(c[0]) for c in calls]
+        frames = [input_frame(c[0]) for c in calls]
         rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return rows.reset_index(drop=True)
 
@@ -622,7 +622,8 @@ def _on_stop_signal(previous, signum, frame) -> None:
         signal.raise_signal(signum)
 
 
-def _as_frame(inputs) -> pd.DataFrame:
+def input_frame(inputs) -> pd.DataFrame:
+    """A call's inputs as a frame (named tensors and arrays get ``input_<i>`` columns)."""
     if isinstance(inputs, pd.DataFrame):
         return inputs
     if isinstance(inputs, pd.Series):
