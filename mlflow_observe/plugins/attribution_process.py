@@ -72,8 +72,13 @@ from mlflow_observe.plugins.attribution import (
 MODULE = "mlflow_observe.plugins.attribution_process"
 _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 # The child's command: main() called, not the module run as __main__ (the package imports
-# this module first, and runpy would warn of it).
-_BOOTSTRAP = f"import sys; from {MODULE} import main; sys.exit(main())"
+# this module first, and runpy would warn of it). A stop signal sent to the server's process
+# group during its imports must not kill it: main() then installs its own handlers.
+_BOOTSTRAP = (
+    "import os, signal, sys; os.setpriority(os.PRIO_PROCESS, 0, 19); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    f"from {MODULE} import main; sys.exit(main())"
+)
 PROCESS_NICENESS = 19
 SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
 MAX_IN_FLIGHT_ROWS = 128  # rows sent and not yet acknowledged, at most
@@ -198,7 +203,8 @@ class ProcessAttributionWorker(AttributionWorker):
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOTSTRAP, "--model", self.model_root]
-                + ["--log", self.log_uri, "--token", self._files.token],
+                + ["--log", self.log_uri, "--token", self._files.token]
+                + ["--parent", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env=environment,
@@ -463,8 +469,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, help="the wrapped model's local directory")
     parser.add_argument("--log", required=True, help="the prediction log's location")
     parser.add_argument("--token", required=True, help="makes the file names unique")
+    parser.add_argument("--parent", type=int, help="the server process (default: the parent)")
     args = parser.parse_args(argv)
-    _watch_parent(os.getppid())
+    _watch_parent(args.parent or os.getppid())
     # The acknowledgements keep stdout to themselves: what the model prints goes to stderr.
     acks = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

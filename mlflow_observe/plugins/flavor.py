@@ -397,6 +397,10 @@ class ObservedModel:
             install_stop_handlers()
             if self._explain_rate:  # in front: attributions written before the log's stop
                 install_attribution_stop_handlers()
+        if self._explain_rate and prediction_logs_allowed():
+            # Started now (not at the first call): the attribution process loads the model
+            # at a low priority while the server starts, ready by the first sampled calls.
+            self.attribution_worker  # noqa: B018
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
@@ -471,8 +475,8 @@ class ObservedModel:
 
     @property
     def attribution_worker(self) -> ProcessAttributionWorker | None:
-        """This process's attribution worker and its process (started at the first logged
-        call, again after a fork), or None when attributions are off."""
+        """This process's attribution worker and its process (started when the model is
+        loaded, again after a fork), or None when attributions are off."""
         if self._attribution is not None and self._attribution_pid == os.getpid():
             return self._attribution
         with self._writer_lock:
