@@ -220,6 +220,22 @@ def test_an_explainer_that_raises_never_breaks_a_prediction(tracking_uri, tmp_pa
     assert not [c for c in logs.columns if c.startswith(("attribution_", "explain_"))]
 
 
+def _attribution_children() -> list:
+    """This process's attribution processes."""
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
+        except (OSError, ValueError):
+            continue
+        if parent == os.getpid() and MODULE.encode() in command:
+            children.append(int(entry))
+    return children
+
+
 def _explainer_threads():
     return [t for t in threading.enumerate() if t.name == "mlflow-observe-explainer"]
 
@@ -242,6 +258,7 @@ def test_rate_off_starts_no_thread_and_stores_no_attribution(
     model._model_impl.log_writer.close()
     assert len(_explainer_threads()) == before
     assert model._model_impl.attribution_worker is None
+    assert not _attribution_children()
     assert not os.path.exists(attributions_uri(str(log_dir)))
     logs = mo.read_logs(str(log_dir), with_attributions=True)
     assert len(logs) == 5

@@ -2,9 +2,13 @@
 
 With ``MLFLOW_OBSERVE_EXPLAIN_RATE`` set to a fraction in ``(0, 1]`` (and a
 prediction log configured), the served model hands each call, with that
-probability, to an :class:`AttributionWorker`: a thread of its own, started at
-the first sampled call, at a lower scheduling priority (``WORKER_NICENESS``
-more than the process's), with a bounded queue.
+probability, to an :class:`AttributionWorker`: a thread of its own, at a lower
+scheduling priority (``WORKER_NICENESS`` more than the process's), with a
+bounded queue. The flavor uses its subclass
+:class:`~mlflow_observe.plugins.attribution_process.ProcessAttributionWorker`,
+whose thread only hands the calls to a separate process that attributes them
+(a thread here shares the interpreter with the requests); what follows
+describes the thread that attributes in the process where it runs.
 The request thread pays one random draw and, for a sampled call, a queue
 append (and a request id when the caller gave none); it never waits for the
 explainer and never sees its errors.
