@@ -30,6 +30,7 @@ from mlflow_observe.plugins.attribution import (
 from mlflow_observe.plugins.attribution_process import (
     MODULE,
     ProcessAttributionWorker,
+    arrow_table,
     read_message,
     write_message,
 )
@@ -291,3 +292,23 @@ def test_the_child_runs_at_niceness_19(linear_root, tmp_path):
     assert os.getpriority(os.PRIO_PROCESS, worker.child_pid) == 19
     worker.close()
     assert worker.process.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": [1.0, np.nan, np.inf], "b": [-0.0, 2.5, -np.inf]}),
+        pd.DataFrame({"a": np.array([1, 2, 3], dtype="int32"), "b": np.array([4, 5, 6], "int32")}),
+        pd.DataFrame({"a": [True, False, True]}),
+        pd.DataFrame({"a": np.array([1.5, 2.5, 3.5], dtype="float32"), "b": [1, 2, 3]}),
+        pd.DataFrame({"s": ["x", None, "é"], "c": pd.Categorical(["u", "v", "u"])}),
+        pd.DataFrame({"t": pd.to_datetime(["2026-01-01", None, "2026-01-03"], utc=True)}),
+        pd.DataFrame({"n": pd.array([1, None, 3], dtype="Int64")}),
+        pd.DataFrame({0: [1.0, 2.0, 3.0], 1: [4.0, 5.0, 6.0]}),
+        pd.DataFrame({"a": [], "b": []}, dtype=float),
+    ],
+)
+def test_arrow_table_gives_the_child_the_frame_it_was_given(frame):
+    """The hand-over keeps values, dtypes and names (as strings, as the log names inputs),
+    whichever path it takes."""
+    pd.testing.assert_frame_equal(arrow_table(frame).to_pandas(), frame.rename(columns=str))

@@ -63,6 +63,7 @@ from collections import deque
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlflow_observe.core.explain import Attributions, sampled_shapley
 from mlflow_observe.core.profile.data_profile import DataProfile
@@ -406,7 +407,7 @@ class AttributionWorker:
         try:
             rows = self._rows(calls)
             attributions, output = self.explainer(rows)
-            frame = attribution_frame(rows, attributions, output, self._keys(calls))
+            frame = attribution_frame(rows, attributions, output, self._keys(calls).to_pandas())
         except Exception as exc:  # counted and logged once; the served answers are not touched
             self._stats["rows_failed"] += n_rows
             self._warn_once("explain", EXPLAIN_FAILED, exc)
@@ -421,17 +422,16 @@ class AttributionWorker:
         rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         return rows.reset_index(drop=True)
 
-    def _keys(self, calls) -> pd.DataFrame:
+    def _keys(self, calls) -> pa.Table:
         """Per row of taken calls: its request id (numbered like the log's), its day's
         timestamp and the rate it was sampled at."""
         sizes = np.array([len(c[0]) for c in calls])
-        return pd.DataFrame(
+        stamps = np.array([self._stamp(c).value for c in calls], dtype=np.int64)
+        return pa.table(
             {
-                REQUEST_ID: request_ids([c[1] for c in calls], sizes).to_pylist(),
-                TIMESTAMP: np.repeat(
-                    pd.DatetimeIndex([self._stamp(c) for c in calls]).as_unit("ns"), sizes
-                ),
-                EXPLAIN_RATE: np.repeat([float(c[4]) for c in calls], sizes),
+                REQUEST_ID: request_ids([c[1] for c in calls], sizes),
+                TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("ns", tz="UTC")),
+                EXPLAIN_RATE: pa.array(np.repeat([float(c[4]) for c in calls], sizes)),
             }
         )
 

