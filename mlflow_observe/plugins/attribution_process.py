@@ -64,7 +64,6 @@ from mlflow_observe.plugins.attribution import (
     EXPLAIN_FAILED,
     EXPLAIN_RATE_ENV,
     STOP_SECONDS,
-    SWITCH_INTERVAL,
     WRITE_FAILED,
     AttributionFiles,
     AttributionWorker,
@@ -230,11 +229,9 @@ class ProcessAttributionWorker(AttributionWorker):
     # -- the steps of the worker thread
 
     def _begin(self) -> None:
-        # Unlike the attributing thread, this one stays at the server's priority: its work
-        # is short, and a thread descheduled while it holds the interpreter makes a request
-        # wait for it (a priority inversion). The switch interval as the thread's.
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
+        # Unlike the attributing thread, this one stays at the server's priority (its work is
+        # short, and a thread descheduled while it holds the interpreter makes a request wait
+        # for it: a priority inversion), and leaves the switch interval as the server has it.
         environment = {k: v for k, v in os.environ.items() if k != EXPLAIN_RATE_ENV}
         try:
             self.process = subprocess.Popen(
