@@ -29,9 +29,10 @@ Stopping: a stop signal (see
 is queued and a flush; the child then writes each chunk at once, and
 ``drain`` returns when every row sent is acknowledged written. ``close`` ends
 the child's stdin and waits for it to exit, within ``STOP_SECONDS``, then kills
-it. The child ignores nothing but finishes on its own: at the end of its stdin
-or when its parent is gone (killed), it writes what it has and exits, within
-``STOP_SECONDS`` at most.
+it. A stop signal does not stop the child (the server's process group receives
+it too): it ignores it while it imports, then writes each chunk at once. It
+finishes on its own: at the end of its stdin, or when its parent is gone
+(killed), it writes what it has and exits, within ``STOP_SECONDS`` at most.
 
 Failures: a child that cannot start or dies is reported once (a warning); the
 calls sampled afterwards, and those it had not acknowledged, are counted in
