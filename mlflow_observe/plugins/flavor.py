@@ -501,10 +501,6 @@ class ObservedModel:
                     return None
         return self._attribution
 
-    def _explainer(self) -> ServingExplainer:
-        assert self._baseline_path is not None  # checked by _explain_setting
-        return serving_explainer(self.inner, self._baseline_path)
-
     def _probabilities(self):
         if os.environ.get(LOG_PROBABILITIES_ENV, "true").strip().lower() in ("0", "false", "no"):
             return None
