@@ -9,7 +9,8 @@ columns is logged with ``mlflow_observe.log_model`` (with its baseline) to a
 temporary SQLite store, and served three times, side by side, by ``mlflow
 models serve`` (one worker each, each logging to its own directory):
 ``MLFLOW_OBSERVE_EXPLAIN_RATE`` unset, ``0.1`` and ``1.0``. It is not a tree
-model SHAP's TreeExplainer takes, so the worker uses the model-agnostic sampled
+model SHAP's TreeExplainer takes, so the attribution process (one per server, at niceness
+19, with the model loaded a second time) uses the model-agnostic sampled
 method, the expensive one: 8 x 32 x 21 = 5,376 model predictions per
 attributed row. (Not a histogram gradient boosting model: its OpenMP threads,
 in training and in every prediction, spin against each other on a loaded
@@ -26,8 +27,8 @@ worker did its work while the requests were timed.
 
 The three servers share the machine, so the attributions' CPU is felt by all
 three alike: the ratios measure what the flavor adds on the request path of its
-own process (the sampling draw, the queue, the worker's hold on the
-interpreter), not what a busy core costs a neighbour. The load average at the
+own process (the sampling draw, the queue, the hand-over of sampled calls to the
+attribution process), not what a busy core costs a neighbour. The load average at the
 start and the end is printed: re-run on a quiet machine for figures to quote.
 """
 
@@ -147,6 +148,28 @@ def _cpu_seconds(pid: int) -> float:
     return total
 
 
+def _attribution_rss_mb(pid: int) -> float:
+    """Resident memory of the process group's attribution processes (the model loaded again)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if b"attribution_process" not in handle.read():
+                    continue
+            with open(f"/proc/{entry}/stat") as handle:
+                if int(handle.read().rsplit(")", 1)[1].split()[2]) != pid:
+                    continue
+            with open(f"/proc/{entry}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024.0
+        except OSError:
+            continue
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2000, help="timed rounds (default 2000)")
@@ -190,6 +213,7 @@ def main() -> None:
                     latencies[name].append(elapsed * 1000.0)
         seconds = time.monotonic() - started
         cpu = {n: _cpu_seconds(p.pid) - cpu_start[n] for n, (p, _) in servers.items()}
+        rss = {n: _attribution_rss_mb(p.pid) for n, (p, _) in servers.items()}
         time.sleep(3.0)  # the last attributions written (every 2 s)
     finally:
         for process, _ in servers.values():
@@ -208,7 +232,8 @@ def main() -> None:
     )
     header = (
         f"{'explain rate':>12} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10} {'p99 ratio':>10} "
-        f"{'rows logged':>12} {'attributed':>11} {'min rate':>9} {'server CPU s':>13}"
+        f"{'rows logged':>12} {'attributed':>11} {'min rate':>9} {'server CPU s':>13} "
+        f"{'explainer MB':>13}"
     )
     print(header)
     print("-" * len(header))
@@ -223,10 +248,12 @@ def main() -> None:
         low = f"{stored['explain_rate'].min():.3g}" if attributed else "-"
         print(
             f"{name:>12} {p50:>8.2f} {p99:>8.2f} {p50 / base_p50:>10.3f} {p99 / base_p99:>10.3f} "
-            f"{logged:>12} {attributed:>11} {low:>9} {cpu[name]:>13.1f}"
+            f"{logged:>12} {attributed:>11} {low:>9} {cpu[name]:>13.1f} {rss[name]:>13.0f}"
         )
     print(f"\n(each server answered {n_requests} requests; 'min rate': the lowest explain_rate")
-    print(" recorded, below the setting when the worker fell behind and sampled down)")
+    print(" recorded, below the setting when the worker fell behind and sampled down;")
+    print(" 'server CPU s' counts the attribution process too; 'explainer MB': its resident")
+    print(" memory, the model loaded a second time)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
 

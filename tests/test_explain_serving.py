@@ -6,6 +6,7 @@ background)``, so every attribution the served model logs is checked against it.
 
 import logging
 import os
+import signal
 import threading
 import time
 
@@ -25,11 +26,13 @@ from mlflow_observe.logs.attributions import attributions_uri
 from mlflow_observe.logs.reader import read_attributions
 from mlflow_observe.plugins.attribution import (
     EXPLAIN_RATE_ENV,
+    STOP_SECONDS,
     AttributionWorker,
     ServingExplainer,
     explain_rate,
     serving_background,
 )
+from mlflow_observe.plugins.attribution_process import MODULE
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 COEF = np.array([1.5, -2.0, 0.5, 3.0])
@@ -86,8 +89,8 @@ def _wait_for_attributions(log_dir, expected, timeout=60):
 def test_served_attributions_match_the_closed_form_and_a_sigterm_loses_none(
     linear_model, tracking_uri, tmp_path
 ):
-    """Rate 1.0: every answered call is attributed exactly, under its request id, even the
-    ones still queued for the explainer when SIGTERM came (the stop attributes them)."""
+    """Rate 1.0: every answered call is attributed exactly (by the attribution process), under
+    its request id, even the ones still queued when SIGTERM came (the stop attributes them)."""
     model, info = linear_model
     log_dir = tmp_path / "logs"
     X = _frame(200, seed=1)
@@ -95,7 +98,11 @@ def test_served_attributions_match_the_closed_form_and_a_sigterm_loses_none(
     answers = {}
     try:
         session = requests.Session()
-        for i in range(190):  # 190 one-row calls named by the caller
+        # The attribution process loads the model while the server starts; at a low priority
+        # on a busy machine that can take longer than the stop's bound: wait for it first.
+        answers["order-0"] = _post(server, X.iloc[[0]], "order-0", session)[0]
+        assert len(_wait_for_attributions(log_dir, 1, timeout=180)) == 1, server.output()
+        for i in range(1, 190):  # 190 one-row calls named by the caller
             answers[f"order-{i}"] = _post(server, X.iloc[[i]], f"order-{i}", session)[0]
         # two calls of 5 rows, one named, one not: rows numbered <id>-<row>
         many = _post(server, X.iloc[190:195], "batch-a", session)
@@ -213,6 +220,22 @@ def test_an_explainer_that_raises_never_breaks_a_prediction(tracking_uri, tmp_pa
     assert not [c for c in logs.columns if c.startswith(("attribution_", "explain_"))]
 
 
+def _attribution_children() -> list:
+    """This process's attribution processes."""
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
+        except (OSError, ValueError):
+            continue
+        if parent == os.getpid() and MODULE.encode() in command:
+            children.append(int(entry))
+    return children
+
+
 def _explainer_threads():
     return [t for t in threading.enumerate() if t.name == "mlflow-observe-explainer"]
 
@@ -235,6 +258,7 @@ def test_rate_off_starts_no_thread_and_stores_no_attribution(
     model._model_impl.log_writer.close()
     assert len(_explainer_threads()) == before
     assert model._model_impl.attribution_worker is None
+    assert not _attribution_children()
     assert not os.path.exists(attributions_uri(str(log_dir)))
     logs = mo.read_logs(str(log_dir), with_attributions=True)
     assert len(logs) == 5
@@ -389,3 +413,125 @@ def test_read_logs_with_attributions_joins_on_request_id_and_leaves_the_rest_nul
     assert logs["attribution_a"].isna().tolist() == [False, True] * 3
     assert len(mo.read_logs(str(tmp_path))) == 6
     assert "attribution_a" not in mo.read_logs(str(tmp_path)).columns
+
+
+def _attribution_processes(server) -> dict:
+    """``{pid: parent pid}`` of the attribution processes in the server's process group."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if MODULE.encode() in command and int(fields[2]) == server.process.pid:
+            found[int(entry)] = int(fields[1])
+    return found
+
+
+@pytest.mark.server
+def test_a_killed_attribution_process_leaves_predictions_and_log_rows_alone(
+    linear_model, tracking_uri, tmp_path
+):
+    model, _ = linear_model
+    log_dir = tmp_path / "logs"
+    X = _frame(60, seed=7)
+    server = Server("models:/linear/1", tracking_uri, log_dir, workers=1, **{EXPLAIN_RATE_ENV: "1"})
+    try:
+        session = requests.Session()
+        before = [_post(server, X.iloc[[i]], f"before-{i}", session)[0] for i in range(20)]
+        assert len(_wait_for_attributions(log_dir, 20, timeout=180)) == 20
+        children = _attribution_processes(server)
+        assert len(children) == 1, children
+        os.kill(next(iter(children)), signal.SIGKILL)
+        time.sleep(0.5)
+        after = [_post(server, X.iloc[[i]], f"after-{i}", session)[0] for i in range(20, 60)]
+        assert _attribution_processes(server) == {}  # reaped, not restarted
+    finally:
+        server.stop()
+    output = server.output()
+    assert output.count("The attribution process stopped") == 1, output
+    assert "exited with code -9" in output
+    # every answer right, every call logged, attributions only from before the kill
+    assert np.allclose(before + after, model.predict(X))
+    logs = mo.read_logs(str(log_dir), with_attributions=True)
+    assert len(logs) == 60 and logs["request_id"].is_unique
+    assert np.allclose(
+        logs.set_index("request_id").loc[[f"before-{i}" for i in range(20)]]["prediction"], before
+    )
+    attributed = set(logs.loc[logs["attribution_f0"].notna(), "request_id"])
+    assert attributed == {f"before-{i}" for i in range(20)}
+
+
+@pytest.mark.server
+def test_sigterm_under_load_attributes_every_answered_call_within_the_bound(
+    linear_model, tracking_uri, tmp_path
+):
+    """Two uvicorn workers, each with its own attribution process; four clients send calls
+    while SIGTERM comes: every answered call has its log row and its attribution, and every
+    process of the server (the attribution processes too) has exited within the bound."""
+    model, _ = linear_model
+    log_dir = tmp_path / "logs"
+    X = _frame(400, seed=8)
+    server = Server("models:/linear/1", tracking_uri, log_dir, workers=2, **{EXPLAIN_RATE_ENV: "1"})
+    answered: dict = {}
+    stop = threading.Event()
+
+    def client(k):
+        session = requests.Session()
+        i = 0
+        while not stop.is_set():
+            request_id = f"c{k}-{i}"
+            row = X.iloc[[(k * 100 + i) % len(X)]]
+            try:
+                response = session.post(
+                    f"{server.url}/invocations",
+                    json={
+                        "dataframe_split": row.to_dict(orient="split"),
+                        "params": {"request_id": request_id},
+                    },
+                    timeout=30,
+                )
+            except requests.RequestException:
+                break  # the server is stopping
+            if response.status_code == 200:
+                answered[request_id] = (row, response.json()["predictions"][0])
+            i += 1
+            time.sleep(0.01)
+
+    try:
+        for i in range(8):
+            _post(server, X.iloc[[i]], f"warm-{i}", requests)  # new connections: both workers
+        assert len(_wait_for_attributions(log_dir, 8, timeout=180)) == 8
+        children = _attribution_processes(server)
+        # one attribution process per uvicorn worker
+        assert len(children) == 2 and len(set(children.values())) == 2, children
+        clients = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for thread in clients:
+            thread.start()
+        time.sleep(3.0)
+    finally:
+        stopped = time.monotonic()
+        if server.process.poll() is None:
+            os.killpg(server.process.pid, signal.SIGTERM)
+        stop.set()
+        for thread in clients:
+            thread.join(60)
+        server.process.wait(timeout=60)
+        server.wait_for_group()
+    took = time.monotonic() - stopped
+    output = server.output()
+    assert took <= 2 * STOP_SECONDS + 5, (took, output)
+    assert len(answered) > 20, output
+    logs = mo.read_logs(str(log_dir), with_attributions=True).set_index("request_id")
+    ids = sorted(answered)
+    assert set(ids) <= set(logs.index), output
+    assert logs.loc[ids, ATTRIBUTIONS].notna().all().all(), output
+    rows = pd.concat([answered[i][0] for i in ids], ignore_index=True)
+    assert np.allclose(logs.loc[ids, "prediction"], [answered[i][1] for i in ids])
+    expected = _closed_form(model, None, rows)
+    assert np.allclose(logs.loc[ids, ATTRIBUTIONS].to_numpy(), expected.to_numpy(), atol=1e-9)

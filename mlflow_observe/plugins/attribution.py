@@ -2,9 +2,13 @@
 
 With ``MLFLOW_OBSERVE_EXPLAIN_RATE`` set to a fraction in ``(0, 1]`` (and a
 prediction log configured), the served model hands each call, with that
-probability, to an :class:`AttributionWorker`: a thread of its own, started at
-the first sampled call, at a lower scheduling priority (``WORKER_NICENESS``
-more than the process's), with a bounded queue.
+probability, to an :class:`AttributionWorker`: a thread of its own, at a lower
+scheduling priority (``WORKER_NICENESS`` more than the process's), with a
+bounded queue. The flavor uses its subclass
+:class:`~mlflow_observe.plugins.attribution_process.ProcessAttributionWorker`,
+whose thread only hands the calls to a separate process that attributes them
+(a thread here shares the interpreter with the requests); what follows
+describes the thread that attributes in the process where it runs.
 The request thread pays one random draw and, for a sampled call, a queue
 append (and a request id when the caller gave none); it never waits for the
 explainer and never sees its errors.
@@ -59,6 +63,7 @@ from collections import deque
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from mlflow_observe.core.explain import Attributions, sampled_shapley
 from mlflow_observe.core.profile.data_profile import DataProfile
@@ -254,10 +259,7 @@ class AttributionWorker:
         self._stopping = False  # a stop signal came: work at full speed, write at once
         self._busy = False
         self._random = random.Random(os.urandom(16)).random
-        self._token = uuid.uuid4().hex
-        self._files = 0
-        self._buffer: list[pd.DataFrame] = []
-        self._buffer_since = time.monotonic()
+        self._files = AttributionFiles(log_uri, uuid.uuid4().hex)
         self._warned: set[str] = set()
         self._stats = {
             "calls_sampled": 0,
@@ -333,6 +335,32 @@ class AttributionWorker:
     # -- the worker thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        self._begin()
+        while True:
+            self._wake.wait(0.25)
+            self._wake.clear()
+            while self._ready():
+                calls = self._take(self.take_rows)
+                if not calls:
+                    break
+                try:
+                    self._process(calls)
+                finally:
+                    self._busy = False
+            self._raise_factor()
+            with self._lock:
+                closed = self._closed and not self._queue
+            self._flush(force=closed or self._stopping)
+            if closed:
+                self._end()
+                return
+
+    # The steps of the loop, which a worker that attributes elsewhere replaces.
+
+    take_rows = CHUNK_ROWS  # rows taken from the queue at a time
+
+    def _begin(self) -> None:
+        """At the start of the thread: lower its priority, shorten the switch interval."""
         # Linux schedules threads apart, so this niceness is the worker's alone.
         with contextlib.suppress(Exception):
             thread = threading.get_native_id()
@@ -340,28 +368,28 @@ class AttributionWorker:
             os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness))
         if sys.getswitchinterval() > SWITCH_INTERVAL:
             sys.setswitchinterval(SWITCH_INTERVAL)
-        while True:
-            self._wake.wait(0.25)
-            self._wake.clear()
-            while True:
-                calls = self._take(CHUNK_ROWS)
-                if not calls:
-                    break
-                started = time.perf_counter()
-                try:
-                    self._attribute(calls)
-                    self._write(force=self._stopping)
-                finally:
-                    self._busy = False
-                if not (self._closed or self._stopping):
-                    # Hand the interpreter and the core back for as long as the chunk took.
-                    time.sleep(time.perf_counter() - started)
-            self._raise_factor()
-            with self._lock:
-                closed = self._closed and not self._queue
-            self._write(force=closed or self._stopping)
-            if closed:
-                return
+
+    def _ready(self) -> bool:
+        """Whether to take more calls from the queue now."""
+        return True
+
+    def _process(self, calls) -> None:
+        """Attribute taken calls in this thread, then hand the interpreter back as long."""
+        started = time.perf_counter()
+        self._attribute(calls)
+        self._flush(force=self._stopping)
+        if not (self._closed or self._stopping):
+            time.sleep(time.perf_counter() - started)
+
+    def _flush(self, *, force: bool) -> None:
+        self._write(force=force)
+
+    def _end(self) -> None:
+        """When the worker is closed and its queue is empty."""
+
+    def _idle(self) -> bool:
+        """Nothing computed is left unwritten."""
+        return not self._files.pending
 
     def _take(self, max_rows: int) -> list:
         calls, rows = [], 0
@@ -377,37 +405,35 @@ class AttributionWorker:
     def _attribute(self, calls) -> None:
         n_rows = sum(len(c[0]) for c in calls)
         try:
-            frames = [_as_frame(c[0]) for c in calls]
-            rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-            rows = rows.reset_index(drop=True)
+            rows = self._rows(calls)
             attributions, output = self.explainer(rows)
-            values = attributions.values.reset_index(drop=True)
-            frame = pd.DataFrame(
-                {
-                    ATTRIBUTION_PREFIX + name: values.iloc[:, j].to_numpy(dtype=float)
-                    for j, name in enumerate(safe_input_names(rows.columns))
-                }
-            )
-            sizes = np.array([len(c[0]) for c in calls])
-            frame.insert(0, REQUEST_ID, request_ids([c[1] for c in calls], sizes).to_pylist())
-            frame.insert(1, TIMESTAMP, np.repeat([self._stamp(c) for c in calls], sizes))
-            frame[EXPLAIN_BASE_VALUE] = float(attributions.base_value)
-            frame[EXPLAIN_RATE] = np.repeat([float(c[4]) for c in calls], sizes)
-            frame[EXPLAIN_METHOD] = attributions.method
-            frame[EXPLAIN_OUTPUT] = output
+            frame = attribution_frame(rows, attributions, output, self._keys(calls).to_pandas())
         except Exception as exc:  # counted and logged once; the served answers are not touched
             self._stats["rows_failed"] += n_rows
-            self._warn_once(
-                "explain",
-                "Could not attribute sampled predictions (counted in rows_failed; predictions "
-                "go on): %r",
-                exc,
-            )
+            self._warn_once("explain", EXPLAIN_FAILED, exc)
             return
         self._stats["rows_attributed"] += n_rows
-        if not self._buffer:
-            self._buffer_since = time.monotonic()
-        self._buffer.append(frame)
+        self._files.add(frame)
+
+    @staticmethod
+    def _rows(calls) -> pd.DataFrame:
+        """The inputs of taken calls, one frame."""
+        frames = [input_frame(c[0]) for c in calls]
+        rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return rows.reset_index(drop=True)
+
+    def _keys(self, calls) -> pa.Table:
+        """Per row of taken calls: its request id (numbered like the log's), its day's
+        timestamp and the rate it was sampled at."""
+        sizes = np.array([len(c[0]) for c in calls])
+        stamps = np.array([self._stamp(c).value for c in calls], dtype=np.int64)
+        return pa.table(
+            {
+                REQUEST_ID: request_ids([c[1] for c in calls], sizes),
+                TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("ns", tz="UTC")),
+                EXPLAIN_RATE: pa.array(np.repeat([float(c[4]) for c in calls], sizes)),
+            }
+        )
 
     def _stamp(self, call) -> pd.Timestamp:
         """The call's day for the partition: its event_time when the writer would take it."""
@@ -429,26 +455,13 @@ class AttributionWorker:
     def _write(self, *, force: bool) -> None:
         """Write the computed rows when forced, when the oldest waited ``WRITE_SECONDS``, or
         when they are many."""
-        if not self._buffer:
+        if not self._files.ready(force=force):
             return
-        due = time.monotonic() - self._buffer_since >= WRITE_SECONDS
-        if not (force or due or sum(len(f) for f in self._buffer) >= MAX_QUEUE_ROWS):
-            return
-        frames, self._buffer = self._buffer, []
-        frame = pd.concat(frames, ignore_index=True)
-        self._files += 1
-        try:
-            self._stats["rows_written"] += write_attributions(
-                self.log_uri, frame, name=f"{self._token}-{self._files:06d}"
-            )
-        except Exception as exc:
-            self._stats["rows_write_failed"] += len(frame)
-            self._warn_once(
-                "write",
-                "Could not write attributions under %s (predictions go on): %r",
-                self.log_uri,
-                exc,
-            )
+        written, failed, error = self._files.write()
+        self._stats["rows_written"] += written
+        self._stats["rows_write_failed"] += failed
+        if error is not None:
+            self._warn_once("write", WRITE_FAILED, self.log_uri, error)
 
     def _raise_factor(self) -> None:
         """Double the worker's own rate back (at most once a second) while its queue has room."""
@@ -472,7 +485,7 @@ class AttributionWorker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._thread.is_alive():
             with self._lock:
-                if not self._queue and not self._busy and not self._buffer:
+                if not self._queue and not self._busy and self._idle():
                     return True
             time.sleep(0.01)
         return False
@@ -503,6 +516,82 @@ class AttributionWorker:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
+
+
+EXPLAIN_FAILED = (
+    "Could not attribute sampled predictions (counted in rows_failed; predictions go on): %r"
+)
+WRITE_FAILED = "Could not write attributions under %s (predictions go on): %r"
+
+
+def attribution_frame(
+    rows: pd.DataFrame, attributions: Attributions, output: str, keys: pd.DataFrame
+) -> pd.DataFrame:
+    """The stored rows of the attribution stream: ``keys`` (request id, timestamp, rate per
+    row), one ``attribution_<input>`` column per input, the base value, method and output."""
+    values = attributions.values.reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            ATTRIBUTION_PREFIX + name: values.iloc[:, j].to_numpy(dtype=float)
+            for j, name in enumerate(safe_input_names(rows.columns))
+        }
+    )
+    frame.insert(0, REQUEST_ID, keys[REQUEST_ID].to_numpy())
+    frame.insert(1, TIMESTAMP, keys[TIMESTAMP].to_numpy())
+    frame[EXPLAIN_BASE_VALUE] = float(attributions.base_value)
+    frame[EXPLAIN_RATE] = keys[EXPLAIN_RATE].to_numpy(dtype=float)
+    frame[EXPLAIN_METHOD] = attributions.method
+    frame[EXPLAIN_OUTPUT] = output
+    return frame
+
+
+class AttributionFiles:
+    """Computed attribution rows kept until written, in one file per ``WRITE_SECONDS``.
+
+    Parameters
+    ----------
+    log_uri : str
+        The prediction log; files go to ``<log_uri>/attributions/``.
+    token : str
+        Makes the file names of this writer unique (``part-<token>-<sequence>``).
+    """
+
+    def __init__(self, log_uri: str, token: str):
+        self.log_uri = log_uri
+        self.token = token
+        self._frames: list[pd.DataFrame] = []
+        self._since = time.monotonic()
+        self._sequence = 0
+
+    @property
+    def pending(self) -> bool:
+        """Whether rows wait to be written."""
+        return bool(self._frames)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if not self._frames:
+            self._since = time.monotonic()
+        self._frames.append(frame)
+
+    def ready(self, *, force: bool) -> bool:
+        """Rows wait, and it is forced, or the oldest waited ``WRITE_SECONDS``, or they are many."""
+        if not self._frames:
+            return False
+        due = time.monotonic() - self._since >= WRITE_SECONDS
+        return force or due or sum(len(f) for f in self._frames) >= MAX_QUEUE_ROWS
+
+    def write(self) -> tuple[int, int, Exception | None]:
+        """Write the waiting rows: the rows written, the rows that failed, the error."""
+        frames, self._frames = self._frames, []
+        if not frames:
+            return 0, 0, None
+        frame = pd.concat(frames, ignore_index=True)
+        self._sequence += 1
+        try:
+            name = f"{self.token}-{self._sequence:06d}"
+            return write_attributions(self.log_uri, frame, name=name), 0, None
+        except Exception as exc:
+            return 0, len(frame), exc
 
 
 def install_stop_handlers(signals=(signal.SIGTERM, signal.SIGINT)) -> bool:
@@ -537,7 +626,8 @@ def _on_stop_signal(previous, signum, frame) -> None:
         signal.raise_signal(signum)
 
 
-def _as_frame(inputs) -> pd.DataFrame:
+def input_frame(inputs) -> pd.DataFrame:
+    """A call's inputs as a frame (named tensors and arrays get ``input_<i>`` columns)."""
     if isinstance(inputs, pd.DataFrame):
         return inputs
     if isinstance(inputs, pd.Series):

@@ -15,8 +15,8 @@ directory is configured (``MLFLOW_OBSERVE_LOG_DIR``, or the model config key
 ``mlflow_observe_log_dir``), hands every call to a
 :class:`~mlflow_observe.logs.writer.PredictionLogWriter` off the request path.
 With ``MLFLOW_OBSERVE_EXPLAIN_RATE`` set too, a uniform sample of the calls is
-attributed to the features in a worker thread, beside the log (see
-:mod:`mlflow_observe.plugins.attribution`).
+attributed to the features in a separate low-priority process, beside the log (see
+:mod:`mlflow_observe.plugins.attribution_process`).
 """
 
 from __future__ import annotations
@@ -50,13 +50,13 @@ from mlflow_observe.logs.writer import (
 )
 from mlflow_observe.plugins.attribution import (
     EXPLAIN_RATE_ENV,
-    AttributionWorker,
     ServingExplainer,
     explain_rate,
 )
 from mlflow_observe.plugins.attribution import (
     install_stop_handlers as install_attribution_stop_handlers,
 )
+from mlflow_observe.plugins.attribution_process import ProcessAttributionWorker
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -386,6 +386,7 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
+        self._root = root
         self._baseline_path = os.path.join(root, conf["baseline"]) if conf.get("baseline") else None
         self._explain_rate = self._explain_setting()
         self._attribution = None
@@ -396,6 +397,10 @@ class ObservedModel:
             install_stop_handlers()
             if self._explain_rate:  # in front: attributions written before the log's stop
                 install_attribution_stop_handlers()
+        if self._explain_rate and prediction_logs_allowed():
+            # Started now (not at the first call): the attribution process loads the model
+            # at a low priority while the server starts, ready by the first sampled calls.
+            self.attribution_worker  # noqa: B018
 
     def predict(self, model_input, params=None):
         request_id = event_time = None
@@ -469,9 +474,9 @@ class ObservedModel:
         return rate
 
     @property
-    def attribution_worker(self) -> AttributionWorker | None:
-        """This process's attribution worker (started at the first logged call, again after a
-        fork), or None when attributions are off."""
+    def attribution_worker(self) -> ProcessAttributionWorker | None:
+        """This process's attribution worker and its process (started when the model is
+        loaded, again after a fork), or None when attributions are off."""
         if self._attribution is not None and self._attribution_pid == os.getpid():
             return self._attribution
         with self._writer_lock:
@@ -479,9 +484,9 @@ class ObservedModel:
                 self._attribution is None or self._attribution_pid != os.getpid()
             ):
                 try:
-                    self._attribution = AttributionWorker(
+                    self._attribution = ProcessAttributionWorker(
                         self._log_dir,
-                        self._explainer(),
+                        self._root,
                         rate=self._explain_rate,
                         max_event_age_days=_writer_settings().get("max_event_age_days", 30.0),
                     )
@@ -495,21 +500,6 @@ class ObservedModel:
                     self._explain_rate = 0.0
                     return None
         return self._attribution
-
-    def _explainer(self) -> ServingExplainer:
-        assert self._baseline_path is not None  # checked by _explain_setting
-        profile = DataProfile.from_json(Path(self._baseline_path).read_text(encoding="utf-8"))
-        try:
-            raw = self.inner.get_raw_model()
-        except Exception:  # a pyfunc model without a raw model: the sampled method
-            raw = None
-        impl = self._impl
-        return ServingExplainer(
-            profile,
-            lambda frame: impl.predict(frame, params=None),
-            predict_proba=getattr(impl, "predict_proba", None),
-            raw_model=raw,
-        )
 
     def _probabilities(self):
         if os.environ.get(LOG_PROBABILITIES_ENV, "true").strip().lower() in ("0", "false", "no"):
@@ -542,6 +532,37 @@ class ObservedModel:
 
     def get_raw_model(self):
         return self
+
+
+def serving_explainer(inner, baseline_path: str) -> ServingExplainer:
+    """The explainer of served predictions: the loaded inner pyfunc model ``inner`` on the
+    baseline row sample of the profile at ``baseline_path``."""
+    profile = DataProfile.from_json(Path(baseline_path).read_text(encoding="utf-8"))
+    try:
+        raw = inner.get_raw_model()
+    except Exception:  # a pyfunc model without a raw model: the sampled method
+        raw = None
+    impl = inner._model_impl
+    return ServingExplainer(
+        profile,
+        lambda frame: impl.predict(frame, params=None),
+        predict_proba=getattr(impl, "predict_proba", None),
+        raw_model=raw,
+    )
+
+
+def load_serving_explainer(root: str) -> ServingExplainer:
+    """The explainer of the wrapped model saved at ``root`` (a local directory), on a copy of
+    its inner model loaded here: what the attribution process explains with."""
+    conf = Model.load(root).flavors.get(FLAVOR_NAME, {})
+    if not conf.get("baseline"):
+        raise ValueError(
+            f"The model at {root!r} has no baseline, whose row sample is the background: log "
+            "it with baseline= to attribute its served predictions."
+        )
+    with no_prediction_logs():
+        inner = mlflow.pyfunc.load_model(os.path.join(root, conf.get("inner_model") or INNER_DIR))
+    return serving_explainer(inner, os.path.join(root, conf["baseline"]))
 
 
 def _logged_inputs(model_input):

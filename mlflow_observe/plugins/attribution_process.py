@@ -1,0 +1,560 @@
+"""Attributions of sampled served predictions, computed in a separate low-priority process.
+
+A thread that attributes predictions in the server's own process shares the
+interpreter lock with the request threads: however low its scheduling
+priority, a request waits while it holds the lock, which shows in the tail of
+the latency (p99). :class:`ProcessAttributionWorker` keeps the request side of
+:class:`~mlflow_observe.plugins.attribution.AttributionWorker` (the uniform
+draw, the bounded queue, the thinning when it falls behind, the recorded
+``explain_rate``) and moves the work to a child process::
+
+    request thread   offer(): a random draw; for a sampled call, a queue append
+    worker thread    at the server's priority: the taken calls as Arrow tables
+                     (inputs; request id, day, rate per row; about 0.35 ms of
+                     interpreter for a one-row call of 20 columns), written to the
+                     child's stdin (the pipe write releases the interpreter lock)
+    child process    python -c "...attribution_process import main; main()", at
+                     niceness 19: loads the wrapped model a second time (prediction
+                     logging off), builds the flavor's ServingExplainer, attributes
+                     CHUNK_ROWS rows at a time, writes <log>/attributions/ as the
+                     thread did, and acknowledges each chunk and write on its stdout
+
+Each message is a kind byte and Arrow IPC streams, each preceded by its length
+(calls of different columns follow each other: one stream per message). At most
+``MAX_IN_FLIGHT_ROWS`` rows are sent and not yet acknowledged, so that a child
+that falls behind fills the worker's queue, which samples down as before.
+
+Stopping: a stop signal (see
+:func:`~mlflow_observe.plugins.attribution.install_stop_handlers`) sends what
+is queued and a flush; the child then writes each chunk at once, and
+``drain`` returns when every row sent is acknowledged written. ``close`` ends
+the child's stdin and waits for it to exit, within ``STOP_SECONDS``, then kills
+it. A stop signal does not stop the child (the server's process group receives
+it too): it ignores it while it imports, then writes each chunk at once. It
+finishes on its own: at the end of its stdin, or when its parent is gone
+(killed), it writes what it has and exits, within ``STOP_SECONDS`` at most.
+
+Failures: a child that cannot start or dies is reported once (a warning); the
+calls sampled afterwards, and those it had not acknowledged, are counted in
+``rows_failed``. It is not restarted and the work does not fall back to a
+thread: a child that died for want of memory would die again, and a thread
+would bring back the latency this process removes. Predictions never wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mlflow_observe.plugins.attribution import (
+    CHUNK_ROWS,
+    EXPLAIN_FAILED,
+    EXPLAIN_RATE_ENV,
+    STOP_SECONDS,
+    WRITE_FAILED,
+    AttributionFiles,
+    AttributionWorker,
+    attribution_frame,
+    input_frame,
+)
+
+MODULE = "mlflow_observe.plugins.attribution_process"
+_logger = logging.getLogger(MODULE)  # the same name when the child runs main()
+# The child's command: main() called, not the module run as __main__ (the package imports
+# this module first, and runpy would warn of it). A stop signal sent to the server's process
+# group during its imports must not kill it: main() then installs its own handlers.
+_BOOTSTRAP = (
+    "import os, signal, sys; os.setpriority(os.PRIO_PROCESS, 0, 19); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    f"from {MODULE} import main; sys.exit(main())"
+)
+PROCESS_NICENESS = 19
+SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
+MAX_IN_FLIGHT_ROWS = 128  # rows sent and not yet acknowledged, at most
+PARENT_POLL_SECONDS = 0.2
+BATCH, FLUSH = b"B", b"F"
+
+
+# -- the messages -------------------------------------------------------------------------------
+
+
+def write_message(stream, kind: bytes, tables=()) -> None:
+    """Write a message: ``kind`` (one byte), the number of tables, then each table as an
+    Arrow IPC stream preceded by its length in bytes."""
+    parts = [kind + struct.pack("<I", len(tables))]
+    for table in tables:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        buffer = sink.getvalue()
+        parts += [struct.pack("<Q", buffer.size), buffer]
+    for part in parts:
+        stream.write(part)
+    stream.flush()
+
+
+def read_message(stream):
+    """``(kind, tables)`` of the next message, or None at the end of the stream."""
+    head = _read_exactly(stream, 5)
+    if head is None:
+        return None
+    kind, (count,) = head[:1], struct.unpack("<I", head[1:])
+    tables = []
+    for _ in range(count):
+        (size,) = struct.unpack("<Q", _read_exactly(stream, 8, inside=True))
+        tables.append(pa.ipc.open_stream(_read_exactly(stream, size, inside=True)).read_all())
+    return kind, tables
+
+
+def _read_exactly(stream, size: int, *, inside: bool = False):
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            if inside or chunks:
+                raise EOFError("The attribution stream ended inside a message.")
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table (no index), cheaply in the server's interpreter.
+
+    A frame of one numeric dtype with string column names (the common served
+    input) goes through one numpy array, about 5 times faster than
+    ``pa.Table.from_pandas`` for a one-row call; any other frame through
+    ``pa.Table.from_pandas``, whose metadata restores its dtypes and names.
+
+    >>> arrow_table(pd.DataFrame({"x": [1.5], "y": [2.0]})).to_pandas()
+         x    y
+    0  1.5  2.0
+    >>> arrow_table(pd.DataFrame({"x": [1.5], 2: ["a"]})).to_pandas()
+         x  2
+    0  1.5  a
+    """
+    dtypes = set(frame.dtypes)
+    if (
+        len(dtypes) == 1
+        and isinstance(dtype := next(iter(dtypes)), np.dtype)
+        and dtype.kind in "biuf"
+        and all(isinstance(name, str) for name in frame.columns)
+    ):
+        values = frame.to_numpy()
+        return pa.Table.from_arrays(
+            [pa.array(values[:, j]) for j in range(values.shape[1])], names=list(frame.columns)
+        )
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+# -- the server's side -----------------------------------------------------------------------
+
+
+class ProcessAttributionWorker(AttributionWorker):
+    """An :class:`~mlflow_observe.plugins.attribution.AttributionWorker` whose attributions
+    are computed by a child process at niceness 19.
+
+    Parameters
+    ----------
+    log_uri : str
+        The prediction log; attributions go to ``<log_uri>/attributions/``.
+    model_root : str
+        The local directory of the wrapped model (``MLmodel``, ``inner_model/``, its
+        baseline), loaded again by the child.
+    rate : float
+        The share of calls to attribute, in ``(0, 1]``.
+    max_event_age_days : float or None, default=30
+        As the log writer's.
+
+    Examples
+    --------
+    A model directory that cannot be loaded: the child exits, which is reported
+    once, and the sampled call is counted as failed; the caller is not delayed.
+
+    >>> import tempfile, pandas as pd
+    >>> root = tempfile.mkdtemp()
+    >>> worker = ProcessAttributionWorker(root, root, rate=1.0)
+    >>> worker.offer(pd.DataFrame({"a": [3.0]}), "order-42", None)
+    'order-42'
+    >>> worker.close()
+    >>> worker.stats()["rows_failed"], worker.stats()["rows_written"]
+    (1, 0)
+    """
+
+    take_rows = SEND_ROWS
+
+    def __init__(self, log_uri: str, model_root: str, *, rate: float, max_event_age_days=30.0):
+        self.model_root = model_root
+        self.process: subprocess.Popen | None = None
+        self._acks = threading.Condition()
+        self._sent = 0  # rows sent to the child
+        self._acked = 0  # rows the child attributed or failed on
+        self._unwritten = 0  # rows attributed, not yet written
+        self._dead = False
+        self._ending = False
+        self._flushed = False
+        self._deadline: float | None = None
+        self._owner = os.getpid()
+        self._reader: threading.Thread | None = None
+        self._loaded = threading.Event()
+        self._error: Exception | None = None
+        super().__init__(log_uri, None, rate=rate, max_event_age_days=max_event_age_days)
+
+    @property
+    def child_pid(self) -> int | None:
+        """The process id of the child, once started."""
+        return self.process.pid if self.process is not None else None
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Wait until the child has loaded the model and explains; False after ``timeout``.
+
+        It imports the package and loads the model at niceness 19: seconds on a busy machine.
+        """
+        return self._loaded.wait(timeout)
+
+    # -- the steps of the worker thread
+
+    def _begin(self) -> None:
+        # Unlike the attributing thread, this one stays at the server's priority (its work is
+        # short, and a thread descheduled while it holds the interpreter makes a request wait
+        # for it: a priority inversion), and leaves the switch interval as the server has it.
+        environment = {k: v for k, v in os.environ.items() if k != EXPLAIN_RATE_ENV}
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, "--model", self.model_root]
+                + ["--log", self.log_uri, "--token", self._files.token]
+                + ["--parent", str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=environment,
+            )
+        except Exception as exc:
+            self._died(f"it could not start: {exc!r}")
+            return
+        # At once, before its imports: the child sets it again itself.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self.process.pid, PROCESS_NICENESS)
+        self._reader = threading.Thread(
+            target=self._read_acks, name="mlflow-observe-explainer-acks", daemon=True
+        )
+        self._reader.start()
+
+    def _ready(self) -> bool:
+        """Room for more rows in flight (waits for it, a quarter of a second at a time)."""
+        with self._acks:
+            while not self._dead and self._sent - self._acked >= MAX_IN_FLIGHT_ROWS:
+                self._acks.wait(0.25)
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    return False
+        return True
+
+    def _process(self, calls) -> None:
+        """Send the calls, one message per set of input columns (a call whose inputs Arrow
+        cannot hold is counted as failed alone)."""
+        groups: dict = {}
+        for call in calls:
+            try:
+                frame = input_frame(call[0])
+            except Exception as exc:
+                self._failed(len(call[0]), exc)
+                continue
+            if len(frame):
+                groups.setdefault(tuple(frame.columns), []).append((call, frame))
+        for group in groups.values():
+            tables = self._tables(group)
+            if tables is None and len(group) > 1:
+                for member in group:
+                    self._send_rows([member], self._tables([member]))
+            else:
+                self._send_rows(group, tables)
+
+    def _tables(self, group):
+        try:
+            # Call by call, then joined by Arrow: cheaper than pandas' concat of small frames.
+            tables = [arrow_table(frame) for _, frame in group]
+            rows = (
+                tables[0]
+                if len(tables) == 1
+                else pa.concat_tables(tables, promote_options="permissive")
+            )
+            return [self._keys([call for call, _ in group]), rows]
+        except Exception as exc:  # an input Arrow cannot hold
+            self._error = exc
+            return None
+
+    def _send_rows(self, group, tables) -> None:
+        n_rows = sum(len(frame) for _, frame in group)
+        if tables is None or self._dead:
+            self._failed(n_rows, None if self._dead else self._error)
+            return
+        with self._acks:
+            self._sent += n_rows
+        self._send(BATCH, tables)
+
+    def _failed(self, n_rows: int, error) -> None:
+        with self._acks:
+            self._stats["rows_failed"] += n_rows
+        if error is not None:
+            self._warn_once("explain", EXPLAIN_FAILED, error)
+
+    def _flush(self, *, force: bool) -> None:
+        if self._stopping and not self._flushed and not self._dead:
+            self._flushed = True
+            self._send(FLUSH)
+
+    def _send(self, kind: bytes, tables=()) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        try:
+            write_message(self.process.stdin, kind, tables)
+        except (OSError, ValueError) as exc:  # the child is gone: its pipe is broken
+            self._died(f"its input is closed: {exc!r}")
+
+    def _idle(self) -> bool:
+        with self._acks:
+            return self._dead or (self._sent == self._acked and not self._unwritten)
+
+    def _end(self) -> None:
+        """The end of the child's input: it writes what it has and exits, by the deadline."""
+        self._ending = True
+        if self.process is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.process.stdin.close()  # type: ignore[union-attr]
+        deadline = self._deadline or time.monotonic() + STOP_SECONDS
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        self._stop_child()
+        if self._reader is not None:  # its last acknowledgements counted
+            self._reader.join(max(1.0, deadline - time.monotonic()))
+
+    # -- the child's acknowledgements, read in a thread of their own
+
+    def _read_acks(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            try:
+                ack = json.loads(line)
+            except ValueError:
+                continue
+            if ack.get("ready"):
+                self._loaded.set()
+            with self._acks:
+                for key in ("attributed", "failed", "written", "write_failed"):
+                    self._stats["rows_" + key] += int(ack.get(key, 0))
+                self._acked += int(ack.get("attributed", 0)) + int(ack.get("failed", 0))
+                self._unwritten += int(ack.get("attributed", 0))
+                self._unwritten -= int(ack.get("written", 0)) + int(ack.get("write_failed", 0))
+                self._acks.notify_all()
+        code = self.process.wait()  # reaped: never a zombie
+        if self._ending and code == 0:
+            with self._acks:
+                self._stats["rows_lost_at_stop"] += self._sent - self._acked + self._unwritten
+                self._dead = True
+                self._acks.notify_all()
+            return
+        self._died(f"it exited with code {code}")
+
+    def _died(self, reason: str) -> None:
+        """One warning; what was sent and not acknowledged is counted as failed."""
+        with self._acks:
+            if self._dead:
+                return
+            self._dead = True
+            self._stats["rows_failed"] += self._sent - self._acked
+            self._stats["rows_write_failed"] += self._unwritten
+            self._acked, self._unwritten = self._sent, 0
+            self._acks.notify_all()
+        if not self._ending:
+            self._warn_once(
+                "process",
+                "The attribution process stopped (%s): sampled predictions are counted in "
+                "rows_failed from now on, and predictions go on; see the process's own "
+                "messages above, and restart the server to attribute again.",
+                reason,
+            )
+
+    def _stop_child(self) -> None:
+        """Kill the child if it still runs (past the deadline), and reap it."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        with self._acks:
+            self._stats["rows_lost_at_stop"] += self._sent - self._acked + self._unwritten
+            self._acked, self._unwritten = self._sent, 0
+            self._dead = True
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5.0)
+
+    # -- control
+
+    def close(self, timeout: float = STOP_SECONDS) -> None:
+        """Send what is queued, end the child's input and wait for it to write and exit, within
+        ``timeout`` in all; past it, the child is killed and the rest counted as lost."""
+        if os.getpid() != self._owner:  # a forked copy: the child belongs to the original
+            return
+        self._deadline = time.monotonic() + timeout
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        if threading.current_thread() is self._thread:
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive() or (self.process and self.process.poll() is None):
+            with self._lock:
+                queued, self._queued_rows = self._queued_rows, 0
+                self._queue.clear()
+            with self._acks:
+                self._stats["rows_lost_at_stop"] += queued
+            lost = queued + self._sent - self._acked + self._unwritten
+            self._stop_child()
+            self._thread.join(1.0)
+            self._warn_once(
+                "stop",
+                "The attribution process did not finish within %.0f s of the stop: %d rows "
+                "left without attributions.",
+                timeout,
+                lost,
+            )
+
+    def stats(self) -> dict:
+        with self._acks:
+            return super().stats()
+
+
+# -- the child's side ----------------------------------------------------------------------------
+
+
+class _Child:
+    """The child's state: its acknowledgements, its files, whether to write at once."""
+
+    def __init__(self, log_uri: str, token: str, acks):
+        self.files = AttributionFiles(log_uri, f"{token}-p")
+        self.acks = acks
+        self.stopping = False
+        self.warned: set[str] = set()
+
+    def ack(self, **counts) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the parent is gone: nobody listens
+            self.acks.write(json.dumps(counts) + "\n")
+            self.acks.flush()
+
+    def attribute(self, explainer, keys, rows) -> None:
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
+            chunk_keys = keys.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
+            try:
+                attributions, output = explainer(chunk)
+                frame = attribution_frame(chunk, attributions, output, chunk_keys)
+            except Exception as exc:
+                self.ack(failed=len(chunk))
+                self.warn("explain", EXPLAIN_FAILED, exc)
+                continue
+            self.files.add(frame)
+            self.ack(attributed=len(chunk))
+            self.write(force=self.stopping)
+
+    def write(self, *, force: bool) -> None:
+        if not self.files.ready(force=force):
+            return
+        written, failed, error = self.files.write()
+        self.ack(written=written, write_failed=failed)
+        if error is not None:
+            self.warn("write", WRITE_FAILED, self.files.log_uri, error)
+
+    def warn(self, kind: str, message: str, *args) -> None:
+        if kind not in self.warned:
+            self.warned.add(kind)
+            _logger.warning(message, *args)
+
+
+def _watch_parent(parent: int) -> None:
+    """When the parent is gone (killed), exit within ``STOP_SECONDS`` whatever the work left."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        time.sleep(STOP_SECONDS - 1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="mlflow-observe-parent-watch", daemon=True).start()
+
+
+def main(argv=None) -> int:
+    """The child: attribute the calls read on stdin, acknowledge on stdout, until its end."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, PROCESS_NICENESS)
+    parser = argparse.ArgumentParser(prog=MODULE, description=main.__doc__)
+    parser.add_argument("--model", required=True, help="the wrapped model's local directory")
+    parser.add_argument("--log", required=True, help="the prediction log's location")
+    parser.add_argument("--token", required=True, help="makes the file names unique")
+    parser.add_argument("--parent", type=int, help="the server process (default: the parent)")
+    args = parser.parse_args(argv)
+    _watch_parent(args.parent or os.getppid())
+    # The acknowledgements keep stdout to themselves: what the model prints goes to stderr.
+    acks = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    source = os.fdopen(os.dup(0), "rb", buffering=0)  # unbuffered: select() sees every byte
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    if not logging.getLogger("mlflow_observe").handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("mlflow_observe").addHandler(handler)
+    child = _Child(args.log, args.token, acks)
+
+    def stop(signum, frame) -> None:  # the server stops: write each chunk at once
+        child.stopping = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+
+    from mlflow_observe.logs.writer import no_prediction_logs
+    from mlflow_observe.plugins.flavor import load_serving_explainer
+
+    with no_prediction_logs():
+        try:
+            explainer = load_serving_explainer(args.model)
+        except Exception as exc:
+            _logger.warning(
+                "Attributions are off: the attribution process cannot load the model at %s: %r",
+                args.model,
+                exc,
+            )
+            return 1
+        child.ack(ready=True)
+        while True:
+            if not select.select([source], [], [], 0.25)[0]:
+                child.write(force=child.stopping)
+                continue
+            message = read_message(source)
+            if message is None:  # the parent closed it, or is gone
+                break
+            kind, tables = message
+            if kind == FLUSH:
+                child.stopping = True
+            else:
+                keys, rows = (table.to_pandas() for table in tables)
+                child.attribute(explainer, keys, rows)
+            child.write(force=child.stopping)
+        child.write(force=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

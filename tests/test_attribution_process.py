@@ -1,0 +1,314 @@
+"""Served attributions computed in a separate process (ProcessAttributionWorker): real child
+processes, real files, real signals.
+
+A linear model's exact attributions are known in closed form, ``coef * (x - mean of the
+background)``; a forest's are SHAP's own TreeExplainer values.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+
+import mlflow_observe as mo
+from mlflow_observe.logs.reader import read_attributions
+from mlflow_observe.plugins.attribution import (
+    STOP_SECONDS,
+    AttributionWorker,
+    serving_background,
+)
+from mlflow_observe.plugins.attribution_process import (
+    MODULE,
+    ProcessAttributionWorker,
+    arrow_table,
+    read_message,
+    write_message,
+)
+from mlflow_observe.plugins.flavor import load_serving_explainer
+
+# Starts processes: not in the fast subset.
+pytestmark = pytest.mark.server
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+COEF = np.array([1.5, -2.0, 0.5, 3.0])
+ATTRIBUTIONS = [f"attribution_{c}" for c in FEATURES]
+
+
+def _frame(n, seed):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+
+
+def _logged(model, X, y, name, **options):
+    with mlflow.start_run():
+        info = mo.log_model(
+            model,
+            name="model",
+            baseline=X.assign(y=y),
+            targets="y",
+            registered_model_name=name,
+            input_example=X.head(3),
+            **options,
+        )
+    return mlflow.artifacts.download_artifacts(info.model_uri)
+
+
+@pytest.fixture
+def linear_root(tracking_uri):
+    X = _frame(400, seed=0)
+    y = X.to_numpy() @ COEF + 0.7
+    model = LinearRegression().fit(X, y)
+    return model, _logged(model, X, y, "linear")
+
+
+def _loaded(worker):
+    """The worker, once its child has loaded the model (seconds at niceness 19 on a busy
+    machine): a close before that would be cut by the stop's bound."""
+    assert worker.wait_loaded(180), "the attribution process did not load the model"
+    return worker
+
+
+def _offer_all(worker, rows, prefix, sizes=None):
+    sizes = sizes or [1] * len(rows)
+    start = 0
+    for i, size in enumerate(sizes):
+        worker.offer(rows.iloc[start : start + size], f"{prefix}-{i}", None)
+        start += size
+
+
+def _wait(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _state(pid) -> str | None:
+    """The process's state letter (``Z``: exited, not reaped), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _alive(pid) -> bool:
+    return _state(pid) not in (None, "Z")
+
+
+def test_the_process_writes_what_the_thread_writes_the_closed_form(linear_root, tmp_path):
+    """The same rows through the child and through the in-thread worker: the same stored
+    rows (request ids, rates, values), and the values are the closed form."""
+    model, root = linear_root
+    rows = _frame(60, seed=1)
+    sizes = [1] * 40 + [5] * 4  # one-row calls and 5-row calls (rows numbered <id>-<row>)
+    by_process = _loaded(ProcessAttributionWorker(str(tmp_path / "process"), root, rate=1.0))
+    by_thread = AttributionWorker(str(tmp_path / "thread"), load_serving_explainer(root), rate=1.0)
+    for worker in (by_process, by_thread):
+        _offer_all(worker, rows, "call", sizes)
+    started = time.monotonic()
+    by_process.close()
+    by_thread.close()
+    assert time.monotonic() - started < STOP_SECONDS + 1
+    stats = by_process.stats()
+    assert stats["rows_attributed"] == stats["rows_written"] == 60, stats
+    assert stats["rows_failed"] == stats["rows_lost_at_stop"] == 0, stats
+    assert by_process.process.returncode == 0  # exited on its own, and reaped
+    process = read_attributions(str(tmp_path / "process")).sort_values("request_id")
+    thread = read_attributions(str(tmp_path / "thread")).sort_values("request_id")
+    assert len(process) == 60
+    pd.testing.assert_frame_equal(process.reset_index(drop=True), thread.reset_index(drop=True))
+    expected_ids = [f"call-{i}" for i in range(40)] + [
+        f"call-{i}-{j}" for i in range(40, 44) for j in range(5)
+    ]
+    assert sorted(process["request_id"]) == sorted(expected_ids)
+    # the closed form, row by row (rows are offered in order: call-<i> is row i)
+    order = {rid: k for k, rid in enumerate(expected_ids)}
+    values = process.set_index("request_id").loc[sorted(order, key=order.get)]
+    background = serving_background(mo.load_baseline("models:/linear/1"), FEATURES)
+    expected = (rows - background.mean()) * model.coef_
+    assert np.allclose(values[ATTRIBUTIONS].to_numpy(), expected.to_numpy(), atol=1e-9)
+    assert set(values["explain_method"]) == {"sampled_shapley"}
+
+
+def test_a_forest_through_the_process_gets_shaps_own_values(tracking_uri, tmp_path):
+    shap = pytest.importorskip("shap")
+    X = _frame(300, seed=5)
+    y = X["f0"] * X["f1"] + X["f2"]
+    forest = RandomForestRegressor(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+    trusted = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]}
+    root = _logged(forest, X, y, "forest", inner_options=trusted)
+    rows = _frame(25, seed=6)
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    _offer_all(worker, rows, "t")
+    worker.close()
+    stored = read_attributions(str(tmp_path)).set_index("request_id")
+    stored = stored.loc[[f"t-{i}" for i in range(25)]]
+    assert set(stored["explain_method"]) == {"tree_shap"}
+    expected = shap.TreeExplainer(forest).shap_values(rows)
+    assert np.allclose(stored[ATTRIBUTIONS].to_numpy(), expected, atol=1e-9)
+
+
+def test_odd_inputs_are_attributed_or_counted_never_raised(linear_root, tmp_path):
+    """NaN and inf values, float32, int64, an empty call, a numpy array and a column Arrow
+    cannot hold: the offers return, the child attributes what it can, the rest is counted."""
+    _, root = linear_root
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    odd = pd.DataFrame({"f0": [np.nan], "f1": [np.inf], "f2": [1.0], "f3": [2.0]})
+    assert worker.offer(odd, "nan", None) == "nan"
+    assert worker.offer(_frame(1, seed=2).astype("float32"), "f32", None) == "f32"
+    assert worker.offer((_frame(1, seed=5) * 10).astype("int64"), "ints", None) == "ints"
+    assert worker.offer(_frame(0, seed=2), "empty", None) == "empty"
+    assert worker.offer(_frame(2, seed=3).to_numpy(), "array", None) == "array"
+    unholdable = _frame(1, seed=4)
+    unholdable["f0"] = pd.Series([object()], dtype=object)
+    assert worker.offer(unholdable, "bad", None) == "bad"
+    worker.close()
+    stats = worker.stats()
+    stored = read_attributions(str(tmp_path)).set_index("request_id")
+    assert set(stored.index) == {"f32", "ints"}
+    assert np.isfinite(stored.loc[["f32", "ints"], ATTRIBUTIONS].to_numpy(dtype=float)).all()
+    # failed, each alone: the NaN row (the model refuses it), the array's input_<i> columns
+    # (not the baseline's; 2 rows), the object row (Arrow cannot hold it)
+    assert stats["rows_failed"] == 4, stats
+    assert stats["rows_written"] == stats["rows_attributed"] == 2, stats
+    assert stats["rows_lost_at_stop"] == 0
+
+
+def test_a_killed_child_is_one_warning_and_counted(linear_root, tmp_path, caplog):
+    _, root = linear_root
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    _offer_all(worker, _frame(10, seed=1), "before")
+    assert _wait(lambda: worker.stats()["rows_attributed"] == 10, 60), worker.stats()
+    assert worker.drain()
+    assert worker.stats()["rows_written"] == 10
+    pid = worker.child_pid
+    with caplog.at_level(logging.WARNING, logger="mlflow_observe"):
+        os.kill(pid, signal.SIGKILL)
+        assert _wait(lambda: _state(pid) is None, 10)  # gone, and reaped by the worker
+        assert _wait(lambda: "The attribution process stopped" in caplog.text, 10)
+        for i in range(20):
+            started = time.perf_counter()
+            assert worker.offer(_frame(1, seed=i), f"after-{i}", None) == f"after-{i}"
+            assert time.perf_counter() - started < 0.05
+        worker.close()
+    assert caplog.text.count("The attribution process stopped") == 1, caplog.text
+    assert "exited with code -9" in caplog.text
+    stats = worker.stats()
+    assert stats["rows_failed"] == 20 and stats["rows_written"] == 10, stats
+    assert len(read_attributions(str(tmp_path))) == 10
+
+
+def test_a_child_that_cannot_load_the_model_is_counted(tmp_path, caplog):
+    (tmp_path / "model").mkdir()
+    worker = ProcessAttributionWorker(str(tmp_path), str(tmp_path / "model"), rate=1.0)
+    with caplog.at_level(logging.WARNING, logger="mlflow_observe"):
+        assert _wait(lambda: worker.process is not None and worker.process.poll() is not None, 60)
+        worker.offer(_frame(3, seed=0), "late", None)
+        worker.close()
+    assert "exited with code 1" in caplog.text
+    assert worker.stats()["rows_failed"] == 3
+    assert read_attributions(str(tmp_path)).empty
+
+
+def test_the_child_exits_within_the_bound_when_its_parent_is_killed(linear_root, tmp_path):
+    """A server process SIGKILLed: its child writes what it has and exits within STOP_SECONDS,
+    not an orphan left running."""
+    _, root = linear_root
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        import numpy as np, pandas as pd
+        from mlflow_observe.plugins.attribution_process import ProcessAttributionWorker
+        worker = ProcessAttributionWorker({str(tmp_path)!r}, {root!r}, rate=1.0)
+        rows = pd.DataFrame(np.random.default_rng(0).normal(size=(30, 4)), columns={FEATURES!r})
+        for i in range(30):
+            worker.offer(rows.iloc[[i]], f"k-{{i}}", None)
+        worker.wait_loaded(180)
+        while worker.stats()["rows_attributed"] < 5:
+            time.sleep(0.05)
+        print(worker.child_pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.kill()
+        parent.wait()
+        killed = time.monotonic()
+        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+        assert time.monotonic() - killed <= STOP_SECONDS + 5
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    # what it had received was attributed and written before it exited
+    stored = read_attributions(str(tmp_path))
+    assert len(stored) >= 5 and stored["request_id"].str.startswith("k-").all()
+
+
+def test_messages_round_trip_through_a_pipe(tmp_path):
+    """The framing: a message of several tables of different schemas, then the end."""
+    keys = pd.DataFrame({"request_id": ["a", "b"], "explain_rate": [1.0, 0.5]})
+    rows = pd.DataFrame({"x": [1, 2], "s": ["u", None], "t": pd.to_datetime(["2026-01-01"] * 2)})
+    import pyarrow as pa
+
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as sink:
+        write_message(
+            sink,
+            b"B",
+            [pa.Table.from_pandas(keys), pa.Table.from_pandas(rows, preserve_index=False)],
+        )
+        write_message(sink, b"F")
+    with os.fdopen(read, "rb", buffering=0) as source:
+        kind, tables = read_message(source)
+        assert kind == b"B"
+        pd.testing.assert_frame_equal(tables[0].to_pandas(), keys)
+        pd.testing.assert_frame_equal(tables[1].to_pandas(), rows)
+        assert read_message(source) == (b"F", [])
+        assert read_message(source) is None
+
+
+def test_the_child_runs_at_niceness_19(linear_root, tmp_path):
+    _, root = linear_root
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    worker.offer(_frame(1, seed=0), "n", None)
+    with open(f"/proc/{worker.child_pid}/cmdline", "rb") as handle:
+        assert MODULE.encode() in handle.read()
+    assert os.getpriority(os.PRIO_PROCESS, worker.child_pid) == 19
+    worker.close()
+    assert worker.process.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": [1.0, np.nan, np.inf], "b": [-0.0, 2.5, -np.inf]}),
+        pd.DataFrame({"a": np.array([1, 2, 3], dtype="int32"), "b": np.array([4, 5, 6], "int32")}),
+        pd.DataFrame({"a": [True, False, True]}),
+        pd.DataFrame({"a": np.array([1.5, 2.5, 3.5], dtype="float32"), "b": [1, 2, 3]}),
+        pd.DataFrame({"s": ["x", None, "é"], "c": pd.Categorical(["u", "v", "u"])}),
+        pd.DataFrame({"t": pd.to_datetime(["2026-01-01", None, "2026-01-03"], utc=True)}),
+        pd.DataFrame({"n": pd.array([1, None, 3], dtype="Int64")}),
+        pd.DataFrame({0: [1.0, 2.0, 3.0], 1: [4.0, 5.0, 6.0]}),
+        pd.DataFrame({"a": [], "b": []}, dtype=float),
+    ],
+)
+def test_arrow_table_gives_the_child_the_frame_it_was_given(frame):
+    """The hand-over keeps values, dtypes and names (as strings, as the log names inputs),
+    whichever path it takes."""
+    pd.testing.assert_frame_equal(arrow_table(frame).to_pandas(), frame.rename(columns=str))
