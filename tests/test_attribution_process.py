@@ -28,7 +28,7 @@ from mlflow_observe.plugins.attribution import (
     serving_background,
 )
 from mlflow_observe.plugins.attribution_process import (
-    MODULE,
+    ENTRY_MODULE,
     ProcessAttributionWorker,
     arrow_table,
     read_message,
@@ -288,7 +288,7 @@ def test_the_child_runs_at_niceness_19(linear_root, tmp_path):
     worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
     worker.offer(_frame(1, seed=0), "n", None)
     with open(f"/proc/{worker.child_pid}/cmdline", "rb") as handle:
-        assert MODULE.encode() in handle.read()
+        assert ENTRY_MODULE.encode() in handle.read()
     assert os.getpriority(os.PRIO_PROCESS, worker.child_pid) == 19
     worker.close()
     assert worker.process.returncode == 0

@@ -13,7 +13,7 @@ draw, the bounded queue, the thinning when it falls behind, the recorded
                      (inputs; request id, day, rate per row; about 0.35 ms of
                      interpreter for a one-row call of 20 columns), written to the
                      child's stdin (the pipe write releases the interpreter lock)
-    child process    python -c "...attribution_process import main; main()", at
+    child process    python -c "...processes import attribution_main; ...", at
                      niceness 19: loads the wrapped model a second time (prediction
                      logging off), builds the flavor's ServingExplainer, attributes
                      CHUNK_ROWS rows at a time, writes <log>/attributions/ as the
@@ -73,6 +73,9 @@ from mlflow_observe.plugins.attribution import (
 )
 
 MODULE = "mlflow_observe.plugins.attribution_process"
+# The child's entry point loads the model through the flavor, which imports this module:
+# it lives above both (see mlflow_observe.plugins.processes).
+ENTRY_MODULE = "mlflow_observe.plugins.processes"
 _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 # The child's command: main() called, not the module run as __main__ (the package imports
 # this module first, and runpy would warn of it). A stop signal sent to the server's process
@@ -80,7 +83,7 @@ _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 _BOOTSTRAP = (
     "import os, signal, sys; os.setpriority(os.PRIO_PROCESS, 0, 19); "
     "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
-    f"from {MODULE} import main; sys.exit(main())"
+    f"from {ENTRY_MODULE} import attribution_main; sys.exit(attribution_main())"
 )
 PROCESS_NICENESS = 19
 SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
@@ -496,8 +499,12 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="mlflow-observe-parent-watch", daemon=True).start()
 
 
-def main(argv=None) -> int:
-    """The child: attribute the calls read on stdin, acknowledge on stdout, until its end."""
+def main(argv, load_explainer) -> int:
+    """The child: attribute the calls read on stdin, acknowledge on stdout, until its end.
+
+    ``load_explainer(model_dir)`` gives the explainer of the wrapped model saved there
+    (the flavor's :func:`~mlflow_observe.plugins.flavor.load_serving_explainer`).
+    """
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, PROCESS_NICENESS)
     parser = argparse.ArgumentParser(prog=MODULE, description=main.__doc__)
@@ -525,11 +532,10 @@ def main(argv=None) -> int:
         signal.signal(sig, stop)
 
     from mlflow_observe.logs.writer import no_prediction_logs
-    from mlflow_observe.plugins.flavor import load_serving_explainer
 
     with no_prediction_logs():
         try:
-            explainer = load_serving_explainer(args.model)
+            explainer = load_explainer(args.model)
         except Exception as exc:
             _logger.warning(
                 "Attributions are off: the attribution process cannot load the model at %s: %r",
@@ -554,7 +560,3 @@ def main(argv=None) -> int:
             child.write(force=child.stopping)
         child.write(force=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
