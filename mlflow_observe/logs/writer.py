@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlflow_observe.logs.roller import RollerProcess, RollerUnavailable
 from mlflow_observe.logs.schema import (
     BATCH_ID,
     EVENT_TIME_REJECTED,
@@ -171,6 +172,13 @@ class PredictionLogWriter:
         Called by the roller thread on the inputs of the rows it rolls to add
         class probabilities (a DataFrame with one column per class), off the
         request path and after the rows are spooled.
+    roller_command : list of str, optional
+        Roll in a process of its own, started with this command (see
+        :mod:`mlflow_observe.logs.roller`; the model flavor gives one that
+        loads the model and computes the same probabilities), so that rolling
+        never holds the interpreter's lock that requests need. None rolls on
+        the roller thread. If the process cannot start, dies or stops
+        answering, the roller thread rolls, with one warning.
 
     Examples
     --------
@@ -200,6 +208,7 @@ class PredictionLogWriter:
         roll_rows: int = 2_000_000,
         max_event_age_days: float | None = 30.0,
         probabilities=None,
+        roller_command: list[str] | None = None,
     ):
         self.root = os.fspath(root)
         self.model = {
@@ -216,6 +225,7 @@ class PredictionLogWriter:
         self.roll_rows = roll_rows
         self.max_event_age_days = max_event_age_days
         self.probabilities = probabilities
+        self.roller_command = list(roller_command) if roller_command else None
         self.report_seconds = 60.0
         # 128 random bits name this writer's files: unique without host, pid or clock.
         self._token = uuid.uuid4().hex
@@ -238,6 +248,9 @@ class PredictionLogWriter:
         self._rolls: queue.Queue = queue.Queue()
         self._cancel_rolls = threading.Event()
         self._identity = json.dumps(self.model, sort_keys=True).encode()
+        self._enricher = ProbabilityEnricher(probabilities, self._identity, warn=self._warn_once)
+        self._process: RollerProcess | None = None
+        self._process_pid: int | None = None
         self._unrolled_bytes = 0
         self._flush_waiters: list[threading.Event] = []
         self._stats = {
@@ -252,6 +265,7 @@ class PredictionLogWriter:
             "files_written": 0,
             "roll_failures": 0,
             "rolls_deferred": 0,
+            "roller_fallbacks": 0,
         }
         self._warned: set[str] = set()
         self._last_report = float("-inf")
@@ -499,12 +513,9 @@ class PredictionLogWriter:
         # the spool meanwhile. Linux schedules threads apart, so this niceness is the thread's.
         with contextlib.suppress(Exception):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROLLER_NICENESS)
-        try:
-            self._stats["rows_recovered"] += recover_spools(
-                self.root, self.spool_dir, enrich=self._enrich, cancel=self._cancel_rolls.is_set
-            )
-        except Exception as exc:
-            self._warn_once("recover", "Could not recover earlier spools: %r", exc)
+        if self.roller_command:
+            self._start_process()
+        self._recover()
         last_retry = time.monotonic()
         while True:
             try:
@@ -512,6 +523,8 @@ class PredictionLogWriter:
             except queue.Empty:
                 item = ("retry", None)
             if item is None:
+                if self._process is not None:
+                    self._process.stop(timeout=5.0)
                 return
             kind, payload = item
             if kind == "flush":
@@ -521,6 +534,8 @@ class PredictionLogWriter:
             if kind == "roll":
                 if self._cancel_rolls.is_set():
                     self._defer(payload)
+                elif self._process is not None:
+                    self._roll_in_process(payload)
                 else:
                     self._roll(payload)
             if (
@@ -529,13 +544,104 @@ class PredictionLogWriter:
                 and not self._cancel_rolls.is_set()
             ):
                 last_retry = time.monotonic()
-                with contextlib.suppress(Exception):  # segments whose roll failed earlier
-                    self._stats["rows_recovered"] += recover_spools(
-                        self.root,
-                        self.spool_dir,
-                        enrich=self._enrich,
-                        cancel=self._cancel_rolls.is_set,
-                    )
+                self._recover()  # segments whose roll failed earlier
+
+    def _recover(self) -> None:
+        """Roll the segments that dead writers (or failed rolls) left in the spool."""
+        if self._process is not None:
+            try:
+                answer = self._process.recover(self._cancel_rolls.is_set)
+            except RollerUnavailable as exc:
+                self._lose_process(exc)
+            else:
+                if answer.get("result") == "failed":
+                    self._warn_once("recover", "Could not recover earlier spools: %s", answer)
+                self._stats["rows_recovered"] += int(answer.get("rows") or 0)
+                return
+        if self._cancel_rolls.is_set():
+            return
+        try:
+            self._stats["rows_recovered"] += recover_spools(
+                self.root, self.spool_dir, enrich=self._enrich, cancel=self._cancel_rolls.is_set
+            )
+        except Exception as exc:
+            self._warn_once("recover", "Could not recover earlier spools: %r", exc)
+
+    def _start_process(self) -> None:
+        process = RollerProcess(
+            self.roller_command,
+            {
+                "root": self.root,
+                "spool_dir": self.spool_dir,
+                "identity": self._identity.decode(),
+                "stop_seconds": STOP_SECONDS,
+            },
+        )
+        try:
+            process.launch(self._cancel_rolls.is_set)
+        except Exception as exc:
+            self._process = process
+            self._lose_process(exc)
+            return
+        self._process, self._process_pid = process, process.pid
+
+    def _lose_process(self, exc) -> None:
+        """Roll on this thread from now on (the process could not start, died or went silent)."""
+        process, self._process = self._process, None
+        self._stats["roller_fallbacks"] += 1
+        if process is not None:
+            process.kill()
+        if not self._cancel_rolls.is_set():
+            self._warn_once(
+                "roller_process",
+                "The prediction log roller process is unavailable (%s): rolling on a thread "
+                "of this process instead.",
+                exc,
+            )
+
+    def _roll_in_process(self, segment: Segment) -> None:
+        """Hand a closed segment to the roller process; this thread keeps its lock meanwhile."""
+        try:
+            answer = self._process.roll(
+                segment.path,
+                segment.lock_fd,
+                segment.token,
+                segment.sequence,
+                self._cancel_rolls.is_set,
+            )
+        except RollerUnavailable as exc:
+            self._lose_process(exc)
+            if _rolled_already(segment):  # the process died between its roll and its answer
+                self._release(segment)
+                self._stats["files_written"] += 1
+            elif self._cancel_rolls.is_set():
+                self._defer(segment)
+            else:
+                self._roll(segment)  # what a dead process half-wrote is rewritten the same
+            return
+        self._release(segment)
+        result = answer.get("result")
+        if result == "done":
+            self._stats["rows_written"] += int(answer.get("rows") or 0)
+            self._stats["files_written"] += 1
+        elif result == "deferred":
+            self._stats["rolls_deferred"] += 1
+        else:
+            self._stats["roll_failures"] += 1
+            self._warn_once(
+                "roll",
+                "Could not write the prediction log under %s (the rows stay in the spool %s "
+                "and are retried; predictions go on): %s",
+                self.root,
+                self.spool_dir,
+                answer.get("error"),
+            )
+
+    def _release(self, segment: Segment) -> None:
+        with contextlib.suppress(OSError):
+            os.close(segment.lock_fd)
+        with self._lock:
+            self._unrolled_bytes -= segment.bytes
 
     def _roll(self, segment: Segment) -> None:
         try:
@@ -569,31 +675,17 @@ class PredictionLogWriter:
     def _defer(self, segment: Segment) -> None:
         """Leave a closed segment in the spool (a stop's deadline passed): recovered later."""
         self._stats["rolls_deferred"] += 1
-        with contextlib.suppress(OSError):
-            os.close(segment.lock_fd)
-        with self._lock:
-            self._unrolled_bytes -= segment.bytes
+        self._release(segment)
 
     def _enrich(self, table: pa.Table, metadata: dict) -> pa.Table:
         """The rows with their class probabilities, when this writer's model owes them."""
-        if (
-            self.probabilities is None
-            or metadata.get(PROBABILITIES_KEY) != self._identity
-            or INPUT_NAMES_KEY not in metadata
-        ):
-            return table
-        try:
-            names = json.loads(metadata[INPUT_NAMES_KEY])
-            frame = _input_frame(table, names)
-        except Exception as exc:
-            self._warn_once(
-                "probabilities", "Could not compute class probabilities for the log: %r", exc
-            )
-            return table
-        for name, column in self._probability_columns(frame).items():
-            if name not in table.schema.names:
-                table = table.append_column(name, column)
-        return table
+        return self._enricher(table, metadata)
+
+    @property
+    def roller_pid(self) -> int | None:
+        """The process id of the roller process (None while rolling on the roller thread)."""
+        process = self._process
+        return process.pid if process is not None else None
 
     # -- rows ---------------------------------------------------------------------------
 
@@ -663,22 +755,6 @@ class PredictionLogWriter:
                     stamps[i] = stamp
         return stamps, rejected
 
-    def _probability_columns(self, features: pd.DataFrame) -> dict:
-        try:
-            probabilities = self.probabilities(features)
-            if probabilities is not None:
-                probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
-                if len(probabilities) != len(features):
-                    raise ValueError(
-                        f"{len(probabilities)} rows of probabilities for {len(features)} inputs"
-                    )
-                return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
-        except Exception as exc:
-            self._warn_once(
-                "probabilities", "Could not compute class probabilities for the log: %r", exc
-            )
-        return {}
-
     # -- control ------------------------------------------------------------------------
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -731,6 +807,10 @@ class PredictionLogWriter:
             if self._roller.is_alive():
                 self._cancel_rolls.set()
                 self._roller.join(max(0.0, deadline - time.monotonic()))
+            process = self._process
+            if self._roller.is_alive() and process is not None:
+                process.kill()  # its roll did not stop in time: the segment stays whole
+                self._roller.join(1.0)
             self._report_drops(force=True)
 
     def _locked_here(self) -> bool:
@@ -772,6 +852,90 @@ class PredictionLogWriter:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
+
+
+class ProbabilityEnricher:
+    """The ``enrich`` of a roll: the rows with the class probabilities their model owes them.
+
+    Rows get probabilities only when their spool segment names this model
+    (``identity``, the writer's model name, version and URI as JSON bytes):
+    rows recovered from a writer of another model are written as they are.
+    The roller thread and the roller process both roll with one.
+
+    Parameters
+    ----------
+    probabilities : callable or None
+        Inputs (a DataFrame, as the model was given them) -> class probabilities
+        (a DataFrame with one column per class).
+    identity : bytes
+        The model the probabilities are of.
+    warn : callable, optional
+        ``warn(kind, message, *args)``, called once per kind of failure.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> enrich = ProbabilityEnricher(lambda f: f.assign(x=1.0 - f["x"]), b"m")
+    >>> meta = {PROBABILITIES_KEY: b"m", INPUT_NAMES_KEY: b'[["x", "x"]]'}
+    >>> enrich(pa.table({"x": [0.25]}), meta).column_names
+    ['x', 'probability_x']
+    >>> enrich(pa.table({"x": [0.25]}), {**meta, PROBABILITIES_KEY: b"other"}).column_names
+    ['x']
+    """
+
+    def __init__(self, probabilities, identity: bytes, *, warn=None):
+        self.probabilities = probabilities
+        self.identity = identity
+        self.warn = warn
+
+    def __call__(self, table: pa.Table, metadata: dict) -> pa.Table:
+        if (
+            self.probabilities is None
+            or metadata.get(PROBABILITIES_KEY) != self.identity
+            or INPUT_NAMES_KEY not in metadata
+        ):
+            return table
+        try:
+            names = json.loads(metadata[INPUT_NAMES_KEY])
+            frame = _input_frame(table, names)
+        except Exception as exc:
+            self._warn(exc)
+            return table
+        for name, column in self._columns(frame).items():
+            if name not in table.schema.names:
+                table = table.append_column(name, column)
+        return table
+
+    def _columns(self, features: pd.DataFrame) -> dict:
+        try:
+            probabilities = self.probabilities(features)
+            if probabilities is not None:
+                probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
+                if len(probabilities) != len(features):
+                    raise ValueError(
+                        f"{len(probabilities)} rows of probabilities for {len(features)} inputs"
+                    )
+                return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
+        except Exception as exc:
+            self._warn(exc)
+        return {}
+
+    def _warn(self, exc) -> None:
+        message = "Could not compute class probabilities for the log: %r"
+        if self.warn is not None:
+            self.warn("probabilities", message, exc)
+        else:
+            _logger.warning(message, exc)
+
+
+def _rolled_already(segment: Segment) -> bool:
+    """True when the segment's file is gone or replaced: a roll of it completed elsewhere."""
+    try:
+        return os.stat(segment.path).st_ino != os.fstat(segment.lock_fd).st_ino
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 # -- stop signals -------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from mlflow_observe.plugins.attribution import (
 from mlflow_observe.plugins.attribution import (
     install_stop_handlers as install_attribution_stop_handlers,
 )
+from mlflow_observe.plugins.log_roller import roller_command
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -66,6 +67,8 @@ LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
 # "false": the writer does not compute class probabilities (they cost a second model pass).
 LOG_PROBABILITIES_ENV = "MLFLOW_OBSERVE_LOG_PROBABILITIES"
+# "thread": roll the log on a thread of the serving process instead of a roller process.
+ROLLER_ENV = "MLFLOW_OBSERVE_ROLLER"
 REQUEST_ID_PARAM = "request_id"
 EVENT_TIME_PARAM = "event_time"
 # Parameters the wrapper adds to the signature and takes for itself, never passed on.
@@ -371,6 +374,7 @@ class ObservedModel:
         # The outer pyfunc model already enforced the (same) signature: call the
         # inner implementation directly instead of enforcing it twice.
         self._impl = inner._model_impl
+        self._root = root
         signature = inner.metadata.signature
         self._inner_takes_params = bool(signature and signature.params)
         outer = Model.load(root)
@@ -435,6 +439,7 @@ class ObservedModel:
                     self._writer = PredictionLogWriter(
                         self._log_dir,
                         probabilities=self._probabilities(),
+                        roller_command=self._roller_command(),
                         **_writer_settings(),
                         **self._model_fields,
                     )
@@ -450,6 +455,12 @@ class ObservedModel:
                     self._log_dir = None
                     return None
         return self._writer
+
+    def _roller_command(self) -> list[str] | None:
+        """The roller process's command (``MLFLOW_OBSERVE_ROLLER=thread``: None, the thread)."""
+        if os.environ.get(ROLLER_ENV, "process").strip().lower() == "thread":
+            return None
+        return roller_command(self._root)
 
     def _explain_setting(self) -> float:
         """The share of calls to attribute (``MLFLOW_OBSERVE_EXPLAIN_RATE``); 0.0 when off."""

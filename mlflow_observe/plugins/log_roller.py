@@ -1,0 +1,67 @@
+"""The roller process of a served model: ``python -m mlflow_observe.plugins.log_roller <model>``.
+
+Started by the prediction log writer of a serving process (see
+:mod:`mlflow_observe.logs.roller`), one per writer: it sets its own
+scheduling priority lower (niceness ``ROLLER_NICENESS``), loads the wrapped
+model from its local directory with prediction logging off, builds the same
+class-probabilities callable the flavor gives the roller thread, and rolls the
+spool segments the writer hands it on its standard input until that closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+
+from mlflow_observe.logs.roller import serve_rolls
+from mlflow_observe.logs.writer import ROLLER_NICENESS, ProbabilityEnricher, no_prediction_logs
+
+_logger = logging.getLogger(__name__)
+
+# The variables that would make the loaded model log or explain its own calls.
+_SERVING_ONLY_ENV = ("MLFLOW_OBSERVE_LOG_DIR", "MLFLOW_OBSERVE_EXPLAIN_RATE")
+
+
+def roller_command(model_dir: str) -> list[str]:
+    """The command that runs a roller process for the wrapped model saved in ``model_dir``.
+
+    >>> roller_command("/models/churn")[1:]
+    ['-m', 'mlflow_observe.plugins.log_roller', '/models/churn']
+    """
+    return [sys.executable, "-m", __name__, os.fspath(model_dir)]
+
+
+def main(argv=None) -> int:
+    # First, before any thread starts: the threads it starts inherit the niceness.
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, ROLLER_NICENESS)
+    argv = sys.argv[1:] if argv is None else argv
+    channel = socket.socket(fileno=os.dup(0))
+    for name in _SERVING_ONLY_ENV:
+        os.environ.pop(name, None)
+    from mlflow_observe.plugins.flavor import load_model
+
+    with no_prediction_logs():
+        model = load_model(argv[0]).get_raw_model()
+    probabilities = model._probabilities()
+
+    def enrich_for(identity: bytes):
+        warned: set[str] = set()
+
+        def warn(kind, message, *args):
+            if kind not in warned:
+                warned.add(kind)
+                _logger.warning(message, *args)
+
+        return ProbabilityEnricher(probabilities, identity, warn=warn)
+
+    with no_prediction_logs():
+        return serve_rolls(channel, enrich_for, probabilities=probabilities is not None)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
