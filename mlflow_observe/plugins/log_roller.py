@@ -11,6 +11,7 @@ spool segments the writer hands it on its standard input until that closes.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -28,10 +29,13 @@ _SERVING_ONLY_ENV = ("MLFLOW_OBSERVE_LOG_DIR", "MLFLOW_OBSERVE_EXPLAIN_RATE")
 def roller_command(model_dir: str) -> list[str]:
     """The command that runs a roller process for the wrapped model saved in ``model_dir``.
 
-    >>> roller_command("/models/churn")[1:]
-    ['-m', 'mlflow_observe.plugins.log_roller', '/models/churn']
+    The serving process's ``sys.path`` goes along: a model pickled with
+    classes importable there (MLflow adds a model's code paths) loads alike.
+
+    >>> roller_command("/models/churn")[1:3]
+    ['-m', 'mlflow_observe.plugins.log_roller']
     """
-    return [sys.executable, "-m", __name__, os.fspath(model_dir)]
+    return [sys.executable, "-m", __name__, os.fspath(model_dir), json.dumps(sys.path)]
 
 
 def main(argv=None) -> int:
@@ -39,6 +43,8 @@ def main(argv=None) -> int:
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, ROLLER_NICENESS)
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) > 1:
+        sys.path[:] = json.loads(argv[1]) + [p for p in sys.path if p not in json.loads(argv[1])]
     channel = socket.socket(fileno=os.dup(0))
     for name in _SERVING_ONLY_ENV:
         os.environ.pop(name, None)
