@@ -7,7 +7,7 @@ them into Arrow rows as they are and appends them to a local spool file (see
 :mod:`mlflow_observe.logs.spool`): from then on they survive the process being
 killed. It does nothing else, so that it keeps up with a model answering at
 full speed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
-roller thread, at a lower scheduling priority, does the slow work: the class
+roller, at a lower scheduling priority, does the slow work: the class
 probabilities of the rows (a second model pass, when the writer has a
 ``probabilities`` callable) and the Parquet files, partitioned by day::
 
@@ -16,6 +16,14 @@ probabilities of the rows (a second model pass, when the writer has a
 where ``<token>`` is 128 random bits drawn when the writer starts: names never
 depend on the host name, the process id or the clock, so replicas sharing a
 location never collide.
+
+The roller is a thread of this process, or, given a ``roller_command``, a
+process of its own (see :mod:`mlflow_observe.logs.roller`): then the roller
+thread only hands it each closed segment, with the segment's lock, and counts
+what it answers. Rolling in a process never holds this process's interpreter
+lock, which a thread does however low its priority. If the process cannot
+start, dies or stops answering, the roller thread rolls from then on (one
+warning); a segment it was rolling is rolled again, to the same file.
 
 The roller may lag behind a model at full speed: the spool absorbs the backlog
 (up to ``max_spool_bytes`` waiting to be rolled, 1 GiB by default) and the
@@ -27,10 +35,14 @@ What each kind of stop loses:
   handlers of :func:`install_stop_handlers`): nothing. The stop is bounded:
   the queue is spooled (fast), then the roller rolls what it can until the
   deadline (``close(timeout)``, 10 s after a signal) and is cut short; what it
-  did not roll stays in the spool, whole, for the next writer or reader;
+  did not roll stays in the spool, whole, for the next writer or reader (a
+  roller process stops within the same bound, also when its process group
+  gets the signal);
 - a crash (SIGKILL, out of memory): the calls answered in the last
   ``spool_seconds`` before it, at most ``max_queue_rows`` rows; the rest is
-  recovered from the spool by the next writer or reader of the log.
+  recovered from the spool by the next writer or reader of the log. A roller
+  process outlives a killed writer by the stop bound (``STOP_SECONDS``) at most;
+  a roller process killed alone loses nothing.
 
 Rows recovered by a writer of the same model (the same name, version and URI)
 get their class probabilities at that roll; rows recovered by a reader, or by
