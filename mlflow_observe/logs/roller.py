@@ -57,6 +57,9 @@ READY_SECONDS = 300.0
 CANCEL_SECONDS = 2.0
 _PACKET = 1 << 16
 _STARTED: weakref.WeakSet = weakref.WeakSet()
+# In the roller process: when its stop must be over (set by a stop signal or its writer's end).
+_STOP_BY: list[float] = []
+_STOP_SECONDS = [10.0]
 
 
 class RollerUnavailable(Exception):
@@ -223,6 +226,27 @@ if hasattr(os, "register_at_fork"):
 # -- the roller process -------------------------------------------------------------------
 
 
+def defer_stop_signals(seconds: float = 10.0) -> None:
+    """Make SIGTERM and SIGINT start the roller process's bounded stop, not end it at once.
+
+    Called first thing in the roller process (before it loads its model): the
+    signal its process group gets when the server stops must not cost the
+    segments its writer hands over during its own stop.
+    """
+    _STOP_SECONDS[0] = seconds
+
+    def on_signal(signum, frame):
+        _begin_stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+
+
+def _begin_stop() -> None:
+    if not _STOP_BY:
+        _STOP_BY.append(time.monotonic() + _STOP_SECONDS[0])
+
+
 def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = False) -> int:
     """Roll the segments a writer hands over ``channel`` until it closes; returns an exit code.
 
@@ -234,23 +258,13 @@ def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = Fal
     parent = os.getppid()
     inbox: queue.Queue = queue.Queue()
     cancel = threading.Event()
-    stop_by: list[float] = []  # the deadline of a stop, once one has begun
+    stop_by = _STOP_BY  # the deadline of a stop, once one has begun
     send_lock = threading.Lock()
+    defer_stop_signals(_STOP_SECONDS[0])
 
     def send(message: dict) -> None:
         with send_lock, contextlib.suppress(OSError):
             channel.send(json.dumps(message).encode())
-
-    def begin_stop(seconds: float) -> None:
-        if not stop_by:
-            stop_by.append(time.monotonic() + seconds)
-
-    def on_signal(signum, frame):  # a process group's stop: the bounded stop, not an exit now
-        begin_stop(stop_seconds[0])
-
-    stop_seconds = [10.0]
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
 
     def listen() -> None:
         channel.settimeout(0.5)
@@ -270,7 +284,7 @@ def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = Fal
                 cancel.set()
             else:
                 inbox.put((message, fds))
-        begin_stop(stop_seconds[0])
+        _begin_stop()
         inbox.put(None)
 
     def watch() -> None:
@@ -299,7 +313,7 @@ def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = Fal
         op = message.get("op")
         if op == "start":
             start = message
-            stop_seconds[0] = float(message.get("stop_seconds", 10.0))
+            _STOP_SECONDS[0] = float(message.get("stop_seconds", 10.0))
             enrich = enrich_for(message.get("identity", "").encode())
             send({"op": "ready", "probabilities": probabilities})
             continue

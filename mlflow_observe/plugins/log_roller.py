@@ -1,4 +1,4 @@
-"""The roller process of a served model: ``python -m mlflow_observe.plugins.log_roller <model>``.
+"""The roller process of a served model (its command: :func:`roller_command`).
 
 Started by the prediction log writer of a serving process (see
 :mod:`mlflow_observe.logs.roller`), one per writer: it sets its own
@@ -17,8 +17,13 @@ import os
 import socket
 import sys
 
-from mlflow_observe.logs.roller import serve_rolls
-from mlflow_observe.logs.writer import ROLLER_NICENESS, ProbabilityEnricher, no_prediction_logs
+from mlflow_observe.logs.roller import defer_stop_signals, serve_rolls
+from mlflow_observe.logs.writer import (
+    ROLLER_NICENESS,
+    STOP_SECONDS,
+    ProbabilityEnricher,
+    no_prediction_logs,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -32,16 +37,20 @@ def roller_command(model_dir: str) -> list[str]:
     The serving process's ``sys.path`` goes along: a model pickled with
     classes importable there (MLflow adds a model's code paths) loads alike.
 
-    >>> roller_command("/models/churn")[1:3]
-    ['-m', 'mlflow_observe.plugins.log_roller']
+    >>> roller_command("/models/churn")[3]
+    '/models/churn'
     """
-    return [sys.executable, "-m", __name__, os.fspath(model_dir), json.dumps(sys.path)]
+    # -c, not -m: the package imports this module, which -m would then run a second time.
+    main = f"import sys; from {__name__} import main; sys.exit(main())"
+    return [sys.executable, "-c", main, os.fspath(model_dir), json.dumps(sys.path)]
 
 
 def main(argv=None) -> int:
     # First, before any thread starts: the threads it starts inherit the niceness.
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, ROLLER_NICENESS)
+    # A stop signal while the model loads starts the bounded stop too.
+    defer_stop_signals(STOP_SECONDS)
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) > 1:
         sys.path[:] = json.loads(argv[1]) + [p for p in sys.path if p not in json.loads(argv[1])]
