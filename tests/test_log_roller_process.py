@@ -404,3 +404,25 @@ def test_a_model_without_predict_proba_rolls_in_its_process_without_probabilitie
     logs = read_logs(str(tmp_path / "log"))
     assert len(logs) == 300 and not any(c.startswith("probability_") for c in logs.columns)
     assert (logs["prediction"] == (logs["x"] > 0)).all()
+
+
+def test_a_fork_of_the_writers_process_lets_go_of_the_roller_channel(tmp_path):
+    """A process forked after the roller started keeps no copy of its channel: the roller
+    sees its writer's end when the writer's process ends, whatever that process forked."""
+    command, _ = _roller(tmp_path)
+    writer = PredictionLogWriter(
+        str(tmp_path / "log"), probabilities=_sigmoid_probabilities, roller_command=command
+    )
+    assert _wait_for(lambda: writer.roller_pid is not None)
+    pid = os.fork()
+    if pid == 0:  # the forked copy: only checks and leaves, without Python's exit hooks
+        os._exit(0 if writer._process._channel is None else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer.submit(pd.DataFrame({"x": [0.0, 1.0]}), [0, 1], latency_seconds=0.0)
+    writer.close(timeout=60)
+    assert writer.stats()["rows_written"] == 2 and writer.stats()["roller_fallbacks"] == 0
+    assert writer._process.process.returncode == 0
+    np.testing.assert_allclose(
+        read_logs(str(tmp_path / "log"))["probability_1"], [0.5, 1 / (1 + np.exp(-1.0))]
+    )
