@@ -12,8 +12,11 @@ on 1 row and on 10,000 rows, alternating bare and wrapped in blocks (A B A B ...
 and the medians and 99th percentiles compared; the wrapped model's writer
 reports how many of the rows offered it spooled and logged (the rest shed by
 recorded uniform sampling), the backlog the spool held when the calls stopped,
-how long the roller took to catch up, and the CPU seconds of the writer's two
-threads. Then the writer alone: how fast it takes rows into its spool (what a
+how long the roller took to catch up, and the CPU seconds of the writer thread
+and of the roller: by default the served model's roller process (its CPU read
+from ``/proc/<pid>/stat``, plus the writer's thread that hands it segments), or
+the roller thread with ``--roller thread``. Then the writer alone (its roller
+thread): how fast it takes rows into its spool (what a
 crash keeps) and into the log's Parquet files, for calls of 10,000 rows and of
 1 row (20 numeric columns), with the roller's class probabilities (a logistic
 regression's ``predict_proba``). Each measurement runs in ``--processes``
@@ -79,7 +82,7 @@ def worker_predict(calls: int) -> dict:
             writer = wrapped.get_raw_model().log_writer
             writer.flush(300)
             before = writer.stats()
-            cpu_before = _thread_cpu(writer._thread), _thread_cpu(writer._roller)
+            cpu_before = _thread_cpu(writer._thread), _roller_cpu(writer)
             offered = 0
             done = 0
             started = time.perf_counter()
@@ -113,8 +116,9 @@ def worker_predict(calls: int) -> dict:
             results[rows]["run_seconds"] = calls_ended - started
             results[rows]["drain_seconds"] = drained - calls_ended
             results[rows]["writer_cpu"] = cpu_spooled
-            results[rows]["roller_cpu"] = _thread_cpu(writer._roller) - cpu_before[1]
+            results[rows]["roller_cpu"] = _roller_cpu(writer) - cpu_before[1]
         results["writer_stats"] = writer.stats()
+        results["roller_process"] = writer.roller_pid is not None
         return results
 
 
@@ -168,6 +172,24 @@ def worker_writer(rows_per_call: int, total_rows: int, probabilities: bool) -> d
     }
 
 
+def _roller_cpu(writer) -> float:
+    """CPU seconds of the roller: its thread, and its process when it has one."""
+    seconds = _thread_cpu(writer._roller)
+    if writer.roller_pid is not None:
+        seconds += _process_cpu(writer.roller_pid)
+    return seconds
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, all its threads (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _thread_cpu(thread) -> float:
     """CPU seconds a running thread has used (Linux, macOS)."""
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
@@ -204,12 +226,19 @@ def main() -> None:
         default="true",
         help="Whether the wrapped model's writer logs class probabilities (a second model pass).",
     )
+    parser.add_argument(
+        "--roller",
+        choices=["process", "thread"],
+        default="process",
+        help="Where the served model's log is rolled (MLFLOW_OBSERVE_ROLLER); default: process.",
+    )
     args = parser.parse_args()
     if args.quick:
         args.calls, args.processes = 1000, 1
     probabilities = args.probabilities
     if args.worker == "predict":
         os.environ["MLFLOW_OBSERVE_LOG_PROBABILITIES"] = args.probabilities
+        os.environ["MLFLOW_OBSERVE_ROLLER"] = args.roller
         print(json.dumps(worker_predict(args.calls)))
         return
     if args.worker == "writer":
@@ -223,7 +252,18 @@ def main() -> None:
         return
 
     predicts = [
-        _run(["--worker", "predict", "--calls", str(args.calls), "--probabilities", probabilities])
+        _run(
+            [
+                "--worker",
+                "predict",
+                "--calls",
+                str(args.calls),
+                "--probabilities",
+                probabilities,
+                "--roller",
+                args.roller,
+            ]
+        )
         for _ in range(args.processes)
     ]
     writers = {
@@ -251,7 +291,8 @@ def main() -> None:
 
     print(
         f"{args.processes} processes; medians over processes of per-call medians / p99; "
-        f"probabilities logged: {probabilities}\n"
+        f"probabilities logged: {probabilities}; roller: {args.roller} "
+        f"(a process in every run: {all(p['roller_process'] for p in predicts)})\n"
     )
     print(
         "| predict | bare median ms | wrapped median ms | median overhead | bare p99 ms "

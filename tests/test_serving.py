@@ -2,6 +2,7 @@
 
 import os
 import signal
+import subprocess
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import requests
 from helpers import S3_CREDENTIALS, Server, running_s3_server, s3_location
@@ -196,8 +198,11 @@ def test_load_model_predicts_exactly_like_the_inner_model(wrapped_model, tmp_pat
     assert (path / "baseline_profile.json").exists()
 
 
-def _traffic_then_signal(server, sig, *, seconds, threads=8):
+def _traffic_then_signal(server, sig, *, seconds, threads=8, until=None):
     """Requests from ``threads`` clients, ``sig`` sent while they are in flight.
+
+    The signal is sent after ``seconds``, or, given ``until``, as soon as ``until()``
+    is true (and after ``seconds`` at most).
 
     Returns the ids of the requests answered 200 (with the time of each answer), the ids
     of all requests sent, and the time the signal was sent.
@@ -232,7 +237,9 @@ def _traffic_then_signal(server, sig, *, seconds, threads=8):
     workers = [threading.Thread(target=client, args=(c,)) for c in range(threads)]
     for worker in workers:
         worker.start()
-    time.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until is not None and until()):
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     signalled = time.monotonic()
     os.killpg(server.process.pid, sig)  # what a container runtime or systemd does
     # Requests in flight are answered; new ones go on for a moment, then stop, as a load
@@ -290,6 +297,61 @@ def test_sigterm_under_load_loses_no_answered_request(
             f"run {run} ({sig!r}): {len(missing)} answered requests not logged\n{output}"
         )
         assert set(logged) <= set(sent)
+
+
+def _processes_of_group(pgid):
+    """(pid, parent pid, command line) of every process in the group."""
+    listing = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,ppid=,args=", "-g", str(pgid)], capture_output=True, text=True
+    ).stdout
+    return [
+        (int(pid), int(ppid), args)
+        for pid, ppid, args in (line.split(None, 2) for line in listing.splitlines() if line)
+    ]
+
+
+def test_each_worker_rolls_in_a_process_of_its_own_that_ends_with_the_server(
+    wrapped_model, tracking_uri, tmp_path
+):
+    import threading
+
+    log_dir = tmp_path / "logs"
+    server = Server(
+        "models:/churn/1", tracking_uri, log_dir, workers=2, MLFLOW_OBSERVE_FLUSH_SECONDS="0.3"
+    )
+    # The server's output is read as it comes: a full pipe would stop the server.
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(server.process.stdout), daemon=True)
+    reader.start()
+    rollers = {}
+
+    def rolled_with_probabilities():
+        for pid, ppid, args in _processes_of_group(server.process.pid):
+            if "mlflow_observe.plugins.processes import roller_main" in args:
+                rollers[pid] = ppid
+        # Parquet files only: the spools of the live workers are theirs.
+        files = list(log_dir.glob("date=*/part-*.parquet"))
+        return bool(rollers) and any("probability_1" in pq.read_schema(f).names for f in files)
+
+    # The signal once the roller processes have loaded the model and rolled (seconds on
+    # a busy machine), under load all along.
+    answered, sent, _ = _traffic_then_signal(
+        server, signal.SIGTERM, seconds=90.0, until=rolled_with_probabilities
+    )
+    reader.join(30)
+    output = "".join(lines)  # every process of the group has exited: no roller left
+    # One roller per worker that logged (its parent), none of them a roller itself.
+    assert 1 <= len(rollers) <= 2 and len(set(rollers.values())) == len(rollers), rollers
+    assert not set(rollers.values()) & set(rollers)
+    assert "roller process is unavailable" not in output, output[-6000:]
+    logs = mo.read_logs(str(log_dir))
+    assert logs["request_id"].is_unique
+    assert {rid for rid, _ in answered} <= set(logs["request_id"]) <= set(sent)
+    # Rolled by a roller process during the traffic: with the model's probabilities.
+    rolled = logs[logs["probability_1"].notna()]
+    assert len(rolled) > 0
+    expected = wrapped_model[0].predict_proba(rolled[[f"f{i}" for i in range(N_FEATURES)]])
+    np.testing.assert_allclose(rolled[["probability_0", "probability_1"]], expected)
 
 
 def test_two_servers_writing_one_log_lose_and_duplicate_nothing(

@@ -7,7 +7,7 @@ them into Arrow rows as they are and appends them to a local spool file (see
 :mod:`mlflow_observe.logs.spool`): from then on they survive the process being
 killed. It does nothing else, so that it keeps up with a model answering at
 full speed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
-roller thread, at a lower scheduling priority, does the slow work: the class
+roller, at a lower scheduling priority, does the slow work: the class
 probabilities of the rows (a second model pass, when the writer has a
 ``probabilities`` callable) and the Parquet files, partitioned by day::
 
@@ -16,6 +16,14 @@ probabilities of the rows (a second model pass, when the writer has a
 where ``<token>`` is 128 random bits drawn when the writer starts: names never
 depend on the host name, the process id or the clock, so replicas sharing a
 location never collide.
+
+The roller is a thread of this process, or, given a ``roller_command``, a
+process of its own (see :mod:`mlflow_observe.logs.roller`): then the roller
+thread only hands it each closed segment, with the segment's lock, and counts
+what it answers. Rolling in a process never holds this process's interpreter
+lock, which a thread does however low its priority. If the process cannot
+start, dies or stops answering, the roller thread rolls from then on (one
+warning); a segment it was rolling is rolled again, to the same file.
 
 The roller may lag behind a model at full speed: the spool absorbs the backlog
 (up to ``max_spool_bytes`` waiting to be rolled, 1 GiB by default) and the
@@ -27,10 +35,14 @@ What each kind of stop loses:
   handlers of :func:`install_stop_handlers`): nothing. The stop is bounded:
   the queue is spooled (fast), then the roller rolls what it can until the
   deadline (``close(timeout)``, 10 s after a signal) and is cut short; what it
-  did not roll stays in the spool, whole, for the next writer or reader;
+  did not roll stays in the spool, whole, for the next writer or reader (a
+  roller process stops within the same bound, also when its process group
+  gets the signal);
 - a crash (SIGKILL, out of memory): the calls answered in the last
   ``spool_seconds`` before it, at most ``max_queue_rows`` rows; the rest is
-  recovered from the spool by the next writer or reader of the log.
+  recovered from the spool by the next writer or reader of the log. A roller
+  process outlives a killed writer by the stop bound (``STOP_SECONDS``) at most;
+  a roller process killed alone loses nothing.
 
 Rows recovered by a writer of the same model (the same name, version and URI)
 get their class probabilities at that roll; rows recovered by a reader, or by
@@ -68,6 +80,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlflow_observe.logs.roller import RollerProcess, RollerUnavailable
 from mlflow_observe.logs.schema import (
     BATCH_ID,
     EVENT_TIME_REJECTED,
@@ -171,6 +184,13 @@ class PredictionLogWriter:
         Called by the roller thread on the inputs of the rows it rolls to add
         class probabilities (a DataFrame with one column per class), off the
         request path and after the rows are spooled.
+    roller_command : list of str, optional
+        Roll in a process of its own, started with this command (see
+        :mod:`mlflow_observe.logs.roller`; the model flavor gives one that
+        loads the model and computes the same probabilities), so that rolling
+        never holds the interpreter's lock that requests need. None rolls on
+        the roller thread. If the process cannot start, dies or stops
+        answering, the roller thread rolls, with one warning.
 
     Examples
     --------
@@ -200,6 +220,7 @@ class PredictionLogWriter:
         roll_rows: int = 2_000_000,
         max_event_age_days: float | None = 30.0,
         probabilities=None,
+        roller_command: list[str] | None = None,
     ):
         self.root = os.fspath(root)
         self.model = {
@@ -216,6 +237,7 @@ class PredictionLogWriter:
         self.roll_rows = roll_rows
         self.max_event_age_days = max_event_age_days
         self.probabilities = probabilities
+        self.roller_command = list(roller_command) if roller_command else None
         self.report_seconds = 60.0
         # 128 random bits name this writer's files: unique without host, pid or clock.
         self._token = uuid.uuid4().hex
@@ -238,6 +260,9 @@ class PredictionLogWriter:
         self._rolls: queue.Queue = queue.Queue()
         self._cancel_rolls = threading.Event()
         self._identity = json.dumps(self.model, sort_keys=True).encode()
+        self._enricher = ProbabilityEnricher(probabilities, self._identity, warn=self._warn_once)
+        self._process: RollerProcess | None = None
+        self._process_pid: int | None = None
         self._unrolled_bytes = 0
         self._flush_waiters: list[threading.Event] = []
         self._stats = {
@@ -252,6 +277,7 @@ class PredictionLogWriter:
             "files_written": 0,
             "roll_failures": 0,
             "rolls_deferred": 0,
+            "roller_fallbacks": 0,
         }
         self._warned: set[str] = set()
         self._last_report = float("-inf")
@@ -520,12 +546,9 @@ class PredictionLogWriter:
         # the spool meanwhile. Linux schedules threads apart, so this niceness is the thread's.
         with contextlib.suppress(Exception):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ROLLER_NICENESS)
-        try:
-            self._stats["rows_recovered"] += recover_spools(
-                self.root, self.spool_dir, enrich=self._enrich, cancel=self._cancel_rolls.is_set
-            )
-        except Exception as exc:
-            self._warn_once("recover", "Could not recover earlier spools: %r", exc)
+        if self.roller_command:
+            self._start_process()
+        self._recover()
         last_retry = time.monotonic()
         while True:
             try:
@@ -533,6 +556,8 @@ class PredictionLogWriter:
             except queue.Empty:
                 item = ("retry", None)
             if item is None:
+                if self._process is not None:
+                    self._process.stop(timeout=5.0)
                 return
             kind, payload = item
             if kind == "flush":
@@ -542,6 +567,8 @@ class PredictionLogWriter:
             if kind == "roll":
                 if self._cancel_rolls.is_set():
                     self._defer(payload)
+                elif self._process is not None:
+                    self._roll_in_process(payload)
                 else:
                     self._roll(payload)
             if (
@@ -550,13 +577,104 @@ class PredictionLogWriter:
                 and not self._cancel_rolls.is_set()
             ):
                 last_retry = time.monotonic()
-                with contextlib.suppress(Exception):  # segments whose roll failed earlier
-                    self._stats["rows_recovered"] += recover_spools(
-                        self.root,
-                        self.spool_dir,
-                        enrich=self._enrich,
-                        cancel=self._cancel_rolls.is_set,
-                    )
+                self._recover()  # segments whose roll failed earlier
+
+    def _recover(self) -> None:
+        """Roll the segments that dead writers (or failed rolls) left in the spool."""
+        if self._process is not None:
+            try:
+                answer = self._process.recover(self._cancel_rolls.is_set)
+            except RollerUnavailable as exc:
+                self._lose_process(exc)
+            else:
+                if answer.get("result") == "failed":
+                    self._warn_once("recover", "Could not recover earlier spools: %s", answer)
+                self._stats["rows_recovered"] += int(answer.get("rows") or 0)
+                return
+        if self._cancel_rolls.is_set():
+            return
+        try:
+            self._stats["rows_recovered"] += recover_spools(
+                self.root, self.spool_dir, enrich=self._enrich, cancel=self._cancel_rolls.is_set
+            )
+        except Exception as exc:
+            self._warn_once("recover", "Could not recover earlier spools: %r", exc)
+
+    def _start_process(self) -> None:
+        process = RollerProcess(
+            self.roller_command,
+            {
+                "root": self.root,
+                "spool_dir": self.spool_dir,
+                "identity": self._identity.decode(),
+                "stop_seconds": STOP_SECONDS,
+            },
+        )
+        try:
+            process.launch(self._cancel_rolls.is_set)
+        except Exception as exc:
+            self._process = process
+            self._lose_process(exc)
+            return
+        self._process, self._process_pid = process, process.pid
+
+    def _lose_process(self, exc) -> None:
+        """Roll on this thread from now on (the process could not start, died or went silent)."""
+        process, self._process = self._process, None
+        self._stats["roller_fallbacks"] += 1
+        if process is not None:
+            process.kill()
+        if not self._cancel_rolls.is_set():
+            self._warn_once(
+                "roller_process",
+                "The prediction log roller process is unavailable (%s): rolling on a thread "
+                "of this process instead.",
+                exc,
+            )
+
+    def _roll_in_process(self, segment: Segment) -> None:
+        """Hand a closed segment to the roller process; this thread keeps its lock meanwhile."""
+        try:
+            answer = self._process.roll(
+                segment.path,
+                segment.lock_fd,
+                segment.token,
+                segment.sequence,
+                self._cancel_rolls.is_set,
+            )
+        except RollerUnavailable as exc:
+            self._lose_process(exc)
+            if _rolled_already(segment):  # the process died between its roll and its answer
+                self._release(segment)
+                self._stats["files_written"] += 1
+            elif self._cancel_rolls.is_set():
+                self._defer(segment)
+            else:
+                self._roll(segment)  # what a dead process half-wrote is rewritten the same
+            return
+        self._release(segment)
+        result = answer.get("result")
+        if result == "done":
+            self._stats["rows_written"] += int(answer.get("rows") or 0)
+            self._stats["files_written"] += 1
+        elif result == "deferred":
+            self._stats["rolls_deferred"] += 1
+        else:
+            self._stats["roll_failures"] += 1
+            self._warn_once(
+                "roll",
+                "Could not write the prediction log under %s (the rows stay in the spool %s "
+                "and are retried; predictions go on): %s",
+                self.root,
+                self.spool_dir,
+                answer.get("error"),
+            )
+
+    def _release(self, segment: Segment) -> None:
+        with contextlib.suppress(OSError):
+            os.close(segment.lock_fd)
+        with self._lock:
+            self._unrolled_bytes -= segment.bytes
 
     def _roll(self, segment: Segment) -> None:
         try:
@@ -590,31 +708,17 @@ class PredictionLogWriter:
     def _defer(self, segment: Segment) -> None:
         """Leave a closed segment in the spool (a stop's deadline passed): recovered later."""
         self._stats["rolls_deferred"] += 1
-        with contextlib.suppress(OSError):
-            os.close(segment.lock_fd)
-        with self._lock:
-            self._unrolled_bytes -= segment.bytes
+        self._release(segment)
 
     def _enrich(self, table: pa.Table, metadata: dict) -> pa.Table:
         """The rows with their class probabilities, when this writer's model owes them."""
-        if (
-            self.probabilities is None
-            or metadata.get(PROBABILITIES_KEY) != self._identity
-            or INPUT_NAMES_KEY not in metadata
-        ):
-            return table
-        try:
-            names = json.loads(metadata[INPUT_NAMES_KEY])
-            frame = _input_frame(table, names)
-        except Exception as exc:
-            self._warn_once(
-                "probabilities", "Could not compute class probabilities for the log: %r", exc
-            )
-            return table
-        for name, column in self._probability_columns(frame).items():
-            if name not in table.schema.names:
-                table = table.append_column(name, column)
-        return table
+        return self._enricher(table, metadata)
+
+    @property
+    def roller_pid(self) -> int | None:
+        """The process id of the roller process (None while rolling on the roller thread)."""
+        process = self._process
+        return process.pid if process is not None else None
 
     # -- rows ---------------------------------------------------------------------------
 
@@ -698,22 +802,6 @@ class PredictionLogWriter:
                     stamps[i] = stamp
         return stamps, rejected
 
-    def _probability_columns(self, features: pd.DataFrame) -> dict:
-        try:
-            probabilities = self.probabilities(features)
-            if probabilities is not None:
-                probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
-                if len(probabilities) != len(features):
-                    raise ValueError(
-                        f"{len(probabilities)} rows of probabilities for {len(features)} inputs"
-                    )
-                return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
-        except Exception as exc:
-            self._warn_once(
-                "probabilities", "Could not compute class probabilities for the log: %r", exc
-            )
-        return {}
-
     # -- control ------------------------------------------------------------------------
 
     def flush(self, timeout: float = 30.0) -> bool:
@@ -766,6 +854,10 @@ class PredictionLogWriter:
             if self._roller.is_alive():
                 self._cancel_rolls.set()
                 self._roller.join(max(0.0, deadline - time.monotonic()))
+            process = self._process
+            if self._roller.is_alive() and process is not None:
+                process.kill()  # its roll did not stop in time: the segment stays whole
+                self._roller.join(1.0)
             self._report_drops(force=True)
 
     def _locked_here(self) -> bool:
@@ -807,6 +899,90 @@ class PredictionLogWriter:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
+
+
+class ProbabilityEnricher:
+    """The ``enrich`` of a roll: the rows with the class probabilities their model owes them.
+
+    Rows get probabilities only when their spool segment names this model
+    (``identity``, the writer's model name, version and URI as JSON bytes):
+    rows recovered from a writer of another model are written as they are.
+    The roller thread and the roller process both roll with one.
+
+    Parameters
+    ----------
+    probabilities : callable or None
+        Inputs (a DataFrame, as the model was given them) -> class probabilities
+        (a DataFrame with one column per class).
+    identity : bytes
+        The model the probabilities are of.
+    warn : callable, optional
+        ``warn(kind, message, *args)``, called once per kind of failure.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> enrich = ProbabilityEnricher(lambda f: f.assign(x=1.0 - f["x"]), b"m")
+    >>> meta = {PROBABILITIES_KEY: b"m", INPUT_NAMES_KEY: b'[["x", "x"]]'}
+    >>> enrich(pa.table({"x": [0.25]}), meta).column_names
+    ['x', 'probability_x']
+    >>> enrich(pa.table({"x": [0.25]}), {**meta, PROBABILITIES_KEY: b"other"}).column_names
+    ['x']
+    """
+
+    def __init__(self, probabilities, identity: bytes, *, warn=None):
+        self.probabilities = probabilities
+        self.identity = identity
+        self.warn = warn
+
+    def __call__(self, table: pa.Table, metadata: dict) -> pa.Table:
+        if (
+            self.probabilities is None
+            or metadata.get(PROBABILITIES_KEY) != self.identity
+            or INPUT_NAMES_KEY not in metadata
+        ):
+            return table
+        try:
+            names = json.loads(metadata[INPUT_NAMES_KEY])
+            frame = _input_frame(table, names)
+        except Exception as exc:
+            self._warn(exc)
+            return table
+        for name, column in self._columns(frame).items():
+            if name not in table.schema.names:
+                table = table.append_column(name, column)
+        return table
+
+    def _columns(self, features: pd.DataFrame) -> dict:
+        try:
+            probabilities = self.probabilities(features)
+            if probabilities is not None:
+                probabilities = pd.DataFrame(probabilities).reset_index(drop=True)
+                if len(probabilities) != len(features):
+                    raise ValueError(
+                        f"{len(probabilities)} rows of probabilities for {len(features)} inputs"
+                    )
+                return {f"probability_{c}": _arrow(probabilities[c]) for c in probabilities.columns}
+        except Exception as exc:
+            self._warn(exc)
+        return {}
+
+    def _warn(self, exc) -> None:
+        message = "Could not compute class probabilities for the log: %r"
+        if self.warn is not None:
+            self.warn("probabilities", message, exc)
+        else:
+            _logger.warning(message, exc)
+
+
+def _rolled_already(segment: Segment) -> bool:
+    """True when the segment's file is gone or replaced: a roll of it completed elsewhere."""
+    try:
+        return os.stat(segment.path).st_ino != os.fstat(segment.lock_fd).st_ino
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 # -- stop signals -------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from mlflow_observe.plugins.attribution import (
     install_stop_handlers as install_attribution_stop_handlers,
 )
 from mlflow_observe.plugins.attribution_process import ProcessAttributionWorker
+from mlflow_observe.plugins.log_roller import roller_command
 
 FLAVOR_NAME = "mlflow_observe"
 INNER_DIR = "inner_model"
@@ -66,6 +67,8 @@ LOG_DIR_CONFIG = "mlflow_observe_log_dir"
 MODEL_VERSION_ENV = "MLFLOW_OBSERVE_MODEL_VERSION"
 # "false": the writer does not compute class probabilities (they cost a second model pass).
 LOG_PROBABILITIES_ENV = "MLFLOW_OBSERVE_LOG_PROBABILITIES"
+# "thread": roll the log on a thread of the serving process instead of a roller process.
+ROLLER_ENV = "MLFLOW_OBSERVE_ROLLER"
 REQUEST_ID_PARAM = "request_id"
 EVENT_TIME_PARAM = "event_time"
 # Parameters the wrapper adds to the signature and takes for itself, never passed on.
@@ -371,6 +374,7 @@ class ObservedModel:
         # The outer pyfunc model already enforced the (same) signature: call the
         # inner implementation directly instead of enforcing it twice.
         self._impl = inner._model_impl
+        self._root = root
         signature = inner.metadata.signature
         self._inner_takes_params = bool(signature and signature.params)
         outer = Model.load(root)
@@ -386,7 +390,6 @@ class ObservedModel:
         self._writer = None
         self._writer_pid = None
         self._writer_lock = threading.Lock()
-        self._root = root
         self._baseline_path = os.path.join(root, conf["baseline"]) if conf.get("baseline") else None
         self._explain_rate = self._explain_setting()
         self._attribution = None
@@ -440,6 +443,7 @@ class ObservedModel:
                     self._writer = PredictionLogWriter(
                         self._log_dir,
                         probabilities=self._probabilities(),
+                        roller_command=self._roller_command(),
                         **_writer_settings(),
                         **self._model_fields,
                     )
@@ -455,6 +459,12 @@ class ObservedModel:
                     self._log_dir = None
                     return None
         return self._writer
+
+    def _roller_command(self) -> list[str] | None:
+        """The roller process's command (``MLFLOW_OBSERVE_ROLLER=thread``: None, the thread)."""
+        if os.environ.get(ROLLER_ENV, "process").strip().lower() == "thread":
+            return None
+        return roller_command(self._root)
 
     def _explain_setting(self) -> float:
         """The share of calls to attribute (``MLFLOW_OBSERVE_EXPLAIN_RATE``); 0.0 when off."""
@@ -563,6 +573,14 @@ def load_serving_explainer(root: str) -> ServingExplainer:
     with no_prediction_logs():
         inner = mlflow.pyfunc.load_model(os.path.join(root, conf.get("inner_model") or INNER_DIR))
     return serving_explainer(inner, os.path.join(root, conf["baseline"]))
+
+
+def load_probabilities(root: str):
+    """The class-probabilities callable of the wrapped model saved at ``root`` (a local
+    directory), on a copy loaded here, or None when the model gives none: what the roller
+    process computes the log's probabilities with."""
+    with no_prediction_logs():
+        return load_model(root).get_raw_model()._probabilities()
 
 
 def _logged_inputs(model_input):

@@ -1,7 +1,7 @@
 """The entry points of the flavor's helper processes.
 
-A helper process (the attribution process of
-:mod:`mlflow_observe.plugins.attribution_process`) loads the wrapped model again
+A helper process (the roller process of :mod:`mlflow_observe.plugins.log_roller`,
+the attribution process of :mod:`mlflow_observe.plugins.attribution_process`) loads the wrapped model again
 through the flavor, and the flavor starts it: its entry point therefore sits
 above both. The flavor names this module in the child's command and never
 imports it.
@@ -9,8 +9,13 @@ imports it.
 
 from __future__ import annotations
 
-from mlflow_observe.plugins import attribution_process
-from mlflow_observe.plugins.flavor import load_serving_explainer
+from mlflow_observe.plugins import attribution_process, log_roller
+from mlflow_observe.plugins.flavor import load_probabilities, load_serving_explainer
+
+
+def roller_main(argv=None) -> int:
+    """The roller process: roll the spool segments its writer hands over."""
+    return log_roller.main(argv, load_probabilities)
 
 
 def attribution_main(argv=None) -> int:
