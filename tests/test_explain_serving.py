@@ -32,11 +32,13 @@ from mlflow_observe.plugins.attribution import (
     explain_rate,
     serving_background,
 )
-from mlflow_observe.plugins.attribution_process import MODULE
+from mlflow_observe.plugins.attribution_process import ENTRY_MODULE
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 COEF = np.array([1.5, -2.0, 0.5, 3.0])
 ATTRIBUTIONS = [f"attribution_{c}" for c in FEATURES]
+# The attribution process's command line (the roller process's names the same module).
+_ENTRY = f"{ENTRY_MODULE} import attribution_main".encode()
 
 
 def _frame(n, seed):
@@ -231,7 +233,7 @@ def _attribution_children() -> list:
                 command = handle.read()
         except (OSError, ValueError):
             continue
-        if parent == os.getpid() and MODULE.encode() in command:
+        if parent == os.getpid() and _ENTRY in command:
             children.append(int(entry))
     return children
 
@@ -428,7 +430,7 @@ def _attribution_processes(server) -> dict:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if MODULE.encode() in command and int(fields[2]) == server.process.pid:
+        if _ENTRY in command and int(fields[2]) == server.process.pid:
             found[int(entry)] = int(fields[1])
     return found
 
