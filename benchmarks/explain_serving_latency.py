@@ -156,7 +156,7 @@ def _attribution_rss_mb(pid: int) -> float:
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                if b"attribution_process" not in handle.read():
+                if b"import attribution_main" not in handle.read():
                     continue
             with open(f"/proc/{entry}/stat") as handle:
                 if int(handle.read().rsplit(")", 1)[1].split()[2]) != pid:
