@@ -202,7 +202,9 @@ def test_a_killed_child_is_one_warning_and_counted(linear_root, tmp_path, caplog
         for i in range(20):
             started = time.perf_counter()
             assert worker.offer(_frame(1, seed=i), f"after-{i}", None) == f"after-{i}"
-            assert time.perf_counter() - started < 0.05
+            # Never waits on the dead process (that would take seconds); the margin is for
+            # a busy machine that deschedules the test.
+            assert time.perf_counter() - started < 0.5
         worker.close()
     assert caplog.text.count("The attribution process stopped") == 1, caplog.text
     assert "exited with code -9" in caplog.text

@@ -203,7 +203,7 @@ def test_close_during_a_long_roll_in_the_process_returns_by_its_deadline(tmp_pat
     writer.close(timeout=3.0)
     took = time.monotonic() - start
     stats = writer.stats()
-    assert took < 4.5, took
+    assert took < 3.0 + 3.0, took  # the deadline, and a margin for a busy machine
     assert stats["rows_spooled"] == 300_000
     assert stats["rolls_deferred"] > 0 and 0 < stats["rows_written"] < 300_000
     assert not writer._roller.is_alive()
