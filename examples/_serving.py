@@ -14,6 +14,27 @@ import time
 import requests
 
 
+def serve_command(model_uri: str, port: int, *, workers: int = 1) -> list[str]:
+    """``mlflow models serve`` of ``model_uri`` on 127.0.0.1:``port``, in this environment."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -38,23 +59,7 @@ def serving(model_uri: str, tracking_uri: str, log_dir, **env):
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
     }
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "serve",
-            "-m",
-            model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            "2",
-        ],
+        serve_command(model_uri, port, workers=2),
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

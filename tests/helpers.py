@@ -20,6 +20,12 @@ import pandas as pd
 import requests
 from sklearn.linear_model import LogisticRegression
 
+# The server command the serving examples use (examples/_serving.py).
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+)
+from _serving import serve_command  # noqa: E402
+
 import mlflow_observe as mo
 from mlflow_observe.logs.writer import PredictionLogWriter
 
@@ -340,23 +346,7 @@ class Server:
             "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
         }
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "mlflow",
-                "models",
-                "serve",
-                "-m",
-                model_uri,
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-w",
-                str(workers),
-            ],
+            serve_command(model_uri, self.port, workers=workers),
             env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
