@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,85 @@ def test_a_call_larger_than_the_queue_is_dropped_and_counted(tmp_path):
     writer.submit(pd.DataFrame({"x": np.arange(11.0)}), np.zeros(11), latency_seconds=0.0)
     writer.close()
     assert writer.stats()["rows_dropped_queue_full"] + writer.stats()["rows_sampled_out"] == 11
+
+
+def test_wide_calls_meet_the_queue_s_byte_bound_and_shed_by_recorded_sampling(tmp_path):
+    # 400 columns x 50 rows = 160 kB a call (8 bytes a value): the rows bound (1,000,000)
+    # would let 20,000 such calls wait; the byte bound lets 4.
+    budget = 4 * 8 * 50 * 400
+    writer = PredictionLogWriter(
+        str(tmp_path), max_queue_bytes=budget, flush_rows=10**9, spool_seconds=3600
+    )
+    frame = pd.DataFrame(np.ones((50, 400)), columns=[f"c{j}" for j in range(400)])
+    for i in range(200):
+        writer.submit(frame, np.full(50, i), latency_seconds=0.0)
+        assert writer._queued_bytes <= budget
+    writer.close()
+    stats = writer.stats()
+    assert stats["rows_spooled"] + stats["rows_sampled_out"] == 200 * 50
+    assert stats["rows_dropped_queue_full"] == 0
+    assert stats["rows_sampled_out"] > 0
+    logs = read_logs(str(tmp_path), columns=["prediction", "sample_weight"])
+    assert len(logs) == stats["rows_written"] == stats["rows_spooled"]
+    assert logs["sample_weight"].min() >= 1.0
+    # Every call kept is whole: its 50 rows share one weight.
+    assert (logs.groupby("prediction")["sample_weight"].nunique() == 1).all()
+    assert (logs.groupby("prediction").size() == 50).all()
+
+
+def test_a_call_larger_than_the_byte_bound_is_dropped_counted_and_named(tmp_path, caplog):
+    writer = PredictionLogWriter(str(tmp_path), max_queue_bytes=8 * 100 * 10)
+    frame = pd.DataFrame(np.ones((101, 10)))
+    with caplog.at_level(logging.WARNING):
+        writer.submit(frame, np.zeros(101), latency_seconds=0.0)
+        writer.close()
+    stats = writer.stats()
+    assert stats["rows_dropped_queue_full"] + stats["rows_sampled_out"] == 101
+    assert stats["rows_written"] == 0
+    if stats["rows_dropped_queue_full"]:
+        assert any("max_queue_bytes" in r.getMessage() for r in caplog.records)
+
+
+def test_half_the_byte_bound_wakes_the_writer_and_less_waits_for_the_tick(tmp_path):
+    frame = pd.DataFrame(np.ones((1000, 20)))
+    waking = PredictionLogWriter(
+        str(tmp_path / "a"), max_queue_bytes=2 * 8 * 1000 * 20, spool_seconds=3600
+    )
+    waiting = PredictionLogWriter(
+        str(tmp_path / "b"), max_queue_bytes=4 * 8 * 1000 * 20, spool_seconds=3600
+    )
+    waking.submit(frame, np.zeros(1000), latency_seconds=0.0)
+    waiting.submit(frame, np.zeros(1000), latency_seconds=0.0)
+    deadline = time.monotonic() + 20
+    while waking.stats()["rows_spooled"] < 1000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert waking.stats()["rows_spooled"] == 1000
+    assert waiting.stats()["rows_spooled"] == 0  # a quarter of its bound: the tick's
+    assert waiting.spool_now(20)
+    assert waiting.stats()["rows_spooled"] == 1000
+    waking.close()
+    waiting.close()
+
+
+def test_calls_of_several_schemas_taken_at_once_keep_their_rows_and_order(tmp_path):
+    # One spool cycle takes calls of two schemas, interleaved: the calls of a schema are
+    # written together, and a change of schema starts a new segment each time.
+    writer = PredictionLogWriter(str(tmp_path), flush_rows=10**9, spool_seconds=3600)
+    for i in range(6):
+        if i % 3 == 2:
+            frame = pd.DataFrame({"x": np.full(1000, float(i)), "s": ["t"] * 1000})
+        else:
+            frame = pd.DataFrame({"x": np.full(1000, float(i))})
+        writer.submit(frame, np.full(1000, i), latency_seconds=0.0, request_id=f"call{i}")
+    writer.close()
+    logs = read_logs(str(tmp_path))
+    assert writer.stats()["rows_written"] == len(logs) == 6000
+    for i in range(6):
+        rows = logs[logs["prediction"] == i]
+        assert len(rows) == 1000 and (rows["x"] == float(i)).all()
+        assert sorted(rows["request_id"]) == sorted(f"call{i}-{r}" for r in range(1000))
+    assert logs.loc[logs["prediction"] == 2, "s"].eq("t").all()
+    assert logs.loc[logs["prediction"] == 0, "s"].isna().all()
 
 
 def test_unwritable_log_location_is_reported_once_and_counted(tmp_path, caplog):

@@ -159,11 +159,20 @@ class PredictionLogWriter:
         understands (``s3://...``, ``gs://...``).
     model_name, model_version, model_uri : str, optional
         Recorded on every row.
-    max_queue_rows : int, default=100_000
+    max_queue_rows : int, default=1_000_000
         Rows waiting to be spooled at most; beyond it load is shed by uniform
-        sampling (see the module notes). This bounds what a crash can lose.
-    flush_rows : int, default=10_000
-        Spool as soon as this many rows wait.
+        sampling (see the module notes). This bounds what a crash can lose. The
+        queue holds references to the callers' inputs, not copies.
+    max_queue_bytes : int, default=256 MiB
+        The same bound in memory: the inputs waiting to be spooled, estimated
+        at 8 bytes a value (rows x columns), so that wide inputs shed load
+        before they fill the memory.
+    flush_rows : int, optional
+        Spool as soon as this many rows wait (default: half of
+        ``max_queue_rows``; half of ``max_queue_bytes`` also wakes the writer).
+        Between those, the writer takes the queue every ``spool_seconds``:
+        waking it for every large call would cost the requests a hand-over of
+        the interpreter lock each time.
     flush_seconds : float, default=2.0
         Roll the spool into the log's Parquet files at least this often.
     spool_seconds : float, default=0.1
@@ -211,8 +220,9 @@ class PredictionLogWriter:
         model_name=None,
         model_version=None,
         model_uri=None,
-        max_queue_rows: int = 100_000,
-        flush_rows: int = 10_000,
+        max_queue_rows: int = 1_000_000,
+        max_queue_bytes: int = 256 << 20,
+        flush_rows: int | None = None,
         flush_seconds: float = 2.0,
         spool_seconds: float = 0.1,
         spool_dir: str | None = None,
@@ -229,7 +239,8 @@ class PredictionLogWriter:
             MODEL_URI: _text(model_uri),
         }
         self.max_queue_rows = max_queue_rows
-        self.flush_rows = flush_rows
+        self.max_queue_bytes = max_queue_bytes
+        self.flush_rows = flush_rows if flush_rows is not None else max(1, max_queue_rows // 2)
         self.flush_seconds = flush_seconds
         self.spool_seconds = spool_seconds
         self.spool_dir = spool_dir or default_spool_dir(self.root)
@@ -244,6 +255,7 @@ class PredictionLogWriter:
         self._random = random.Random(os.urandom(16)).random
         self._queue: deque = deque()
         self._queued_rows = 0
+        self._queued_bytes = 0
         # Reentrant: a stop signal's handler runs on the main thread, maybe inside submit.
         self._lock = threading.RLock()
         self._wake = threading.Event()
@@ -329,12 +341,13 @@ class PredictionLogWriter:
         """
         try:
             n_rows = len(inputs)
+            n_bytes = _queued_size(inputs, n_rows)
             received = time.time_ns()
             with self._lock:
                 if self._closed:
                     self._stats["rows_dropped_closed"] += n_rows
                     return
-                weight = self._admit(n_rows)
+                weight = self._admit(n_rows, n_bytes)
                 if weight is None:
                     return
                 # The predictions the caller gets back are copied: changing them in place
@@ -347,12 +360,18 @@ class PredictionLogWriter:
                     request_id,
                     event_time,
                     weight,
+                    n_bytes,
                 ]
                 self._submitted_calls += 1
                 sequence = self._submitted_calls
                 self._queue.append(call)
                 self._queued_rows += n_rows
-                if self._queued_rows >= self.flush_rows or self._stopping:
+                self._queued_bytes += n_bytes
+                if (
+                    self._queued_rows >= self.flush_rows
+                    or self._queued_bytes * 2 >= self.max_queue_bytes
+                    or self._stopping
+                ):
                     self._wake.set()
                 stopping = self._stopping
             if stopping:
@@ -362,42 +381,52 @@ class PredictionLogWriter:
         if _DEFERRED_STOPS:
             _run_deferred_stops()
 
-    def _admit(self, n_rows: int):
+    def _admit(self, n_rows: int, n_bytes: int):
         """The weight this call is logged with, or None when sampled out (caller holds the lock)."""
         if self._rate < 1.0 and self._random() >= self._rate:
             self._stats["rows_sampled_out"] += n_rows
             return None
-        if self._queued_rows + n_rows > self.max_queue_rows:
+        if not self._fits(n_rows, n_bytes):
             self._thin()
             if self._random() >= 0.5:
                 self._stats["rows_sampled_out"] += n_rows
                 return None
-            if self._queued_rows + n_rows > self.max_queue_rows:
+            if not self._fits(n_rows, n_bytes):
                 self._stats["rows_dropped_queue_full"] += n_rows
                 self._warn_once(
                     "queue_full",
-                    "A prediction call of %d rows does not fit in the log queue (%d rows): "
-                    "dropped; raise max_queue_rows.",
+                    "A prediction call of %d rows (about %d bytes) does not fit in the log "
+                    "queue (%d rows, %d bytes): dropped; raise max_queue_rows or "
+                    "max_queue_bytes.",
                     n_rows,
+                    n_bytes,
                     self.max_queue_rows,
+                    self.max_queue_bytes,
                 )
                 return None
         return 1.0 / self._rate
+
+    def _fits(self, n_rows: int, n_bytes: int) -> bool:
+        return (
+            self._queued_rows + n_rows <= self.max_queue_rows
+            and self._queued_bytes + n_bytes <= self.max_queue_bytes
+        )
 
     def _thin(self) -> None:
         """Halve the sampling rate: keep each queued call with probability 1/2, double its weight."""
         self._rate /= 2.0
         self._last_rate_change = time.monotonic()
         kept = deque()
-        rows = 0
+        rows = n_bytes = 0
         for call in self._queue:
             if self._random() < 0.5:
                 call[6] *= 2.0
                 kept.append(call)
                 rows += len(call[0])
+                n_bytes += call[7]
             else:
                 self._stats["rows_sampled_out"] += len(call[0])
-        self._queue, self._queued_rows = kept, rows
+        self._queue, self._queued_rows, self._queued_bytes = kept, rows, n_bytes
         self._warn_once(
             "sampling",
             "Prediction log queue full (%d rows): sampling calls uniformly (rate %.3g, "
@@ -465,7 +494,7 @@ class PredictionLogWriter:
         with self._lock:
             calls = list(self._queue)
             self._queue.clear()
-            self._queued_rows = 0
+            self._queued_rows = self._queued_bytes = 0
             last = self._submitted_calls
         try:
             if calls:
@@ -476,27 +505,45 @@ class PredictionLogWriter:
                 self._spooled.notify_all()
 
     def _spool(self, calls) -> None:
+        """The calls taken off the queue into the spool: converted group by group, and the
+        tables of one schema appended together, in one write of the interpreter lock's
+        (each call that takes it back costs the request threads a hand-over of it)."""
+        pending: list[pa.Table] = []
         for group in _groups(calls):
-            n_rows = sum(len(c[0]) for c in group)
             try:
                 table = self._to_table(group)
             except Exception as exc:
-                self._stats["rows_dropped_write_failed"] += n_rows
+                self._stats["rows_dropped_write_failed"] += sum(len(c[0]) for c in group)
                 self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
                 continue
-            try:
-                self._append(table)
-            except Exception as exc:
-                self._stats["rows_dropped_write_failed"] += n_rows
-                self._warn_once(
-                    "write",
-                    "Could not write the prediction log spool under %s (%d rows dropped; "
-                    "predictions go on): %r",
-                    self.spool_dir,
-                    n_rows,
-                    exc,
-                )
-                self._abandon_segment()
+            if pending and (
+                not pending[0].schema.equals(table.schema)
+                or self._segment_rows() + sum(t.num_rows for t in pending) >= self.roll_rows
+            ):
+                self._append_all(pending)  # a new schema, or a full segment, starts a new one
+                pending = []
+            pending.append(table)
+        if pending:
+            self._append_all(pending)
+
+    def _segment_rows(self) -> int:
+        return self._segment.rows if self._segment is not None else 0
+
+    def _append_all(self, tables: list[pa.Table]) -> None:
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        try:
+            self._append(table)
+        except Exception as exc:
+            self._stats["rows_dropped_write_failed"] += table.num_rows
+            self._warn_once(
+                "write",
+                "Could not write the prediction log spool under %s (%d rows dropped; "
+                "predictions go on): %r",
+                self.spool_dir,
+                table.num_rows,
+                exc,
+            )
+            self._abandon_segment()
 
     def _append(self, table: pa.Table) -> None:
         segment = self._segment
@@ -535,7 +582,10 @@ class PredictionLogWriter:
         if self._rate >= 1.0 or time.monotonic() - self._last_rate_change < 1.0:
             return
         with self._lock:
-            if self._queued_rows <= self.max_queue_rows // 4:
+            if (
+                self._queued_rows <= self.max_queue_rows // 4
+                and self._queued_bytes <= self.max_queue_bytes // 4
+            ):
                 self._rate = min(1.0, self._rate * 2.0)
                 self._last_rate_change = time.monotonic()
 
@@ -1327,6 +1377,18 @@ def _outputs(calls, sizes, n_rows: int) -> dict:
         ignore_index=True,
     )
     return {name: _arrow(frame[name]) for name in frame.columns}
+
+
+def _queued_size(inputs, n_rows: int) -> int:
+    """What a call's inputs hold in memory, estimated at 8 bytes a value (rows x columns)."""
+    shape = getattr(inputs, "shape", None)
+    if shape is not None and len(shape) >= 2:
+        width = int(np.prod(shape[1:]))
+    elif isinstance(inputs, dict):
+        width = len(inputs)
+    else:
+        width = 1
+    return 8 * n_rows * max(width, 1)
 
 
 def _as_frame(inputs) -> pd.DataFrame:

@@ -601,6 +601,7 @@ def _writer_settings() -> dict:
         ("flush_seconds", "MLFLOW_OBSERVE_FLUSH_SECONDS", float),
         ("flush_rows", "MLFLOW_OBSERVE_FLUSH_ROWS", int),
         ("max_queue_rows", "MLFLOW_OBSERVE_MAX_QUEUE_ROWS", int),
+        ("max_queue_bytes", "MLFLOW_OBSERVE_MAX_QUEUE_BYTES", int),
         ("spool_seconds", "MLFLOW_OBSERVE_SPOOL_SECONDS", float),
         ("max_spool_bytes", "MLFLOW_OBSERVE_MAX_SPOOL_BYTES", int),
         ("max_event_age_days", "MLFLOW_OBSERVE_MAX_EVENT_AGE_DAYS", _days),
