@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/logging_overhead.py            # about 2 minutes
     .venv/bin/python benchmarks/logging_overhead.py --calls 2000
     .venv/bin/python benchmarks/logging_overhead.py --quick    # one process, short runs
+    .venv/bin/python benchmarks/logging_overhead.py --calls 1000 --large-calls 1500
+        # a longer stretch of 10,000-row calls: past the spool's budget
 
 A scikit-learn logistic regression on 20 numeric columns is logged twice to a
 temporary SQLite store: bare (``mlflow.sklearn``) and wrapped
@@ -68,12 +70,12 @@ def _models(store: str):
     )
 
 
-def worker_predict(calls: int) -> dict:
+def worker_predict(calls: int, large_calls: int) -> dict:
     with tempfile.TemporaryDirectory() as store:
         bare, wrapped, X = _models(store)
         writer = None
         results = {}
-        for rows, n_calls in ((1, calls), (10_000, max(calls // 20, 20))):
+        for rows, n_calls in ((1, calls), (10_000, large_calls)):
             batch = X.sample(rows, replace=True, random_state=1).reset_index(drop=True)
             times = {"bare": [], "wrapped": []}
             for model in (bare, wrapped):  # warm up
@@ -210,6 +212,12 @@ def _run(args: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=5000, help="1-row calls per model")
+    parser.add_argument(
+        "--large-calls",
+        type=int,
+        help="10,000-row calls per model (default: --calls / 20): 1,500 and more outrun "
+        "the spool's budget on 2 cores, and show the shedding that follows",
+    )
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument(
         "--quick",
@@ -235,11 +243,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.calls, args.processes = 1000, 1
+    if args.large_calls is None:
+        args.large_calls = max(args.calls // 20, 20)
     probabilities = args.probabilities
     if args.worker == "predict":
         os.environ["MLFLOW_OBSERVE_LOG_PROBABILITIES"] = args.probabilities
         os.environ["MLFLOW_OBSERVE_ROLLER"] = args.roller
-        print(json.dumps(worker_predict(args.calls)))
+        print(json.dumps(worker_predict(args.calls, args.large_calls)))
         return
     if args.worker == "writer":
         print(
@@ -258,6 +268,8 @@ def main() -> None:
                 "predict",
                 "--calls",
                 str(args.calls),
+                "--large-calls",
+                str(args.large_calls),
                 "--probabilities",
                 probabilities,
                 "--roller",
