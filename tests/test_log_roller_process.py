@@ -164,6 +164,37 @@ def test_sigkill_of_the_roller_process_mid_roll_loses_and_duplicates_nothing(tmp
     np.testing.assert_allclose(logs["probability_1"], 1.0 / (1.0 + np.exp(-logs["x"])))
 
 
+def test_a_roller_process_alive_but_hung_in_its_model_is_replaced_by_the_thread(
+    tmp_path, caplog, monkeypatch
+):
+    # Its heartbeat goes on while predict_proba never returns: the writer gives it up once
+    # its roll makes no progress, kills it and rolls the segment itself, losing nothing.
+    from mlflow_observe.logs import roller
+
+    monkeypatch.setattr(roller, "STALLED_SECONDS", 3.0)
+    command, trace = _roller(tmp_path, delay=3600)
+    writer = PredictionLogWriter(
+        str(tmp_path / "log"),
+        flush_seconds=0.2,
+        probabilities=_sigmoid_probabilities,
+        roller_command=command,
+    )
+    frame = pd.DataFrame({"x": np.linspace(-3, 3, 500)})
+    with caplog.at_level(logging.WARNING):
+        writer.submit(frame, np.zeros(500), latency_seconds=0.001)
+        assert _wait_for(lambda: _traced(trace), timeout=120)  # the process took the segment
+        hung = _traced(trace)[0][0]
+        assert _wait_for(lambda: writer.stats()["rows_written"] == 500, timeout=60)
+    assert not _alive(hung)
+    writer.close(timeout=60)
+    stats = writer.stats()
+    assert stats["roller_fallbacks"] == 1 and stats["roll_failures"] == 0
+    assert any("rolled nothing for 3 s" in r.getMessage() for r in caplog.records)
+    logs = read_logs(str(tmp_path / "log"))
+    assert len(logs) == 500 and logs["request_id"].is_unique
+    np.testing.assert_allclose(logs["probability_1"], 1.0 / (1.0 + np.exp(-logs["x"])))
+
+
 @pytest.mark.parametrize(
     "command",
     [["/nonexistent/roller"], [sys.executable, "-c", "import sys; sys.exit(3)"]],

@@ -21,7 +21,10 @@ model identity, the stop bound), ``roll`` (a segment, with its descriptor),
 ``recover`` (the segments that dead writers left), ``cancel`` (a stop's
 deadline has come: cut the current roll short). Roller to writer: ``ready``,
 a ``result`` per request (``done``, ``failed`` or ``deferred``, with the rows
-written), and a heartbeat every ``HEARTBEAT_SECONDS``.
+written), and a heartbeat every ``HEARTBEAT_SECONDS`` carrying a count of the
+batches rolled so far. A roller that keeps beating but rolls no batch of the
+segment it was given for ``STALLED_SECONDS`` (its model hangs in
+``predict_proba``, a lock is never released) is given up like a silent one.
 
 The roller process stops when its standard input closes (the writer closes
 it, or its process is gone): it finishes the roll in progress within the
@@ -51,6 +54,9 @@ _logger = logging.getLogger(__name__)
 # The roller process tells it is alive this often; silent for ANSWER_SECONDS, it is replaced.
 HEARTBEAT_SECONDS = 2.0
 ANSWER_SECONDS = 60.0
+# Alive but rolling no batch of the segment it was given for this long, it is replaced too
+# (generous: a batch at niceness 10 on a machine loaded many times over is slow, not hung).
+STALLED_SECONDS = 300.0
 # Loading the model in the roller process may take this long before the writer rolls itself.
 READY_SECONDS = 300.0
 # After a stop's deadline, the roll in progress has this long to stop between two batches.
@@ -165,7 +171,7 @@ class RollerProcess:
             return bool(cancel_sent) and time.monotonic() - cancel_sent[0] > CANCEL_SECONDS
 
         while True:
-            answer = self._receive(cancel, ANSWER_SECONDS)
+            answer = self._receive(cancel, ANSWER_SECONDS, stalled=STALLED_SECONDS)
             if answer.get("id") == request_id:
                 return answer
 
@@ -179,11 +185,18 @@ class RollerProcess:
         except (OSError, AttributeError) as exc:
             raise RollerUnavailable(f"the roller process is gone: {exc!r}") from exc
 
-    def _receive(self, cancelled, silence: float) -> dict:
-        """The next message other than a heartbeat; raises when the process is gone or silent."""
-        self._heard = time.monotonic()
+    def _receive(self, cancelled, silence: float, stalled: float | None = None) -> dict:
+        """The next message other than a heartbeat; raises when the process is gone or silent,
+        or, given ``stalled``, when its heartbeats report no batch rolled for that long."""
+        self._heard = moved = time.monotonic()
+        progress = None
         self._channel.settimeout(0.1)
         while True:
+            if stalled is not None and time.monotonic() - moved > stalled:
+                raise RollerUnavailable(
+                    f"the roller process rolled nothing for {stalled:.0f} s while alive "
+                    "(its model's predict_proba may hang)"
+                )
             try:
                 data = self._channel.recv(_PACKET)
             except TimeoutError:
@@ -206,6 +219,8 @@ class RollerProcess:
             message = json.loads(data)
             if message.get("op") != "alive":
                 return message
+            if message.get("progress") != progress:
+                progress, moved = message.get("progress"), self._heard
 
 
 def _forget_after_fork() -> None:
@@ -298,9 +313,16 @@ def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = Fal
                     os._exit(0)  # one batch did not end in time: the segment stays whole
             if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
                 last_beat[0] = time.monotonic()
-                send({"op": "alive"})
+                send({"op": "alive", "progress": rolled_batches[0]})
 
     last_beat = [time.monotonic()]
+    rolled_batches = [0]
+
+    def cancelled() -> bool:
+        # Asked between two batches of a roll: each call is progress, told in the heartbeat.
+        rolled_batches[0] += 1
+        return cancel.is_set()
+
     threading.Thread(target=listen, name="mlflow-observe-roller-listen", daemon=True).start()
     threading.Thread(target=watch, name="mlflow-observe-roller-watch", daemon=True).start()
     enrich = None
@@ -334,12 +356,12 @@ def serve_rolls(channel: socket.socket, enrich_for, *, probabilities: bool = Fal
                         message["token"],
                         int(message["sequence"]),
                         enrich=enrich,
-                        cancel=cancel.is_set,
+                        cancel=cancelled,
                     )
                     answer["result"] = "done"
             elif op == "recover":
                 answer["rows"] = recover_spools(
-                    start["root"], start.get("spool_dir"), enrich=enrich, cancel=cancel.is_set
+                    start["root"], start.get("spool_dir"), enrich=enrich, cancel=cancelled
                 )
                 answer["result"] = "done"
             else:
