@@ -292,7 +292,8 @@ class AttributionWorker:
             request_id = request_id or uuid.uuid4().hex
             received = time.time_ns()
             with self._lock:
-                if self._closed:
+                if self._closed:  # answered after the stop gave up: unattributed, counted
+                    self._stats["rows_lost_at_stop"] += n_rows
                     return request_id
                 weight = self._admit(n_rows)
                 if weight is None:

@@ -1,4 +1,4 @@
-"""Attributions of sampled served predictions, computed in a separate low-priority process.
+"""Attributions of sampled served predictions, computed in a separate idle-priority process.
 
 A thread that attributes predictions in the server's own process shares the
 interpreter lock with the request threads: however low its scheduling
@@ -13,8 +13,8 @@ draw, the bounded queue, the thinning when it falls behind, the recorded
                      (inputs; request id, day, rate per row; about 0.35 ms of
                      interpreter for a one-row call of 20 columns), written to the
                      child's stdin (the pipe write releases the interpreter lock)
-    child process    python -c "...processes import attribution_main; ...", at
-                     niceness 19: loads the wrapped model a second time (prediction
+    child process    python -c "...processes import attribution_main; ...", under
+                     SCHED_IDLE: loads the wrapped model a second time (prediction
                      logging off), builds the flavor's ServingExplainer, attributes
                      CHUNK_ROWS rows at a time, writes <log>/attributions/ as the
                      thread did, and acknowledges each chunk and write on its stdout
@@ -23,6 +23,18 @@ Each message is a kind byte and Arrow IPC streams, each preceded by its length
 (calls of different columns follow each other: one stream per message). At most
 ``MAX_IN_FLIGHT_ROWS`` rows are sent and not yet acknowledged, so that a child
 that falls behind fills the worker's queue, which samples down as before.
+
+Scheduling: on Linux the child runs under ``SCHED_IDLE`` (set by its first line, before it
+loads anything, and by the server at once; niceness 19 as well, the fallback where the OS
+has no ``SCHED_IDLE`` or refuses it; see :func:`idle_scheduling`). It then runs only on a
+core nothing else wants, and the kernel preempts it at once when a request needs the core
+(a niceness-19 process still gets a small share of a busy core, and is preempted only at the
+scheduler's next decision). Under sustained full load it may get no CPU at all: the rows in
+flight (``MAX_IN_FLIGHT_ROWS``) wait, the worker's queue fills and it samples down (counted
+in ``rows_sampled_out``, the lower rate recorded with each kept row), predictions and log rows
+are untouched, and the stop's bounds hold: ``drain`` returns False at its timeout, ``close``
+kills the child at its deadline and counts what was queued or in flight in
+``rows_lost_at_stop`` (named in its warning).
 
 Stopping: a stop signal (see
 :func:`~mlflow_observe.plugins.attribution.install_stop_handlers`) sends what
@@ -78,11 +90,16 @@ MODULE = "mlflow_observe.plugins.attribution_process"
 ENTRY_MODULE = "mlflow_observe.plugins.processes"
 _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 # The child's command: main() called, not the module run as __main__ (the package imports
-# this module first, and runpy would warn of it). A stop signal sent to the server's process
-# group during its imports must not kill it: main() then installs its own handlers.
+# this module first, and runpy would warn of it). Its scheduling is set first, before it loads
+# anything (see idle_scheduling). A stop signal sent to the server's process group during its
+# imports must not kill it: main() then installs its own handlers.
 _BOOTSTRAP = (
-    "import os, signal, sys; os.setpriority(os.PRIO_PROCESS, 0, 19); "
-    "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "import os, signal, sys\n"
+    "try: os.setpriority(os.PRIO_PROCESS, 0, 19)\n"
+    "except OSError: pass\n"
+    "try: os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))\n"
+    "except (AttributeError, OSError): pass\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
     f"from {ENTRY_MODULE} import attribution_main; sys.exit(attribution_main())"
 )
 PROCESS_NICENESS = 19
@@ -90,6 +107,29 @@ SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
 MAX_IN_FLIGHT_ROWS = 128  # rows sent and not yet acknowledged, at most
 PARENT_POLL_SECONDS = 0.2
 BATCH, FLUSH = b"B", b"F"
+
+
+def idle_scheduling(pid: int = 0) -> str:
+    """Run process ``pid`` (0: this one) only on a core nothing else wants: ``SCHED_IDLE``
+    where the OS has it, else niceness ``PROCESS_NICENESS``; the policy that took.
+
+    Niceness 19 is set either way (it is the fallback, and what a platform that has
+    ``SCHED_IDLE`` but refuses it keeps). Threads started afterwards inherit both.
+
+    >>> import subprocess, sys
+    >>> other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    >>> idle_scheduling(other.pid) in ("SCHED_IDLE", "niceness 19")
+    True
+    >>> other.kill(); other.wait()
+    -9
+    """
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, PROCESS_NICENESS)
+    try:
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        return f"niceness {PROCESS_NICENESS}"
+    return "SCHED_IDLE"
 
 
 # -- the messages -------------------------------------------------------------------------------
@@ -170,7 +210,7 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
 
 class ProcessAttributionWorker(AttributionWorker):
     """An :class:`~mlflow_observe.plugins.attribution.AttributionWorker` whose attributions
-    are computed by a child process at niceness 19.
+    are computed by a child process under ``SCHED_IDLE`` (else at niceness 19).
 
     Parameters
     ----------
@@ -226,7 +266,7 @@ class ProcessAttributionWorker(AttributionWorker):
     def wait_loaded(self, timeout: float | None = None) -> bool:
         """Wait until the child has loaded the model and explains; False after ``timeout``.
 
-        It imports the package and loads the model at niceness 19: seconds on a busy machine.
+        It imports the package and loads the model at idle priority: seconds on a busy machine.
         """
         return self._loaded.wait(timeout)
 
@@ -249,9 +289,8 @@ class ProcessAttributionWorker(AttributionWorker):
         except Exception as exc:
             self._died(f"it could not start: {exc!r}")
             return
-        # At once, before its imports: the child sets it again itself.
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, self.process.pid, PROCESS_NICENESS)
+        # At once, in case the child has not yet run its first line, which sets it too.
+        idle_scheduling(self.process.pid)
         self._reader = threading.Thread(
             target=self._read_acks, name="mlflow-observe-explainer-acks", daemon=True
         )
@@ -420,21 +459,45 @@ class ProcessAttributionWorker(AttributionWorker):
             return
         self._thread.join(timeout)
         if self._thread.is_alive() or (self.process and self.process.poll() is None):
+            self._abandon(timeout)
+
+    def drain(self, timeout: float = STOP_SECONDS) -> bool:
+        """As the thread's; past ``timeout``, the child is also killed and what it had not
+        written counted as lost (as ``close`` does at its deadline).
+
+        A drain comes from a stop signal, and the server may then die by the signal's
+        default action (uvicorn re-raises it after its graceful shutdown), where no exit
+        handler runs: a child starved of CPU (or stopped) would outlive it, and its rows go
+        uncounted. Calls sampled afterwards are counted in ``rows_lost_at_stop`` too.
+        """
+        if super().drain(timeout):
+            return True
+        if os.getpid() == self._owner:
+            self._deadline = time.monotonic()
             with self._lock:
-                queued, self._queued_rows = self._queued_rows, 0
-                self._queue.clear()
-            with self._acks:
-                self._stats["rows_lost_at_stop"] += queued
-            lost = queued + self._sent - self._acked + self._unwritten
-            self._stop_child()
-            self._thread.join(1.0)
-            self._warn_once(
-                "stop",
-                "The attribution process did not finish within %.0f s of the stop: %d rows "
-                "left without attributions.",
-                timeout,
-                lost,
-            )
+                self._closed = True
+            self._wake.set()
+            if threading.current_thread() is not self._thread:
+                self._abandon(timeout)
+        return False
+
+    def _abandon(self, timeout: float) -> None:
+        """Past the stop's bound: count what is queued or in flight as lost, kill the child."""
+        with self._lock:
+            queued, self._queued_rows = self._queued_rows, 0
+            self._queue.clear()
+        with self._acks:
+            self._stats["rows_lost_at_stop"] += queued
+        lost = queued + self._sent - self._acked + self._unwritten
+        self._stop_child()
+        self._thread.join(1.0)
+        self._warn_once(
+            "stop",
+            "The attribution process did not finish within %.0f s of the stop: %d rows "
+            "left without attributions.",
+            timeout,
+            lost,
+        )
 
     def stats(self) -> dict:
         with self._acks:
@@ -505,8 +568,7 @@ def main(argv, load_explainer) -> int:
     ``load_explainer(model_dir)`` gives the explainer of the wrapped model saved there
     (the flavor's :func:`~mlflow_observe.plugins.flavor.load_serving_explainer`).
     """
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, PROCESS_NICENESS)
+    idle_scheduling()
     parser = argparse.ArgumentParser(prog=MODULE, description=main.__doc__)
     parser.add_argument("--model", required=True, help="the wrapped model's local directory")
     parser.add_argument("--log", required=True, help="the prediction log's location")
