@@ -366,3 +366,64 @@ def test_arrow_table_gives_the_child_the_frame_it_was_given(frame):
     """The hand-over keeps values, dtypes and names (as strings, as the log names inputs),
     whichever path it takes."""
     pd.testing.assert_frame_equal(arrow_table(frame).to_pandas(), frame.rename(columns=str))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame(
+            np.random.default_rng(0).normal(size=(1, 20)), columns=[f"f{i:02d}" for i in range(20)]
+        ),
+        pd.DataFrame({"a": [1.0, np.nan, np.inf], "é b": [-0.0, 2.5, -np.inf]}),
+        pd.DataFrame({"a": np.array([1, 2, 3], dtype="int32"), "b": np.array([4, 5, 6], "int32")}),
+        pd.DataFrame({"a": np.array([2**62, -1, 0], dtype="int64")}),
+        pd.DataFrame({"a": [True, False, True], "b": [False, False, True]}),
+        pd.DataFrame({"a": np.array([1.5, 2.5, 3.5], dtype="float32")}),
+        pd.DataFrame({"a": np.array([1.5, 2.5], dtype=">f8")}),
+    ],
+)
+def test_the_raw_path_gives_the_child_what_the_arrow_path_gives(frame):
+    """A numeric call's raw bytes and cached header, through a real pipe, give the child the
+    same rows and keys as the Arrow IPC message it replaces."""
+    from mlflow_observe.plugins.attribution import AttributionWorker as Thread
+    from mlflow_observe.plugins.attribution_process import (
+        RAW,
+        numeric_block,
+        raw_frames,
+        raw_header,
+        raw_parts,
+        write_parts,
+    )
+
+    names, values = numeric_block(frame)
+    calls = [[frame, "order-7", None, 1_700_000_000_000_000_000, 0.25]]
+    stamps = [calls[0][3]]
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as sink:
+        write_parts(sink, RAW, raw_parts(raw_header(names, values.dtype), calls, stamps, [values]))
+    with os.fdopen(read, "rb", buffering=0) as source:
+        kind, parts = read_message(source)
+        assert read_message(source) is None
+    assert kind == RAW
+    keys, rows = raw_frames(parts)
+    expected_keys = Thread._keys(Thread.__new__(Thread), calls).to_pandas()
+    pd.testing.assert_frame_equal(keys, expected_keys)
+    pd.testing.assert_frame_equal(rows, frame, check_column_type=False)
+    if frame.dtypes.iloc[0].isnative:  # Arrow takes no byte-swapped array: it counted it failed
+        pd.testing.assert_frame_equal(rows, arrow_table(frame).to_pandas())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": [1.0], "b": [2]}),  # two dtypes
+        pd.DataFrame({0: [1.0], 1: [2.0]}),  # names not strings
+        pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}),  # not a numpy dtype
+        pd.DataFrame({"s": ["x"]}),
+        pd.DataFrame(index=[0, 1]),  # no columns
+    ],
+)
+def test_other_frames_keep_the_arrow_path(frame):
+    from mlflow_observe.plugins.attribution_process import numeric_block
+
+    assert numeric_block(frame) is None
