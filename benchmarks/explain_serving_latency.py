@@ -337,11 +337,10 @@ def main() -> None:
             continue
         verdicts = [
             f"{label} {'no measurable' if overlaps(intervals[name][label], control[label]) else 'MEASURABLE'}"
+            + " latency"
             for label in ("p50", "p99")
         ]
-        print(
-            f"rate {rate}: {', '.join(verdicts)} latency (95% interval against the A/A control's)"
-        )
+        print(f"rate {rate}: {'; '.join(verdicts)} (its 95% interval against the A/A control's)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
 
