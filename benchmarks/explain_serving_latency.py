@@ -19,10 +19,12 @@ each, each logging to its own directory): ``MLFLOW_OBSERVE_EXPLAIN_RATE`` unset
   model-agnostic sampled method, the expensive one: 8 x 32 x 21 = 5,376 model
   predictions per attributed row. What the p99 ratio shows is the hand-over on
   the server's interpreter plus the child's CPU on the shared cores.
-* ``linear``: a LinearRegression, the smallest model the sampled method handles:
-  the same 5,376 predictions a row, each a dot product, so the child's CPU is
-  mostly the building of the hybrid rows and the child is idle most of the time.
-  What is left of the p99 ratio is the hand-over on the server's interpreter.
+* ``linear``: a LinearRegression, the smallest model the sampled method handles
+  (the serving explainer has no closed-form path): the same 5,376 predictions a
+  row, each a dot product, so the child's CPU is only the building of the hybrid
+  rows (about half the MLP's). What is left of the p99 ratio is mostly the
+  hand-over on the server's interpreter; the difference from the ``mlp`` run
+  is the child's share.
 
 (Not a histogram gradient boosting model: its OpenMP threads, in training and
 in every prediction, spin against each other on a loaded 2-core machine and
