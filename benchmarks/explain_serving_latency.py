@@ -1,35 +1,59 @@
-"""What sampled attributions cost a served request: ``mlflow models serve`` with the rate off,
-at 0.1 and at 1.0, timed over HTTP in the same run.
+"""What sampled attributions cost a served request: ``mlflow models serve`` with the rate off
+(twice: the reference and an A/A control), at 0.1 and at 1.0, timed over HTTP in the same run.
 
-    nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py              # ~4 minutes
+    nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py              # ~5 minutes
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --rounds 500 # quicker
+    nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --model linear
 
-A scikit-learn MLPRegressor (one hidden layer of 64) on 20 numeric
-columns is logged with ``mlflow_observe.log_model`` (with its baseline) to a
-temporary SQLite store, and served three times, side by side, by ``mlflow
-models serve`` (one worker each, each logging to its own directory):
-``MLFLOW_OBSERVE_EXPLAIN_RATE`` unset, ``0.1`` and ``1.0``. It is not a tree
-model SHAP's TreeExplainer takes, so the attribution process (one per server, at niceness
-19, with the model loaded a second time) uses the model-agnostic sampled
-method, the expensive one: 8 x 32 x 21 = 5,376 model predictions per
-attributed row. (Not a histogram gradient boosting model: its OpenMP threads,
-in training and in every prediction, spin against each other on a loaded
-2-core machine and would measure that, not the flavor.)
+A scikit-learn model on 20 numeric columns is logged with
+``mlflow_observe.log_model`` (with its baseline) to a temporary SQLite store,
+and served four times, side by side, by ``mlflow models serve`` (one worker
+each, each logging to its own directory): ``MLFLOW_OBSERVE_EXPLAIN_RATE`` unset
+(the reference), unset again (the A/A control), ``0.1`` and ``1.0``.
+
+``--model`` picks the model, and so which cost the rate servers pay:
+
+* ``mlp`` (the default): an MLPRegressor (one hidden layer of 64). It is not a
+  tree model SHAP's TreeExplainer takes, so the attribution process (one per
+  server, under ``SCHED_IDLE``, with the model loaded a second time) uses the
+  model-agnostic sampled method, the expensive one: 8 x 32 x 21 = 5,376 model
+  predictions per attributed row. What the p99 ratio shows is the hand-over on
+  the server's interpreter plus the child's CPU on the shared cores.
+* ``linear``: a LinearRegression, the smallest model the sampled method handles
+  (the serving explainer has no closed-form path): the same 5,376 predictions a
+  row, each a dot product, so the child's CPU is only the building of the hybrid
+  rows (about half the MLP's). What is left of the p99 ratio is mostly the
+  hand-over on the server's interpreter; the difference from the ``mlp`` run
+  is the child's share.
+
+(Not a histogram gradient boosting model: its OpenMP threads, in training and
+in every prediction, spin against each other on a loaded 2-core machine and
+would measure that, not the flavor.)
 
 One client sends one-row requests, one at a time, in rounds: each round sends
-one request to each server, in a shuffled order, so that the three servers are
+one request to each server, in a shuffled order, so that the four servers are
 timed under the same conditions (the machine's load moves during a run). The
 latency is the client's (``requests``, a kept-alive connection), from the
 request sent to the answer read. After warm-up, ``--rounds`` rounds are timed;
-the table gives p50 and p99 per server and their ratios to the server with the
-rate off. The attribution rows stored and the servers' CPU seconds show that the
-worker did its work while the requests were timed.
+the table gives p50 and p99 per server and their ratios to the reference
+server, each ratio with a bootstrap 95% interval: the rounds are resampled
+with replacement (``--resamples``, 2,000 by default; one draw of rounds for all
+servers, as they were timed together) and the 2.5% and 97.5% percentiles of
+the ratio over the resamples are its interval. The attribution rows stored and
+the servers' CPU seconds show that the worker did its work while the requests
+were timed.
 
-The three servers share the machine, so the attributions' CPU is felt by all
-three alike: the ratios measure what the flavor adds on the request path of its
-own process (the sampling draw, the queue, the hand-over of sampled calls to the
-attribution process), not what a busy core costs a neighbour. The load average at the
-start and the end is printed: re-run on a quiet machine for figures to quote.
+The A/A control is a server identical to the reference: its ratios are what
+two servers without any difference show in this run (the spread of the
+machine, of the port, of the order). The rule: **a rate adds no measurable
+latency when the 95% interval of its p99 ratio overlaps the A/A control's**
+(and likewise for the p50); the verdict is printed under the table.
+
+The servers share the machine, so the attributions' CPU is felt by all of them
+alike: the ratios measure what the flavor adds on the request path of its own
+process (the sampling draw, the queue, the hand-over of sampled calls to the
+attribution process), not what a busy core costs a neighbour. The load average
+at the start and the end is printed: re-run on a quiet machine for figures to quote.
 """
 
 from __future__ import annotations
@@ -48,7 +72,10 @@ import warnings
 import numpy as np
 
 N_COLUMNS = 20
-SETTINGS = {"off": None, "0.1": "0.1", "1.0": "1.0"}
+# name -> MLFLOW_OBSERVE_EXPLAIN_RATE; the first is the reference, "A/A" the control.
+SETTINGS = {"off": None, "A/A": None, "0.1": "0.1", "1.0": "1.0"}
+REFERENCE, CONTROL = "off", "A/A"
+MODELS = ("mlp", "linear")
 
 
 def _free_port() -> int:
@@ -57,9 +84,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _log_model(store: str) -> str:
+def _log_model(store: str, kind: str) -> str:
     import mlflow
     import pandas as pd
+    from sklearn.linear_model import LinearRegression
     from sklearn.neural_network import MLPRegressor
 
     import mlflow_observe as mo
@@ -76,7 +104,12 @@ def _log_model(store: str) -> str:
         rng.normal(size=(5000, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
     )
     y = X["f00"] * X["f01"] + X["f02"] + rng.normal(scale=0.1, size=len(X))
-    model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(X, y)
+    if kind == "linear":
+        model, options = LinearRegression().fit(X, y), {}
+    else:
+        model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=0).fit(X, y)
+        optimizer = "sklearn.neural_network._stochastic_optimizers.AdamOptimizer"
+        options = {"skops_trusted_types": [optimizer]}
     with mlflow.start_run():
         info = mo.log_model(
             model,
@@ -84,11 +117,7 @@ def _log_model(store: str) -> str:
             baseline=X.assign(y=y),
             targets="y",
             input_example=X.head(3),
-            inner_options={
-                "skops_trusted_types": [
-                    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer"
-                ]
-            },
+            inner_options=options,
         )
     return info.model_uri
 
@@ -98,7 +127,7 @@ def _start(model_uri: str, store: str, name: str, rate) -> tuple[subprocess.Pope
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{store}/bench.db",
-        "MLFLOW_OBSERVE_LOG_DIR": f"{store}/logs-{name}",
+        "MLFLOW_OBSERVE_LOG_DIR": _log_dir(store, name),
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
     }
     env.pop("MLFLOW_OBSERVE_EXPLAIN_RATE", None)
@@ -113,6 +142,10 @@ def _start(model_uri: str, store: str, name: str, rate) -> tuple[subprocess.Pope
         start_new_session=True,
     )
     return process, f"http://127.0.0.1:{port}"
+
+
+def _log_dir(store: str, name: str) -> str:
+    return f"{store}/logs-{name.replace('/', '')}"
 
 
 def _wait_ready(process, url: str, timeout: float = 300.0) -> None:
@@ -170,10 +203,55 @@ def _attribution_rss_mb(pid: int) -> float:
     return total
 
 
+def ratio_intervals(
+    latencies: dict, reference: str, *, resamples: int = 2000, seed: int = 3
+) -> dict:
+    """Per server: ``{"p50": (ratio, low, high), "p99": (...)}``, the ratio of its percentile to
+    the reference's and its bootstrap 95% interval.
+
+    The rounds are resampled with replacement, the same rounds for every server (they were
+    timed together, so a round's conditions stay paired); the interval is the 2.5% and 97.5%
+    percentiles of the ratio over the resamples.
+
+    A server twice as slow in every round: its ratio is 2 in every resample.
+
+    >>> a = np.random.default_rng(0).exponential(size=500)
+    >>> ratio, low, high = ratio_intervals({"a": a, "b": 2 * a}, "a", resamples=500)["b"]["p99"]
+    >>> [round(float(x), 6) for x in (ratio, low, high)]
+    [2.0, 2.0, 2.0]
+    """
+    names = list(latencies)
+    values = np.array([latencies[name] for name in names])  # servers x rounds
+    rounds = values.shape[1]
+    draws = np.random.default_rng(seed).integers(0, rounds, size=(resamples, rounds))
+    out: dict = {name: {} for name in names}
+    base = names.index(reference)
+    for label, q in (("p50", 50), ("p99", 99)):
+        point = np.percentile(values, q, axis=1)
+        # resamples x servers, one server at a time to keep the memory at resamples x rounds
+        sampled = np.column_stack([np.percentile(row[draws], q, axis=1) for row in values])
+        ratios = sampled / sampled[:, [base]]
+        low, high = np.percentile(ratios, [2.5, 97.5], axis=0)
+        for k, name in enumerate(names):
+            out[name][label] = (point[k] / point[base], low[k], high[k])
+    return out
+
+
+def overlaps(a: tuple, b: tuple) -> bool:
+    """Whether two ``(ratio, low, high)`` intervals overlap."""
+    return a[1] <= b[2] and b[1] <= a[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2000, help="timed rounds (default 2000)")
     parser.add_argument("--warmup", type=int, default=100, help="untimed rounds first")
+    parser.add_argument(
+        "--model", choices=MODELS, default="mlp", help="the served model (default mlp)"
+    )
+    parser.add_argument(
+        "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
+    )
     args = parser.parse_args()
 
     import pandas as pd
@@ -181,7 +259,7 @@ def main() -> None:
 
     print(f"load average at the start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     store = tempfile.mkdtemp(prefix="explain-serving-")
-    model_uri = _log_model(store)
+    model_uri = _log_model(store, args.model)
     servers = {name: _start(model_uri, store, name, rate) for name, rate in SETTINGS.items()}
     try:
         for process, url in servers.values():
@@ -225,35 +303,46 @@ def main() -> None:
     from mlflow_observe.logs.reader import read_attributions, read_logs
 
     n_requests = args.warmup + args.rounds
+    model = "MLPRegressor" if args.model == "mlp" else "LinearRegression"
     print(
         f"\n{args.rounds} timed rounds (+{args.warmup} warm-up) of one-row requests to each "
-        f"server, {seconds:.0f} s; MLPRegressor, {N_COLUMNS} columns, sampled "
-        "Shapley (5,376 predictions a row)\n"
+        f"server, {seconds:.0f} s; {model}, {N_COLUMNS} columns, sampled Shapley (5,376 "
+        f"predictions a row); 95% intervals from {args.resamples} bootstrap resamples of the "
+        "rounds\n"
     )
-    header = (
-        f"{'explain rate':>12} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10} {'p99 ratio':>10} "
-        f"{'rows logged':>12} {'attributed':>11} {'min rate':>9} {'server CPU s':>13} "
-        f"{'explainer MB':>13}"
+    print(
+        "| explain rate | p50 ms | p99 ms | p50 ratio | p50 95% interval | p99 ratio "
+        "| p99 95% interval | rows logged | attributed | min rate | server CPU s | explainer MB |"
     )
-    print(header)
-    print("-" * len(header))
-    base = latencies["off"]
-    base_p50, base_p99 = np.percentile(base, 50), np.percentile(base, 99)
+    print("| --- " * 2 + "| ---: " * 10 + "|")
+    intervals = ratio_intervals(latencies, REFERENCE, resamples=args.resamples)
     for name in servers:
         values = latencies[name]
         p50, p99 = np.percentile(values, 50), np.percentile(values, 99)
-        logged = len(read_logs(f"{store}/logs-{name}"))
-        stored = read_attributions(f"{store}/logs-{name}")
+        logged = len(read_logs(_log_dir(store, name)))
+        stored = read_attributions(_log_dir(store, name))
         attributed = len(stored)
         low = f"{stored['explain_rate'].min():.3g}" if attributed else "-"
-        print(
-            f"{name:>12} {p50:>8.2f} {p99:>8.2f} {p50 / base_p50:>10.3f} {p99 / base_p99:>10.3f} "
-            f"{logged:>12} {attributed:>11} {low:>9} {cpu[name]:>13.1f} {rss[name]:>13.0f}"
-        )
+        cells = [name if name != CONTROL else "off (A/A control)", f"{p50:.2f}", f"{p99:.2f}"]
+        for label in ("p50", "p99"):
+            ratio, lo, hi = intervals[name][label]
+            cells += [f"{ratio:.3f}", f"{lo:.3f} to {hi:.3f}"]
+        cells += [str(logged), str(attributed), low, f"{cpu[name]:.1f}", f"{rss[name]:.0f}"]
+        print("| " + " | ".join(cells) + " |")
     print(f"\n(each server answered {n_requests} requests; 'min rate': the lowest explain_rate")
     print(" recorded, below the setting when the worker fell behind and sampled down;")
     print(" 'server CPU s' counts the attribution process too; 'explainer MB': its resident")
-    print(" memory, the model loaded a second time)")
+    print(" memory, the model loaded a second time)\n")
+    control = intervals[CONTROL]
+    for name, rate in SETTINGS.items():
+        if rate is None:
+            continue
+        verdicts = [
+            f"{label} {'no measurable' if overlaps(intervals[name][label], control[label]) else 'MEASURABLE'}"
+            + " latency"
+            for label in ("p50", "p99")
+        ]
+        print(f"rate {rate}: {'; '.join(verdicts)} (its 95% interval against the A/A control's)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
 

@@ -29,6 +29,7 @@ from mlflow_observe.plugins.attribution import (
 )
 from mlflow_observe.plugins.attribution_process import (
     ENTRY_MODULE,
+    MAX_IN_FLIGHT_ROWS,
     ProcessAttributionWorker,
     arrow_table,
     read_message,
@@ -72,7 +73,7 @@ def linear_root(tracking_uri):
 
 
 def _loaded(worker):
-    """The worker, once its child has loaded the model (seconds at niceness 19 on a busy
+    """The worker, once its child has loaded the model (seconds at idle priority on a busy
     machine): a close before that would be cut by the stop's bound."""
     assert worker.wait_loaded(180), "the attribution process did not load the model"
     return worker
@@ -285,15 +286,66 @@ def test_messages_round_trip_through_a_pipe(tmp_path):
         assert read_message(source) is None
 
 
-def test_the_child_runs_at_niceness_19(linear_root, tmp_path):
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="no SCHED_IDLE on this OS")
+def test_the_child_runs_under_sched_idle_at_niceness_19(linear_root, tmp_path):
     _, root = linear_root
     worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
     worker.offer(_frame(1, seed=0), "n", None)
     with open(f"/proc/{worker.child_pid}/cmdline", "rb") as handle:
         assert ENTRY_MODULE.encode() in handle.read()
+    assert os.sched_getscheduler(worker.child_pid) == os.SCHED_IDLE
     assert os.getpriority(os.PRIO_PROCESS, worker.child_pid) == 19
+    # its threads too (numpy's, the parent watch): started after the policy was set
+    for task in os.listdir(f"/proc/{worker.child_pid}/task"):
+        assert os.sched_getscheduler(int(task)) == os.SCHED_IDLE, task
+    # the server's side keeps its own scheduling
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
     worker.close()
     assert worker.process.returncode == 0
+    assert worker.stats()["rows_written"] == 1
+
+
+def test_a_starved_child_samples_down_and_counts_what_it_never_attributed(
+    linear_root, tmp_path, caplog
+):
+    """The child stopped (SIGSTOP: what SCHED_IDLE does under sustained full load) while
+    calls keep coming: offers never wait, the queue samples down with the rate recorded,
+    and the stop's bounds hold, counting every row left unattributed."""
+    _, root = linear_root
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    _offer_all(worker, _frame(5, seed=1), "before")
+    assert _wait(lambda: worker.stats()["rows_written"] == 5, 60), worker.stats()
+    os.kill(worker.child_pid, signal.SIGSTOP)
+    assert _wait(lambda: _state(worker.child_pid) == "T", 10)
+    rows = _frame(3000, seed=2)
+    slowest = 0.0
+    for i in range(len(rows)):
+        started = time.perf_counter()
+        worker.offer(rows.iloc[[i]], f"starved-{i}", None)
+        slowest = max(slowest, time.perf_counter() - started)
+    assert slowest < 0.5  # never waits for the child (the margin is for a busy machine)
+    assert worker.stats()["rate"] < 1.0  # sampled down
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="mlflow_observe"):
+        # nothing acknowledged: the drain gives up at its bound and ends the child (the
+        # server may die by the signal's default action next, with no exit handler)
+        assert not worker.drain(timeout=1.0)
+        assert time.monotonic() - started < 1.0 + 7.0  # the bound, the kill, the join
+        assert _wait(lambda: _state(worker.child_pid) is None, 10)  # killed though stopped
+        worker.close(timeout=3.0)
+    stats = worker.stats()
+    assert stats["rows_written"] == 5 and stats["rows_failed"] == 0, stats
+    assert stats["rows_sampled_out"] > 0, stats
+    # Every starved row admitted to the queue is either sampled out of it or lost at the stop
+    # (the warning names the lost); a row the lowered rate's draw skipped is accounted for
+    # by the rate, and one refused at the full queue is sampled out without being admitted.
+    lost = stats["rows_lost_at_stop"]
+    assert lost >= MAX_IN_FLIGHT_ROWS, stats
+    assert f"{lost} rows left without attributions" in caplog.text, caplog.text
+    admitted = stats["calls_sampled"] - 5
+    assert admitted <= lost + stats["rows_sampled_out"] <= len(rows), stats
+    stored = read_attributions(str(tmp_path))
+    assert sorted(stored["request_id"]) == [f"before-{i}" for i in range(5)]
 
 
 @pytest.mark.parametrize(
@@ -314,3 +366,64 @@ def test_arrow_table_gives_the_child_the_frame_it_was_given(frame):
     """The hand-over keeps values, dtypes and names (as strings, as the log names inputs),
     whichever path it takes."""
     pd.testing.assert_frame_equal(arrow_table(frame).to_pandas(), frame.rename(columns=str))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame(
+            np.random.default_rng(0).normal(size=(1, 20)), columns=[f"f{i:02d}" for i in range(20)]
+        ),
+        pd.DataFrame({"a": [1.0, np.nan, np.inf], "é b": [-0.0, 2.5, -np.inf]}),
+        pd.DataFrame({"a": np.array([1, 2, 3], dtype="int32"), "b": np.array([4, 5, 6], "int32")}),
+        pd.DataFrame({"a": np.array([2**62, -1, 0], dtype="int64")}),
+        pd.DataFrame({"a": [True, False, True], "b": [False, False, True]}),
+        pd.DataFrame({"a": np.array([1.5, 2.5, 3.5], dtype="float32")}),
+        pd.DataFrame({"a": np.array([1.5, 2.5], dtype=">f8")}),
+    ],
+)
+def test_the_raw_path_gives_the_child_what_the_arrow_path_gives(frame):
+    """A numeric call's raw bytes and cached header, through a real pipe, give the child the
+    same rows and keys as the Arrow IPC message it replaces."""
+    from mlflow_observe.plugins.attribution import AttributionWorker as Thread
+    from mlflow_observe.plugins.attribution_process import (
+        RAW,
+        numeric_block,
+        raw_frames,
+        raw_header,
+        raw_parts,
+        write_parts,
+    )
+
+    names, values = numeric_block(frame)
+    calls = [[frame, "order-7", None, 1_700_000_000_000_000_000, 0.25]]
+    stamps = [calls[0][3]]
+    read, write = os.pipe()
+    with os.fdopen(write, "wb") as sink:
+        write_parts(sink, RAW, raw_parts(raw_header(names, values.dtype), calls, stamps, [values]))
+    with os.fdopen(read, "rb", buffering=0) as source:
+        kind, parts = read_message(source)
+        assert read_message(source) is None
+    assert kind == RAW
+    keys, rows = raw_frames(parts)
+    expected_keys = Thread._keys(Thread.__new__(Thread), calls).to_pandas()
+    pd.testing.assert_frame_equal(keys, expected_keys)
+    pd.testing.assert_frame_equal(rows, frame, check_column_type=False)
+    if frame.dtypes.iloc[0].isnative:  # Arrow takes no byte-swapped array: it counted it failed
+        pd.testing.assert_frame_equal(rows, arrow_table(frame).to_pandas())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": [1.0], "b": [2]}),  # two dtypes
+        pd.DataFrame({0: [1.0], 1: [2.0]}),  # names not strings
+        pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}),  # not a numpy dtype
+        pd.DataFrame({"s": ["x"]}),
+        pd.DataFrame(index=[0, 1]),  # no columns
+    ],
+)
+def test_other_frames_keep_the_arrow_path(frame):
+    from mlflow_observe.plugins.attribution_process import numeric_block
+
+    assert numeric_block(frame) is None

@@ -304,6 +304,10 @@ def test_a_rate_without_baseline_or_log_is_a_warning_and_off(
     assert "the model has no baseline" in caplog.text
     model.predict(X.head(3))
     assert model._model_impl.attribution_worker is None
+    # the call was logged all the same: close the writer (and its roller process) it opened
+    writer = model._model_impl.log_writer
+    writer.close()
+    assert len(mo.read_logs(str(tmp_path / "logs"))) == 3
 
 
 def _linear_explainer(rows):
@@ -472,6 +476,48 @@ def test_a_killed_attribution_process_leaves_predictions_and_log_rows_alone(
 
 
 @pytest.mark.server
+def test_a_starved_attribution_process_leaves_predictions_and_log_rows_alone(
+    linear_model, tracking_uri, tmp_path
+):
+    """The attribution process stopped (SIGSTOP: what SCHED_IDLE gives it under sustained
+    full load) while calls keep coming: every answer right and logged, the worker samples
+    down, and the stop counts the rows it never attributed, within its bound."""
+    model, _ = linear_model
+    log_dir = tmp_path / "logs"
+    X = _frame(1520, seed=9)
+    server = Server("models:/linear/1", tracking_uri, log_dir, workers=1, **{EXPLAIN_RATE_ENV: "1"})
+    try:
+        session = requests.Session()
+        before = [_post(server, X.iloc[[i]], f"before-{i}", session)[0] for i in range(20)]
+        assert len(_wait_for_attributions(log_dir, 20, timeout=180)) == 20
+        (child,) = _attribution_processes(server)
+        assert os.sched_getscheduler(child) == os.SCHED_IDLE
+        os.kill(child, signal.SIGSTOP)
+        # 1,500 rows in calls of 50: more than the rows in flight and the queue hold
+        after = [
+            _post(server, X.iloc[20 + 50 * k : 70 + 50 * k], f"starved-{k}", session)
+            for k in range(30)
+        ]
+    finally:
+        stopped = time.monotonic()
+        server.stop()  # every process of the group gone: the stopped child too
+    took = time.monotonic() - stopped
+    output = server.output()
+    assert took <= 2 * STOP_SECONDS + 10, (took, output)
+    assert np.allclose(before + [p for answer in after for p in answer], model.predict(X))
+    logs = mo.read_logs(str(log_dir), with_attributions=True)
+    assert len(logs) == len(X) and np.allclose(
+        logs.sort_values("timestamp", kind="stable")["prediction"], model.predict(X)
+    )
+    attributed = set(logs.loc[logs["attribution_f0"].notna(), "request_id"])
+    assert attributed == {f"before-{i}" for i in range(20)}
+    # sampled down, and the rows still queued or in flight at the stop named in the warning
+    assert "The explainer falls behind the sampled predictions" in output, output
+    lost = [int(n) for n in re.findall(r"(\d+) rows left without attributions", output)]
+    assert lost and lost[0] > 0, output
+
+
+@pytest.mark.server
 def test_sigterm_under_load_attributes_every_answered_call_within_the_bound(
     linear_model, tracking_uri, tmp_path
 ):
@@ -537,7 +583,7 @@ def test_sigterm_under_load_attributes_every_answered_call_within_the_bound(
     rows = pd.concat([answered[i][0] for i in ids], ignore_index=True)
     assert np.allclose(logs.loc[ids, "prediction"], [answered[i][1] for i in ids])
     # Every answered call is attributed, except what the worker sampled out when its
-    # attribution process (niceness 19) fell behind on a busy machine (the kept rows then
+    # attribution process (SCHED_IDLE) fell behind on a busy machine (the kept rows then
     # record a rate below 1), or what that process had not finished when the stop's bound
     # passed (counted and named in its warning): never a silent loss.
     attributed = logs.loc[ids, ATTRIBUTIONS].notna().all(axis=1).to_numpy()

@@ -292,7 +292,8 @@ class AttributionWorker:
             request_id = request_id or uuid.uuid4().hex
             received = time.time_ns()
             with self._lock:
-                if self._closed:
+                if self._closed:  # answered after the stop gave up: unattributed, counted
+                    self._stats["rows_lost_at_stop"] += n_rows
                     return request_id
                 weight = self._admit(n_rows)
                 if weight is None:
@@ -425,15 +426,17 @@ class AttributionWorker:
     def _keys(self, calls) -> pa.Table:
         """Per row of taken calls: its request id (numbered like the log's), its day's
         timestamp and the rate it was sampled at."""
-        sizes = np.array([len(c[0]) for c in calls])
-        stamps = np.array([self._stamp(c).value for c in calls], dtype=np.int64)
-        return pa.table(
-            {
-                REQUEST_ID: request_ids([c[1] for c in calls], sizes),
-                TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("ns", tz="UTC")),
-                EXPLAIN_RATE: pa.array(np.repeat([float(c[4]) for c in calls], sizes)),
-            }
+        return keys_table(
+            [c[1] for c in calls],
+            np.array([len(c[0]) for c in calls]),
+            np.array([self._stamp_ns(c) for c in calls], dtype=np.int64),
+            np.array([float(c[4]) for c in calls]),
         )
+
+    def _stamp_ns(self, call) -> int:
+        """:meth:`_stamp` in nanoseconds; the time of the call at once when it has no
+        event_time (the common case, without a Timestamp built)."""
+        return int(call[3]) if call[2] is None else self._stamp(call).value
 
     def _stamp(self, call) -> pd.Timestamp:
         """The call's day for the partition: its event_time when the writer would take it."""
@@ -516,6 +519,24 @@ class AttributionWorker:
         if kind not in self._warned:
             self._warned.add(kind)
             _logger.warning(message, *args)
+
+
+def keys_table(prefixes, sizes: np.ndarray, stamps: np.ndarray, rates: np.ndarray) -> pa.Table:
+    """Per row of calls (their request ids, row counts, day timestamps in ns and rates): its
+    request id numbered like the log's, its timestamp and the rate it was sampled at.
+
+    >>> keys_table(["a", "b"], np.array([1, 2]), np.array([0, 1]), np.array([1.0, 0.5]))[
+    ...     "request_id"
+    ... ].to_pylist()
+    ['a', 'b-0', 'b-1']
+    """
+    return pa.table(
+        {
+            REQUEST_ID: request_ids(list(prefixes), sizes),
+            TIMESTAMP: pa.array(np.repeat(stamps, sizes), pa.timestamp("ns", tz="UTC")),
+            EXPLAIN_RATE: pa.array(np.repeat(np.asarray(rates, dtype=float), sizes)),
+        }
+    )
 
 
 EXPLAIN_FAILED = (
