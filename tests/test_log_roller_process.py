@@ -259,7 +259,7 @@ def test_the_spool_budget_still_decides_whether_a_lagging_process_sheds_load(tmp
         probabilities=_sigmoid_probabilities,
         roller_command=command,
     )
-    assert _wait_for(lambda: writer.roller_pid is not None)
+    assert _wait_for(lambda: writer.roller_pid is not None, timeout=300)  # loading, at niceness 10
     for i in range(40):
         writer.submit(
             pd.DataFrame({"x": np.arange(10_000.0) + 10_000 * i}),
@@ -428,7 +428,7 @@ def test_a_model_without_predict_proba_rolls_in_its_process_without_probabilitie
     for seed in range(3):
         served.predict(_frame(100, seed))
     writer = served.get_raw_model().log_writer
-    assert _wait_for(lambda: writer.roller_pid is not None)
+    assert _wait_for(lambda: writer.roller_pid is not None, timeout=300)  # loading, at niceness 10
     writer.close(timeout=120)
     stats = writer.stats()
     assert stats["roller_fallbacks"] == 0 and stats["rows_written"] == 300
@@ -444,7 +444,7 @@ def test_a_fork_of_the_writers_process_lets_go_of_the_roller_channel(tmp_path):
     writer = PredictionLogWriter(
         str(tmp_path / "log"), probabilities=_sigmoid_probabilities, roller_command=command
     )
-    assert _wait_for(lambda: writer.roller_pid is not None)
+    assert _wait_for(lambda: writer.roller_pid is not None, timeout=300)  # loading, at niceness 10
     pid = os.fork()
     if pid == 0:  # the forked copy: only checks and leaves, without Python's exit hooks
         os._exit(0 if writer._process._channel is None else 1)
