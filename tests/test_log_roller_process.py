@@ -404,7 +404,7 @@ def test_the_flavors_roller_process_logs_the_models_probabilities(tmp_path, monk
             served.predict(_frame(200, seed + 1))
         writer = served.get_raw_model().log_writer
         if roller == "process":
-            assert _wait_for(lambda w=writer: w.roller_pid is not None)
+            assert _wait_for(lambda w=writer: w.roller_pid is not None, timeout=300)
         pid = writer.roller_pid
         writer.close(timeout=120)
         assert writer.stats()["roller_fallbacks"] == 0
