@@ -141,6 +141,21 @@ def test_columns_renamed_between_calls_are_logged_under_their_new_names(tmp_path
         assert logged[names].notna().all(axis=1).sum() == 100, names
 
 
+@pytest.mark.parametrize("rows", [1, 100])
+def test_equal_labels_of_other_types_taken_together_keep_their_names(tmp_path, rows):
+    # 1 == 1.0 and "a" != 1: calls converted together (small ones into one block, large
+    # ones a chunk a call) share their names only when the labels' types match too.
+    writer = PredictionLogWriter(str(tmp_path), flush_rows=10**9, spool_seconds=3600)
+    for columns in ([1, 2], [1.0, 2.0], ["a", 1], ["a", 1.0], [1, 2]):
+        frame = pd.DataFrame(np.ones((rows, 2)), columns=pd.Index(columns, dtype=object))
+        writer.submit(frame, np.zeros(rows), latency_seconds=0.0)
+    writer.close()
+    logged = read_logs(str(tmp_path))
+    assert len(logged) == 5 * rows
+    for names, calls in ((["1", "2"], 2), (["1.0", "2.0"], 1), (["a", "1"], 1), (["a", "1.0"], 1)):
+        assert logged[names].notna().all(axis=1).sum() == calls * rows, names
+
+
 def test_an_appended_batch_is_in_the_file_before_append_returns(tmp_path):
     """The spool's durability point: another reader of the file sees every appended row."""
     table = pa.table({"x": np.arange(50_000.0), "y": np.arange(50_000)})

@@ -200,6 +200,29 @@ def test_calls_of_several_schemas_taken_at_once_keep_their_rows_and_order(tmp_pa
     assert logs.loc[logs["prediction"] == 0, "s"].isna().all()
 
 
+def test_large_calls_taken_together_keep_their_rows_and_an_odd_one_costs_nothing(tmp_path):
+    # Large calls of the same columns are converted together, a chunk a call; one whose
+    # columns' types differ (integers among floats) makes the group fall back to call by
+    # call, and every row of every call is logged as given.
+    rng = np.random.default_rng(0)
+    floats = pd.DataFrame(rng.normal(size=(1000, 3)), columns=["a", "b", "c"])
+    ints = pd.DataFrame(rng.integers(0, 5, size=(1000, 3)), columns=["a", "b", "c"])
+    calls = [floats, floats * 2, ints, floats * 3, floats.iloc[:10], floats * 4, ints + 1]
+    writer = PredictionLogWriter(str(tmp_path), flush_rows=10**9, spool_seconds=3600)
+    for i, frame in enumerate(calls):
+        writer.submit(frame, np.full(len(frame), i), latency_seconds=0.0, request_id=f"c{i}")
+    writer.close()
+    stats = writer.stats()
+    assert stats["rows_dropped_write_failed"] == 0
+    logs = read_logs(str(tmp_path))
+    assert len(logs) == stats["rows_written"] == sum(len(f) for f in calls)
+    for i, frame in enumerate(calls):
+        rows = logs[logs["prediction"] == i]
+        ids = [f"c{i}-{r}" for r in range(len(frame))] if len(frame) > 1 else [f"c{i}"]
+        assert rows["request_id"].tolist() == ids
+        np.testing.assert_array_equal(rows[["a", "b", "c"]].to_numpy(), frame.to_numpy())
+
+
 def test_unwritable_log_location_is_reported_once_and_counted(tmp_path, caplog):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -2,11 +2,13 @@
 
 ``submit`` is all a prediction pays for: it appends references to the call's
 inputs and outputs to a bounded queue, and never blocks, waits or raises. The
-writer thread takes the queued calls every ``spool_seconds`` (0.1 s), turns
-them into Arrow rows as they are and appends them to a local spool file (see
-:mod:`mlflow_observe.logs.spool`): from then on they survive the process being
-killed. It does nothing else, so that it keeps up with a model answering at
-full speed. Every ``flush_seconds`` (2 s) the spool segment is closed and the
+writer thread takes the queued calls every ``spool_seconds`` (0.1 s), or as
+soon as half the queue's bound waits, turns them into Arrow rows as they are
+and appends them to a local spool file (see :mod:`mlflow_observe.logs.spool`):
+from then on they survive the process being killed. It does nothing else, so
+that it keeps up with a model answering at full speed, and it takes a whole
+cycle's calls at once: each time it takes the interpreter lock, or makes a
+pyarrow call holding it, a request thread may have to wait. Every ``flush_seconds`` (2 s) the spool segment is closed and the
 roller, at a lower scheduling priority, does the slow work: the class
 probabilities of the rows (a second model pass, when the writer has a
 ``probabilities`` callable) and the Parquet files, partitioned by day::
@@ -505,17 +507,12 @@ class PredictionLogWriter:
                 self._spooled.notify_all()
 
     def _spool(self, calls) -> None:
-        """The calls taken off the queue into the spool: converted group by group, and the
-        tables of one schema appended together, in one write of the interpreter lock's
-        (each call that takes it back costs the request threads a hand-over of it)."""
+        """The calls taken off the queue into the spool: converted group by group (see
+        ``_groups``), and the tables of one schema appended together, in one write. The
+        interpreter lock is what the requests wait for: each pyarrow call that the writer
+        makes holding it, and each time it takes it back, costs them."""
         pending: list[pa.Table] = []
-        for group in _groups(calls):
-            try:
-                table = self._to_table(group)
-            except Exception as exc:
-                self._stats["rows_dropped_write_failed"] += sum(len(c[0]) for c in group)
-                self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
-                continue
+        for table in self._tables(calls):
             if pending and (
                 not pending[0].schema.equals(table.schema)
                 or self._segment_rows() + sum(t.num_rows for t in pending) >= self.roll_rows
@@ -525,6 +522,23 @@ class PredictionLogWriter:
             pending.append(table)
         if pending:
             self._append_all(pending)
+
+    def _tables(self, calls):
+        for group in _groups(calls, self.roll_rows):
+            yield from self._convert(group)
+
+    def _convert(self, group) -> list[pa.Table]:
+        """The group's table; a group of large calls that do not convert together (their
+        columns' types differ) is converted call by call, so that one odd call costs no
+        other call its rows."""
+        try:
+            return [self._to_table(group)]
+        except Exception as exc:
+            if len(group) > 1 and len(group[0][0]) > SMALL_CALL_ROWS:
+                return [table for call in group for table in self._convert([call])]
+            self._stats["rows_dropped_write_failed"] += sum(len(c[0]) for c in group)
+            self._warn_once("convert", "Could not convert predictions for the log: %r", exc)
+            return []
 
     def _segment_rows(self) -> int:
         return self._segment.rows if self._segment is not None else 0
@@ -1184,26 +1198,65 @@ def _flat(values: np.ndarray, kind=None) -> pa.Array:
     return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
 
 
-def _groups(calls):
-    """Calls in queue order: each large call alone, runs of small calls together.
+def _groups(calls, max_rows: int):
+    """Calls in queue order, in groups converted to one table each: runs of small calls,
+    and runs of large calls whose inputs are frames with the same columns (at most
+    ``max_rows`` rows a group). A large call's columns are taken without a copy, one
+    chunk a call: grouping them saves the per-table work (the bookkeeping columns, the
+    table itself), which holds the interpreter lock.
 
     A call of no rows has nothing to log (and as a run of length 0 it would
     make its whole group fail to convert): it is left out.
     """
-    run = []
+    small: list = []
+    large: list = []
+    large_rows = 0
     for call in calls:
         n_rows = len(call[0])
         if n_rows == 0:
             continue
-        if n_rows > SMALL_CALL_ROWS:
-            if run:
-                yield run
-                run = []
-            yield [call]
-        else:
-            run.append(call)
-    if run:
-        yield run
+        if n_rows <= SMALL_CALL_ROWS:
+            if large:
+                yield large
+                large, large_rows = [], 0
+            small.append(call)
+            continue
+        if small:
+            yield small
+            small = []
+        if large and (large_rows + n_rows > max_rows or not _same_columns(large[0][0], call[0])):
+            yield large
+            large, large_rows = [], 0
+        large.append(call)
+        large_rows += n_rows
+    if small:
+        yield small
+    if large:
+        yield large
+
+
+def _same_columns(first, other) -> bool:
+    """Whether two calls' inputs are frames with the same columns (the same index: at once).
+
+    Equal labels of different types (``1`` and ``1.0``) are logged under different names,
+    so the types must match too.
+    """
+    return (
+        isinstance(first, pd.DataFrame)
+        and isinstance(other, pd.DataFrame)
+        and _same_labels(first.columns, other.columns)
+    )
+
+
+def _same_labels(a: pd.Index, b: pd.Index) -> bool:
+    """Equal labels of the same types (``Index.equals`` takes ``1`` for ``1.0``)."""
+    if a is b:
+        return True
+    return (
+        a.dtype == b.dtype
+        and a.equals(b)
+        and (a.dtype != object or list(map(type, a)) == list(map(type, b)))
+    )
 
 
 # The last input columns seen, their logged names and the spool's record of them: calls
@@ -1216,9 +1269,7 @@ def _named(columns) -> tuple[list[str], bytes]:
     """``safe_input_names(columns)`` and ``_input_names`` of them, kept for the last columns."""
     global _LAST_COLUMNS
     seen, names, record = _LAST_COLUMNS
-    if seen is not None and (
-        seen is columns or (seen.dtype == columns.dtype and seen.equals(columns))
-    ):
+    if seen is not None and _same_labels(seen, columns):
         return names, record
     names = safe_input_names(columns)
     record = _input_names(dict.fromkeys(names), columns)
@@ -1232,7 +1283,14 @@ def _input_columns(frames) -> tuple[dict, bytes]:
     first = frames[0]
     if len(frames) == 1:
         features = first
-    elif all(f.columns.equals(first.columns) for f in frames[1:]):
+    elif len(first) > SMALL_CALL_ROWS:
+        # Large calls with the same columns (see _groups): each column one chunk a call,
+        # without a copy; a type that differs between calls raises, and they are converted
+        # one by one.
+        names, record = _named(first.columns)
+        per_call = [_frame_columns(f, names) for f in frames]
+        return {name: pa.chunked_array([c[name] for c in per_call]) for name in per_call[0]}, record
+    elif all(_same_columns(first, f) for f in frames[1:]):
         # Many small calls: one 2-D array (no per-frame pandas concatenation).
         values = np.concatenate([f.to_numpy() for f in frames])
         names, record = _named(first.columns)
@@ -1242,7 +1300,11 @@ def _input_columns(frames) -> tuple[dict, bytes]:
             return {name: pa.array(values[:, j]) for j, name in enumerate(names)}, record
         return {name: _object_column(values[:, j]) for j, name in enumerate(names)}, record
     else:
-        features = pd.concat(frames, ignore_index=True)
+        # Aligned on the names they are logged under: pandas takes 1 and 1.0 for one label.
+        features = pd.concat(
+            [f.set_axis(_named(f.columns)[0], axis=1) for f in frames],
+            ignore_index=True,
+        )
         inputs = _frame_columns(features, safe_input_names(features.columns))
         return inputs, _input_names(inputs, first.columns)
     names, record = _named(features.columns)
