@@ -324,11 +324,19 @@ def test_each_worker_rolls_in_a_process_of_its_own_that_ends_with_the_server(
     reader = threading.Thread(target=lambda: lines.extend(server.process.stdout), daemon=True)
     reader.start()
     rollers = {}
+    last_scan: dict = {}
 
     def rolled_with_probabilities():
-        for pid, ppid, args in _processes_of_group(server.process.pid):
-            if "mlflow_observe.plugins.processes import roller_main" in args:
-                rollers[pid] = ppid
+        scan = {
+            pid: ppid
+            for pid, ppid, args in _processes_of_group(server.process.pid)
+            if "mlflow_observe.plugins.processes import roller_main" in args
+        }
+        # Seen in two scans in a row: a roller, not the passing child of one that starts a
+        # program (between fork and exec it shows the roller's command line).
+        rollers.update({pid: ppid for pid, ppid in scan.items() if last_scan.get(pid) == ppid})
+        last_scan.clear()
+        last_scan.update(scan)
         # Parquet files only: the spools of the live workers are theirs.
         files = list(log_dir.glob("date=*/part-*.parquet"))
         return bool(rollers) and any("probability_1" in pq.read_schema(f).names for f in files)
