@@ -68,6 +68,7 @@ import contextvars
 import functools
 import json
 import logging
+import math
 import os
 import queue
 import random
@@ -1445,7 +1446,7 @@ def _queued_size(inputs, n_rows: int) -> int:
     """What a call's inputs hold in memory, estimated at 8 bytes a value (rows x columns)."""
     shape = getattr(inputs, "shape", None)
     if shape is not None and len(shape) >= 2:
-        width = int(np.prod(shape[1:]))
+        width = math.prod(shape[1:])  # a tuple: no numpy call on the request path
     elif isinstance(inputs, dict):
         width = len(inputs)
     else:
