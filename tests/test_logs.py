@@ -2,6 +2,7 @@
 
 import logging
 import os
+import random
 import time
 from pathlib import Path
 
@@ -118,7 +119,29 @@ def test_a_call_larger_than_the_queue_is_dropped_and_counted(tmp_path):
     writer = PredictionLogWriter(str(tmp_path), max_queue_rows=10)
     writer.submit(pd.DataFrame({"x": np.arange(11.0)}), np.zeros(11), latency_seconds=0.0)
     writer.close()
-    assert writer.stats()["rows_dropped_queue_full"] + writer.stats()["rows_sampled_out"] == 11
+    assert writer.stats()["rows_dropped_queue_full"] == 11
+    assert writer.stats()["rows_sampled_out"] == 0
+
+
+def test_a_call_that_still_does_not_fit_after_one_halving_is_halved_again_not_dropped(tmp_path):
+    # Worked example with the coins fixed: 4 one-row calls fill a 4-row queue. The fifth
+    # halves the rate (1/2) and keeps all four queued calls and itself: still no room.
+    # The second halving (rate 1/4) keeps two of the four and the call: 3 rows, weight 4.
+    writer = PredictionLogWriter(
+        str(tmp_path), max_queue_rows=4, flush_rows=10**9, spool_seconds=3600
+    )
+    coins = iter([0.1] * 5 + [0.9, 0.1, 0.9, 0.1] + [0.1])
+    writer._random = lambda: next(coins)
+    for i in range(5):
+        writer.submit(pd.DataFrame({"x": [float(i)]}), [i], latency_seconds=0.0)
+    assert next(coins, None) is None  # every coin was used: two halvings happened
+    writer.close()
+    stats = writer.stats()
+    assert stats["rows_dropped_queue_full"] == 0
+    assert stats["rows_sampled_out"] == 2
+    logs = read_logs(str(tmp_path)).sort_values("x")
+    assert logs["x"].tolist() == [1.0, 3.0, 4.0]
+    assert logs["sample_weight"].tolist() == [4.0, 4.0, 4.0]
 
 
 def test_wide_calls_meet_the_queue_s_byte_bound_and_shed_by_recorded_sampling(tmp_path):
@@ -128,6 +151,7 @@ def test_wide_calls_meet_the_queue_s_byte_bound_and_shed_by_recorded_sampling(tm
     writer = PredictionLogWriter(
         str(tmp_path), max_queue_bytes=budget, flush_rows=10**9, spool_seconds=3600
     )
+    writer._random = random.Random(0).random
     frame = pd.DataFrame(np.ones((50, 400)), columns=[f"c{j}" for j in range(400)])
     for i in range(200):
         writer.submit(frame, np.full(50, i), latency_seconds=0.0)
@@ -147,7 +171,6 @@ def test_wide_calls_meet_the_queue_s_byte_bound_and_shed_by_recorded_sampling(tm
 
 def test_a_call_larger_than_the_byte_bound_is_dropped_counted_and_named(tmp_path, caplog):
     writer = PredictionLogWriter(str(tmp_path), max_queue_bytes=8 * 100 * 10)
-    writer._random = lambda: 0.0  # the coin that may sample the call out keeps it: it is dropped
     frame = pd.DataFrame(np.ones((101, 10)))
     with caplog.at_level(logging.WARNING):
         writer.submit(frame, np.zeros(101), latency_seconds=0.0)

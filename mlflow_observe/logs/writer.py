@@ -53,8 +53,8 @@ label-free estimate leaves those rows out and says so).
 
 When calls arrive faster than the writer can spool them, or the spool's budget
 is used up, load is shed by uniform sampling, never by dropping bursts: when
-the queue is full, the sampling rate is halved and every queued call kept with
-probability one half; each row records ``sample_weight`` (1 / the rate it was
+the queue is full, the sampling rate is halved and every queued call (and the
+new one) kept with probability one half, until the new call fits; each row records ``sample_weight`` (1 / the rate it was
 kept at), so counts weighted by it estimate the traffic without bias. The rate
 doubles back once the queue has room. Every row not logged is counted in
 ``stats()``.
@@ -385,27 +385,31 @@ class PredictionLogWriter:
             _run_deferred_stops()
 
     def _admit(self, n_rows: int, n_bytes: int):
-        """The weight this call is logged with, or None when sampled out (caller holds the lock)."""
+        """The weight this call is logged with, or None when not queued (caller holds the lock)."""
+        if n_rows > self.max_queue_rows or n_bytes > self.max_queue_bytes:
+            # Larger than the whole queue: no sampling could ever keep such a call, so it
+            # is counted as dropped (not as sampled out) and the queue is left alone.
+            self._stats["rows_dropped_queue_full"] += n_rows
+            self._warn_once(
+                "queue_full",
+                "A prediction call of %d rows (about %d bytes) does not fit in the log "
+                "queue (%d rows, %d bytes): dropped; raise max_queue_rows or "
+                "max_queue_bytes.",
+                n_rows,
+                n_bytes,
+                self.max_queue_rows,
+                self.max_queue_bytes,
+            )
+            return None
         if self._rate < 1.0 and self._random() >= self._rate:
             self._stats["rows_sampled_out"] += n_rows
             return None
-        if not self._fits(n_rows, n_bytes):
+        # Halve the rate until the call fits: each halving thins the queue and flips the
+        # same coin for this call, so every call is kept with the same probability.
+        while not self._fits(n_rows, n_bytes):
             self._thin()
             if self._random() >= 0.5:
                 self._stats["rows_sampled_out"] += n_rows
-                return None
-            if not self._fits(n_rows, n_bytes):
-                self._stats["rows_dropped_queue_full"] += n_rows
-                self._warn_once(
-                    "queue_full",
-                    "A prediction call of %d rows (about %d bytes) does not fit in the log "
-                    "queue (%d rows, %d bytes): dropped; raise max_queue_rows or "
-                    "max_queue_bytes.",
-                    n_rows,
-                    n_bytes,
-                    self.max_queue_rows,
-                    self.max_queue_bytes,
-                )
                 return None
         return 1.0 / self._rate
 
