@@ -263,6 +263,42 @@ def test_the_child_exits_within_the_bound_when_its_parent_is_killed(linear_root,
     assert len(stored) >= 5 and stored["request_id"].str.startswith("k-").all()
 
 
+def test_a_call_answered_after_the_stop_signal_is_handed_over_before_it_returns(
+    linear_root, tmp_path
+):
+    """uvicorn answers its last calls after the stop signal, then dies by that signal (no exit
+    handler runs): a call sampled then must be in the child's hands when ``offer`` returns, so
+    that the child attributes and writes it after its server is gone."""
+    _, root = linear_root
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        import numpy as np, pandas as pd
+        from mlflow_observe.plugins.attribution_process import ProcessAttributionWorker
+        worker = ProcessAttributionWorker({str(tmp_path)!r}, {root!r}, rate=1.0)
+        rows = pd.DataFrame(np.random.default_rng(0).normal(size=(3, 4)), columns={FEATURES!r})
+        worker.wait_loaded(180)
+        worker.offer(rows.iloc[[0]], "before", None)
+        assert worker.drain(), "the drain did not finish"
+        for i in (1, 2):
+            worker.offer(rows.iloc[[i]], f"late-{{i}}", None)
+        print(worker.child_pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # the server's death right after its last answer
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        parent.wait(60)
+        assert parent.returncode == -signal.SIGKILL
+        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    stored = read_attributions(str(tmp_path))
+    assert sorted(stored["request_id"]) == ["before", "late-1", "late-2"]
+
+
 def test_messages_round_trip_through_a_pipe(tmp_path):
     """The framing: a message of several tables of different schemas, then the end."""
     keys = pd.DataFrame({"request_id": ["a", "b"], "explain_rate": [1.0, 0.5]})

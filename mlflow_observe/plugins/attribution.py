@@ -257,6 +257,7 @@ class AttributionWorker:
         self._wake = threading.Event()
         self._closed = False
         self._stopping = False  # a stop signal came: work at full speed, write at once
+        self._stop_deadline = 0.0  # the stop's bound (monotonic), once a stop signal came
         self._busy = False
         self._random = random.Random(os.urandom(16)).random
         self._files = AttributionFiles(log_uri, uuid.uuid4().hex)
@@ -283,7 +284,11 @@ class AttributionWorker:
         """Maybe queue a call for attribution; the request id to log the call under.
 
         A sampled call without a request id is given one (32 hex digits), so
-        that its attribution joins its log rows. Never raises, never waits.
+        that its attribution joins its log rows. Never raises. Never waits,
+        except after a stop signal (:meth:`drain`): then it returns once the
+        call is handed over (attributed and written here; sent to the
+        attribution process there), within the stop's bound, because the
+        server may die by the signal as soon as it has answered.
         """
         try:
             if self._random() >= self.rate * self._factor:
@@ -294,13 +299,27 @@ class AttributionWorker:
             with self._lock:
                 if self._closed:  # answered after the stop gave up: unattributed, counted
                     self._stats["rows_lost_at_stop"] += n_rows
+                    self._warn_once(
+                        "late",
+                        "A call answered after the explainer stopped is not attributed "
+                        "(counted in rows_lost_at_stop).",
+                    )
                     return request_id
                 weight = self._admit(n_rows)
                 if weight is None:
                     return request_id
-                self._queue.append([inputs, str(request_id), event_time, received, weight])
+                call = [inputs, str(request_id), event_time, received, weight]
+                # After a stop signal the server may die by it as soon as it has answered
+                # (uvicorn re-raises it), so the call is handed over before it returns.
+                handed = threading.Event() if self._stopping else None
+                if handed is not None:
+                    call.append(handed)
+                self._queue.append(call)
                 self._queued_rows += n_rows
                 self._stats["calls_sampled"] += 1
+            if handed is not None:
+                self._wake.set()
+                handed.wait(max(0.0, self._stop_deadline - time.monotonic()))
             return request_id
         except Exception as exc:  # explaining must never break a prediction
             self._warn_once("offer", "Could not queue a prediction for attribution: %r", exc)
@@ -308,30 +327,45 @@ class AttributionWorker:
 
     def _admit(self, n_rows: int):
         """The rate the call is sampled at, or None when the full queue sampled it out."""
-        if self._queued_rows + n_rows > self.max_queue_rows:
-            self._factor /= 2.0
-            self._last_factor_change = time.monotonic()
-            kept, rows = deque(), 0
-            for call in self._queue:
-                if self._random() < 0.5:
-                    call[4] /= 2.0
-                    kept.append(call)
-                    rows += len(call[0])
-                else:
-                    self._stats["rows_sampled_out"] += len(call[0])
-            self._queue, self._queued_rows = kept, rows
-            self._warn_once(
-                "behind",
-                "The explainer falls behind the sampled predictions: sampling down to rate "
-                "%.3g (recorded in explain_rate); lower %s for a steadier sample.",
-                self.rate * self._factor,
-                EXPLAIN_RATE_ENV,
-            )
-            if self._random() >= 0.5 or self._queued_rows + n_rows > self.max_queue_rows:
+        if n_rows > self.max_queue_rows:  # no thinning makes room: leave the queue alone
+            self._stats["rows_sampled_out"] += n_rows
+            return None
+        # Halve the rate until the call fits, as the log writer does: each halving keeps
+        # every queued call and this one with probability 1/2.
+        while self._queued_rows + n_rows > self.max_queue_rows:
+            self._thin()
+            if self._random() >= 0.5:
                 self._stats["rows_sampled_out"] += n_rows
                 return None
-            return self.rate * self._factor
         return self.rate * self._factor
+
+    @staticmethod
+    def _release(calls) -> None:
+        """Let the callers waiting for these calls' hand-over (during a stop) return."""
+        for call in calls:
+            if len(call) > 5:
+                call[5].set()
+
+    def _thin(self) -> None:
+        self._factor /= 2.0
+        self._last_factor_change = time.monotonic()
+        kept, rows = deque(), 0
+        for call in self._queue:
+            if self._random() < 0.5:
+                call[4] /= 2.0
+                kept.append(call)
+                rows += len(call[0])
+            else:
+                self._stats["rows_sampled_out"] += len(call[0])
+                self._release([call])
+        self._queue, self._queued_rows = kept, rows
+        self._warn_once(
+            "behind",
+            "The explainer falls behind the sampled predictions: sampling down to rate "
+            "%.3g (recorded in explain_rate); lower %s for a steadier sample.",
+            self.rate * self._factor,
+            EXPLAIN_RATE_ENV,
+        )
 
     # -- the worker thread ----------------------------------------------------------------
 
@@ -348,6 +382,7 @@ class AttributionWorker:
                     self._process(calls)
                 finally:
                     self._busy = False
+                    self._release(calls)
             self._raise_factor()
             with self._lock:
                 closed = self._closed and not self._queue
@@ -483,9 +518,10 @@ class AttributionWorker:
         Called on a stop signal: the worker goes on taking calls afterwards (a
         server's graceful shutdown still answers some), writing each chunk at once.
         """
+        deadline = time.monotonic() + timeout
+        self._stop_deadline = deadline
         self._stopping = True
         self._wake.set()
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._thread.is_alive():
             with self._lock:
                 if not self._queue and not self._busy and self._idle():

@@ -47,7 +47,10 @@ kills the child at its deadline and counts what was queued or in flight in
 Stopping: a stop signal (see
 :func:`~mlflow_observe.plugins.attribution.install_stop_handlers`) sends what
 is queued and a flush; the child then writes each chunk at once, and
-``drain`` returns when every row sent is acknowledged written. ``close`` ends
+``drain`` returns when every row sent is acknowledged written. A call sampled
+after the signal (the server still answers what is in flight) is sent before
+``offer`` returns, since the server may die by the signal right after its
+answer. ``close`` ends
 the child's stdin and waits for it to exit, within ``STOP_SECONDS``, then kills
 it. A stop signal does not stop the child (the server's process group receives
 it too): it ignores it while it imports, then writes each chunk at once. It
@@ -598,6 +601,7 @@ class ProcessAttributionWorker(AttributionWorker):
         """Past the stop's bound: count what is queued or in flight as lost, kill the child."""
         with self._lock:
             queued, self._queued_rows = self._queued_rows, 0
+            self._release(self._queue)
             self._queue.clear()
         with self._acks:
             self._stats["rows_lost_at_stop"] += queued
@@ -628,13 +632,21 @@ class _Child:
         self.acks = acks
         self.stopping = False
         self.warned: set[str] = set()
+        self.received = 0  # rows read from the server
+        self.settled = 0  # rows failed, written or failed to write
+
+    def unwritten(self) -> int:
+        """Rows received and not yet written (or counted as failed)."""
+        return self.received - self.settled
 
     def ack(self, **counts) -> None:
+        self.settled += sum(counts.get(k, 0) for k in ("failed", "written", "write_failed"))
         with contextlib.suppress(OSError, ValueError):  # the parent is gone: nobody listens
             self.acks.write(json.dumps(counts) + "\n")
             self.acks.flush()
 
     def attribute(self, explainer, keys, rows) -> None:
+        self.received += len(rows)
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
             chunk_keys = keys.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
@@ -663,13 +675,22 @@ class _Child:
             _logger.warning(message, *args)
 
 
-def _watch_parent(parent: int) -> None:
-    """When the parent is gone (killed), exit within ``STOP_SECONDS`` whatever the work left."""
+def _watch_parent(parent: int, child: _Child) -> None:
+    """When the parent is gone (killed), exit within ``STOP_SECONDS`` whatever the work left;
+    what is left is named (nobody else can count it any more)."""
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_SECONDS)
         time.sleep(STOP_SECONDS - 1.0)
+        with contextlib.suppress(Exception):
+            if child.unwritten() > 0:
+                _logger.warning(
+                    "The server is gone and its attribution process stops at the bound "
+                    "(%.0f s): %d rows left without attributions.",
+                    STOP_SECONDS,
+                    child.unwritten(),
+                )
         os._exit(0)
 
     threading.Thread(target=watch, name="mlflow-observe-parent-watch", daemon=True).start()
@@ -688,7 +709,6 @@ def main(argv, load_explainer) -> int:
     parser.add_argument("--token", required=True, help="makes the file names unique")
     parser.add_argument("--parent", type=int, help="the server process (default: the parent)")
     args = parser.parse_args(argv)
-    _watch_parent(args.parent or os.getppid())
     # The acknowledgements keep stdout to themselves: what the model prints goes to stderr.
     acks = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
@@ -699,6 +719,7 @@ def main(argv, load_explainer) -> int:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger("mlflow_observe").addHandler(handler)
     child = _Child(args.log, args.token, acks)
+    _watch_parent(args.parent or os.getppid(), child)  # before the model loads, which is slow
 
     def stop(signum, frame) -> None:  # the server stops: write each chunk at once
         child.stopping = True
