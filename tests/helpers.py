@@ -330,6 +330,15 @@ def s3_location(endpoint: str, prefix: str) -> str:
 # -- serving: a real `mlflow models serve` process ---------------------------------------
 
 
+def _alive(pid) -> bool:
+    """Whether the process runs (an exited one not yet reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class Server:
     """A real `mlflow models serve` process on loopback (its own process group), logging to
     ``log_dir``; ``env`` adds environment variables."""
@@ -373,20 +382,48 @@ class Server:
         return response
 
     def stop(self, sig=signal.SIGTERM):
+        outside = self.processes()
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
             self.process.wait(timeout=60)
-        self.wait_for_group()
+        self.wait_for_group(also=outside)
 
-    def wait_for_group(self, timeout=60):
-        """Until every process of the server (the CLI, uvicorn, its workers) has exited."""
+    def processes(self) -> dict:
+        """``{pid: (parent pid, command line)}`` of the server's processes: its process group
+        and their descendants (an attribution process starts a session of its own)."""
+        table = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    command = handle.read()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                table[int(entry)] = (int(fields[1]), int(fields[2]), command)
+        members = {pid for pid, (_, group, _) in table.items() if group == self.process.pid}
+        while True:
+            children = {pid for pid, (parent, _, _) in table.items() if parent in members}
+            if children <= members:
+                break
+            members |= children
+        return {pid: (table[pid][0], table[pid][2]) for pid in members}
+
+    def wait_for_group(self, timeout=60, also=()):
+        """Until every process of the server (the CLI, uvicorn, its workers) has exited, and
+        the processes ``also`` (found by :meth:`processes` before the stop: a process that
+        left the group)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.process.poll()  # reaped, or it would count as alive
-            try:
-                os.killpg(self.process.pid, 0)
-            except ProcessLookupError:
-                return
+            if not any(_alive(pid) for pid in also):
+                try:
+                    os.killpg(self.process.pid, 0)
+                except ProcessLookupError:
+                    return
             time.sleep(0.05)
         remaining = subprocess.run(
             ["ps", "-o", "pid,stat,etime,args", "-g", str(self.process.pid)],

@@ -7,6 +7,7 @@ background)``; a forest's are SHAP's own TreeExplainer values.
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -299,6 +300,63 @@ def test_a_call_answered_after_the_stop_signal_is_handed_over_before_it_returns(
     assert sorted(stored["request_id"]) == ["before", "late-1", "late-2"]
 
 
+def test_a_child_still_busy_at_the_bound_after_its_parent_died_names_what_it_leaves(
+    tracking_uri, tmp_path
+):
+    """The server is killed while its child attributes a slow model: nobody is left to count
+    the child's unfinished rows, so the child names them itself when it exits at the bound."""
+
+    class Slow(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            if len(model_input) > 50:  # the explainer's batches, not the baseline's rows
+                time.sleep(0.5)
+            return model_input.to_numpy() @ np.array([1.5, -2.0, 0.5, 3.0])
+
+    X = _frame(200, seed=5)
+    with mlflow.start_run():
+        info = mo.log_model(Slow(), name="model", baseline=X, input_example=X.head(3))
+    root = mlflow.artifacts.download_artifacts(info.model_uri)
+    script = textwrap.dedent(
+        f"""
+        import time
+        import numpy as np, pandas as pd
+        from mlflow_observe.plugins.attribution_process import ProcessAttributionWorker
+        worker = ProcessAttributionWorker({str(tmp_path)!r}, {root!r}, rate=1.0)
+        rows = pd.DataFrame(np.random.default_rng(0).normal(size=(100, 4)), columns={FEATURES!r})
+        worker.wait_loaded(180)
+        for i in range(100):
+            worker.offer(rows.iloc[[i]], f"s-{{i}}", None)
+        time.sleep(1.0)
+        print(worker.child_pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        child = int(parent.stdout.readline())
+        parent.kill()
+        parent.wait()
+        killed = time.monotonic()
+        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+        assert time.monotonic() - killed <= STOP_SECONDS + 5
+        errors = parent.stderr.read()  # the child wrote to the same pipe until it exited
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    left = re.findall(r"stops at the bound .*: (\d+) rows left without attributions", errors)
+    assert left and int(left[0]) > 0, errors
+    written = read_attributions(str(tmp_path))
+    # the rows left are the rows it received and did not write: 100 were offered, at most
+    # MAX_IN_FLIGHT_ROWS sent, and each row is either written or named
+    assert len(written) + int(left[0]) <= 100
+    assert len(written) < 100
+
+
 def test_messages_round_trip_through_a_pipe(tmp_path):
     """The framing: a message of several tables of different schemas, then the end."""
     keys = pd.DataFrame({"request_id": ["a", "b"], "explain_rate": [1.0, 0.5]})
@@ -323,7 +381,9 @@ def test_messages_round_trip_through_a_pipe(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="no SCHED_IDLE on this OS")
-def test_the_child_runs_under_sched_idle_at_niceness_19(linear_root, tmp_path):
+def test_the_child_runs_under_sched_idle_at_niceness_19_in_a_session_of_its_own(
+    linear_root, tmp_path
+):
     _, root = linear_root
     worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
     worker.offer(_frame(1, seed=0), "n", None)
@@ -336,6 +396,15 @@ def test_the_child_runs_under_sched_idle_at_niceness_19(linear_root, tmp_path):
         assert os.sched_getscheduler(int(task)) == os.SCHED_IDLE, task
     # the server's side keeps its own scheduling
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+    # a session of its own: on a kernel with autogroups its CPU is not charged to the
+    # server's group, and its group has niceness 19
+    assert os.getsid(worker.child_pid) == worker.child_pid != os.getsid(0)
+    if os.path.exists("/proc/self/autogroup"):
+        with open(f"/proc/{worker.child_pid}/autogroup") as handle:
+            child_group = handle.read().split()
+        with open("/proc/self/autogroup") as handle:
+            own_group = handle.read().split()
+        assert child_group[0] != own_group[0] and child_group[-1] == "19", child_group
     worker.close()
     assert worker.process.returncode == 0
     assert worker.stats()["rows_written"] == 1

@@ -463,21 +463,11 @@ def test_read_logs_with_attributions_joins_on_request_id_and_leaves_the_rest_nul
 
 
 def _attribution_processes(server) -> dict:
-    """``{pid: parent pid}`` of the attribution processes in the server's process group."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read()
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if _ENTRY in command and int(fields[2]) == server.process.pid:
-            found[int(entry)] = int(fields[1])
-    return found
+    """``{pid: parent pid}`` of the server's attribution processes (each in a session of its
+    own, a child of a uvicorn worker)."""
+    return {
+        pid: parent for pid, (parent, command) in server.processes().items() if _ENTRY in command
+    }
 
 
 @pytest.mark.server
@@ -604,6 +594,7 @@ def test_sigterm_under_load_attributes_every_answered_call_within_the_bound(
             thread.start()
         time.sleep(3.0)
     finally:
+        outside = server.processes()
         stopped = time.monotonic()
         if server.process.poll() is None:
             os.killpg(server.process.pid, signal.SIGTERM)
@@ -611,7 +602,7 @@ def test_sigterm_under_load_attributes_every_answered_call_within_the_bound(
         for thread in clients:
             thread.join(60)
         server.process.wait(timeout=60)
-        server.wait_for_group()
+        server.wait_for_group(also=outside)  # the attribution processes too
     took = time.monotonic() - stopped
     output = server.output()
     assert took <= 2 * STOP_SECONDS + 5, (took, output)
