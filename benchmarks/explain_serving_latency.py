@@ -4,6 +4,7 @@
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py              # ~5 minutes
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --rounds 500 # quicker
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --model linear
+    nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --runs 5 --start-order 10
 
 A scikit-learn model on 20 numeric columns is logged with
 ``mlflow_observe.log_model`` (with its baseline) to a temporary SQLite store,
@@ -48,6 +49,21 @@ two servers without any difference show in this run (the spread of the
 machine, of the port, of the order). The rule: **a rate adds no measurable
 latency when the 95% interval of its p99 ratio overlaps the A/A control's**
 (and likewise for the p50); the verdict is printed under the table.
+
+**Several runs** (``--runs``): a server's start position (its port, process id,
+start time and memory layout) moves its latency by a few percent for the whole
+run, as much as x1.07 between the two rate-off servers in one run on a quiet
+machine, and a single run cannot tell that offset from the rate's cost. Each
+run starts four new servers in a new shuffled order (``--start-order`` seeds
+it), so that the offset falls on a different role each time; after the runs'
+tables a summary gives each server's geometric-mean ratio with a 95%
+t-interval across the runs, and compares each rate server with the two
+rate-off servers together (per run, its log ratio minus the mean of theirs): the
+rate adds no measurable latency when that interval holds 1.
+
+``--pause-explainers`` stops the attribution processes (SIGSTOP) for the timed
+rounds: they hold their memory and use no CPU, so what is left is the cost on
+the server's own request path.
 
 The servers share the machine, so the attributions' CPU is felt by all of them
 alike: the ratios measure what the flavor adds on the request path of its own
@@ -165,8 +181,15 @@ def _wait_ready(process, url: str, timeout: float = 300.0) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of the process group's processes (the CLI, uvicorn, its worker)."""
-    total = 0.0
+    """User + system CPU of the server's processes (the CLI, uvicorn, its worker, the
+    attribution process)."""
+    table = _processes()
+    return sum(table[p][2] for p in _server_pids(pid) if p in table)
+
+
+def _processes() -> dict:
+    """pid -> (parent pid, process group, user + system CPU seconds, command line)."""
+    found = {}
     ticks = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -174,27 +197,50 @@ def _cpu_seconds(pid: int) -> float:
         try:
             with open(f"/proc/{entry}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read()
         except OSError:
             continue
-        if int(fields[2]) == pid:  # the process group (start_new_session: pgid = pid)
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        cpu = (int(fields[11]) + int(fields[12])) / ticks
+        found[int(entry)] = (int(fields[1]), int(fields[2]), cpu, command)
+    return found
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The processes of the server started as ``pid``: its process group (start_new_session:
+    pgid = pid) and their descendants, wherever those run (a child may have a session of
+    its own)."""
+    table = _processes()
+    members = {p for p, (_, group, _, _) in table.items() if group == pid}
+    grew = True
+    while grew:
+        children = {p for p, (parent, _, _, _) in table.items() if parent in members}
+        grew = not children <= members
+        members |= children
+    return sorted(members)
+
+
+def _explainer_pids(pid: int) -> list[int]:
+    """The attribution processes of the server started as ``pid``."""
+    table = _processes()
+    return [p for p in _server_pids(pid) if p in table and b"attribution_main" in table[p][3]]
+
+
+def _pause_explainers(servers) -> list[int]:
+    """SIGSTOP every attribution process: alive, holding its memory, using no CPU."""
+    pids = [child for process, _ in servers.values() for child in _explainer_pids(process.pid)]
+    for child in pids:
+        os.kill(child, signal.SIGSTOP)
+    print(f"attribution processes paused for the timed rounds: {len(pids)}")
+    return pids
 
 
 def _attribution_rss_mb(pid: int) -> float:
     """Resident memory of the process group's attribution processes (the model loaded again)."""
     total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for child in _explainer_pids(pid):
         try:
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                if b"import attribution_main" not in handle.read():
-                    continue
-            with open(f"/proc/{entry}/stat") as handle:
-                if int(handle.read().rsplit(")", 1)[1].split()[2]) != pid:
-                    continue
-            with open(f"/proc/{entry}/status") as handle:
+            with open(f"/proc/{child}/status") as handle:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1]) / 1024.0
@@ -242,6 +288,23 @@ def overlaps(a: tuple, b: tuple) -> bool:
     return a[1] <= b[2] and b[1] <= a[2]
 
 
+def across_runs(log_ratios: list[float]) -> tuple[float, float, float]:
+    """The geometric mean of per-run ratios and its 95% t-interval across the runs
+    (``(ratio, low, high)``; the interval is nan for a single run).
+
+    >>> [round(x, 6) for x in across_runs([np.log(1.1), np.log(1.1), np.log(1.1)])]
+    [1.1, 1.1, 1.1]
+    """
+    from scipy import stats
+
+    values = np.asarray(log_ratios, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return float(np.exp(mean)), float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2000, help="timed rounds (default 2000)")
@@ -252,15 +315,58 @@ def main() -> None:
     parser.add_argument(
         "--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)"
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="runs, each with four new servers started in a new shuffled order (default 1); "
+        "with several, a summary across the runs follows their tables",
+    )
+    parser.add_argument(
+        "--start-order",
+        type=int,
+        default=None,
+        metavar="SEED",
+        help="the seed of the shuffled start orders (default: the first run starts the "
+        "servers as listed, the next ones shuffled with seeds 1, 2, ...)",
+    )
+    parser.add_argument(
+        "--pause-explainers",
+        action="store_true",
+        help="stop the attribution processes (SIGSTOP) at the end of the warm-up, for the "
+        "timed rounds: what is left is the request path's own cost, without the child's CPU",
+    )
     args = parser.parse_args()
-
-    import pandas as pd
-    import requests
 
     print(f"load average at the start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     store = tempfile.mkdtemp(prefix="explain-serving-")
     model_uri = _log_model(store, args.model)
-    servers = {name: _start(model_uri, store, name, rate) for name, rate in SETTINGS.items()}
+    log_ratios: dict = {name: {"p50": [], "p99": []} for name in SETTINGS}
+    for run in range(args.runs):
+        order = list(SETTINGS)
+        seed = args.start_order + run if args.start_order is not None else run or None
+        if seed is not None:
+            random.Random(seed).shuffle(order)
+        intervals = _run(args, model_uri, store, run, order)
+        for name in SETTINGS:
+            for label in ("p50", "p99"):
+                log_ratios[name][label].append(float(np.log(intervals[name][label][0])))
+    if args.runs > 1:
+        _print_summary(log_ratios, args.runs)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+
+
+def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
+    """One run: four servers started in ``order``, timed together; prints its table and
+    returns its ratios with their bootstrap intervals."""
+    import pandas as pd
+    import requests
+
+    print(f"\nrun {run + 1}: servers started in the order {', '.join(order)}")
+    tag = f"-run{run}"
+    started_servers = {name: _start(model_uri, store, name + tag, SETTINGS[name]) for name in order}
+    servers = {name: started_servers[name] for name in SETTINGS}
+    paused: list[int] = []
     try:
         for process, url in servers.values():
             _wait_ready(process, url)
@@ -272,15 +378,17 @@ def main() -> None:
         sessions = {name: requests.Session() for name in servers}
         latencies: dict = {name: [] for name in servers}
         cpu_start = {}
-        order = list(servers)
-        shuffle = random.Random(2).shuffle
+        timing_order = list(servers)
+        shuffle = random.Random(2 + run).shuffle
         for round_ in range(args.warmup + args.rounds):
             if round_ == args.warmup:
+                if args.pause_explainers:
+                    paused = _pause_explainers(servers)
                 cpu_start = {n: _cpu_seconds(p.pid) for n, (p, _) in servers.items()}
                 started = time.monotonic()
-            shuffle(order)
+            shuffle(timing_order)
             body = bodies[round_ % len(bodies)]
-            for name in order:
+            for name in timing_order:
                 url = servers[name][1]
                 begin = time.perf_counter()
                 response = sessions[name].post(f"{url}/invocations", json=body, timeout=30)
@@ -294,6 +402,8 @@ def main() -> None:
         rss = {n: _attribution_rss_mb(p.pid) for n, (p, _) in servers.items()}
         time.sleep(3.0)  # the last attributions written (every 2 s)
     finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
         for process, _ in servers.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -319,8 +429,8 @@ def main() -> None:
     for name in servers:
         values = latencies[name]
         p50, p99 = np.percentile(values, 50), np.percentile(values, 99)
-        logged = len(read_logs(_log_dir(store, name)))
-        stored = read_attributions(_log_dir(store, name))
+        logged = len(read_logs(_log_dir(store, name + tag)))
+        stored = read_attributions(_log_dir(store, name + tag))
         attributed = len(stored)
         low = f"{stored['explain_rate'].min():.3g}" if attributed else "-"
         cells = [name if name != CONTROL else "off (A/A control)", f"{p50:.2f}", f"{p99:.2f}"]
@@ -343,7 +453,43 @@ def main() -> None:
             for label in ("p50", "p99")
         ]
         print(f"rate {rate}: {'; '.join(verdicts)} (its 95% interval against the A/A control's)")
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+    return intervals
+
+
+def _print_summary(log_ratios: dict, runs: int) -> None:
+    """Across the runs: each server's geometric-mean ratio to the reference with its 95%
+    t-interval. A server's start position (its port, process id, start time) moves its
+    latency by a few percent in a run; across runs with shuffled orders that offset is
+    noise, which the between-run interval holds, and the A/A control shows it."""
+    print(f"\nacross {runs} runs (servers started in a shuffled order each run): geometric")
+    print("mean of the per-run ratios to the reference, with its 95% t-interval\n")
+    print("| explain rate | p50 ratio | p50 95% interval | p99 ratio | p99 95% interval |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    summary = {name: {k: across_runs(v) for k, v in log_ratios[name].items()} for name in SETTINGS}
+    for name in SETTINGS:
+        if name == REFERENCE:
+            continue
+        cells = [name if name != CONTROL else "off (A/A control)"]
+        for label in ("p50", "p99"):
+            ratio, lo, hi = summary[name][label]
+            cells += [f"{ratio:.3f}", f"{lo:.3f} to {hi:.3f}"]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    # Against both rate-off servers at once: per run, the log of the rate server's ratio minus
+    # the mean of the two off servers' (the reference's is 0), so that neither one's offset
+    # in that run stands for "no rate" alone.
+    for name, rate in SETTINGS.items():
+        if rate is None:
+            continue
+        verdicts = []
+        for label in ("p50", "p99"):
+            contrast = (
+                np.asarray(log_ratios[name][label]) - np.asarray(log_ratios[CONTROL][label]) / 2.0
+            )
+            ratio, lo, hi = across_runs(list(contrast))
+            verdict = "no measurable" if lo <= 1.0 <= hi else "MEASURABLE"
+            verdicts.append(f"{label} x{ratio:.3f} ({lo:.3f} to {hi:.3f}): {verdict} latency")
+        print(f"rate {rate} against the two rate-off servers: {'; '.join(verdicts)}")
 
 
 if __name__ == "__main__":
