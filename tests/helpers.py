@@ -330,13 +330,19 @@ def s3_location(endpoint: str, prefix: str) -> str:
 # -- serving: a real `mlflow models serve` process ---------------------------------------
 
 
-def _alive(pid) -> bool:
-    """Whether the process runs (an exited one not yet reaped does not)."""
+def process_state(pid) -> str | None:
+    """The process's state letter (``Z``: exited, not reaped; ``T``: stopped), or None when
+    it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return handle.read().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
+        return None
+
+
+def alive(pid) -> bool:
+    """Whether the process runs (an exited one not yet reaped does not)."""
+    return process_state(pid) not in (None, "Z")
 
 
 class Server:
@@ -419,7 +425,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.process.poll()  # reaped, or it would count as alive
-            if not any(_alive(pid) for pid in also):
+            if not any(alive(pid) for pid in also):
                 try:
                     os.killpg(self.process.pid, 0)
                 except ProcessLookupError:

@@ -18,6 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import alive, process_state
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 
@@ -95,19 +96,6 @@ def _wait(predicate, timeout):
             return True
         time.sleep(0.05)
     return predicate()
-
-
-def _state(pid) -> str | None:
-    """The process's state letter (``Z``: exited, not reaped), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def _alive(pid) -> bool:
-    return _state(pid) not in (None, "Z")
 
 
 def test_the_process_writes_what_the_thread_writes_the_closed_form(linear_root, tmp_path):
@@ -199,7 +187,7 @@ def test_a_killed_child_is_one_warning_and_counted(linear_root, tmp_path, caplog
     pid = worker.child_pid
     with caplog.at_level(logging.WARNING, logger="mlflow_observe"):
         os.kill(pid, signal.SIGKILL)
-        assert _wait(lambda: _state(pid) is None, 10)  # gone, and reaped by the worker
+        assert _wait(lambda: process_state(pid) is None, 10)  # gone, and reaped by the worker
         assert _wait(lambda: "The attribution process stopped" in caplog.text, 10)
         for i in range(20):
             started = time.perf_counter()
@@ -250,11 +238,11 @@ def test_the_child_exits_within_the_bound_when_its_parent_is_killed(linear_root,
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         child = int(parent.stdout.readline())
-        assert _alive(child)
+        assert alive(child)
         parent.kill()
         parent.wait()
         killed = time.monotonic()
-        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+        assert _wait(lambda: not alive(child), STOP_SECONDS + 5), "the child outlived the bound"
         assert time.monotonic() - killed <= STOP_SECONDS + 5
     finally:
         if parent.poll() is None:
@@ -292,7 +280,7 @@ def test_a_call_answered_after_the_stop_signal_is_handed_over_before_it_returns(
         child = int(parent.stdout.readline())
         parent.wait(60)
         assert parent.returncode == -signal.SIGKILL
-        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+        assert _wait(lambda: not alive(child), STOP_SECONDS + 5), "the child outlived the bound"
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -342,7 +330,7 @@ def test_a_child_still_busy_at_the_bound_after_its_parent_died_names_what_it_lea
         parent.kill()
         parent.wait()
         killed = time.monotonic()
-        assert _wait(lambda: not _alive(child), STOP_SECONDS + 5), "the child outlived the bound"
+        assert _wait(lambda: not alive(child), STOP_SECONDS + 5), "the child outlived the bound"
         assert time.monotonic() - killed <= STOP_SECONDS + 5
         errors = parent.stderr.read()  # the child wrote to the same pipe until it exited
     finally:
@@ -421,7 +409,7 @@ def test_a_starved_child_samples_down_and_counts_what_it_never_attributed(
     _offer_all(worker, _frame(5, seed=1), "before")
     assert _wait(lambda: worker.stats()["rows_written"] == 5, 60), worker.stats()
     os.kill(worker.child_pid, signal.SIGSTOP)
-    assert _wait(lambda: _state(worker.child_pid) == "T", 10)
+    assert _wait(lambda: process_state(worker.child_pid) == "T", 10)
     rows = _frame(3000, seed=2)
     slowest = 0.0
     for i in range(len(rows)):
@@ -436,7 +424,7 @@ def test_a_starved_child_samples_down_and_counts_what_it_never_attributed(
         # server may die by the signal's default action next, with no exit handler)
         assert not worker.drain(timeout=1.0)
         assert time.monotonic() - started < 1.0 + 7.0  # the bound, the kill, the join
-        assert _wait(lambda: _state(worker.child_pid) is None, 10)  # killed though stopped
+        assert _wait(lambda: process_state(worker.child_pid) is None, 10)  # killed though stopped
         worker.close(timeout=3.0)
     stats = worker.stats()
     assert stats["rows_written"] == 5 and stats["rows_failed"] == 0, stats

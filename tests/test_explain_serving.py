@@ -492,7 +492,9 @@ def test_a_killed_attribution_process_leaves_predictions_and_log_rows_alone(
         server.stop()
     output = server.output()
     assert output.count("The attribution process stopped") == 1, output
-    assert "exited with code -9" in output
+    # the reason is the first seen: its exit code, or (when the thread reading its answers is
+    # scheduled late on a busy machine) the pipe the next sampled call finds broken
+    assert "exited with code -9" in output or "its input is closed" in output, output
     # every answer right, every call logged, attributions only from before the kill
     assert np.allclose(before + after, model.predict(X))
     logs = mo.read_logs(str(log_dir), with_attributions=True)
