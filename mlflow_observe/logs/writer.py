@@ -54,8 +54,9 @@ label-free estimate leaves those rows out and says so).
 When calls arrive faster than the writer can spool them, or the spool's budget
 is used up, load is shed by uniform sampling, never by dropping bursts: when
 the queue is full, the sampling rate is halved and every queued call (and the
-new one) kept with probability one half, until the new call fits; each row records ``sample_weight`` (1 / the rate it was
-kept at), so counts weighted by it estimate the traffic without bias. The rate
+new one) kept with probability one half, until the new call fits; each row
+records ``sample_weight`` (1 / the rate it was kept at), so counts weighted by
+it estimate the traffic without bias. The rate
 doubles back once the queue has room. Every row not logged is counted in
 ``stats()``.
 """

@@ -111,9 +111,9 @@ ENTRY_MODULE = "mlflow_observe.plugins.processes"
 _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 # The child's command: main() called, not the module run as __main__ (the package imports
 # this module first, and runpy would warn of it). Its scheduling is set first, before it loads
-# anything (see idle_scheduling), then it starts a session of its own (see "Scheduling" above). A stop
-# signal sent to the server's process group before that must not kill it: main() then installs
-# its own handlers.
+# anything (see idle_scheduling), then it starts a session of its own (see "Scheduling"
+# above). A stop signal sent to the server's process group before that must not kill it:
+# main() then installs its own handlers.
 _BOOTSTRAP = (
     "import os, signal, sys\n"
     "try: os.setpriority(os.PRIO_PROCESS, 0, 19)\n"
