@@ -374,28 +374,41 @@ def test_the_child_runs_under_sched_idle_at_niceness_19_in_a_session_of_its_own(
 ):
     _, root = linear_root
     worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
-    worker.offer(_frame(1, seed=0), "n", None)
-    with open(f"/proc/{worker.child_pid}/cmdline", "rb") as handle:
+    try:
+        worker.offer(_frame(1, seed=0), "n", None)
+        _assert_idle_in_a_session_of_its_own(worker.child_pid)
+    finally:
+        worker.close()  # a failed assertion must not leave the child to later tests
+    assert worker.process.returncode == 0
+    assert worker.stats()["rows_written"] == 1
+
+
+def _autogroup(pid) -> list:
+    """The scheduling autogroup of ``pid`` as ``["/autogroup-N", "nice", "K"]``; empty where
+    the task is in none (autogroups off, or a container's cgroup governs its CPU)."""
+    try:
+        with open(f"/proc/{pid}/autogroup") as handle:
+            return handle.read().split()
+    except OSError:
+        return []
+
+
+def _assert_idle_in_a_session_of_its_own(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
         assert ENTRY_MODULE.encode() in handle.read()
-    assert os.sched_getscheduler(worker.child_pid) == os.SCHED_IDLE
-    assert os.getpriority(os.PRIO_PROCESS, worker.child_pid) == 19
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
     # its threads too (numpy's, the parent watch): started after the policy was set
-    for task in os.listdir(f"/proc/{worker.child_pid}/task"):
+    for task in os.listdir(f"/proc/{pid}/task"):
         assert os.sched_getscheduler(int(task)) == os.SCHED_IDLE, task
     # the server's side keeps its own scheduling
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
     # a session of its own: on a kernel with autogroups its CPU is not charged to the
     # server's group, and its group has niceness 19
-    assert os.getsid(worker.child_pid) == worker.child_pid != os.getsid(0)
-    if os.path.exists("/proc/self/autogroup"):
-        with open(f"/proc/{worker.child_pid}/autogroup") as handle:
-            child_group = handle.read().split()
-        with open("/proc/self/autogroup") as handle:
-            own_group = handle.read().split()
+    assert os.getsid(pid) == pid != os.getsid(0)
+    child_group, own_group = _autogroup(pid), _autogroup("self")
+    if child_group and own_group:
         assert child_group[0] != own_group[0] and child_group[-1] == "19", child_group
-    worker.close()
-    assert worker.process.returncode == 0
-    assert worker.stats()["rows_written"] == 1
 
 
 def test_a_starved_child_samples_down_and_counts_what_it_never_attributed(
