@@ -30,12 +30,19 @@ from mlflow_observe.plugins.attribution import (
     serving_background,
 )
 from mlflow_observe.plugins.attribution_process import (
+    _BOOTSTRAP,
     ENTRY_MODULE,
+    FLUSH,
     MAX_IN_FLIGHT_ROWS,
+    RAW,
+    SEND_ROWS,
     ProcessAttributionWorker,
     arrow_table,
+    raw_header,
+    raw_parts,
     read_message,
     write_message,
+    write_parts,
 )
 from mlflow_observe.plugins.flavor import load_serving_explainer
 
@@ -250,6 +257,52 @@ def test_the_child_exits_within_the_bound_when_its_parent_is_killed(linear_root,
     # what it had received was attributed and written before it exited
     stored = read_attributions(str(tmp_path))
     assert len(stored) >= 5 and stored["request_id"].str.startswith("k-").all()
+
+
+def _send_raw_message(stream, rows, prefix):
+    """One ``RAW`` message of one-row calls, as the server's worker sends it."""
+    calls = [[None, f"{prefix}-{i}", None, 0, 1.0] for i in range(len(rows))]
+    values = [rows.to_numpy()[[i]] for i in range(len(rows))]
+    header = raw_header(tuple(rows.columns), values[0].dtype)
+    write_parts(stream, RAW, raw_parts(header, calls, [0] * len(calls), values))
+
+
+def test_the_child_acknowledges_a_message_in_one_line_and_each_chunk_after_a_stop(
+    linear_root, tmp_path
+):
+    """Each acknowledgement wakes a thread of the server, which takes the interpreter from a
+    request: a message of SEND_ROWS rows (16 chunks) is one line, not sixteen. After the
+    stop's flush, each chunk is written and acknowledged at once."""
+    import json
+
+    _, root = linear_root
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BOOTSTRAP, "--model", root, "--log", str(tmp_path)]
+        + ["--token", "t", "--parent", str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert json.loads(child.stdout.readline()) == {"ready": True}
+        _send_raw_message(child.stdin, _frame(SEND_ROWS, seed=1), "calm")
+        first = json.loads(child.stdout.readline())
+        assert first["attributed"] == SEND_ROWS and not first.get("failed")
+        write_parts(child.stdin, FLUSH, [])
+        _send_raw_message(child.stdin, _frame(8, seed=2), "stop")
+        child.stdin.close()
+        rest = [json.loads(line) for line in child.stdout]
+        assert child.wait(60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+    # after the flush: two chunks of four, each written with its acknowledgement (the calm
+    # message's rows were written at the flush, or with its line if the child was slow)
+    chunks = [line for line in rest if line.get("attributed")]
+    assert [(line["attributed"], line.get("written")) for line in chunks] == [(4, 4), (4, 4)]
+    assert sum(line.get("written", 0) for line in [first, *rest]) == SEND_ROWS + 8
+    stored = read_attributions(str(tmp_path))
+    assert len(stored) == SEND_ROWS + 8
+    assert stored["request_id"].str.startswith(("calm-", "stop-")).all()
 
 
 def test_a_call_answered_after_the_stop_signal_is_handed_over_before_it_returns(

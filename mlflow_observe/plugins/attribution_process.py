@@ -19,7 +19,8 @@ draw, the bounded queue, the thinning when it falls behind, the recorded
                      SCHED_IDLE: loads the wrapped model a second time (prediction
                      logging off), builds the flavor's ServingExplainer, attributes
                      CHUNK_ROWS rows at a time, writes <log>/attributions/ as the
-                     thread did, and acknowledges each chunk and write on its stdout
+                     thread did, and acknowledges each message (with what it
+                     wrote) in one line on its stdout
 
 Each message is a kind byte and its parts, each preceded by its length. A ``RAW``
 message (calls of one numeric numpy dtype and string column names) holds a header
@@ -654,13 +655,25 @@ class _Child:
         return self.received - self.settled
 
     def ack(self, **counts) -> None:
+        """One line of counts for the server (nothing when there is nothing to say)."""
+        counts = {key: value for key, value in counts.items() if value}
+        if not counts:
+            return
         self.settled += sum(counts.get(k, 0) for k in ("failed", "written", "write_failed"))
         with contextlib.suppress(OSError, ValueError):  # the parent is gone: nobody listens
             self.acks.write(json.dumps(counts) + "\n")
             self.acks.flush()
 
     def attribute(self, explainer, keys, rows) -> None:
+        """Attribute a message's rows chunk by chunk, and acknowledge them in one line.
+
+        Each line wakes a thread of the server, which then takes the server's interpreter from
+        a request: one line per message (at most ``SEND_ROWS`` rows, one message per wake of
+        the server's worker) rather than one per chunk, which a slow explainer spread over the
+        requests. After a stop signal each chunk is written and acknowledged at once.
+        """
         self.received += len(rows)
+        attributed = failed = 0
         for start in range(0, len(rows), CHUNK_ROWS):
             chunk = rows.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
             chunk_keys = keys.iloc[start : start + CHUNK_ROWS].reset_index(drop=True)
@@ -668,18 +681,22 @@ class _Child:
                 attributions, output = explainer(chunk)
                 frame = attribution_frame(chunk, attributions, output, chunk_keys)
             except Exception as exc:
-                self.ack(failed=len(chunk))
+                failed += len(chunk)
                 self.warn("explain", EXPLAIN_FAILED, exc)
-                continue
-            self.files.add(frame)
-            self.ack(attributed=len(chunk))
-            self.write(force=self.stopping)
+            else:
+                self.files.add(frame)
+                attributed += len(chunk)
+            if self.stopping:
+                self.write(force=True, attributed=attributed, failed=failed)
+                attributed = failed = 0
+        self.write(force=self.stopping, attributed=attributed, failed=failed)
 
-    def write(self, *, force: bool) -> None:
-        if not self.files.ready(force=force):
-            return
-        written, failed, error = self.files.write()
-        self.ack(written=written, write_failed=failed)
+    def write(self, *, force: bool, **counts) -> None:
+        """Write the attributions when due, and acknowledge ``counts`` with what was written."""
+        error = None
+        if self.files.ready(force=force):
+            counts["written"], counts["write_failed"], error = self.files.write()
+        self.ack(**counts)
         if error is not None:
             self.warn("write", WRITE_FAILED, self.files.log_uri, error)
 
@@ -764,12 +781,11 @@ def main(argv, load_explainer) -> int:
             kind, parts = message
             if kind == FLUSH:
                 child.stopping = True
+                child.write(force=True)
             else:
-                if kind == RAW:
-                    keys, rows = raw_frames(parts)
-                else:
-                    keys, rows = (table.to_pandas() for table in parts)
+                keys, rows = (
+                    raw_frames(parts) if kind == RAW else (table.to_pandas() for table in parts)
+                )
                 child.attribute(explainer, keys, rows)
-            child.write(force=child.stopping)
         child.write(force=True)
     return 0
