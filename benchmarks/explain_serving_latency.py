@@ -5,6 +5,7 @@
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --rounds 500 # quicker
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --model linear
     nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --runs 5 --start-order 10
+    nice -n 10 .venv/bin/python benchmarks/explain_serving_latency.py --runs 5 --stub-explainers
 
 A scikit-learn model on 20 numeric columns is logged with
 ``mlflow_observe.log_model`` (with its baseline) to a temporary SQLite store,
@@ -63,7 +64,13 @@ rate adds no measurable latency when that interval holds 1.
 
 ``--pause-explainers`` stops the attribution processes (SIGSTOP) for the timed
 rounds: they hold their memory and use no CPU, so what is left is the cost on
-the server's own request path.
+the server's own request path (but the hand-overs stop too once 128 rows wait
+for an acknowledgement). ``--stub-explainers`` keeps the whole hand-over: the
+attribution processes acknowledge and write every sampled row, with zeros for
+attributions computed at once (a ``sitecustomize`` module on the rate servers'
+path replaces the explainer in the attribution process only). What is left is
+the server's own share; the difference from a run with real explainers is the
+share of the child's CPU on the machine.
 
 The servers share the machine, so the attributions' CPU is felt by all of them
 alike: the ratios measure what the flavor adds on the request path of its own
@@ -138,7 +145,37 @@ def _log_model(store: str, kind: str) -> str:
     return info.model_uri
 
 
-def _start(model_uri: str, store: str, name: str, rate) -> tuple[subprocess.Popen, str]:
+# --stub-explainers: a sitecustomize module on the rate servers' path which, in the attribution
+# process only, replaces the explainer with one that gives zeros at once. The hand-over, the
+# acknowledgements, the files and the server's side are unchanged; the child's CPU is gone.
+STUB_SITE = """
+import sys
+if "--token" in sys.argv and "--model" in sys.argv:  # the attribution process's command
+    import types
+    import pandas as pd
+    from mlflow_observe.plugins import processes
+
+    def _stub_explainer(root):
+        def explain(rows):
+            zeros = pd.DataFrame(0.0, index=range(len(rows)), columns=rows.columns)
+            return types.SimpleNamespace(values=zeros, base_value=0.0, method="stub"), "stub"
+        return explain
+
+    processes.load_serving_explainer = _stub_explainer
+"""
+
+
+def _stub_site(store: str) -> str:
+    site = os.path.join(store, "stub-site")
+    os.makedirs(site, exist_ok=True)
+    with open(os.path.join(site, "sitecustomize.py"), "w") as handle:
+        handle.write(STUB_SITE)
+    return site
+
+
+def _start(
+    model_uri: str, store: str, name: str, rate, stub_site: str | None = None
+) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -149,6 +186,8 @@ def _start(model_uri: str, store: str, name: str, rate) -> tuple[subprocess.Pope
     env.pop("MLFLOW_OBSERVE_EXPLAIN_RATE", None)
     if rate is not None:
         env["MLFLOW_OBSERVE_EXPLAIN_RATE"] = rate
+        if stub_site is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [stub_site, env.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri]
         + ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
@@ -336,6 +375,13 @@ def main() -> None:
         help="stop the attribution processes (SIGSTOP) at the end of the warm-up, for the "
         "timed rounds: what is left is the request path's own cost, without the child's CPU",
     )
+    parser.add_argument(
+        "--stub-explainers",
+        action="store_true",
+        help="the attribution processes give zeros at once instead of explaining: the "
+        "hand-over, acknowledgements and files stay, the child's CPU goes (tells the "
+        "server's own share from the machine's)",
+    )
     args = parser.parse_args()
 
     print(f"load average at the start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
@@ -364,7 +410,10 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
 
     print(f"\nrun {run + 1}: servers started in the order {', '.join(order)}")
     tag = f"-run{run}"
-    started_servers = {name: _start(model_uri, store, name + tag, SETTINGS[name]) for name in order}
+    stub_site = _stub_site(store) if args.stub_explainers else None
+    started_servers = {
+        name: _start(model_uri, store, name + tag, SETTINGS[name], stub_site) for name in order
+    }
     servers = {name: started_servers[name] for name in SETTINGS}
     paused: list[int] = []
     try:
