@@ -68,7 +68,9 @@ than another in a few shuffled runs: over twenty runs the third of four
 positions was about 0.5% slower at the p50 than the others, and the second
 about 0.4% faster. ``--balanced`` starts the servers in Latin squares instead
 (``--runs`` a multiple of 4): every server starts once in each position per
-four runs, so those offsets cancel in the comparison.
+four runs, so those offsets cancel in the comparison. With three runs or more,
+a last table fits the start positions (:func:`position_adjusted`): each
+server's log ratio on its run, its role and its position.
 
 ``--pause-explainers`` stops the attribution processes (SIGSTOP) for the timed
 rounds: they hold their memory and use no CPU, so what is left is the cost on
@@ -375,6 +377,70 @@ def balanced_orders(names: list, runs: int, seed: int) -> list[list]:
     return orders[:runs]
 
 
+def position_adjusted(log_ratios: dict, orders: list, target: str, label: str = "p50"):
+    """``target``'s ratio against the two rate-off servers with the start positions fitted:
+    least squares of each server's log ratio on its run, its role and its position, then
+    ``(ratio, low, high)`` with a 95% t-interval.
+
+    A position's offset then counts once for every role, whatever the orders were.
+
+    >>> rng = np.random.default_rng(0)
+    >>> orders = [list(rng.permutation(list(SETTINGS))) for _ in range(12)]
+    >>> cost = {"off": 0.0, "A/A": 0.0, "0.1": 0.0, "1.0": 0.02}  # a 2% cost at rate 1.0
+    >>> offset = [0.0, 0.01, -0.01, 0.0]  # the start positions' own offsets
+    >>> logs = {name: {"p50": []} for name in SETTINGS}
+    >>> for order in orders:
+    ...     run = {n: cost[n] + offset[order.index(n)] + rng.normal(0, 0.002) for n in order}
+    ...     for n in SETTINGS:
+    ...         logs[n]["p50"].append(run[n] - run["off"])
+    >>> ratio, low, high = position_adjusted(logs, orders, "1.0")
+    >>> bool(low < np.exp(0.02) < high), bool(low > 1.0)
+    (True, True)
+    """
+    from scipy import stats
+
+    roles = list(SETTINGS)
+    n_runs, n_roles = len(orders), len(roles)
+    rows, values = [], []
+    for run, order in enumerate(orders):
+        for role in roles:
+            row = np.zeros(n_runs + 2 * (n_roles - 1))
+            row[run] = 1.0
+            if role != REFERENCE:
+                row[n_runs + roles.index(role) - 1] = 1.0
+            if order.index(role):
+                row[n_runs + n_roles - 1 + order.index(role) - 1] = 1.0
+            rows.append(row)
+            values.append(log_ratios[role][label][run])
+    design, observed = np.array(rows), np.array(values)
+    beta = np.linalg.lstsq(design, observed, rcond=None)[0]
+    dof = len(observed) - np.linalg.matrix_rank(design)
+    variance = float(((observed - design @ beta) ** 2).sum() / dof)
+    contrast = np.zeros(design.shape[1])
+    contrast[n_runs + roles.index(target) - 1] += 1.0
+    contrast[n_runs + roles.index(CONTROL) - 1] -= 0.5  # against both rate-off servers
+    estimate = float(contrast @ beta)
+    half = float(
+        stats.t.ppf(0.975, dof)
+        * np.sqrt(variance * contrast @ np.linalg.pinv(design.T @ design) @ contrast)
+    )
+    return float(np.exp(estimate)), float(np.exp(estimate - half)), float(np.exp(estimate + half))
+
+
+def _print_position_adjusted(log_ratios: dict, orders: list) -> None:
+    if len(orders) < 3:
+        return
+    print("\nwith the start positions fitted (each server's log ratio on its run, role, position):")
+    for name, rate in SETTINGS.items():
+        if rate is None:
+            continue
+        cells = []
+        for label in ("p50", "p99"):
+            ratio, low, high = position_adjusted(log_ratios, orders, name, label)
+            cells.append(f"{label} x{ratio:.3f} ({low:.3f} to {high:.3f})")
+        print(f"rate {rate} against the two rate-off servers: {'; '.join(cells)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=2000, help="timed rounds (default 2000)")
@@ -429,6 +495,7 @@ def main() -> None:
     orders = (
         balanced_orders(list(SETTINGS), args.runs, args.start_order or 0) if args.balanced else None
     )
+    started: list[list] = []  # each run's start order
     for run in range(args.runs):
         order = list(SETTINGS)
         seed = args.start_order + run if args.start_order is not None else run or None
@@ -437,11 +504,13 @@ def main() -> None:
         elif seed is not None:
             random.Random(seed).shuffle(order)
         intervals = _run(args, model_uri, store, run, order)
+        started.append(order)
         for name in SETTINGS:
             for label in ("p50", "p99"):
                 log_ratios[name][label].append(float(np.log(intervals[name][label][0])))
     if args.runs > 1:
         _print_summary(log_ratios, args.runs)
+        _print_position_adjusted(log_ratios, started)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
 
@@ -553,7 +622,7 @@ def _print_summary(log_ratios: dict, runs: int) -> None:
     t-interval. A server's start position (its port, process id, start time) moves its
     latency by a few percent in a run; across runs with shuffled orders that offset is
     noise, which the between-run interval holds, and the A/A control shows it."""
-    print(f"\nacross {runs} runs (servers started in a shuffled order each run): geometric")
+    print(f"\nacross {runs} runs (servers started in a new order each run): geometric")
     print("mean of the per-run ratios to the reference, with its 95% t-interval\n")
     print("| explain rate | p50 ratio | p50 95% interval | p99 ratio | p99 95% interval |")
     print("| --- | ---: | ---: | ---: | ---: |")
