@@ -5,6 +5,7 @@ A linear model's exact attributions are known in closed form, ``coef * (x - mean
 background)``; a forest's are SHAP's own TreeExplainer values.
 """
 
+import json
 import logging
 import os
 import re
@@ -273,8 +274,6 @@ def test_the_child_acknowledges_a_message_in_one_line_and_each_chunk_after_a_sto
     """Each acknowledgement wakes a thread of the server, which takes the interpreter from a
     request: a message of SEND_ROWS rows (16 chunks) is one line, not sixteen. After the
     stop's flush, each chunk is written and acknowledged at once."""
-    import json
-
     _, root = linear_root
     child = subprocess.Popen(
         [sys.executable, "-c", _BOOTSTRAP, "--model", root, "--log", str(tmp_path)]
