@@ -492,6 +492,40 @@ def test_concurrent_recoveries_roll_each_segment_once(tmp_path):
     assert len(logs) == 400 and logs["request_id"].is_unique
 
 
+def test_a_new_segment_not_yet_locked_is_left_to_its_writer_and_an_old_one_removed(tmp_path):
+    from mlflow_observe.logs import spool as spool_module
+
+    root, spool = tmp_path / "log", tmp_path / "log" / "_spool"
+    spool.mkdir(parents=True)
+    hidden = spool / ".{}-00000001.new".format("d" * 32)
+    # A writer's new segment between its creation and its lock, as Segment makes it.
+    fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+    try:
+        assert spool_module.recover_spools(str(root)) == 0
+        assert hidden.exists()  # removing it here made the writer's rename fail
+        aged = time.time() - spool_module.ABANDONED_AFTER_SECONDS - 1
+        os.utime(hidden, (aged, aged))  # its writer died before the lock
+        assert spool_module.recover_spools(str(root)) == 0
+        assert not hidden.exists()
+    finally:
+        os.close(fd)
+
+
+def test_a_segment_that_cannot_be_renamed_names_its_file_and_keeps_no_descriptor(tmp_path):
+    import pyarrow as pa
+
+    from mlflow_observe.logs.spool import Segment
+
+    spool = tmp_path / "_spool"
+    spool.mkdir()
+    target = spool / "{}-00000001.arrows".format("e" * 32)
+    target.mkdir()  # a directory where the segment goes: the rename fails
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(OSError, match=r"\.e{32}-00000001\.new"):
+        Segment(str(spool), "e" * 32, 1, pa.schema([("x", pa.float64())]))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 _KILLED_WRITER = """
 import sys, time
 import pandas as pd

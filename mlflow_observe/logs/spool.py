@@ -96,10 +96,18 @@ class Segment:
         self.token, self.sequence = token, sequence
         self.path = os.path.join(directory, f"{token}-{sequence:08d}{SPOOL_SUFFIX}")
         hidden = os.path.join(directory, f".{token}-{sequence:08d}.new")
-        # Locked under a hidden name first: a recovering process never sees it unlocked.
+        # Locked under a hidden name first, so that a recovering process never takes the
+        # segment for a dead writer's; the hidden file is unlocked between its creation
+        # and the flock, which is why recovery leaves young hidden files alone.
         self.lock_fd = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.rename(hidden, self.path)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(hidden, self.path)
+        except OSError as exc:
+            os.close(self.lock_fd)
+            raise OSError(
+                exc.errno, f"Could not lock and rename the new spool segment {hidden}: {exc}"
+            ) from exc
         self._file = pa.OSFile(self.path, "wb")
         self._sink = pa.BufferedOutputStream(self._file, APPEND_BUFFER_BYTES)
         self._stream = ipc.new_stream(self._sink, schema)
@@ -407,8 +415,21 @@ def _claim(path: str):
         return None
 
 
+# A writer holds a new segment's hidden name for microseconds; one older than this was
+# left by a writer that died between the creation and the rename.
+ABANDONED_AFTER_SECONDS = 60.0
+
+
 def _remove_abandoned(path: str) -> None:
-    """A hidden segment left between its creation and its rename: empty, so removed."""
+    """A hidden segment left between its creation and its rename: empty, so removed.
+
+    A young one is left alone: its writer may not have locked it yet.
+    """
+    try:
+        if time.time() - os.stat(path).st_mtime < ABANDONED_AFTER_SECONDS:
+            return
+    except FileNotFoundError:
+        return
     fd = _claim(path)
     if fd is not None:
         try:
