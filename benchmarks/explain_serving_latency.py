@@ -236,6 +236,29 @@ def _cpu_seconds(pid: int) -> float:
     return sum(table[p][2] for p in _server_pids(pid) if p in table)
 
 
+def _request_side_cpu_ns(pid: int) -> int:
+    """On-CPU nanoseconds of every thread of the server's processes except the attribution
+    process (``/proc/<pid>/task/<tid>/schedstat``, exact to the nanosecond where ``stat``
+    counts 10 ms ticks): the serving process's request threads, its log writer and the
+    hand-over and acknowledgement threads, and the log's roller process."""
+    explainers = set(_explainer_pids(pid))
+    total = 0
+    for member in _server_pids(pid):
+        if member in explainers:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{member}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{member}/task/{task}/schedstat") as handle:
+                    total += int(handle.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total
+
+
 def _processes() -> dict:
     """pid -> (parent pid, process group, user + system CPU seconds, command line)."""
     found = {}
@@ -492,6 +515,7 @@ def main() -> None:
     store = tempfile.mkdtemp(prefix="explain-serving-")
     model_uri = _log_model(store, args.model)
     log_ratios: dict = {name: {"p50": [], "p99": []} for name in SETTINGS}
+    request_cpu: dict = {name: [] for name in SETTINGS}  # microseconds a request, per run
     orders = (
         balanced_orders(list(SETTINGS), args.runs, args.start_order or 0) if args.balanced else None
     )
@@ -508,8 +532,10 @@ def main() -> None:
         for name in SETTINGS:
             for label in ("p50", "p99"):
                 log_ratios[name][label].append(float(np.log(intervals[name][label][0])))
+            request_cpu[name].append(intervals[name]["cpu_us"])
     if args.runs > 1:
         _print_summary(log_ratios, args.runs)
+        _print_request_cpu(request_cpu)
         _print_position_adjusted(log_ratios, started)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
 
@@ -546,6 +572,7 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
                 if args.pause_explainers:
                     paused = _pause_explainers(servers)
                 cpu_start = {n: _cpu_seconds(p.pid) for n, (p, _) in servers.items()}
+                own_start = {n: _request_side_cpu_ns(p.pid) for n, (p, _) in servers.items()}
                 started = time.monotonic()
             shuffle(timing_order)
             body = bodies[round_ % len(bodies)]
@@ -560,6 +587,11 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
                     latencies[name].append(elapsed * 1000.0)
         seconds = time.monotonic() - started
         cpu = {n: _cpu_seconds(p.pid) - cpu_start[n] for n, (p, _) in servers.items()}
+        # Per timed request (the warm-up's excluded), in microseconds.
+        own = {
+            n: (_request_side_cpu_ns(p.pid) - own_start[n]) / args.rounds / 1000.0
+            for n, (p, _) in servers.items()
+        }
         rss = {n: _attribution_rss_mb(p.pid) for n, (p, _) in servers.items()}
         time.sleep(3.0)  # the last attributions written (every 2 s)
     finally:
@@ -583,9 +615,10 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
     )
     print(
         "| explain rate | p50 ms | p99 ms | p50 ratio | p50 95% interval | p99 ratio "
-        "| p99 95% interval | rows logged | attributed | min rate | server CPU s | explainer MB |"
+        "| p99 95% interval | rows logged | attributed | min rate | server CPU s "
+        "| request-side CPU us | explainer MB |"
     )
-    print("| --- " * 2 + "| ---: " * 10 + "|")
+    print("| --- " * 2 + "| ---: " * 11 + "|")
     intervals = ratio_intervals(latencies, REFERENCE, resamples=args.resamples)
     for name in servers:
         values = latencies[name]
@@ -598,12 +631,15 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
         for label in ("p50", "p99"):
             ratio, lo, hi = intervals[name][label]
             cells += [f"{ratio:.3f}", f"{lo:.3f} to {hi:.3f}"]
-        cells += [str(logged), str(attributed), low, f"{cpu[name]:.1f}", f"{rss[name]:.0f}"]
+        cells += [str(logged), str(attributed), low, f"{cpu[name]:.1f}", f"{own[name]:.0f}"]
+        cells.append(f"{rss[name]:.0f}")
         print("| " + " | ".join(cells) + " |")
     print(f"\n(each server answered {n_requests} requests; 'min rate': the lowest explain_rate")
     print(" recorded, below the setting when the worker fell behind and sampled down;")
-    print(" 'server CPU s' counts the attribution process too; 'explainer MB': its resident")
-    print(" memory, the model loaded a second time)\n")
+    print(" 'server CPU s' counts the attribution process too; 'request-side CPU us': the")
+    print(" server's CPU a timed request without the attribution process, all its threads;")
+    print(" 'explainer MB': the attribution process's resident memory, the model loaded a")
+    print(" second time)\n")
     control = intervals[CONTROL]
     for name, rate in SETTINGS.items():
         if rate is None:
@@ -614,6 +650,8 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
             for label in ("p50", "p99")
         ]
         print(f"rate {rate}: {'; '.join(verdicts)} (its 95% interval against the A/A control's)")
+    for name in servers:
+        intervals[name]["cpu_us"] = own[name]
     return intervals
 
 
@@ -657,6 +695,42 @@ def _print_summary(log_ratios: dict, runs: int) -> None:
             )
             verdicts.append(f"{label} x{ratio:.3f} ({lo:.3f} to {hi:.3f}): {verdict}")
         print(f"rate {rate} against the two rate-off servers: {'; '.join(verdicts)}")
+
+
+def mean_interval(values: list[float]) -> tuple[float, float, float]:
+    """The mean and its 95% t-interval (``(mean, low, high)``; nan for a single value).
+
+    >>> [round(x, 3) for x in mean_interval([1.0, 2.0, 3.0])]
+    [2.0, -0.484, 4.484]
+    """
+    from scipy import stats
+
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if len(array) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array)))
+    return mean, mean - half, mean + half
+
+
+def _print_request_cpu(request_cpu: dict) -> None:
+    """Each rate server's request-side CPU a request above the two rate-off servers' mean,
+    per run, with its 95% t-interval across the runs: what the flavor's sampling, queue and
+    hand-over cost the serving process, without the latency's noise."""
+    off = (np.asarray(request_cpu[REFERENCE]) + np.asarray(request_cpu[CONTROL])) / 2.0
+    print(
+        f"\nrequest-side CPU a request, rate off: {off.mean():.0f} us (the A/A control "
+        f"{np.mean(np.asarray(request_cpu[CONTROL]) - np.asarray(request_cpu[REFERENCE])):+.1f}"
+        " us from the reference)"
+    )
+    for name, rate in SETTINGS.items():
+        if rate is None:
+            continue
+        extra, low, high = mean_interval(list(np.asarray(request_cpu[name]) - off))
+        print(
+            f"rate {rate}: {extra:+.1f} us a request ({low:+.1f} to {high:+.1f}), "
+            f"{extra / off.mean():+.2%} of the rate-off servers' CPU"
+        )
 
 
 if __name__ == "__main__":

@@ -585,3 +585,33 @@ def test_other_frames_keep_the_arrow_path(frame):
     from mlflow_observe.plugins.attribution_process import numeric_block
 
     assert numeric_block(frame) is None
+
+
+def _frames_of_every_dtype():
+    n = 3
+    yield pd.DataFrame({"a": np.arange(n, dtype=float)})
+    yield pd.DataFrame(np.ones((n, 4), dtype=np.float32), columns=list("abcd"))
+    yield pd.DataFrame({"f": np.ones(n), "i": np.arange(n), "u": np.arange(n, dtype=np.uint8)})
+    yield pd.DataFrame({"b": [True, False, True], "o": [1, "x", None]})
+    yield pd.DataFrame({"s": ["x", "y", None], "c": pd.Categorical(["a", "b", "a"])})
+    yield pd.DataFrame({"n": pd.array([1, None, 3], dtype="Int64"), "f": [1.0, np.nan, 2.0]})
+    yield pd.DataFrame(
+        {
+            "t": pd.date_range("2026-01-01", periods=n, tz="UTC"),
+            "naive": pd.date_range("2026-01-01", periods=n),
+            "d": pd.to_timedelta(np.arange(n), unit="s"),
+        }
+    )
+    yield pd.DataFrame({"big": np.ones(n, dtype=">f8")})  # byte-swapped
+    frame = pd.DataFrame({"a": np.ones(n)})
+    frame["b"] = 2  # a second block of another dtype
+    frame["c"] = np.ones(n)  # and a third, of the first's
+    yield frame
+    yield pd.DataFrame(index=range(n))
+
+
+@pytest.mark.parametrize("frame", list(_frames_of_every_dtype()))
+def test_column_dtypes_are_the_frame_s_dtypes(frame):
+    from mlflow_observe.plugins.attribution_process import column_dtypes
+
+    assert column_dtypes(frame) == set(frame.dtypes)
