@@ -615,3 +615,33 @@ def test_column_dtypes_are_the_frame_s_dtypes(frame):
     from mlflow_observe.plugins.attribution_process import column_dtypes
 
     assert column_dtypes(frame) == set(frame.dtypes)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.uint8, ">f8"])
+def test_a_sampled_numeric_frame_is_queued_as_its_values_not_the_frame(tmp_path, dtype):
+    import gc
+    import weakref
+
+    from mlflow_observe.plugins.attribution_process import NumericRows, numeric_block
+
+    values = (np.arange(40).reshape(2, 20) % 7).astype(dtype)
+    frame = pd.DataFrame(values, columns=[f"f{i:02d}" for i in range(20)])
+    frame_ref = weakref.ref(frame)
+    # The model directory cannot be loaded: nothing is attributed, the queue is what counts.
+    worker = ProcessAttributionWorker(str(tmp_path), str(tmp_path), rate=1.0)
+    try:
+        # The worker's thread takes its first calls a quarter of a second after it starts.
+        assert worker.offer(frame, "order-1", None) == "order-1"
+        kept = worker._queue[-1][0]
+        del frame
+        gc.collect()
+        # A frame kept until the hand-over outlives the collector's young generations.
+        assert frame_ref() is None
+        assert isinstance(kept, NumericRows) and len(kept) == 2
+        assert not gc.is_tracked(kept.values)
+        names, block = numeric_block(kept)
+        assert names == tuple(f"f{i:02d}" for i in range(20))
+        np.testing.assert_array_equal(block, values)
+        assert block.dtype == np.dtype(dtype) and block.flags.c_contiguous
+    finally:
+        worker.close()

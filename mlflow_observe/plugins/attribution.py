@@ -296,6 +296,7 @@ class AttributionWorker:
             n_rows = len(inputs)
             request_id = request_id or uuid.uuid4().hex
             received = time.time_ns()
+            kept = self._kept(inputs)
             with self._lock:
                 if self._closed:  # answered after the stop gave up: unattributed, counted
                     self._stats["rows_lost_at_stop"] += n_rows
@@ -308,7 +309,7 @@ class AttributionWorker:
                 weight = self._admit(n_rows)
                 if weight is None:
                     return request_id
-                call = [inputs, str(request_id), event_time, received, weight]
+                call = [kept, str(request_id), event_time, received, weight]
                 # After a stop signal the server may die by it as soon as it has answered
                 # (uvicorn re-raises it), so the call is handed over before it returns.
                 handed = threading.Event() if self._stopping else None
@@ -324,6 +325,10 @@ class AttributionWorker:
         except Exception as exc:  # explaining must never break a prediction
             self._warn_once("offer", "Could not queue a prediction for attribution: %r", exc)
             return request_id
+
+    def _kept(self, inputs):
+        """What the queue keeps of a sampled call's inputs until the hand-over."""
+        return inputs
 
     def _admit(self, n_rows: int):
         """The rate the call is sampled at, or None when the full queue sampled it out."""
