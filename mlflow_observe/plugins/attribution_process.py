@@ -8,10 +8,12 @@ the latency (p99). :class:`ProcessAttributionWorker` keeps the request side of
 draw, the bounded queue, the thinning when it falls behind, the recorded
 ``explain_rate``) and moves the work to a child process::
 
-    request thread   offer(): a random draw; for a sampled call, a queue append
+    request thread   offer(): a random draw; for a sampled call, a queue append (a
+                     frame of one numeric dtype kept as its column index and values,
+                     about 3 us: see NumericRows)
     worker thread    at the server's priority: the taken calls' raw values (calls of
-                     one numeric dtype, the common case: about 50 us of the thread's
-                     CPU for a one-row call of 20 float columns, 30 us a call when
+                     one numeric dtype, the common case: about 24 us of the thread's
+                     CPU for a one-row call of 20 float columns, 9 us a call when
                      16 are taken together; benchmarks/explain_handover.py), else
                      Arrow tables (about 0.3 ms), written to the child's stdin (the
                      pipe write releases the interpreter lock)
