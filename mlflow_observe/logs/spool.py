@@ -11,7 +11,9 @@ hidden name, renamed when complete), then deletes the segment, then releases
 the lock.
 
 A segment whose lock can be taken belongs to a dead process: :func:`recover_spools`
-rolls it the same way. The Parquet names depend only on the segment, so a
+rolls it the same way. A new segment is created under a hidden name and locked before it
+is renamed; between its creation and its lock it is unlocked, so recovery removes a hidden
+segment only when it is older than ``ABANDONED_AFTER_SECONDS`` (its writer died there). The Parquet names depend only on the segment, so a
 segment rolled twice (its writer died between the rename and the delete)
 rewrites the same file with the same rows: no row is ever read twice, and a
 torn last batch (the process died during the append) is left out, having never
