@@ -367,14 +367,8 @@ def across_runs(log_ratios: list[float]) -> tuple[float, float, float]:
     >>> [round(x, 6) for x in across_runs([np.log(1.1), np.log(1.1), np.log(1.1)])]
     [1.1, 1.1, 1.1]
     """
-    from scipy import stats
-
-    values = np.asarray(log_ratios, dtype=float)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return float(np.exp(mean)), float("nan"), float("nan")
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
+    mean, low, high = mean_interval(log_ratios)
+    return float(np.exp(mean)), float(np.exp(low)), float(np.exp(high))
 
 
 def balanced_orders(names: list, runs: int, seed: int) -> list[list]:

@@ -225,9 +225,10 @@ class NumericRows:
     and its values (an array the garbage collector does not track), not the frame.
 
     A frame kept until the hand-over (up to a quarter of a second) outlives the collector's
-    young generations with its tens of tracked objects: at rate 1.0 the server then ran
-    twice as many full collections (0.2 s each, with a model and MLflow loaded), about
-    80 us a request on average (``benchmarks/explain_gc.py``).
+    young generations with its tens of tracked objects: at rate 1.0, 42 objects a call
+    reached the oldest generation against 20 with the rate off, which brings the full
+    collection (0.2 s with a model and MLflow loaded) twice as often; 16 to 18 now
+    (``benchmarks/explain_gc.py``).
     """
 
     __slots__ = ("columns", "values")
