@@ -630,7 +630,7 @@ def test_a_sampled_numeric_frame_is_queued_as_its_values_not_the_frame(tmp_path,
     # The model directory cannot be loaded: nothing is attributed, the queue is what counts.
     worker = ProcessAttributionWorker(str(tmp_path), str(tmp_path), rate=1.0)
     try:
-        # The worker's thread takes its first calls a quarter of a second after it starts.
+        # The worker's thread takes its first calls a second after it starts.
         assert worker.offer(frame, "order-1", None) == "order-1"
         kept = worker._queue[-1][0]
         del frame

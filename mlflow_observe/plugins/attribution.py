@@ -377,7 +377,7 @@ class AttributionWorker:
     def _run(self) -> None:
         self._begin()
         while True:
-            self._wake.wait(0.25)
+            self._wake.wait(self.wake_seconds)
             self._wake.clear()
             while self._ready():
                 calls = self._take(self.take_rows)
@@ -399,6 +399,7 @@ class AttributionWorker:
     # The steps of the loop, which a worker that attributes elsewhere replaces.
 
     take_rows = CHUNK_ROWS  # rows taken from the queue at a time
+    wake_seconds = 0.25  # the thread looks at the queue this often (at once after a stop signal)
 
     def _begin(self) -> None:
         """At the start of the thread: lower its priority, shorten the switch interval."""

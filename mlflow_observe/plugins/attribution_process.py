@@ -133,6 +133,10 @@ _BOOTSTRAP = (
 )
 PROCESS_NICENESS = 19
 SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
+# How often the queue is handed over. Each hand-over costs the server's interpreter a fixed
+# part (the thread's wake-up with cold caches, the pipe write that wakes the child, its
+# acknowledgement read back) of about half a millisecond, shared by the calls it takes.
+HAND_OVER_SECONDS = 1.0
 MAX_IN_FLIGHT_ROWS = 128  # rows sent and not yet acknowledged, at most
 PARENT_POLL_SECONDS = 0.2
 BATCH, RAW, FLUSH = b"B", b"R", b"F"
@@ -224,7 +228,7 @@ class NumericRows:
     """What the queue keeps of a sampled frame of one numeric numpy dtype: its column index
     and its values (an array the garbage collector does not track), not the frame.
 
-    A frame kept until the hand-over (up to a quarter of a second) outlives the collector's
+    A frame kept until the hand-over (up to a second) outlives the collector's
     young generations with its tens of tracked objects: at rate 1.0, 42 objects a call
     reached the oldest generation against 20 with the rate off, which brings the full
     collection (0.2 s with a model and MLflow loaded) twice as often; 16 to 18 now
@@ -403,6 +407,7 @@ class ProcessAttributionWorker(AttributionWorker):
     """
 
     take_rows = SEND_ROWS
+    wake_seconds = HAND_OVER_SECONDS
 
     def __init__(self, log_uri: str, model_root: str, *, rate: float, max_event_age_days=30.0):
         self.model_root = model_root
