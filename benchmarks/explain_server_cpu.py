@@ -55,15 +55,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from explain_serving_latency import (  # noqa: E402
-    N_COLUMNS,
     _explainer_pids,
     _log_model,
-    _processes,
     _request_side_cpu_ns,
-    _server_pids,
     _start,
-    _wait_ready,
     mean_interval,
+    request_bodies,
+    stop_servers,
+    thread_cpu_ns,
+    wait_all_ready,
 )
 
 # name -> MLFLOW_OBSERVE_EXPLAIN_RATE
@@ -110,36 +110,9 @@ def _site(store: str) -> str:
     return site
 
 
-def thread_cpu_ns(pid: int) -> dict:
-    """(thread name, tid) -> on-CPU nanoseconds, for every thread of the server started as
-    ``pid`` but its attribution process's; the log's roller process counts as one thread."""
-    explainers = set(_explainer_pids(pid))
-    table = _processes()
-    found = {}
-    for member in _server_pids(pid):
-        if member in explainers:
-            continue
-        roller = b"roller_main" in table.get(member, (0, 0, 0, b""))[3]
-        try:
-            tasks = os.listdir(f"/proc/{member}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{member}/task/{task}/schedstat") as handle:
-                    cpu = int(handle.read().split()[0])
-                with open(f"/proc/{member}/task/{task}/comm") as handle:
-                    name = handle.read().strip()
-            except (OSError, ValueError, IndexError):
-                continue
-            found[("roller process" if roller else name, int(task))] = cpu
-    return found
-
-
 def _run(args, model_uri: str, store: str, run: int) -> dict:
     """One run: the four servers started in a rotated order and timed together; per
     variant, per thread name, the CPU a timed request in microseconds."""
-    import pandas as pd
     import requests
 
     names = list(VARIANTS)
@@ -152,13 +125,8 @@ def _run(args, model_uri: str, store: str, run: int) -> dict:
         servers[name] = _start(model_uri, store, tag, VARIANTS[name], site)
     os.environ.pop("EXPLAIN_SERVER_CPU_VARIANT", None)
     try:
-        for process, url in servers.values():
-            _wait_ready(process, url)
-        rng = np.random.default_rng(1)
-        rows = pd.DataFrame(
-            rng.normal(size=(256, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
-        )
-        bodies = [{"dataframe_split": rows.iloc[[i]].to_dict(orient="split")} for i in range(256)]
+        wait_all_ready(servers)
+        bodies = request_bodies()
         sessions = {name: requests.Session() for name in servers}
         timing_order = list(servers)
         shuffle = random.Random(2 + run).shuffle
@@ -177,11 +145,7 @@ def _run(args, model_uri: str, store: str, run: int) -> dict:
                     raise RuntimeError(f"{name}: HTTP {response.status_code}: {response.text}")
         after = {n: thread_cpu_ns(p.pid) for n, (p, _) in servers.items()}
     finally:
-        for process, _ in servers.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, _ in servers.values():
-            process.wait(timeout=120)
+        stop_servers(servers)
     result: dict = {}
     for name in servers:
         per_thread: dict = {}
@@ -208,13 +172,8 @@ def _toggle_child(args, model_uri: str, store: str) -> None:
     stopped: list[int] = []
     blocks = []
     try:
-        for process, url in servers.values():
-            _wait_ready(process, url)
-        rng = np.random.default_rng(1)
-        rows = pd.DataFrame(
-            rng.normal(size=(256, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
-        )
-        bodies = [{"dataframe_split": rows.iloc[[i]].to_dict(orient="split")} for i in range(256)]
+        wait_all_ready(servers)
+        bodies = request_bodies()
         sessions = {name: requests.Session() for name in servers}
         order = list(servers)
         shuffle = random.Random(2).shuffle
@@ -252,11 +211,7 @@ def _toggle_child(args, model_uri: str, store: str) -> None:
     finally:
         for child in stopped:
             os.kill(child, signal.SIGCONT)
-        for process, _ in servers.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, _ in servers.values():
-            process.wait(timeout=120)
+        stop_servers(servers)
     frame = pd.DataFrame(blocks)
     print(
         f"\n{len(frame)} blocks of {args.block_rounds} rounds; the rate-1.0 server's attribution "

@@ -229,11 +229,38 @@ def _wait_ready(process, url: str, timeout: float = 300.0) -> None:
     raise RuntimeError(f"the server at {url} did not start within {timeout} s")
 
 
+def wait_all_ready(servers: dict) -> None:
+    """Wait until every server (name -> (process, url)) answers its ping."""
+    for process, url in servers.values():
+        _wait_ready(process, url)
+
+
+def stop_servers(servers: dict) -> None:
+    """Stop every server (name -> (process, url)): SIGTERM to its process group, then wait."""
+    for process, _ in servers.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process, _ in servers.values():
+        process.wait(timeout=120)
+
+
+def request_bodies(count: int = 256) -> list[dict]:
+    """``count`` one-row request bodies (``dataframe_split``) of the served model's columns,
+    the same in every run (seed 1)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame(
+        rng.normal(size=(count, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
+    )
+    return [{"dataframe_split": rows.iloc[[i]].to_dict(orient="split")} for i in range(count)]
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU of the server's processes (the CLI, uvicorn, its worker, the
     attribution process)."""
     table = _processes()
-    return sum(table[p][2] for p in _server_pids(pid) if p in table)
+    return sum(table[p][2] for p in _server_pids(pid, table) if p in table)
 
 
 def _request_side_cpu_ns(pid: int) -> int:
@@ -241,11 +268,20 @@ def _request_side_cpu_ns(pid: int) -> int:
     process (``/proc/<pid>/task/<tid>/schedstat``, exact to the nanosecond where ``stat``
     counts 10 ms ticks): the serving process's request threads, its log writer and the
     hand-over and acknowledgement threads, and the log's roller process."""
-    explainers = set(_explainer_pids(pid))
-    total = 0
-    for member in _server_pids(pid):
+    return sum(thread_cpu_ns(pid).values())
+
+
+def thread_cpu_ns(pid: int) -> dict:
+    """(thread name, tid) -> on-CPU nanoseconds, for every thread of the server started as
+    ``pid`` but its attribution process's (the name is the thread's ``comm``; every thread
+    of the log's roller process is named ``roller process``)."""
+    table = _processes()
+    explainers = set(_explainer_pids(pid, table))
+    found = {}
+    for member in _server_pids(pid, table):
         if member in explainers:
             continue
+        roller = b"roller_main" in table.get(member, (0, 0, 0, b""))[3]
         try:
             tasks = os.listdir(f"/proc/{member}/task")
         except OSError:
@@ -253,10 +289,13 @@ def _request_side_cpu_ns(pid: int) -> int:
         for task in tasks:
             try:
                 with open(f"/proc/{member}/task/{task}/schedstat") as handle:
-                    total += int(handle.read().split()[0])
+                    cpu = int(handle.read().split()[0])
+                with open(f"/proc/{member}/task/{task}/comm") as handle:
+                    name = handle.read().strip()
             except (OSError, ValueError, IndexError):
                 continue
-    return total
+            found[("roller process" if roller else name, int(task))] = cpu
+    return found
 
 
 def _processes() -> dict:
@@ -278,11 +317,11 @@ def _processes() -> dict:
     return found
 
 
-def _server_pids(pid: int) -> list[int]:
+def _server_pids(pid: int, table: dict | None = None) -> list[int]:
     """The processes of the server started as ``pid``: its process group (start_new_session:
     pgid = pid) and their descendants, wherever those run (a child may have a session of
-    its own)."""
-    table = _processes()
+    its own). ``table``: a :func:`_processes` already read."""
+    table = _processes() if table is None else table
     members = {p for p, (_, group, _, _) in table.items() if group == pid}
     grew = True
     while grew:
@@ -292,10 +331,12 @@ def _server_pids(pid: int) -> list[int]:
     return sorted(members)
 
 
-def _explainer_pids(pid: int) -> list[int]:
+def _explainer_pids(pid: int, table: dict | None = None) -> list[int]:
     """The attribution processes of the server started as ``pid``."""
-    table = _processes()
-    return [p for p in _server_pids(pid) if p in table and b"attribution_main" in table[p][3]]
+    table = _processes() if table is None else table
+    return [
+        p for p in _server_pids(pid, table) if p in table and b"attribution_main" in table[p][3]
+    ]
 
 
 def _pause_explainers(servers) -> list[int]:
@@ -537,7 +578,6 @@ def main() -> None:
 def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
     """One run: four servers started in ``order``, timed together; prints its table and
     returns its ratios with their bootstrap intervals."""
-    import pandas as pd
     import requests
 
     print(f"\nrun {run + 1}: servers started in the order {', '.join(order)}")
@@ -549,13 +589,8 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
     servers = {name: started_servers[name] for name in SETTINGS}
     paused: list[int] = []
     try:
-        for process, url in servers.values():
-            _wait_ready(process, url)
-        rng = np.random.default_rng(1)
-        rows = pd.DataFrame(
-            rng.normal(size=(256, N_COLUMNS)), columns=[f"f{i:02d}" for i in range(N_COLUMNS)]
-        )
-        bodies = [{"dataframe_split": rows.iloc[[i]].to_dict(orient="split")} for i in range(256)]
+        wait_all_ready(servers)
+        bodies = request_bodies()
         sessions = {name: requests.Session() for name in servers}
         latencies: dict = {name: [] for name in servers}
         cpu_start = {}
@@ -591,11 +626,7 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
     finally:
         for pid in paused:
             os.kill(pid, signal.SIGCONT)
-        for process, _ in servers.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process, _ in servers.values():
-            process.wait(timeout=120)
+        stop_servers(servers)
 
     from mlflow_observe.logs.reader import read_attributions, read_logs
 
