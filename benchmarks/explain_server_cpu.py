@@ -61,6 +61,7 @@ from explain_serving_latency import (  # noqa: E402
     _start,
     mean_interval,
     request_bodies,
+    send,
     stop_servers,
     thread_cpu_ns,
     wait_all_ready,
@@ -136,13 +137,7 @@ def _run(args, model_uri: str, store: str, run: int) -> dict:
                 before = {n: thread_cpu_ns(p.pid) for n, (p, _) in servers.items()}
             shuffle(timing_order)
             for name in timing_order:
-                response = sessions[name].post(
-                    f"{servers[name][1]}/invocations",
-                    json=bodies[round_ % len(bodies)],
-                    timeout=30,
-                )
-                if response.status_code != 200:
-                    raise RuntimeError(f"{name}: HTTP {response.status_code}: {response.text}")
+                send(sessions[name], servers[name][1], bodies[round_ % len(bodies)], name)
         after = {n: thread_cpu_ns(p.pid) for n, (p, _) in servers.items()}
     finally:
         stop_servers(servers)
@@ -182,12 +177,8 @@ def _toggle_child(args, model_uri: str, store: str) -> None:
             shuffle(order)
             for name in order:
                 begin = time.perf_counter()
-                response = sessions[name].post(
-                    f"{servers[name][1]}/invocations", json=bodies[k % 256], timeout=30
-                )
+                send(sessions[name], servers[name][1], bodies[k % len(bodies)], name)
                 latencies[name].append(time.perf_counter() - begin)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{name}: HTTP {response.status_code}: {response.text}")
 
         for k in range(args.warmup):
             one_round(k, {name: [] for name in servers})
@@ -197,7 +188,7 @@ def _toggle_child(args, model_uri: str, store: str) -> None:
             for child in children:
                 os.kill(child, signal.SIGCONT if running else signal.SIGSTOP)
             stopped = [] if running else children
-            time.sleep(0.5)
+            time.sleep(0.5)  # the signal taken, the child settled in its new state
             cpu = {n: _request_side_cpu_ns(p.pid) for n, (p, _) in servers.items()}
             latencies: dict = {name: [] for name in servers}
             for k in range(args.block_rounds):

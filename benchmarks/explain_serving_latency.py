@@ -244,6 +244,15 @@ def stop_servers(servers: dict) -> None:
         process.wait(timeout=120)
 
 
+def send(session, url: str, body: dict, name: str):
+    """POST ``body`` to the server's ``/invocations``; the response (an error names the server
+    and its answer when it is not 200)."""
+    response = session.post(f"{url}/invocations", json=body, timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"{name}: HTTP {response.status_code}: {response.text}")
+    return response
+
+
 def request_bodies(count: int = 256) -> list[dict]:
     """``count`` one-row request bodies (``dataframe_split``) of the served model's columns,
     the same in every run (seed 1)."""
@@ -606,12 +615,9 @@ def _run(args, model_uri: str, store: str, run: int, order: list) -> dict:
             shuffle(timing_order)
             body = bodies[round_ % len(bodies)]
             for name in timing_order:
-                url = servers[name][1]
                 begin = time.perf_counter()
-                response = sessions[name].post(f"{url}/invocations", json=body, timeout=30)
+                send(sessions[name], servers[name][1], body, name)
                 elapsed = time.perf_counter() - begin
-                if response.status_code != 200:
-                    raise RuntimeError(f"{name}: HTTP {response.status_code}: {response.text}")
                 if round_ >= args.warmup:
                     latencies[name].append(elapsed * 1000.0)
         seconds = time.monotonic() - started

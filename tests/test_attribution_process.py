@@ -478,8 +478,9 @@ def test_a_starved_child_samples_down_and_counts_what_it_never_attributed(
     assert _wait(lambda: process_state(worker.child_pid) == "T", 10)
     rows = _frame(3000, seed=2)
     slowest = 0.0
-    # A full collection of this test process's heap took 0.5 s once on a busy CI machine: the
-    # collector's pauses are not what is measured. A wait for the stopped child would never end.
+    # One offer took 0.5 s once on a busy CI machine, most likely a full collection of this
+    # test process's heap: the collector's pauses are not what is measured. A wait for the
+    # stopped child would never end.
     gc.disable()
     try:
         for i in range(len(rows)):
