@@ -436,6 +436,34 @@ def test_the_child_runs_under_sched_idle_at_niceness_19_in_a_session_of_its_own(
     assert worker.stats()["rows_written"] == 1
 
 
+def test_a_stop_with_every_core_busy_ends_in_time_with_every_row_written(linear_root, tmp_path):
+    """At idle priority the child gets next to no CPU while every core is busy: once its
+    rows are written it leaves at once (the interpreter's teardown took 0.7 s of CPU, which
+    it did not get within the stop's bound, and the server killed it)."""
+    _, root = linear_root
+    worker = _loaded(ProcessAttributionWorker(str(tmp_path), root, rate=1.0))
+    busy = []
+    try:
+        worker.offer(_frame(1, seed=0), "busy", None)
+        assert _wait(lambda: worker.stats()["rows_attributed"] == 1, 60)
+        spin = [sys.executable, "-c", "while True: pass"]
+        busy = [subprocess.Popen(spin) for _ in range((os.cpu_count() or 1) + 1)]
+        time.sleep(0.5)  # the spinners have the cores
+        started = time.monotonic()
+        worker.close()
+        took = time.monotonic() - started
+    finally:
+        worker.close()
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert worker.process.returncode == 0, f"killed at the bound after {took:.1f} s"
+    assert took < STOP_SECONDS
+    stats = worker.stats()
+    assert stats["rows_written"] == 1 and stats["rows_lost_at_stop"] == 0, stats
+    assert list(read_attributions(str(tmp_path))["request_id"]) == ["busy"]
+
+
 def _autogroup(pid) -> list:
     """The scheduling autogroup of ``pid`` as ``["/autogroup-N", "nice", "K"]``; empty where
     the task is in none (autogroups off, or a container's cgroup governs its CPU)."""

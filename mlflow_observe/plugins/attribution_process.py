@@ -116,7 +116,10 @@ _logger = logging.getLogger(MODULE)  # the same name when the child runs main()
 # this module first, and runpy would warn of it). Its scheduling is set first, before it loads
 # anything (see idle_scheduling), then it starts a session of its own (see "Scheduling"
 # above). A stop signal sent to the server's process group before that must not kill it:
-# main() then installs its own handlers.
+# main() then installs its own handlers. It leaves by os._exit once main() returns: its rows
+# are written and acknowledged by then, and the interpreter's teardown of the model's modules
+# costs about 0.7 s of CPU, which a process at idle priority on a busy machine may wait for
+# past the stop's bound (the server would then kill it, and warn).
 _BOOTSTRAP = (
     "import os, signal, sys\n"
     "try: os.setpriority(os.PRIO_PROCESS, 0, 19)\n"
@@ -129,7 +132,10 @@ _BOOTSTRAP = (
     "try:\n"
     "    with open('/proc/self/autogroup', 'w') as f: f.write('19')\n"
     "except OSError: pass\n"
-    f"from {ENTRY_MODULE} import attribution_main; sys.exit(attribution_main())"
+    f"from {ENTRY_MODULE} import attribution_main\n"
+    "code = attribution_main()\n"
+    "sys.stdout.flush(); sys.stderr.flush()\n"
+    "os._exit(code)"
 )
 PROCESS_NICENESS = 19
 SEND_ROWS = 64  # rows taken from the queue and sent in one message at most
