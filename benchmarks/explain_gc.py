@@ -1,7 +1,8 @@
-"""What sampled attributions cost the server's garbage collector: the collections a served
-call causes, rate off against rate 1.0, in one run (no timed test).
+"""What the prediction log and sampled attributions cost the server's garbage collector: the
+collections a served call causes, with the log off, rate off and rate 1.0, in one run (no
+timed test).
 
-    .venv/bin/python benchmarks/explain_gc.py                 # ~3 minutes
+    .venv/bin/python benchmarks/explain_gc.py                 # ~4 minutes
     .venv/bin/python benchmarks/explain_gc.py --calls 2000 --pairs 1
 
 A model is logged with ``mlflow_observe.log_model`` (with its baseline) to a temporary
@@ -12,8 +13,9 @@ of 20 float columns: the JSON body parsed against the model's signature
 (the order alternates over ``--pairs``), with ``gc.callbacks`` counting each generation's
 collections and the time spent in them; the figure per call is that time over the calls.
 
-A call kept in the attribution worker's queue until its hand-over (up to a quarter of a
-second) outlives the collector's young generations; what it keeps decides how many objects
+A call kept in the log writer's queue until its thread takes it (a tenth of a second), or in
+the attribution worker's until its hand-over (up to a second), outlives the collector's young
+generations; what it keeps decides how many objects
 reach the oldest generation, and so how often the full collection runs: with MLflow,
 pandas and scikit-learn loaded it traverses about 400,000 objects (about 0.2 s).
 """
@@ -66,8 +68,12 @@ def _measure(store: str, model_uri: str, setting: str, calls: int) -> dict:
     """In this process: ``calls`` served calls; the collections and their time per call."""
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/bench.db"
     os.environ["MLFLOW_OBSERVE_LOG_DIR"] = f"{store}/log-{setting}-{os.getpid()}"
-    if setting != "off":
+    if setting not in ("off", "no log"):
         os.environ["MLFLOW_OBSERVE_EXPLAIN_RATE"] = setting
+    if setting == "no log":  # the model served without the flavor's log (nor attributions)
+        from mlflow_observe.logs.writer import no_prediction_logs
+
+        no_prediction_logs().__enter__()
     import mlflow
     import numpy as np
     import pandas as pd
@@ -126,9 +132,9 @@ def main() -> None:
         os._exit(0)  # the writer's and the worker's exit handlers are not what is measured
     store = tempfile.mkdtemp(prefix="explain-gc-")
     model_uri = _log_model(store)
-    results: dict = {"off": [], "1.0": []}
+    results: dict = {"no log": [], "off": [], "1.0": []}
     for pair in range(args.pairs):
-        order = ["off", "1.0"] if pair % 2 == 0 else ["1.0", "off"]
+        order = list(results) if pair % 2 == 0 else list(results)[::-1]
         for setting in order:
             command = [sys.executable, __file__, "--calls", str(args.calls), "--measure"]
             done = subprocess.run(
@@ -140,7 +146,7 @@ def main() -> None:
             results[setting].append(json.loads(lines[-1]))
     print(f"\n{args.calls} served one-row calls per run, {args.pairs} runs per setting\n")
     print(
-        "| explain rate | run | collections (gen 0 / 1 / 2) | us a call in gen 0 / 1 / 2 "
+        "| log, explain rate | run | collections (gen 0 / 1 / 2) | us a call in gen 0 / 1 / 2 "
         "| us a call in all | objects to the oldest generation a call |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -151,12 +157,14 @@ def main() -> None:
             total = sum(result["us_per_call"])
             promoted = result["promoted_per_call"]
             print(f"| {setting} | {run} | {counts} | {per_call} | {total:.1f} | {promoted:.1f} |")
-    off = [sum(r["us_per_call"]) for r in results["off"]]
-    rate = [sum(r["us_per_call"]) for r in results["1.0"]]
+    means = {
+        setting: sum(sum(r["us_per_call"]) for r in runs) / len(runs)
+        for setting, runs in results.items()
+    }
     tracked = results["off"][0]["tracked_objects"]
     print(
-        f"\nmean time in collections a call: rate off {sum(off) / len(off):.1f} us, "
-        f"rate 1.0 {sum(rate) / len(rate):.1f} us (a full collection traverses about "
+        f"\nmean time in collections a call: no log {means['no log']:.1f} us, rate off "
+        f"{means['off']:.1f} us, rate 1.0 {means['1.0']:.1f} us (a full collection traverses about "
         f"{tracked:,} objects; it runs when a quarter as many have reached the oldest "
         "generation since the last, so the objects column sets how often)"
     )

@@ -1,7 +1,9 @@
 """The writer thread's spool path: what a call becomes in the spool, whatever its memory layout,
 and what the caller does with its arrays after predict returns."""
 
+import gc
 import os
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -82,6 +84,47 @@ def test_the_log_holds_the_values_and_dtype_whatever_the_memory_layout(tmp_path,
     np.testing.assert_array_equal(
         logged["prediction"].to_numpy(), np.concatenate([values[:, 0] * 2, values[:10, 0]])
     )
+
+
+def test_a_queued_call_keeps_none_of_the_callers_frame(tmp_path):
+    """A served call's frame, kept in the queue until the writer thread takes it, would bring
+    its tracked objects to the garbage collector's oldest generation: the queue keeps a
+    numeric frame's values and columns, and the frame itself is freed at once."""
+    writer = _quiet_writer(tmp_path)
+    frames = [pd.DataFrame([[float(i), 2.0 * i]], columns=["a", "b"]) for i in range(3)]
+    frames.append(pd.DataFrame({"a": [3.0], "b": [True]}))  # two dtypes: kept as it is
+    kept = [weakref.ref(frame) for frame in frames]
+    for frame in frames:
+        writer.submit(frame, np.array([0.0]), latency_seconds=0.0)
+    del frame, frames
+    gc.collect()
+    assert [ref() is None for ref in kept] == [True, True, True, False]
+    writer.close()
+    logged = read_logs(str(tmp_path))
+    assert logged["a"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert logged["b"].tolist() == [0.0, 2.0, 4.0, 1.0]
+
+
+@pytest.mark.parametrize("dtype", [bool, np.float64, np.float32, np.int64, np.uint8])
+@pytest.mark.parametrize("labels", [["a", "b"], [0, 1]])
+def test_small_calls_of_one_dtype_keep_their_type_and_labels(tmp_path, dtype, labels):
+    """Calls of up to 64 rows are queued as their values: alone (one call in a spool
+    cycle) or together, they are logged as a frame would be."""
+    rng = np.random.default_rng(2)
+    values = (rng.normal(size=(7, 2)) * 50).astype(dtype)
+    for together in (False, True):
+        root = tmp_path / str(together)
+        writer = _quiet_writer(root) if together else PredictionLogWriter(str(root))
+        for start, stop in ((0, 1), (1, 4), (4, 7)):
+            frame = pd.DataFrame(values[start:stop], columns=labels)
+            writer.submit(frame, values[start:stop, 0], latency_seconds=0.0)
+            if not together:
+                writer.flush()
+        writer.close()
+        logged = read_logs(str(root))
+        names = [str(label) for label in labels]
+        assert logged[names].dtypes.tolist() == [np.dtype(dtype)] * 2, together
+        np.testing.assert_array_equal(logged[names].to_numpy(), values)
 
 
 def test_mixed_dtypes_keep_each_columns_type(tmp_path):

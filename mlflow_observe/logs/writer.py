@@ -84,6 +84,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlflow_observe.logs.compact import NumericRows, numeric_rows, same_labels
 from mlflow_observe.logs.roller import RollerProcess, RollerUnavailable
 from mlflow_observe.logs.schema import (
     BATCH_ID,
@@ -336,7 +337,11 @@ class PredictionLogWriter:
         shallow copy, extra objects for the garbage collector on every call).
         A model served over HTTP gets a frame of its own per request; a caller
         in the same process that refills an input array in place right after
-        ``predict`` should pass a copy. The conversion to Arrow rows is the
+        ``predict`` should pass a copy. A call of up to ``SMALL_CALL_ROWS`` rows
+        whose columns share one numeric type (the common served request) is kept
+        as its values and column index (:class:`~mlflow_observe.logs.compact.NumericRows`),
+        not the frame, whose tracked objects would otherwise reach the garbage
+        collector's oldest generation. The conversion to Arrow rows is the
         writer thread's.
 
         After a stop signal (see :func:`install_stop_handlers`), a call returns
@@ -345,6 +350,11 @@ class PredictionLogWriter:
         """
         try:
             n_rows = len(inputs)
+            if n_rows <= SMALL_CALL_ROWS:
+                # A served call's frame, kept until the writer thread takes it, would bring
+                # its tracked objects to the collector's oldest generation: its values are
+                # kept instead (a view, in a few microseconds).
+                inputs = numeric_rows(inputs)
             n_bytes = _queued_size(inputs, n_rows)
             received = time.time_ns()
             with self._lock:
@@ -1242,27 +1252,20 @@ def _groups(calls, max_rows: int):
 
 
 def _same_columns(first, other) -> bool:
-    """Whether two calls' inputs are frames with the same columns (the same index: at once).
+    """Whether two calls' inputs are frames (or their :class:`NumericRows`) with the same
+    columns (the same index: at once).
 
     Equal labels of different types (``1`` and ``1.0``) are logged under different names,
     so the types must match too.
     """
     return (
-        isinstance(first, pd.DataFrame)
-        and isinstance(other, pd.DataFrame)
-        and _same_labels(first.columns, other.columns)
+        isinstance(first, _FRAMES)
+        and isinstance(other, _FRAMES)
+        and same_labels(first.columns, other.columns)
     )
 
 
-def _same_labels(a: pd.Index, b: pd.Index) -> bool:
-    """Equal labels of the same types (``Index.equals`` takes ``1`` for ``1.0``)."""
-    if a is b:
-        return True
-    return (
-        a.dtype == b.dtype
-        and a.equals(b)
-        and (a.dtype != object or list(map(type, a)) == list(map(type, b)))
-    )
+_FRAMES = (pd.DataFrame, NumericRows)
 
 
 # The last input columns seen, their logged names and the spool's record of them: calls
@@ -1275,7 +1278,7 @@ def _named(columns) -> tuple[list[str], bytes]:
     """``safe_input_names(columns)`` and ``_input_names`` of them, kept for the last columns."""
     global _LAST_COLUMNS
     seen, names, record = _LAST_COLUMNS
-    if seen is not None and _same_labels(seen, columns):
+    if seen is not None and same_labels(seen, columns):
         return names, record
     names = safe_input_names(columns)
     record = _input_names(dict.fromkeys(names), columns)
@@ -1307,6 +1310,7 @@ def _input_columns(frames) -> tuple[dict, bytes]:
         return {name: _object_column(values[:, j]) for j, name in enumerate(names)}, record
     else:
         # Aligned on the names they are logged under: pandas takes 1 and 1.0 for one label.
+        frames = [f.frame() if isinstance(f, NumericRows) else f for f in frames]
         features = pd.concat(
             [f.set_axis(_named(f.columns)[0], axis=1) for f in frames],
             ignore_index=True,
@@ -1317,7 +1321,11 @@ def _input_columns(frames) -> tuple[dict, bytes]:
     return _frame_columns(features, names), record
 
 
-def _frame_columns(features: pd.DataFrame, names) -> dict:
+def _frame_columns(features, names) -> dict:
+    if isinstance(features, NumericRows):
+        if features.values.dtype.kind in "iuf":
+            return _numeric_columns(features.values, names)
+        features = features.frame()
     dtypes = features.dtypes.tolist()
     if dtypes and all(isinstance(d, np.dtype) and d.kind in "iuf" for d in dtypes):
         if len(set(dtypes)) == 1:
@@ -1459,8 +1467,9 @@ def _queued_size(inputs, n_rows: int) -> int:
     return 8 * n_rows * max(width, 1)
 
 
-def _as_frame(inputs) -> pd.DataFrame:
-    if isinstance(inputs, pd.DataFrame):
+def _as_frame(inputs):
+    """A call's inputs as a frame (:class:`NumericRows` are kept: a frame's columns)."""
+    if isinstance(inputs, _FRAMES):
         return inputs
     if isinstance(inputs, pd.Series):
         return inputs.to_frame()

@@ -67,6 +67,10 @@ process group before the child has left it): it ignores it while it imports, the
 each chunk at once. It
 finishes on its own: at the end of its stdin, or when its parent is gone
 (killed), it writes what it has and exits, within ``STOP_SECONDS`` at most.
+At the stop (``drain`` or ``close``) the server moves it out of ``SCHED_IDLE``
+to niceness 19 where the OS allows it (see :func:`finishing_scheduling`), and
+it exits without the interpreter's teardown: with every core busy and no
+autogroups, an idle-priority child got no CPU for its last write and exit.
 
 Failures: a child that cannot start or dies is reported once (a warning); the
 calls sampled afterwards, and those it had not acknowledged, are counted in
@@ -94,6 +98,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mlflow_observe.logs.compact import NumericRows, column_dtypes, numeric_rows, same_labels
 from mlflow_observe.plugins.attribution import (
     CHUNK_ROWS,
     EXPLAIN_FAILED,
@@ -171,6 +176,41 @@ def idle_scheduling(pid: int = 0) -> str:
     return "SCHED_IDLE"
 
 
+def finishing_scheduling(pid: int) -> bool:
+    """At the stop, move process ``pid`` from ``SCHED_IDLE`` to the normal policy, still at
+    niceness ``PROCESS_NICENESS``; whether the OS allowed it.
+
+    Under ``SCHED_IDLE`` a process gets next to no CPU while every core is busy, and each
+    of its wake-ups waits for a slice: its last write and its exit may then take longer
+    than the stop's bound, and its rows are lost. At niceness 19 it still yields to every
+    other process, but is sure of a small share. Leaving ``SCHED_IDLE`` takes a privilege
+    (root, ``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` of 1 or more); without it nothing
+    changes.
+
+    >>> import subprocess, sys
+    >>> other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    >>> _ = idle_scheduling(other.pid)
+    >>> finishing_scheduling(other.pid) == (os.sched_getscheduler(other.pid) == os.SCHED_OTHER)
+    True
+    >>> other.kill(); other.wait()
+    -9
+    """
+    try:  # Linux schedules each thread apart: all of the child's threads are moved
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    moved = False
+    for thread in threads:
+        try:
+            os.sched_setscheduler(thread, os.SCHED_OTHER, os.sched_param(0))
+        except (AttributeError, OSError):  # no privilege, or the thread has ended
+            continue
+        moved = True
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, thread, PROCESS_NICENESS)
+    return moved
+
+
 # -- the messages -------------------------------------------------------------------------------
 
 
@@ -212,66 +252,6 @@ def read_message(stream):
 
 
 # -- the numeric calls' raw path ------------------------------------------------------------------
-
-
-def column_dtypes(frame: pd.DataFrame) -> set:
-    """The set of the frame's column dtypes, as ``set(frame.dtypes)`` gives it.
-
-    ``frame.dtypes`` builds a Series at each call (18 us for 20 columns, on the server's
-    interpreter for every sampled call); the frame's blocks give the same set in 0.4 us.
-    Pandas keeps them private (``_mgr``), hence the public path where they are not found.
-
-    >>> sorted(map(str, column_dtypes(pd.DataFrame({"x": [1.5], "y": [2], "z": [3]}))))
-    ['float64', 'int64']
-    """
-    arrays = getattr(getattr(frame, "_mgr", None), "arrays", None)
-    if arrays is None:
-        return set(frame.dtypes)
-    return {array.dtype for array in arrays}
-
-
-class NumericRows:
-    """What the queue keeps of a sampled frame of one numeric numpy dtype: its column index
-    and its values (an array the garbage collector does not track), not the frame.
-
-    A frame kept until the hand-over (up to a second) outlives the collector's
-    young generations with its tens of tracked objects: at rate 1.0, 42 objects a call
-    reached the oldest generation against 20 with the rate off, which brings the full
-    collection (0.2 s with a model and MLflow loaded) twice as often; 16 to 18 now
-    (``benchmarks/explain_gc.py``).
-    """
-
-    __slots__ = ("columns", "values")
-
-    def __init__(self, columns: pd.Index, values: np.ndarray):
-        self.columns, self.values = columns, values
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.values, columns=self.columns)
-
-
-def numeric_rows(inputs):
-    """``inputs`` as :class:`NumericRows` when it is a frame of one numeric numpy dtype (the
-    common served input, taken in a few microseconds), else ``inputs`` itself.
-
-    >>> rows = numeric_rows(pd.DataFrame({"x": [1.5], "y": [2.0]}))
-    >>> type(rows).__name__, len(rows), rows.values.tolist()
-    ('NumericRows', 1, [[1.5, 2.0]])
-    >>> type(numeric_rows(pd.DataFrame({"x": [1.5], "y": [2]}))).__name__  # two dtypes
-    'DataFrame'
-    """
-    if not isinstance(inputs, pd.DataFrame):
-        return inputs
-    dtypes = column_dtypes(inputs)
-    if len(dtypes) != 1:
-        return inputs
-    dtype = next(iter(dtypes))
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
-        return inputs
-    return NumericRows(inputs.columns, inputs.to_numpy())
 
 
 def numeric_block(inputs):
@@ -431,11 +411,22 @@ class ProcessAttributionWorker(AttributionWorker):
         self._loaded = threading.Event()
         self._error: Exception | None = None
         self._headers: dict = {}  # (names, dtype) -> the raw messages' header
+        self._columns: pd.Index | None = None  # the last sampled call's columns, shared
         super().__init__(log_uri, None, rate=rate, max_event_age_days=max_event_age_days)
 
     def _kept(self, inputs):
-        """A sampled frame of one numeric dtype is kept as its columns and values."""
-        return numeric_rows(inputs)
+        """A sampled frame of one numeric dtype is kept as its columns and values; columns
+        equal to the last call's are replaced by those (4 us): each request's own index
+        holds 8 tracked objects (pandas' string columns), which a queue kept for up to a
+        second brings to the collector's oldest generation."""
+        rows = numeric_rows(inputs)
+        if isinstance(rows, NumericRows):
+            last = self._columns
+            if last is not None and same_labels(last, rows.columns):
+                rows.columns = last
+            else:
+                self._columns = rows.columns
+        return rows
 
     @property
     def child_pid(self) -> int | None:
@@ -664,6 +655,7 @@ class ProcessAttributionWorker(AttributionWorker):
         if os.getpid() != self._owner:  # a forked copy: the child belongs to the original
             return
         self._deadline = time.monotonic() + timeout
+        self._finish_soon()
         with self._lock:
             self._closed = True
         self._wake.set()
@@ -682,6 +674,8 @@ class ProcessAttributionWorker(AttributionWorker):
         handler runs: a child starved of CPU (or stopped) would outlive it, and its rows go
         uncounted. Calls sampled afterwards are counted in ``rows_lost_at_stop`` too.
         """
+        if os.getpid() == self._owner:
+            self._finish_soon()
         if super().drain(timeout):
             return True
         if os.getpid() == self._owner:
@@ -692,6 +686,12 @@ class ProcessAttributionWorker(AttributionWorker):
             if threading.current_thread() is not self._thread:
                 self._abandon(timeout)
         return False
+
+    def _finish_soon(self) -> None:
+        """The stop has come: the child leaves ``SCHED_IDLE`` where the OS allows it (see
+        :func:`finishing_scheduling`), so that a busy machine does not starve its last rows."""
+        if self.process is not None and self.process.poll() is None:
+            finishing_scheduling(self.process.pid)
 
     def _abandon(self, timeout: float) -> None:
         """Past the stop's bound: count what is queued or in flight as lost, kill the child."""
