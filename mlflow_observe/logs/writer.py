@@ -353,7 +353,8 @@ class PredictionLogWriter:
             if n_rows <= SMALL_CALL_ROWS:
                 # A served call's frame, kept until the writer thread takes it, would bring
                 # its tracked objects to the collector's oldest generation: its values are
-                # kept instead (a view, in a few microseconds).
+                # kept instead (a view where pandas holds them in one block; a few
+                # microseconds).
                 inputs = numeric_rows(inputs)
             n_bytes = _queued_size(inputs, n_rows)
             received = time.time_ns()
